@@ -1,0 +1,1 @@
+"""Journeys of the payment load generator: personas, data, the API client and the stories."""

@@ -1,0 +1,41 @@
+"""The payment contract shared by the reference service and the load generator.
+
+Both sides speak the same contract (see ``docs/contract.md``): which currencies exist and how many
+decimals they have, how a card number maps to a brand, which network test cards decline and how.
+Keeping it in one small package means the generator and the service cannot drift apart, while the
+generator still talks to the service only over HTTP.
+"""
+
+from payment_contract.cards import (
+    BRANDS,
+    DECLINING_TEST_CARDS,
+    TRANSIENT_DECLINE_CODES,
+    brand_of,
+    cvc_length,
+    luhn_valid,
+    mask_card,
+)
+from payment_contract.currencies import (
+    CURRENCIES,
+    MAX_AMOUNT_MINOR,
+    MIN_AMOUNT_MINOR,
+    Currency,
+    format_minor,
+    to_minor,
+)
+
+__all__ = [
+    "BRANDS",
+    "CURRENCIES",
+    "DECLINING_TEST_CARDS",
+    "MAX_AMOUNT_MINOR",
+    "MIN_AMOUNT_MINOR",
+    "TRANSIENT_DECLINE_CODES",
+    "Currency",
+    "brand_of",
+    "cvc_length",
+    "format_minor",
+    "luhn_valid",
+    "mask_card",
+    "to_minor",
+]

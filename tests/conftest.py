@@ -1,0 +1,210 @@
+"""Shared fixtures: the real reference service on a free 127.0.0.1 port, and real Locust runs.
+
+``service`` starts ``python -m payment_service`` with a fresh SQLite file and waits for /health;
+``start_service(**faults)`` starts one with fault flags. ``run_locust(...)`` runs real Locust
+headless (standalone, or master + workers) against it and returns exit code, output and CSVs.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "test-internal-token-7f3a9c"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} did not answer 200 within {timeout}s")
+        time.sleep(0.1)
+
+
+@dataclass
+class Service:
+    """A running reference service; ``query`` reads its SQLite database."""
+
+    url: str
+    port: int
+    db_path: Path
+    proc: subprocess.Popen
+    log_path: Path
+    token: str = TOKEN
+
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        con = sqlite3.connect(self.db_path, timeout=10)
+        try:
+            return con.execute(sql, params).fetchall()
+        finally:
+            con.close()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _service_env(extra: dict | None = None) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DD_", "PAYMENT_", "LOCUST_"))}
+    env["PAYMENT_INTERNAL_TOKEN"] = TOKEN
+    env["DD_TRACE_ENABLED"] = "false"
+    env.update(extra or {})
+    return env
+
+
+def launch_service(tmp_path: Path, *args: str, port: int | None = None, db_path: Path | None = None,
+                   env: dict | None = None, wait: bool = True) -> Service:
+    port = port or free_port()
+    db_path = db_path or tmp_path / f"payments-{port}.sqlite"
+    log_path = tmp_path / f"service-{port}.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "payment_service", "--host", "127.0.0.1", "--port", str(port),
+         "--db", str(db_path), *args],
+        cwd=ROOT, env=_service_env(env), stdout=open(log_path, "wb"), stderr=subprocess.STDOUT,
+    )
+    svc = Service(f"http://127.0.0.1:{port}", port, db_path, proc, log_path)
+    if wait:
+        try:
+            wait_http(svc.url + "/health")
+        except TimeoutError:
+            svc.stop()
+            raise RuntimeError("payment service did not start:\n" + svc.log())
+    return svc
+
+
+@pytest.fixture
+def start_service(tmp_path):
+    """Factory: ``start_service("--error-rate", "0.2")`` -> a running Service, stopped after the test."""
+    started: list[Service] = []
+
+    def _start(*args: str, **kw) -> Service:
+        svc = launch_service(tmp_path, *args, **kw)
+        started.append(svc)
+        return svc
+
+    yield _start
+    for svc in started:
+        svc.stop()
+
+
+@pytest.fixture
+def service(start_service) -> Service:
+    """A reference service with no faults."""
+    return start_service()
+
+
+@dataclass
+class LocustRun:
+    """The outcome of a real Locust run: exit code, combined output, and the CSV/HTML it wrote."""
+
+    returncode: int
+    output: str
+    csv_prefix: Path
+    html_path: Path
+    worker_outputs: list[str] = field(default_factory=list)
+
+    def csv_rows(self, suffix: str) -> list[dict]:
+        path = Path(f"{self.csv_prefix}_{suffix}.csv")
+        with open(path, newline="") as f:
+            return list(csv.DictReader(f))
+
+    def stats(self) -> dict[tuple[str, str], dict]:
+        """Locust's ``_stats.csv`` rows keyed by (Type, Name)."""
+        return {(r["Type"], r["Name"]): r for r in self.csv_rows("stats")}
+
+
+def locust_env(host: str, extra: dict | None = None) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DD_", "LOCUST_", "PAYMENT_"))}
+    env.update({"PAYMENT_INTERNAL_TOKEN": TOKEN, "DD_TRACE_ENABLED": "false", "PYTHONUNBUFFERED": "1"})
+    env["LOCUST_HOST"] = host
+    env.update(extra or {})
+    return env
+
+
+def run_locust(tmp_path: Path, host: str, *args: str, users: int = 4, spawn_rate: float = 50,
+               run_time: str = "4s", env: dict | None = None, workers: int = 0,
+               timeout: float = 120, personas: Path | str | None = None,
+               headless: bool = True) -> LocustRun:
+    """Run real Locust against ``host``; ``workers > 0`` runs a master and that many workers."""
+    prefix = tmp_path / "run"
+    html = tmp_path / "report.html"
+    base = [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"),
+            "--users", str(users), "--spawn-rate", str(spawn_rate), "--run-time", run_time,
+            "--csv", str(prefix), "--html", str(html), "--stop-timeout", "3", "--loglevel", "INFO"]
+    if headless:
+        base.append("--headless")
+    if personas is not None:
+        base += ["--personas", str(personas)]
+    full_env = locust_env(host, env)
+    if not workers:
+        proc = subprocess.run(base + list(args), cwd=ROOT, env=full_env, capture_output=True,
+                              text=True, timeout=timeout)
+        return LocustRun(proc.returncode, proc.stdout + proc.stderr, prefix, html)
+    port = free_port()
+    master = subprocess.Popen(
+        base + ["--master", "--expect-workers", str(workers), "--master-bind-port", str(port),
+                "--master-bind-host", "127.0.0.1"] + list(args),
+        cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    worker_procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--worker",
+             "--master-host", "127.0.0.1", "--master-port", str(port)]
+            + (["--personas", str(personas)] if personas is not None else []),
+            cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(workers)
+    ]
+    try:
+        out, _ = master.communicate(timeout=timeout)
+    finally:
+        worker_outs = []
+        for w in worker_procs:
+            try:
+                worker_outs.append(w.communicate(timeout=15)[0])
+            except subprocess.TimeoutExpired:
+                w.kill()
+                worker_outs.append(w.communicate()[0])
+    return LocustRun(master.returncode, out, prefix, html, worker_outs)
+
+
+PERSONA_HEADER = ("persona,role,weight,card_types,currencies,amount_min,amount_max,decline_rate,"
+                  "max_retries,batch_size,locale,wait_min,wait_max")
+
+
+def write_personas(tmp_path: Path, *rows: str, header: str = PERSONA_HEADER,
+                   name: str = "personas.csv") -> Path:
+    """Write a personas file from CSV row strings under the standard header."""
+    path = tmp_path / name
+    path.write_text("\n".join([header, *rows]) + "\n")
+    return path
