@@ -1,12 +1,144 @@
-"""Datadog APM tracing (placeholder interface: no-ops until the tracing work lands)."""
+"""Datadog APM for the load generator: one trace per journey, one child span per HTTP attempt.
+
+Tracing is off unless asked for, and then costs nothing (ddtrace is not even imported)::
+
+    DD_AGENT_HOST=127.0.0.1 DD_ENV=staging locust -f locustfile.py     # on: agent at :8126
+    DD_TRACE_AGENT_URL=http://127.0.0.1:9126 locust -f locustfile.py   # on: that agent
+    DD_TRACE_ENABLED=true locust -f locustfile.py                      # on: agent at 127.0.0.1:8126
+    DD_TRACE_ENABLED=false DD_AGENT_HOST=... locust -f locustfile.py   # off: false always wins
+
+It starts from our own code (``events.init``), not ``ddtrace-run``: the wrapper deadlocks Locust
+with ddtrace >= 3.17. Journeys and the API client use three calls::
+
+    with tracing.journey_span("checkout", "shopper") as journey:        # a new trace
+        journey.set_tag("batch_id", batch_id)
+        with tracing.attempt_span("checkout: pay", "POST", "/pay", retry=0) as span:
+            tracing.inject(headers)                                        # datadog + traceparent
+            span.set_tag("http.status_code", 402)
+
+Each Locust user is a greenlet with its own ``contextvars`` context, so the journey and attempt in
+flight are kept per user; spans never cross users. String tag values are scrubbed of card numbers
+and the internal token. An absent or failing agent costs one warning; the run carries on.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from locust import events
+from locust.runners import MasterRunner
+
+from payment_contract import luhn_valid
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SERVICE = "payment-load-generator"
+DEFAULT_AGENT_PORT = "8126"
+OFF_BANNER = "tracing: off (set DD_TRACE_ENABLED=true or DD_AGENT_HOST to enable)"
+#: Defaults we give ddtrace when tracing is on (a DD_* variable that is set wins).
+DDTRACE_DEFAULTS = {
+    "DD_TRACE_PROPAGATION_STYLE_INJECT": "datadog,tracecontext",
+    "DD_INSTRUMENTATION_TELEMETRY_ENABLED": "false",  # no extra intake traffic or log noise
+    "DD_REMOTE_CONFIGURATION_ENABLED": "false",
+    "DD_TRACE_STARTUP_LOGS": "false",
+    "DD_TRACE_LOG_STREAM_HANDLER": "false",  # ddtrace's own stderr handler; see quiet_ddtrace_logs
+}
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+
+
+# -- settings (pure: the same rules as payment_service/tracing.py) --------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Whether to trace, where to, and as whom."""
+
+    enabled: bool
+    agent_url: str = ""
+    service: str = DEFAULT_SERVICE
+    env: str | None = None
+    version: str | None = None
+
+    def banner(self) -> str:
+        if not self.enabled:
+            return OFF_BANNER
+        extra = "".join(
+            f", {k} {v}" for k, v in (("env", self.env), ("version", self.version)) if v
+        )
+        return f"tracing: on → {self.agent_url} (service {self.service}{extra})"
+
+
+def settings_from_env(
+    environ: Mapping[str, str], default_service: str = DEFAULT_SERVICE
+) -> Settings:
+    """On when DD_TRACE_ENABLED=true or an agent is named; DD_TRACE_ENABLED=false always wins.
+
+    An empty variable counts as unset (compose files pass ``DD_AGENT_HOST=`` through).
+    """
+
+    def get(name: str) -> str | None:
+        return (environ.get(name) or "").strip() or None
+
+    flag = (get("DD_TRACE_ENABLED") or "").lower()
+    url, host = get("DD_TRACE_AGENT_URL"), get("DD_AGENT_HOST")
+    if flag in _FALSE or not (flag in _TRUE or url or host):
+        return Settings(False)
+    if not url:
+        host = host or "127.0.0.1"
+        url = f"http://{f'[{host}]' if ':' in host else host}:{get('DD_TRACE_AGENT_PORT') or DEFAULT_AGENT_PORT}"
+    return Settings(
+        True,
+        url,
+        get("DD_SERVICE") or default_service,
+        get("DD_ENV"),
+        get("DD_VERSION"),
+    )
+
+
+# -- scrubbing ------------------------------------------------------------------------------------
+
+_DIGIT_RUN = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
+CARD_REDACTED = "[card redacted]"
+TOKEN_REDACTED = "[token redacted]"
+
+
+def scrub(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """``text`` without card numbers (13-19 Luhn-valid digits, spaces/dashes allowed) or secrets."""
+    for secret in secrets:
+        if secret and secret in text:
+            text = text.replace(secret, TOKEN_REDACTED)
+    if sum(c.isdigit() for c in text) < 13:
+        return text
+
+    def redact(match: re.Match) -> str:
+        digits = re.sub(r"[ -]", "", match.group())
+        return CARD_REDACTED if luhn_valid(digits) else match.group()
+
+    return _DIGIT_RUN.sub(redact, text)
+
+
+def _secrets() -> tuple[str, ...]:
+    token = os.environ.get("PAYMENT_INTERNAL_TOKEN", "")
+    return (token,) if len(token) >= 6 else ()
+
+
+# -- spans ----------------------------------------------------------------------------------------
 
 
 class _NoSpan:
-    def set_tag(self, key, value) -> None:
+    """What the context managers yield when tracing is off."""
+
+    def set_tag(self, key: str, value: Any) -> None:
         pass
 
     def set_error(self, message: str) -> None:
@@ -16,15 +148,268 @@ class _NoSpan:
 _NO_SPAN = _NoSpan()
 
 
-@contextmanager
-def journey_span(journey: str, persona: str):
-    yield _NO_SPAN
+class TracedSpan:
+    """A ddtrace span behind the two calls journeys and the client use; values are scrubbed."""
+
+    __slots__ = ("span",)
+
+    def __init__(self, span) -> None:
+        self.span = span
+
+    def set_tag(self, key: str, value: Any) -> None:
+        if (
+            key == "http.status_code"
+        ):  # a string, as ddtrace's own HTTP integrations set it
+            self.span.set_tag(key, str(value))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            self.span.set_tag(key, value)
+        elif key.endswith(
+            ".sha256"
+        ):  # a hash: nothing to scrub (and hex can look like digits)
+            self.span.set_tag(key, str(value))
+        else:
+            self.span.set_tag(key, scrub(str(value), _state.secrets))
+
+    def set_error(self, message: str) -> None:
+        self.span.error = 1
+        self.span.set_tag("error.type", "journey.failure")
+        self.span.set_tag("error.message", scrub(str(message), _state.secrets))
+
+
+class _State:
+    """Decided once per process by ``configure``; ``tracer`` is None while tracing is off."""
+
+    def __init__(self) -> None:
+        self.settings: Settings | None = None
+        self.tracer = None
+        self.propagator = None
+        self.secrets: tuple[str, ...] = ()
+        self.log_handler: _OneWarning | None = None
+
+
+_state = _State()
+#: The journey and the attempt in flight for the running greenlet (each Locust user has its own).
+_journey: ContextVar[TracedSpan | None] = ContextVar("journey_span", default=None)
+_attempt: ContextVar[TracedSpan | None] = ContextVar("attempt_span", default=None)
+
+
+def configure(environment=None) -> str:
+    """Decide on/off from DD_* variables (once per process) and return the banner line.
+
+    Safe to call again: the first call decides. With Locust's ``environment`` of a master (which
+    runs no users) ddtrace is not started there; every worker configures itself.
+    """
+    if _state.settings is not None:
+        return _state.settings.banner()
+    settings = settings_from_env(os.environ)
+    if settings.enabled and isinstance(
+        getattr(environment, "runner", None), MasterRunner
+    ):
+        _state.settings = (
+            settings  # a master runs no users: its workers trace their journeys
+        )
+        return settings.banner() + "; the workers send the traces"
+    if settings.enabled:
+        try:
+            _start_ddtrace(settings)
+        except Exception as exc:  # noqa: BLE001  (tracing must never stop a load test)
+            log.warning(
+                "tracing: could not start ddtrace (%s: %s); running without it",
+                type(exc).__name__,
+                exc,
+            )
+            settings = Settings(False)
+    _state.settings = settings
+    return settings.banner()
+
+
+def _start_ddtrace(settings: Settings) -> None:
+    for name in [
+        k for k, v in os.environ.items() if k.startswith("DD_") and not v.strip()
+    ]:
+        del os.environ[name]  # empty means unset, for ddtrace too
+    os.environ.update(
+        DD_TRACE_ENABLED="true",
+        DD_TRACE_AGENT_URL=settings.agent_url,
+        DD_SERVICE=settings.service,
+    )
+    for name, value in DDTRACE_DEFAULTS.items():
+        if (
+            name == "DD_TRACE_PROPAGATION_STYLE_INJECT"
+            and "DD_TRACE_PROPAGATION_STYLE" in os.environ
+        ):
+            continue  # the user chose the styles
+        os.environ.setdefault(name, value)
+    quiet_ddtrace_logs(log)
+
+    from ddtrace.propagation.http import HTTPPropagator
+    from ddtrace.trace import tracer
+
+    _state.tracer, _state.propagator, _state.secrets = (
+        tracer,
+        HTTPPropagator,
+        _secrets(),
+    )
+
+
+def enabled() -> bool:
+    """True when tracing is on (decides first if nobody has)."""
+    if _state.settings is None:
+        configure()
+    return _state.tracer is not None
 
 
 @contextmanager
-def attempt_span(name: str, method: str, route: str, retry: int = 0):
-    yield _NO_SPAN
+def journey_span(journey: str, persona: str) -> Iterator[TracedSpan | _NoSpan]:
+    """The root span of one journey: always a new trace, never a child of anything active."""
+    if not enabled():
+        yield _NO_SPAN
+        return
+    span = _state.tracer.start_span(
+        "journey", child_of=None, resource=journey, span_type="worker", activate=True
+    )
+    span.set_tag("journey", journey)
+    span.set_tag("persona", persona)
+    with _in_flight(span, _journey) as traced:
+        yield traced
+
+
+@contextmanager
+def attempt_span(
+    name: str, method: str, route: str, retry: int = 0
+) -> Iterator[TracedSpan | _NoSpan]:
+    """One HTTP attempt, a child of this user's journey span (its own trace outside a journey)."""
+    if not enabled():
+        yield _NO_SPAN
+        return
+    parent = _journey.get()
+    span = _state.tracer.start_span(
+        "http.request",
+        child_of=parent.span if parent is not None else None,
+        resource=f"{method} {route}",
+        span_type="http",
+        activate=True,
+    )
+    span.set_tag("span.kind", "client")
+    span.set_tag("component", "locust")
+    span.set_tag("http.method", method)
+    span.set_tag("http.route", route)
+    span.set_tag("request.name", name)
+    span.set_tag("retry", retry)
+    with _in_flight(span, _attempt) as traced:
+        yield traced
+
+
+#: The run or the user stopping a journey: not an error of the journey.
+_STOPS = frozenset({"GreenletExit", "StopUser", "InterruptTaskSet"})
+
+
+@contextmanager
+def _in_flight(span, current: ContextVar) -> Iterator[TracedSpan]:
+    """Make ``span`` this greenlet's current journey/attempt until it finishes."""
+    traced = TracedSpan(span)
+    token = current.set(traced)
+    try:
+        yield traced
+    except BaseException as exc:
+        if not span.error and type(exc).__name__ not in _STOPS:
+            traced.set_error(f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        current.reset(token)
+        span.finish()
 
 
 def inject(headers: dict) -> None:
-    pass
+    """Add the current attempt's trace headers (``x-datadog-*`` and W3C ``traceparent``)."""
+    if _state.tracer is None:
+        return
+    current = _attempt.get() or _journey.get()
+    if current is not None:
+        _state.propagator.inject(current.span.context, headers)
+
+
+# -- logging --------------------------------------------------------------------------------------
+
+
+class _OneWarning(logging.Handler):
+    """Turns ddtrace's log output into at most one warning per process (on ``owner``)."""
+
+    def __init__(self, owner: logging.Logger) -> None:
+        super().__init__(logging.WARNING)
+        self.owner = owner
+        self.warned = False
+        self.send_failed = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.send_failed = self.send_failed or "failed to send" in str(record.msg)
+        if self.warned:
+            return
+        self.warned = True
+        try:
+            message = record.getMessage().splitlines()[0][:300]
+        except Exception:  # noqa: BLE001  (a malformed record must not break logging)
+            message = str(record.msg)[:300]
+        self.owner.warning(
+            "tracing: ddtrace reported a problem, traces may be lost (further ddtrace messages are "
+            "hidden; set DD_TRACE_DEBUG=true to see them): %s",
+            message,
+        )
+
+
+def quiet_ddtrace_logs(owner: logging.Logger) -> None:
+    """An absent or failing agent must not flood a run's log: one warning, then silence.
+
+    Left alone with DD_TRACE_DEBUG=true (ddtrace's own debug logging then).
+    """
+    if (os.environ.get("DD_TRACE_DEBUG") or "").lower() in _TRUE:
+        return
+    ddlog = logging.getLogger("ddtrace")
+    if _state.log_handler is None:
+        _state.log_handler = _OneWarning(owner)
+        ddlog.addHandler(_state.log_handler)
+    ddlog.propagate = False
+
+
+def agent_answers(url: str, timeout: float = 0.5) -> bool:
+    """True when the trace agent at ``url`` answers ``GET /info`` within ``timeout`` seconds."""
+    if not url.startswith(("http://", "https://")):
+        return True  # unix sockets: assume it is there
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/info", timeout=timeout):
+            return True
+    except urllib.error.HTTPError:
+        return True  # it answered
+    except Exception:  # noqa: BLE001  (any failure means: no answer)
+        return False
+
+
+def drop_unsent_if_agent_down() -> None:
+    """At the end of a run, forget buffered traces when the agent doesn't answer.
+
+    ddtrace flushes its buffer at exit and retries a failing agent for seconds (about 20 s per
+    send when the agent accepts connections but never answers); with the buffer empty that final
+    flush is instant. A send already under way is not interrupted.
+    """
+    if _state.tracer is None:
+        return
+    failing = _state.log_handler is not None and _state.log_handler.send_failed
+    if not failing and agent_answers(_state.settings.agent_url):
+        return
+    try:
+        for client in (
+            _state.tracer._span_aggregator.writer._clients
+        ):  # ddtrace internals: best effort
+            client.encoder.encode()
+    except Exception:
+        log.debug("tracing: could not drop unsent traces", exc_info=True)
+
+
+@events.init.add_listener
+def _on_init(environment, **_kwargs) -> None:
+    log.info(configure(environment))
+
+
+@events.quitting.add_listener
+def _on_quitting(environment, **_kwargs) -> None:
+    drop_unsent_if_agent_down()

@@ -1,0 +1,49 @@
+#!/bin/sh
+# The load generator: plain `locust -f locustfile.py` (our code starts tracing from DD_* env
+# vars; never ddtrace-run). Locust reads its options from LOCUST_* env vars (LOCUST_HOST,
+# LOCUST_USERS, LOCUST_SPAWN_RATE, LOCUST_HEADLESS, LOCUST_RUN_TIME, LOCUST_WEB_PORT, ...) and
+# locust.conf; arguments given to the container are appended.
+#
+# Standalone unless workers are asked for: LOCUST_EXPECT_WORKERS=N (N > 0) makes this a master
+# that waits for N workers (`--master --expect-workers N`). A headless master without workers
+# would wait forever, so the default (unset or 0) is a standalone run.
+set -eu
+. /app/docker/env.sh
+
+truthy() { case "${1:-}" in true | True | TRUE | yes | 1) return 0 ;; *) return 1 ;; esac; }
+
+role=standalone
+truthy "${LOCUST_MODE_MASTER:-}" && role=master
+truthy "${LOCUST_MODE_WORKER:-}" && role=worker
+for arg in "$@"; do
+  case "$arg" in
+    --worker) role=worker ;;
+    --master) role=master ;;
+  esac
+done
+
+expect="${LOCUST_EXPECT_WORKERS:-0}"
+case "$expect" in
+  '' | *[!0-9]*) echo "LOCUST_EXPECT_WORKERS must be a whole number, got '$expect'" >&2; exit 2 ;;
+esac
+if [ "$role" = worker ]; then
+  # A worker gets its options from the master; a stray LOCUST_EXPECT_WORKERS means nothing here.
+  unset LOCUST_EXPECT_WORKERS
+elif [ "$role" = standalone ] && [ "$expect" -gt 0 ]; then
+  role=master
+  set -- --master --expect-workers "$expect" "$@"
+else
+  # Locust reads LOCUST_EXPECT_WORKERS itself; 0 is not a valid value for a master.
+  [ "$expect" -gt 0 ] || unset LOCUST_EXPECT_WORKERS
+fi
+
+if [ "$role" != worker ]; then
+  case " $* " in
+    *" --headless "*) ;;
+    *) truthy "${LOCUST_HEADLESS:-}" \
+         || echo "web UI on container port ${LOCUST_WEB_PORT:-8089}" \
+                 "(docker compose up publishes it on 127.0.0.1; docker compose run needs --service-ports)" ;;
+  esac
+fi
+
+exec locust -f locustfile.py "$@"

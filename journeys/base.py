@@ -1,0 +1,121 @@
+"""What every journey shares: its persona, data, API client, think time and outcome reporting."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import gevent
+from gevent import GreenletExit
+from locust import SequentialTaskSet, constant
+from locust.exception import InterruptTaskSet, StopUser
+
+from journeys import tracing
+from journeys.events import JourneyResult, journey_finished, journey_started
+
+#: Exceptions that mean "the run or the user stopped us", never a failure of the service.
+STOPPED = (GreenletExit, StopUser, InterruptTaskSet)
+
+
+@dataclass
+class JourneyRun:
+    """One journey in flight: times it, counts its attempts and reports its outcome once.
+
+    Use as a context manager; ``finish`` sets the outcome. Leaving the block because the run
+    stopped records ``interrupted``; leaving it on an unexpected exception records ``failed``.
+    """
+
+    journey: str
+    persona: str
+    attempts: int = 0
+    payments: int = 0
+    declined_payments: int = 0
+    retried: bool = False
+    duplicate_charges: int = 0
+    tags: dict = field(default_factory=dict)
+    _started: float = 0.0
+    _done: bool = False
+    _span_cm: object = None
+    _span: object = None
+
+    def __enter__(self) -> JourneyRun:
+        self._started = time.perf_counter()
+        journey_started.fire(journey=self.journey, persona=self.persona)
+        self._span_cm = tracing.journey_span(self.journey, self.persona)
+        self._span = self._span_cm.__enter__()
+        return self
+
+    def tag(self, key: str, value) -> None:
+        """Tag the journey's trace span (e.g. ``batch_id``)."""
+        self._span.set_tag(key, value)
+
+    def finish(self, outcome: str, detail: str = "") -> None:
+        if self._done:
+            return
+        self._done = True
+        self._span.set_tag("outcome", outcome)
+        if detail and outcome in ("failed", "mismatch"):
+            self._span.set_error(detail)
+        journey_finished.fire(
+            result=JourneyResult(
+                journey=self.journey,
+                persona=self.persona,
+                outcome=outcome,
+                duration_ms=(time.perf_counter() - self._started) * 1000,
+                attempts=self.attempts,
+                payments=self.payments,
+                declined_payments=self.declined_payments,
+                retried=self.retried,
+                duplicate_charges=self.duplicate_charges,
+                detail=detail,
+            )
+        )
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is not None and issubclass(exc_type, STOPPED):
+            self.finish("interrupted")
+        elif exc_type is not None:
+            self.finish("failed", f"{exc_type.__name__}: {exc}")
+        self._span_cm.__exit__(exc_type, exc, tb)
+        return False
+
+
+class Journey(SequentialTaskSet):
+    """Base of every journey: ``self.persona``, ``self.data``, ``self.api`` come from the user.
+
+    Think time is an explicit first step (``think``) rather than Locust's ``wait_time`` so a
+    journey's duration can exclude it.
+    """
+
+    wait_time = constant(0)
+    #: Journeys that should hand control back to the user after one pass (users with several journeys).
+    one_pass = False
+
+    @property
+    def persona(self):
+        return self.user.persona
+
+    @property
+    def data(self):
+        return self.user.data
+
+    @property
+    def api(self):
+        return self.user.api
+
+    def think(self) -> None:
+        """The persona's think time before the journey starts."""
+        p = self.persona
+        if p.wait_max > 0:
+            gevent.sleep(self.data.rng.uniform(p.wait_min, p.wait_max))
+
+    def start(self, journey: str) -> JourneyRun:
+        return JourneyRun(journey, self.persona.name)
+
+    def metadata(self, run: JourneyRun, journey_id: str, **extra: str) -> dict[str, str]:
+        return {"persona": self.persona.name, "journey": run.journey, "journey_id": journey_id, **extra}
+
+    def done(self) -> None:
+        """End of one pass: go back to the user to pick the next journey, if it has several."""
+        if self.one_pass:
+            self.interrupt(reschedule=False)

@@ -1,0 +1,93 @@
+"""Customer checkout: pay, and after a decline retry the way real checkouts do.
+
+    think → pay → paid?  ─────────────────────────────▶ succeeded
+                  declined? → by decline code:
+                     insufficient_funds, generic_decline → another card, new key → …
+                     expired_card, incorrect_cvc         → corrected details, new key → …
+                     processing_error                    → same card, new key, after a backoff → …
+                     lost_card, stolen_card              → give up at once ▶ abandoned
+                  (at most max_retries retries, then ▶ abandoned; paid after a retry ▶ recovered)
+
+Timeouts, connection errors, 5xx and 429 are handled below the journey by the API client, which
+resends with the *same* idempotency key (so the service can never charge twice).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import gevent
+from locust import tag, task
+
+from journeys.base import Journey, JourneyRun
+
+ANOTHER_CARD = frozenset({"insufficient_funds", "generic_decline"})
+CORRECT_DETAILS = frozenset({"expired_card", "incorrect_cvc"})
+SAME_CARD_LATER = frozenset({"processing_error"})
+NEVER_RETRY = frozenset({"lost_card", "stolen_card"})
+
+
+@tag("checkout", "customer")
+class CheckoutJourney(Journey):
+    """A customer checks out once per pass; see the module docstring for the story."""
+
+    @task
+    def browse(self) -> None:
+        self.think()
+
+    @task
+    def checkout(self) -> None:
+        with self.start("checkout") as run:
+            run.payments = 1
+            run.finish(*self.pay_until_done(run))
+        self.done()
+
+    def pay_until_done(self, run: JourneyRun) -> tuple[str, str]:
+        data = self.data
+        customer, currency = data.customer(), data.currency()
+        amount = data.amount_minor(currency)
+        card = data.first_card()
+        metadata = self.metadata(run, uuid.uuid4().hex[:16])
+        retries = 0
+        while True:
+            answer = self.api.pay(
+                "checkout: pay" if retries == 0 else "checkout: retry pay",
+                card=card,
+                customer=customer,
+                amount=amount,
+                currency=currency,
+                key=data.idempotency_key(),
+                metadata=metadata,
+                retry=retries,
+            )
+            run.attempts += answer.attempts
+            if answer.attempts > 1:
+                run.retried = True
+            if answer.duplicate_charge:
+                run.duplicate_charges += 1
+                return "failed", f"duplicate charge: {answer.payment_id}"
+            if answer.kind == "paid":
+                return ("succeeded", "") if run.attempts == 1 else ("recovered", "")
+            if answer.kind != "declined":
+                return "failed", answer.detail or f"{answer.status} {answer.error_code or ''}".strip()
+            if retries == 0:
+                run.declined_payments = 1
+            code = answer.decline_code
+            if card.decline_code != code:
+                return "failed", f"unexpected decline {code} for {card.masked}"
+            if code in NEVER_RETRY:
+                return "abandoned", f"{code}: not retried"
+            if retries >= self.persona.max_retries:
+                return "abandoned", f"{code}: gave up after {retries} retries"
+            retries += 1
+            run.retried = True
+            card = self.card_for_retry(card, code, retries)
+
+    def card_for_retry(self, card, code: str, retries: int):
+        """The card a real customer tries next after ``code``."""
+        if code in CORRECT_DETAILS:
+            return self.data.corrected_card(card)
+        if code in SAME_CARD_LATER:
+            gevent.sleep(self.api.policy.backoff(retries, self.data.rng))
+            return card
+        return self.data.good_card(exclude=card)  # ANOTHER_CARD, and codes this contract doesn't name

@@ -1,0 +1,111 @@
+"""Operator batch then report: pay a batch, ask for its report, reconcile it with the ledger.
+
+    think → start batch → pay batch_size payments (ledger: paid count/amount per currency, declines)
+          → POST /internal/generate-report {batch_id} → report == ledger? ▶ reconciled | mismatch
+
+A payment with no readable answer even after resends (same key) leaves the ledger unknown, so the
+journey fails rather than reconcile against a guess.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from locust import tag, task
+
+from journeys.base import Journey
+from payment_contract import format_minor
+
+
+@dataclass
+class Ledger:
+    """What the operator paid in one batch, as the report should show it."""
+
+    totals: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    declined: int = 0
+
+    def paid(self, currency: str, amount: int) -> None:
+        entry = self.totals[currency]
+        entry[0] += 1
+        entry[1] += amount
+
+    def differences(self, report: dict) -> list[str]:
+        """Human-readable differences between the ledger and a report (empty when they agree)."""
+        problems = []
+        reported = report.get("totals") or {}
+        for currency in sorted(set(self.totals) | set(reported)):
+            count, amount = self.totals.get(currency, (0, 0))
+            r = reported.get(currency) or {}
+            r_count, r_amount = r.get("count", 0), r.get("amount", 0)
+            if (count, amount) != (r_count, r_amount):
+                problems.append(
+                    f"{currency}: paid {count} / {_money(amount, currency)}, "
+                    f"report {r_count} / {_money(r_amount, currency)}"
+                )
+        r_declined = (report.get("payments") or {}).get("declined", 0)
+        if r_declined != self.declined:
+            problems.append(f"declined: paid {self.declined}, report {r_declined}")
+        return problems
+
+
+def _money(amount, currency: str) -> str:
+    try:
+        return format_minor(int(amount), currency)
+    except (KeyError, TypeError, ValueError):
+        return str(amount)
+
+
+@tag("batch_report", "operator")
+class BatchReportJourney(Journey):
+    """An operator pays a batch of payments and reconciles the batch's report."""
+
+    @task
+    def prepare(self) -> None:
+        self.think()
+
+    @task
+    def batch_and_report(self) -> None:
+        with self.start("batch_report") as run:
+            run.finish(*self.pay_batch_and_reconcile(run))
+        self.done()
+
+    def pay_batch_and_reconcile(self, run) -> tuple[str, str]:
+        data = self.data
+        batch_id = data.batch_id()
+        run.tag("batch_id", batch_id)
+        metadata = self.metadata(run, uuid.uuid4().hex[:16], batch_id=batch_id, operator_id=self.user.operator_id)
+        ledger = Ledger()
+        for _ in range(self.persona.batch_size):
+            currency = data.currency()
+            amount, card = data.amount_minor(currency), data.first_card()
+            answer = self.api.pay(
+                "batch_report: pay",
+                card=card,
+                customer=data.customer(),
+                amount=amount,
+                currency=currency,
+                key=data.idempotency_key(),
+                metadata=metadata,
+            )
+            run.payments += 1
+            run.attempts += answer.attempts
+            run.retried |= answer.attempts > 1
+            if answer.duplicate_charge:
+                run.duplicate_charges += 1
+                return "failed", f"duplicate charge: {answer.payment_id}"
+            if answer.kind == "paid":
+                ledger.paid(currency, amount)
+            elif answer.kind == "declined":
+                run.declined_payments += 1
+                ledger.declined += 1
+            else:
+                return "failed", f"batch {batch_id}: payment without a usable answer ({answer.detail or answer.status})"
+        report = self.api.generate_report("batch_report: report", {"batch_id": batch_id})
+        if report.report is None:
+            return "failed", f"batch {batch_id}: no report ({report.detail})"
+        problems = ledger.differences(report.report)
+        if problems:
+            return "mismatch", f"batch {batch_id}: " + "; ".join(problems)
+        return "reconciled", ""

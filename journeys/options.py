@@ -1,0 +1,78 @@
+"""Command-line options the generator adds to Locust (each with a ``LOCUST_*`` env twin).
+
+``--personas`` is special: the persona user classes must exist when Locust imports the
+locustfile, before Locust parses options, so ``personas_path`` reads it early from argv/env.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from locust import events
+
+DEFAULT_PERSONAS = "personas.csv"
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def personas_path(argv: list[str] | None = None) -> Path:
+    """The personas file from ``--personas`` or ``LOCUST_PERSONAS`` (default: ./personas.csv).
+
+    The default falls back to the file shipped beside ``locustfile.py`` when the working
+    directory has none, so ``locust -f path/to/locustfile.py`` works from anywhere.
+    """
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--personas", default=os.environ.get("LOCUST_PERSONAS") or DEFAULT_PERSONAS)
+    known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    path = Path(known.personas)
+    if known.personas == DEFAULT_PERSONAS and not path.exists():
+        return PROJECT_DIR / DEFAULT_PERSONAS
+    return path
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+@events.init_command_line_parser.add_listener
+def add_options(parser) -> None:
+    group = parser.add_argument_group("payment load generator")
+    group.add_argument(
+        "--personas",
+        default=DEFAULT_PERSONAS,
+        env_var="LOCUST_PERSONAS",
+        help="CSV of personas: the traffic mix (default personas.csv). Workers need the same file.",
+    )
+    group.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        env_var="LOCUST_SEED",
+        help="Seed for all generated data; the same seed repeats a run's data (default: random, logged).",
+    )
+    group.add_argument(
+        "--request-timeout",
+        type=_positive_float,
+        default=10.0,
+        env_var="LOCUST_REQUEST_TIMEOUT",
+        help="Seconds to wait for an answer before resending with the same idempotency key (default 10).",
+    )
+    group.add_argument(
+        "--wait-for-host",
+        type=_non_negative_float,
+        default=0.0,
+        env_var="LOCUST_WAIT_FOR_HOST",
+        help="Seconds to wait for the target to come up before the run (default 0: fail at once).",
+    )

@@ -1,0 +1,189 @@
+"""Probes: edges the service must accept, and bad input it must refuse with the documented code.
+
+A correct refusal is a success for that request; a wrong status or error code is a failure that
+names expected vs got. A probe journey is ``succeeded`` when every probe behaved, else ``failed``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from dataclasses import replace
+
+from locust import tag, task
+
+from journeys.base import Journey, JourneyRun
+from journeys.client import JSON_HEADERS, PAY_PATH, REPORT_PATH
+from payment_contract import CURRENCIES, MAX_AMOUNT_MINOR, MIN_AMOUNT_MINOR
+
+UNICODE_NAME = "Zoë Ångström-Łukasiewicz 山田 太郎 Đặng"
+MAX_DESCRIPTION = 500
+
+
+class _Probes(Journey):
+    one_pass = True  # probers alternate between edge and error probes
+
+    @task
+    def warm_up(self) -> None:
+        self.think()
+
+    def probe_all(self, journey: str, probes) -> None:
+        with self.start(journey) as run:
+            failures = [msg for probe in probes if (msg := probe(run))]
+            run.finish("failed" if failures else "succeeded", "; ".join(failures))
+        self.done()
+
+
+@tag("probes", "edge", "prober")
+class EdgeProbesJourney(_Probes):
+    """Happy-path edges that must be paid: limits, zero-decimal, amex CVC, expiry, unicode."""
+
+    @task
+    def edges(self) -> None:
+        self.probe_all(
+            "edge_probes",
+            [
+                self.smallest_amount,
+                self.largest_amount,
+                self.zero_decimal_currency,
+                self.amex_four_digit_cvc,
+                self.card_expiring_this_month,
+                self.unicode_name,
+                self.longest_description,
+            ],
+        )
+
+    def _pay(self, run: JourneyRun, step: str, *, card=None, customer=None, currency=None, amount=None,
+             description=None) -> str:
+        data = self.data
+        currency = currency or data.currency()
+        card = card or data.good_card()
+        answer = self.api.pay(
+            f"edge_probes: {step}",
+            card=card,
+            customer=customer or data.customer(),
+            currency=currency,
+            amount=data.amount_minor(currency) if amount is None else amount,
+            key=data.idempotency_key(),
+            metadata=self.metadata(run, uuid.uuid4().hex[:16], probe=step),
+            description=description,
+        )
+        run.attempts += answer.attempts
+        run.payments += 1
+        if answer.kind != "paid":
+            return f"{step}: expected 201, got {answer.status} {answer.decline_code or answer.error_code or ''}".strip()
+        return ""
+
+    def smallest_amount(self, run):
+        return self._pay(run, "smallest amount", amount=MIN_AMOUNT_MINOR)
+
+    def largest_amount(self, run):
+        return self._pay(run, "largest amount", amount=MAX_AMOUNT_MINOR)
+
+    def zero_decimal_currency(self, run):
+        zero_decimal = [c for c in self.persona.currencies if CURRENCIES[c].zero_decimal] or ["JPY"]
+        currency = zero_decimal[0]
+        return self._pay(run, "zero-decimal currency", currency=currency, amount=1000)
+
+    def amex_four_digit_cvc(self, run):
+        return self._pay(run, "amex 4-digit cvc", card=self.data.good_card("amex"))
+
+    def card_expiring_this_month(self, run):
+        today = dt.date.today()
+        card = replace(self.data.good_card(), exp_month=today.month, exp_year=today.year)
+        return self._pay(run, "card expiring this month", card=card)
+
+    def unicode_name(self, run):
+        return self._pay(run, "unicode name", customer=replace(self.data.customer(), name=UNICODE_NAME))
+
+    def longest_description(self, run):
+        return self._pay(run, "longest description", description="d" * MAX_DESCRIPTION)
+
+
+@tag("probes", "errors", "prober")
+class ErrorProbesJourney(_Probes):
+    """Bad input the service must refuse with the right status and error code."""
+
+    @task
+    def errors(self) -> None:
+        self.probe_all("error_probes", [self.bad_payment_bodies, self.bad_requests, self.key_reuse, self.report_auth])
+
+    def _valid_body(self) -> dict:
+        data = self.data
+        currency = data.currency()
+        card = data.good_card()
+        return {
+            "amount": data.amount_minor(currency),
+            "currency": currency,
+            "card": card.as_json(),
+            "customer": data.customer().as_json(),
+        }
+
+    def _expect(self, run, step, status, code=None, *, body=None, raw=None, headers=None, path=PAY_PATH):
+        run.attempts += path == PAY_PATH
+        ok, message = self.api.expect(
+            f"error_probes: {step}",
+            path,
+            data=raw if raw is not None else json.dumps(body),
+            headers=headers if headers is not None else {**JSON_HEADERS, "Idempotency-Key": self.data.idempotency_key()},
+            status=status,
+            code=code,
+        )
+        return "" if ok else f"{step}: {message}"
+
+    def bad_payment_bodies(self, run):
+        cases = {
+            "zero amount": ({"amount": 0}, "amount_too_small"),
+            "negative amount": ({"amount": -100}, "amount_too_small"),
+            "too large amount": ({"amount": MAX_AMOUNT_MINOR + 1}, "amount_too_large"),
+            "fractional amount": ({"amount": 10.5}, "invalid_amount"),
+            "unknown currency": ({"currency": "XXX"}, "invalid_currency"),
+            "bad luhn": ({"card": {"number": "4242424242424241"}}, "incorrect_number"),
+            "expired card": ({"card": {"exp_year": dt.date.today().year - 1}}, "expired_card"),
+            "wrong cvc length": ({"card": {"cvc": "12"}}, "invalid_cvc"),
+        }
+        problems = []
+        for step, (change, code) in cases.items():
+            body = self._valid_body()
+            for key, value in change.items():
+                body[key] = {**body[key], **value} if isinstance(value, dict) else value
+            problems.append(self._expect(run, step, 422, code, body=body))
+        missing = self._valid_body()
+        del missing["customer"]
+        problems.append(self._expect(run, "missing field", 422, "parameter_missing", body=missing))
+        return "; ".join(p for p in problems if p)
+
+    def bad_requests(self, run):
+        key = {"Idempotency-Key": self.data.idempotency_key()}
+        problems = [
+            self._expect(run, "malformed json", 400, "invalid_json", raw='{"amount": 100, "currency": ',
+                         headers={**JSON_HEADERS, **key}),
+            self._expect(run, "wrong content type", 400, "unsupported_content_type",
+                         raw=json.dumps(self._valid_body()), headers={"Content-Type": "text/plain", **key}),
+        ]
+        return "; ".join(p for p in problems if p)
+
+    def key_reuse(self, run):
+        key = self.data.idempotency_key()
+        headers = {**JSON_HEADERS, "Idempotency-Key": key}
+        first = self._valid_body()
+        problems = [self._expect(run, "key reuse: first use", 201, body=first, headers=headers)]
+        run.payments += 1
+        other = {**first, "amount": first["amount"] + 1}
+        problems.append(self._expect(run, "key reuse with another body", 422, "idempotency_key_reused",
+                                     body=other, headers=headers))
+        return "; ".join(p for p in problems if p)
+
+    def report_auth(self, run):
+        body = json.dumps({})
+        token = self.api.token or ""
+        problems = [
+            self._expect(run, "report without token", 401, raw=body, headers=JSON_HEADERS, path=REPORT_PATH),
+            self._expect(run, "report with wrong token", 403, raw=body, path=REPORT_PATH,
+                         headers={**JSON_HEADERS, "Authorization": "Bearer wrong-" + uuid.uuid4().hex[:8]}),
+            self._expect(run, "report with bad range", 400, raw=json.dumps({"from": "2026-02-01T00:00:00Z",
+                         "to": "2026-01-01T00:00:00Z"}), path=REPORT_PATH,
+                         headers={**JSON_HEADERS, "Authorization": f"Bearer {token}"}),
+        ]
+        return "; ".join(p for p in problems if p)

@@ -1,0 +1,189 @@
+"""Where load profiles meet Locust's events: options, start-up checks, counting, reporting.
+
+* ``init_command_line_parser``  ``--profile`` and its knobs (``schedule.add_options``)
+* ``init``                      steady → no shape (plain Locust); other profiles are checked before
+                                any traffic; workers learn the phase from the master's messages;
+                                the web UI's start form is checked and picks the shape
+* ``request``                   HTTP requests (not ``journey`` entries) counted into the phase
+* ``report_to_master`` / ``worker_report``  workers ship their phase counters, the master adds them
+* ``test_stopping``             when the run stopped, to cut the last phase's window
+* ``quitting`` / ``quit``       ``PREFIX_profile.csv``, then the report after Locust's own tables
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from flask import jsonify, request
+from locust import events
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, WorkerRunner
+from locust.util.timespan import parse_timespan
+
+from journeys.profiles import report
+from journeys.profiles.phases import PHASE_MESSAGE, REPORT_KEY, book
+from journeys.profiles.schedule import (
+    DEFAULT_PROFILE,
+    ProfileConfigError,
+    add_options,
+    build_schedule,
+    profile_name,
+    profile_of,
+)
+from journeys.profiles.shape import LoadProfile
+from journeys.results.collector import JOURNEY_REQUEST_TYPE
+
+log = logging.getLogger(__name__)
+console = logging.getLogger("locust.stats_logger")  # Locust's own plain console output
+
+_last_report: list[str] = []
+
+events.init_command_line_parser.add_listener(add_options)
+
+
+def _our_shape(environment) -> LoadProfile | None:
+    shapes = environment.available_shape_classes or {}
+    return next((s for s in shapes.values() if isinstance(s, LoadProfile)), None)
+
+
+def _use_profile(environment, profile: str) -> None:
+    """Steady: no shape, plain Locust. Others: our shape drives the run."""
+    shape = _our_shape(environment)
+    if profile == DEFAULT_PROFILE:
+        if isinstance(environment.shape_class, LoadProfile):
+            environment.shape_class = None
+    else:
+        shape.runner = environment.runner
+        environment.shape_class = shape
+
+
+def _fail(message: str) -> None:
+    sys.stderr.write(f"{message}\n")
+    sys.exit(2)
+
+
+@events.init.add_listener
+def set_up(environment, runner=None, web_ui=None, **_kwargs) -> None:
+    if isinstance(runner, WorkerRunner):
+        runner.register_message(PHASE_MESSAGE, _on_phase)
+        return
+    options = environment.parsed_options
+    profile = profile_of(options)
+    if profile != DEFAULT_PROFILE and _our_shape(environment) is None:
+        _fail(
+            f"--profile {profile} needs the LoadProfile shape in the locustfile: add "
+            "`from journeys.profiles import LoadProfile  # noqa: F401`. No traffic was sent."
+        )
+    if _our_shape(environment) is None:
+        return
+    _use_profile(environment, profile)
+    if options is not None and (options.headless or options.autostart):
+        try:
+            build_schedule(options)
+        except ProfileConfigError as exc:
+            _fail(str(exc))
+    if web_ui is not None:
+        web_ui.app.before_request(lambda: _check_start_form(environment))
+
+
+def _on_phase(environment, msg, **_kwargs) -> None:
+    book.enter(msg.data)
+
+
+def _check_start_form(environment):
+    """Web UI "Start": the form's Profile field picks the profile; a bad one is refused."""
+    if request.method != "POST" or request.endpoint != "locust.swarm":
+        return None
+    runner = environment.runner
+    if runner is not None and runner.state in (STATE_RUNNING, STATE_SPAWNING):
+        return None  # editing a running test: the profile stays what it is
+    options = argparse.Namespace(
+        **vars(environment.parsed_options or argparse.Namespace())
+    )
+    try:
+        options.profile = profile_name(request.form.get("profile") or DEFAULT_PROFILE)
+        options.num_users = int(request.form.get("user_count") or 1)
+        options.spawn_rate = float(request.form.get("spawn_rate") or 1)
+        run_time = request.form.get("run_time")
+        options.run_time = parse_timespan(run_time) if run_time else None
+        build_schedule(options)
+    except (argparse.ArgumentTypeError, ProfileConfigError) as exc:
+        message = str(exc).replace(" No traffic was sent.", "")
+        if options.profile != DEFAULT_PROFILE and not options.run_time:
+            message = f"The {options.profile} profile needs a run time: fill in Advanced options → Run time."
+        return jsonify({"success": False, "message": message, "host": environment.host})
+    except ValueError:
+        return None  # Locust's own checks answer malformed numbers
+    _use_profile(environment, options.profile)
+    return None
+
+
+@events.request.add_listener
+def count_request(request_type, response_time, exception=None, **_kwargs) -> None:
+    if request_type != JOURNEY_REQUEST_TYPE:
+        book.record(response_time, exception is not None)
+
+
+@events.test_stop.add_listener
+def forget_phase(environment, **_kwargs) -> None:
+    if isinstance(environment.runner, WorkerRunner):
+        book.enter(None)  # a following plain run must not count into an old phase
+
+
+@events.report_to_master.add_listener
+def send_phase_counters(client_id, data, **_kwargs) -> None:
+    if book.phases:
+        data[REPORT_KEY] = book.serialize()
+        book.reset()
+
+
+@events.worker_report.add_listener
+def merge_phase_counters(client_id, data, **_kwargs) -> None:
+    if data.get(REPORT_KEY):
+        book.merge(data[REPORT_KEY])
+
+
+@events.test_stopping.add_listener
+def note_stop(environment, **_kwargs) -> None:
+    shape = environment.shape_class
+    if isinstance(shape, LoadProfile) and book.schedule is not None:
+        book.stopped_at_s = shape.get_run_time()
+
+
+def _profile_run(environment) -> bool:
+    return (
+        not isinstance(environment.runner, WorkerRunner)
+        and isinstance(environment.shape_class, LoadProfile)
+        and book.schedule is not None
+    )
+
+
+@events.test_stop.add_listener
+def log_report_in_web_ui(environment, **_kwargs) -> None:
+    """Web UI runs can be many per process: log each one's report when it stops."""
+    options = environment.parsed_options
+    if _profile_run(environment) and options is not None and not options.headless:
+        for line in report.lines(book, report.rows(book)):
+            log.info("%s", line)
+
+
+@events.quitting.add_listener
+def write_report(environment, **_kwargs) -> None:
+    _last_report.clear()
+    if not _profile_run(environment):
+        return
+    table = report.rows(book)
+    prefix = getattr(environment.parsed_options, "csv_prefix", None)
+    if prefix:
+        log.info("Load profile CSV: %s", report.write_csv(prefix, table))
+    _last_report.extend(report.lines(book, table))
+
+
+@events.quit.add_listener
+def print_report(**_kwargs) -> None:
+    if _last_report:
+        console.info("")
+        for line in _last_report:
+            console.info(line)
+        console.info("")

@@ -1,0 +1,143 @@
+"""The phase report: one row per phase reached, a comparison per profile, and ``PREFIX_profile.csv``.
+
+* spike: peak and recovery against the baseline (p95 and error rate before / during / after)
+* soak:  drift, the last window against the first
+* step:  the first step where p95 doubled against step 1, or the error rate passed 1% (the knee)
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+from journeys.profiles.phases import PhaseBook
+
+COLUMNS = (
+    "phase",
+    "start_s",
+    "end_s",
+    "target_users",
+    "requests",
+    "failures",
+    "error_rate",
+    "p50_ms",
+    "p95_ms",
+)
+KNEE_P95_RATIO = 2.0
+KNEE_ERROR_RATE = 0.01
+
+
+def rows(book: PhaseBook) -> list[dict[str, Any]]:
+    """The phases the run reached (cut at the moment it stopped), with their figures."""
+    if book.schedule is None:
+        return []
+    out = []
+    for index, phase in enumerate(book.schedule.phases[: book.reached + 1]):
+        stats = book.phases.get(index)
+        end = phase.end_s
+        if book.stopped_at_s is not None:
+            end = min(end, max(book.stopped_at_s, phase.start_s))
+        requests = stats.requests if stats else 0
+        failures = stats.failures if stats else 0
+        out.append(
+            {
+                "phase": phase.name,
+                "start_s": round(phase.start_s, 1),
+                "end_s": round(end, 1),
+                "target_users": phase.users,
+                "requests": requests,
+                "failures": failures,
+                "error_rate": round(failures / requests, 4) if requests else None,
+                "p50_ms": stats.times.percentile(0.5) if stats else None,
+                "p95_ms": stats.times.percentile(0.95) if stats else None,
+            }
+        )
+    return out
+
+
+def write_csv(prefix: str, table: list[dict[str, Any]]) -> Path:
+    path = Path(f"{prefix}_profile.csv")
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in table:
+            writer.writerow({k: "" if row[k] is None else row[k] for k in COLUMNS})
+    return path
+
+
+def _ms(value) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def _pct(rate) -> str:
+    return "-" if rate is None else f"{rate * 100:.1f}%"
+
+
+def lines(book: PhaseBook, table: list[dict[str, Any]]) -> list[str]:
+    """The terminal report: a header, the phase table, the profile's comparison."""
+    if book.schedule is None:
+        return []
+    out = [f"Load profile {book.schedule.describe()} — HTTP requests per phase"]
+    out.append(
+        f"{'phase':<12}{'window (s)':>14}{'users':>7}{'reqs':>9}{'fails':>7}"
+        f"{'err%':>8}{'p50 ms':>8}{'p95 ms':>8}"
+    )
+    for r in table:
+        window = f"{r['start_s']:g}-{r['end_s']:g}"
+        out.append(
+            f"{r['phase']:<12}{window:>14}{r['target_users']:>7}{r['requests']:>9}"
+            f"{r['failures']:>7}{_pct(r['error_rate']):>8}{_ms(r['p50_ms']):>8}{_ms(r['p95_ms']):>8}"
+        )
+    compare = {"spike": _spike, "soak": _soak, "step": _step}.get(book.schedule.profile)
+    if compare:
+        out += compare({r["phase"]: r for r in table}, table)
+    return out
+
+
+def _versus(label: str, before: dict | None, after: dict | None) -> str:
+    if not before or not after or not before["requests"] or not after["requests"]:
+        return f"{label}: not enough requests to compare"
+    p95_a, p95_b = before["p95_ms"], after["p95_ms"]
+    ratio = f" (×{p95_b / p95_a:.2f})" if p95_a else ""
+    err_a, err_b = before["error_rate"], after["error_rate"]
+    return (
+        f"{label}: p95 {_ms(p95_a)} → {_ms(p95_b)} ms{ratio}, "
+        f"error rate {_pct(err_a)} → {_pct(err_b)} ({(err_b - err_a) * 100:+.1f} pt)"
+    )
+
+
+def _spike(by_name: dict, _table: list) -> list[str]:
+    base = by_name.get("baseline")
+    return [
+        _versus("peak vs baseline", base, by_name.get("peak")),
+        _versus("recovery vs baseline", base, by_name.get("recovery")),
+    ]
+
+
+def _soak(by_name: dict, _table: list) -> list[str]:
+    return [
+        _versus(
+            "drift, last vs first window", by_name.get("first"), by_name.get("last")
+        )
+    ]
+
+
+def _step(_by_name: dict, table: list) -> list[str]:
+    measured = [r for r in table if r["requests"]]
+    if not measured:
+        return ["knee: no requests measured"]
+    first_p95 = measured[0]["p95_ms"]
+    for r in measured[1:]:
+        slow = first_p95 and r["p95_ms"] and r["p95_ms"] >= KNEE_P95_RATIO * first_p95
+        failing = r["error_rate"] is not None and r["error_rate"] >= KNEE_ERROR_RATE
+        if slow or failing:
+            why = (
+                f"p95 {_ms(first_p95)} → {_ms(r['p95_ms'])} ms"
+                if slow
+                else f"error rate {_pct(r['error_rate'])}"
+            )
+            return [f"knee: {r['phase']} ({r['target_users']} users): {why}"]
+    top = measured[-1]
+    limits = f"p95 under {KNEE_P95_RATIO:g}× step 1, error rate under {_pct(KNEE_ERROR_RATE)}"
+    return [f"knee: not reached up to {top['target_users']} users ({limits})"]

@@ -1,0 +1,327 @@
+"""Load profiles as schedules: the ``--profile`` options and the phases each profile runs.
+
+A schedule is a list of phases on the run's timeline; each phase holds a target user count,
+the rate to reach it, and is one row of the phase report::
+
+    schedule = build_schedule(options)          # parsed Locust options
+    schedule.index_at(12.0)                      # -> 1 (the phase running at 12 s), None at the end
+    schedule.phases[1]                           # Phase("peak", 10.0, 20.0, users=50, spawn_rate=40)
+
+Everything is scaled from ``--users``, ``--spawn-rate`` and ``--run-time``; the knobs only change
+where the phases fall and how high they go. Pure logic, no Locust state: easy to test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass
+
+from locust.util.timespan import parse_timespan
+
+PROFILES = ("steady", "spike", "soak", "step")
+DEFAULT_PROFILE = "steady"
+DOCS = "docs/profiles.md"
+
+DEFAULT_SPIKE_MULTIPLIER = 5.0
+DEFAULT_SPIKE_AT = 1 / 3  # of the run time
+DEFAULT_SPIKE_DURATION = 1 / 3
+DEFAULT_SOAK_WINDOW = 0.2  # first and last 20% of the hold
+DEFAULT_STEPS = 5  # --step-users defaults to users / 5
+
+
+class ProfileConfigError(ValueError):
+    """A profile that cannot run as configured; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class Span:
+    """A point or length on the timeline: a fraction of the run time, or seconds."""
+
+    value: float
+    fraction: bool
+
+    def seconds(self, run_time: float) -> float:
+        return self.value * run_time if self.fraction else self.value
+
+    def __str__(self) -> str:
+        return (
+            f"{self.value:g} of the run time" if self.fraction else f"{self.value:g}s"
+        )
+
+
+def span(text: str) -> Span:
+    """``0.25`` → a quarter of the run time; ``30``, ``30s``, ``2m``, ``1h30m`` → seconds."""
+    try:
+        number = float(text)
+    except ValueError:
+        try:
+            return Span(float(parse_timespan(text)), fraction=False)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is neither a fraction of the run time (0.25) nor a time span (30s, 2m)"
+            ) from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return Span(number, fraction=number < 1)
+
+
+def profile_name(text: str) -> str:
+    name = text.strip().lower()
+    if name not in PROFILES:
+        raise argparse.ArgumentTypeError(
+            f"unknown load profile {text!r}. Choose one of {', '.join(PROFILES)} "
+            f"(steady is plain Locust; spike, soak and step need --run-time; see {DOCS}). "
+            "No traffic was sent."
+        )
+    return name
+
+
+def _multiplier(text: str) -> float:
+    value = float(text)
+    if value <= 1:
+        raise argparse.ArgumentTypeError(
+            f"must be > 1 (the peak is users × this), got {text}"
+        )
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def add_options(parser) -> None:
+    """Register ``--profile`` and its knobs.
+
+    Locust 2.47 has a ``--profile`` of its own: a free-text label for grouping test runs (shown
+    in the HTML report and the web UI's "Profile" field). This group takes the flag over
+    (``conflict_handler="resolve"``): the value is still that label, now one of ``PROFILES``.
+    """
+    group = parser.add_argument_group(
+        "load profile",
+        f"How the user count moves over the run; see {DOCS}.",
+        conflict_handler="resolve",
+    )
+    group.add_argument(
+        "--profile",
+        type=profile_name,
+        choices=PROFILES,
+        default=None,
+        env_var="LOCUST_PROFILE",
+        help="Load profile: steady (default, plain Locust), spike, soak or step. "
+        "All but steady need --run-time.",
+    )
+    group.add_argument(
+        "--spike-multiplier",
+        type=_multiplier,
+        default=DEFAULT_SPIKE_MULTIPLIER,
+        env_var="LOCUST_SPIKE_MULTIPLIER",
+        help="spike: peak users = users × this (default 5).",
+    )
+    group.add_argument(
+        "--spike-at",
+        type=span,
+        default=None,
+        env_var="LOCUST_SPIKE_AT",
+        help="spike: when the peak starts; a fraction of the run time (0.4) or a time span "
+        "(30s, 2m). Default 1/3 of the run time.",
+    )
+    group.add_argument(
+        "--spike-duration",
+        type=span,
+        default=None,
+        env_var="LOCUST_SPIKE_DURATION",
+        help="spike: how long the peak holds; a fraction or a time span (default 1/3 of the run time).",
+    )
+    group.add_argument(
+        "--spike-spawn-rate",
+        type=_positive_float,
+        default=None,
+        env_var="LOCUST_SPIKE_SPAWN_RATE",
+        help="spike: users started/stopped per second on the jump up and down "
+        "(default: the whole jump in about one second).",
+    )
+    group.add_argument(
+        "--soak-window",
+        type=span,
+        default=None,
+        env_var="LOCUST_SOAK_WINDOW",
+        help="soak: the first and last windows compared for drift; a fraction of the hold (0.2) "
+        "or a time span (default 0.2).",
+    )
+    group.add_argument(
+        "--step-users",
+        type=_positive_int,
+        default=None,
+        env_var="LOCUST_STEP_USERS",
+        help="step: users added per step (default users / 5, at least 1).",
+    )
+    group.add_argument(
+        "--step-duration",
+        type=span,
+        default=None,
+        env_var="LOCUST_STEP_DURATION",
+        help="step: how long each step holds; a time span (30s) or a fraction of the run time "
+        "(default: the run time split evenly over the steps).",
+    )
+
+
+def profile_of(options) -> str:
+    """The profile the options ask for; no ``--profile`` (or an empty one) means steady."""
+    return (
+        (getattr(options, "profile", None) or DEFAULT_PROFILE)
+        if options
+        else DEFAULT_PROFILE
+    )
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    start_s: float
+    end_s: float
+    users: int
+    spawn_rate: float
+
+
+@dataclass(frozen=True)
+class Schedule:
+    profile: str
+    run_time: float | None  # None: steady without --run-time, runs until stopped
+    phases: tuple[Phase, ...]
+
+    def index_at(self, t: float) -> int | None:
+        """The phase running ``t`` seconds into the run; None once the run time is over."""
+        if self.run_time is not None and t >= self.run_time:
+            return None
+        for i in range(len(self.phases) - 1, -1, -1):
+            if t >= self.phases[i].start_s:
+                return i
+        return 0
+
+    def describe(self) -> str:
+        users = " → ".join(str(p.users) for p in _dedupe_users(self.phases))
+        run = f"{self.run_time:g}s" if self.run_time is not None else "until stopped"
+        return f"{self.profile}: {users} users over {run} ({len(self.phases)} phases)"
+
+
+def _dedupe_users(phases: tuple[Phase, ...]) -> list[Phase]:
+    out: list[Phase] = []
+    for p in phases:
+        if not out or out[-1].users != p.users:
+            out.append(p)
+    return out
+
+
+def build_schedule(options) -> Schedule:
+    """The schedule for the options' profile; ProfileConfigError when it cannot run."""
+    profile = profile_of(options)
+    users = int(getattr(options, "num_users", None) or 1)
+    rate = float(getattr(options, "spawn_rate", None) or 1)
+    run_time = getattr(options, "run_time", None) or None
+    if profile == "steady":
+        end = float(run_time) if run_time else math.inf
+        return Schedule(profile, run_time, (Phase("steady", 0.0, end, users, rate),))
+    if not run_time:
+        raise ProfileConfigError(
+            f"The {profile} profile needs a run time: its phases are laid out over it. "
+            f"Add --run-time (e.g. -t 10m) or LOCUST_RUN_TIME, or use --profile steady. "
+            f"See {DOCS}. No traffic was sent."
+        )
+    builder = {"spike": _spike, "soak": _soak, "step": _step}[profile]
+    phases = [
+        p for p in builder(options, users, rate, float(run_time)) if p.end_s > p.start_s
+    ]
+    return Schedule(profile, float(run_time), tuple(phases))
+
+
+def _whole(seconds: float) -> float:
+    """Phase boundaries fall on whole seconds: Locust ticks the shape once a second."""
+    return max(1.0, float(round(seconds)))
+
+
+def _ramp_up(users: int, rate: float) -> float:
+    """Seconds the first ramp takes; ramps under a second are not worth a phase of their own."""
+    seconds = users / rate
+    return float(math.ceil(seconds)) if seconds > 1 else 0.0
+
+
+def _spike(options, users: int, rate: float, run_time: float) -> list[Phase]:
+    peak = max(users + 1, round(users * options.spike_multiplier))
+    at = _whole((options.spike_at or Span(DEFAULT_SPIKE_AT, True)).seconds(run_time))
+    duration = _whole(
+        (options.spike_duration or Span(DEFAULT_SPIKE_DURATION, True)).seconds(run_time)
+    )
+    jump_rate = options.spike_spawn_rate or float(peak - users)
+    ramp = _ramp_up(users, rate)
+    if at + duration >= run_time:
+        raise ProfileConfigError(
+            f"The spike window ({at:g}s + {duration:g}s) does not end before the run time "
+            f"({run_time:g}s), so nothing would show the recovery. Start it earlier "
+            f"(--spike-at), shorten it (--spike-duration) or lengthen --run-time. No traffic was sent."
+        )
+    if ramp >= at:
+        raise ProfileConfigError(
+            f"The spike starts at {at:g}s, before the ramp-up to {users} users ends "
+            f"({users} users at {rate:g}/s take {ramp:g}s), so there would be no baseline. "
+            f"Raise --spawn-rate or move --spike-at later. No traffic was sent."
+        )
+    return [
+        Phase("ramp-up", 0.0, ramp, users, rate),
+        Phase("baseline", ramp, at, users, rate),
+        Phase("peak", at, at + duration, peak, jump_rate),
+        Phase("recovery", at + duration, run_time, users, jump_rate),
+    ]
+
+
+def _soak(options, users: int, rate: float, run_time: float) -> list[Phase]:
+    ramp = _ramp_up(users, rate)
+    hold = run_time - ramp
+    window = _whole(
+        (options.soak_window or Span(DEFAULT_SOAK_WINDOW, True)).seconds(hold)
+    )
+    if hold <= 0 or window * 2 > hold:
+        raise ProfileConfigError(
+            f"The soak windows ({window:g}s first and last) do not fit in the {hold:g}s the load "
+            f"holds after a {ramp:g}s ramp-up. Shorten --soak-window or lengthen --run-time. "
+            f"No traffic was sent."
+        )
+    return [
+        Phase("ramp-up", 0.0, ramp, users, rate),
+        Phase("first", ramp, ramp + window, users, rate),
+        Phase("middle", ramp + window, run_time - window, users, rate),
+        Phase("last", run_time - window, run_time, users, rate),
+    ]
+
+
+def _step(options, users: int, rate: float, run_time: float) -> list[Phase]:
+    step_users = options.step_users or max(1, round(users / DEFAULT_STEPS))
+    steps = math.ceil(users / step_users)
+    if options.step_duration:
+        duration = _whole(options.step_duration.seconds(run_time))
+    else:
+        duration = max(1.0, float(math.floor(run_time / steps)))
+    if duration * steps > run_time + 1e-9:
+        fit = int(run_time // duration)
+        raise ProfileConfigError(
+            f"{steps} steps of {duration:g}s (up to {users} users, {step_users} per step) need "
+            f"{duration * steps:g}s, but the run time is {run_time:g}s: only {fit} would run and "
+            f"the top of the stairs would never be reached. Lengthen --run-time, raise "
+            f"--step-users or shorten --step-duration. No traffic was sent."
+        )
+    phases = []
+    for k in range(1, steps + 1):
+        end = run_time if k == steps else k * duration  # the top step holds to the end
+        target = min(k * step_users, users)
+        phases.append(Phase(f"step {k}", (k - 1) * duration, end, target, rate))
+    return phases

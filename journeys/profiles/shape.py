@@ -1,0 +1,61 @@
+"""``LoadProfile``: the one shape class, driving the user count along the chosen profile's schedule.
+
+Locust picks shape classes up from the locustfile's names, so the locustfile imports it::
+
+    from journeys.profiles import LoadProfile  # noqa: F401
+
+For ``steady`` (the default) the hooks take the shape off the environment at start-up, so the run
+is plain Locust: ``-u``/``-r``/``-t`` and the web UI form work as they always do.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from locust import LoadTestShape
+from locust.runners import MasterRunner
+
+from journeys.profiles.phases import PHASE_MESSAGE, book
+from journeys.profiles.schedule import ProfileConfigError, Schedule, build_schedule
+
+log = logging.getLogger(__name__)
+
+
+class LoadProfile(LoadTestShape):
+    """Follows ``--profile`` (spike, soak, step), scaled from ``--users``/``--spawn-rate``/``--run-time``."""
+
+    use_common_options = (
+        True  # we read -u/-r/-t: keep them in the web UI form, no "ignored" warning
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._schedule: Schedule | None = None
+
+    def reset_time(self) -> None:
+        """A run starts: lay out its schedule from the options as they are now (CLI or web form)."""
+        super().reset_time()
+        options = self.runner.environment.parsed_options if self.runner else None
+        previous = self._schedule
+        try:
+            self._schedule = build_schedule(options)
+        except ProfileConfigError as exc:
+            log.error("%s", exc)
+            self._schedule = None
+        book.start(self._schedule)
+        if self._schedule is not None and self._schedule != previous:
+            log.info("Load profile %s", self._schedule.describe())
+
+    def tick(self) -> tuple[int, float] | None:
+        if self._schedule is None:
+            return None
+        index = self._schedule.index_at(self.get_run_time())
+        if index is None:
+            return None  # run time over: Locust stops the test
+        book.enter(index)
+        if isinstance(self.runner, MasterRunner):
+            self.runner.send_message(
+                PHASE_MESSAGE, index
+            )  # every tick: late workers catch up
+        phase = self._schedule.phases[index]
+        return phase.users, phase.spawn_rate

@@ -1,0 +1,18 @@
+"""Journey results: statistics, worker → master merging, web UI tabs, CSV, HTML, summary, SLO verdict.
+
+Importing the package registers every listener with Locust's events; ``locustfile.py`` only needs::
+
+    import journeys.results  # noqa: F401
+
+Modules, each with one job:
+
+* ``stats``       bounded histograms and per journey × persona counters (serialize / merge)
+* ``collector``   counts ``journey_started`` / ``journey_finished``; times journeys as Locust entries
+* ``distributed`` workers send their counters with each stats report; the master adds them up
+* ``tables``      the rows every output shows (journeys, funnels, persona mix)
+* ``slo``         ``--slo-*`` options, their validation and the verdict
+* ``webui``       Journeys / Journey funnel / Persona mix / SLO tabs and CSV downloads
+* ``csv_report``, ``html_report``, ``summary``   the end-of-run outputs, written by ``end_of_run``
+"""
+
+from journeys.results import collector, distributed, end_of_run, slo, webui  # noqa: F401

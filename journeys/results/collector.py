@@ -1,0 +1,96 @@
+"""Listens to the journey events and counts them; times each journey as a Locust stats entry.
+
+Every finished journey (not ``interrupted``) is also fired as Locust's own ``request`` event with
+``request_type="journey"`` and the journey's name, so it shows in Locust's statistics, charts, CSV
+and HTML like a request. Unexpected outcomes (``failed``, ``mismatch``) fire with an exception
+carrying the journey's detail, so they land in Locust's failures table too.
+"""
+
+from __future__ import annotations
+
+from locust import events
+
+from journeys.events import (
+    UNEXPECTED_OUTCOMES,
+    JourneyResult,
+    journey_finished,
+    journey_started,
+)
+from journeys.results.stats import JourneyBook
+
+#: Locust stats entries of this type are whole journeys, not HTTP requests.
+JOURNEY_REQUEST_TYPE = "journey"
+#: Distinct failure messages kept per journey; after that failures share one message, so a run
+#: with a failure per journey (each naming its own batch) cannot grow Locust's error table forever.
+MAX_DISTINCT_DETAILS = 50
+
+#: This process's counters: on a worker, what it counted since its last report to the master.
+book = JourneyBook()
+_environment = None
+_details_seen: dict[str, set[str]] = {}
+
+
+class JourneyFailure(Exception):
+    """A journey ended with an outcome that is a defect of the service (failed, mismatch)."""
+
+    def __repr__(
+        self,
+    ) -> str:  # Locust's failures table shows repr(): keep it the plain message
+        return str(self)
+
+
+@events.init.add_listener
+def _remember_environment(environment, **_kwargs) -> None:
+    global _environment
+    _environment = environment
+
+
+@events.test_start.add_listener
+def _reset_on_start(**_kwargs) -> None:
+    book.reset()
+    _details_seen.clear()
+
+
+@events.reset_stats.add_listener
+def _reset_on_request(**_kwargs) -> None:
+    book.reset()
+
+
+@events.spawning_complete.add_listener
+def _reset_after_ramp_up(**_kwargs) -> None:
+    """``--reset-stats``: Locust forgets the ramp-up's requests, so we forget its journeys."""
+    if _environment is not None and _environment.reset_stats:
+        book.reset()
+
+
+@journey_started.add_listener
+def on_journey_started(journey: str, persona: str, **_kwargs) -> None:
+    book.started(journey, persona)
+
+
+@journey_finished.add_listener
+def on_journey_finished(result: JourneyResult, **_kwargs) -> None:
+    book.finished(result)
+    if result.outcome == "interrupted" or _environment is None:
+        return
+    exception = None
+    if result.outcome in UNEXPECTED_OUTCOMES:
+        exception = JourneyFailure(_failure_message(result))
+    _environment.events.request.fire(
+        request_type=JOURNEY_REQUEST_TYPE,
+        name=result.journey,
+        response_time=result.duration_ms,
+        response_length=0,
+        exception=exception,
+        context={"persona": result.persona, "outcome": result.outcome},
+    )
+
+
+def _failure_message(result: JourneyResult) -> str:
+    if not result.detail:
+        return result.outcome
+    seen = _details_seen.setdefault(result.journey, set())
+    if result.detail in seen or len(seen) < MAX_DISTINCT_DETAILS:
+        seen.add(result.detail)
+        return f"{result.outcome}: {result.detail}"
+    return f"{result.outcome} (more than {MAX_DISTINCT_DETAILS} distinct details; see the first ones)"

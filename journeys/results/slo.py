@@ -1,0 +1,437 @@
+"""Service level objectives: the targets (command-line options) and the verdict of a run.
+
+    locust ... --slo-p50-ms 100 --slo-p95-ms 500 --slo-error-rate 0.01 [--slo-journey-p95-ms 2000]
+
+Latency and error-rate targets apply to the HTTP requests overall and to each journey's requests
+(Locust entries named ``"<journey>: ..."``); the ``journey`` timing entries are not requests and
+stay out of them. A journey's own figures must hold too: failed journeys count toward a journey
+error rate judged against ``--slo-error-rate``; any duplicate charge or reconciliation mismatch
+fails outright; each persona's observed decline rate must lie within the 99.7% binomial interval
+``p ± 3·sqrt(p(1-p)/n)`` around its configured rate (judged from 30 payments on). Every check
+reads like ``p95 612 ms > 500 ms (checkout)``. The verdict decides the exit code (0 pass, 1 fail).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+
+from locust import events
+from locust.runners import WorkerRunner
+
+from journeys.events import JOURNEYS
+from journeys.results.collector import JOURNEY_REQUEST_TYPE
+from journeys.results.stats import Histogram, JourneyBook, JourneyCounters
+from journeys.results.tables import GOOD_CARD_JOURNEYS, personas_of
+
+log = logging.getLogger(__name__)
+
+#: Observed decline rates are judged only from this many payments per persona on.
+MIN_PAYMENTS_FOR_DECLINE_CHECK = 30
+#: Width of the decline-rate interval in standard deviations (3σ ≈ 99.7%).
+DECLINE_SIGMAS = 3.0
+HTTP_SCOPE = "http"
+
+
+class SloConfigError(ValueError):
+    """An SLO option has a value that cannot be a target."""
+
+
+@events.init_command_line_parser.add_listener
+def add_slo_options(parser) -> None:
+    group = parser.add_argument_group("service level objectives (decide the exit code)")
+    group.add_argument(
+        "--slo-p50-ms",
+        default="100",
+        env_var="LOCUST_SLO_P50_MS",
+        help="Median response time must stay below this many ms, overall and per journey (default 100).",
+    )
+    group.add_argument(
+        "--slo-p95-ms",
+        default="500",
+        env_var="LOCUST_SLO_P95_MS",
+        help="95th percentile response time must stay below this many ms, overall and per journey (default 500).",
+    )
+    group.add_argument(
+        "--slo-error-rate",
+        default="0.01",
+        env_var="LOCUST_SLO_ERROR_RATE",
+        help="Share of failed requests, and of failed journeys, allowed at most (0..1, default 0.01).",
+    )
+    group.add_argument(
+        "--slo-journey-p95-ms",
+        default="",
+        env_var="LOCUST_SLO_JOURNEY_P95_MS",
+        help="95th percentile of whole-journey durations must stay below this many ms (default: not checked).",
+    )
+
+
+@dataclass(frozen=True)
+class SloTargets:
+    p50_ms: float = 100.0
+    p95_ms: float = 500.0
+    error_rate: float = 0.01
+    journey_p95_ms: float | None = None
+
+    @classmethod
+    def from_options(cls, options) -> SloTargets:
+        """Targets from parsed options; SloConfigError names every bad value at once."""
+        problems = []
+
+        def number(flag: str, attr: str, default, *, optional=False, upper=None):
+            raw = getattr(options, attr, None) if options is not None else None
+            if raw is None or (isinstance(raw, str) and not raw.strip()):
+                return None if optional else default
+            try:
+                value = float(raw)
+            except (TypeError, ValueError):
+                problems.append(f"{flag} must be a number, got {raw!r}")
+                return default
+            if upper is not None and not 0 <= value <= upper:
+                problems.append(
+                    f"{flag} must be a fraction between 0 and {upper:g} (0.01 means 1%), got {raw!r}"
+                )
+            elif upper is None and not (math.isfinite(value) and value > 0):
+                problems.append(f"{flag} must be a positive number, got {raw!r}")
+            return value
+
+        targets = cls(
+            p50_ms=number("--slo-p50-ms", "slo_p50_ms", cls.p50_ms),
+            p95_ms=number("--slo-p95-ms", "slo_p95_ms", cls.p95_ms),
+            error_rate=number(
+                "--slo-error-rate", "slo_error_rate", cls.error_rate, upper=1.0
+            ),
+            journey_p95_ms=number(
+                "--slo-journey-p95-ms", "slo_journey_p95_ms", None, optional=True
+            ),
+        )
+        if problems:
+            raise SloConfigError(
+                "Invalid SLO target: "
+                + "; ".join(problems)
+                + ". Response-time targets are milliseconds above 0 (e.g. --slo-p95-ms 500), the error "
+                "rate is a fraction from 0 to 1 (e.g. --slo-error-rate 0.01); the same rules apply to "
+                "their LOCUST_SLO_* environment variables."
+            )
+        return targets
+
+    def describe(self) -> str:
+        journey = (
+            f"journey p95 < {self.journey_p95_ms:g} ms"
+            if self.journey_p95_ms
+            else "journey p95 not checked"
+        )
+        return (
+            f"p50 < {self.p50_ms:g} ms, p95 < {self.p95_ms:g} ms, error rate <= {self.error_rate:.2%} "
+            f"(HTTP overall and per journey); {journey}; no duplicate charges or reconciliation "
+            f"mismatches; decline rate within {DECLINE_SIGMAS:g} sigma of the configured one "
+            f"(personas with >= {MIN_PAYMENTS_FOR_DECLINE_CHECK} payments)"
+        )
+
+
+@dataclass(frozen=True)
+class Check:
+    """One judged figure: ``message`` says what and by how much, e.g. ``p95 612 ms > 500 ms (checkout)``."""
+
+    scope: str
+    metric: str
+    target: str
+    actual: str
+    passed: bool
+    message: str
+
+
+@dataclass
+class Verdict:
+    targets: SloTargets
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if not c.passed]
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.passed else 1
+
+    def headline(self) -> str:
+        if self.passed:
+            return f"SLO verdict: PASS ({len(self.checks)} checks)"
+        return (
+            f"SLO verdict: FAIL ({len(self.failures)} of {len(self.checks)} checks) - "
+            + "; ".join(c.message for c in self.failures)
+        )
+
+
+CHECK_TITLES = (
+    ("result", "Result"),
+    ("scope", "Scope"),
+    ("metric", "Metric"),
+    ("target", "Target"),
+    ("actual", "Actual"),
+    ("message", "Check"),
+)
+
+
+def verdict_rows(verdict: Verdict, failed_first: bool = False) -> list[dict]:
+    """The verdict as a ``run / verdict`` row, then one row per check (keys: CHECK_TITLES, passed)."""
+    checks = (
+        sorted(verdict.checks, key=lambda c: c.passed)
+        if failed_first
+        else verdict.checks
+    )
+    overall = {
+        "result": "PASS" if verdict.passed else "FAIL",
+        "scope": "run",
+        "metric": "verdict",
+        "target": "all checks pass",
+        "actual": "pass" if verdict.passed else "fail",
+        "passed": verdict.passed,
+        "message": verdict.headline(),
+    }
+    return [overall] + [
+        {"result": "pass" if c.passed else "FAIL", **vars(c)} for c in checks
+    ]
+
+
+@dataclass
+class RequestFigures:
+    """HTTP requests of one scope with their merged response-time histogram."""
+
+    requests: int = 0
+    failures: int = 0
+    histogram: Histogram = field(default_factory=Histogram)
+
+    @property
+    def error_rate(self) -> float:
+        return self.failures / self.requests if self.requests else 0.0
+
+
+def request_figures(request_stats, journey: str | None = None) -> RequestFigures:
+    """HTTP figures overall (``journey=None``) or of one journey's requests (named ``"<journey>: ..."``)."""
+    figures = RequestFigures()
+    for entry in request_stats.entries.values():
+        if entry.method == JOURNEY_REQUEST_TYPE:
+            continue
+        if journey is not None and not entry.name.startswith(f"{journey}: "):
+            continue
+        figures.requests += entry.num_requests
+        figures.failures += entry.num_failures
+        figures.histogram.merge(
+            Histogram(
+                Counter(entry.response_times),
+                sum(entry.response_times.values()),
+                entry.max_response_time,
+            )
+        )
+    return figures
+
+
+def _latency_check(
+    scope: str, label: str, metric: str, actual: int, target: float
+) -> Check:
+    """``p95 612 ms > 500 ms (checkout, 112 ms over)``: the target is a strict upper bound."""
+    if actual < target:
+        message = f"{label} {actual} ms < {target:g} ms ({scope})"
+    elif actual == target:
+        message = f"{label} {actual} ms = {target:g} ms, not below it ({scope})"
+    else:
+        message = f"{label} {actual} ms > {target:g} ms ({scope}, {actual - target:g} ms over)"
+    return Check(scope, metric, f"< {target:g}", str(actual), actual < target, message)
+
+
+def _request_checks(
+    scope: str, figures: RequestFigures, targets: SloTargets
+) -> list[Check]:
+    checks = [
+        _latency_check(
+            scope,
+            "p50",
+            "p50_ms",
+            figures.histogram.percentile(0.5) or 0,
+            targets.p50_ms,
+        ),
+        _latency_check(
+            scope,
+            "p95",
+            "p95_ms",
+            figures.histogram.percentile(0.95) or 0,
+            targets.p95_ms,
+        ),
+    ]
+    rate = figures.error_rate
+    ok = rate <= targets.error_rate
+    checks.append(
+        Check(
+            scope,
+            "error_rate",
+            f"<= {targets.error_rate:g}",
+            f"{rate:.4f}",
+            ok,
+            f"error rate {rate:.2%} {'<=' if ok else '>'} {targets.error_rate:.2%} "
+            f"({scope}, {figures.failures} of {figures.requests} requests)",
+        )
+    )
+    return checks
+
+
+def _journey_checks(
+    journey: str, book: JourneyBook, targets: SloTargets
+) -> list[Check]:
+    counters = book.total(journey)
+    checks = []
+    finished, failed = counters.finished, counters.outcomes["failed"]
+    if finished:
+        rate = failed / finished
+        ok = rate <= targets.error_rate
+        checks.append(
+            Check(
+                journey,
+                "journey_error_rate",
+                f"<= {targets.error_rate:g}",
+                f"{rate:.4f}",
+                ok,
+                f"failed journeys {rate:.2%} {'<=' if ok else '>'} {targets.error_rate:.2%} "
+                f"({journey}, {failed} of {finished})",
+            )
+        )
+    for metric, count, what in (
+        ("duplicate_charges", counters.duplicate_charges, "duplicate charges"),
+        ("mismatch", counters.outcomes["mismatch"], "reconciliation mismatches"),
+    ):
+        if metric == "mismatch" and journey != "batch_report" and not count:
+            continue
+        checks.append(
+            Check(
+                journey,
+                metric,
+                "0",
+                str(count),
+                count == 0,
+                f"{count} {what} ({journey})",
+            )
+        )
+    if targets.journey_p95_ms and counters.durations.count:
+        actual = counters.durations.percentile(0.95)
+        checks.append(
+            _latency_check(
+                journey, "journey p95", "journey_p95_ms", actual, targets.journey_p95_ms
+            )
+        )
+    return checks
+
+
+def decline_interval(configured: float, payments: int) -> tuple[float, float]:
+    """The 99.7% (3σ) binomial interval around ``configured`` for ``payments`` payments."""
+    half = DECLINE_SIGMAS * math.sqrt(configured * (1 - configured) / payments)
+    return max(0.0, configured - half), min(1.0, configured + half)
+
+
+def _decline_checks(book: JourneyBook, personas: dict) -> list[Check]:
+    checks = []
+    for name in book.personas():
+        persona = personas.get(name)
+        counters = JourneyCounters()
+        for journey in book.journeys():
+            if journey not in GOOD_CARD_JOURNEYS:
+                counters.merge(book.get(journey, name))
+        n = counters.payments
+        if (
+            persona is None
+            or persona.decline_rate is None
+            or n < MIN_PAYMENTS_FOR_DECLINE_CHECK
+        ):
+            continue
+        p = float(persona.decline_rate)
+        low, high = decline_interval(p, n)
+        observed = counters.declined_payments / n
+        ok = low - 1e-9 <= observed <= high + 1e-9
+        checks.append(
+            Check(
+                f"persona {name}",
+                "decline_rate",
+                f"{low:.3f}..{high:.3f}",
+                f"{observed:.4f}",
+                ok,
+                f"decline rate {observed:.3f} {'within' if ok else 'outside'} {low:.3f}..{high:.3f} "
+                f"(configured {p:g}, persona {name}, n={n})",
+            )
+        )
+    return checks
+
+
+def evaluate(
+    environment, book: JourneyBook, targets: SloTargets | None = None
+) -> Verdict:
+    """Judge the run from Locust's request stats and the journey book."""
+    if targets is None:
+        try:
+            targets = SloTargets.from_options(environment.parsed_options)
+        except SloConfigError as exc:
+            verdict = Verdict(SloTargets())
+            verdict.checks.append(
+                Check("run", "targets", "valid", "invalid", False, str(exc))
+            )
+            return verdict
+    verdict = Verdict(targets)
+    request_stats = environment.runner.stats
+    overall = request_figures(request_stats)
+    if not overall.requests:
+        verdict.checks.append(
+            Check(
+                HTTP_SCOPE,
+                "requests",
+                "> 0",
+                "0",
+                False,
+                "no HTTP requests were recorded (http)",
+            )
+        )
+    else:
+        verdict.checks += _request_checks(HTTP_SCOPE, overall, targets)
+    # journeys we know of: those the book saw, and ours that sent requests ("<journey>: ...")
+    names = {e.name.split(": ", 1)[0] for e in request_stats.entries.values()}
+    seen = set(book.journeys()) | (names & set(JOURNEYS))
+    for journey in [j for j in JOURNEYS if j in seen] + sorted(seen - set(JOURNEYS)):
+        figures = request_figures(request_stats, journey)
+        if figures.requests:
+            verdict.checks += _request_checks(journey, figures, targets)
+        verdict.checks += _journey_checks(journey, book, targets)
+    verdict.checks += _decline_checks(book, personas_of(environment))
+    return verdict
+
+
+def _is_worker(environment) -> bool:
+    return isinstance(environment.runner, WorkerRunner)
+
+
+@events.init.add_listener
+def validate_targets(environment, **_kwargs) -> None:
+    """Bad targets end the run before any traffic, with one readable paragraph and exit code 2."""
+    if environment.parsed_options is None or _is_worker(environment):
+        return
+    try:
+        SloTargets.from_options(environment.parsed_options)
+    except SloConfigError as exc:
+        sys.stderr.write(f"{exc} No traffic was sent.\n")
+        sys.exit(2)
+
+
+@events.test_start.add_listener
+def announce_targets(environment, **_kwargs) -> None:
+    if _is_worker(environment):
+        return
+    try:
+        log.info(
+            "SLO targets: %s",
+            SloTargets.from_options(environment.parsed_options).describe(),
+        )
+    except SloConfigError as exc:
+        log.error("%s", exc)

@@ -1,0 +1,222 @@
+"""Journey statistics as plain, mergeable data: bounded histograms and counters.
+
+Everything here serializes to msgpack/JSON-friendly dicts and merges by addition, so a worker can
+ship what it counted since its last report and the master can add it up::
+
+    book = JourneyBook()
+    book.started("checkout", "budget_shopper")
+    book.finished(result)                      # a JourneyResult
+    data = book.serialize(); book.reset()      # worker: send the delta
+    master_book.merge(data)                    # master: add it up
+
+Memory stays bounded: one entry per journey × persona, and durations live in Locust-style rounded
+millisecond buckets (at most a few hundred keys), never in lists of samples.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from locust.stats import bucket_response_time, calculate_response_time_percentile
+
+from journeys.events import JourneyResult
+
+#: Every outcome a journey can end with, in the order tables show them.
+OUTCOMES = (
+    "succeeded",
+    "recovered",
+    "abandoned",
+    "failed",
+    "interrupted",
+    "reconciled",
+    "mismatch",
+)
+
+
+@dataclass
+class Histogram:
+    """Counts per rounded millisecond bucket (147 → 150, 3432 → 3400), plus the exact maximum."""
+
+    buckets: Counter = field(default_factory=Counter)
+    count: int = 0
+    max: float = 0.0
+
+    def add(self, ms: float) -> None:
+        self.buckets[bucket_response_time(ms)] += 1
+        self.count += 1
+        self.max = max(self.max, ms)
+
+    def merge(self, other: Histogram) -> None:
+        self.buckets.update(other.buckets)
+        self.count += other.count
+        self.max = max(self.max, other.max)
+
+    def percentile(self, fraction: float) -> int | None:
+        """The bucket ``fraction`` (0..1) of the samples fall within; None when empty."""
+        if not self.count:
+            return None
+        return calculate_response_time_percentile(self.buckets, self.count, fraction)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "buckets": [[k, v] for k, v in self.buckets.items()],
+            "count": self.count,
+            "max": self.max,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Histogram:
+        return cls(
+            Counter({int(k): int(v) for k, v in data["buckets"]}),
+            int(data["count"]),
+            float(data["max"]),
+        )
+
+
+@dataclass
+class JourneyCounters:
+    """What one journey × persona did: outcomes, payments, the funnel and the duration histogram.
+
+    Payment figures (attempts, payments, declines) come from journeys that reached an outcome;
+    an ``interrupted`` journey may have been cut off before its first answer, which would bias the
+    observed decline rate, so it only adds to its outcome count, duration and duplicate charges.
+    """
+
+    started: int = 0
+    outcomes: Counter = field(default_factory=Counter)
+    attempts: int = 0
+    payments: int = 0
+    declined_payments: int = 0
+    declined_journeys: int = (
+        0  # funnel: the first attempt (of any payment) was declined
+    )
+    retried_journeys: int = (
+        0  # funnel: the journey tried again (another card or a resend)
+    )
+    duplicate_charges: int = 0
+    durations: Histogram = field(default_factory=Histogram)
+
+    def record(self, result: JourneyResult) -> None:
+        self.outcomes[result.outcome] += 1
+        self.duplicate_charges += result.duplicate_charges
+        self.durations.add(result.duration_ms)
+        if result.outcome == "interrupted":
+            return
+        self.attempts += result.attempts
+        self.payments += result.payments
+        self.declined_payments += result.declined_payments
+        self.declined_journeys += result.declined_payments > 0
+        self.retried_journeys += bool(result.retried)
+
+    def merge(self, other: JourneyCounters) -> None:
+        self.started += other.started
+        self.outcomes.update(other.outcomes)
+        self.attempts += other.attempts
+        self.payments += other.payments
+        self.declined_payments += other.declined_payments
+        self.declined_journeys += other.declined_journeys
+        self.retried_journeys += other.retried_journeys
+        self.duplicate_charges += other.duplicate_charges
+        self.durations.merge(other.durations)
+
+    @property
+    def finished(self) -> int:
+        """Journeys that reached a real outcome (interrupted ones left out)."""
+        return sum(
+            n for outcome, n in self.outcomes.items() if outcome != "interrupted"
+        )
+
+    @property
+    def attempts_per_payment(self) -> float | None:
+        return self.attempts / self.payments if self.payments else None
+
+    @property
+    def decline_rate(self) -> float | None:
+        """Observed share of payments whose first attempt was declined."""
+        return self.declined_payments / self.payments if self.payments else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "started": self.started,
+            "outcomes": dict(self.outcomes),
+            "attempts": self.attempts,
+            "payments": self.payments,
+            "declined_payments": self.declined_payments,
+            "declined_journeys": self.declined_journeys,
+            "retried_journeys": self.retried_journeys,
+            "duplicate_charges": self.duplicate_charges,
+            "durations": self.durations.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JourneyCounters:
+        return cls(
+            started=int(data["started"]),
+            outcomes=Counter({str(k): int(v) for k, v in data["outcomes"].items()}),
+            attempts=int(data["attempts"]),
+            payments=int(data["payments"]),
+            declined_payments=int(data["declined_payments"]),
+            declined_journeys=int(data["declined_journeys"]),
+            retried_journeys=int(data["retried_journeys"]),
+            duplicate_charges=int(data["duplicate_charges"]),
+            durations=Histogram.from_dict(data["durations"]),
+        )
+
+
+class JourneyBook:
+    """All journey counters of a run, keyed by (journey, persona)."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[str, str], JourneyCounters] = {}
+
+    def _entry(self, journey: str, persona: str) -> JourneyCounters:
+        key = (journey, persona)
+        entry = self.entries.get(key)
+        if entry is None:
+            entry = self.entries[key] = JourneyCounters()
+        return entry
+
+    def started(self, journey: str, persona: str) -> None:
+        self._entry(journey, persona).started += 1
+
+    def finished(self, result: JourneyResult) -> None:
+        self._entry(result.journey, result.persona).record(result)
+
+    def reset(self) -> None:
+        self.entries = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.entries)
+
+    def serialize(self) -> list[dict[str, Any]]:
+        return [
+            {"journey": j, "persona": p, **c.to_dict()}
+            for (j, p), c in self.entries.items()
+        ]
+
+    def merge(self, data: list[dict[str, Any]]) -> None:
+        for item in data:
+            self._entry(item["journey"], item["persona"]).merge(
+                JourneyCounters.from_dict(item)
+            )
+
+    def journeys(self) -> list[str]:
+        return sorted({j for j, _ in self.entries})
+
+    def personas(self, journey: str | None = None) -> list[str]:
+        return sorted({p for j, p in self.entries if journey is None or j == journey})
+
+    def get(self, journey: str, persona: str) -> JourneyCounters:
+        return self.entries.get((journey, persona)) or JourneyCounters()
+
+    def total(
+        self, journey: str | None = None, persona: str | None = None
+    ) -> JourneyCounters:
+        """The counters of one journey (all personas), one persona (all journeys), or everything."""
+        total = JourneyCounters()
+        for (j, p), counters in self.entries.items():
+            if (journey is None or j == journey) and (persona is None or p == persona):
+                total.merge(counters)
+        return total

@@ -1,0 +1,249 @@
+"""The figures every output shows, computed in one place: journey rows, funnels, persona mix.
+
+The web UI tab, the CSV files, the HTML report and the terminal summary all render these rows,
+so they can never disagree. Rows are plain dicts keyed by the CSV column names.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from locust.runners import STATE_STOPPED, STATE_STOPPING, MasterRunner
+
+from journeys.results.stats import OUTCOMES, JourneyBook, JourneyCounters
+
+ALL = "All"
+
+#: Columns people read (web UI tab, HTML report), with their titles.
+JOURNEY_TITLES = (
+    ("journey", "Journey"),
+    ("persona", "Persona"),
+    ("started", "Started"),
+    *((outcome, outcome.capitalize()) for outcome in OUTCOMES),
+    ("attempts_per_payment", "Attempts / pay"),
+    ("decline_rate_configured", "Declines configured"),
+    ("decline_rate_observed", "Declines observed"),
+    ("duplicate_charges", "Dup. charges"),
+    ("p50_ms", "p50 ms"),
+    ("p95_ms", "p95 ms"),
+    ("p99_ms", "p99 ms"),
+    ("max_ms", "Max ms"),
+)
+FUNNEL_STAGES = ("started", "declined", "retried", "recovered", "abandoned")
+#: Every column of ``PREFIX_journeys.csv``.
+JOURNEY_COLUMNS = (
+    *(column for column, _ in JOURNEY_TITLES[:10]),
+    "payments",
+    "attempts",
+    *(column for column, _ in JOURNEY_TITLES[10:]),
+    *(f"funnel_{stage}" for stage in FUNNEL_STAGES),
+)
+MIX_TITLES = (
+    ("persona", "Persona"),
+    ("user_class", "User class"),
+    ("role", "Role"),
+    ("weight", "Weight"),
+    ("share_configured", "Configured share"),
+    ("users", "Users"),
+    ("share_users", "User share"),
+    ("journeys_started", "Journeys started"),
+    ("share_journeys", "Journey share"),
+)
+MIX_COLUMNS = tuple(column for column, _ in MIX_TITLES)
+#: Columns holding a fraction, shown to people as a percentage.
+RATE_COLUMNS = frozenset(
+    {
+        "decline_rate_configured",
+        "decline_rate_observed",
+        "share_configured",
+        "share_users",
+        "share_journeys",
+    }
+)
+#: Journeys that pay with good cards only (the persona's decline rate does not apply).
+GOOD_CARD_JOURNEYS = frozenset({"edge_probes", "error_probes"})
+OPERATOR_JOURNEY_OUTCOMES = frozenset({"reconciled", "mismatch"})
+
+
+def personas_of(environment) -> dict[str, Any]:
+    """Persona objects of the run's user classes, by persona name."""
+    found = {}
+    for cls in getattr(environment, "user_classes", None) or []:
+        persona = getattr(cls, "persona", None)
+        if persona is not None:
+            found[persona.name] = persona
+    return found
+
+
+def configured_decline_rate(
+    book: JourneyBook, personas: dict, journey: str, persona: str
+) -> float | None:
+    """The persona's configured decline rate; for ``All``, the payment-weighted mean of its personas.
+
+    None for probes: they pay with good cards only, so no decline rate applies to them.
+    """
+    if journey in GOOD_CARD_JOURNEYS:
+        return None
+    if persona != ALL:
+        p = personas.get(persona)
+        return (
+            float(p.decline_rate)
+            if p is not None and p.decline_rate is not None
+            else None
+        )
+    rates = [
+        (
+            configured_decline_rate(book, personas, journey, name),
+            book.get(journey, name).payments,
+        )
+        for name in book.personas(journey)
+    ]
+    rates = [(r, n) for r, n in rates if r is not None]
+    if not rates:
+        return None
+    weight = sum(n for _, n in rates)
+    if not weight:
+        return sum(r for r, _ in rates) / len(rates)
+    return sum(r * n for r, n in rates) / weight
+
+
+def _funnel_ends(journey: str, outcomes) -> tuple[str, str]:
+    if journey == "batch_report" or any(
+        outcomes.get(o) for o in OPERATOR_JOURNEY_OUTCOMES
+    ):
+        return ("reconciled", "mismatch")
+    return ("recovered", "abandoned")
+
+
+def funnel_stages_of_row(row: dict[str, Any]) -> list[tuple[str, int]]:
+    """The funnel of a journey row, with its stages named for people."""
+    ends = _funnel_ends(row["journey"], row)
+    return [
+        ("started", row["funnel_started"]),
+        ("1st declined", row["funnel_declined"]),
+        ("retried", row["funnel_retried"]),
+        (ends[0], row["funnel_recovered"]),
+        (ends[1], row["funnel_abandoned"]),
+    ]
+
+
+def journey_row(
+    journey: str, persona: str, counters: JourneyCounters, configured: float | None
+) -> dict[str, Any]:
+    d = counters.durations
+    recovered, abandoned = _funnel_ends(journey, counters.outcomes)
+    return {
+        "journey": journey,
+        "persona": persona,
+        "started": counters.started,
+        **{outcome: counters.outcomes[outcome] for outcome in OUTCOMES},
+        "payments": counters.payments,
+        "attempts": counters.attempts,
+        "attempts_per_payment": _round(counters.attempts_per_payment, 3),
+        "decline_rate_configured": _round(configured, 4),
+        "decline_rate_observed": _round(counters.decline_rate, 4),
+        "duplicate_charges": counters.duplicate_charges,
+        "p50_ms": d.percentile(0.5),
+        "p95_ms": d.percentile(0.95),
+        "p99_ms": d.percentile(0.99),
+        "max_ms": round(d.max) if d.count else None,
+        # funnel: started → first attempt declined → retried → recovered | abandoned
+        # (operators: reconciled | mismatch)
+        "funnel_started": counters.started,
+        "funnel_declined": counters.declined_journeys,
+        "funnel_retried": counters.retried_journeys,
+        "funnel_recovered": counters.outcomes[recovered],
+        "funnel_abandoned": counters.outcomes[abandoned],
+    }
+
+
+def journey_rows(book: JourneyBook, personas: dict) -> list[dict[str, Any]]:
+    """One row per journey × persona, then an ``All`` row per journey."""
+    rows = []
+    for journey in book.journeys():
+        for persona in book.personas(journey):
+            configured = configured_decline_rate(book, personas, journey, persona)
+            rows.append(
+                journey_row(journey, persona, book.get(journey, persona), configured)
+            )
+        configured = configured_decline_rate(book, personas, journey, ALL)
+        rows.append(journey_row(journey, ALL, book.total(journey), configured))
+    return rows
+
+
+def spawned_users(environment) -> dict[str, int]:
+    """Users per class name now, or when the run stopped (like Locust's own report)."""
+    runner = environment.runner
+    if runner is None:
+        return {}
+    if (
+        runner.state in (STATE_STOPPED, STATE_STOPPING)
+        and runner.final_user_classes_count
+    ):
+        return dict(runner.final_user_classes_count)
+    if isinstance(runner, MasterRunner):
+        return dict(runner.reported_user_classes_count)
+    return dict(runner.user_classes_count)
+
+
+def mix_rows(environment, book: JourneyBook) -> list[dict[str, Any]]:
+    """Configured share (weight / total weight) vs actual users and actual journeys started."""
+    classes = [
+        cls
+        for cls in environment.user_classes
+        if getattr(cls, "persona", None) is not None
+    ]
+    users = spawned_users(environment)
+    total_weight = sum(cls.weight for cls in classes) or 1
+    total_users = sum(users.get(cls.__name__, 0) for cls in classes)
+    started = {
+        cls.persona.name: book.total(persona=cls.persona.name).started
+        for cls in classes
+    }
+    total_started = sum(started.values())
+    return [
+        {
+            "persona": cls.persona.name,
+            "user_class": cls.__name__,
+            "role": cls.persona.role,
+            "weight": cls.weight,
+            "share_configured": _round(cls.weight / total_weight, 4),
+            "users": users.get(cls.__name__, 0),
+            "share_users": _round(users.get(cls.__name__, 0) / total_users, 4)
+            if total_users
+            else None,
+            "journeys_started": started[cls.persona.name],
+            "share_journeys": _round(started[cls.persona.name] / total_started, 4)
+            if total_started
+            else None,
+        }
+        for cls in classes
+    ]
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def fmt(value: Any) -> str:
+    """A cell for humans: blanks for missing values, no trailing zeros."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return (
+            f"{value:.4f}".rstrip("0").rstrip(".")
+            if value != int(value)
+            else str(int(value))
+        )
+    return str(value)
+
+
+def pct(value: float | None, digits: int = 1) -> str:
+    return "" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def display(column: str, value: Any) -> Any:
+    """A cell for people: rates as percentages, blanks for missing values, counts stay numbers."""
+    if column in RATE_COLUMNS:
+        return pct(value)
+    return value if isinstance(value, int) else fmt(value)

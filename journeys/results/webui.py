@@ -1,0 +1,158 @@
+"""Web UI tabs: Journeys, Journey funnel, Persona mix and SLO, updated live with Locust's stats.
+
+The tabs are Locust's "extended tabs": ``extended_tabs``/``extended_tables`` in the main page's
+template args declare them, and every ``/stats/requests`` answer (polled every 2 s) carries their
+rows in ``extended_stats``. The UI matches tab, table and rows by key and camel-cases row keys,
+so column keys here have no underscores. The tabs appear once a test has started.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import make_response, request
+from locust import events
+from locust.runners import WorkerRunner
+
+from journeys.results import csv_report, html_report
+from journeys.results.slo import CHECK_TITLES, verdict_rows
+from journeys.results.snapshot import Snapshot, take
+from journeys.results.tables import (
+    FUNNEL_STAGES,
+    JOURNEY_TITLES,
+    MIX_TITLES,
+    display,
+    pct,
+)
+
+FUNNEL_TITLES = (
+    ("journey", "Journey"),
+    ("persona", "Persona"),
+    ("started", "Started"),
+    ("declined", "First attempt declined"),
+    ("retried", "Retried"),
+    ("recovered", "Recovered / reconciled"),
+    ("abandoned", "Abandoned / mismatch"),
+)
+TABS = (
+    ("journeys", "Journeys", JOURNEY_TITLES),
+    ("journey-funnel", "Journey funnel", FUNNEL_TITLES),
+    ("persona-mix", "Persona mix", MIX_TITLES),
+    ("slo", "SLO", CHECK_TITLES),
+)
+
+
+def ui_key(column: str) -> str:
+    """The UI camel-cases keys of rows but matches columns as given: keep keys underscore-free."""
+    return column.replace("_", "")
+
+
+def _cells(titles, rows) -> list[dict[str, Any]]:
+    return [{ui_key(c): display(c, row.get(c)) for c, _ in titles} for row in rows]
+
+
+def _funnel_rows(rows) -> list[dict[str, Any]]:
+    def stage(count: int, started: int) -> str:
+        return f"{count} ({pct(count / started, 0)})" if started else str(count)
+
+    return [
+        {
+            "journey": r["journey"],
+            "persona": r["persona"],
+            "started": r["funnel_started"],
+            **{
+                s: stage(r[f"funnel_{s}"], r["funnel_started"])
+                for s in FUNNEL_STAGES[1:]
+            },
+        }
+        for r in rows
+    ]
+
+
+def _in_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The UI sorts rows by ``name`` until a column is clicked: make that our order."""
+    return [{"name": f"{i:04d}", **row} for i, row in enumerate(rows)]
+
+
+def extended_stats(snapshot: Snapshot) -> list[dict[str, Any]]:
+    return [
+        {"key": "journeys", "data": _in_order(_cells(JOURNEY_TITLES, snapshot.rows))},
+        {"key": "journey-funnel", "data": _in_order(_funnel_rows(snapshot.rows))},
+        {"key": "persona-mix", "data": _in_order(_cells(MIX_TITLES, snapshot.mix))},
+        {
+            "key": "slo",
+            "data": _in_order(
+                _cells(CHECK_TITLES, verdict_rows(snapshot.verdict, failed_first=True))
+            ),
+        },
+    ]
+
+
+@events.init.add_listener
+def add_tabs(environment, web_ui=None, **_kwargs) -> None:
+    web_ui = web_ui or getattr(environment, "web_ui", None)
+    if web_ui is None or isinstance(environment.runner, WorkerRunner):
+        return
+    base = (
+        environment.parsed_options.web_base_path if environment.parsed_options else ""
+    ) or ""
+    base = base.rstrip("/")
+    web_ui.template_args.update(
+        extended_tabs=[{"title": title, "key": key} for key, title, _ in TABS],
+        extended_tables=[
+            {
+                "key": key,
+                "structure": [{"key": ui_key(k), "title": t} for k, t in table],
+            }
+            for key, _, table in TABS
+        ],
+        extended_csv_files=[
+            {"href": "./journeys/csv", "title": "Download journeys CSV"},
+            {"href": "./journeys/persona-mix/csv", "title": "Download persona mix CSV"},
+            {"href": "./journeys/slo/csv", "title": "Download SLO verdict CSV"},
+        ],
+    )
+
+    @web_ui.app.after_request
+    def add_journey_results(response):
+        if response.status_code != 200:
+            return response
+        if request.path == f"{base}/stats/requests" and response.is_json:
+            payload = response.get_json()
+            payload["extended_stats"] = extended_stats(take(environment))
+            response.set_data(json.dumps(payload))
+        elif request.path == f"{base}/stats/report":  # the HTML report to download
+            html = response.get_data(as_text=True)
+            response.set_data(html_report.insert(html, take(environment)))
+        return response
+
+    def csv_download(name: str, render):
+        @web_ui.auth_required_if_enabled
+        def view():
+            response = make_response(render(take(environment)))
+            response.headers["Content-Type"] = "text/csv"
+            response.headers["Content-Disposition"] = f"attachment;filename={name}.csv"
+            return response
+
+        view.__name__ = f"download_{name}"
+        return view
+
+    for path, name, render in (
+        (
+            "/journeys/csv",
+            "journeys",
+            lambda s: csv_report.as_text(csv_report.write_journeys, s.rows),
+        ),
+        (
+            "/journeys/persona-mix/csv",
+            "persona_mix",
+            lambda s: csv_report.as_text(csv_report.write_mix, s.mix),
+        ),
+        (
+            "/journeys/slo/csv",
+            "slo",
+            lambda s: csv_report.as_text(csv_report.write_slo, s.verdict),
+        ),
+    ):
+        web_ui.app.add_url_rule(f"{base}{path}", view_func=csv_download(name, render))

@@ -1,0 +1,119 @@
+"""One Locust user class per persona, built from ``personas.csv`` at import time.
+
+Each class is named after its persona (``budget_shopper`` → ``BudgetShopper``) and weighted as the
+CSV says, so Locust's class picker, ``locust ... BudgetShopper`` and the spawn mix all speak
+personas. Its journeys follow the persona's role.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import sys
+
+from locust import FastHttpUser, constant, events
+from locust.runners import WorkerRunner
+
+from journeys.client import PaymentApi
+from journeys.customer import CheckoutJourney
+from journeys.data import PaymentData, resolve_seed
+from journeys.operator import BatchReportJourney
+from journeys.personas import Persona, PersonaFileError, load_personas
+from journeys.preflight import wait_for_host
+from journeys.probes import EdgeProbesJourney, ErrorProbesJourney
+
+log = logging.getLogger(__name__)
+
+JOURNEYS_BY_ROLE = {
+    "customer": [CheckoutJourney],
+    "operator": [BatchReportJourney],
+    "prober": [EdgeProbesJourney, ErrorProbesJourney],
+}
+#: Roles that call the internal report endpoint and so need PAYMENT_INTERNAL_TOKEN.
+ROLES_NEEDING_TOKEN = frozenset({"operator", "prober"})
+TOKEN_ENV = "PAYMENT_INTERNAL_TOKEN"
+
+
+class PersonaUser(FastHttpUser):
+    """A simulated user of one persona: its own data stream and API client."""
+
+    abstract = True
+    persona: Persona
+    wait_time = constant(0)  # journeys take their own think time (it is not part of their duration)
+    network_timeout = 10.0
+    connection_timeout = 5.0
+    _indices: itertools.count
+
+    def __init__(self, environment) -> None:
+        super().__init__(environment)
+        self.index = next(type(self)._indices)
+
+    def on_start(self) -> None:
+        options = self.environment.parsed_options
+        worker = getattr(self.environment.runner, "worker_index", 0) if isinstance(
+            self.environment.runner, WorkerRunner) else 0
+        self.data = PaymentData(self.persona, options.seed, self.index, worker)
+        self.api = PaymentApi(self.client, self.data.rng, os.environ.get(TOKEN_ENV))
+        self.operator_id = f"{self.persona.name}-{worker}-{self.index}"
+
+
+def persona_user_class(persona: Persona) -> type[PersonaUser]:
+    return type(
+        persona.class_name,
+        (PersonaUser,),
+        {
+            "persona": persona,
+            "weight": persona.weight,
+            "tasks": list(JOURNEYS_BY_ROLE[persona.role]),
+            "_indices": itertools.count(),
+            "__module__": __name__,
+            "__doc__": f"Persona {persona.name} ({persona.role}).",
+        },
+    )
+
+
+def persona_user_classes(path) -> dict[str, type[PersonaUser]]:
+    """Load the personas file and build its user classes; a bad file ends the process (exit 2)."""
+    try:
+        personas = load_personas(path)
+    except PersonaFileError as exc:
+        sys.stderr.write(f"{exc}\n")
+        sys.exit(2)
+    return {p.class_name: persona_user_class(p) for p in personas}
+
+
+def _fail(message: str) -> None:
+    sys.stderr.write(f"{message}\n")
+    sys.exit(2)
+
+
+@events.init.add_listener
+def prepare_run(environment, **_kwargs) -> None:
+    """Before any traffic: seed, tags, token and target checks (master/standalone decide)."""
+    options = environment.parsed_options
+    if options is None:
+        return
+    for cls in environment.user_classes:
+        cls.network_timeout = options.request_timeout
+    if isinstance(environment.runner, WorkerRunner):
+        return  # the master checks; a worker gets seed and tags with its first spawn message
+    if options.seed is None:
+        options.seed = resolve_seed(None)
+    log.info("data seed: %s (pass --seed %s to repeat this run's data)", options.seed, options.seed)
+    environment._filter_tasks_by_tags()
+    active = [cls for cls in environment.user_classes if cls.tasks]
+    if not active:
+        _fail("No persona has a journey left after --tags/--exclude-tags; check the tag names in the README.")
+    environment.user_classes[:] = active
+    needing = sorted(c.persona.name for c in active if c.persona.role in ROLES_NEEDING_TOKEN)
+    if needing and not os.environ.get(TOKEN_ENV):
+        _fail(
+            f"{TOKEN_ENV} is not set, but personas {', '.join(needing)} call the internal report "
+            f"endpoint. Set {TOKEN_ENV} to the payment service's internal token, or leave those "
+            "personas out (e.g. --tags customer)."
+        )
+    if options.headless and environment.host:
+        problem = wait_for_host(environment.host, options.wait_for_host)
+        if problem:
+            _fail(problem)

@@ -1,0 +1,16 @@
+"""Payment load generator: realistic, stateful traffic for POST /pay and the report endpoint.
+
+This file is the table of contents. Personas (``personas.csv``) become user classes; their
+journeys live in ``journeys/``; results, SLOs, load profiles and tracing hook into Locust's
+events when imported.
+
+    locust -f locustfile.py --host http://127.0.0.1:8000            # web UI on :8089
+    locust -f locustfile.py --headless -u 10 -r 2 -t 60s --tags operator
+"""
+
+import journeys.options  # noqa: F401  (--personas, --seed, --request-timeout, --wait-for-host)
+import journeys.tracing  # noqa: F401  (Datadog APM from DD_* env vars)
+from journeys.options import personas_path
+from journeys.users import persona_user_classes
+
+globals().update(persona_user_classes(personas_path()))

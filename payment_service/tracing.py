@@ -1,0 +1,152 @@
+"""Datadog APM for the reference service: continue the load generator's traces.
+
+Call ``configure_tracing()`` before the FastAPI app is imported (``python -m payment_service`` does)::
+
+    DD_TRACE_AGENT_URL=http://127.0.0.1:8126 python -m payment_service --port 8000 --db pay.sqlite
+
+The rules are the generator's (``journeys/tracing.py``): on when DD_TRACE_ENABLED=true or
+DD_AGENT_HOST / DD_TRACE_AGENT_URL is set, off otherwise; DD_TRACE_ENABLED=false always wins; an
+empty variable counts as unset. The service name defaults to ``payment-service``. When on, ddtrace's
+FastAPI/Starlette and sqlite3 integrations trace every request and query; incoming ``x-datadog-*`` /
+``traceparent`` headers make those spans children of the generator's attempt span. Card numbers and
+the internal token are scrubbed from every span before it leaves the process. When off, ddtrace is
+not imported.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+
+from payment_contract import luhn_valid
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SERVICE = "payment-service"
+OFF_BANNER = "tracing: off (set DD_TRACE_ENABLED=true or DD_AGENT_HOST to enable)"
+DDTRACE_DEFAULTS = {
+    "DD_TRACE_PROPAGATION_STYLE_EXTRACT": "datadog,tracecontext,baggage",
+    "DD_INSTRUMENTATION_TELEMETRY_ENABLED": "false",
+    "DD_REMOTE_CONFIGURATION_ENABLED": "false",
+    "DD_TRACE_STARTUP_LOGS": "false",
+    "DD_TRACE_LOG_STREAM_HANDLER": "false",
+    "DD_TRACE_REMOVE_INTEGRATION_SERVICE_NAMES_ENABLED": "true",  # SQLite spans under payment-service
+}
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+_DIGIT_RUN = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
+
+
+def _get(name: str) -> str | None:
+    return (os.environ.get(name) or "").strip() or None
+
+
+def _agent_url() -> str | None:
+    """The agent URL when tracing should be on, else None (same rules as journeys/tracing.py)."""
+    flag = (_get("DD_TRACE_ENABLED") or "").lower()
+    url, host = _get("DD_TRACE_AGENT_URL"), _get("DD_AGENT_HOST")
+    if flag in _FALSE or not (flag in _TRUE or url or host):
+        return None
+    if url:
+        return url
+    host = host or "127.0.0.1"
+    return f"http://{f'[{host}]' if ':' in host else host}:{_get('DD_TRACE_AGENT_PORT') or '8126'}"
+
+
+def configure_tracing() -> str:
+    """Turn tracing on or off from DD_* env vars before the app is imported; returns a banner line."""
+    url = _agent_url()
+    if url is None:
+        return OFF_BANNER
+    service = _get("DD_SERVICE") or DEFAULT_SERVICE
+    try:
+        _start_ddtrace(url, service)
+    except Exception as exc:  # noqa: BLE001  (tracing must never stop the service)
+        return f"tracing: off (ddtrace failed to start: {type(exc).__name__}: {exc})"
+    extra = "".join(
+        f", {k} {v}"
+        for k, v in (("env", _get("DD_ENV")), ("version", _get("DD_VERSION")))
+        if v
+    )
+    return f"tracing: on → {url} (service {service}{extra})"
+
+
+def _start_ddtrace(url: str, service: str) -> None:
+    for name in [
+        k for k, v in os.environ.items() if k.startswith("DD_") and not v.strip()
+    ]:
+        del os.environ[name]
+    os.environ.update(
+        DD_TRACE_ENABLED="true", DD_TRACE_AGENT_URL=url, DD_SERVICE=service
+    )
+    for name, value in DDTRACE_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    _quiet_ddtrace_logs()
+
+    import ddtrace
+    from ddtrace.trace import TraceFilter, tracer
+
+    class Scrubber(TraceFilter):
+        """Replaces card numbers and the internal token in every span's resource and string tags."""
+
+        def process_trace(self, trace):
+            for span in trace:
+                if span.resource:
+                    span.resource = scrub(span.resource)
+                for key, value in list(span.get_tags().items()):
+                    if isinstance(value, str):
+                        clean = scrub(value)
+                        if clean != value:
+                            span.set_tag(key, clean)
+            return trace
+
+    ddtrace.patch(fastapi=True, starlette=True, sqlite3=True)
+    tracer.configure(trace_processors=[Scrubber()])
+
+
+def scrub(text: str) -> str:
+    """``text`` without card numbers (13-19 Luhn-valid digits) or the internal token."""
+    if not text:
+        return text
+    token = os.environ.get("PAYMENT_INTERNAL_TOKEN") or ""
+    if len(token) >= 6 and token in text:
+        text = text.replace(token, "[token redacted]")
+    if sum(c.isdigit() for c in text) < 13:
+        return text
+
+    def redact(match: re.Match) -> str:
+        return (
+            "[card redacted]"
+            if luhn_valid(re.sub(r"[ -]", "", match.group()))
+            else match.group()
+        )
+
+    return _DIGIT_RUN.sub(redact, text)
+
+
+class _OneWarning(logging.Handler):
+    """ddtrace's log output, as at most one warning per process."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.warned = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.warned:
+            self.warned = True
+            log.warning(
+                "tracing: ddtrace reported a problem, traces may be lost (further ddtrace messages "
+                "are hidden; set DD_TRACE_DEBUG=true to see them): %s",
+                str(record.msg)[:300]
+                if record.args is None
+                else record.getMessage().splitlines()[0][:300],
+            )
+
+
+def _quiet_ddtrace_logs() -> None:
+    if (_get("DD_TRACE_DEBUG") or "").lower() in _TRUE:
+        return
+    ddlog = logging.getLogger("ddtrace")
+    ddlog.addHandler(_OneWarning())
+    ddlog.propagate = False

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The main job: start the reference payment service on 127.0.0.1:8000 and drive it with Locust.
+#   make run                                              # web UI on http://127.0.0.1:8089
+#   LOCUST_HEADLESS=true LOCUST_RUN_TIME=60s make run     # headless, ends by itself
+# Reports land in reports/ (CSV, HTML, the service's SQLite file).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/venv.sh requirements.txt
+mkdir -p reports
+port="${PAYMENT_PORT:-8000}"
+export PAYMENT_INTERNAL_TOKEN="${PAYMENT_INTERNAL_TOKEN:-demo-$(.venv/bin/python -c 'import secrets; print(secrets.token_hex(12))')}"
+export LOCUST_HOST="${LOCUST_HOST:-http://127.0.0.1:$port}"
+
+.venv/bin/python -m payment_service --host 127.0.0.1 --port "$port" --db reports/demo.sqlite \
+  > reports/payment-service.log 2>&1 &
+service_pid=$!
+trap 'kill "$service_pid" 2>/dev/null || true; wait "$service_pid" 2>/dev/null || true' EXIT
+echo "reference payment service: http://127.0.0.1:$port (log: reports/payment-service.log)"
+
+set +e
+.venv/bin/locust -f locustfile.py --wait-for-host 20 --csv reports/run --html reports/run.html "$@"
+status=$?
+set -e
+echo "locust exited with $status; reports in reports/ (run_*.csv, run.html)"
+exit "$status"

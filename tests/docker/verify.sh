@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# End-to-end check of the Docker setup: build both images, run the stack with docker compose, and
+# check that a headless run (standalone, then master + 2 workers) ends by itself with the journey
+# summary, a zero exit code, and payments in the reference service's database.
+#
+#   bash tests/docker/verify.sh          (needs a Docker daemon; tests/test_docker.py runs it)
+#
+# Everything runs on the host network (tests/docker/compose.hostnet.yml) on ports 18000 (service),
+# 18089 (web UI) and 15557 (master), and is torn down with `down -v` on exit.
+#   BASE_IMAGE   base for the build (default local/python:3.11-slim; python:3.12-slim with a registry)
+#   COMPOSE      compose command (default: `docker compose` if present, else `docker-compose`)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+BASE_IMAGE="${BASE_IMAGE:-local/python:3.11-slim}"
+if [ -z "${COMPOSE:-}" ]; then
+  if docker compose version >/dev/null 2>&1; then COMPOSE="docker compose"; else COMPOSE="docker-compose"; fi
+fi
+# The shell's own LOCUST_*/DD_* settings would leak into the compose file's ${VAR:-default}s.
+while read -r name; do unset "$name"; done < <(compgen -e | grep -E '^(LOCUST|DD|PAYMENT)_' || true)
+export COMPOSE_PROJECT_NAME="${COMPOSE_PROJECT_NAME:-loadgen-verify}"
+export TEST_SERVICE_PORT=18000 TEST_WEB_PORT=18089 TEST_MASTER_PORT=15557
+export LOCUST_WEB_PORT="$TEST_WEB_PORT" # keeps the base file's port mapping in step (host mode drops it)
+export PAYMENT_INTERNAL_TOKEN="verify-$RANDOM$RANDOM"
+
+# docker compose on the host network: docker-compose.yml + tests/docker/compose.hostnet.yml,
+# merged by `compose config` (with the caller's env) and without `ports:` (published ports and
+# network_mode: host are exclusive, and an override file can't delete a key in docker-compose v1).
+compose() {
+  $COMPOSE -f docker-compose.yml -f tests/docker/compose.hostnet.yml config | awk '
+    skip && match($0, /^ */) && RLENGTH > indent { next }
+    skip && $0 ~ ("^" sprintf("%" indent "s", "") "- ") { next }
+    { skip = 0 }
+    /^ +ports:$/ { skip = 1; match($0, /^ */); indent = RLENGTH; next }
+    { print }' >"$work/compose.yml"
+  $COMPOSE -f "$work/compose.yml" "$@"
+}
+step() { printf '\n== %s\n' "$*"; }
+ok() { printf 'ok: %s\n' "$*"; }
+fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
+cleanup() { compose --profile workers down -v --remove-orphans >/dev/null 2>&1 || true; }
+# "<total> (<status>=<count> ...)" from the service's SQLite database, read inside its container.
+payments() {
+  compose exec -T payment-service python3 -c "
+import sqlite3
+rows = sqlite3.connect('/data/payments.sqlite').execute(
+    'SELECT status, COUNT(*) FROM payments GROUP BY status ORDER BY status').fetchall()
+print(sum(n for _, n in rows), '(' + ', '.join(f'{s}={n}' for s, n in rows) + ')')"
+}
+total() { cut -d' ' -f1; }
+
+work=$(mktemp -d)
+build_log="$work/build.log"
+trap 'cleanup; rm -rf "$work"' EXIT
+cleanup
+for port in "$TEST_SERVICE_PORT" "$TEST_WEB_PORT" "$TEST_MASTER_PORT"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then fail "port $port is in use on 127.0.0.1"; fi
+done
+
+step "build (base $BASE_IMAGE, compose: $COMPOSE)"
+for target in service generator; do
+  image=$([ "$target" = service ] && echo payment-service:latest || echo payment-loadgen:latest)
+  docker build --network host --build-arg "BASE_IMAGE=$BASE_IMAGE" --target "$target" -t "$image" . \
+    >"$build_log" 2>&1 || { cat "$build_log" >&2; fail "docker build --target $target"; }
+  ok "$image ($(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%d MB", $1/1e6}'))"
+done
+for image in payment-service:latest payment-loadgen:latest; do
+  uid=$(docker run --rm --network none --entrypoint id "$image" -u)
+  [ "$uid" != 0 ] || fail "$image runs as root"
+done
+ok "both images run as uid $uid (non-root)"
+
+step "headless standalone: $COMPOSE run -e LOCUST_HEADLESS=true -e LOCUST_RUN_TIME=15s load-generator"
+set +e
+out=$(compose run --rm -T -e LOCUST_HEADLESS=true -e LOCUST_RUN_TIME=15s load-generator 2>&1)
+rc=$?
+set -e
+printf '%s\n' "$out" | grep -v -E '^(Creating|Starting) ' | tail -n 40 || true
+[ "$rc" = 0 ] || fail "headless run exited with $rc"
+ok "exit code 0"
+printf '%s\n' "$out" | grep -qi 'checkout' || fail "no journey summary (no 'checkout') in the output"
+printf '%s\n' "$out" | grep -qi 'slo' || fail "no SLO verdict in the output"
+ok "journey summary and SLO verdict printed"
+[ "$(docker inspect -f '{{.State.Health.Status}}' "$(compose ps -q payment-service)")" = healthy ] \
+  || fail "payment-service is not healthy"
+ok "payment-service healthy (GET /health)"
+before=$(payments)
+[ "$(printf '%s' "$before" | total)" -gt 0 ] || fail "no payments reached the service"
+ok "payments in the service's database: $before"
+
+step "master + 2 workers headless: LOCUST_EXPECT_WORKERS=2 $COMPOSE --profile workers up --scale worker=2"
+set +e
+out=$(LOCUST_HEADLESS=true LOCUST_RUN_TIME=10s LOCUST_EXPECT_WORKERS=2 \
+  compose --profile workers up --no-color --scale worker=2 --exit-code-from load-generator \
+  load-generator worker 2>&1)
+rc=$?
+set -e
+printf '%s\n' "$out" | grep -E '^load-generator' | tail -n 25 || true
+[ "$rc" = 0 ] || fail "distributed run exited with $rc"
+ok "exit code 0"
+printf '%s\n' "$out" | grep -qE '2 workers connected' || fail "the master saw no workers"
+printf '%s\n' "$out" | grep -qi 'checkout' || fail "no journey summary from the master"
+ok "master ran with 2 workers and printed the journey summary"
+after=$(payments)
+[ "$(printf '%s' "$after" | total)" -gt "$(printf '%s' "$before" | total)" ] \
+  || fail "the distributed run added no payments ($before -> $after)"
+ok "payments in the service's database: $after"
+
+step "web UI: $COMPOSE up load-generator"
+compose up -d load-generator >/dev/null 2>&1
+for _ in $(seq 60); do
+  status=$(docker inspect -f '{{.State.Health.Status}}' "$(compose ps -q load-generator)")
+  [ "$status" = healthy ] && break
+  sleep 1
+done
+if [ "$status" != healthy ]; then
+  compose logs --no-color --tail 30 load-generator || true
+  docker inspect -f '{{json .State.Health}}' "$(compose ps -q load-generator)" || true
+  fail "load-generator UI container is $status"
+fi
+python3 -c "import urllib.request as u; assert u.urlopen('http://127.0.0.1:$TEST_WEB_PORT/', timeout=5).status == 200"
+ok "web UI answers on 127.0.0.1:$TEST_WEB_PORT, container healthy"
+
+step "teardown"
+cleanup
+ok "down -v"
+echo
+echo "verify.sh: all checks passed"

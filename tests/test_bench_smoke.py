@@ -1,0 +1,92 @@
+"""Smoke runs of every ``bench/`` script in ``--quick`` mode (a few seconds, few users) so they never rot.
+
+The real benchmarks are slow and live outside the suite; these only prove each script still runs
+end to end and prints its table. Deselect with ``-m "not bench"``. Scripts that need the nginx + njs
+stand-in skip when Debian's ``nginx-light`` and ``libnginx-mod-http-js`` are not installed.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+sys.path.insert(0, str(BENCH))
+
+import harness  # bench/ is a directory of scripts, not a package
+
+pytestmark = pytest.mark.bench
+
+needs_nginx = pytest.mark.skipif(
+    harness.nginx_missing() is not None,
+    reason=f"bench target needs nginx + njs: {harness.nginx_missing()} (apt-get install {harness.APT_PACKAGES})",
+)
+
+
+def run_script(name: str, *args: str, timeout: float = 240) -> str:
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / name), "--quick", *args],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-4000:]
+    return output
+
+
+@needs_nginx
+def test_throughput_prints_the_ratio_table():
+    out = run_script("throughput.py")
+    assert "| config | median req/s | ratio to bare |" in out
+    for config in ("bare", "mix", "traced"):
+        assert re.search(rf"\|\s+{config}\s+\|", out), config
+
+
+@needs_nginx
+def test_memory_prints_kb_per_user():
+    out = run_script("memory.py")
+    assert "KB/user" in out and "journeys" in out and "no sample" not in out
+
+
+@needs_nginx
+def test_scale_out_compares_one_and_two_workers():
+    out = run_script("scale_out.py")
+    assert "2 workers req/s" in out
+
+
+@needs_nginx
+def test_startup_times_both_personas_files():
+    out = run_script("startup.py")
+    assert "default personas" in out and "50 personas" in out
+
+
+def test_cpu_per_request_against_the_reference_service():
+    out = run_script("cpu_per_request.py")
+    assert "median CPU ms/request" in out
+
+
+@needs_nginx
+def test_stand_in_speaks_the_contract(tmp_path):
+    """The nginx stand-in answers as the contract says: echo, declines, validation, exact batch report."""
+    out = run_script("target.py", "--check")
+    assert "contract checks passed" in out
+
+
+def test_http_counts_skip_journey_rows(tmp_path):
+    stats = tmp_path / "run_stats.csv"
+    stats.write_text(
+        "Type,Name,Request Count,Failure Count,Requests/s\n"
+        "POST,checkout: pay,100,2,50.0\n"
+        "POST,batch_report: report,10,0,5.0\n"
+        "journey,checkout,90,1,45.0\n"
+        ",Aggregated,200,3,100.0\n"
+    )
+    assert harness.http_counts(stats) == (110, 2, 55.0)

@@ -1,0 +1,176 @@
+"""Load profiles (``--profile``): real Locust with the real locustfile against the reference service.
+
+Each run reads Locust's own ``PREFIX_stats_history.csv`` ("User Count" once a second) for the user
+curve, and ``PREFIX_profile.csv`` for the phase report. Short knobs keep the file under a minute.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from tests.conftest import LocustRun, run_locust
+
+PHASE_COLUMNS = [
+    "phase",
+    "start_s",
+    "end_s",
+    "target_users",
+    "requests",
+    "failures",
+    "error_rate",
+    "p50_ms",
+    "p95_ms",
+]
+
+
+def user_curve(run: LocustRun) -> list[int]:
+    """User counts once a second, without the zeros before the start and after the stop."""
+    counts = [int(r["User Count"]) for r in run.csv_rows("stats_history")]
+    while counts and counts[0] == 0:
+        counts.pop(0)
+    while counts and counts[-1] == 0:
+        counts.pop()
+    return counts
+
+
+def plateaus(counts: list[int]) -> list[int]:
+    """The curve with repeats collapsed: [2, 2, 6, 6, 2] -> [2, 6, 2]."""
+    return [c for i, c in enumerate(counts) if i == 0 or counts[i - 1] != c]
+
+
+def phase_rows(run: LocustRun) -> list[dict]:
+    path = Path(f"{run.csv_prefix}_profile.csv")
+    assert path.exists(), run.output[-3000:]
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        assert reader.fieldnames == PHASE_COLUMNS
+        return list(reader)
+
+
+def http_requests(run: LocustRun) -> int:
+    """HTTP requests in Locust's stats (journey timings are entries of type "journey")."""
+    return sum(
+        int(r["Request Count"])
+        for (kind, name), r in run.stats().items()
+        if name != "Aggregated" and kind != "journey"
+    )
+
+
+def check_phases(run: LocustRun, expected: list[tuple[str, int]]) -> list[dict]:
+    """Phases and their target users as expected, each with traffic and sane figures."""
+    rows = phase_rows(run)
+    assert [(r["phase"], int(r["target_users"])) for r in rows] == expected, rows
+    for r in rows:
+        assert float(r["start_s"]) < float(r["end_s"]), r
+        assert int(r["requests"]) > 0, r
+        assert 0 <= int(r["failures"]) <= int(r["requests"]), r
+        assert 0.0 <= float(r["error_rate"]) <= 1.0, r
+        assert 0 <= float(r["p50_ms"]) <= float(r["p95_ms"]), r
+    assert [float(r["start_s"]) for r in rows[1:]] == [float(r["end_s"]) for r in rows[:-1]]
+    # every HTTP request lands in exactly one phase, and journey timings in none
+    assert sum(int(r["requests"]) for r in rows) == http_requests(run)
+    return rows
+
+
+def assert_ran_cleanly(run: LocustRun) -> None:
+    assert "Traceback" not in run.output, run.output[-3000:]
+    assert "Uncaught exception" not in run.output, run.output[-3000:]
+
+
+def test_steady_is_plain_locust(tmp_path, service):
+    run = run_locust(tmp_path, service.url, users=3, run_time="4s")
+    assert_ran_cleanly(run)
+    assert set(user_curve(run)) == {3}
+    assert "Shape test" not in run.output  # no shape class drove the run
+    assert not Path(f"{run.csv_prefix}_profile.csv").exists()
+
+
+def test_spike_jumps_to_the_peak_and_recovers(tmp_path, service):
+    run = run_locust(
+        tmp_path,
+        service.url,
+        "--profile",
+        "spike",
+        "--spike-multiplier",
+        "3",
+        "--spike-at",
+        "3s",
+        "--spike-duration",
+        "3s",
+        users=2,
+        run_time="9s",
+    )
+    assert_ran_cleanly(run)
+    curve = user_curve(run)
+    assert max(curve) == 6, curve
+    first, last = curve.index(6), len(curve) - 1 - curve[::-1].index(6)
+    assert set(curve[:first]) == {2} and curve[-1] == 2, curve
+    assert len(curve[first : last + 1]) >= 2, curve  # held, not a blip
+    check_phases(run, [("baseline", 2), ("peak", 6), ("recovery", 2)])
+    assert "Load profile spike: 2 → 6 → 2 users" in run.output
+    assert "peak vs baseline: p95" in run.output
+    assert "recovery vs baseline: p95" in run.output
+
+
+def test_step_climbs_in_stairs(tmp_path, service):
+    run = run_locust(
+        tmp_path,
+        service.url,
+        "--profile",
+        "step",
+        "--step-users",
+        "1",
+        "--step-duration",
+        "2",
+        users=4,
+        run_time="8s",
+    )
+    assert_ran_cleanly(run)
+    assert plateaus(user_curve(run)) == [1, 2, 3, 4]
+    check_phases(run, [("step 1", 1), ("step 2", 2), ("step 3", 3), ("step 4", 4)])
+    assert "knee:" in run.output
+
+
+def test_soak_holds_and_reports_drift_on_a_distributed_run(tmp_path, service):
+    """Master + 2 workers: the workers' phase counters reach the master's report."""
+    run = run_locust(
+        tmp_path,
+        service.url,
+        "--profile",
+        "soak",
+        "--soak-window",
+        "2s",
+        users=4,
+        run_time="8s",
+        workers=2,
+    )
+    assert_ran_cleanly(run)
+    for out in run.worker_outputs:
+        assert "Traceback" not in out, out[-3000:]
+    curve = user_curve(run)  # the master's count follows the workers' reports: may lag a beat
+    assert max(curve) == 4 and set(curve[curve.index(4) :]) == {4}, curve
+    rows = check_phases(run, [("first", 4), ("middle", 4), ("last", 4)])
+    assert [(r["start_s"], r["end_s"]) for r in rows] == [
+        ("0.0", "2.0"),
+        ("2.0", "6.0"),
+        ("6.0", "8.0"),
+    ]
+    assert "drift, last vs first window: p95" in run.output
+
+
+def test_unknown_profile_stops_before_any_traffic(tmp_path, service):
+    run = run_locust(tmp_path, service.url, env={"LOCUST_PROFILE": "spiky"})
+    assert run.returncode != 0
+    assert "unknown load profile 'spiky'" in run.output
+    assert "Choose one of steady, spike, soak, step" in run.output
+    assert "All users spawned" not in run.output
+    assert not Path(f"{run.csv_prefix}_stats.csv").exists()
+
+
+def test_profiles_need_a_run_time(tmp_path, service):
+    run = run_locust(tmp_path, service.url, "--profile", "soak", run_time="0s")
+    assert run.returncode != 0
+    assert "The soak profile needs a run time" in run.output
+    assert "All users spawned" not in run.output
+    assert http_requests(run) == 0

@@ -1,0 +1,166 @@
+"""Journey results end to end: real Locust and the real service; numbers checked in its database.
+
+One standalone run and one master + 2 workers run; each checks the journeys CSV against the
+service's SQLite file, Locust's own journey entries, the persona mix, the HTML report and the
+terminal summary.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tests.conftest import run_locust, write_personas
+
+SHOPPER = "shopper,customer,3,visa|mastercard,USD|EUR,5,80,0.3,2,,en_US,0,0.05"
+OPS = "ops,operator,1,visa|amex,USD|JPY,1,500,0.2,0,4,en_US,0,0.05"
+JOURNEY_COLUMNS = {
+    "journey", "persona", "started", "succeeded", "recovered", "abandoned", "failed", "interrupted",
+    "reconciled", "mismatch", "decline_rate_configured", "decline_rate_observed", "p50_ms", "p95_ms",
+    "p99_ms", "max_ms", "attempts_per_payment", "duplicate_charges", "funnel_started",
+    "funnel_declined", "funnel_retried", "funnel_recovered", "funnel_abandoned",
+}  # fmt: skip
+
+
+def n(row: dict, column: str) -> int:
+    return int(float(row[column] or 0))
+
+
+def journey_rows(run) -> dict[tuple[str, str], dict]:
+    rows = run.csv_rows("journeys")
+    assert rows and JOURNEY_COLUMNS <= set(rows[0]), rows[:1]
+    return {(r["journey"], r["persona"]): r for r in rows}
+
+
+def first_attempts(service, journey: str) -> list[tuple[str, str]]:
+    """(journey_id, status of its first payment) per journey in the database."""
+    return service.query(
+        "SELECT json_extract(metadata, '$.journey_id'), status FROM payments p "
+        "WHERE json_extract(metadata, '$.journey') = ? AND rowid = (SELECT min(rowid) FROM payments q "
+        "WHERE json_extract(q.metadata, '$.journey_id') = json_extract(p.metadata, '$.journey_id'))",
+        (journey,),
+    )
+
+
+def assert_matches_database(run, service) -> None:
+    rows = journey_rows(run)
+    checkout, batch = rows[("checkout", "All")], rows[("batch_report", "All")]
+    assert rows[("checkout", "shopper")]["started"] == checkout["started"]
+    assert rows[("batch_report", "ops")]["started"] == batch["started"]
+    assert n(checkout, "started") >= 4 and n(batch, "started") >= 1, rows
+
+    # checkout: every paid journey is one succeeded payment in the database
+    paid = n(checkout, "succeeded") + n(checkout, "recovered")
+    (charged,) = service.query(
+        "SELECT count(*) FROM payments WHERE status = 'succeeded' AND json_extract(metadata, '$.journey') = 'checkout'"
+    )[0]
+    cut = n(
+        checkout, "interrupted"
+    )  # cut off by the end of the run: outcome unknown to the counters
+    assert paid <= charged <= paid + cut, (paid, charged, checkout)
+    # ... and the funnel's "first attempt declined" is what the database saw first
+    first = first_attempts(service, "checkout")
+    declined_first = sum(1 for _, status in first if status == "declined")
+    assert (
+        n(checkout, "funnel_declined")
+        <= declined_first
+        <= n(checkout, "funnel_declined") + cut
+    )
+    assert len(first) <= n(checkout, "started")
+    assert n(checkout, "funnel_recovered") == n(checkout, "recovered")
+
+    # batch_report: payments counted == rows in the database (4 per batch)
+    (stored,) = service.query(
+        "SELECT count(*) FROM payments WHERE json_extract(metadata, '$.journey') = 'batch_report'"
+    )[0]
+    unfinished = n(batch, "interrupted") + n(batch, "failed")
+    assert n(batch, "payments") <= stored <= n(batch, "payments") + 4 * unfinished, (
+        stored,
+        batch,
+    )
+    assert n(batch, "reconciled") >= 1 and n(batch, "mismatch") == 0
+    assert float(checkout["decline_rate_configured"]) == 0.3
+
+    # Locust's own "journey" entries time exactly the journeys that reached an outcome
+    stats = run.stats()
+    for journey, row in (("checkout", checkout), ("batch_report", batch)):
+        finished = sum(
+            n(row, c)
+            for c in (
+                "succeeded",
+                "recovered",
+                "abandoned",
+                "failed",
+                "reconciled",
+                "mismatch",
+            )
+        )
+        assert int(stats[("journey", journey)]["Request Count"]) == finished, (
+            journey,
+            row,
+        )
+
+
+def test_standalone_run_reports_journeys_that_match_the_database(tmp_path, service):
+    personas = write_personas(tmp_path, SHOPPER, OPS)
+    run = run_locust(
+        tmp_path, service.url, "--seed", "31", personas=personas, users=4, run_time="5s"
+    )
+    assert run.returncode == 0, run.output[-4000:]
+    assert_matches_database(run, service)
+
+    mix = {r["persona"]: r for r in run.csv_rows("persona_mix")}
+    assert (mix["shopper"]["share_configured"], mix["ops"]["share_configured"]) == (
+        "0.75",
+        "0.25",
+    )
+    assert (mix["shopper"]["users"], mix["ops"]["users"]) == ("3", "1")
+
+    verdict = next(r for r in run.csv_rows("slo") if r["metric"] == "verdict")
+    assert (verdict["scope"], verdict["metric"], verdict["passed"]) == (
+        "run",
+        "verdict",
+        "true",
+    ), verdict
+    assert {"http", "checkout", "batch_report"} <= {
+        r["scope"] for r in run.csv_rows("slo")
+    }
+
+    html = run.html_path.read_text()
+    section = html[html.index('<section id="journey-results">') :]
+    assert (
+        "SLO verdict: PASS" in section
+        and "<svg" in section
+        and "Persona mix" in section
+    )
+    assert re.search(
+        r"<td class=\"l\">checkout</td><td class=\"l\">shopper</td>", section
+    )
+    assert section.index("</section>") < section.index("</body>")
+
+    # the summary comes last, after Locust's tables
+    summary = run.output[run.output.rindex("Response time percentiles") :]
+    assert (
+        re.search(r"checkout\s+All\s+\d+", summary) and "SLO verdict: PASS" in summary
+    )
+
+
+def test_master_totals_are_the_sum_of_the_workers(tmp_path, service):
+    personas = write_personas(tmp_path, SHOPPER, OPS)
+    run = run_locust(
+        tmp_path,
+        service.url,
+        "--seed",
+        "32",
+        personas=personas,
+        users=4,
+        run_time="5s",
+        workers=2,
+    )
+    assert run.returncode == 0, run.output[-4000:] + "\n".join(
+        w[-2000:] for w in run.worker_outputs
+    )
+    assert_matches_database(run, service)  # the database saw both workers' traffic
+    assert "SLO verdict: PASS" in run.output
+    assert not any("SLO verdict" in w for w in run.worker_outputs), (
+        "only the master judges"
+    )

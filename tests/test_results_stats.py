@@ -1,0 +1,203 @@
+"""Journey statistics and the SLO verdict as data: merging, bounds, the checks' wording.
+
+The end-to-end behaviour (real Locust, real service) is in test_results.py / test_slo.py; these
+pin down the arithmetic those runs rely on, in milliseconds.
+"""
+
+from __future__ import annotations
+
+import random
+from types import SimpleNamespace
+
+import pytest
+from locust.rpc.protocol import Message
+from locust.stats import RequestStats
+
+from journeys.events import JourneyResult
+from journeys.results.slo import SloConfigError, SloTargets, decline_interval, evaluate
+from journeys.results.stats import Histogram, JourneyBook
+from journeys.results.tables import journey_rows
+
+
+def _result(outcome="succeeded", ms=10.0, persona="shopper", journey="checkout", **kw):
+    return JourneyResult(
+        journey, persona, outcome, ms, **{"attempts": 1, "payments": 1, **kw}
+    )
+
+
+def test_histogram_is_bounded_and_its_percentiles_are_close():
+    h = Histogram()
+    rng = random.Random(1)
+    samples = [rng.lognormvariate(4, 1.2) for _ in range(50_000)]
+    for ms in samples:
+        h.add(ms)
+    assert len(h.buckets) < 400, "durations must live in rounded buckets, not samples"
+    exact = sorted(samples)[int(len(samples) * 0.95)]
+    assert abs(h.percentile(0.95) - exact) / exact < 0.05
+    assert h.max == max(samples) and h.count == len(samples)
+
+
+def test_worker_books_merge_to_what_one_process_would_count():
+    rng = random.Random(2)
+    results = [
+        _result(
+            rng.choice(
+                ["succeeded", "recovered", "abandoned", "failed", "interrupted"]
+            ),
+            rng.uniform(1, 900),
+            persona=rng.choice(["a", "b"]),
+            declined_payments=rng.choice([0, 1]),
+            attempts=rng.choice([1, 2]),
+        )
+        for _ in range(500)
+    ]
+    single, master, workers = (
+        JourneyBook(),
+        JourneyBook(),
+        [JourneyBook(), JourneyBook()],
+    )
+    for i, r in enumerate(results):
+        single.started(r.journey, r.persona)
+        single.finished(r)
+        workers[i % 2].started(r.journey, r.persona)
+        workers[i % 2].finished(r)
+        if i % 97 == 0:  # a report every now and then: send the delta, start afresh
+            for w in workers:
+                wire = Message.unserialize(
+                    Message("stats", {"journeys": w.serialize()}, "w").serialize()
+                )
+                master.merge(wire.data["journeys"])
+                w.reset()
+    for w in workers:
+        master.merge(w.serialize())
+    assert master.entries == single.entries
+    assert master.total().started == 500
+
+
+def test_interrupted_journeys_stay_out_of_payment_figures():
+    book = JourneyBook()
+    book.finished(_result("succeeded", declined_payments=0))
+    book.finished(_result("interrupted", declined_payments=0))
+    total = book.total("checkout")
+    assert (
+        total.payments == 1
+        and total.outcomes["interrupted"] == 1
+        and total.durations.count == 2
+    )
+    assert total.finished == 1
+
+
+def test_rows_have_an_all_row_with_a_payment_weighted_configured_rate():
+    book = JourneyBook()
+    for _ in range(3):
+        book.finished(_result(persona="a", declined_payments=1))
+    book.finished(_result(persona="b"))
+    personas = {
+        "a": SimpleNamespace(decline_rate=1.0),
+        "b": SimpleNamespace(decline_rate=0.0),
+    }
+    rows = {r["persona"]: r for r in journey_rows(book, personas)}
+    assert rows["All"]["decline_rate_configured"] == 0.75
+    assert rows["All"]["decline_rate_observed"] == 0.75
+    assert rows["a"]["funnel_declined"] == 3
+
+
+def test_decline_interval_is_three_sigma():
+    low, high = decline_interval(0.3, 100)
+    assert (round(low, 4), round(high, 4)) == (0.1625, 0.4375)
+    assert decline_interval(0.0, 50) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("values", "needle"),
+    [
+        ({"slo_p50_ms": "abc"}, "--slo-p50-ms must be a number"),
+        ({"slo_p95_ms": "-5"}, "--slo-p95-ms must be a positive number"),
+        ({"slo_p50_ms": "0"}, "--slo-p50-ms must be a positive number"),
+        (
+            {"slo_error_rate": "5"},
+            "--slo-error-rate must be a fraction between 0 and 1",
+        ),
+        (
+            {"slo_journey_p95_ms": "nan"},
+            "--slo-journey-p95-ms must be a positive number",
+        ),
+    ],
+)
+def test_bad_targets_are_named(values, needle):
+    options = SimpleNamespace(
+        **{
+            "slo_p50_ms": "100",
+            "slo_p95_ms": "500",
+            "slo_error_rate": "0.01",
+            "slo_journey_p95_ms": "",
+            **values,
+        }
+    )
+    with pytest.raises(SloConfigError, match="Invalid SLO target") as exc:
+        SloTargets.from_options(options)
+    assert needle in str(exc.value)
+
+
+def _environment(stats: RequestStats, personas=()):
+    classes = [SimpleNamespace(persona=p, weight=1, __name__=p.name) for p in personas]
+    return SimpleNamespace(
+        runner=SimpleNamespace(stats=stats), user_classes=classes, parsed_options=None
+    )
+
+
+def test_verdict_says_what_failed_and_by_how_much():
+    stats = RequestStats()
+    for ms in [20] * 90 + [612] * 10:
+        stats.log_request("POST", "checkout: pay", ms, 0)
+    stats.log_request("journey", "checkout", 5000, 0)  # journeys are not requests
+    book = JourneyBook()
+    book.finished(_result("succeeded", persona="dup", duplicate_charges=1))
+    book.finished(_result("mismatch", journey="batch_report", persona="ops"))
+    shopper = SimpleNamespace(name="shopper", decline_rate=0.5)
+    for _ in range(40):
+        book.finished(_result(persona="shopper", declined_payments=0))
+    verdict = evaluate(_environment(stats, [shopper]), book, SloTargets())
+    failed = {c.message for c in verdict.failures}
+    assert "p95 610 ms > 500 ms (checkout, 110 ms over)" in failed
+    assert "p95 610 ms > 500 ms (http, 110 ms over)" in failed
+    assert "1 duplicate charges (checkout)" in failed
+    assert "1 reconciliation mismatches (batch_report)" in failed
+    assert any(
+        m.startswith("decline rate 0.000 outside 0.263..0.737") for m in failed
+    ), failed
+    assert not any("p50" in m for m in failed), (
+        "p50 is 20 ms: the 5 s journey entry must not count"
+    )
+    assert verdict.exit_code == 1
+
+
+def test_verdict_passes_a_clean_run_and_judges_declines_only_from_30_payments():
+    stats = RequestStats()
+    for _ in range(50):
+        stats.log_request("POST", "checkout: pay", 12, 0)
+    book = JourneyBook()
+    for _ in range(29):
+        book.finished(
+            _result(declined_payments=1)
+        )  # configured 0, but only 29 payments
+    verdict = evaluate(
+        _environment(stats, [SimpleNamespace(name="shopper", decline_rate=0.0)]),
+        book,
+        SloTargets(),
+    )
+    assert verdict.passed, [c.message for c in verdict.failures]
+    assert not any(c.metric == "decline_rate" for c in verdict.checks)
+
+
+def test_probes_pay_with_good_cards_so_no_decline_rate_applies():
+    stats = RequestStats()
+    stats.log_request("POST", "edge_probes: smallest amount", 5, 0)
+    book = JourneyBook()
+    for _ in range(40):
+        book.finished(_result(journey="edge_probes", persona="prober", payments=7))
+    prober = SimpleNamespace(name="prober", decline_rate=0.5)
+    verdict = evaluate(_environment(stats, [prober]), book, SloTargets())
+    assert verdict.passed, [c.message for c in verdict.failures]
+    rows = journey_rows(book, {"prober": prober})
+    assert all(r["decline_rate_configured"] is None for r in rows)

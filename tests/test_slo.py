@@ -1,0 +1,117 @@
+"""SLO verdict → exit code, end to end: real Locust against the real service (some with faults)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import run_locust, write_personas
+
+SHOPPER = "shopper,customer,1,visa|mastercard,USD|EUR,5,80,0.2,2,,en_US,0,0.05"
+OPS = "ops,operator,1,visa|amex,USD|JPY,1,500,0,0,4,en_US,0,0.05"
+
+
+def slo_rows(run) -> list[dict]:
+    return run.csv_rows("slo")
+
+
+def failed_messages(run) -> list[str]:
+    return [
+        r["message"]
+        for r in slo_rows(run)
+        if r["passed"] == "false" and r["metric"] != "verdict"
+    ]
+
+
+def test_slow_service_fails_p50_and_exits_1(tmp_path, start_service):
+    service = start_service("--latency-ms", "150")
+    personas = write_personas(tmp_path, SHOPPER)
+    run = run_locust(
+        tmp_path, service.url, "--seed", "41", personas=personas, users=3, run_time="4s"
+    )
+    assert run.returncode == 1, run.output[-3000:]
+    failed = failed_messages(run)
+    assert any(m.startswith("p50 ") and "> 100 ms (http" in m for m in failed), failed
+    assert any(m.startswith("p50 ") and "> 100 ms (checkout" in m for m in failed), (
+        failed
+    )
+    assert "SLO verdict: FAIL" in run.output and "FAILED: p50 " in run.output
+    assert "SLO targets: p50 < 100 ms" in run.output  # announced at the start
+
+
+def test_generous_targets_pass_the_slow_service(tmp_path, start_service):
+    service = start_service("--latency-ms", "150")
+    personas = write_personas(tmp_path, SHOPPER)
+    run = run_locust(
+        tmp_path,
+        service.url,
+        "--seed",
+        "42",
+        "--slo-p50-ms",
+        "2000",
+        personas=personas,
+        users=3,
+        run_time="4s",
+        env={"LOCUST_SLO_P95_MS": "3000", "LOCUST_SLO_ERROR_RATE": "0.5"},
+    )
+    assert run.returncode == 0, run.output[-3000:]
+    targets = {(r["scope"], r["metric"]): r["target"] for r in slo_rows(run)}
+    assert (
+        targets[("http", "p50_ms")] == "< 2000"
+        and targets[("http", "p95_ms")] == "< 3000"
+    )
+    assert [r["actual"] for r in slo_rows(run) if r["metric"] == "verdict"] == ["pass"]
+
+
+def test_reconciliation_mismatch_fails_outright(tmp_path, start_service):
+    service = start_service("--report-tamper")
+    personas = write_personas(tmp_path, OPS)
+    run = run_locust(
+        tmp_path,
+        service.url,
+        "--seed",
+        "43",
+        "--slo-error-rate",
+        "1",
+        personas=personas,
+        users=1,
+        run_time="3s",
+    )
+    assert run.returncode == 1, run.output[-3000:]
+    assert any(
+        "reconciliation mismatches (batch_report)" in m for m in failed_messages(run)
+    )
+    # each mismatch is a failed "journey" entry in Locust's failures, with what differed
+    errors = [(r["Method"], r["Name"], r["Error"]) for r in run.csv_rows("failures")]
+    assert any(
+        e[:2] == ("journey", "batch_report")
+        and e[2].startswith("mismatch: batch ")
+        and " paid " in e[2]
+        for e in errors
+    ), errors
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "needle"),
+    [
+        (
+            ["--slo-error-rate", "5"],
+            {},
+            "--slo-error-rate must be a fraction between 0 and 1",
+        ),
+        (["--slo-p95-ms", "fast"], {}, "--slo-p95-ms must be a number, got 'fast'"),
+        (
+            [],
+            {"LOCUST_SLO_P50_MS": "-3"},
+            "--slo-p50-ms must be a positive number, got '-3'",
+        ),
+    ],
+)
+def test_bad_targets_stop_before_any_traffic(tmp_path, service, args, env, needle):
+    personas = write_personas(tmp_path, SHOPPER)
+    run = run_locust(
+        tmp_path, service.url, *args, personas=personas, users=1, run_time="3s", env=env
+    )
+    assert run.returncode == 2, run.output[-2000:]
+    assert needle in run.output and "No traffic was sent" in run.output
+    assert "Traceback" not in run.output
+    assert service.query("SELECT count(*) FROM payments") == [(0,)]

@@ -1,0 +1,412 @@
+"""Tracing end to end: real ddapm-test-agent, real reference service, real Locust (plain ``locust -f``).
+
+The generator and the service both send to one test agent; a journey's trace must hold the journey
+span, its attempt spans and the service's spans, and no span may carry a card number or the token.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from payment_contract import luhn_valid
+from tests.conftest import (
+    ROOT,
+    TOKEN,
+    free_port,
+    launch_service,
+    run_locust,
+    write_personas,
+)
+from tests.trace_agent import TraceAgent
+
+HEADER = (
+    "persona,role,weight,card_types,currencies,amount_min,amount_max,decline_rate,max_retries,"
+    "batch_size,locale,wait_min,wait_max,decline_codes"
+)
+SHOPPER = "shopper,customer,1,visa|mastercard,USD|EUR,5,80,1,2,,en_US,0,0.05,insufficient_funds"
+OPS = "ops,operator,1,visa,USD,5,80,0,0,3,en_US,0,0.05,"
+DIGIT_RUN = re.compile(r"(?<!\d)\d{13,19}(?!\d)")
+#: Hex ids ddtrace itself adds (``_dd.p.tid`` often holds 13+ digits in a row): not ours to scrub.
+TRACER_IDS = frozenset({"_dd.p.tid", "runtime-id"})
+
+
+def traced(agent: TraceAgent, service: str) -> dict:
+    return {
+        "DD_TRACE_ENABLED": "true",
+        "DD_TRACE_AGENT_URL": agent.url,
+        "DD_ENV": "test",
+        "DD_SERVICE": service,
+    }
+
+
+def locust_run(
+    tmp, service, personas, env: dict | None, users: int = 2, run_time: str = "4s", **kw
+):
+    """Real headless Locust (the project's locustfile), seed 7."""
+    return run_locust(
+        tmp,
+        service.url,
+        "--seed",
+        "7",
+        personas=personas,
+        users=users,
+        run_time=run_time,
+        env=env,
+        timeout=90,
+        **kw,
+    )
+
+
+def journeys_in(traces: dict, journey: str) -> list[list[dict]]:
+    """Traces whose root is a ``journey`` span for ``journey`` that reached an outcome."""
+    found = []
+    for spans in traces.values():
+        roots = [
+            s for s in spans if s["name"] == "journey" and s["resource"] == journey
+        ]
+        if roots and roots[0]["meta"].get("outcome") not in (None, "interrupted"):
+            found.append(spans)
+    return found
+
+
+@pytest.fixture
+def trace_agent(tmp_path):
+    """A ddapm-test-agent on free 127.0.0.1 ports, stopped after the test."""
+    with TraceAgent.start(tmp_path) as agent:
+        yield agent
+
+
+def children(spans: list[dict], parent: dict) -> list[dict]:
+    return [s for s in spans if s["parent_id"] == parent["span_id"]]
+
+
+# -- one traced run shared by the end-to-end checks ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def traced_run(tmp_path_factory):
+    """Service and Locust (one customer that always declines first, one operator) traced to one agent."""
+    tmp = tmp_path_factory.mktemp("traced")
+    with TraceAgent.start(tmp) as agent:
+        service = launch_service(tmp, env=traced(agent, "payment-service"))
+        try:
+            personas = write_personas(tmp, SHOPPER, OPS, header=HEADER)
+            run = locust_run(
+                tmp, service, personas, env=traced(agent, "payment-load-generator")
+            )
+            assert "tracing: on" in run.output, run.output[-3000:]
+        finally:
+            service.stop()  # its tracer flushes on the way out, as Locust's did
+        traces = agent.settled()
+        assert "tracing: on" in service.log(), service.log()[-2000:]
+        yield run, traces
+
+
+def test_plain_locust_with_tracing_starts_and_finishes(traced_run):
+    run, _ = traced_run
+    assert run.returncode == 0, run.output[-3000:]
+    assert "Traceback" not in run.output, run.output[-3000:]
+    assert run.stats()[("POST", "checkout: pay")]["Request Count"] != "0"
+
+
+def test_declined_then_recovered_checkout_is_one_trace(traced_run):
+    _, traces = traced_run
+    recovered = [
+        t
+        for t in journeys_in(traces, "checkout")
+        if next(s for s in t if s["name"] == "journey")["meta"]["outcome"]
+        == "recovered"
+    ]
+    assert recovered, {
+        tid: [(s["service"], s["name"], s["resource"]) for s in t]
+        for tid, t in traces.items()
+    }
+    spans = recovered[0]
+    journey = next(s for s in spans if s["name"] == "journey")
+    assert journey["parent_id"] == 0 and journey["service"] == "payment-load-generator"
+    assert (
+        journey["meta"]["persona"] == "shopper"
+        and journey["meta"]["journey"] == "checkout"
+    )
+    attempts = sorted(children(spans, journey), key=lambda s: s["start"])
+    assert [a["meta"]["http.status_code"] for a in attempts] == ["402", "201"], attempts
+    assert [a["metrics"]["retry"] for a in attempts] == [0, 1]
+    for attempt in attempts:
+        assert (
+            attempt["meta"]["http.method"] == "POST"
+            and attempt["meta"]["http.route"] == "/pay"
+        )
+        assert re.fullmatch(r"[0-9a-f]{16}", attempt["meta"]["idempotency_key.sha256"])
+        served = [
+            s for s in children(spans, attempt) if s["service"] == "payment-service"
+        ]
+        assert served, f"no service span under attempt {attempt['span_id']}: {spans}"
+        assert (
+            served[0]["meta"]["http.status_code"] == attempt["meta"]["http.status_code"]
+        )
+        assert any(children(spans, s) for s in served), (
+            "the service's SQLite spans belong to the trace too"
+        )
+
+
+def test_operator_report_is_in_its_batch_trace(traced_run):
+    _, traces = traced_run
+    batches = journeys_in(traces, "batch_report")
+    assert batches
+    for spans in batches:
+        journey = next(s for s in spans if s["name"] == "journey")
+        assert (
+            journey["meta"]["outcome"] == "reconciled" and journey["meta"]["batch_id"]
+        )
+        attempts = children(spans, journey)
+        routes = [
+            a["meta"]["http.route"] for a in sorted(attempts, key=lambda s: s["start"])
+        ]
+        assert routes == ["/pay"] * 3 + ["/internal/generate-report"], routes
+        report = next(
+            a
+            for a in attempts
+            if a["meta"]["http.route"] == "/internal/generate-report"
+        )
+        served = [
+            s for s in children(spans, report) if s["service"] == "payment-service"
+        ]
+        assert served and served[0]["resource"].endswith("/internal/generate-report"), (
+            spans
+        )
+
+
+def test_no_span_carries_a_card_number_or_the_token(traced_run):
+    _, traces = traced_run
+    spans = [s for t in traces.values() for s in t]
+    assert {s["service"] for s in spans} >= {
+        "payment-load-generator",
+        "payment-service",
+    }
+    for span in spans:
+        meta = {k: v for k, v in span.get("meta", {}).items() if k not in TRACER_IDS}
+        texts = [span["name"], span["resource"], *meta.keys(), *meta.values()]
+        for text in texts:
+            assert TOKEN not in text, span
+            cards = [run for run in DIGIT_RUN.findall(text) if luhn_valid(run)]
+            assert not cards, (cards, span)
+
+
+# -- the agent is down ---------------------------------------------------------------------------
+
+
+def test_agent_down_changes_nothing_about_the_run(tmp_path, service):
+    personas = write_personas(
+        tmp_path, SHOPPER.replace(",1,2,", ",0.5,2,"), header=HEADER
+    )
+
+    def run(env: dict | None, name: str):
+        out = tmp_path / name
+        out.mkdir()
+        started = time.monotonic()
+        result = locust_run(out, service, personas, env=env, users=3, run_time="3s")
+        return result, time.monotonic() - started
+
+    plain, plain_s = run(None, "off")
+    down, down_s = run(
+        {
+            "DD_TRACE_ENABLED": "true",
+            "DD_TRACE_AGENT_URL": f"http://127.0.0.1:{free_port()}",
+        },
+        "down",
+    )
+    assert "tracing: off" in plain.output and "tracing: on" in down.output
+    assert down.returncode == plain.returncode == 0, down.output[-3000:]
+    assert "Traceback" not in down.output, down.output[-3000:]
+    assert sum("ddtrace" in line for line in down.output.splitlines()) <= 1, (
+        down.output[-3000:]
+    )
+    agg_plain, agg_down = (
+        plain.stats()[("", "Aggregated")],
+        down.stats()[("", "Aggregated")],
+    )
+    assert agg_down["Failure Count"] == agg_plain["Failure Count"] == "0"
+    n_plain, n_down = int(agg_plain["Request Count"]), int(agg_down["Request Count"])
+    assert abs(n_down - n_plain) <= max(10, n_plain * 0.3), (n_plain, n_down)
+    assert down_s <= plain_s + 3, (
+        f"tracing to a closed port took {down_s:.1f}s, without tracing {plain_s:.1f}s"
+    )
+
+
+# -- distributed: every worker traces its own journeys ------------------------------------------
+
+
+def test_each_worker_traces_its_journeys(tmp_path, service, trace_agent):
+    personas = write_personas(tmp_path, SHOPPER, header=HEADER)
+    run = locust_run(
+        tmp_path,
+        service,
+        personas,
+        env=traced(trace_agent, "payment-load-generator"),
+        workers=2,
+    )
+    assert run.returncode == 0, run.output[-3000:]
+    assert all("tracing: on" in out for out in run.worker_outputs), run.worker_outputs
+    traces = trace_agent.wait_for(
+        lambda t: len({s["meta"].get("runtime-id") for s in _journeys(t)}) >= 2
+    )
+    assert len({s["meta"].get("runtime-id") for s in _journeys(traces)}) == 2, (
+        "one runtime per worker"
+    )
+
+
+def _journeys(traces: dict) -> list[dict]:
+    return [s for t in traces.values() for s in t if s["name"] == "journey"]
+
+
+# -- the module on its own ------------------------------------------------------------------------
+
+
+def python(code: str, env: dict) -> str:
+    """Run ``code`` in a fresh interpreter (its own ddtrace, or none) from the project root."""
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        check=False,
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+GREENLETS = textwrap.dedent(
+    """
+    import json, os, sys
+    import locust, gevent  # gevent monkey patching first, as under `locust -f`
+    from journeys import tracing
+    print(tracing.configure(), file=sys.stderr)
+    seen = []
+
+    def user(n):
+        for j in range(3):
+            with tracing.journey_span("checkout", f"user{n}") as journey:
+                for retry in range(2):
+                    with tracing.attempt_span("checkout: pay", "POST", "/pay", retry=retry) as span:
+                        headers = {}
+                        tracing.inject(headers)
+                        span.set_tag("user", f"user{n}")
+                        span.set_tag("note", "card 4242 4242 4242 4242 token " + os.environ["PAYMENT_INTERNAL_TOKEN"])
+                        gevent.sleep(0.003 * ((n * 7 + j + retry) % 4))  # interleave the users
+                        seen.append([n, headers, span.span.span_id, journey.span.trace_id])
+
+    gevent.joinall([gevent.spawn(user, n) for n in range(4)], raise_error=True)
+    from ddtrace.trace import tracer
+    tracer.flush()
+    print(json.dumps(seen))
+    """
+)
+
+
+def test_concurrent_users_never_share_spans(tmp_path, trace_agent):
+    env = {"DD_TRACE_AGENT_URL": trace_agent.url, "PAYMENT_INTERNAL_TOKEN": TOKEN}
+    stdout = python(GREENLETS, env)
+    for _n, headers, span_id, trace_id in json.loads(stdout):
+        assert headers["x-datadog-parent-id"] == str(span_id)
+        assert int(headers["x-datadog-trace-id"]) == trace_id & (2**64 - 1)
+        assert headers["traceparent"].split("-")[2] == f"{span_id:016x}"
+    traces = trace_agent.wait_for(lambda t: len(_journeys(t)) >= 12)
+    assert len(traces) == 12, "one trace per journey"
+    for spans in traces.values():
+        (journey,) = [s for s in spans if s["name"] == "journey"]
+        attempts = children(spans, journey)
+        assert len(attempts) == 2 and len(spans) == 3
+        assert {a["meta"]["user"] for a in attempts} == {journey["meta"]["persona"]}
+        assert all(
+            a["meta"]["note"] == "card [card redacted] token [token redacted]"
+            for a in attempts
+        )
+
+
+OFF = textwrap.dedent(
+    """
+    import sys
+    import locust
+    from journeys import tracing
+    banner = tracing.configure()
+    with tracing.journey_span("checkout", "p") as j:
+        j.set_tag("outcome", "succeeded")
+        with tracing.attempt_span("checkout: pay", "POST", "/pay") as s:
+            headers = {}
+            tracing.inject(headers)
+            s.set_error("x")
+    assert headers == {}, headers
+    assert "ddtrace" not in sys.modules, "tracing off must not import ddtrace"
+    print(banner)
+    """
+)
+
+
+@pytest.mark.parametrize(
+    "env, banner",
+    [
+        ({}, "tracing: off (set DD_TRACE_ENABLED=true or DD_AGENT_HOST to enable)"),
+        (
+            {"DD_AGENT_HOST": "", "DD_TRACE_AGENT_URL": " "},
+            "tracing: off",
+        ),  # empty counts as unset
+        ({"DD_TRACE_ENABLED": "false", "DD_AGENT_HOST": "127.0.0.1"}, "tracing: off"),
+    ],
+)
+def test_off_is_free(env, banner):
+    stdout = python(OFF, env)
+    assert stdout.startswith(banner), stdout
+
+
+@pytest.mark.parametrize(
+    "env, banner",
+    [
+        (
+            {"DD_TRACE_ENABLED": "true"},
+            "tracing: on → http://127.0.0.1:8126 (service payment-load-generator)",
+        ),
+        (
+            {"DD_AGENT_HOST": "agent", "DD_ENV": "staging"},
+            "tracing: on → http://agent:8126 (service payment-load-generator, env staging)",
+        ),
+        (
+            {
+                "DD_TRACE_AGENT_URL": "http://127.0.0.1:9126",
+                "DD_SERVICE": "gen",
+                "DD_VERSION": "1.2",
+            },
+            "tracing: on → http://127.0.0.1:9126 (service gen, version 1.2)",
+        ),
+        (
+            {
+                "DD_TRACE_ENABLED": "false",
+                "DD_TRACE_AGENT_URL": "http://127.0.0.1:9126",
+            },
+            "tracing: off",
+        ),
+    ],
+)
+def test_on_off_rules(env, banner):
+    from journeys.tracing import settings_from_env
+
+    assert settings_from_env(env).banner().startswith(banner)
+
+
+def test_scrub():
+    from journeys.tracing import scrub
+
+    assert (
+        scrub("402 on 4000000000009995 and 4242-4242-4242-4242")
+        == "402 on [card redacted] and [card redacted]"
+    )
+    assert scrub("order 1234567890123") == "order 1234567890123"  # not Luhn-valid: kept
+    assert scrub("key abc123secret456", ("abc123secret456",)) == "key [token redacted]"

@@ -1,0 +1,126 @@
+"""The web UI's Journeys tabs in a real headless Chromium, during a real run against the real service.
+
+Locust runs with its web UI (``--autostart``, not headless); while it runs, the browser opens
+``/``, clicks the Journeys tab and finds the run's rows; a screenshot lands in the test's tmp dir.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+import threading
+import urllib.request
+
+import pytest
+
+from tests.conftest import free_port, run_locust, wait_http, write_personas
+
+CHROMIUM = "/usr/bin/chromium"
+SHOPPER = "shopper,customer,3,visa|mastercard,USD|EUR,5,80,0.3,2,,en_US,0,0.05"
+OPS = "ops,operator,1,visa|amex,USD|JPY,1,500,0.2,0,4,en_US,0,0.05"
+
+# The browser runs in its own process: pytest may have imported Locust, whose gevent
+# monkey-patching does not mix with Playwright's sync API.
+BROWSER_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    from playwright.sync_api import sync_playwright
+
+    url, shots = sys.argv[1], sys.argv[2]
+    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"]
+    seen = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=sys.argv[3], args=args)
+        page = browser.new_page(viewport={"width": 1500, "height": 900})
+        page.goto(url)
+        for tab, needle in (("Journeys", "checkout"), ("Journey funnel", "checkout"),
+                            ("Persona mix", "shopper"), ("SLO", "verdict")):
+            page.get_by_role("tab", name=tab, exact=True).click(timeout=20000)
+            page.locator("table tbody tr", has_text=needle).first.wait_for(timeout=15000)
+            page.wait_for_timeout(500)
+            table = page.locator("table").first
+            seen[tab] = {
+                "headers": table.locator("thead th").all_inner_texts(),
+                "rows": [r.locator("td").all_inner_texts() for r in table.locator("tbody tr").all()],
+            }
+            page.screenshot(path=f"{shots}/{tab.lower().replace(' ', '-')}.png")
+        browser.close()
+    print(json.dumps(seen))
+    """
+)
+
+
+@pytest.mark.skipif(
+    not shutil.which(CHROMIUM),
+    reason="needs Debian's chromium (apt-get install chromium)",
+)
+def test_journeys_tab_shows_the_live_run(tmp_path, service):
+    personas = write_personas(tmp_path, SHOPPER, OPS)
+    port = free_port()
+    result = {}
+    locust = threading.Thread(
+        target=lambda: result.update(
+            run=run_locust(
+                tmp_path,
+                service.url,
+                "--autostart",
+                "--autoquit",
+                "1",
+                "--web-host",
+                "127.0.0.1",
+                "--web-port",
+                str(port),
+                "--seed",
+                "51",
+                personas=personas,
+                users=4,
+                run_time="10s",
+                headless=False,
+            )
+        )
+    )
+    locust.start()
+    try:
+        ui = f"http://127.0.0.1:{port}/"
+        wait_http(ui, timeout=30)
+        browser = subprocess.run(
+            [sys.executable, "-c", BROWSER_SCRIPT, ui, str(tmp_path), CHROMIUM],
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=False,
+        )
+        with urllib.request.urlopen(ui + "journeys/csv", timeout=5) as r:
+            live_csv = r.read().decode()
+    finally:
+        locust.join(timeout=60)
+    run = result["run"]
+    assert browser.returncode == 0, browser.stderr[-3000:] + "\n" + run.output[-3000:]
+    seen = json.loads(browser.stdout.strip().splitlines()[-1])
+    journeys = seen["Journeys"]
+    assert journeys["headers"][:3] == ["Journey", "Persona", "Started"]
+    by_key = {(r[0], r[1]): r for r in journeys["rows"]}
+    assert ("checkout", "shopper") in by_key and ("checkout", "All") in by_key, (
+        journeys["rows"]
+    )
+    assert int(by_key[("checkout", "All")][2]) > 0
+    assert any(r[0] == "batch_report" for r in journeys["rows"])
+    assert any("%" in cell for r in seen["Journey funnel"]["rows"] for cell in r)
+    assert {r[0] for r in seen["Persona mix"]["rows"]} == {"shopper", "ops"}
+    assert (
+        seen["SLO"]["rows"][0][0] in ("PASS", "FAIL")
+        and seen["SLO"]["rows"][0][2] == "verdict"
+    )
+    assert live_csv.startswith("journey,persona,started,")
+    assert (tmp_path / "journeys.png").stat().st_size > 10_000
+
+    # the UI showed the run live; the end-of-run CSV has at least what the UI showed
+    final = {(r["journey"], r["persona"]): r for r in run.csv_rows("journeys")}
+    assert int(final[("checkout", "All")]["started"]) >= int(
+        by_key[("checkout", "All")][2]
+    )
+    assert run.returncode == 0, run.output[-3000:]
