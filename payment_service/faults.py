@@ -1,0 +1,115 @@
+"""Fault injection for resilience tests: latency, 5xx, stalls, garbage bodies, rate limits, bad reports.
+
+All knobs are off by default. They are set at start (flags / ``PAYMENT_*`` env) and can be changed
+while the service runs with ``PUT /internal/faults`` (token required), so one run can go through
+healthy → faulty → healthy phases.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, fields, replace
+
+ERROR_PHASES = ("before", "after", "mixed")
+
+
+class FaultConfigError(ValueError):
+    """A fault knob with a value it cannot take; the message names the knob and the valid range."""
+
+
+@dataclass(frozen=True, slots=True)
+class Faults:
+    """The fault knobs (see ``docs/contract.md``)."""
+
+    latency_ms: float = 0.0  # added to every /pay answer
+    jitter_ms: float = 0.0  # plus a uniform 0..jitter_ms
+    error_rate: float = 0.0  # share of /pay answered 500/503
+    error_phase: str = "mixed"  # before: nothing stored; after: payment stored, answer lost; mixed: either
+    stall_rate: float = 0.0  # share of /pay that store the payment then answer only after stall_s
+    stall_s: float = 30.0
+    garbage_rate: float = 0.0  # share of /pay answers whose body is garbage (non-JSON, truncated, wrong shape)
+    rate_limit_rps: float = 0.0  # /pay requests per second allowed; above it 429 + Retry-After (0 = off)
+    report_latency_ms: float = 0.0  # added to every report
+    report_tamper: bool = False  # reports leave out one succeeded payment (tests reconciliation)
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("latency_ms", "jitter_ms", "stall_s", "rate_limit_rps", "report_latency_ms"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
+                problems.append(f"{name} must be a number >= 0 (got {value!r})")
+        for name in ("error_rate", "stall_rate", "garbage_rate"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1:
+                problems.append(f"{name} must be a share from 0 to 1, e.g. 0.05 (got {value!r})")
+        if self.error_phase not in ERROR_PHASES:
+            problems.append(f"error_phase must be one of {', '.join(ERROR_PHASES)} (got {self.error_phase!r})")
+        if not isinstance(self.report_tamper, bool):
+            problems.append(f"report_tamper must be true or false (got {self.report_tamper!r})")
+        if problems:
+            raise FaultConfigError("; ".join(problems))
+
+    def updated(self, changes: dict) -> Faults:
+        """A copy with ``changes`` applied; unknown knobs and bad values raise FaultConfigError."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise FaultConfigError(f"unknown fault knob(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return replace(self, **changes)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def active(self) -> list[str]:
+        default = Faults()
+        return [f"{k}={v}" for k, v in self.as_dict().items() if v != getattr(default, k) and k != "stall_s"]
+
+
+class FaultInjector:
+    """Rolls the dice for each request against the current ``Faults``."""
+
+    def __init__(self, faults: Faults, seed: int | None = None) -> None:
+        self.rng = random.Random(seed)
+        self.set(faults)
+
+    def set(self, faults: Faults) -> None:
+        """Switch to new knobs (the rate-limit bucket starts full)."""
+        self.faults = faults
+        self._tokens = faults.rate_limit_rps
+        self._refilled = time.monotonic()
+
+    def delay_s(self) -> float:
+        f = self.faults
+        return (f.latency_ms + (self.rng.uniform(0, f.jitter_ms) if f.jitter_ms else 0.0)) / 1000
+
+    def error_phase(self) -> str | None:
+        """``before`` or ``after`` when this request gets a 5xx, else None."""
+        f = self.faults
+        if not f.error_rate or self.rng.random() >= f.error_rate:
+            return None
+        return self.rng.choice(("before", "after")) if f.error_phase == "mixed" else f.error_phase
+
+    def stall(self) -> bool:
+        return bool(self.faults.stall_rate) and self.rng.random() < self.faults.stall_rate
+
+    def garbage(self) -> str | None:
+        """Which garbage to send instead of the body (``text``, ``truncated``, ``wrong_shape``), or None."""
+        if not self.faults.garbage_rate or self.rng.random() >= self.faults.garbage_rate:
+            return None
+        return self.rng.choice(("text", "truncated", "wrong_shape"))
+
+    def rate_limited(self) -> float | None:
+        """Seconds to wait when over the rate limit (token bucket, burst of one second), else None."""
+        rps = self.faults.rate_limit_rps
+        if not rps:
+            return None
+        now = time.monotonic()
+        self._tokens = min(rps, self._tokens + (now - self._refilled) * rps)
+        self._refilled = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return None
+        return (1 - self._tokens) / rps

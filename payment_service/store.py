@@ -1,0 +1,123 @@
+"""SQLite storage: payments (never the card number) and idempotency records, in one WAL database.
+
+The service runs one process with one event loop, so a single connection used from that loop is
+enough and keeps every write atomic: a payment and the idempotent answer for its key are committed
+together, so a replay can never disagree with the books.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+IDEMPOTENCY_TTL = dt.timedelta(hours=24)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS payments (
+    id TEXT PRIMARY KEY,
+    status TEXT NOT NULL CHECK (status IN ('succeeded', 'declined')),
+    amount INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    brand TEXT NOT NULL,
+    last4 TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    decline_code TEXT,
+    customer_id TEXT NOT NULL,
+    batch_id TEXT,
+    description TEXT,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    idempotency_key TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS payments_batch ON payments (batch_id);
+CREATE INDEX IF NOT EXISTS payments_created ON payments (created_at);
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    key TEXT PRIMARY KEY,
+    request_hash TEXT NOT NULL,
+    status_code INTEGER NOT NULL,
+    response TEXT NOT NULL,
+    payment_id TEXT,
+    created_at TEXT NOT NULL
+);
+"""
+
+
+def timestamp(moment: dt.datetime) -> str:
+    """Stored form of a UTC instant: fixed-width ISO 8601, so text order is time order."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAnswer:
+    """The answer first given for an idempotency key."""
+
+    request_hash: str
+    status_code: int
+    response: dict
+    payment_id: str | None
+
+
+class Store:
+    """The service's database. Open with ``Store(path)``; all methods are short transactions."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def answer_for(self, key: str, now: dt.datetime) -> StoredAnswer | None:
+        """The stored answer for a key younger than 24 h, else None (an expired key is free again)."""
+        row = self.db.execute(
+            "SELECT request_hash, status_code, response, payment_id, created_at FROM idempotency_keys WHERE key = ?",
+            (key,),
+        ).fetchone()
+        if row is None or row[4] < timestamp(now - IDEMPOTENCY_TTL):
+            return None
+        return StoredAnswer(row[0], row[1], json.loads(row[2]), row[3])
+
+    def record_payment(self, payment: dict, key: str, request_hash: str, status_code: int, response: dict) -> None:
+        """Insert the payment and its idempotent answer in one transaction."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute(
+                "INSERT INTO payments (id, status, amount, currency, brand, last4, fingerprint, decline_code, "
+                "customer_id, batch_id, description, metadata, idempotency_key, created_at) "
+                "VALUES (:id, :status, :amount, :currency, :brand, :last4, :fingerprint, :decline_code, "
+                ":customer_id, :batch_id, :description, :metadata, :idempotency_key, :created_at)",
+                {**payment, "metadata": json.dumps(payment["metadata"], ensure_ascii=False)},
+            )
+            self.db.execute(
+                "INSERT OR REPLACE INTO idempotency_keys (key, request_hash, status_code, response, payment_id, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (key, request_hash, status_code, json.dumps(response), payment["id"], payment["created_at"]),
+            )
+
+    def report_rows(self, batch_id: str | None, start: str | None, end: str | None) -> list[tuple]:
+        """(status, currency, brand, count, amount) groups for payments matching the filter."""
+        where, params = _where(batch_id, start, end)
+        sql = f"SELECT status, currency, brand, COUNT(*), SUM(amount) FROM payments{where} GROUP BY status, currency, brand"
+        return self.db.execute(sql, params).fetchall()
+
+    def latest_succeeded(self, batch_id: str | None, start: str | None, end: str | None) -> tuple | None:
+        """(currency, brand, amount) of the newest succeeded payment matching the filter (report-tamper fault)."""
+        where, params = _where(batch_id, start, end, "status = 'succeeded'")
+        sql = f"SELECT currency, brand, amount FROM payments{where} ORDER BY created_at DESC LIMIT 1"
+        return self.db.execute(sql, params).fetchone()
+
+
+def _where(batch_id: str | None, start: str | None, end: str | None, *extra: str) -> tuple[str, list]:
+    clauses, params = list(extra), []
+    for clause, value in (("batch_id = ?", batch_id), ("created_at >= ?", start), ("created_at < ?", end)):
+        if value is not None:
+            clauses.append(clause)
+            params.append(value)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params

@@ -1,0 +1,109 @@
+"""Each fault knob of the reference service, over real HTTP, checked against its database."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+import requests
+
+from tests.test_service import body, pay, report
+
+
+def test_latency_and_jitter(start_service):
+    service = start_service("--latency-ms", "300", "--jitter-ms", "100")
+    started = time.monotonic()
+    assert pay(service, body()).status_code == 201
+    elapsed = time.monotonic() - started
+    assert 0.3 <= elapsed < 2.0
+
+
+def test_error_before_stores_nothing(start_service):
+    service = start_service("--error-rate", "1", "--error-phase", "before")
+    r = pay(service, body())
+    assert r.status_code == 503 and r.json()["error"]["type"] == "api_error"
+    assert service.query("SELECT COUNT(*) FROM payments") == [(0,)]
+
+
+def test_error_after_stores_the_payment_and_a_resend_replays_it(start_service):
+    service = start_service("--error-rate", "1", "--error-phase", "after")
+    key = uuid.uuid4().hex
+    assert pay(service, body(), key).status_code == 500
+    assert service.query("SELECT COUNT(*) FROM payments") == [(1,)]
+    replay = pay(service, body(), key)  # replays are answered from the books, before any fault
+    assert replay.status_code == 201 and replay.headers["Idempotent-Replayed"] == "true"
+    assert service.query("SELECT id FROM payments") == [(replay.json()["id"],)]
+
+
+def test_error_rate_share(start_service):
+    service = start_service("--error-rate", "0.5", "--fault-seed", "7")
+    codes = [pay(service, body()).status_code for _ in range(60)]
+    errors = sum(c >= 500 for c in codes)
+    assert 15 <= errors <= 45, codes
+
+
+def test_stall_commits_then_hangs_and_a_resend_with_the_key_replays(start_service):
+    service = start_service("--stall-rate", "1", "--stall-s", "2")
+    key = uuid.uuid4().hex
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        pay(service, body(), key, timeout=0.5)
+    time.sleep(0.1)
+    assert service.query("SELECT COUNT(*) FROM payments") == [(1,)]
+    started = time.monotonic()
+    replay = pay(service, body(), key)
+    assert replay.status_code == 201 and time.monotonic() - started < 1.0
+    assert service.query("SELECT COUNT(*) FROM payments") == [(1,)]
+
+
+def test_garbage_bodies(start_service):
+    service = start_service("--garbage-rate", "1", "--fault-seed", "3")
+    kinds = set()
+    for _ in range(12):
+        r = pay(service, body())
+        assert r.status_code == 201
+        try:
+            parsed = json.loads(r.content)
+        except ValueError:
+            kinds.add("unparseable")
+            continue
+        assert "id" not in parsed
+        kinds.add("wrong_shape")
+    assert kinds == {"unparseable", "wrong_shape"}
+    assert service.query("SELECT COUNT(*) FROM payments") == [(12,)]
+
+
+def test_rate_limit_429_with_retry_after(start_service):
+    service = start_service("--rate-limit-rps", "3")
+    answers = [pay(service, body()) for _ in range(8)]
+    limited = [r for r in answers if r.status_code == 429]
+    assert limited and any(r.status_code == 201 for r in answers)
+    assert all(r.json()["error"]["code"] == "rate_limited" and int(r.headers["Retry-After"]) >= 1 for r in limited)
+    time.sleep(1.1)
+    assert pay(service, body()).status_code == 201
+    assert service.query("SELECT COUNT(*) FROM payments") == [(sum(r.status_code == 201 for r in answers) + 1,)]
+
+
+def test_report_latency(start_service):
+    service = start_service("--report-latency-ms", "600")
+    started = time.monotonic()
+    assert report(service).status_code == 200
+    assert time.monotonic() - started >= 0.6
+
+
+def test_report_tamper_leaves_one_payment_out(start_service):
+    service = start_service("--report-tamper")
+    batch = "batch_" + uuid.uuid4().hex[:6]
+    for amount in (100, 200, 300):
+        assert pay(service, body(amount=amount, metadata={"batch_id": batch})).status_code == 201
+    got = report(service, {"batch_id": batch}).json()
+    assert got["totals"]["USD"] == {"count": 2, "amount": 300}
+    assert got["payments"]["succeeded"] == 2
+    assert service.query("SELECT COUNT(*), SUM(amount) FROM payments WHERE batch_id = ?", (batch,)) == [(3, 600)]
+
+
+def test_fault_env_twins(start_service):
+    service = start_service(env={"PAYMENT_ERROR_RATE": "1", "PAYMENT_ERROR_PHASE": "before"})
+    assert pay(service, body()).status_code == 503
+    assert "error_rate=1.0" in requests.get(service.url + "/health", timeout=5).json()["faults"][0]
