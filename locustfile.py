@@ -9,8 +9,10 @@ events when imported.
 """
 
 import journeys.options  # noqa: F401  (--personas, --seed, --request-timeout, --wait-for-host)
+import journeys.results  # noqa: F401  (journey stats, web UI tabs, CSV/HTML, SLO exit code)
 import journeys.tracing  # noqa: F401  (Datadog APM from DD_* env vars)
 from journeys.options import personas_path
+from journeys.profiles import LoadProfile  # noqa: F401  (--profile steady|spike|soak|step)
 from journeys.users import persona_user_classes
 
 globals().update(persona_user_classes(personas_path()))

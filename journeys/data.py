@@ -1,0 +1,207 @@
+"""Realistic, reproducible payment data per simulated user: customers, cards, currencies, amounts.
+
+Faker is slow per call, so each process builds pools once (customers per locale, good cards per
+brand) and every user draws from them with its own ``random.Random``. The user's RNG is seeded
+from ``--seed``, the persona, the worker and the user index, so the same seed repeats a run's data.
+Idempotency keys and batch ids are never seed-derived: a repeated run must not replay the last
+run's keys against the same service.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import itertools
+import os
+import random
+import secrets
+from dataclasses import dataclass
+from decimal import Decimal
+
+from faker import Faker
+
+from journeys.personas import Persona
+from payment_contract import CURRENCIES, DECLINING_TEST_CARDS, cvc_length, mask_card
+
+CUSTOMER_POOL = 256
+CARD_POOL = 64
+#: Declining test cards by decline code (all visa, as Stripe's are).
+TEST_CARD_BY_CODE = {code: number for number, code in DECLINING_TEST_CARDS.items()}
+#: Number prefixes and lengths per brand (JCB 3528–3589: Faker's '35' prefix is wrong).
+PREFIXES = {
+    "visa": (["4"], 16),
+    "mastercard": ([str(p) for p in range(51, 56)] + ["2221", "2500", "2720"], 16),
+    "amex": (["34", "37"], 15),
+    "discover": (["6011", "65", "644", "649"], 16),
+    "jcb": ([str(p) for p in range(3528, 3590)], 16),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """A card as sent to ``POST /pay``. ``decline_code`` is set for declining test cards."""
+
+    number: str
+    exp_month: int
+    exp_year: int
+    cvc: str
+    brand: str
+    decline_code: str | None = None
+
+    @property
+    def last4(self) -> str:
+        return self.number[-4:]
+
+    @property
+    def masked(self) -> str:
+        return mask_card(self.number)
+
+    def as_json(self) -> dict:
+        return {"number": self.number, "exp_month": self.exp_month, "exp_year": self.exp_year, "cvc": self.cvc}
+
+    def __repr__(self) -> str:  # never the full number or the CVC
+        return f"Card({self.masked}, {self.exp_month:02d}/{self.exp_year}, decline={self.decline_code})"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    id: str
+    name: str
+    email: str
+    address: str
+    locale: str
+
+    def as_json(self) -> dict:
+        return {"id": self.id, "name": self.name, "email": self.email}
+
+
+def resolve_seed(seed: int | None) -> int:
+    """The given seed, or a fresh random one (logged by the caller so the run can be repeated)."""
+    return seed if seed is not None else secrets.randbelow(2**31)
+
+
+def _stable_seed(*parts) -> int:
+    return int.from_bytes(hashlib.sha256("/".join(map(str, parts)).encode()).digest()[:8], "big")
+
+
+def luhn_complete(partial: str) -> str:
+    """``partial`` plus the Luhn check digit."""
+    total = 0
+    for i, ch in enumerate(reversed(partial)):
+        d = int(ch)
+        if i % 2 == 0:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return partial + str((10 - total % 10) % 10)
+
+
+def make_card(brand: str, rng: random.Random, today: dt.date | None = None) -> Card:
+    """A Luhn-valid, non-declining card of ``brand`` expiring 1–5 years from now."""
+    prefixes, length = PREFIXES[brand]
+    while True:
+        prefix = rng.choice(prefixes)
+        body = prefix + "".join(rng.choice("0123456789") for _ in range(length - len(prefix) - 1))
+        number = luhn_complete(body)
+        if number not in DECLINING_TEST_CARDS:
+            break
+    year = (today or dt.date.today()).year + rng.randint(1, 5)
+    cvc = "".join(rng.choice("0123456789") for _ in range(cvc_length(brand)))
+    return Card(number, rng.randint(1, 12), year, cvc, brand)
+
+
+def declining_card(code: str, rng: random.Random, today: dt.date | None = None) -> Card:
+    """The network test card that declines with ``code``, with valid expiry and CVC."""
+    year = (today or dt.date.today()).year + rng.randint(1, 5)
+    return Card(TEST_CARD_BY_CODE[code], rng.randint(1, 12), year, f"{rng.randint(0, 999):03d}", "visa", code)
+
+
+_customer_pools: dict[tuple[str, int], tuple[Customer, ...]] = {}
+_card_pools: dict[tuple[str, int], tuple[Card, ...]] = {}
+
+
+def customer_pool(locale: str, seed: int) -> tuple[Customer, ...]:
+    """Customers of one locale, built once per process and seed with Faker."""
+    key = (locale, seed)
+    if key not in _customer_pools:
+        fake = Faker(locale)
+        fake.seed_instance(_stable_seed("customers", locale, seed))
+        rng = random.Random(_stable_seed("customer-ids", locale, seed))
+        _customer_pools[key] = tuple(
+            Customer(f"cus_{rng.getrandbits(56):014x}", fake.name(), fake.email(),
+                     fake.address().replace("\n", ", "), locale)
+            for _ in range(CUSTOMER_POOL)
+        )
+    return _customer_pools[key]
+
+
+def card_pool(brand: str, seed: int) -> tuple[Card, ...]:
+    """Good cards of one brand, built once per process and seed."""
+    key = (brand, seed)
+    if key not in _card_pools:
+        rng = random.Random(_stable_seed("cards", brand, seed))
+        _card_pools[key] = tuple(make_card(brand, rng) for _ in range(CARD_POOL))
+    return _card_pools[key]
+
+
+_process_tag = os.urandom(6).hex()
+_key_counter = itertools.count()
+
+
+class PaymentData:
+    """The data stream of one simulated user of ``persona``."""
+
+    def __init__(self, persona: Persona, seed: int, user_index: int, worker_index: int = 0) -> None:
+        self.persona = persona
+        self.seed = seed
+        self.rng = random.Random(_stable_seed(seed, persona.name, worker_index, user_index))
+        self._customers = customer_pool(persona.locale, seed)
+        self._cards = {brand: card_pool(brand, seed) for brand in persona.card_types}
+        self._bounds = {c: self._minor_bounds(c) for c in persona.currencies}
+
+    def _minor_bounds(self, currency: str) -> tuple[int, int]:
+        scale = CURRENCIES[currency].minor_per_major
+        low = max(1, int(Decimal(self.persona.amount_min) * scale))
+        return low, max(low, int(Decimal(self.persona.amount_max) * scale))
+
+    def customer(self) -> Customer:
+        return self.rng.choice(self._customers)
+
+    def first_card(self) -> Card:
+        """The card a journey starts with: a declining test card at the persona's decline rate."""
+        if self.persona.decline_rate and self.rng.random() < self.persona.decline_rate:
+            return declining_card(self.rng.choice(self.persona.decline_codes), self.rng)
+        return self.good_card()
+
+    def good_card(self, brand: str | None = None, exclude: Card | None = None) -> Card:
+        """A card that pays: of ``brand`` (default: one of the persona's), other than ``exclude``."""
+        pool = self._cards.get(brand) if brand else None
+        if pool is None:
+            pool = card_pool(brand, self.seed) if brand else self._cards[self.rng.choice(self.persona.card_types)]
+        while True:
+            card = self.rng.choice(pool)
+            if exclude is None or card.number != exclude.number:
+                return card
+
+    def corrected_card(self, card: Card) -> Card:
+        """After an expired-card or wrong-CVC decline: the customer re-enters a good card's details."""
+        brand = card.brand if card.brand in self.persona.card_types else None
+        return self.good_card(brand, exclude=card)
+
+    def currency(self) -> str:
+        return self.rng.choice(self.persona.currencies)
+
+    def amount_minor(self, currency: str) -> int:
+        """An amount in the persona's range, in integer minor units of ``currency`` (whole yen/won)."""
+        low, high = self._bounds.get(currency) or self._minor_bounds(currency)
+        return self.rng.randint(low, high)
+
+    def idempotency_key(self) -> str:
+        """A key unique across processes and runs (never seed-derived)."""
+        return f"{_process_tag}-{next(_key_counter):x}"
+
+    def batch_id(self) -> str:
+        return f"batch_{_process_tag}{next(_key_counter):x}"
