@@ -149,7 +149,7 @@ def test_tampered_report_is_caught(tmp_path, start_service):
     run = run_locust(tmp_path, service.url, "--seed", "9", personas=personas, users=1, run_time="3s")
     row = journeys(run, "batch_report")["All"]
     assert n(row, "mismatch") >= 1 and n(row, "reconciled") == 0, row
-    failures = " ".join(r["Message"] for r in run.csv_rows("failures"))
+    failures = " ".join(r["Error"] for r in run.csv_rows("failures"))
     assert "paid 4 /" in failures and "report 3 /" in failures, failures
     assert run.returncode != 0
 
