@@ -9,7 +9,15 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from tests.conftest import LocustRun, run_locust
+from tests.conftest import LocustRun, write_personas
+from tests.conftest import run_locust as _run_locust
+
+#: Busy customers (little think time), so even a 1-user, 2-second phase has requests in it.
+BUSY = "busy_shopper,customer,1,visa|mastercard,USD|EUR,5,60,0.05,2,,en_US,0.05,0.2"
+
+
+def run_locust(tmp_path, host, *args, **kw) -> LocustRun:
+    return _run_locust(tmp_path, host, *args, personas=write_personas(tmp_path, BUSY), **kw)
 
 PHASE_COLUMNS = [
     "phase",
@@ -24,14 +32,18 @@ PHASE_COLUMNS = [
 ]
 
 
-def user_curve(run: LocustRun) -> list[int]:
-    """User counts once a second, without the zeros before the start and after the stop."""
+def user_curve(run: LocustRun, run_time_s: int) -> list[int]:
+    """User counts once a second over the run time, without the zeros before the start.
+
+    When the run time is up, users finish their current journey (``--stop-timeout``) and leave one
+    by one; the rows after the run time are that stop, not the profile.
+    """
     counts = [int(r["User Count"]) for r in run.csv_rows("stats_history")]
     while counts and counts[0] == 0:
         counts.pop(0)
     while counts and counts[-1] == 0:
         counts.pop()
-    return counts
+    return counts[:run_time_s]
 
 
 def plateaus(counts: list[int]) -> list[int]:
@@ -81,7 +93,7 @@ def assert_ran_cleanly(run: LocustRun) -> None:
 def test_steady_is_plain_locust(tmp_path, service):
     run = run_locust(tmp_path, service.url, users=3, run_time="4s")
     assert_ran_cleanly(run)
-    assert set(user_curve(run)) == {3}
+    assert set(user_curve(run, 4)) == {3}
     assert "Shape test" not in run.output  # no shape class drove the run
     assert not Path(f"{run.csv_prefix}_profile.csv").exists()
 
@@ -102,7 +114,7 @@ def test_spike_jumps_to_the_peak_and_recovers(tmp_path, service):
         run_time="9s",
     )
     assert_ran_cleanly(run)
-    curve = user_curve(run)
+    curve = user_curve(run, 9)
     assert max(curve) == 6, curve
     first, last = curve.index(6), len(curve) - 1 - curve[::-1].index(6)
     assert set(curve[:first]) == {2} and curve[-1] == 2, curve
@@ -127,7 +139,7 @@ def test_step_climbs_in_stairs(tmp_path, service):
         run_time="8s",
     )
     assert_ran_cleanly(run)
-    assert plateaus(user_curve(run)) == [1, 2, 3, 4]
+    assert plateaus(user_curve(run, 8)) == [1, 2, 3, 4]
     check_phases(run, [("step 1", 1), ("step 2", 2), ("step 3", 3), ("step 4", 4)])
     assert "knee:" in run.output
 
@@ -148,7 +160,7 @@ def test_soak_holds_and_reports_drift_on_a_distributed_run(tmp_path, service):
     assert_ran_cleanly(run)
     for out in run.worker_outputs:
         assert "Traceback" not in out, out[-3000:]
-    curve = user_curve(run)  # the master's count follows the workers' reports: may lag a beat
+    curve = user_curve(run, 8)  # the master's count follows the workers' reports: may lag a beat
     assert max(curve) == 4 and set(curve[curve.index(4) :]) == {4}, curve
     rows = check_phases(run, [("first", 4), ("middle", 4), ("last", 4)])
     assert [(r["start_s"], r["end_s"]) for r in rows] == [

@@ -66,6 +66,16 @@ def span(text: str) -> Span:
     return Span(number, fraction=number < 1)
 
 
+def span_text(text: str) -> str:
+    """Validate a span option but keep it as text: options travel to workers as msgpack."""
+    span(text)
+    return text
+
+
+def _span_of(value) -> Span | None:
+    return None if value is None else value if isinstance(value, Span) else span(str(value))
+
+
 def profile_name(text: str) -> str:
     name = text.strip().lower()
     if name not in PROFILES:
@@ -130,7 +140,7 @@ def add_options(parser) -> None:
     )
     group.add_argument(
         "--spike-at",
-        type=span,
+        type=span_text,
         default=None,
         env_var="LOCUST_SPIKE_AT",
         help="spike: when the peak starts; a fraction of the run time (0.4) or a time span "
@@ -138,7 +148,7 @@ def add_options(parser) -> None:
     )
     group.add_argument(
         "--spike-duration",
-        type=span,
+        type=span_text,
         default=None,
         env_var="LOCUST_SPIKE_DURATION",
         help="spike: how long the peak holds; a fraction or a time span (default 1/3 of the run time).",
@@ -153,7 +163,7 @@ def add_options(parser) -> None:
     )
     group.add_argument(
         "--soak-window",
-        type=span,
+        type=span_text,
         default=None,
         env_var="LOCUST_SOAK_WINDOW",
         help="soak: the first and last windows compared for drift; a fraction of the hold (0.2) "
@@ -168,7 +178,7 @@ def add_options(parser) -> None:
     )
     group.add_argument(
         "--step-duration",
-        type=span,
+        type=span_text,
         default=None,
         env_var="LOCUST_STEP_DURATION",
         help="step: how long each step holds; a time span (30s) or a fraction of the run time "
@@ -258,9 +268,9 @@ def _ramp_up(users: int, rate: float) -> float:
 
 def _spike(options, users: int, rate: float, run_time: float) -> list[Phase]:
     peak = max(users + 1, round(users * options.spike_multiplier))
-    at = _whole((options.spike_at or Span(DEFAULT_SPIKE_AT, True)).seconds(run_time))
+    at = _whole((_span_of(options.spike_at) or Span(DEFAULT_SPIKE_AT, True)).seconds(run_time))
     duration = _whole(
-        (options.spike_duration or Span(DEFAULT_SPIKE_DURATION, True)).seconds(run_time)
+        (_span_of(options.spike_duration) or Span(DEFAULT_SPIKE_DURATION, True)).seconds(run_time)
     )
     jump_rate = options.spike_spawn_rate or float(peak - users)
     ramp = _ramp_up(users, rate)
@@ -288,7 +298,7 @@ def _soak(options, users: int, rate: float, run_time: float) -> list[Phase]:
     ramp = _ramp_up(users, rate)
     hold = run_time - ramp
     window = _whole(
-        (options.soak_window or Span(DEFAULT_SOAK_WINDOW, True)).seconds(hold)
+        (_span_of(options.soak_window) or Span(DEFAULT_SOAK_WINDOW, True)).seconds(hold)
     )
     if hold <= 0 or window * 2 > hold:
         raise ProfileConfigError(
@@ -308,7 +318,7 @@ def _step(options, users: int, rate: float, run_time: float) -> list[Phase]:
     step_users = options.step_users or max(1, round(users / DEFAULT_STEPS))
     steps = math.ceil(users / step_users)
     if options.step_duration:
-        duration = _whole(options.step_duration.seconds(run_time))
+        duration = _whole(_span_of(options.step_duration).seconds(run_time))
     else:
         duration = max(1.0, float(math.floor(run_time / steps)))
     if duration * steps > run_time + 1e-9:
