@@ -3,14 +3,26 @@
 A worker adds its book to the report Locust sends every few seconds (and once more when it
 quits) and starts counting afresh; the master adds every report to its own book. So the master's
 numbers are the sum of the workers', and nothing is counted twice.
+
+The end of a run needs care. A headless master quits by sending ``quit`` and waiting half a
+second, while workers let their users finish the current journey for up to ``--stop-timeout``:
+journeys (and requests) finishing in that window would never reach the master. So the master
+first *stops* the workers the way the web UI's stop button does (and waits until they report no
+users), and each worker sends its final report as soon as its users are gone, before it tells
+the master it stopped. Only then does Locust's own quit run.
 """
 
 from __future__ import annotations
 
+import logging
+
 from locust import events
+from locust.rpc import Message
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
 from journeys.results.collector import book
 
+log = logging.getLogger(__name__)
 REPORT_KEY = "journeys"
 
 
@@ -24,3 +36,31 @@ def send_journey_counters(client_id: str, data: dict, **_kwargs) -> None:
 @events.worker_report.add_listener
 def merge_journey_counters(client_id: str, data: dict, **_kwargs) -> None:
     book.merge(data.get(REPORT_KEY) or [])
+
+
+@events.test_stop.add_listener
+def send_final_report(environment, **_kwargs) -> None:
+    """Worker: all users are gone; report now, ahead of the ``client_stopped`` message."""
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        runner._send_stats()
+
+
+@events.init.add_listener
+def stop_workers_before_quitting(environment, runner=None, **_kwargs) -> None:
+    """Master: on quit, stop the workers first and wait for their final reports."""
+    if not isinstance(runner, MasterRunner):
+        return
+    quit_now = runner.quit
+
+    def quit_after_stopping() -> None:
+        if runner.state in (STATE_RUNNING, STATE_SPAWNING):
+            workers = [client.id for client in runner.clients.all]
+            runner.stop()  # sends stop and waits until the workers report no users
+            # a stopped worker is forgotten until it says "ready" again: tell it to quit directly
+            for worker_id in workers:
+                if worker_id not in runner.clients:
+                    runner.server.send_to_client(Message("quit", None, worker_id))
+        quit_now()
+
+    runner.quit = quit_after_stopping

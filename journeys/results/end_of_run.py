@@ -8,9 +8,11 @@ The terminal summary is printed on ``quit``, after Locust's own tables, so the v
 
 from __future__ import annotations
 
+import csv
 import logging
 
 from locust import events
+from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 from locust.runners import WorkerRunner
 
 from journeys.results import csv_report, html_report, summary
@@ -30,6 +32,7 @@ def finish_run(environment, **_kwargs) -> None:
     snapshot = take(environment)
     options = environment.parsed_options
     if options is not None and getattr(options, "csv_prefix", None):
+        write_final_locust_csv(environment, options.csv_prefix)
         paths = csv_report.write_files(
             options.csv_prefix, snapshot.rows, snapshot.mix, snapshot.verdict
         )
@@ -41,6 +44,19 @@ def finish_run(environment, **_kwargs) -> None:
     environment.process_exit_code = max(
         environment.process_exit_code or 0, snapshot.verdict.exit_code
     )
+
+
+def write_final_locust_csv(environment, prefix: str) -> None:
+    """Rewrite Locust's ``_stats.csv`` and ``_failures.csv`` from the final stats.
+
+    Locust's CSV writer refreshes them once a second and does not write again at shutdown, so
+    requests and journeys of the last second could be missing; our journey CSV is exact, and
+    both must agree.
+    """
+    writer = StatsCSV(environment, PERCENTILES_TO_REPORT)
+    for suffix, write in (("stats", writer.requests_csv), ("failures", writer.failures_csv)):
+        with open(f"{prefix}_{suffix}.csv", "w", newline="") as f:
+            write(csv.writer(f))
 
 
 @events.quit.add_listener
