@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import gevent
 
 from journeys import tracing
+from journeys.results import ledger
 
 if TYPE_CHECKING:
     from journeys.data import Card, Customer
@@ -39,7 +40,7 @@ JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"
 class RetryPolicy:
     """How hard the client tries before giving up on one request (same idempotency key)."""
 
-    resends: int = 3  # after a timeout, connection error, 5xx, 409 or unreadable body
+    resends: int = 5  # after a timeout, connection error, 5xx, 409 or unreadable body (~4 s of backoff)
     rate_limit_waits: int = 5  # after a 429
     backoff_s: float = 0.25  # base of the exponential backoff (full jitter)
     backoff_cap_s: float = 4.0
@@ -190,7 +191,10 @@ class PaymentApi:
                 break
             gevent.sleep(self.policy.backoff(resends, self.rng))
             resends += 1
-        return PayAnswer("unknown", 0, self._ids_by_key.get(key), attempts=sends, detail=last_detail)
+        known = self._ids_by_key.get(key)
+        if known is None:
+            ledger.record(currency, amount, unknown=True)
+        return PayAnswer("unknown", 0, known, attempts=sends, detail=last_detail)
 
     def _send_pay(self, label, body, key, card, amount, currency, retry, send_no):
         """One HTTP attempt. Returns (answer, transient_reason, retry_after_s)."""
@@ -223,13 +227,18 @@ class PaymentApi:
             return None, reason, None, reason
         body = _json_body(resp)
         if status == 201:
-            try:
-                payment_id = check_paid(body, amount, currency, card)
-            except ContractViolation as exc:
-                if body is None:  # unreadable body: the payment may exist; ask again with the same key
-                    return None, "201 with unreadable body", None, "201 with unreadable body"
-                return PayAnswer("refused", status, detail=str(exc)), None, None, str(exc)
+            payment_id = body.get("id") if isinstance(body, dict) else None
+            if not isinstance(payment_id, str) or not payment_id:
+                # the payment was made but the answer does not say which: ask again with the same key
+                reason = "201 with unreadable body" if body is None else "201 without a payment id"
+                return None, reason, None, reason
             duplicate = self._remember(key, payment_id)
+            if not duplicate:
+                ledger.record(currency, amount)
+            try:
+                check_paid(body, amount, currency, card)
+            except ContractViolation as exc:  # a confirmed payment whose answer breaks the contract
+                return PayAnswer("refused", status, payment_id, detail=str(exc)), None, None, str(exc)
             answer = PayAnswer("paid", status, payment_id, duplicate_charge=duplicate)
             return answer, None, None, (f"duplicate charge for one idempotency key: {payment_id}" if duplicate else None)
         error = _error_of(body)

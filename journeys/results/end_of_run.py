@@ -15,7 +15,7 @@ from locust import events
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 from locust.runners import WorkerRunner
 
-from journeys.results import csv_report, html_report, summary
+from journeys.results import csv_report, html_report, ledger, summary
 from journeys.results.snapshot import take
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ def finish_run(environment, **_kwargs) -> None:
         paths = csv_report.write_files(
             options.csv_prefix, snapshot.rows, snapshot.mix, snapshot.verdict
         )
+        paths.append(ledger.write_csv(options.csv_prefix))
         log.info("Journey CSV files: %s", ", ".join(str(p) for p in paths))
     html_file = getattr(options, "html_file", None) if options is not None else None
     if html_file and not html_report.inject(html_file, snapshot):

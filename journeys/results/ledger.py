@@ -1,0 +1,69 @@
+"""The generator's own books: every payment the service confirmed (201 with an id), per currency.
+
+After a run, a report over the run's time range must equal this ledger: nothing lost from the
+books, nothing charged twice. The API client records each confirmed payment once (resends with the
+same key return the same payment and are not counted again). Workers send their entries to the
+master with each stats report, like the journey counters. With ``--csv PREFIX`` the ledger is
+written to ``PREFIX_ledger.csv`` (``currency, payments, amount_minor, unknown_payments,
+unknown_amount_minor``). "Unknown" payments got no readable answer even after every resend with
+the same key (the service was down for longer than the client retries): they may or may not
+exist, so a report may hold up to that many more payments than the ledger, never fewer.
+
+Payments made by the error probes' raw requests (the first use of a reused key) are not
+journeys' payments and are left out; run probers separately when reconciling a run.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from locust import events
+
+REPORT_KEY = "ledger"
+COLUMNS = ("currency", "payments", "amount_minor", "unknown_payments", "unknown_amount_minor")
+
+#: currency -> [payments, amount, unknown payments, unknown amount] (amounts in minor units)
+entries: dict[str, list[int]] = {}
+
+
+def record(currency: str, amount: int, *, unknown: bool = False) -> None:
+    """One confirmed payment (or, with ``unknown``, one whose fate the client could not learn)."""
+    entry = entries.setdefault(currency, [0, 0, 0, 0])
+    entry[2 * unknown] += 1
+    entry[2 * unknown + 1] += amount
+
+
+def totals() -> dict[str, dict[str, int]]:
+    """The ledger in the report's shape: ``{"USD": {"count": 12, "amount": 340000}}``."""
+    return {c: {"count": e[0], "amount": e[1]} for c, e in sorted(entries.items()) if e[0]}
+
+
+@events.test_start.add_listener
+def _reset(**_kwargs) -> None:
+    entries.clear()
+
+
+@events.report_to_master.add_listener
+def _send(client_id: str, data: dict, **_kwargs) -> None:
+    if entries:
+        data[REPORT_KEY] = {c: list(v) for c, v in entries.items()}
+        entries.clear()
+
+
+@events.worker_report.add_listener
+def _merge(client_id: str, data: dict, **_kwargs) -> None:
+    for currency, values in (data.get(REPORT_KEY) or {}).items():
+        entry = entries.setdefault(currency, [0, 0, 0, 0])
+        for i, value in enumerate(values):
+            entry[i] += value
+
+
+def write_csv(prefix: str) -> Path:
+    path = Path(f"{prefix}_ledger.csv")
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        for currency, entry in sorted(entries.items()):
+            writer.writerow([currency, *entry])
+    return path
