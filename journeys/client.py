@@ -200,8 +200,9 @@ class PaymentApi:
         """One HTTP attempt. Returns (answer, transient_reason, retry_after_s)."""
         headers = {**JSON_HEADERS, "Idempotency-Key": key}
         with tracing.attempt_span(label, "POST", PAY_PATH, retry=retry) as span:
-            span.set_tag("idempotency_key.sha256", key_hash(key))
-            span.set_tag("payment.send", send_no)
+            if span is not tracing.NO_SPAN:
+                span.set_tag("idempotency_key.sha256", key_hash(key))
+                span.set_tag("payment.send", send_no)
             tracing.inject(headers)
             with self.session.post(PAY_PATH, data=body, headers=headers, name=label, catch_response=True) as resp:
                 status = resp.status_code or 0

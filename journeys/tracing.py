@@ -145,7 +145,7 @@ class _NoSpan:
         pass
 
 
-_NO_SPAN = _NoSpan()
+NO_SPAN = _NO_SPAN = _NoSpan()  # what the span helpers yield while tracing is off
 
 
 class TracedSpan:
@@ -266,7 +266,7 @@ def journey_span(journey: str, persona: str) -> Iterator[TracedSpan | _NoSpan]:
         yield _NO_SPAN
         return
     span = _state.tracer.start_span(
-        "journey", child_of=None, resource=journey, span_type="worker", activate=True
+        "journey", child_of=None, resource=journey, span_type="worker", activate=False
     )
     span.set_tag("journey", journey)
     span.set_tag("persona", persona)
@@ -288,7 +288,7 @@ def attempt_span(
         child_of=parent.span if parent is not None else None,
         resource=f"{method} {route}",
         span_type="http",
-        activate=True,
+        activate=False,  # our own context (contextvars) decides parents and headers
     )
     span.set_tag("span.kind", "client")
     span.set_tag("component", "locust")

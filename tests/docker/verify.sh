@@ -121,6 +121,28 @@ fi
 python3 -c "import urllib.request as u; assert u.urlopen('http://127.0.0.1:$TEST_WEB_PORT/', timeout=5).status == 200"
 ok "web UI answers on 127.0.0.1:$TEST_WEB_PORT, container healthy"
 
+step "web UI with the third seed command: $COMPOSE run -e LOCUST_USERS=50 -e LOCUST_SPAWN_RATE=5 load-generator"
+compose stop load-generator >/dev/null 2>&1
+compose run -d -e LOCUST_USERS=50 -e LOCUST_SPAWN_RATE=5 load-generator >/dev/null
+page=""
+for _ in $(seq 60); do
+  page=$(python3 -c "import urllib.request as u; print(u.urlopen('http://127.0.0.1:$TEST_WEB_PORT/', timeout=2).read().decode())" 2>/dev/null) && break
+  sleep 1
+done
+printf '%s' "$page" | grep -q '"num_users": 50' || fail "the UI is not filled in with 50 users"
+printf '%s' "$page" | grep -q '"spawn_rate": 5' || fail "the UI is not filled in with 5 users/s"
+ok "web UI filled in with 50 users at 5 users/s"
+docker ps -q --filter "name=${COMPOSE_PROJECT_NAME}_load-generator_run" | xargs -r docker rm -f >/dev/null
+
+step "datadog profile wiring: the agent's service name turns tracing on, its absence keeps it off"
+image=$(compose config | awk '/image: payment-loadgen/ {print $2; exit}')
+with=$(docker run --rm --network host --add-host datadog-agent:127.0.0.1 --entrypoint sh "$image" \
+  -c '. /app/docker/env.sh; echo "${DD_AGENT_HOST:-unset}"')
+without=$(docker run --rm --network host --entrypoint sh "$image" -c '. /app/docker/env.sh; echo "${DD_AGENT_HOST:-unset}"')
+[ "$with" = datadog-agent ] || fail "with a datadog-agent host, DD_AGENT_HOST is '$with'"
+[ "$without" = unset ] || fail "without the agent, DD_AGENT_HOST is '$without'"
+ok "DD_AGENT_HOST=datadog-agent when the agent resolves, unset otherwise"
+
 step "teardown"
 cleanup
 ok "down -v"
