@@ -8,8 +8,8 @@ events when imported.
     locust -f locustfile.py --headless -u 10 -r 2 -t 60s --tags operator
 """
 
-import journeys.options  # noqa: F401  (--personas, --seed, --request-timeout, --wait-for-host)
-import journeys.results  # noqa: F401  (journey stats, web UI tabs, CSV/HTML, SLO exit code)
+import journeys.options  # --personas, --seed, --request-timeout, --wait-for-host
+import journeys.results  # journey stats, web UI tabs, CSV/HTML, SLO exit code
 import journeys.tracing  # noqa: F401  (Datadog APM from DD_* env vars)
 from journeys.options import personas_path
 from journeys.profiles import LoadProfile  # noqa: F401  (--profile steady|spike|soak|step)

@@ -20,7 +20,7 @@ import hashlib
 import json
 import random
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import gevent
@@ -50,7 +50,7 @@ class RetryPolicy:
         return rng.uniform(0, min(self.backoff_cap_s, self.backoff_s * 2**attempt))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PayAnswer:
     """What ``POST /pay`` finally said, after any resends with the same key.
 
@@ -179,7 +179,8 @@ class PaymentApi:
             label = name if sends == 1 else f"{name} (resend same key)"
             answer, transient, wait_s = self._send_pay(label, body, key, card, amount, currency, retry, sends)
             if answer is not None:
-                return replace(answer, attempts=sends)
+                answer.attempts = sends
+                return answer
             last_detail = transient
             if wait_s is not None:  # 429: wait as told, bounded
                 waits += 1

@@ -14,8 +14,6 @@ resends with the *same* idempotency key (so the service can never charge twice).
 
 from __future__ import annotations
 
-import uuid
-
 import gevent
 from locust import tag, task
 
@@ -44,7 +42,7 @@ class CheckoutJourney(Journey):
         customer, currency = data.customer(), data.currency()
         amount = data.amount_minor(currency)
         card = data.first_card()
-        metadata = self.metadata(run, uuid.uuid4().hex[:16])
+        metadata = self.metadata(run, self.data.journey_id())
         retries = 0
         while True:
             answer = self.api.pay(

@@ -161,6 +161,7 @@ class PaymentData:
         self._customers = customer_pool(persona.locale, seed)
         self._cards = {brand: card_pool(brand, seed) for brand in persona.card_types}
         self._bounds = {c: self._minor_bounds(c) for c in persona.currencies}
+        self._declining = {code: declining_card(code, self.rng) for code in persona.decline_codes}
 
     def _minor_bounds(self, currency: str) -> tuple[int, int]:
         scale = CURRENCIES[currency].minor_per_major
@@ -173,7 +174,7 @@ class PaymentData:
     def first_card(self) -> Card:
         """The card a journey starts with: a declining test card at the persona's decline rate."""
         if self.persona.decline_rate and self.rng.random() < self.persona.decline_rate:
-            return declining_card(self.rng.choice(self.persona.decline_codes), self.rng)
+            return self._declining[self.rng.choice(self.persona.decline_codes)]
         return self.good_card()
 
     def good_card(self, brand: str | None = None, exclude: Card | None = None) -> Card:
@@ -202,6 +203,10 @@ class PaymentData:
     def idempotency_key(self) -> str:
         """A key unique across processes and runs (never seed-derived)."""
         return f"{_process_tag}-{next(_key_counter):x}"
+
+    def journey_id(self) -> str:
+        """Groups a journey's payments in the service's metadata (unique, like the keys)."""
+        return f"j{_process_tag}{next(_key_counter):x}"
 
     def batch_id(self) -> str:
         return f"batch_{_process_tag}{next(_key_counter):x}"

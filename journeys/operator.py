@@ -9,7 +9,6 @@ journey fails rather than reconcile against a guess.
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -75,7 +74,7 @@ class BatchReportJourney(Journey):
         data = self.data
         batch_id = data.batch_id()
         run.tag("batch_id", batch_id)
-        metadata = self.metadata(run, uuid.uuid4().hex[:16], batch_id=batch_id, operator_id=self.user.operator_id)
+        metadata = self.metadata(run, self.data.journey_id(), batch_id=batch_id, operator_id=self.user.operator_id)
         ledger = Ledger()
         for _ in range(self.persona.batch_size):
             currency = data.currency()

@@ -12,7 +12,14 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from payment_contract import CURRENCIES, MAX_AMOUNT_MINOR, MIN_AMOUNT_MINOR, brand_of, cvc_length, luhn_valid
+from payment_contract import (
+    CURRENCIES,
+    MAX_AMOUNT_MINOR,
+    MIN_AMOUNT_MINOR,
+    brand_of,
+    cvc_length,
+    luhn_valid,
+)
 from payment_contract.currencies import format_minor
 from payment_service.errors import ApiError
 

@@ -13,9 +13,16 @@ from hypothesis import strategies as st
 
 from journeys.data import PaymentData, make_card
 from journeys.personas import DECLINE_CODES, Persona
-from payment_contract import BRANDS, CURRENCIES, DECLINING_TEST_CARDS, brand_of, cvc_length, luhn_valid
+from payment_contract import (
+    BRANDS,
+    CURRENCIES,
+    DECLINING_TEST_CARDS,
+    brand_of,
+    cvc_length,
+    luhn_valid,
+)
 
-PERSONA = Persona("shopper", "customer", 1.0, BRANDS, ("USD", "JPY"), Decimal("5"), Decimal("60"), 0.2, 2, None,
+PERSONA = Persona("shopper", "customer", 1.0, BRANDS, ("USD", "JPY"), Decimal(5), Decimal(60), 0.2, 2, None,
                   "en_US")
 
 

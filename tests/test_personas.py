@@ -40,7 +40,7 @@ def test_good_rows_become_immutable_personas(tmp_path):
     [persona, operator] = load_personas(write_personas(tmp_path, GOOD, OPERATOR))
     assert persona.class_name == "BudgetShopper" and operator.class_name == "BackOffice"
     assert persona.card_types == ("visa", "mastercard") and persona.currencies == ("USD", "EUR")
-    assert persona.amount_min == Decimal("5") and persona.batch_size is None and operator.batch_size == 8
+    assert persona.amount_min == Decimal(5) and persona.batch_size is None and operator.batch_size == 8
     assert (persona.wait_min, persona.wait_max) == (1.0, 3.0)
     with pytest.raises(AttributeError):
         persona.weight = 3

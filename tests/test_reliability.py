@@ -9,7 +9,6 @@ run equals the generator's own ledger (``PREFIX_ledger.csv``) of confirmed payme
 from __future__ import annotations
 
 import csv
-import os
 import signal
 import subprocess
 import sys
@@ -20,7 +19,14 @@ import requests
 
 from journeys.data import card_pool
 from payment_contract import BRANDS, DECLINING_TEST_CARDS
-from tests.conftest import ROOT, TOKEN, launch_service, locust_env, run_locust, wait_http, write_personas
+from tests.conftest import (
+    ROOT,
+    TOKEN,
+    launch_service,
+    locust_env,
+    run_locust,
+    write_personas,
+)
 
 CUSTOMERS = "shopper,customer,3,visa|mastercard,USD|EUR,5,80,0.15,2,,en_US,0,0.05"
 OPERATORS = "ops,operator,1,visa|amex,USD|JPY,1,500,0.1,0,4,en_US,0,0.05"

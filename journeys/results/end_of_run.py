@@ -12,8 +12,8 @@ import csv
 import logging
 
 from locust import events
-from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 from locust.runners import WorkerRunner
+from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
 from journeys.results import csv_report, html_report, ledger, summary
 from journeys.results.snapshot import take
