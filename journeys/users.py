@@ -98,6 +98,8 @@ def prepare_run(environment, **_kwargs) -> None:
         cls.network_timeout = options.request_timeout
     if isinstance(environment.runner, WorkerRunner):
         return  # the master checks; a worker gets seed and tags with its first spawn message
+    if (getattr(options, "num_users", None) or 0) < 0:
+        _fail(f"-u/--users (LOCUST_USERS) must be 0 or more, got {options.num_users}. No traffic was sent.")
     if options.seed is None:
         options.seed = resolve_seed(None)
     log.info("data seed: %s (pass --seed %s to repeat this run's data)", options.seed, options.seed)

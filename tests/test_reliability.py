@@ -181,3 +181,29 @@ def test_no_card_number_cvc_or_token_in_any_output(tmp_path, service):
     # the numbers grepped for are the ones the run really paid with
     used = {last4 for (last4,) in service.query("SELECT last4 FROM payments")}
     assert used and used <= {n[-4:] for n in numbers}
+
+
+@pytest.mark.parametrize(
+    "env,needle",
+    [
+        ({"LOCUST_USERS": "abc"}, "-u/--users: invalid int value: 'abc'"),
+        ({"LOCUST_USERS": "-5"}, "must be 0 or more"),
+        ({"LOCUST_SPAWN_RATE": "-2"}, "-r/--spawn-rate: must be > 0"),
+        ({"LOCUST_PROFILE": "spiky"}, "unknown load profile 'spiky'"),
+        ({"LOCUST_SLO_P95_MS": "-1"}, "--slo-p95-ms"),
+        ({"LOCUST_SLO_ERROR_RATE": "2"}, "--slo-error-rate"),
+        ({"LOCUST_REQUEST_TIMEOUT": "0"}, "--request-timeout"),
+        ({"PAYMENT_INTERNAL_TOKEN": ""}, "PAYMENT_INTERNAL_TOKEN is not set"),
+    ],
+    ids=["users-abc", "users-negative", "spawn-rate-negative", "unknown-profile", "slo-p95", "slo-error-rate",
+         "request-timeout", "no-token"],
+)
+def test_bad_env_values_stop_before_any_traffic(tmp_path, service, env, needle):
+    proc = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--headless", "-t", "3s",
+         "--personas", str(write_personas(tmp_path, CUSTOMERS, OPERATORS))],
+        cwd=ROOT, env=locust_env(service.url, env), capture_output=True, text=True, timeout=60, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2, output[-2000:]
+    assert needle in output and "Traceback" not in output, output[-2000:]
+    assert service.query("SELECT count(*) FROM payments") == [(0,)]
