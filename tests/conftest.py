@@ -7,6 +7,12 @@ headless (standalone, or master + workers) against it and returns exit code, out
 
 from __future__ import annotations
 
+# Some tests import Locust (which monkey-patches the standard library with gevent on import) and
+# others import requests/ssl first; patching before anything else keeps the order irrelevant.
+from gevent import monkey
+
+monkey.patch_all()
+
 import csv
 import os
 import signal
