@@ -14,12 +14,19 @@ export LOCUST_HOST="${LOCUST_HOST:-http://127.0.0.1:$port}"
 .venv/bin/python -m payment_service --host 127.0.0.1 --port "$port" --db reports/demo.sqlite \
   > reports/payment-service.log 2>&1 &
 service_pid=$!
-trap 'kill "$service_pid" 2>/dev/null || true; wait "$service_pid" 2>/dev/null || true' EXIT
+stop_service() { kill "$service_pid" 2>/dev/null || true; wait "$service_pid" 2>/dev/null || true; }
+trap stop_service EXIT
+# A TERM to this script (e.g. from a CI runner or `timeout`) stops Locust gracefully, then the service.
+trap 'kill -TERM "${locust_pid:-}" 2>/dev/null || true' TERM
+trap ':' INT  # Ctrl-C reaches Locust itself (same process group); wait for its summary
 echo "reference payment service: http://127.0.0.1:$port (log: reports/payment-service.log)"
 
 set +e
-.venv/bin/locust -f locustfile.py --wait-for-host 20 --csv reports/run --html reports/run.html "$@"
+.venv/bin/locust -f locustfile.py --wait-for-host 20 --csv reports/run --html reports/run.html "$@" &
+locust_pid=$!
+wait "$locust_pid"
 status=$?
+if kill -0 "$locust_pid" 2>/dev/null; then wait "$locust_pid"; status=$?; fi  # interrupted by a trapped signal
 set -e
 echo "locust exited with $status; reports in reports/ (run_*.csv, run.html)"
 exit "$status"
