@@ -58,7 +58,7 @@ def test_memory_prints_kb_per_user():
 
 @needs_nginx
 def test_scale_out_compares_one_and_two_workers():
-    out = run_script("scale_out.py")
+    out = run_script("scale_out.py", "--configs", "mix")
     assert "2 workers req/s" in out
 
 
