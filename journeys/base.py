@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Self
 
 import gevent
 from gevent import GreenletExit
@@ -38,7 +39,7 @@ class JourneyRun:
     _span_cm: object = None
     _span: object = None
 
-    def __enter__(self) -> JourneyRun:
+    def __enter__(self) -> Self:
         self._started = time.perf_counter()
         journey_started.fire(journey=self.journey, persona=self.persona)
         self._span_cm = tracing.journey_span(self.journey, self.persona)
@@ -112,8 +113,15 @@ class Journey(SequentialTaskSet):
     def start(self, journey: str) -> JourneyRun:
         return JourneyRun(journey, self.persona.name)
 
-    def metadata(self, run: JourneyRun, journey_id: str, **extra: str) -> dict[str, str]:
-        return {"persona": self.persona.name, "journey": run.journey, "journey_id": journey_id, **extra}
+    def metadata(
+        self, run: JourneyRun, journey_id: str, **extra: str
+    ) -> dict[str, str]:
+        return {
+            "persona": self.persona.name,
+            "journey": run.journey,
+            "journey_id": journey_id,
+            **extra,
+        }
 
     def done(self) -> None:
         """End of one pass: go back to the user to pick the next journey, if it has several."""

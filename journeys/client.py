@@ -129,7 +129,9 @@ def check_paid(body: Any, amount: int, currency: str, card: Card) -> str:
     if card_echo.get("brand") != card.brand:
         problems.append(f"card.brand {card_echo.get('brand')!r} != {card.brand!r}")
     if card_echo.get("last4") != card.number[-4:]:
-        problems.append(f"card.last4 {card_echo.get('last4')!r} != {card.number[-4:]!r}")
+        problems.append(
+            f"card.last4 {card_echo.get('last4')!r} != {card.number[-4:]!r}"
+        )
     if problems:
         raise ContractViolation("201 body: " + "; ".join(problems))
     return payment_id
@@ -138,7 +140,13 @@ def check_paid(body: Any, amount: int, currency: str, card: Card) -> str:
 class PaymentApi:
     """The payment contract for one simulated user (wraps its ``FastHttpSession``)."""
 
-    def __init__(self, session, rng: random.Random, token: str | None, policy: RetryPolicy | None = None):
+    def __init__(
+        self,
+        session,
+        rng: random.Random,
+        token: str | None,
+        policy: RetryPolicy | None = None,
+    ):
         self.session = session
         self.rng = rng
         self.token = token
@@ -177,7 +185,9 @@ class PaymentApi:
         while True:
             sends += 1
             label = name if sends == 1 else f"{name} (resend same key)"
-            answer, transient, wait_s = self._send_pay(label, body, key, card, amount, currency, retry, sends)
+            answer, transient, wait_s = self._send_pay(
+                label, body, key, card, amount, currency, retry, sends
+            )
             if answer is not None:
                 answer.attempts = sends
                 return answer
@@ -205,10 +215,14 @@ class PaymentApi:
                 span.set_tag("idempotency_key.sha256", key_hash(key))
                 span.set_tag("payment.send", send_no)
             tracing.inject(headers)
-            with self.session.post(PAY_PATH, data=body, headers=headers, name=label, catch_response=True) as resp:
+            with self.session.post(
+                PAY_PATH, data=body, headers=headers, name=label, catch_response=True
+            ) as resp:
                 status = resp.status_code or 0
                 span.set_tag("http.status_code", status)
-                answer, transient, wait_s, failure = self._judge_pay(resp, status, key, card, amount, currency)
+                answer, transient, wait_s, failure = self._judge_pay(
+                    resp, status, key, card, amount, currency
+                )
                 if failure:
                     resp.failure(failure)
                     span.set_error(failure)
@@ -222,7 +236,12 @@ class PaymentApi:
             reason = f"no answer: {type(resp.error).__name__ if resp.error else 'connection error'}"
             return None, reason, None, reason
         if status == 429:
-            return None, "429 rate limited", _retry_after_s(resp, self.policy.retry_after_cap_s), "429 rate limited"
+            return (
+                None,
+                "429 rate limited",
+                _retry_after_s(resp, self.policy.retry_after_cap_s),
+                "429 rate limited",
+            )
         if status >= 500 or status == 409:
             code = _error_of(_json_body(resp)).get("code") or ""
             reason = f"{status} {code}".strip()
@@ -232,17 +251,37 @@ class PaymentApi:
             payment_id = body.get("id") if isinstance(body, dict) else None
             if not isinstance(payment_id, str) or not payment_id:
                 # the payment was made but the answer does not say which: ask again with the same key
-                reason = "201 with unreadable body" if body is None else "201 without a payment id"
+                reason = (
+                    "201 with unreadable body"
+                    if body is None
+                    else "201 without a payment id"
+                )
                 return None, reason, None, reason
             duplicate = self._remember(key, payment_id)
             if not duplicate:
                 ledger.record(currency, amount)
             try:
                 check_paid(body, amount, currency, card)
-            except ContractViolation as exc:  # a confirmed payment whose answer breaks the contract
-                return PayAnswer("refused", status, payment_id, detail=str(exc)), None, None, str(exc)
+            except (
+                ContractViolation
+            ) as exc:  # a confirmed payment whose answer breaks the contract
+                return (
+                    PayAnswer("refused", status, payment_id, detail=str(exc)),
+                    None,
+                    None,
+                    str(exc),
+                )
             answer = PayAnswer("paid", status, payment_id, duplicate_charge=duplicate)
-            return answer, None, None, (f"duplicate charge for one idempotency key: {payment_id}" if duplicate else None)
+            return (
+                answer,
+                None,
+                None,
+                (
+                    f"duplicate charge for one idempotency key: {payment_id}"
+                    if duplicate
+                    else None
+                ),
+            )
         error = _error_of(body)
         if body is None or not error:
             reason = f"{status} with unreadable error body"
@@ -259,15 +298,34 @@ class PaymentApi:
                 failure = f"402 {decline}, expected decline {expected} ({card.masked})"
             if duplicate:
                 failure = f"duplicate charge for one idempotency key: {payment_id}"
-            return PayAnswer("declined", status, payment_id, decline, error.get("code"), duplicate_charge=duplicate), None, None, failure
+            return (
+                PayAnswer(
+                    "declined",
+                    status,
+                    payment_id,
+                    decline,
+                    error.get("code"),
+                    duplicate_charge=duplicate,
+                ),
+                None,
+                None,
+                failure,
+            )
         code = error.get("code")
         failure = f"{status} {code}: {str(error.get('message', ''))[:120]}"
-        return PayAnswer("refused", status, error_code=code, detail=failure), None, None, failure
+        return (
+            PayAnswer("refused", status, error_code=code, detail=failure),
+            None,
+            None,
+            failure,
+        )
 
     def _remember(self, key: str, payment_id: str) -> bool:
         """Record the payment id a key produced; True when the key already named another one."""
         earlier = self._ids_by_key.setdefault(key, payment_id)
-        if len(self._ids_by_key) > 256:  # bounded: old keys of finished journeys are not needed
+        if (
+            len(self._ids_by_key) > 256
+        ):  # bounded: old keys of finished journeys are not needed
             self._ids_by_key.pop(next(iter(self._ids_by_key)))
         return earlier != payment_id
 
@@ -281,14 +339,29 @@ class PaymentApi:
             label = name if resend == 0 else f"{name} (resend)"
             with tracing.attempt_span(label, "POST", REPORT_PATH, retry=resend) as span:
                 tracing.inject(headers)
-                with self.session.post(REPORT_PATH, data=body, headers=headers, name=label, catch_response=True) as resp:
+                with self.session.post(
+                    REPORT_PATH,
+                    data=body,
+                    headers=headers,
+                    name=label,
+                    catch_response=True,
+                ) as resp:
                     status = resp.status_code or 0
                     span.set_tag("http.status_code", status)
                     parsed = _json_body(resp)
-                    if status == 200 and isinstance(parsed, dict) and isinstance(parsed.get("totals"), dict):
+                    if (
+                        status == 200
+                        and isinstance(parsed, dict)
+                        and isinstance(parsed.get("totals"), dict)
+                    ):
                         resp.success()
                         return ReportAnswer(status, parsed)
-                    transient = status == 0 or status >= 500 or status == 429 or (status == 200 and parsed is None)
+                    transient = (
+                        status == 0
+                        or status >= 500
+                        or status == 429
+                        or (status == 200 and parsed is None)
+                    )
                     reason = f"report: {status} {_error_of(parsed).get('code') or ('unreadable body' if parsed is None else 'unexpected shape')}"
                     resp.failure(reason)
                     span.set_error(reason)
@@ -321,7 +394,9 @@ class PaymentApi:
         with tracing.attempt_span(name, "POST", path) as span:
             headers = dict(headers)
             tracing.inject(headers)
-            with self.session.post(path, data=data, headers=headers, name=name, catch_response=True) as resp:
+            with self.session.post(
+                path, data=data, headers=headers, name=name, catch_response=True
+            ) as resp:
                 got = resp.status_code or 0
                 span.set_tag("http.status_code", got)
                 got_code = _error_of(_json_body(resp)).get("code")
@@ -332,4 +407,3 @@ class PaymentApi:
                 resp.failure(message)
                 span.set_error(message)
                 return False, message
-

@@ -64,7 +64,11 @@ class CheckoutJourney(Journey):
             if answer.kind == "paid":
                 return ("succeeded", "") if run.attempts == 1 else ("recovered", "")
             if answer.kind != "declined":
-                return "failed", answer.detail or f"{answer.status} {answer.error_code or ''}".strip()
+                return (
+                    "failed",
+                    answer.detail
+                    or f"{answer.status} {answer.error_code or ''}".strip(),
+                )
             if retries == 0:
                 run.declined_payments = 1
             code = answer.decline_code
@@ -85,4 +89,6 @@ class CheckoutJourney(Journey):
         if code in SAME_CARD_LATER:
             gevent.sleep(self.api.policy.backoff(retries, self.data.rng))
             return card
-        return self.data.good_card(exclude=card)  # ANOTHER_CARD, and codes this contract doesn't name
+        return self.data.good_card(
+            exclude=card
+        )  # ANOTHER_CARD, and codes this contract doesn't name

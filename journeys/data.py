@@ -57,7 +57,12 @@ class Card:
         return mask_card(self.number)
 
     def as_json(self) -> dict:
-        return {"number": self.number, "exp_month": self.exp_month, "exp_year": self.exp_year, "cvc": self.cvc}
+        return {
+            "number": self.number,
+            "exp_month": self.exp_month,
+            "exp_year": self.exp_year,
+            "cvc": self.cvc,
+        }
 
     def __repr__(self) -> str:  # never the full number or the CVC
         return f"Card({self.masked}, {self.exp_month:02d}/{self.exp_year}, decline={self.decline_code})"
@@ -83,7 +88,9 @@ def resolve_seed(seed: int | None) -> int:
 
 
 def _stable_seed(*parts) -> int:
-    return int.from_bytes(hashlib.sha256("/".join(map(str, parts)).encode()).digest()[:8], "big")
+    return int.from_bytes(
+        hashlib.sha256("/".join(map(str, parts)).encode()).digest()[:8], "big"
+    )
 
 
 def luhn_complete(partial: str) -> str:
@@ -104,7 +111,9 @@ def make_card(brand: str, rng: random.Random, today: dt.date | None = None) -> C
     prefixes, length = PREFIXES[brand]
     while True:
         prefix = rng.choice(prefixes)
-        body = prefix + "".join(rng.choice("0123456789") for _ in range(length - len(prefix) - 1))
+        body = prefix + "".join(
+            rng.choice("0123456789") for _ in range(length - len(prefix) - 1)
+        )
         number = luhn_complete(body)
         if number not in DECLINING_TEST_CARDS:
             break
@@ -116,7 +125,14 @@ def make_card(brand: str, rng: random.Random, today: dt.date | None = None) -> C
 def declining_card(code: str, rng: random.Random, today: dt.date | None = None) -> Card:
     """The network test card that declines with ``code``, with valid expiry and CVC."""
     year = (today or dt.date.today()).year + rng.randint(1, 5)
-    return Card(TEST_CARD_BY_CODE[code], rng.randint(1, 12), year, f"{rng.randint(0, 999):03d}", "visa", code)
+    return Card(
+        TEST_CARD_BY_CODE[code],
+        rng.randint(1, 12),
+        year,
+        f"{rng.randint(0, 999):03d}",
+        "visa",
+        code,
+    )
 
 
 _customer_pools: dict[tuple[str, int], tuple[Customer, ...]] = {}
@@ -131,8 +147,13 @@ def customer_pool(locale: str, seed: int) -> tuple[Customer, ...]:
         fake.seed_instance(_stable_seed("customers", locale, seed))
         rng = random.Random(_stable_seed("customer-ids", locale, seed))
         _customer_pools[key] = tuple(
-            Customer(f"cus_{rng.getrandbits(56):014x}", fake.name(), fake.email(),
-                     fake.address().replace("\n", ", "), locale)
+            Customer(
+                f"cus_{rng.getrandbits(56):014x}",
+                fake.name(),
+                fake.email(),
+                fake.address().replace("\n", ", "),
+                locale,
+            )
             for _ in range(CUSTOMER_POOL)
         )
     return _customer_pools[key]
@@ -154,14 +175,20 @@ _key_counter = itertools.count()
 class PaymentData:
     """The data stream of one simulated user of ``persona``."""
 
-    def __init__(self, persona: Persona, seed: int, user_index: int, worker_index: int = 0) -> None:
+    def __init__(
+        self, persona: Persona, seed: int, user_index: int, worker_index: int = 0
+    ) -> None:
         self.persona = persona
         self.seed = seed
-        self.rng = random.Random(_stable_seed(seed, persona.name, worker_index, user_index))
+        self.rng = random.Random(
+            _stable_seed(seed, persona.name, worker_index, user_index)
+        )
         self._customers = customer_pool(persona.locale, seed)
         self._cards = {brand: card_pool(brand, seed) for brand in persona.card_types}
         self._bounds = {c: self._minor_bounds(c) for c in persona.currencies}
-        self._declining = {code: declining_card(code, self.rng) for code in persona.decline_codes}
+        self._declining = {
+            code: declining_card(code, self.rng) for code in persona.decline_codes
+        }
 
     def _minor_bounds(self, currency: str) -> tuple[int, int]:
         scale = CURRENCIES[currency].minor_per_major
@@ -181,7 +208,11 @@ class PaymentData:
         """A card that pays: of ``brand`` (default: one of the persona's), other than ``exclude``."""
         pool = self._cards.get(brand) if brand else None
         if pool is None:
-            pool = card_pool(brand, self.seed) if brand else self._cards[self.rng.choice(self.persona.card_types)]
+            pool = (
+                card_pool(brand, self.seed)
+                if brand
+                else self._cards[self.rng.choice(self.persona.card_types)]
+            )
         while True:
             card = self.rng.choice(pool)
             if exclude is None or card.number != exclude.number:

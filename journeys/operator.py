@@ -22,7 +22,9 @@ from payment_contract import format_minor
 class Ledger:
     """What the operator paid in one batch, as the report should show it."""
 
-    totals: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    totals: dict[str, list[int]] = field(
+        default_factory=lambda: defaultdict(lambda: [0, 0])
+    )
     declined: int = 0
 
     def paid(self, currency: str, amount: int) -> None:
@@ -74,7 +76,12 @@ class BatchReportJourney(Journey):
         data = self.data
         batch_id = data.batch_id()
         run.tag("batch_id", batch_id)
-        metadata = self.metadata(run, self.data.journey_id(), batch_id=batch_id, operator_id=self.user.operator_id)
+        metadata = self.metadata(
+            run,
+            self.data.journey_id(),
+            batch_id=batch_id,
+            operator_id=self.user.operator_id,
+        )
         ledger = Ledger()
         for _ in range(self.persona.batch_size):
             currency = data.currency()
@@ -100,8 +107,13 @@ class BatchReportJourney(Journey):
                 run.declined_payments += 1
                 ledger.declined += 1
             else:
-                return "failed", f"batch {batch_id}: payment without a usable answer ({answer.detail or answer.status})"
-        report = self.api.generate_report("batch_report: report", {"batch_id": batch_id})
+                return (
+                    "failed",
+                    f"batch {batch_id}: payment without a usable answer ({answer.detail or answer.status})",
+                )
+        report = self.api.generate_report(
+            "batch_report: report", {"batch_id": batch_id}
+        )
         if report.report is None:
             return "failed", f"batch {batch_id}: no report ({report.detail})"
         problems = ledger.differences(report.report)

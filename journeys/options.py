@@ -24,7 +24,9 @@ def personas_path(argv: list[str] | None = None) -> Path:
     directory has none, so ``locust -f path/to/locustfile.py`` works from anywhere.
     """
     parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--personas", default=os.environ.get("LOCUST_PERSONAS") or DEFAULT_PERSONAS)
+    parser.add_argument(
+        "--personas", default=os.environ.get("LOCUST_PERSONAS") or DEFAULT_PERSONAS
+    )
     known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     path = Path(known.personas)
     if known.personas == DEFAULT_PERSONAS and not path.exists():

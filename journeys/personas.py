@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import difflib
 import io
+import math
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -21,8 +22,19 @@ from faker.config import AVAILABLE_LOCALES
 from payment_contract import BRANDS, CURRENCIES, DECLINING_TEST_CARDS, MAX_AMOUNT_MINOR
 
 ROLES = ("customer", "operator", "prober")
-REQUIRED = ("persona", "role", "weight", "card_types", "currencies", "amount_min", "amount_max",
-            "decline_rate", "max_retries", "batch_size", "locale")
+REQUIRED = (
+    "persona",
+    "role",
+    "weight",
+    "card_types",
+    "currencies",
+    "amount_min",
+    "amount_max",
+    "decline_rate",
+    "max_retries",
+    "batch_size",
+    "locale",
+)
 OPTIONAL = ("wait_min", "wait_max", "decline_codes")
 DECLINE_CODES = tuple(dict.fromkeys(DECLINING_TEST_CARDS.values()))
 SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
@@ -60,7 +72,9 @@ class PersonaFileError(Exception):
         self.path = str(path)
         self.problems = problems
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
-        lines = [f"{self.path}: {count}; no traffic was sent. Fix the file and run again:"]
+        lines = [
+            f"{self.path}: {count}; no traffic was sent. Fix the file and run again:"
+        ]
         lines += [f"  {p}" for p in problems]
         super().__init__("\n".join(lines))
 
@@ -73,37 +87,61 @@ def _hint(value: str, choices) -> str:
 class _Row:
     """One data row with its file line; collects problems instead of raising."""
 
-    def __init__(self, path: str, line: int, cells: dict[str, str], problems: list[str]) -> None:
+    def __init__(
+        self, path: str, line: int, cells: dict[str, str], problems: list[str]
+    ) -> None:
         self.path, self.line, self.cells, self.problems = path, line, cells, problems
 
     def problem(self, column: str, message: str) -> None:
-        self.problems.append(f"{self.path}, line {self.line}, column {column}: {message}")
+        self.problems.append(
+            f"{self.path}, line {self.line}, column {column}: {message}"
+        )
 
     def text(self, column: str, required: bool = True) -> str | None:
         value = (self.cells.get(column) or "").strip()
         if not value:
             if required:
-                self.problem(column, "is empty. Fill it in (see the README's personas table)")
+                self.problem(
+                    column, "is empty. Fill it in (see the README's personas table)"
+                )
             return None
         return value
 
-    def number(self, column: str, kind=float, *, low=None, high=None, low_open=False, required=True,
-               fix: str = ""):
+    def number(
+        self,
+        column: str,
+        kind=float,
+        *,
+        low=None,
+        high=None,
+        low_open=False,
+        required=True,
+        fix: str = "",
+    ):
         text = self.text(column, required)
         if text is None:
             return None
         try:
             value = kind(text)
-            if kind is float and value != value:  # NaN
+            if kind is float and math.isnan(value):
                 raise ValueError
         except (ValueError, InvalidOperation):
             noun = "a whole number" if kind is int else "a number"
             self.problem(column, f"'{text}' is not {noun}. {fix or f'Write {noun}'}")
             return None
-        if low is not None and (value <= low if low_open else value < low) or high is not None and value > high:
+        if (
+            low is not None
+            and (value <= low if low_open else value < low)
+            or high is not None
+            and value > high
+        ):
             bound = f"> {low}" if low_open else f">= {low}"
-            rng = f"from {low} to {high}" if high is not None and not low_open else bound
-            self.problem(column, f"{text} is out of range; it must be {rng}. {fix}".rstrip())
+            rng = (
+                f"from {low} to {high}" if high is not None and not low_open else bound
+            )
+            self.problem(
+                column, f"{text} is out of range; it must be {rng}. {fix}".rstrip()
+            )
             return None
         return value
 
@@ -114,8 +152,11 @@ class _Row:
         items = [item.strip() for item in text.split("|")]
         bad = [item for item in items if item not in allowed]
         for item in bad:
-            self.problem(column, f"unknown {noun} '{item}'{_hint(item, allowed)}. "
-                                 f"Use {', '.join(allowed)}, separated by |")
+            self.problem(
+                column,
+                f"unknown {noun} '{item}'{_hint(item, allowed)}. "
+                f"Use {', '.join(allowed)}, separated by |",
+            )
         return None if bad else tuple(dict.fromkeys(items))
 
 
@@ -123,17 +164,35 @@ def _read_text(path: Path) -> str:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise PersonaFileError(path, [f"{path}: file not found. Pass --personas PATH (or LOCUST_PERSONAS) "
-                                      "pointing at a personas CSV, or restore personas.csv"]) from None
+        raise PersonaFileError(
+            path,
+            [
+                (
+                    f"{path}: file not found. Pass --personas PATH (or LOCUST_PERSONAS) "
+                    "pointing at a personas CSV, or restore personas.csv"
+                )
+            ],
+        ) from None
     except OSError as exc:
-        raise PersonaFileError(path, [f"{path}: cannot be read ({exc.strerror}). Check the path and permissions"]) \
-            from None
+        raise PersonaFileError(
+            path,
+            [
+                f"{path}: cannot be read ({exc.strerror}). Check the path and permissions"
+            ],
+        ) from None
     if b"\0" in raw:
-        raise PersonaFileError(path, [f"{path}: is a binary file, not CSV. Point --personas at the personas CSV"])
+        raise PersonaFileError(
+            path,
+            [
+                f"{path}: is a binary file, not CSV. Point --personas at the personas CSV"
+            ],
+        )
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise PersonaFileError(path, [f"{path}: is not UTF-8 text. Save it as UTF-8 CSV"]) from None
+        raise PersonaFileError(
+            path, [f"{path}: is not UTF-8 text. Save it as UTF-8 CSV"]
+        ) from None
 
 
 def _data_lines(text: str) -> list[int]:
@@ -157,14 +216,34 @@ def load_personas(path: str | Path) -> list[Persona]:
     text = _read_text(path)
     lines = _data_lines(text)
     if not lines:
-        raise PersonaFileError(path, [f"{shown}: is empty. Add a header row and at least one persona "
-                                      "(copy the shipped personas.csv)"])
+        raise PersonaFileError(
+            path,
+            [
+                (
+                    f"{shown}: is empty. Add a header row and at least one persona "
+                    "(copy the shipped personas.csv)"
+                )
+            ],
+        )
     try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, comment="#",
-                            skip_blank_lines=True, skipinitialspace=True)
+        frame = pd.read_csv(
+            io.StringIO(text),
+            dtype=str,
+            keep_default_na=False,
+            comment="#",
+            skip_blank_lines=True,
+            skipinitialspace=True,
+        )
     except (pd.errors.ParserError, ValueError) as exc:
-        raise PersonaFileError(path, [f"{shown}: is not a valid CSV file ({str(exc).strip()[:160]}). "
-                                      "Check for unbalanced quotes or a wrong number of commas"]) from None
+        raise PersonaFileError(
+            path,
+            [
+                (
+                    f"{shown}: is not a valid CSV file ({str(exc).strip()[:160]}). "
+                    "Check for unbalanced quotes or a wrong number of commas"
+                )
+            ],
+        ) from None
     columns = [str(c).strip() for c in frame.columns]
     frame.columns = columns
     problems: list[str] = []
@@ -172,27 +251,43 @@ def load_personas(path: str | Path) -> list[Persona]:
     known = REQUIRED + OPTIONAL
     for column in columns:
         if column not in known:
-            problems.append(f"{shown}, line {header}, column {column}: unknown column{_hint(column, known)}. "
-                            f"Known columns: {', '.join(known)}")
+            problems.append(
+                f"{shown}, line {header}, column {column}: unknown column{_hint(column, known)}. "
+                f"Known columns: {', '.join(known)}"
+            )
     missing = [c for c in REQUIRED if c not in columns]
     for column in missing:
-        problems.append(f"{shown}, line {header}, column {column}: required column is missing. Add it to the header")
+        problems.append(
+            f"{shown}, line {header}, column {column}: required column is missing. Add it to the header"
+        )
     if len(columns) != len(set(columns)):
-        problems.append(f"{shown}, line {header}: a column appears twice. Keep one of each")
+        problems.append(
+            f"{shown}, line {header}: a column appears twice. Keep one of each"
+        )
     if missing or problems:
         raise PersonaFileError(path, problems)
     if frame.empty:
-        raise PersonaFileError(path, [f"{shown}: has a header but no personas. Add at least one row"])
+        raise PersonaFileError(
+            path, [f"{shown}: has a header but no personas. Add at least one row"]
+        )
     personas: list[Persona] = []
     seen: dict[str, int] = {}
     for index, record in enumerate(frame.to_dict("records")):
-        row = _Row(shown, lines[index + 1] if index + 1 < len(lines) else header + index + 1, record, problems)
+        row = _Row(
+            shown,
+            lines[index + 1] if index + 1 < len(lines) else header + index + 1,
+            record,
+            problems,
+        )
         persona = _persona(row)
         if persona is None:
             continue
         if persona.name in seen:
-            row.problem("persona", f"'{persona.name}' is already defined on line {seen[persona.name]}. "
-                                   "Persona names must be unique")
+            row.problem(
+                "persona",
+                f"'{persona.name}' is already defined on line {seen[persona.name]}. "
+                "Persona names must be unique",
+            )
             continue
         seen[persona.name] = row.line
         personas.append(persona)
@@ -206,39 +301,97 @@ def _persona(row: _Row) -> Persona | None:
     before = len(row.problems)
     name = row.text("persona")
     if name is not None and not SNAKE.match(name):
-        row.problem("persona", f"'{name}' is not snake_case. Use lower-case words joined by _, e.g. budget_shopper")
+        row.problem(
+            "persona",
+            f"'{name}' is not snake_case. Use lower-case words joined by _, e.g. budget_shopper",
+        )
     role = row.text("role")
     if role is not None and role not in ROLES:
-        row.problem("role", f"unknown role '{role}'{_hint(role, ROLES)}. Use one of {', '.join(ROLES)}")
-    weight = row.number("weight", low=0, low_open=True, fix="The weight is a relative share, e.g. 10")
+        row.problem(
+            "role",
+            f"unknown role '{role}'{_hint(role, ROLES)}. Use one of {', '.join(ROLES)}",
+        )
+    weight = row.number(
+        "weight", low=0, low_open=True, fix="The weight is a relative share, e.g. 10"
+    )
     brands = row.choices("card_types", BRANDS, "card brand")
     currencies = row.choices("currencies", CURRENCIES, "currency")
-    amount_min = row.number("amount_min", Decimal, low=0, low_open=True, fix="Amounts are major units, e.g. 12.50")
-    amount_max = row.number("amount_max", Decimal, low=0, low_open=True, fix="Amounts are major units, e.g. 12.50")
-    decline_rate = row.number("decline_rate", low=0, high=1, fix="Write a share, e.g. 0.05 for 5%")
+    amount_min = row.number(
+        "amount_min",
+        Decimal,
+        low=0,
+        low_open=True,
+        fix="Amounts are major units, e.g. 12.50",
+    )
+    amount_max = row.number(
+        "amount_max",
+        Decimal,
+        low=0,
+        low_open=True,
+        fix="Amounts are major units, e.g. 12.50",
+    )
+    decline_rate = row.number(
+        "decline_rate", low=0, high=1, fix="Write a share, e.g. 0.05 for 5%"
+    )
     max_retries = row.number("max_retries", int, low=0, fix="Write 0 or more")
-    batch_size = row.number("batch_size", int, low=1, required=role == "operator",
-                            fix="Operators pay this many payments per batch, e.g. 10")
+    batch_size = row.number(
+        "batch_size",
+        int,
+        low=1,
+        required=role == "operator",
+        fix="Operators pay this many payments per batch, e.g. 10",
+    )
     locale = row.text("locale")
     if locale is not None and locale not in AVAILABLE_LOCALES:
-        row.problem("locale", f"unknown Faker locale '{locale}'{_hint(locale, AVAILABLE_LOCALES)}. "
-                              "Use one like en_US, de_DE, ja_JP")
-    wait_min = row.number("wait_min", low=0, required=False, fix="Seconds of think time, e.g. 1")
-    wait_max = row.number("wait_max", low=0, required=False, fix="Seconds of think time, e.g. 3")
-    codes = row.choices("decline_codes", DECLINE_CODES, "decline code") if row.text("decline_codes", False) else None
+        row.problem(
+            "locale",
+            f"unknown Faker locale '{locale}'{_hint(locale, AVAILABLE_LOCALES)}. "
+            "Use one like en_US, de_DE, ja_JP",
+        )
+    wait_min = row.number(
+        "wait_min", low=0, required=False, fix="Seconds of think time, e.g. 1"
+    )
+    wait_max = row.number(
+        "wait_max", low=0, required=False, fix="Seconds of think time, e.g. 3"
+    )
+    codes = (
+        row.choices("decline_codes", DECLINE_CODES, "decline code")
+        if row.text("decline_codes", False)
+        else None
+    )
     wait_min = 1.0 if wait_min is None and "wait_min" not in _given(row) else wait_min
     wait_max = 3.0 if wait_max is None and "wait_max" not in _given(row) else wait_max
     if wait_min is not None and wait_max is not None and wait_min > wait_max:
-        row.problem("wait_min", f"{wait_min:g} is above wait_max {wait_max:g}. Swap them or lower wait_min")
+        row.problem(
+            "wait_min",
+            f"{wait_min:g} is above wait_max {wait_max:g}. Swap them or lower wait_min",
+        )
     if amount_min is not None and amount_max is not None:
         if amount_min > amount_max:
-            row.problem("amount_min", f"{amount_min} is above amount_max {amount_max}. Swap them or lower amount_min")
+            row.problem(
+                "amount_min",
+                f"{amount_min} is above amount_max {amount_max}. Swap them or lower amount_min",
+            )
         for currency in currencies or ():
             _check_amounts(row, currency, amount_min, amount_max)
     if len(row.problems) > before:
         return None
-    return Persona(name, role, float(weight), brands, currencies, amount_min, amount_max, float(decline_rate),
-                   max_retries, batch_size, locale, float(wait_min), float(wait_max), codes or DECLINE_CODES)
+    return Persona(
+        name,
+        role,
+        float(weight),
+        brands,
+        currencies,
+        amount_min,
+        amount_max,
+        float(decline_rate),
+        max_retries,
+        batch_size,
+        locale,
+        float(wait_min),
+        float(wait_max),
+        codes or DECLINE_CODES,
+    )
 
 
 def _given(row: _Row) -> set[str]:
@@ -252,8 +405,14 @@ def _check_amounts(row: _Row, currency: str, low: Decimal, high: Decimal) -> Non
         minor = value * (10**exponent)
         if minor != minor.to_integral_value():
             unit = "whole numbers" if exponent == 0 else f"at most {exponent} decimals"
-            row.problem(column, f"{value} cannot be paid in {currency}: its amounts are {unit}. "
-                                f"Round it{' or drop ' + currency + ' from currencies' if exponent == 0 else ''}")
+            row.problem(
+                column,
+                f"{value} cannot be paid in {currency}: its amounts are {unit}. "
+                f"Round it{' or drop ' + currency + ' from currencies' if exponent == 0 else ''}",
+            )
         elif minor > MAX_AMOUNT_MINOR:
-            row.problem(column, f"{value} {currency} is above the contract's maximum of {MAX_AMOUNT_MINOR} minor units. "
-                                "Lower it")
+            row.problem(
+                column,
+                f"{value} {currency} is above the contract's maximum of {MAX_AMOUNT_MINOR} minor units. "
+                "Lower it",
+            )

@@ -54,8 +54,17 @@ class EdgeProbesJourney(_Probes):
             ],
         )
 
-    def _pay(self, run: JourneyRun, step: str, *, card=None, customer=None, currency=None, amount=None,
-             description=None) -> str:
+    def _pay(
+        self,
+        run: JourneyRun,
+        step: str,
+        *,
+        card=None,
+        customer=None,
+        currency=None,
+        amount=None,
+        description=None,
+    ) -> str:
         data = self.data
         currency = currency or data.currency()
         card = card or data.good_card()
@@ -82,7 +91,9 @@ class EdgeProbesJourney(_Probes):
         return self._pay(run, "largest amount", amount=MAX_AMOUNT_MINOR)
 
     def zero_decimal_currency(self, run):
-        zero_decimal = [c for c in self.persona.currencies if CURRENCIES[c].zero_decimal] or ["JPY"]
+        zero_decimal = [
+            c for c in self.persona.currencies if CURRENCIES[c].zero_decimal
+        ] or ["JPY"]
         currency = zero_decimal[0]
         return self._pay(run, "zero-decimal currency", currency=currency, amount=1000)
 
@@ -91,11 +102,17 @@ class EdgeProbesJourney(_Probes):
 
     def card_expiring_this_month(self, run):
         today = dt.date.today()
-        card = replace(self.data.good_card(), exp_month=today.month, exp_year=today.year)
+        card = replace(
+            self.data.good_card(), exp_month=today.month, exp_year=today.year
+        )
         return self._pay(run, "card expiring this month", card=card)
 
     def unicode_name(self, run):
-        return self._pay(run, "unicode name", customer=replace(self.data.customer(), name=UNICODE_NAME))
+        return self._pay(
+            run,
+            "unicode name",
+            customer=replace(self.data.customer(), name=UNICODE_NAME),
+        )
 
     def longest_description(self, run):
         return self._pay(run, "longest description", description="d" * MAX_DESCRIPTION)
@@ -107,7 +124,15 @@ class ErrorProbesJourney(_Probes):
 
     @task
     def errors(self) -> None:
-        self.probe_all("error_probes", [self.bad_payment_bodies, self.bad_requests, self.key_reuse, self.report_auth])
+        self.probe_all(
+            "error_probes",
+            [
+                self.bad_payment_bodies,
+                self.bad_requests,
+                self.key_reuse,
+                self.report_auth,
+            ],
+        )
 
     def _valid_body(self) -> dict:
         data = self.data
@@ -120,13 +145,26 @@ class ErrorProbesJourney(_Probes):
             "customer": data.customer().as_json(),
         }
 
-    def _expect(self, run, step, status, code=None, *, body=None, raw=None, headers=None, path=PAY_PATH):
+    def _expect(
+        self,
+        run,
+        step,
+        status,
+        code=None,
+        *,
+        body=None,
+        raw=None,
+        headers=None,
+        path=PAY_PATH,
+    ):
         run.attempts += path == PAY_PATH
         ok, message = self.api.expect(
             f"error_probes: {step}",
             path,
             data=raw if raw is not None else json.dumps(body),
-            headers=headers if headers is not None else {**JSON_HEADERS, "Idempotency-Key": self.data.idempotency_key()},
+            headers=headers
+            if headers is not None
+            else {**JSON_HEADERS, "Idempotency-Key": self.data.idempotency_key()},
             status=status,
             code=code,
         )
@@ -140,7 +178,10 @@ class ErrorProbesJourney(_Probes):
             "fractional amount": ({"amount": 10.5}, "invalid_amount"),
             "unknown currency": ({"currency": "XXX"}, "invalid_currency"),
             "bad luhn": ({"card": {"number": "4242424242424241"}}, "incorrect_number"),
-            "expired card": ({"card": {"exp_year": dt.date.today().year - 1}}, "expired_card"),
+            "expired card": (
+                {"card": {"exp_year": dt.date.today().year - 1}},
+                "expired_card",
+            ),
             "wrong cvc length": ({"card": {"cvc": "12"}}, "invalid_cvc"),
         }
         problems = []
@@ -151,16 +192,30 @@ class ErrorProbesJourney(_Probes):
             problems.append(self._expect(run, step, 422, code, body=body))
         missing = self._valid_body()
         del missing["customer"]
-        problems.append(self._expect(run, "missing field", 422, "parameter_missing", body=missing))
+        problems.append(
+            self._expect(run, "missing field", 422, "parameter_missing", body=missing)
+        )
         return "; ".join(p for p in problems if p)
 
     def bad_requests(self, run):
         key = {"Idempotency-Key": self.data.idempotency_key()}
         problems = [
-            self._expect(run, "malformed json", 400, "invalid_json", raw='{"amount": 100, "currency": ',
-                         headers={**JSON_HEADERS, **key}),
-            self._expect(run, "wrong content type", 400, "unsupported_content_type",
-                         raw=json.dumps(self._valid_body()), headers={"Content-Type": "text/plain", **key}),
+            self._expect(
+                run,
+                "malformed json",
+                400,
+                "invalid_json",
+                raw='{"amount": 100, "currency": ',
+                headers={**JSON_HEADERS, **key},
+            ),
+            self._expect(
+                run,
+                "wrong content type",
+                400,
+                "unsupported_content_type",
+                raw=json.dumps(self._valid_body()),
+                headers={"Content-Type": "text/plain", **key},
+            ),
         ]
         return "; ".join(p for p in problems if p)
 
@@ -168,22 +223,55 @@ class ErrorProbesJourney(_Probes):
         key = self.data.idempotency_key()
         headers = {**JSON_HEADERS, "Idempotency-Key": key}
         first = self._valid_body()
-        problems = [self._expect(run, "key reuse: first use", 201, body=first, headers=headers)]
+        problems = [
+            self._expect(run, "key reuse: first use", 201, body=first, headers=headers)
+        ]
         run.payments += 1
         other = {**first, "amount": first["amount"] + 1}
-        problems.append(self._expect(run, "key reuse with another body", 422, "idempotency_key_reused",
-                                     body=other, headers=headers))
+        problems.append(
+            self._expect(
+                run,
+                "key reuse with another body",
+                422,
+                "idempotency_key_reused",
+                body=other,
+                headers=headers,
+            )
+        )
         return "; ".join(p for p in problems if p)
 
     def report_auth(self, run):
         body = json.dumps({})
         token = self.api.token or ""
         problems = [
-            self._expect(run, "report without token", 401, raw=body, headers=JSON_HEADERS, path=REPORT_PATH),
-            self._expect(run, "report with wrong token", 403, raw=body, path=REPORT_PATH,
-                         headers={**JSON_HEADERS, "Authorization": "Bearer wrong-" + uuid.uuid4().hex[:8]}),
-            self._expect(run, "report with bad range", 400, raw=json.dumps({"from": "2026-02-01T00:00:00Z",
-                         "to": "2026-01-01T00:00:00Z"}), path=REPORT_PATH,
-                         headers={**JSON_HEADERS, "Authorization": f"Bearer {token}"}),
+            self._expect(
+                run,
+                "report without token",
+                401,
+                raw=body,
+                headers=JSON_HEADERS,
+                path=REPORT_PATH,
+            ),
+            self._expect(
+                run,
+                "report with wrong token",
+                403,
+                raw=body,
+                path=REPORT_PATH,
+                headers={
+                    **JSON_HEADERS,
+                    "Authorization": "Bearer wrong-" + uuid.uuid4().hex[:8],
+                },
+            ),
+            self._expect(
+                run,
+                "report with bad range",
+                400,
+                raw=json.dumps(
+                    {"from": "2026-02-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}
+                ),
+                path=REPORT_PATH,
+                headers={**JSON_HEADERS, "Authorization": f"Bearer {token}"},
+            ),
         ]
         return "; ".join(p for p in problems if p)

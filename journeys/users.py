@@ -40,7 +40,9 @@ class PersonaUser(FastHttpUser):
 
     abstract = True
     persona: Persona
-    wait_time = constant(0)  # journeys take their own think time (it is not part of their duration)
+    wait_time = constant(
+        0
+    )  # journeys take their own think time (it is not part of their duration)
     network_timeout = 10.0
     connection_timeout = 5.0
     _indices: itertools.count
@@ -51,8 +53,11 @@ class PersonaUser(FastHttpUser):
 
     def on_start(self) -> None:
         options = self.environment.parsed_options
-        worker = getattr(self.environment.runner, "worker_index", 0) if isinstance(
-            self.environment.runner, WorkerRunner) else 0
+        worker = (
+            getattr(self.environment.runner, "worker_index", 0)
+            if isinstance(self.environment.runner, WorkerRunner)
+            else 0
+        )
         self.data = PaymentData(self.persona, options.seed, self.index, worker)
         self.api = PaymentApi(self.client, self.data.rng, os.environ.get(TOKEN_ENV))
         self.operator_id = f"{self.persona.name}-{worker}-{self.index}"
@@ -99,16 +104,26 @@ def prepare_run(environment, **_kwargs) -> None:
     if isinstance(environment.runner, WorkerRunner):
         return  # the master checks; a worker gets seed and tags with its first spawn message
     if (getattr(options, "num_users", None) or 0) < 0:
-        _fail(f"-u/--users (LOCUST_USERS) must be 0 or more, got {options.num_users}. No traffic was sent.")
+        _fail(
+            f"-u/--users (LOCUST_USERS) must be 0 or more, got {options.num_users}. No traffic was sent."
+        )
     if options.seed is None:
         options.seed = resolve_seed(None)
-    log.info("data seed: %s (pass --seed %s to repeat this run's data)", options.seed, options.seed)
+    log.info(
+        "data seed: %s (pass --seed %s to repeat this run's data)",
+        options.seed,
+        options.seed,
+    )
     environment._filter_tasks_by_tags()
     active = [cls for cls in environment.user_classes if cls.tasks]
     if not active:
-        _fail("No persona has a journey left after --tags/--exclude-tags; check the tag names in the README.")
+        _fail(
+            "No persona has a journey left after --tags/--exclude-tags; check the tag names in the README."
+        )
     environment.user_classes[:] = active
-    needing = sorted(c.persona.name for c in active if c.persona.role in ROLES_NEEDING_TOKEN)
+    needing = sorted(
+        c.persona.name for c in active if c.persona.role in ROLES_NEEDING_TOKEN
+    )
     if needing and not os.environ.get(TOKEN_ENV):
         _fail(
             f"{TOKEN_ENV} is not set, but personas {', '.join(needing)} call the internal report "

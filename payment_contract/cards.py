@@ -19,7 +19,13 @@ DECLINING_TEST_CARDS: dict[str, str] = {
 #: Decline codes that are transient: the same card may succeed later.
 TRANSIENT_DECLINE_CODES: frozenset[str] = frozenset({"processing_error"})
 
-_LENGTHS = {"visa": (13, 16, 19), "mastercard": (16,), "amex": (15,), "discover": (16,), "jcb": (16,)}
+_LENGTHS = {
+    "visa": (13, 16, 19),
+    "mastercard": (16,),
+    "amex": (15,),
+    "discover": (16,),
+    "jcb": (16,),
+}
 
 
 def luhn_valid(number: str) -> bool:

@@ -26,7 +26,11 @@ def _number(kind: str, low: float, high: float | None = None):
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not math.isfinite(value) or value < low or (high is not None and value > high):
+        if (
+            not math.isfinite(value)
+            or value < low
+            or (high is not None and value > high)
+        ):
             raise argparse.ArgumentTypeError(f"{text} is out of range: {kind}")
         return value
 
@@ -50,7 +54,10 @@ class _Parser(argparse.ArgumentParser):
     """One clear line on bad input instead of the usage wall."""
 
     def error(self, message: str):
-        self.exit(2, f"payment service: {message}. Run `python -m payment_service --help` for every flag.\n")
+        self.exit(
+            2,
+            f"payment service: {message}. Run `python -m payment_service --help` for every flag.\n",
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,37 +69,106 @@ def build_parser() -> argparse.ArgumentParser:
     share = _number("a share from 0 to 1, e.g. 0.05", 0, 1)
     ms = _number("milliseconds >= 0", 0)
     add = p.add_argument
-    add("--host", default=_env("PAYMENT_SERVICE_HOST", "127.0.0.1"), help="Bind address [PAYMENT_SERVICE_HOST].")
-    add("--port", type=int, default=_env("PAYMENT_SERVICE_PORT", 8000), help="Port [PAYMENT_SERVICE_PORT].")
-    add("--db", default=_env("PAYMENT_DB", "payments.sqlite"), help="SQLite file (WAL) [PAYMENT_DB].")
-    add("--dev", action="store_true", default=_bool(_env("PAYMENT_DEV", "false")),
-        help="Generate and print an internal token when PAYMENT_INTERNAL_TOKEN is unset [PAYMENT_DEV].")
-    add("--access-log", action="store_true", default=_bool(_env("PAYMENT_ACCESS_LOG", "false")),
-        help="Log every request line (paths and status only) [PAYMENT_ACCESS_LOG].")
-    faults = p.add_argument_group("fault injection (all off by default; change live with PUT /internal/faults)")
+    add(
+        "--host",
+        default=_env("PAYMENT_SERVICE_HOST", "127.0.0.1"),
+        help="Bind address [PAYMENT_SERVICE_HOST].",
+    )
+    add(
+        "--port",
+        type=int,
+        default=_env("PAYMENT_SERVICE_PORT", 8000),
+        help="Port [PAYMENT_SERVICE_PORT].",
+    )
+    add(
+        "--db",
+        default=_env("PAYMENT_DB", "payments.sqlite"),
+        help="SQLite file (WAL) [PAYMENT_DB].",
+    )
+    add(
+        "--dev",
+        action="store_true",
+        default=_bool(_env("PAYMENT_DEV", "false")),
+        help="Generate and print an internal token when PAYMENT_INTERNAL_TOKEN is unset [PAYMENT_DEV].",
+    )
+    add(
+        "--access-log",
+        action="store_true",
+        default=_bool(_env("PAYMENT_ACCESS_LOG", "false")),
+        help="Log every request line (paths and status only) [PAYMENT_ACCESS_LOG].",
+    )
+    faults = p.add_argument_group(
+        "fault injection (all off by default; change live with PUT /internal/faults)"
+    )
     fadd = faults.add_argument
-    fadd("--latency-ms", type=ms, default=_env("PAYMENT_LATENCY_MS", 0), help="Added latency per /pay [PAYMENT_LATENCY_MS].")
-    fadd("--jitter-ms", type=ms, default=_env("PAYMENT_JITTER_MS", 0),
-         help="Plus a uniform 0..N ms per /pay [PAYMENT_JITTER_MS].")
-    fadd("--error-rate", type=share, default=_env("PAYMENT_ERROR_RATE", 0),
-         help="Share of /pay answered with a 5xx [PAYMENT_ERROR_RATE].")
-    fadd("--error-phase", choices=("before", "after", "mixed"), default=_env("PAYMENT_ERROR_PHASE", "mixed"),
-         help="before: 503 and nothing stored; after: payment stored, then 500; mixed: either "
-         "(default) [PAYMENT_ERROR_PHASE].")
-    fadd("--stall-rate", type=share, default=_env("PAYMENT_STALL_RATE", 0),
-         help="Share of /pay that store the payment and then answer only after --stall-s [PAYMENT_STALL_RATE].")
-    fadd("--stall-s", type=_number("seconds >= 0", 0), default=_env("PAYMENT_STALL_S", 30),
-         help="Length of a stall in seconds (default 30) [PAYMENT_STALL_S].")
-    fadd("--garbage-rate", type=share, default=_env("PAYMENT_GARBAGE_RATE", 0),
-         help="Share of /pay answers with a garbage body: HTML, truncated JSON or the wrong shape "
-         "(the payment is stored) [PAYMENT_GARBAGE_RATE].")
-    fadd("--rate-limit-rps", type=_number("requests/s >= 0", 0), default=_env("PAYMENT_RATE_LIMIT_RPS", 0),
-         help="Allow this many /pay per second; above it 429 with Retry-After (0 = off) [PAYMENT_RATE_LIMIT_RPS].")
-    fadd("--report-latency-ms", type=ms, default=_env("PAYMENT_REPORT_LATENCY_MS", 0),
-         help="Added latency per report [PAYMENT_REPORT_LATENCY_MS].")
-    fadd("--report-tamper", action="store_true", default=_bool(_env("PAYMENT_REPORT_TAMPER", "false")),
-         help="Reports leave out one succeeded payment, to prove reconciliation catches it [PAYMENT_REPORT_TAMPER].")
-    fadd("--fault-seed", type=int, default=None, help="Seed for the fault dice (default random).")
+    fadd(
+        "--latency-ms",
+        type=ms,
+        default=_env("PAYMENT_LATENCY_MS", 0),
+        help="Added latency per /pay [PAYMENT_LATENCY_MS].",
+    )
+    fadd(
+        "--jitter-ms",
+        type=ms,
+        default=_env("PAYMENT_JITTER_MS", 0),
+        help="Plus a uniform 0..N ms per /pay [PAYMENT_JITTER_MS].",
+    )
+    fadd(
+        "--error-rate",
+        type=share,
+        default=_env("PAYMENT_ERROR_RATE", 0),
+        help="Share of /pay answered with a 5xx [PAYMENT_ERROR_RATE].",
+    )
+    fadd(
+        "--error-phase",
+        choices=("before", "after", "mixed"),
+        default=_env("PAYMENT_ERROR_PHASE", "mixed"),
+        help="before: 503 and nothing stored; after: payment stored, then 500; mixed: either "
+        "(default) [PAYMENT_ERROR_PHASE].",
+    )
+    fadd(
+        "--stall-rate",
+        type=share,
+        default=_env("PAYMENT_STALL_RATE", 0),
+        help="Share of /pay that store the payment and then answer only after --stall-s [PAYMENT_STALL_RATE].",
+    )
+    fadd(
+        "--stall-s",
+        type=_number("seconds >= 0", 0),
+        default=_env("PAYMENT_STALL_S", 30),
+        help="Length of a stall in seconds (default 30) [PAYMENT_STALL_S].",
+    )
+    fadd(
+        "--garbage-rate",
+        type=share,
+        default=_env("PAYMENT_GARBAGE_RATE", 0),
+        help="Share of /pay answers with a garbage body: HTML, truncated JSON or the wrong shape "
+        "(the payment is stored) [PAYMENT_GARBAGE_RATE].",
+    )
+    fadd(
+        "--rate-limit-rps",
+        type=_number("requests/s >= 0", 0),
+        default=_env("PAYMENT_RATE_LIMIT_RPS", 0),
+        help="Allow this many /pay per second; above it 429 with Retry-After (0 = off) [PAYMENT_RATE_LIMIT_RPS].",
+    )
+    fadd(
+        "--report-latency-ms",
+        type=ms,
+        default=_env("PAYMENT_REPORT_LATENCY_MS", 0),
+        help="Added latency per report [PAYMENT_REPORT_LATENCY_MS].",
+    )
+    fadd(
+        "--report-tamper",
+        action="store_true",
+        default=_bool(_env("PAYMENT_REPORT_TAMPER", "false")),
+        help="Reports leave out one succeeded payment, to prove reconciliation catches it [PAYMENT_REPORT_TAMPER].",
+    )
+    fadd(
+        "--fault-seed",
+        type=int,
+        default=None,
+        help="Seed for the fault dice (default random).",
+    )
     return p
 
 
@@ -102,12 +178,24 @@ def parse_settings(argv: list[str] | None = None):
     from payment_service.faults import FaultConfigError, Faults
 
     parser = build_parser()
-    args = parser.parse_args(argv)  # argparse also converts (and checks) the PAYMENT_* env defaults
-    names = ("latency_ms", "jitter_ms", "error_rate", "stall_rate", "stall_s", "garbage_rate",
-             "rate_limit_rps", "report_latency_ms")
+    args = parser.parse_args(
+        argv
+    )  # argparse also converts (and checks) the PAYMENT_* env defaults
+    names = (
+        "latency_ms",
+        "jitter_ms",
+        "error_rate",
+        "stall_rate",
+        "stall_s",
+        "garbage_rate",
+        "rate_limit_rps",
+        "report_latency_ms",
+    )
     values = {name: float(getattr(args, name)) for name in names}
     try:
-        faults = Faults(error_phase=args.error_phase, report_tamper=args.report_tamper, **values)
+        faults = Faults(
+            error_phase=args.error_phase, report_tamper=args.report_tamper, **values
+        )
     except FaultConfigError as exc:
         parser.error(str(exc))
     if not 0 < args.port < 65536:
@@ -115,27 +203,46 @@ def parse_settings(argv: list[str] | None = None):
     token = (os.environ.get(TOKEN_ENV) or "").strip()
     if not token:
         if not args.dev:
-            parser.error(f"{TOKEN_ENV} is not set. Set it to the internal token that /internal/generate-report "
-                         "requires, or pass --dev to generate one for local use.")
+            parser.error(
+                f"{TOKEN_ENV} is not set. Set it to the internal token that /internal/generate-report "
+                "requires, or pass --dev to generate one for local use."
+            )
         token = secrets.token_urlsafe(24)
-        print(f"--dev: generated internal token {token} (export {TOKEN_ENV}={token} for the load generator)",
-              flush=True)
-    return args, Settings(db_path=args.db, token=token, faults=faults, fault_seed=args.fault_seed)
+        print(
+            f"--dev: generated internal token {token} (export {TOKEN_ENV}={token} for the load generator)",
+            flush=True,
+        )
+    return args, Settings(
+        db_path=args.db, token=token, faults=faults, fault_seed=args.fault_seed
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
-    print(configure_tracing(), flush=True)  # before the app is imported, so FastAPI is patched
+    print(
+        configure_tracing(), flush=True
+    )  # before the app is imported, so FastAPI is patched
     args, settings = parse_settings(argv)
     import uvicorn
 
     from payment_service.app import create_app
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     app = create_app(settings)
     active = ", ".join(settings.faults.active) or "off"
-    print(f"payment service on http://{args.host}:{args.port} (db {settings.db_path}; faults: {active})", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=args.access_log,
-                timeout_graceful_shutdown=5)
+    print(
+        f"payment service on http://{args.host}:{args.port} (db {settings.db_path}; faults: {active})",
+        flush=True,
+    )
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        access_log=args.access_log,
+        timeout_graceful_shutdown=5,
+    )
 
 
 if __name__ == "__main__":

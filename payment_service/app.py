@@ -13,7 +13,7 @@ import hmac
 import logging
 import math
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
@@ -34,8 +34,11 @@ from payment_service.validation import (
 log = logging.getLogger("payment_service")
 
 #: The error ``code`` of a decline, by decline code (Stripe uses these; the rest are card_declined).
-DECLINE_ERROR_CODES = {"processing_error": "processing_error", "expired_card": "expired_card",
-                       "incorrect_cvc": "incorrect_cvc"}
+DECLINE_ERROR_CODES = {
+    "processing_error": "processing_error",
+    "expired_card": "expired_card",
+    "incorrect_cvc": "incorrect_cvc",
+}
 DECLINE_MESSAGES = {
     "generic_decline": "Your card was declined.",
     "insufficient_funds": "Your card has insufficient funds.",
@@ -54,7 +57,7 @@ class Settings:
 
     db_path: str
     token: str
-    faults: Faults = Faults()
+    faults: Faults = field(default_factory=Faults)
     fault_seed: int | None = None
 
 
@@ -67,8 +70,11 @@ def create_app(settings: Settings) -> FastAPI:
     store = Store(settings.db_path)
     faults = FaultInjector(settings.faults, settings.fault_seed)
     in_flight: set[str] = set()
-    app = FastAPI(title="Reference payment service", version="1.0.0",
-                  description="The contract the payment load generator targets. See docs/contract.md.")
+    app = FastAPI(
+        title="Reference payment service",
+        version="1.0.0",
+        description="The contract the payment load generator targets. See docs/contract.md.",
+    )
     app.state.store = store
     app.state.faults = faults
 
@@ -79,8 +85,12 @@ def create_app(settings: Settings) -> FastAPI:
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled %s: %s", type(exc).__name__, str(exc)[:200])
-        return ApiError(500, "internal_error", "Internal error; retry with the same Idempotency-Key.",
-                        type_="api_error").response()
+        return ApiError(
+            500,
+            "internal_error",
+            "Internal error; retry with the same Idempotency-Key.",
+            type_="api_error",
+        ).response()
 
     @app.on_event("shutdown")
     def close_store() -> None:
@@ -90,10 +100,20 @@ def create_app(settings: Settings) -> FastAPI:
         header = request.headers.get("authorization") or ""
         scheme, _, given = header.partition(" ")
         if scheme.lower() != "bearer" or not given.strip():
-            raise ApiError(401, "missing_token", "Send Authorization: Bearer <PAYMENT_INTERNAL_TOKEN>.",
-                           type_="authentication_error", headers={"WWW-Authenticate": "Bearer"})
+            raise ApiError(
+                401,
+                "missing_token",
+                "Send Authorization: Bearer <PAYMENT_INTERNAL_TOKEN>.",
+                type_="authentication_error",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         if not hmac.compare_digest(given.strip().encode(), settings.token.encode()):
-            raise ApiError(403, "invalid_token", "The internal token is wrong.", type_="authentication_error")
+            raise ApiError(
+                403,
+                "invalid_token",
+                "The internal token is wrong.",
+                type_="authentication_error",
+            )
 
     @app.get("/health")
     async def health() -> dict:
@@ -103,31 +123,65 @@ def create_app(settings: Settings) -> FastAPI:
         "/pay",
         status_code=201,
         summary="Charge a card",
-        responses={201: {"model": schemas.Payment}, **_error_responses(400, 402, 409, 422, 429, 500)},
-        openapi_extra={"requestBody": {"required": True, "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/PayRequest"}}}},
-            "parameters": [{"name": "Idempotency-Key", "in": "header", "required": True,
-                            "schema": {"type": "string", "maxLength": 255}}]},
+        responses={
+            201: {"model": schemas.Payment},
+            **_error_responses(400, 402, 409, 422, 429, 500),
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": "#/components/schemas/PayRequest"}
+                    }
+                },
+            },
+            "parameters": [
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": True,
+                    "schema": {"type": "string", "maxLength": 255},
+                }
+            ],
+        },
     )
     async def pay(request: Request) -> Response:
         wait = faults.rate_limited()
         if wait is not None:
-            raise ApiError(429, "rate_limited", "Too many requests; retry after the Retry-After seconds.",
-                           type_="rate_limit_error", headers={"Retry-After": str(max(1, math.ceil(wait)))})
-        body = parse_json_object(request.headers.get("content-type"), await request.body())
+            raise ApiError(
+                429,
+                "rate_limited",
+                "Too many requests; retry after the Retry-After seconds.",
+                type_="rate_limit_error",
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
+        body = parse_json_object(
+            request.headers.get("content-type"), await request.body()
+        )
         key = idempotency_key(request.headers)
         payment = validate_payment(body)
         if key in in_flight:
-            raise ApiError(409, "idempotency_key_in_use",
-                           "A request with this Idempotency-Key is still being processed; retry shortly.",
-                           "Idempotency-Key")
+            raise ApiError(
+                409,
+                "idempotency_key_in_use",
+                "A request with this Idempotency-Key is still being processed; retry shortly.",
+                "Idempotency-Key",
+            )
         stored = store.answer_for(key, dt.datetime.now(dt.UTC))
         if stored is not None:
             if stored.request_hash != payment.request_hash:
-                raise ApiError(422, "idempotency_key_reused",
-                               "This Idempotency-Key was used with a different request body; use a new key.",
-                               "Idempotency-Key")
-            return JSONResponse(stored.response, stored.status_code, headers={"Idempotent-Replayed": "true"})
+                raise ApiError(
+                    422,
+                    "idempotency_key_reused",
+                    "This Idempotency-Key was used with a different request body; use a new key.",
+                    "Idempotency-Key",
+                )
+            return JSONResponse(
+                stored.response,
+                stored.status_code,
+                headers={"Idempotent-Replayed": "true"},
+            )
         in_flight.add(key)
         try:
             delay = faults.delay_s()
@@ -135,14 +189,22 @@ def create_app(settings: Settings) -> FastAPI:
                 await asyncio.sleep(delay)
             phase = faults.error_phase()
             if phase == "before":
-                raise ApiError(503, "service_unavailable", "Temporarily unavailable; retry with the same key.",
-                               type_="api_error")
+                raise ApiError(
+                    503,
+                    "service_unavailable",
+                    "Temporarily unavailable; retry with the same key.",
+                    type_="api_error",
+                )
             status, answer = charge(store, payment, key)
         finally:
             in_flight.discard(key)
         if phase == "after":
-            raise ApiError(500, "internal_error", "Internal error; retry with the same Idempotency-Key.",
-                           type_="api_error")
+            raise ApiError(
+                500,
+                "internal_error",
+                "Internal error; retry with the same Idempotency-Key.",
+                type_="api_error",
+            )
         if faults.stall():
             await asyncio.sleep(faults.faults.stall_s)
         garbage = faults.garbage()
@@ -154,13 +216,24 @@ def create_app(settings: Settings) -> FastAPI:
         "/internal/generate-report",
         summary="Totals of succeeded and declined payments (internal token required)",
         responses={200: {"model": schemas.Report}, **_error_responses(400, 401, 403)},
-        openapi_extra={"requestBody": {"content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/ReportRequest"}}}}},
+        openapi_extra={
+            "requestBody": {
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": "#/components/schemas/ReportRequest"}
+                    }
+                }
+            }
+        },
     )
     async def generate_report(request: Request) -> dict:
         require_token(request)
         raw = await request.body()
-        body = parse_json_object(request.headers.get("content-type"), raw) if raw.strip() else {}
+        body = (
+            parse_json_object(request.headers.get("content-type"), raw)
+            if raw.strip()
+            else {}
+        )
         batch_id, start, end = report_filter(body)
         if faults.faults.report_latency_ms:
             await asyncio.sleep(faults.faults.report_latency_ms / 1000)
@@ -169,19 +242,37 @@ def create_app(settings: Settings) -> FastAPI:
             tamper(report, store.latest_succeeded(batch_id, start, end))
         return report
 
-    @app.get("/internal/faults", summary="Current fault knobs (internal token required)",
-             responses={200: {"model": schemas.FaultsModel}, **_error_responses(401, 403)})
+    @app.get(
+        "/internal/faults",
+        summary="Current fault knobs (internal token required)",
+        responses={200: {"model": schemas.FaultsModel}, **_error_responses(401, 403)},
+    )
     async def get_faults(request: Request) -> dict:
         require_token(request)
         return faults.faults.as_dict()
 
-    @app.put("/internal/faults", summary="Change fault knobs while running (internal token required)",
-             responses={200: {"model": schemas.FaultsModel}, **_error_responses(400, 401, 403)},
-             openapi_extra={"requestBody": {"content": {
-                 "application/json": {"schema": {"$ref": "#/components/schemas/FaultsModel"}}}}})
+    @app.put(
+        "/internal/faults",
+        summary="Change fault knobs while running (internal token required)",
+        responses={
+            200: {"model": schemas.FaultsModel},
+            **_error_responses(400, 401, 403),
+        },
+        openapi_extra={
+            "requestBody": {
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": "#/components/schemas/FaultsModel"}
+                    }
+                }
+            }
+        },
+    )
     async def put_faults(request: Request) -> dict:
         require_token(request)
-        changes = parse_json_object(request.headers.get("content-type"), await request.body())
+        changes = parse_json_object(
+            request.headers.get("content-type"), await request.body()
+        )
         try:
             faults.set(faults.faults.updated(changes))
         except (FaultConfigError, TypeError) as exc:
@@ -191,10 +282,21 @@ def create_app(settings: Settings) -> FastAPI:
 
     def openapi() -> dict:
         if app.openapi_schema is None:
-            doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            doc = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
             components = doc.setdefault("components", {}).setdefault("schemas", {})
-            for model in (schemas.PayRequest, schemas.ReportRequest, schemas.FaultsModel):
-                schema = model.model_json_schema(ref_template="#/components/schemas/{model}", by_alias=True)
+            for model in (
+                schemas.PayRequest,
+                schemas.ReportRequest,
+                schemas.FaultsModel,
+            ):
+                schema = model.model_json_schema(
+                    ref_template="#/components/schemas/{model}", by_alias=True
+                )
                 components.update(schema.pop("$defs", {}))
                 components[model.__name__] = schema
             app.openapi_schema = doc
@@ -210,24 +312,56 @@ def charge(store: Store, payment: PaymentRequest, key: str) -> tuple[int, dict]:
     payment_id = "pay_" + secrets.token_hex(12)
     decline = DECLINING_TEST_CARDS.get(payment.number)
     if decline is None:
-        status, answer = 201, {
-            "id": payment_id, "object": "payment", "status": "succeeded", "amount": payment.amount,
-            "currency": payment.currency, "card": {"brand": payment.brand, "last4": payment.last4},
-            "created": int(now.timestamp()), "description": payment.description, "metadata": payment.metadata,
-        }
+        status, answer = (
+            201,
+            {
+                "id": payment_id,
+                "object": "payment",
+                "status": "succeeded",
+                "amount": payment.amount,
+                "currency": payment.currency,
+                "card": {"brand": payment.brand, "last4": payment.last4},
+                "created": int(now.timestamp()),
+                "description": payment.description,
+                "metadata": payment.metadata,
+            },
+        )
     else:
-        status, answer = 402, {"error": {
-            "type": "card_error", "code": DECLINE_ERROR_CODES.get(decline, "card_declined"),
-            "decline_code": decline, "param": None, "message": DECLINE_MESSAGES[decline],
-            "payment_id": payment_id, "retryable": decline in TRANSIENT_DECLINE_CODES,
-        }}
+        status, answer = (
+            402,
+            {
+                "error": {
+                    "type": "card_error",
+                    "code": DECLINE_ERROR_CODES.get(decline, "card_declined"),
+                    "decline_code": decline,
+                    "param": None,
+                    "message": DECLINE_MESSAGES[decline],
+                    "payment_id": payment_id,
+                    "retryable": decline in TRANSIENT_DECLINE_CODES,
+                }
+            },
+        )
     store.record_payment(
-        {"id": payment_id, "status": "declined" if decline else "succeeded", "amount": payment.amount,
-         "currency": payment.currency, "brand": payment.brand, "last4": payment.last4,
-         "fingerprint": payment.fingerprint, "decline_code": decline, "customer_id": payment.customer_id,
-         "batch_id": payment.metadata.get("batch_id"), "description": payment.description,
-         "metadata": payment.metadata, "idempotency_key": key, "created_at": timestamp(now)},
-        key, payment.request_hash, status, answer,
+        {
+            "id": payment_id,
+            "status": "declined" if decline else "succeeded",
+            "amount": payment.amount,
+            "currency": payment.currency,
+            "brand": payment.brand,
+            "last4": payment.last4,
+            "fingerprint": payment.fingerprint,
+            "decline_code": decline,
+            "customer_id": payment.customer_id,
+            "batch_id": payment.metadata.get("batch_id"),
+            "description": payment.description,
+            "metadata": payment.metadata,
+            "idempotency_key": key,
+            "created_at": timestamp(now),
+        },
+        key,
+        payment.request_hash,
+        status,
+        answer,
     )
     return status, answer
 
@@ -247,11 +381,18 @@ def _instant(body: dict, key: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise ApiError(400, "invalid_range", f"{key!r} must be an ISO 8601 string.", key)
+        raise ApiError(
+            400, "invalid_range", f"{key!r} must be an ISO 8601 string.", key
+        )
     try:
-        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = dt.datetime.fromisoformat(value)  # 3.11+: "Z" is understood
     except ValueError:
-        raise ApiError(400, "invalid_range", f"{key!r} is not ISO 8601 (e.g. 2026-11-25T10:00:00Z).", key) from None
+        raise ApiError(
+            400,
+            "invalid_range",
+            f"{key!r} is not ISO 8601 (e.g. 2026-11-25T10:00:00Z).",
+            key,
+        ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     return timestamp(moment)
@@ -261,11 +402,17 @@ def report_filter(body: dict) -> tuple[str | None, str | None, str | None]:
     """(batch_id, from, to) from a report request body; 400 on unknown keys or a bad range."""
     unknown = sorted(set(body) - {"batch_id", "from", "to"})
     if unknown:
-        raise ApiError(400, "invalid_filter", f"Unknown filter key(s) {', '.join(unknown)}; use batch_id, from, to.",
-                       unknown[0])
+        raise ApiError(
+            400,
+            "invalid_filter",
+            f"Unknown filter key(s) {', '.join(unknown)}; use batch_id, from, to.",
+            unknown[0],
+        )
     batch_id = body.get("batch_id")
     if batch_id is not None and (not isinstance(batch_id, str) or not batch_id):
-        raise ApiError(400, "invalid_filter", "batch_id must be a non-empty string.", "batch_id")
+        raise ApiError(
+            400, "invalid_filter", "batch_id must be a non-empty string.", "batch_id"
+        )
     start, end = _instant(body, "from"), _instant(body, "to")
     if start is not None and end is not None and start > end:
         raise ApiError(400, "invalid_range", "'from' is after 'to'.", "from")
@@ -286,8 +433,14 @@ def build_report(rows: list[tuple], filter_: dict) -> dict:
         total["amount"] += amount
         brands[brand] = brands.get(brand, 0) + count
     now = dt.datetime.now(dt.UTC)
-    return {"report_id": "rpt_" + secrets.token_hex(8), "generated_at": now.isoformat().replace("+00:00", "Z"),
-            "filter": {k: str(v) for k, v in filter_.items()}, "payments": counts, "totals": totals, "brands": brands}
+    return {
+        "report_id": "rpt_" + secrets.token_hex(8),
+        "generated_at": now.isoformat().replace("+00:00", "Z"),
+        "filter": {k: str(v) for k, v in filter_.items()},
+        "payments": counts,
+        "totals": totals,
+        "brands": brands,
+    }
 
 
 def tamper(report: dict, latest: tuple | None) -> None:

@@ -8,8 +8,15 @@ from fastapi.responses import JSONResponse
 class ApiError(Exception):
     """An answer that refuses the request; raised anywhere, rendered once by the app."""
 
-    def __init__(self, status: int, code: str, message: str, param: str | None = None,
-                 type_: str = "invalid_request_error", headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        param: str | None = None,
+        type_: str = "invalid_request_error",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
@@ -19,7 +26,14 @@ class ApiError(Exception):
         self.headers = headers or {}
 
     def body(self) -> dict:
-        return {"error": {"type": self.type, "code": self.code, "param": self.param, "message": self.message}}
+        return {
+            "error": {
+                "type": self.type,
+                "code": self.code,
+                "param": self.param,
+                "message": self.message,
+            }
+        }
 
     def response(self) -> JSONResponse:
         return JSONResponse(self.body(), status_code=self.status, headers=self.headers)

@@ -27,27 +27,54 @@ class Faults:
     jitter_ms: float = 0.0  # plus a uniform 0..jitter_ms
     error_rate: float = 0.0  # share of /pay answered 500/503
     error_phase: str = "mixed"  # before: nothing stored; after: payment stored, answer lost; mixed: either
-    stall_rate: float = 0.0  # share of /pay that store the payment then answer only after stall_s
+    stall_rate: float = (
+        0.0  # share of /pay that store the payment then answer only after stall_s
+    )
     stall_s: float = 30.0
     garbage_rate: float = 0.0  # share of /pay answers whose body is garbage (non-JSON, truncated, wrong shape)
-    rate_limit_rps: float = 0.0  # /pay requests per second allowed; above it 429 + Retry-After (0 = off)
+    rate_limit_rps: float = (
+        0.0  # /pay requests per second allowed; above it 429 + Retry-After (0 = off)
+    )
     report_latency_ms: float = 0.0  # added to every report
-    report_tamper: bool = False  # reports leave out one succeeded payment (tests reconciliation)
+    report_tamper: bool = (
+        False  # reports leave out one succeeded payment (tests reconciliation)
+    )
 
     def __post_init__(self) -> None:
         problems = []
-        for name in ("latency_ms", "jitter_ms", "stall_s", "rate_limit_rps", "report_latency_ms"):
+        for name in (
+            "latency_ms",
+            "jitter_ms",
+            "stall_s",
+            "rate_limit_rps",
+            "report_latency_ms",
+        ):
             value = getattr(self, name)
-            if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
+            if (
+                not isinstance(value, int | float)
+                or isinstance(value, bool)
+                or not math.isfinite(value)
+                or value < 0
+            ):
                 problems.append(f"{name} must be a number >= 0 (got {value!r})")
         for name in ("error_rate", "stall_rate", "garbage_rate"):
             value = getattr(self, name)
-            if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1:
-                problems.append(f"{name} must be a share from 0 to 1, e.g. 0.05 (got {value!r})")
+            if (
+                not isinstance(value, int | float)
+                or isinstance(value, bool)
+                or not 0 <= value <= 1
+            ):
+                problems.append(
+                    f"{name} must be a share from 0 to 1, e.g. 0.05 (got {value!r})"
+                )
         if self.error_phase not in ERROR_PHASES:
-            problems.append(f"error_phase must be one of {', '.join(ERROR_PHASES)} (got {self.error_phase!r})")
+            problems.append(
+                f"error_phase must be one of {', '.join(ERROR_PHASES)} (got {self.error_phase!r})"
+            )
         if not isinstance(self.report_tamper, bool):
-            problems.append(f"report_tamper must be true or false (got {self.report_tamper!r})")
+            problems.append(
+                f"report_tamper must be true or false (got {self.report_tamper!r})"
+            )
         if problems:
             raise FaultConfigError("; ".join(problems))
 
@@ -56,7 +83,9 @@ class Faults:
         known = {f.name for f in fields(self)}
         unknown = sorted(set(changes) - known)
         if unknown:
-            raise FaultConfigError(f"unknown fault knob(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            raise FaultConfigError(
+                f"unknown fault knob(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
         return replace(self, **changes)
 
     def as_dict(self) -> dict:
@@ -65,7 +94,11 @@ class Faults:
     @property
     def active(self) -> list[str]:
         default = Faults()
-        return [f"{k}={v}" for k, v in self.as_dict().items() if v != getattr(default, k) and k != "stall_s"]
+        return [
+            f"{k}={v}"
+            for k, v in self.as_dict().items()
+            if v != getattr(default, k) and k != "stall_s"
+        ]
 
 
 class FaultInjector:
@@ -83,21 +116,32 @@ class FaultInjector:
 
     def delay_s(self) -> float:
         f = self.faults
-        return (f.latency_ms + (self.rng.uniform(0, f.jitter_ms) if f.jitter_ms else 0.0)) / 1000
+        return (
+            f.latency_ms + (self.rng.uniform(0, f.jitter_ms) if f.jitter_ms else 0.0)
+        ) / 1000
 
     def error_phase(self) -> str | None:
         """``before`` or ``after`` when this request gets a 5xx, else None."""
         f = self.faults
         if not f.error_rate or self.rng.random() >= f.error_rate:
             return None
-        return self.rng.choice(("before", "after")) if f.error_phase == "mixed" else f.error_phase
+        return (
+            self.rng.choice(("before", "after"))
+            if f.error_phase == "mixed"
+            else f.error_phase
+        )
 
     def stall(self) -> bool:
-        return bool(self.faults.stall_rate) and self.rng.random() < self.faults.stall_rate
+        return (
+            bool(self.faults.stall_rate) and self.rng.random() < self.faults.stall_rate
+        )
 
     def garbage(self) -> str | None:
         """Which garbage to send instead of the body (``text``, ``truncated``, ``wrong_shape``), or None."""
-        if not self.faults.garbage_rate or self.rng.random() >= self.faults.garbage_rate:
+        if (
+            not self.faults.garbage_rate
+            or self.rng.random() >= self.faults.garbage_rate
+        ):
             return None
         return self.rng.choice(("text", "truncated", "wrong_shape"))
 

@@ -12,10 +12,14 @@ from pydantic import BaseModel, Field
 
 
 class CardIn(BaseModel):
-    number: str = Field(description="Card number, digits only; Luhn-valid; brand from the prefix.",
-                        examples=["4242424242424242"])
+    number: str = Field(
+        description="Card number, digits only; Luhn-valid; brand from the prefix.",
+        examples=["4242424242424242"],
+    )
     exp_month: int = Field(ge=1, le=12)
-    exp_year: int = Field(description="Four digits; month/year must not be in the past.")
+    exp_year: int = Field(
+        description="Four digits; month/year must not be in the past."
+    )
     cvc: str = Field(description="4 digits for amex, 3 for other brands.")
 
 
@@ -26,12 +30,20 @@ class CustomerIn(BaseModel):
 
 
 class PayRequest(BaseModel):
-    amount: int = Field(ge=1, le=99_999_999, description="Minor units (cents; whole yen/won for JPY/KRW).")
-    currency: str = Field(description="Upper-case ISO 4217: USD EUR GBP CAD AUD CHF SEK JPY KRW.")
+    amount: int = Field(
+        ge=1,
+        le=99_999_999,
+        description="Minor units (cents; whole yen/won for JPY/KRW).",
+    )
+    currency: str = Field(
+        description="Upper-case ISO 4217: USD EUR GBP CAD AUD CHF SEK JPY KRW."
+    )
     card: CardIn
     customer: CustomerIn
     description: str | None = Field(default=None, max_length=500)
-    metadata: dict[str, str] | None = Field(default=None, description="Flat string map, e.g. persona, batch_id.")
+    metadata: dict[str, str] | None = Field(
+        default=None, description="Flat string map, e.g. persona, batch_id."
+    )
 
 
 class CardOut(BaseModel):
@@ -50,12 +62,20 @@ class Payment(BaseModel):
 
 
 class ErrorDetail(BaseModel):
-    type: Literal["invalid_request_error", "card_error", "api_error", "rate_limit_error", "authentication_error"]
+    type: Literal[
+        "invalid_request_error",
+        "card_error",
+        "api_error",
+        "rate_limit_error",
+        "authentication_error",
+    ]
     code: str
     param: str | None = None
     message: str
     decline_code: str | None = Field(default=None, description="402 only.")
-    payment_id: str | None = Field(default=None, description="402 only: the stored declined payment.")
+    payment_id: str | None = Field(
+        default=None, description="402 only: the stored declined payment."
+    )
 
 
 class ErrorBody(BaseModel):
@@ -64,7 +84,9 @@ class ErrorBody(BaseModel):
 
 class ReportRequest(BaseModel):
     batch_id: str | None = None
-    from_: str | None = Field(default=None, alias="from", description="ISO 8601, inclusive.")
+    from_: str | None = Field(
+        default=None, alias="from", description="ISO 8601, inclusive."
+    )
     to: str | None = Field(default=None, description="ISO 8601, exclusive.")
 
 
@@ -83,7 +105,9 @@ class Report(BaseModel):
     generated_at: str
     filter: dict[str, str]
     payments: PaymentCounts
-    totals: dict[str, CurrencyTotal] = Field(description="Succeeded payments per currency.")
+    totals: dict[str, CurrencyTotal] = Field(
+        description="Succeeded payments per currency."
+    )
     brands: dict[str, int] = Field(description="Succeeded payments per card brand.")
 
 

@@ -66,7 +66,9 @@ class Store:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
+        self.db = sqlite3.connect(
+            self.path, check_same_thread=False, isolation_level=None, timeout=10
+        )
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
@@ -84,7 +86,14 @@ class Store:
             return None
         return StoredAnswer(row[0], row[1], json.loads(row[2]), row[3])
 
-    def record_payment(self, payment: dict, key: str, request_hash: str, status_code: int, response: dict) -> None:
+    def record_payment(
+        self,
+        payment: dict,
+        key: str,
+        request_hash: str,
+        status_code: int,
+        response: dict,
+    ) -> None:
         """Insert the payment and its idempotent answer in one transaction."""
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
@@ -93,30 +102,50 @@ class Store:
                 "customer_id, batch_id, description, metadata, idempotency_key, created_at) "
                 "VALUES (:id, :status, :amount, :currency, :brand, :last4, :fingerprint, :decline_code, "
                 ":customer_id, :batch_id, :description, :metadata, :idempotency_key, :created_at)",
-                {**payment, "metadata": json.dumps(payment["metadata"], ensure_ascii=False)},
+                {
+                    **payment,
+                    "metadata": json.dumps(payment["metadata"], ensure_ascii=False),
+                },
             )
             self.db.execute(
                 "INSERT OR REPLACE INTO idempotency_keys (key, request_hash, status_code, response, payment_id, "
                 "created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (key, request_hash, status_code, json.dumps(response), payment["id"], payment["created_at"]),
+                (
+                    key,
+                    request_hash,
+                    status_code,
+                    json.dumps(response),
+                    payment["id"],
+                    payment["created_at"],
+                ),
             )
 
-    def report_rows(self, batch_id: str | None, start: str | None, end: str | None) -> list[tuple]:
+    def report_rows(
+        self, batch_id: str | None, start: str | None, end: str | None
+    ) -> list[tuple]:
         """(status, currency, brand, count, amount) groups for payments matching the filter."""
         where, params = _where(batch_id, start, end)
         sql = f"SELECT status, currency, brand, COUNT(*), SUM(amount) FROM payments{where} GROUP BY status, currency, brand"
         return self.db.execute(sql, params).fetchall()
 
-    def latest_succeeded(self, batch_id: str | None, start: str | None, end: str | None) -> tuple | None:
+    def latest_succeeded(
+        self, batch_id: str | None, start: str | None, end: str | None
+    ) -> tuple | None:
         """(currency, brand, amount) of the newest succeeded payment matching the filter (report-tamper fault)."""
         where, params = _where(batch_id, start, end, "status = 'succeeded'")
         sql = f"SELECT currency, brand, amount FROM payments{where} ORDER BY created_at DESC LIMIT 1"
         return self.db.execute(sql, params).fetchone()
 
 
-def _where(batch_id: str | None, start: str | None, end: str | None, *extra: str) -> tuple[str, list]:
+def _where(
+    batch_id: str | None, start: str | None, end: str | None, *extra: str
+) -> tuple[str, list]:
     clauses, params = list(extra), []
-    for clause, value in (("batch_id = ?", batch_id), ("created_at >= ?", start), ("created_at < ?", end)):
+    for clause, value in (
+        ("batch_id = ?", batch_id),
+        ("created_at >= ?", start),
+        ("created_at < ?", end),
+    ):
         if value is not None:
             clauses.append(clause)
             params.append(value)

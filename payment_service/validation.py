@@ -79,13 +79,28 @@ def _amount(body: dict, currency: object) -> int:
         raise _missing("amount")
     amount = body["amount"]
     if not _is_int(amount):
-        raise _bad("invalid_amount", "amount",
-                   "amount must be a whole number of the currency's minor unit (e.g. 1250 for 12.50 USD).")
+        raise _bad(
+            "invalid_amount",
+            "amount",
+            "amount must be a whole number of the currency's minor unit (e.g. 1250 for 12.50 USD).",
+        )
     if amount < MIN_AMOUNT_MINOR:
-        raise _bad("amount_too_small", "amount", f"amount must be at least {MIN_AMOUNT_MINOR} (minor units).")
+        raise _bad(
+            "amount_too_small",
+            "amount",
+            f"amount must be at least {MIN_AMOUNT_MINOR} (minor units).",
+        )
     if amount > MAX_AMOUNT_MINOR:
-        shown = format_minor(MAX_AMOUNT_MINOR, currency) if isinstance(currency, str) and currency in CURRENCIES else str(MAX_AMOUNT_MINOR)
-        raise _bad("amount_too_large", "amount", f"amount must be at most {MAX_AMOUNT_MINOR} minor units ({shown}).")
+        shown = (
+            format_minor(MAX_AMOUNT_MINOR, currency)
+            if isinstance(currency, str) and currency in CURRENCIES
+            else str(MAX_AMOUNT_MINOR)
+        )
+        raise _bad(
+            "amount_too_large",
+            "amount",
+            f"amount must be at most {MAX_AMOUNT_MINOR} minor units ({shown}).",
+        )
     return amount
 
 
@@ -95,8 +110,11 @@ def _currency(body: dict) -> str:
     currency = body["currency"]
     if not isinstance(currency, str) or currency not in CURRENCIES:
         supported = ", ".join(CURRENCIES)
-        raise _bad("invalid_currency", "currency",
-                   f"Unsupported currency {str(currency)[:8]!r}; use an upper-case ISO 4217 code: {supported}.")
+        raise _bad(
+            "invalid_currency",
+            "currency",
+            f"Unsupported currency {str(currency)[:8]!r}; use an upper-case ISO 4217 code: {supported}.",
+        )
     return currency
 
 
@@ -105,29 +123,52 @@ def _card(body: dict, today: dt.date) -> tuple[str, str]:
     if card is None:
         raise _missing("card")
     if not isinstance(card, dict):
-        raise _bad("invalid_card", "card", "card must be an object with number, exp_month, exp_year, cvc.")
+        raise _bad(
+            "invalid_card",
+            "card",
+            "card must be an object with number, exp_month, exp_year, cvc.",
+        )
     number = card.get("number")
     if number in (None, ""):
         raise _missing("card[number]")
     if not isinstance(number, str) or not number.isdigit() or not luhn_valid(number):
-        raise _bad("incorrect_number", "card[number]", "The card number is incorrect (not a valid card number).")
+        raise _bad(
+            "incorrect_number",
+            "card[number]",
+            "The card number is incorrect (not a valid card number).",
+        )
     brand = brand_of(number)
     if brand is None:
-        raise _bad("invalid_number", "card[number]",
-                   "The card number belongs to no supported brand (visa, mastercard, amex, discover, jcb).")
+        raise _bad(
+            "invalid_number",
+            "card[number]",
+            "The card number belongs to no supported brand (visa, mastercard, amex, discover, jcb).",
+        )
     for key in ("exp_month", "exp_year", "cvc"):
         if card.get(key) in (None, ""):
             raise _missing(f"card[{key}]")
     month, year = card["exp_month"], card["exp_year"]
     if not _is_int(month) or not 1 <= month <= 12:
-        raise _bad("invalid_expiry_month", "card[exp_month]", "exp_month must be an integer from 1 to 12.")
+        raise _bad(
+            "invalid_expiry_month",
+            "card[exp_month]",
+            "exp_month must be an integer from 1 to 12.",
+        )
     if not _is_int(year) or not 2000 <= year <= 2100:
-        raise _bad("invalid_expiry_year", "card[exp_year]", "exp_year must be a four-digit year.")
+        raise _bad(
+            "invalid_expiry_year",
+            "card[exp_year]",
+            "exp_year must be a four-digit year.",
+        )
     if (year, month) < (today.year, today.month):
         raise _bad("expired_card", "card[exp_year]", "The card has expired.")
     cvc = card["cvc"]
     if not isinstance(cvc, str) or not cvc.isdigit() or len(cvc) != cvc_length(brand):
-        raise _bad("invalid_cvc", "card[cvc]", f"The CVC must be {cvc_length(brand)} digits for {brand}.")
+        raise _bad(
+            "invalid_cvc",
+            "card[cvc]",
+            f"The CVC must be {cvc_length(brand)} digits for {brand}.",
+        )
     return number, brand
 
 
@@ -136,12 +177,18 @@ def _customer(body: dict) -> str:
     if customer is None:
         raise _missing("customer")
     if not isinstance(customer, dict):
-        raise _bad("invalid_customer", "customer", "customer must be an object with id, name, email.")
+        raise _bad(
+            "invalid_customer",
+            "customer",
+            "customer must be an object with id, name, email.",
+        )
     customer_id = _string(customer, "id", "customer[id]")
     _string(customer, "name", "customer[name]")
     email = _string(customer, "email", "customer[email]")
     if "@" not in email or len(email) > 254:
-        raise _bad("invalid_email", "customer[email]", "customer email is not a valid address.")
+        raise _bad(
+            "invalid_email", "customer[email]", "customer email is not a valid address."
+        )
     return customer_id[:255]
 
 
@@ -152,7 +199,11 @@ def _description(body: dict) -> str | None:
     if not isinstance(description, str):
         raise _bad("invalid_string", "description", "description must be a string.")
     if len(description) > MAX_DESCRIPTION:
-        raise _bad("description_too_long", "description", f"description is longer than {MAX_DESCRIPTION} characters.")
+        raise _bad(
+            "description_too_long",
+            "description",
+            f"description is longer than {MAX_DESCRIPTION} characters.",
+        )
     return description
 
 
@@ -161,12 +212,23 @@ def _metadata(body: dict) -> dict[str, str]:
     if metadata is None:
         return {}
     if not isinstance(metadata, dict) or len(metadata) > MAX_METADATA_KEYS:
-        raise _bad("invalid_metadata", "metadata", f"metadata must be a flat object of at most {MAX_METADATA_KEYS} strings.")
+        raise _bad(
+            "invalid_metadata",
+            "metadata",
+            f"metadata must be a flat object of at most {MAX_METADATA_KEYS} strings.",
+        )
     for key, value in metadata.items():
-        if len(key) > MAX_METADATA_KEY or not isinstance(value, str) or len(value) > MAX_METADATA_VALUE:
-            raise _bad("invalid_metadata", f"metadata[{key[:MAX_METADATA_KEY]}]",
-                       f"metadata keys are at most {MAX_METADATA_KEY} characters and values strings of at most "
-                       f"{MAX_METADATA_VALUE}.")
+        if (
+            len(key) > MAX_METADATA_KEY
+            or not isinstance(value, str)
+            or len(value) > MAX_METADATA_VALUE
+        ):
+            raise _bad(
+                "invalid_metadata",
+                f"metadata[{key[:MAX_METADATA_KEY]}]",
+                f"metadata keys are at most {MAX_METADATA_KEY} characters and values strings of at most "
+                f"{MAX_METADATA_VALUE}.",
+            )
     return metadata
 
 
@@ -174,11 +236,19 @@ def idempotency_key(headers) -> str:
     """The request's ``Idempotency-Key`` header, or a 400 naming it."""
     key = (headers.get("idempotency-key") or "").strip()
     if not key:
-        raise ApiError(400, "missing_idempotency_key", "POST /pay needs an Idempotency-Key header (e.g. a UUID).",
-                       "Idempotency-Key")
+        raise ApiError(
+            400,
+            "missing_idempotency_key",
+            "POST /pay needs an Idempotency-Key header (e.g. a UUID).",
+            "Idempotency-Key",
+        )
     if len(key) > MAX_IDEMPOTENCY_KEY:
-        raise ApiError(400, "invalid_idempotency_key", f"Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY} characters.",
-                       "Idempotency-Key")
+        raise ApiError(
+            400,
+            "invalid_idempotency_key",
+            f"Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY} characters.",
+            "Idempotency-Key",
+        )
     return key
 
 
@@ -186,12 +256,17 @@ def parse_json_object(content_type: str | None, raw: bytes) -> dict:
     """The body as a JSON object, or a 400 (wrong content type, malformed JSON, not an object)."""
     media = (content_type or "").split(";")[0].strip().lower()
     if media != "application/json":
-        raise ApiError(400, "unsupported_content_type",
-                       f"Send the body as JSON with Content-Type: application/json (got {media or 'none'!r}).")
+        raise ApiError(
+            400,
+            "unsupported_content_type",
+            f"Send the body as JSON with Content-Type: application/json (got {media or 'none'!r}).",
+        )
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "invalid_json", f"The body is not valid JSON: {str(exc)[:100]}.") from None
+        raise ApiError(
+            400, "invalid_json", f"The body is not valid JSON: {str(exc)[:100]}."
+        ) from None
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "The body must be a JSON object.")
     return body
@@ -206,5 +281,16 @@ def validate_payment(body: dict, today: dt.date | None = None) -> PaymentRequest
     customer_id = _customer(body)
     description = _description(body)
     metadata = _metadata(body)
-    request_hash = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-    return PaymentRequest(amount, currency, number, brand, customer_id, metadata, description, request_hash)
+    request_hash = hashlib.sha256(
+        json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+    return PaymentRequest(
+        amount,
+        currency,
+        number,
+        brand,
+        customer_id,
+        metadata,
+        description,
+        request_hash,
+    )

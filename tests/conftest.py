@@ -83,22 +83,45 @@ class Service:
 
 
 def _service_env(extra: dict | None = None) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DD_", "PAYMENT_", "LOCUST_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DD_", "PAYMENT_", "LOCUST_"))
+    }
     env["PAYMENT_INTERNAL_TOKEN"] = TOKEN
     env["DD_TRACE_ENABLED"] = "false"
     env.update(extra or {})
     return env
 
 
-def launch_service(tmp_path: Path, *args: str, port: int | None = None, db_path: Path | None = None,
-                   env: dict | None = None, wait: bool = True) -> Service:
+def launch_service(
+    tmp_path: Path,
+    *args: str,
+    port: int | None = None,
+    db_path: Path | None = None,
+    env: dict | None = None,
+    wait: bool = True,
+) -> Service:
     port = port or free_port()
     db_path = db_path or tmp_path / f"payments-{port}.sqlite"
     log_path = tmp_path / f"service-{port}.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "payment_service", "--host", "127.0.0.1", "--port", str(port),
-         "--db", str(db_path), *args],
-        cwd=ROOT, env=_service_env(env), stdout=open(log_path, "wb"), stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "payment_service",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--db",
+            str(db_path),
+            *args,
+        ],
+        cwd=ROOT,
+        env=_service_env(env),
+        stdout=open(log_path, "wb"),  # noqa: SIM115  (the service writes it for its whole life)
+        stderr=subprocess.STDOUT,
     )
     svc = Service(f"http://127.0.0.1:{port}", port, db_path, proc, log_path)
     if wait:
@@ -152,43 +175,116 @@ class LocustRun:
 
 
 def locust_env(host: str, extra: dict | None = None) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DD_", "LOCUST_", "PAYMENT_"))}
-    env.update({"PAYMENT_INTERNAL_TOKEN": TOKEN, "DD_TRACE_ENABLED": "false", "PYTHONUNBUFFERED": "1"})
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DD_", "LOCUST_", "PAYMENT_"))
+    }
+    env.update(
+        {
+            "PAYMENT_INTERNAL_TOKEN": TOKEN,
+            "DD_TRACE_ENABLED": "false",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env["LOCUST_HOST"] = host
     env.update(extra or {})
     return env
 
 
-def run_locust(tmp_path: Path, host: str, *args: str, users: int = 4, spawn_rate: float = 50,
-               run_time: str = "4s", env: dict | None = None, workers: int = 0,
-               timeout: float = 120, personas: Path | str | None = None,
-               headless: bool = True) -> LocustRun:
+def run_locust(
+    tmp_path: Path,
+    host: str,
+    *args: str,
+    users: int = 4,
+    spawn_rate: float = 50,
+    run_time: str = "4s",
+    env: dict | None = None,
+    workers: int = 0,
+    timeout: float = 120,
+    personas: Path | str | None = None,
+    headless: bool = True,
+) -> LocustRun:
     """Run real Locust against ``host``; ``workers > 0`` runs a master and that many workers."""
     prefix = tmp_path / "run"
     html = tmp_path / "report.html"
-    base = [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"),
-            "--users", str(users), "--spawn-rate", str(spawn_rate), "--run-time", run_time,
-            "--csv", str(prefix), "--html", str(html), "--stop-timeout", "3", "--loglevel", "INFO"]
+    base = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(ROOT / "locustfile.py"),
+        "--users",
+        str(users),
+        "--spawn-rate",
+        str(spawn_rate),
+        "--run-time",
+        run_time,
+        "--csv",
+        str(prefix),
+        "--html",
+        str(html),
+        "--stop-timeout",
+        "3",
+        "--loglevel",
+        "INFO",
+    ]
     if headless:
         base.append("--headless")
     if personas is not None:
         base += ["--personas", str(personas)]
     full_env = locust_env(host, env)
     if not workers:
-        proc = subprocess.run(base + list(args), cwd=ROOT, env=full_env, capture_output=True,
-                              text=True, timeout=timeout)
+        proc = subprocess.run(
+            base + list(args),
+            cwd=ROOT,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
         return LocustRun(proc.returncode, proc.stdout + proc.stderr, prefix, html)
     port = free_port()
     master = subprocess.Popen(
-        base + ["--master", "--expect-workers", str(workers), "--master-bind-port", str(port),
-                "--master-bind-host", "127.0.0.1"] + list(args),
-        cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        base
+        + [
+            "--master",
+            "--expect-workers",
+            str(workers),
+            "--master-bind-port",
+            str(port),
+            "--master-bind-host",
+            "127.0.0.1",
+        ]
+        + list(args),
+        cwd=ROOT,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     worker_procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--worker",
-             "--master-host", "127.0.0.1", "--master-port", str(port)]
+            [
+                sys.executable,
+                "-m",
+                "locust",
+                "-f",
+                str(ROOT / "locustfile.py"),
+                "--worker",
+                "--master-host",
+                "127.0.0.1",
+                "--master-port",
+                str(port),
+            ]
             + (["--personas", str(personas)] if personas is not None else []),
-            cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            cwd=ROOT,
+            env=full_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         for _ in range(workers)
     ]
     try:
@@ -204,12 +300,15 @@ def run_locust(tmp_path: Path, host: str, *args: str, users: int = 4, spawn_rate
     return LocustRun(master.returncode, out, prefix, html, worker_outs)
 
 
-PERSONA_HEADER = ("persona,role,weight,card_types,currencies,amount_min,amount_max,decline_rate,"
-                  "max_retries,batch_size,locale,wait_min,wait_max")
+PERSONA_HEADER = (
+    "persona,role,weight,card_types,currencies,amount_min,amount_max,decline_rate,"
+    "max_retries,batch_size,locale,wait_min,wait_max"
+)
 
 
-def write_personas(tmp_path: Path, *rows: str, header: str = PERSONA_HEADER,
-                   name: str = "personas.csv") -> Path:
+def write_personas(
+    tmp_path: Path, *rows: str, header: str = PERSONA_HEADER, name: str = "personas.csv"
+) -> Path:
     """Write a personas file from CSV row strings under the standard header."""
     path = tmp_path / name
     path.write_text("\n".join([header, *rows]) + "\n")

@@ -52,7 +52,9 @@ def test_throughput_prints_the_ratio_table():
 
 @needs_nginx
 def test_memory_prints_kb_per_user():
-    out = run_script("memory.py", "--configs", "journeys")  # bare is the same harness; keep the smoke short
+    out = run_script(
+        "memory.py", "--configs", "journeys"
+    )  # bare is the same harness; keep the smoke short
     assert "KB/user" in out and "journeys" in out and "no sample" not in out
 
 

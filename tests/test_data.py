@@ -22,8 +22,19 @@ from payment_contract import (
     luhn_valid,
 )
 
-PERSONA = Persona("shopper", "customer", 1.0, BRANDS, ("USD", "JPY"), Decimal(5), Decimal(60), 0.2, 2, None,
-                  "en_US")
+PERSONA = Persona(
+    "shopper",
+    "customer",
+    1.0,
+    BRANDS,
+    ("USD", "JPY"),
+    Decimal(5),
+    Decimal(60),
+    0.2,
+    2,
+    None,
+    "en_US",
+)
 
 
 @pytest.mark.parametrize("brand", BRANDS)
@@ -40,13 +51,19 @@ def test_cards_are_luhn_valid_of_their_brand_and_not_expired(brand):
 
 def test_jcb_prefix_is_in_range():
     rng = random.Random(2)
-    assert all(3528 <= int(make_card("jcb", rng).number[:4]) <= 3589 for _ in range(200))
+    assert all(
+        3528 <= int(make_card("jcb", rng).number[:4]) <= 3589 for _ in range(200)
+    )
 
 
 def test_card_repr_and_str_are_masked():
     card = make_card("visa", random.Random(3))
     for text in (repr(card), str(card), f"{card}"):
-        assert card.number not in text and card.last4 in text and card.cvc not in text.split("decline")[0][-6:]
+        assert (
+            card.number not in text
+            and card.last4 in text
+            and card.cvc not in text.split("decline")[0][-6:]
+        )
 
 
 def test_decline_rate_and_codes():
@@ -56,7 +73,9 @@ def test_decline_rate_and_codes():
     assert 0.17 < len(declining) / len(cards) < 0.23
     assert {c.decline_code for c in declining} == set(DECLINE_CODES)
     assert all(DECLINING_TEST_CARDS[c.number] == c.decline_code for c in declining)
-    only = PaymentData(replace(PERSONA, decline_rate=1.0, decline_codes=("lost_card",)), 7, 0)
+    only = PaymentData(
+        replace(PERSONA, decline_rate=1.0, decline_codes=("lost_card",)), 7, 0
+    )
     assert {only.first_card().decline_code for _ in range(50)} == {"lost_card"}
 
 
@@ -71,8 +90,15 @@ def test_zero_decimal_amounts_are_whole_units_in_range():
 def test_same_seed_same_data_other_seed_other_data():
     def stream(seed, user=0):
         data = PaymentData(PERSONA, seed, user)
-        return [(data.customer().email, data.first_card().number, data.currency(), data.amount_minor("USD"))
-                for _ in range(30)]
+        return [
+            (
+                data.customer().email,
+                data.first_card().number,
+                data.currency(),
+                data.amount_minor("USD"),
+            )
+            for _ in range(30)
+        ]
 
     assert stream(42) == stream(42)
     assert stream(42) != stream(43)
@@ -81,7 +107,9 @@ def test_same_seed_same_data_other_seed_other_data():
 
 def test_keys_and_batches_are_unique_and_not_seed_derived():
     a, b = PaymentData(PERSONA, 5, 0), PaymentData(PERSONA, 5, 0)
-    keys = [a.idempotency_key() for _ in range(1000)] + [b.idempotency_key() for _ in range(1000)]
+    keys = [a.idempotency_key() for _ in range(1000)] + [
+        b.idempotency_key() for _ in range(1000)
+    ]
     assert len(set(keys)) == 2000
     assert a.batch_id() != b.batch_id()
 
@@ -89,14 +117,26 @@ def test_keys_and_batches_are_unique_and_not_seed_derived():
 def test_retry_cards_pay():
     data = PaymentData(PERSONA, 9, 0)
     declined = next(c for c in iter(data.first_card, None) if c.decline_code)
-    for card in (data.good_card(exclude=declined), data.corrected_card(declined), data.good_card("amex")):
-        assert card.decline_code is None and card.number != declined.number and luhn_valid(card.number)
+    for card in (
+        data.good_card(exclude=declined),
+        data.corrected_card(declined),
+        data.good_card("amex"),
+    ):
+        assert (
+            card.decline_code is None
+            and card.number != declined.number
+            and luhn_valid(card.number)
+        )
 
 
 def test_customers_are_localised():
     data = PaymentData(replace(PERSONA, locale="ja_JP"), 1, 0)
     customer = data.customer()
-    assert customer.locale == "ja_JP" and "@" in customer.email and customer.id.startswith("cus_")
+    assert (
+        customer.locale == "ja_JP"
+        and "@" in customer.email
+        and customer.id.startswith("cus_")
+    )
     assert set(customer.as_json()) == {"id", "name", "email"}
 
 
@@ -109,6 +149,14 @@ def test_customers_are_localised():
 )
 def test_amounts_stay_in_the_persona_range(currency, low, span, seed):
     exponent = CURRENCIES[currency].exponent
-    persona = replace(PERSONA, currencies=(currency,), amount_min=Decimal(low), amount_max=Decimal(low + span))
+    persona = replace(
+        PERSONA,
+        currencies=(currency,),
+        amount_min=Decimal(low),
+        amount_max=Decimal(low + span),
+    )
     amount = PaymentData(persona, seed, 0).amount_minor(currency)
-    assert isinstance(amount, int) and low * 10**exponent <= amount <= (low + span) * 10**exponent
+    assert (
+        isinstance(amount, int)
+        and low * 10**exponent <= amount <= (low + span) * 10**exponent
+    )

@@ -17,13 +17,17 @@ HEADER_WITH_CODES = (
 
 def customer_file(tmp_path, rate=0.0, retries=2, codes="insufficient_funds"):
     return write_personas(
-        tmp_path, CUSTOMER.format(rate=rate, retries=retries, codes=codes), header=HEADER_WITH_CODES
+        tmp_path,
+        CUSTOMER.format(rate=rate, retries=retries, codes=codes),
+        header=HEADER_WITH_CODES,
     )
 
 
 def journeys(run, journey: str) -> dict[str, dict]:
     """Rows of PREFIX_journeys.csv for one journey, keyed by persona (and 'All')."""
-    return {r["persona"]: r for r in run.csv_rows("journeys") if r["journey"] == journey}
+    return {
+        r["persona"]: r for r in run.csv_rows("journeys") if r["journey"] == journey
+    }
 
 
 def n(row: dict, column: str) -> int:
@@ -45,25 +49,42 @@ def payments_by_journey(service, journey: str) -> dict[str, list[tuple]]:
 def assert_one_charge_per_paid_journey(service, run, journey="checkout"):
     """Every journey charged at most once, and the DB's charges match the paid journeys."""
     paid = payments_by_journey(service, journey)
-    charges = {jid: sum(1 for p in ps if p[0] == "succeeded") for jid, ps in paid.items()}
-    assert all(c <= 1 for c in charges.values()), f"duplicate charges: {[j for j, c in charges.items() if c > 1]}"
+    charges = {
+        jid: sum(1 for p in ps if p[0] == "succeeded") for jid, ps in paid.items()
+    }
+    assert all(c <= 1 for c in charges.values()), (
+        f"duplicate charges: {[j for j, c in charges.items() if c > 1]}"
+    )
     row = journeys(run, journey)["All"]
     paid_journeys = n(row, "succeeded") + n(row, "recovered")
     charged = sum(charges.values())
     # a journey cut off by the end of the run may have been charged before its outcome was recorded
-    assert paid_journeys <= charged <= paid_journeys + n(row, "interrupted"), (paid_journeys, charged, row)
+    assert paid_journeys <= charged <= paid_journeys + n(row, "interrupted"), (
+        paid_journeys,
+        charged,
+        row,
+    )
     return paid_journeys
 
 
 def test_lost_card_abandons_without_retry(tmp_path, service):
     personas = customer_file(tmp_path, rate=1, retries=3, codes="lost_card")
-    run = run_locust(tmp_path, service.url, "--seed", "3", personas=personas, users=3, run_time="3s")
+    run = run_locust(
+        tmp_path, service.url, "--seed", "3", personas=personas, users=3, run_time="3s"
+    )
     stats = run.stats()
     assert ("POST", "checkout: pay") in stats, run.output[-3000:]
-    assert ("POST", "checkout: retry pay") not in stats, "a lost card must never be retried"
+    assert ("POST", "checkout: retry pay") not in stats, (
+        "a lost card must never be retried"
+    )
     row = journeys(run, "checkout")["All"]
-    assert n(row, "abandoned") >= 3 and n(row, "succeeded") == n(row, "recovered") == n(row, "failed") == 0
-    statuses = service.query("SELECT status, decline_code, count(*) FROM payments GROUP BY 1, 2")
+    assert (
+        n(row, "abandoned") >= 3
+        and n(row, "succeeded") == n(row, "recovered") == n(row, "failed") == 0
+    )
+    statuses = service.query(
+        "SELECT status, decline_code, count(*) FROM payments GROUP BY 1, 2"
+    )
     assert [(s, c) for s, c, _ in statuses] == [("declined", "lost_card")]
     for attempts in payments_by_journey(service, "checkout").values():
         assert len(attempts) == 1
@@ -71,9 +92,13 @@ def test_lost_card_abandons_without_retry(tmp_path, service):
 
 def test_insufficient_funds_recovers_on_another_card(tmp_path, service):
     personas = customer_file(tmp_path, rate=1, retries=2, codes="insufficient_funds")
-    run = run_locust(tmp_path, service.url, "--seed", "4", personas=personas, users=3, run_time="3s")
+    run = run_locust(
+        tmp_path, service.url, "--seed", "4", personas=personas, users=3, run_time="3s"
+    )
     row = journeys(run, "checkout")["All"]
-    assert n(row, "recovered") >= 3 and n(row, "failed") == 0 and n(row, "succeeded") == 0, row
+    assert (
+        n(row, "recovered") >= 3 and n(row, "failed") == 0 and n(row, "succeeded") == 0
+    ), row
     assert float(row["decline_rate_observed"]) == 1.0
     paid = payments_by_journey(service, "checkout")
     complete = [ps for ps in paid.values() if len(ps) == 2]
@@ -87,32 +112,60 @@ def test_insufficient_funds_recovers_on_another_card(tmp_path, service):
 
 @pytest.mark.parametrize(
     ("code", "outcome"),
-    [("expired_card", "recovered"), ("incorrect_cvc", "recovered"), ("processing_error", "abandoned")],
+    [
+        ("expired_card", "recovered"),
+        ("incorrect_cvc", "recovered"),
+        ("processing_error", "abandoned"),
+    ],
 )
 def test_retry_rules_by_decline_code(tmp_path, service, code, outcome):
     personas = customer_file(tmp_path, rate=1, retries=1, codes=code)
-    run = run_locust(tmp_path, service.url, "--seed", "5", personas=personas, users=2, run_time="3s")
+    run = run_locust(
+        tmp_path, service.url, "--seed", "5", personas=personas, users=2, run_time="3s"
+    )
     row = journeys(run, "checkout")["All"]
     assert n(row, outcome) >= 1 and n(row, "failed") == 0, row
     stats = run.stats()
     assert int(stats[("POST", "checkout: retry pay")]["Request Count"]) >= 1
-    if code == "processing_error":  # transient: the same card again, which this test card declines again
-        assert {c for _, c, *_ in sum(payments_by_journey(service, "checkout").values(), [])} == {code}
+    if (
+        code == "processing_error"
+    ):  # transient: the same card again, which this test card declines again
+        payments = [
+            p for ps in payments_by_journey(service, "checkout").values() for p in ps
+        ]
+        assert {c for _, c, *_ in payments} == {code}
 
 
 def test_clean_run_has_one_charge_per_paid_journey(tmp_path, service):
-    personas = customer_file(tmp_path, rate=0.3, retries=2, codes="insufficient_funds|generic_decline|lost_card")
-    run = run_locust(tmp_path, service.url, "--seed", "6", personas=personas, users=4, run_time="4s")
+    personas = customer_file(
+        tmp_path,
+        rate=0.3,
+        retries=2,
+        codes="insufficient_funds|generic_decline|lost_card",
+    )
+    run = run_locust(
+        tmp_path, service.url, "--seed", "6", personas=personas, users=4, run_time="4s"
+    )
     row = journeys(run, "checkout")["All"]
     assert n(row, "succeeded") > 0 and n(row, "failed") == 0, row
     assert_one_charge_per_paid_journey(service, run)
 
 
 def test_no_duplicate_charges_under_stalls_and_5xx(tmp_path, start_service):
-    service = start_service("--error-rate", "0.25", "--stall-rate", "0.1", "--stall-s", "1.2")
+    service = start_service(
+        "--error-rate", "0.25", "--stall-rate", "0.1", "--stall-s", "1.2"
+    )
     personas = customer_file(tmp_path, rate=0.2, retries=2, codes="insufficient_funds")
     run = run_locust(
-        tmp_path, service.url, "--seed", "7", "--request-timeout", "0.5", personas=personas, users=4, run_time="6s"
+        tmp_path,
+        service.url,
+        "--seed",
+        "7",
+        "--request-timeout",
+        "0.5",
+        personas=personas,
+        users=4,
+        run_time="6s",
     )
     stats = run.stats()
     resends = [k for k in stats if "resend same key" in k[1]]
@@ -132,9 +185,13 @@ OPERATOR = "ops,operator,1,visa|amex,USD|JPY,1,500,0.2,0,4,en_US,0,0.05"
 
 def test_operator_batches_reconcile(tmp_path, service):
     personas = write_personas(tmp_path, OPERATOR)
-    run = run_locust(tmp_path, service.url, "--seed", "8", personas=personas, users=2, run_time="4s")
+    run = run_locust(
+        tmp_path, service.url, "--seed", "8", personas=personas, users=2, run_time="4s"
+    )
     row = journeys(run, "batch_report")["All"]
-    assert n(row, "reconciled") >= 2 and n(row, "mismatch") == 0 and n(row, "failed") == 0, row
+    assert (
+        n(row, "reconciled") >= 2 and n(row, "mismatch") == 0 and n(row, "failed") == 0
+    ), row
     batches = service.query(
         "SELECT batch_id, count(*), sum(status = 'declined') FROM payments GROUP BY batch_id"
     )
@@ -146,7 +203,9 @@ def test_operator_batches_reconcile(tmp_path, service):
 def test_tampered_report_is_caught(tmp_path, start_service):
     service = start_service("--report-tamper")
     personas = write_personas(tmp_path, OPERATOR.replace(",0.2,", ",0,"))
-    run = run_locust(tmp_path, service.url, "--seed", "9", personas=personas, users=1, run_time="3s")
+    run = run_locust(
+        tmp_path, service.url, "--seed", "9", personas=personas, users=1, run_time="3s"
+    )
     row = journeys(run, "batch_report")["All"]
     assert n(row, "mismatch") >= 1 and n(row, "reconciled") == 0, row
     failures = " ".join(r["Error"] for r in run.csv_rows("failures"))
@@ -159,11 +218,21 @@ PROBER = "prober,prober,1,visa|amex|jcb,USD|JPY,1,100,0,0,,ja_JP,0,0.05"
 
 def test_probes_pass_against_the_reference_service(tmp_path, service):
     personas = write_personas(tmp_path, PROBER)
-    run = run_locust(tmp_path, service.url, "--seed", "10", personas=personas, users=2, run_time="4s")
+    run = run_locust(
+        tmp_path, service.url, "--seed", "10", personas=personas, users=2, run_time="4s"
+    )
     stats = run.stats()
     names = {name for (_, name) in stats}
-    assert {"edge_probes: largest amount", "error_probes: bad luhn", "error_probes: report with wrong token"} <= names
-    failed = {k: r["Failure Count"] for k, r in stats.items() if int(r["Failure Count"]) and k[1] != "Aggregated"}
+    assert {
+        "edge_probes: largest amount",
+        "error_probes: bad luhn",
+        "error_probes: report with wrong token",
+    } <= names
+    failed = {
+        k: r["Failure Count"]
+        for k, r in stats.items()
+        if int(r["Failure Count"]) and k[1] != "Aggregated"
+    }
     assert not failed, (failed, run.csv_rows("failures"))
     for journey in ("edge_probes", "error_probes"):
         row = journeys(run, journey)["All"]
@@ -179,9 +248,14 @@ def test_probes_pass_against_the_reference_service(tmp_path, service):
     ],
 )
 def test_tags_select_journeys(tmp_path, service, args, allowed):
-    run = run_locust(tmp_path, service.url, *args, "--seed", "11", users=6, run_time="4s")
+    run = run_locust(
+        tmp_path, service.url, *args, "--seed", "11", users=6, run_time="4s"
+    )
     names = {name for (kind, name) in run.stats() if name != "Aggregated"}
     assert names, run.output[-3000:]
     assert all(name.split(":")[0] in allowed for name in names), names
-    journeys_seen = {json.loads(m)["journey"] for (m,) in service.query("SELECT metadata FROM payments")}
+    journeys_seen = {
+        json.loads(m)["journey"]
+        for (m,) in service.query("SELECT metadata FROM payments")
+    }
     assert journeys_seen and journeys_seen <= set(allowed)

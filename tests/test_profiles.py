@@ -17,7 +17,10 @@ BUSY = "busy_shopper,customer,1,visa|mastercard,USD|EUR,5,60,0.05,2,,en_US,0.05,
 
 
 def run_locust(tmp_path, host, *args, **kw) -> LocustRun:
-    return _run_locust(tmp_path, host, *args, personas=write_personas(tmp_path, BUSY), **kw)
+    return _run_locust(
+        tmp_path, host, *args, personas=write_personas(tmp_path, BUSY), **kw
+    )
+
 
 PHASE_COLUMNS = [
     "phase",
@@ -79,7 +82,9 @@ def check_phases(run: LocustRun, expected: list[tuple[str, int]]) -> list[dict]:
         assert 0 <= int(r["failures"]) <= int(r["requests"]), r
         assert 0.0 <= float(r["error_rate"]) <= 1.0, r
         assert 0 <= float(r["p50_ms"]) <= float(r["p95_ms"]), r
-    assert [float(r["start_s"]) for r in rows[1:]] == [float(r["end_s"]) for r in rows[:-1]]
+    assert [float(r["start_s"]) for r in rows[1:]] == [
+        float(r["end_s"]) for r in rows[:-1]
+    ]
     # every HTTP request lands in exactly one phase, and journey timings in none
     assert sum(int(r["requests"]) for r in rows) == http_requests(run)
     return rows
@@ -160,7 +165,9 @@ def test_soak_holds_and_reports_drift_on_a_distributed_run(tmp_path, service):
     assert_ran_cleanly(run)
     for out in run.worker_outputs:
         assert "Traceback" not in out, out[-3000:]
-    curve = user_curve(run, 8)  # the master's count follows the workers' reports: may lag a beat
+    curve = user_curve(
+        run, 8
+    )  # the master's count follows the workers' reports: may lag a beat
     assert max(curve) == 4 and set(curve[curve.index(4) :]) == {4}, curve
     rows = check_phases(run, [("first", 4), ("middle", 4), ("last", 4)])
     assert [(r["start_s"], r["end_s"]) for r in rows] == [

@@ -30,17 +30,28 @@ from tests.conftest import (
 
 CUSTOMERS = "shopper,customer,3,visa|mastercard,USD|EUR,5,80,0.15,2,,en_US,0,0.05"
 OPERATORS = "ops,operator,1,visa|amex,USD|JPY,1,500,0.1,0,4,en_US,0,0.05"
-EVERYONE = (CUSTOMERS, OPERATORS, "prober,prober,1,visa|amex|jcb,USD|JPY,1,100,0,0,,en_US,0,0.05")
+EVERYONE = (
+    CUSTOMERS,
+    OPERATORS,
+    "prober,prober,1,visa|amex|jcb,USD|JPY,1,100,0,0,,en_US,0,0.05",
+)
 
 
 def ledger(prefix) -> dict[str, dict[str, int]]:
     with open(f"{prefix}_ledger.csv", newline="") as f:
-        return {r["currency"]: {k: int(v) for k, v in r.items() if k != "currency"} for r in csv.DictReader(f)}
+        return {
+            r["currency"]: {k: int(v) for k, v in r.items() if k != "currency"}
+            for r in csv.DictReader(f)
+        }
 
 
 def report_totals(service) -> dict:
-    r = requests.post(service.url + "/internal/generate-report", json={},
-                      headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+    r = requests.post(
+        service.url + "/internal/generate-report",
+        json={},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=10,
+    )
     r.raise_for_status()
     return r.json()["totals"]
 
@@ -50,7 +61,15 @@ def assert_books_balance(run, service) -> None:
     books, report = ledger(run.csv_prefix), report_totals(service)
     assert books, "the ledger is empty"
     for currency in set(books) | set(report):
-        mine = books.get(currency, {"payments": 0, "amount_minor": 0, "unknown_payments": 0, "unknown_amount_minor": 0})
+        mine = books.get(
+            currency,
+            {
+                "payments": 0,
+                "amount_minor": 0,
+                "unknown_payments": 0,
+                "unknown_amount_minor": 0,
+            },
+        )
         theirs = report.get(currency, {"count": 0, "amount": 0})
         extra = theirs["count"] - mine["payments"]
         assert 0 <= extra <= mine["unknown_payments"], (currency, mine, theirs)
@@ -61,9 +80,12 @@ def assert_books_balance(run, service) -> None:
 def assert_never_charged_twice(service) -> None:
     twice = service.query(
         "SELECT json_extract(metadata, '$.journey_id'), count(*) FROM payments WHERE status = 'succeeded' "
-        "AND json_extract(metadata, '$.journey') = 'checkout' GROUP BY 1 HAVING count(*) > 1")
+        "AND json_extract(metadata, '$.journey') = 'checkout' GROUP BY 1 HAVING count(*) > 1"
+    )
     assert twice == []
-    same_key = service.query("SELECT idempotency_key FROM payments GROUP BY 1 HAVING count(*) > 1")
+    same_key = service.query(
+        "SELECT idempotency_key FROM payments GROUP BY 1 HAVING count(*) > 1"
+    )
     assert same_key == []
 
 
@@ -74,20 +96,61 @@ def failures(run) -> list[dict]:
 @pytest.mark.parametrize(
     "faults,extra,request_name,error_needle",
     [
-        (("--error-rate", "0.2", "--error-phase", "after"), (), "checkout: pay", "500 internal_error"),
-        (("--error-rate", "0.2", "--error-phase", "before"), (), "checkout: pay", "503 service_unavailable"),
-        (("--stall-rate", "0.1", "--stall-s", "1.5"), ("--request-timeout", "0.4"), "checkout: pay", "no answer"),
-        (("--garbage-rate", "0.15",), (), "checkout: pay", "201"),
-        (("--rate-limit-rps", "15",), (), "checkout: pay", "429 rate limited"),
+        (
+            ("--error-rate", "0.2", "--error-phase", "after"),
+            (),
+            "checkout: pay",
+            "500 internal_error",
+        ),
+        (
+            ("--error-rate", "0.2", "--error-phase", "before"),
+            (),
+            "checkout: pay",
+            "503 service_unavailable",
+        ),
+        (
+            ("--stall-rate", "0.1", "--stall-s", "1.5"),
+            ("--request-timeout", "0.4"),
+            "checkout: pay",
+            "no answer",
+        ),
+        (
+            (
+                "--garbage-rate",
+                "0.15",
+            ),
+            (),
+            "checkout: pay",
+            "201",
+        ),
+        (
+            (
+                "--rate-limit-rps",
+                "15",
+            ),
+            (),
+            "checkout: pay",
+            "429 rate limited",
+        ),
     ],
     ids=["5xx-after-commit", "5xx-before-commit", "stalls", "garbage", "rate-limit"],
 )
-def test_fault_keeps_the_run_going_and_the_books_balanced(tmp_path, start_service, faults, extra, request_name,
-                                                           error_needle):
+def test_fault_keeps_the_run_going_and_the_books_balanced(
+    tmp_path, start_service, faults, extra, request_name, error_needle
+):
     service = start_service(*faults, "--fault-seed", "11")
     personas = write_personas(tmp_path, CUSTOMERS, OPERATORS)
     started = time.monotonic()
-    run = run_locust(tmp_path, service.url, "--seed", "12", *extra, personas=personas, users=4, run_time="5s")
+    run = run_locust(
+        tmp_path,
+        service.url,
+        "--seed",
+        "12",
+        *extra,
+        personas=personas,
+        users=4,
+        run_time="5s",
+    )
     assert time.monotonic() - started < 5 + 3 + 20, "the run did not end on time"
     assert run.returncode == 1, run.output[-3000:]  # errors above 1%: the SLO fails
     assert "SLO verdict: FAIL" in run.output and "Traceback" not in run.output
@@ -102,11 +165,22 @@ def test_fault_keeps_the_run_going_and_the_books_balanced(tmp_path, start_servic
 
 def test_slow_report_fails_p95_but_batches_still_reconcile(tmp_path, start_service):
     service = start_service("--report-latency-ms", "700")
-    run = run_locust(tmp_path, service.url, "--seed", "13", personas=write_personas(tmp_path, OPERATORS),
-                     users=2, run_time="5s")
+    run = run_locust(
+        tmp_path,
+        service.url,
+        "--seed",
+        "13",
+        personas=write_personas(tmp_path, OPERATORS),
+        users=2,
+        run_time="5s",
+    )
     assert run.returncode == 1
     assert "p95" in run.output and "batch_report" in run.output
-    rows = {r["persona"]: r for r in run.csv_rows("journeys") if r["journey"] == "batch_report"}
+    rows = {
+        r["persona"]: r
+        for r in run.csv_rows("journeys")
+        if r["journey"] == "batch_report"
+    }
     assert int(rows["All"]["reconciled"]) >= 1 and int(rows["All"]["mismatch"]) == 0
     assert_books_balance(run, service)
 
@@ -115,10 +189,36 @@ def test_service_killed_and_restarted_mid_run(tmp_path):
     service = launch_service(tmp_path)
     personas = write_personas(tmp_path, CUSTOMERS, OPERATORS)
     prefix = tmp_path / "run"
-    cmd = [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--headless", "-u", "4", "-r", "50",
-           "-t", "9s", "--csv", str(prefix), "--stop-timeout", "3", "--seed", "14", "--personas", str(personas)]
-    locust = subprocess.Popen(cmd, cwd=ROOT, env=locust_env(service.url), stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(ROOT / "locustfile.py"),
+        "--headless",
+        "-u",
+        "4",
+        "-r",
+        "50",
+        "-t",
+        "9s",
+        "--csv",
+        str(prefix),
+        "--stop-timeout",
+        "3",
+        "--seed",
+        "14",
+        "--personas",
+        str(personas),
+    ]
+    locust = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=locust_env(service.url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         time.sleep(3.5)
         service.proc.send_signal(signal.SIGKILL)
@@ -132,7 +232,10 @@ def test_service_killed_and_restarted_mid_run(tmp_path):
     assert locust.returncode == 1, output[-3000:]
     with open(f"{prefix}_failures.csv", newline="") as f:
         errors = [r for r in csv.DictReader(f)]
-    assert any(r["Name"].startswith("checkout: pay") and "no answer" in r["Error"] for r in errors), errors
+    assert any(
+        r["Name"].startswith("checkout: pay") and "no answer" in r["Error"]
+        for r in errors
+    ), errors
     with open(f"{prefix}_stats.csv", newline="") as f:
         stats = {(r["Type"], r["Name"]): r for r in csv.DictReader(f)}
     assert ("POST", "checkout: pay (resend same key)") in stats, sorted(stats)
@@ -148,12 +251,34 @@ def test_service_down_at_start_waits_with_wait_for_host(tmp_path):
 
     port = free_port()
     locust = subprocess.Popen(
-        [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--headless", "-u", "2", "-r", "50",
-         "-t", "3s", "--wait-for-host", "20", "--personas", str(write_personas(tmp_path, CUSTOMERS))],
-        cwd=ROOT, env=locust_env(f"http://127.0.0.1:{port}"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True)
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(ROOT / "locustfile.py"),
+            "--headless",
+            "-u",
+            "2",
+            "-r",
+            "50",
+            "-t",
+            "3s",
+            "--wait-for-host",
+            "20",
+            "--personas",
+            str(write_personas(tmp_path, CUSTOMERS)),
+        ],
+        cwd=ROOT,
+        env=locust_env(f"http://127.0.0.1:{port}"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     time.sleep(2)
-    assert locust.poll() is None, "locust gave up although --wait-for-host asked it to wait"
+    assert locust.poll() is None, (
+        "locust gave up although --wait-for-host asked it to wait"
+    )
     service = launch_service(tmp_path, port=port)
     try:
         output, _ = locust.communicate(timeout=60)
@@ -166,13 +291,23 @@ def test_service_down_at_start_waits_with_wait_for_host(tmp_path):
 def test_no_card_number_cvc_or_token_in_any_output(tmp_path, service):
     """Run every persona (declines, probes, reports) and grep every output of the run for secrets."""
     seed = 15
-    run = run_locust(tmp_path, service.url, "--seed", str(seed), personas=write_personas(tmp_path, *EVERYONE),
-                     users=3, run_time="4s", env={"LOCUST_LOGLEVEL": "DEBUG"})
+    run = run_locust(
+        tmp_path,
+        service.url,
+        "--seed",
+        str(seed),
+        personas=write_personas(tmp_path, *EVERYONE),
+        users=3,
+        run_time="4s",
+        env={"LOCUST_LOGLEVEL": "DEBUG"},
+    )
     outputs = {"locust output": run.output, "service log": service.log()}
     for path in tmp_path.iterdir():
         if path.suffix in (".csv", ".html", ".log"):
             outputs[path.name] = path.read_text(errors="replace")
-    numbers = set(DECLINING_TEST_CARDS) | {c.number for b in BRANDS for c in card_pool(b, seed)}
+    numbers = set(DECLINING_TEST_CARDS) | {
+        c.number for b in BRANDS for c in card_pool(b, seed)
+    }
     assert len(numbers) > 300
     for name, text in outputs.items():
         assert TOKEN not in text, name
@@ -195,14 +330,38 @@ def test_no_card_number_cvc_or_token_in_any_output(tmp_path, service):
         ({"LOCUST_REQUEST_TIMEOUT": "0"}, "--request-timeout"),
         ({"PAYMENT_INTERNAL_TOKEN": ""}, "PAYMENT_INTERNAL_TOKEN is not set"),
     ],
-    ids=["users-abc", "users-negative", "spawn-rate-negative", "unknown-profile", "slo-p95", "slo-error-rate",
-         "request-timeout", "no-token"],
+    ids=[
+        "users-abc",
+        "users-negative",
+        "spawn-rate-negative",
+        "unknown-profile",
+        "slo-p95",
+        "slo-error-rate",
+        "request-timeout",
+        "no-token",
+    ],
 )
 def test_bad_env_values_stop_before_any_traffic(tmp_path, service, env, needle):
     proc = subprocess.run(
-        [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--headless", "-t", "3s",
-         "--personas", str(write_personas(tmp_path, CUSTOMERS, OPERATORS))],
-        cwd=ROOT, env=locust_env(service.url, env), capture_output=True, text=True, timeout=60, check=False)
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(ROOT / "locustfile.py"),
+            "--headless",
+            "-t",
+            "3s",
+            "--personas",
+            str(write_personas(tmp_path, CUSTOMERS, OPERATORS)),
+        ],
+        cwd=ROOT,
+        env=locust_env(service.url, env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 2, output[-2000:]
     assert needle in output and "Traceback" not in output, output[-2000:]

@@ -24,7 +24,11 @@ def test_bad_personas_file_exits_2_before_any_request(tmp_path, service):
     run = run_locust(tmp_path, service.url, personas=personas, run_time="3s")
     assert run.returncode == 2, run.output[-2000:]
     assert "broken.csv" in run.output
-    assert re.search(r"line 3\b", run.output) and "weight" in run.output and "currencies" in run.output
+    assert (
+        re.search(r"line 3\b", run.output)
+        and "weight" in run.output
+        and "currencies" in run.output
+    )
     assert "Traceback" not in run.output
     assert service.query("SELECT count(*) FROM payments") == [(0,)]
 
@@ -34,12 +38,18 @@ def test_user_counts_follow_the_persona_weights(tmp_path, service):
     run = run_locust(tmp_path, service.url, personas=personas, users=10, run_time="3s")
     spawned = re.search(r"All users spawned: (\{.*?\})", run.output)
     assert spawned, run.output[-3000:]
-    assert json.loads(spawned.group(1)) == {"AlphaShopper": 6, "BetaShopper": 3, "GammaShopper": 1}
+    assert json.loads(spawned.group(1)) == {
+        "AlphaShopper": 6,
+        "BetaShopper": 3,
+        "GammaShopper": 1,
+    }
 
 
 def test_persona_class_can_be_picked_by_name(tmp_path, service):
     personas = write_personas(tmp_path, *MIX)
-    run = run_locust(tmp_path, service.url, "BetaShopper", personas=personas, users=2, run_time="3s")
+    run = run_locust(
+        tmp_path, service.url, "BetaShopper", personas=personas, users=2, run_time="3s"
+    )
     currencies = {c for (c,) in service.query("SELECT DISTINCT currency FROM payments")}
     assert currencies == {"EUR"}, run.output[-2000:]
 
@@ -53,11 +63,22 @@ def _first_payments(service, count=6):
 
 
 def test_seed_repeats_the_data(tmp_path, start_service):
-    personas = write_personas(tmp_path, "solo,customer,1,visa|mastercard|amex,USD|EUR|JPY,5,900,0.3,1,,fr_FR,0,0")
+    personas = write_personas(
+        tmp_path,
+        "solo,customer,1,visa|mastercard|amex,USD|EUR|JPY,5,900,0.3,1,,fr_FR,0,0",
+    )
     runs = []
     for seed in ("21", "21", "22"):
         service = start_service()
-        run_locust(tmp_path, service.url, "--seed", seed, personas=personas, users=1, run_time="2s")
+        run_locust(
+            tmp_path,
+            service.url,
+            "--seed",
+            seed,
+            personas=personas,
+            users=1,
+            run_time="2s",
+        )
         runs.append(_first_payments(service))
         service.stop()
     assert len(runs[0]) == 6
@@ -67,7 +88,9 @@ def test_seed_repeats_the_data(tmp_path, start_service):
 
 def test_missing_token_with_operators_stops_before_traffic(tmp_path, service):
     personas = write_personas(tmp_path, "ops,operator,1,visa,USD,1,50,0,0,3,en_US,0,1")
-    run = run_locust(tmp_path, service.url, personas=personas, env={"PAYMENT_INTERNAL_TOKEN": ""})
+    run = run_locust(
+        tmp_path, service.url, personas=personas, env={"PAYMENT_INTERNAL_TOKEN": ""}
+    )
     assert run.returncode == 2
     assert "PAYMENT_INTERNAL_TOKEN is not set" in run.output and "ops" in run.output
     assert service.query("SELECT count(*) FROM payments") == [(0,)]
@@ -76,6 +99,8 @@ def test_missing_token_with_operators_stops_before_traffic(tmp_path, service):
 def test_unreachable_host_stops_at_once(tmp_path):
     from tests.conftest import free_port
 
-    run = run_locust(tmp_path, f"http://127.0.0.1:{free_port()}", run_time="30s", timeout=25)
+    run = run_locust(
+        tmp_path, f"http://127.0.0.1:{free_port()}", run_time="30s", timeout=25
+    )
     assert run.returncode == 2
     assert "cannot be reached" in run.output and "--wait-for-host" in run.output

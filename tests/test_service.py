@@ -26,11 +26,20 @@ GOOD_CARDS = {
 
 
 def body(**changes) -> dict:
-    card = {"number": GOOD_CARDS["visa"], "exp_month": 12, "exp_year": NEXT_YEAR, "cvc": "123"}
+    card = {
+        "number": GOOD_CARDS["visa"],
+        "exp_month": 12,
+        "exp_year": NEXT_YEAR,
+        "cvc": "123",
+    }
     card.update(changes.pop("card", {}))
-    payload = {"amount": 1250, "currency": "USD", "card": card,
-               "customer": {"id": "cus_1", "name": "Ada Lovelace", "email": "ada@example.com"},
-               "metadata": {"persona": "test"}}
+    payload = {
+        "amount": 1250,
+        "currency": "USD",
+        "card": card,
+        "customer": {"id": "cus_1", "name": "Ada Lovelace", "email": "ada@example.com"},
+        "metadata": {"persona": "test"},
+    }
     payload.update(changes)
     return payload
 
@@ -43,21 +52,34 @@ def pay(service, payload, key=None, **kw) -> requests.Response:
 
 def report(service, filter_=None, token=TOKEN) -> requests.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return requests.post(service.url + "/internal/generate-report", json=filter_ or {}, headers=headers, timeout=10)
+    return requests.post(
+        service.url + "/internal/generate-report",
+        json=filter_ or {},
+        headers=headers,
+        timeout=10,
+    )
 
 
 @pytest.mark.parametrize("brand", sorted(GOOD_CARDS))
 def test_good_card_pays_and_is_stored_without_the_number(service, brand):
     number = GOOD_CARDS[brand]
     cvc = "1234" if brand == "amex" else "123"
-    r = pay(service, body(card={"number": number, "cvc": cvc}, currency="EUR", amount=999))
+    r = pay(
+        service, body(card={"number": number, "cvc": cvc}, currency="EUR", amount=999)
+    )
     assert r.status_code == 201, r.text
     got = r.json()
-    assert got["status"] == "succeeded" and got["amount"] == 999 and got["currency"] == "EUR"
+    assert (
+        got["status"] == "succeeded"
+        and got["amount"] == 999
+        and got["currency"] == "EUR"
+    )
     assert got["card"] == {"brand": brand, "last4": number[-4:]}
     assert got["id"].startswith("pay_") and isinstance(got["created"], int)
     assert number not in r.text
-    rows = service.query("SELECT status, brand, last4, amount FROM payments WHERE id = ?", (got["id"],))
+    rows = service.query(
+        "SELECT status, brand, last4, amount FROM payments WHERE id = ?", (got["id"],)
+    )
     assert rows == [("succeeded", brand, number[-4:], 999)]
     dump = "\n".join(sqlite3.connect(service.db_path).iterdump())
     assert number not in dump
@@ -69,8 +91,12 @@ def test_each_test_card_declines_with_402_and_is_stored(service, number, decline
     assert r.status_code == 402, r.text
     error = r.json()["error"]
     assert error["type"] == "card_error" and error["decline_code"] == decline
-    assert error["code"] == ("processing_error" if decline == "processing_error" else error["code"])
-    rows = service.query("SELECT status, decline_code FROM payments WHERE id = ?", (error["payment_id"],))
+    assert error["code"] == (
+        "processing_error" if decline == "processing_error" else error["code"]
+    )
+    rows = service.query(
+        "SELECT status, decline_code FROM payments WHERE id = ?", (error["payment_id"],)
+    )
     assert rows == [("declined", decline)]
 
 
@@ -84,25 +110,71 @@ def test_each_test_card_declines_with_402_and_is_stored(service, number, decline
         (body(amount="100"), 422, "invalid_amount", "amount"),
         (body(currency="XXX"), 422, "invalid_currency", "currency"),
         (body(currency="usd"), 422, "invalid_currency", "currency"),
-        (body(card={"number": "4242424242424241"}), 422, "incorrect_number", "card[number]"),
-        (body(card={"number": "9999999999999995"}), 422, "invalid_number", "card[number]"),
-        (body(card={"exp_year": dt.date.today().year - 1}), 422, "expired_card", "card[exp_year]"),
+        (
+            body(card={"number": "4242424242424241"}),
+            422,
+            "incorrect_number",
+            "card[number]",
+        ),
+        (
+            body(card={"number": "9999999999999995"}),
+            422,
+            "invalid_number",
+            "card[number]",
+        ),
+        (
+            body(card={"exp_year": dt.date.today().year - 1}),
+            422,
+            "expired_card",
+            "card[exp_year]",
+        ),
         (body(card={"exp_month": 13}), 422, "invalid_expiry_month", "card[exp_month]"),
         (body(card={"cvc": "12"}), 422, "invalid_cvc", "card[cvc]"),
-        (body(card={"number": GOOD_CARDS["amex"], "cvc": "123"}), 422, "invalid_cvc", "card[cvc]"),
+        (
+            body(card={"number": GOOD_CARDS["amex"], "cvc": "123"}),
+            422,
+            "invalid_cvc",
+            "card[cvc]",
+        ),
         (body(card={"cvc": "1234"}), 422, "invalid_cvc", "card[cvc]"),
         (body(description="x" * 501), 422, "description_too_long", "description"),
-        (body(metadata={"nested": {"a": 1}}), 422, "invalid_metadata", "metadata[nested]"),
-        ({k: v for k, v in body().items() if k != "customer"}, 422, "parameter_missing", "customer"),
-        ({k: v for k, v in body().items() if k != "amount"}, 422, "parameter_missing", "amount"),
-        (body(customer={"id": "c", "name": "n", "email": "no-at-sign"}), 422, "invalid_email", "customer[email]"),
+        (
+            body(metadata={"nested": {"a": 1}}),
+            422,
+            "invalid_metadata",
+            "metadata[nested]",
+        ),
+        (
+            {k: v for k, v in body().items() if k != "customer"},
+            422,
+            "parameter_missing",
+            "customer",
+        ),
+        (
+            {k: v for k, v in body().items() if k != "amount"},
+            422,
+            "parameter_missing",
+            "amount",
+        ),
+        (
+            body(customer={"id": "c", "name": "n", "email": "no-at-sign"}),
+            422,
+            "invalid_email",
+            "customer[email]",
+        ),
     ],
 )
-def test_validation_errors_are_precise_and_store_nothing(service, payload, status, code, param):
+def test_validation_errors_are_precise_and_store_nothing(
+    service, payload, status, code, param
+):
     r = pay(service, payload)
     assert r.status_code == status, r.text
     error = r.json()["error"]
-    assert (error["type"], error["code"], error["param"]) == ("invalid_request_error", code, param)
+    assert (error["type"], error["code"], error["param"]) == (
+        "invalid_request_error",
+        code,
+        param,
+    )
     assert error["message"]
     assert service.query("SELECT COUNT(*) FROM payments") == [(0,)]
 
@@ -112,21 +184,42 @@ def test_boundaries_pay(service):
     assert pay(service, body(amount=MAX_AMOUNT_MINOR)).status_code == 201
     assert pay(service, body(currency="JPY", amount=500)).status_code == 201
     today = dt.date.today()
-    assert pay(service, body(card={"exp_year": today.year, "exp_month": today.month})).status_code == 201
+    assert (
+        pay(
+            service, body(card={"exp_year": today.year, "exp_month": today.month})
+        ).status_code
+        == 201
+    )
     assert pay(service, body(description="d" * 500)).status_code == 201
 
 
 def test_malformed_requests_are_400(service):
     url = service.url + "/pay"
     key = {"Idempotency-Key": uuid.uuid4().hex}
-    r = requests.post(url, data='{"amount": 1', headers={"Content-Type": "application/json", **key}, timeout=5)
+    r = requests.post(
+        url,
+        data='{"amount": 1',
+        headers={"Content-Type": "application/json", **key},
+        timeout=5,
+    )
     assert (r.status_code, r.json()["error"]["code"]) == (400, "invalid_json")
-    r = requests.post(url, data=json.dumps(body()), headers={"Content-Type": "text/plain", **key}, timeout=5)
-    assert (r.status_code, r.json()["error"]["code"]) == (400, "unsupported_content_type")
+    r = requests.post(
+        url,
+        data=json.dumps(body()),
+        headers={"Content-Type": "text/plain", **key},
+        timeout=5,
+    )
+    assert (r.status_code, r.json()["error"]["code"]) == (
+        400,
+        "unsupported_content_type",
+    )
     r = requests.post(url, json=[1, 2], headers=key, timeout=5)
     assert (r.status_code, r.json()["error"]["code"]) == (400, "invalid_json")
     r = requests.post(url, json=body(), timeout=5)
-    assert (r.status_code, r.json()["error"]["code"]) == (400, "missing_idempotency_key")
+    assert (r.status_code, r.json()["error"]["code"]) == (
+        400,
+        "missing_idempotency_key",
+    )
 
 
 def test_idempotent_replay_of_success_and_decline(service):
@@ -135,7 +228,10 @@ def test_idempotent_replay_of_success_and_decline(service):
     again = pay(service, body(), key)
     assert first.status_code == again.status_code == 201
     assert again.json()["id"] == first.json()["id"]
-    assert again.headers.get("Idempotent-Replayed") == "true" and "Idempotent-Replayed" not in first.headers
+    assert (
+        again.headers.get("Idempotent-Replayed") == "true"
+        and "Idempotent-Replayed" not in first.headers
+    )
     declined_key = uuid.uuid4().hex
     d1 = pay(service, body(card={"number": "4000000000000002"}), declined_key)
     d2 = pay(service, body(card={"number": "4000000000000002"}), declined_key)
@@ -158,7 +254,9 @@ def test_key_in_flight_is_409(start_service):
     import threading
 
     results = {}
-    first = threading.Thread(target=lambda: results.setdefault("first", pay(service, body(), key)))
+    first = threading.Thread(
+        target=lambda: results.setdefault("first", pay(service, body(), key))
+    )
     first.start()
     import time
 
@@ -166,17 +264,24 @@ def test_key_in_flight_is_409(start_service):
     second = pay(service, body(), key)
     first.join()
     assert results["first"].status_code == 201
-    assert (second.status_code, second.json()["error"]["code"]) == (409, "idempotency_key_in_use")
+    assert (second.status_code, second.json()["error"]["code"]) == (
+        409,
+        "idempotency_key_in_use",
+    )
     assert service.query("SELECT COUNT(*) FROM payments") == [(1,)]
 
 
 def test_expired_key_is_free_again(service):
     key = uuid.uuid4().hex
     first = pay(service, body(), key).json()["id"]
-    old = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=25)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    old = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=25)).strftime(
+        "%Y-%m-%dT%H:%M:%S.%fZ"
+    )
     con = sqlite3.connect(service.db_path)
     with con:
-        con.execute("UPDATE idempotency_keys SET created_at = ? WHERE key = ?", (old, key))
+        con.execute(
+            "UPDATE idempotency_keys SET created_at = ? WHERE key = ?", (old, key)
+        )
     con.close()
     second = pay(service, body(amount=777), key)
     assert second.status_code == 201 and second.json()["id"] != first
@@ -184,26 +289,46 @@ def test_expired_key_is_free_again(service):
 
 def test_report_totals_after_known_payments(service):
     batch = "batch_" + uuid.uuid4().hex[:8]
-    paid = [("USD", 1000, "visa"), ("USD", 250, "mastercard"), ("JPY", 5000, "jcb"), ("EUR", 999, "amex")]
+    paid = [
+        ("USD", 1000, "visa"),
+        ("USD", 250, "mastercard"),
+        ("JPY", 5000, "jcb"),
+        ("EUR", 999, "amex"),
+    ]
     for currency, amount, brand in paid:
         cvc = "1234" if brand == "amex" else "123"
-        r = pay(service, body(currency=currency, amount=amount, card={"number": GOOD_CARDS[brand], "cvc": cvc},
-                              metadata={"batch_id": batch}))
+        r = pay(
+            service,
+            body(
+                currency=currency,
+                amount=amount,
+                card={"number": GOOD_CARDS[brand], "cvc": cvc},
+                metadata={"batch_id": batch},
+            ),
+        )
         assert r.status_code == 201
-    pay(service, body(card={"number": "4000000000009995"}, metadata={"batch_id": batch}))
+    pay(
+        service, body(card={"number": "4000000000009995"}, metadata={"batch_id": batch})
+    )
     pay(service, body(amount=4242))  # another batch: not in the batch report
     r = report(service, {"batch_id": batch})
     assert r.status_code == 200, r.text
     got = r.json()
     assert got["payments"] == {"succeeded": 4, "declined": 1}
-    assert got["totals"] == {"USD": {"count": 2, "amount": 1250}, "JPY": {"count": 1, "amount": 5000},
-                             "EUR": {"count": 1, "amount": 999}}
+    assert got["totals"] == {
+        "USD": {"count": 2, "amount": 1250},
+        "JPY": {"count": 1, "amount": 5000},
+        "EUR": {"count": 1, "amount": 999},
+    }
     assert got["brands"] == {"visa": 1, "mastercard": 1, "jcb": 1, "amex": 1}
     assert got["filter"] == {"batch_id": batch} and got["report_id"].startswith("rpt_")
     everything = report(service).json()
     assert everything["payments"] == {"succeeded": 5, "declined": 1}
     now = dt.datetime.now(dt.UTC)
-    window = {"from": (now - dt.timedelta(minutes=5)).isoformat(), "to": (now + dt.timedelta(minutes=1)).isoformat()}
+    window = {
+        "from": (now - dt.timedelta(minutes=5)).isoformat(),
+        "to": (now + dt.timedelta(minutes=1)).isoformat(),
+    }
     assert report(service, window).json()["payments"]["succeeded"] == 5
     past = {"from": "2020-01-01T00:00:00Z", "to": "2020-01-02T00:00:00Z"}
     assert report(service, past).json()["payments"] == {"succeeded": 0, "declined": 0}
@@ -211,8 +336,14 @@ def test_report_totals_after_known_payments(service):
 
 @pytest.mark.parametrize(
     "filter_,code",
-    [({"from": "2026-02-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "invalid_range"),
-     ({"from": "yesterday"}, "invalid_range"), ({"batch": "x"}, "invalid_filter")],
+    [
+        (
+            {"from": "2026-02-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"},
+            "invalid_range",
+        ),
+        ({"from": "yesterday"}, "invalid_range"),
+        ({"batch": "x"}, "invalid_filter"),
+    ],
 )
 def test_report_bad_filter_is_400(service, filter_, code):
     r = report(service, filter_)
@@ -228,15 +359,36 @@ def test_report_auth(service):
 
 def test_faults_can_be_changed_live(service):
     headers = {"Authorization": f"Bearer {TOKEN}"}
-    r = requests.put(service.url + "/internal/faults", json={"error_rate": 1, "error_phase": "before"},
-                     headers=headers, timeout=5)
+    r = requests.put(
+        service.url + "/internal/faults",
+        json={"error_rate": 1, "error_phase": "before"},
+        headers=headers,
+        timeout=5,
+    )
     assert r.status_code == 200 and r.json()["error_rate"] == 1
     assert pay(service, body()).status_code == 503
-    bad = requests.put(service.url + "/internal/faults", json={"error_rate": 7}, headers=headers, timeout=5)
+    bad = requests.put(
+        service.url + "/internal/faults",
+        json={"error_rate": 7},
+        headers=headers,
+        timeout=5,
+    )
     assert bad.status_code == 400 and "error_rate" in bad.json()["error"]["message"]
-    unknown = requests.put(service.url + "/internal/faults", json={"eror_rate": 0}, headers=headers, timeout=5)
-    assert unknown.status_code == 400 and "eror_rate" in unknown.json()["error"]["message"]
-    requests.put(service.url + "/internal/faults", json={"error_rate": 0}, headers=headers, timeout=5)
+    unknown = requests.put(
+        service.url + "/internal/faults",
+        json={"eror_rate": 0},
+        headers=headers,
+        timeout=5,
+    )
+    assert (
+        unknown.status_code == 400 and "eror_rate" in unknown.json()["error"]["message"]
+    )
+    requests.put(
+        service.url + "/internal/faults",
+        json={"error_rate": 0},
+        headers=headers,
+        timeout=5,
+    )
     assert pay(service, body()).status_code == 201
 
 
@@ -245,23 +397,45 @@ def test_openapi_document_describes_the_contract(service):
     assert {"/pay", "/internal/generate-report", "/health"} <= set(doc["paths"])
     pay_op = doc["paths"]["/pay"]["post"]
     assert {"201", "402", "409", "422", "429"} <= set(pay_op["responses"])
-    assert set(doc["components"]["schemas"]["PayRequest"]["required"]) == {"amount", "currency", "card", "customer"}
+    assert set(doc["components"]["schemas"]["PayRequest"]["required"]) == {
+        "amount",
+        "currency",
+        "card",
+        "customer",
+    }
 
 
 def _start(args, env_extra=None, token=True):
     env = {"PATH": "/usr/bin:/bin", "DD_TRACE_ENABLED": "false", **(env_extra or {})}
     if token:
         env["PAYMENT_INTERNAL_TOKEN"] = TOKEN
-    return subprocess.run([sys.executable, "-m", "payment_service", "--port", str(free_port()), *args],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=20)
+    return subprocess.run(
+        [sys.executable, "-m", "payment_service", "--port", str(free_port()), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
 
 
 @pytest.mark.parametrize(
     "args,env,needle",
-    [([], {}, "PAYMENT_INTERNAL_TOKEN is not set"),
-     (["--error-rate", "1.5"], {"PAYMENT_INTERNAL_TOKEN": TOKEN}, "--error-rate"),
-     ([], {"PAYMENT_INTERNAL_TOKEN": TOKEN, "PAYMENT_LATENCY_MS": "-3"}, "--latency-ms"),
-     (["--error-phase", "during"], {"PAYMENT_INTERNAL_TOKEN": TOKEN}, "--error-phase")],
+    [
+        ([], {}, "PAYMENT_INTERNAL_TOKEN is not set"),
+        (["--error-rate", "1.5"], {"PAYMENT_INTERNAL_TOKEN": TOKEN}, "--error-rate"),
+        (
+            [],
+            {"PAYMENT_INTERNAL_TOKEN": TOKEN, "PAYMENT_LATENCY_MS": "-3"},
+            "--latency-ms",
+        ),
+        (
+            ["--error-phase", "during"],
+            {"PAYMENT_INTERNAL_TOKEN": TOKEN},
+            "--error-phase",
+        ),
+    ],
 )
 def test_bad_start_up_input_exits_2_with_one_line(args, env, needle):
     proc = _start(args, env, token=False)
@@ -272,10 +446,23 @@ def test_bad_start_up_input_exits_2_with_one_line(args, env, needle):
 
 def test_dev_mode_prints_a_generated_token(tmp_path):
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "payment_service", "--dev", "--port", str(port),
-                             "--db", str(tmp_path / "dev.sqlite")], cwd=ROOT,
-                            env={"PATH": "/usr/bin:/bin", "DD_TRACE_ENABLED": "false"},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "payment_service",
+            "--dev",
+            "--port",
+            str(port),
+            "--db",
+            str(tmp_path / "dev.sqlite"),
+        ],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "DD_TRACE_ENABLED": "false"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         line = ""
         while "generated internal token" not in line:
@@ -285,8 +472,12 @@ def test_dev_mode_prints_a_generated_token(tmp_path):
         from tests.conftest import wait_http
 
         wait_http(f"http://127.0.0.1:{port}/health")
-        r = requests.post(f"http://127.0.0.1:{port}/internal/generate-report", json={},
-                          headers={"Authorization": f"Bearer {token}"}, timeout=5)
+        r = requests.post(
+            f"http://127.0.0.1:{port}/internal/generate-report",
+            json={},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=5,
+        )
         assert r.status_code == 200
     finally:
         proc.terminate()

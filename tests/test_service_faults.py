@@ -32,7 +32,9 @@ def test_error_after_stores_the_payment_and_a_resend_replays_it(start_service):
     key = uuid.uuid4().hex
     assert pay(service, body(), key).status_code == 500
     assert service.query("SELECT COUNT(*) FROM payments") == [(1,)]
-    replay = pay(service, body(), key)  # replays are answered from the books, before any fault
+    replay = pay(
+        service, body(), key
+    )  # replays are answered from the books, before any fault
     assert replay.status_code == 201 and replay.headers["Idempotent-Replayed"] == "true"
     assert service.query("SELECT id FROM payments") == [(replay.json()["id"],)]
 
@@ -79,10 +81,16 @@ def test_rate_limit_429_with_retry_after(start_service):
     answers = [pay(service, body()) for _ in range(8)]
     limited = [r for r in answers if r.status_code == 429]
     assert limited and any(r.status_code == 201 for r in answers)
-    assert all(r.json()["error"]["code"] == "rate_limited" and int(r.headers["Retry-After"]) >= 1 for r in limited)
+    assert all(
+        r.json()["error"]["code"] == "rate_limited"
+        and int(r.headers["Retry-After"]) >= 1
+        for r in limited
+    )
     time.sleep(1.1)
     assert pay(service, body()).status_code == 201
-    assert service.query("SELECT COUNT(*) FROM payments") == [(sum(r.status_code == 201 for r in answers) + 1,)]
+    assert service.query("SELECT COUNT(*) FROM payments") == [
+        (sum(r.status_code == 201 for r in answers) + 1,)
+    ]
 
 
 def test_report_latency(start_service):
@@ -96,14 +104,24 @@ def test_report_tamper_leaves_one_payment_out(start_service):
     service = start_service("--report-tamper")
     batch = "batch_" + uuid.uuid4().hex[:6]
     for amount in (100, 200, 300):
-        assert pay(service, body(amount=amount, metadata={"batch_id": batch})).status_code == 201
+        assert (
+            pay(service, body(amount=amount, metadata={"batch_id": batch})).status_code
+            == 201
+        )
     got = report(service, {"batch_id": batch}).json()
     assert got["totals"]["USD"] == {"count": 2, "amount": 300}
     assert got["payments"]["succeeded"] == 2
-    assert service.query("SELECT COUNT(*), SUM(amount) FROM payments WHERE batch_id = ?", (batch,)) == [(3, 600)]
+    assert service.query(
+        "SELECT COUNT(*), SUM(amount) FROM payments WHERE batch_id = ?", (batch,)
+    ) == [(3, 600)]
 
 
 def test_fault_env_twins(start_service):
-    service = start_service(env={"PAYMENT_ERROR_RATE": "1", "PAYMENT_ERROR_PHASE": "before"})
+    service = start_service(
+        env={"PAYMENT_ERROR_RATE": "1", "PAYMENT_ERROR_PHASE": "before"}
+    )
     assert pay(service, body()).status_code == 503
-    assert "error_rate=1.0" in requests.get(service.url + "/health", timeout=5).json()["faults"][0]
+    assert (
+        "error_rate=1.0"
+        in requests.get(service.url + "/health", timeout=5).json()["faults"][0]
+    )

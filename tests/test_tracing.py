@@ -195,7 +195,11 @@ def test_no_span_carries_a_card_number_or_the_token(traced_run):
         texts = [span["name"], span["resource"], *meta.keys(), *meta.values()]
         for text in texts:
             assert TOKEN not in text, span
-            cards = [run for run in DIGIT_RUN.findall(text) if luhn_valid(run) and brand_of(run)]  # a card the service would take
+            cards = [
+                run
+                for run in DIGIT_RUN.findall(text)
+                if luhn_valid(run) and brand_of(run)
+            ]  # a card the service would take
             assert not cards, (cards, span)
 
 

@@ -53,7 +53,11 @@ def _use_profile(environment, profile: str) -> None:
     if profile == DEFAULT_PROFILE:
         if isinstance(environment.shape_class, LoadProfile):
             # steady is plain Locust, unless another locustfile brings a shape of its own
-            others = [s for s in (environment.available_shape_classes or {}).values() if not isinstance(s, LoadProfile)]
+            others = [
+                s
+                for s in (environment.available_shape_classes or {}).values()
+                if not isinstance(s, LoadProfile)
+            ]
             environment.shape_class = others[0] if others else None
             if environment.shape_class is not None:
                 environment.shape_class.runner = environment.runner

@@ -73,7 +73,13 @@ def span_text(text: str) -> str:
 
 
 def _span_of(value) -> Span | None:
-    return None if value is None else value if isinstance(value, Span) else span(str(value))
+    return (
+        None
+        if value is None
+        else value
+        if isinstance(value, Span)
+        else span(str(value))
+    )
 
 
 def profile_name(text: str) -> str:
@@ -268,9 +274,13 @@ def _ramp_up(users: int, rate: float) -> float:
 
 def _spike(options, users: int, rate: float, run_time: float) -> list[Phase]:
     peak = max(users + 1, round(users * options.spike_multiplier))
-    at = _whole((_span_of(options.spike_at) or Span(DEFAULT_SPIKE_AT, True)).seconds(run_time))
+    at = _whole(
+        (_span_of(options.spike_at) or Span(DEFAULT_SPIKE_AT, True)).seconds(run_time)
+    )
     duration = _whole(
-        (_span_of(options.spike_duration) or Span(DEFAULT_SPIKE_DURATION, True)).seconds(run_time)
+        (
+            _span_of(options.spike_duration) or Span(DEFAULT_SPIKE_DURATION, True)
+        ).seconds(run_time)
     )
     jump_rate = options.spike_spawn_rate or float(peak - users)
     ramp = _ramp_up(users, rate)

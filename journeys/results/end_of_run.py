@@ -55,7 +55,10 @@ def write_final_locust_csv(environment, prefix: str) -> None:
     both must agree.
     """
     writer = StatsCSV(environment, PERCENTILES_TO_REPORT)
-    for suffix, write in (("stats", writer.requests_csv), ("failures", writer.failures_csv)):
+    for suffix, write in (
+        ("stats", writer.requests_csv),
+        ("failures", writer.failures_csv),
+    ):
         with open(f"{prefix}_{suffix}.csv", "w", newline="") as f:
             write(csv.writer(f))
 

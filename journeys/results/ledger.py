@@ -21,7 +21,13 @@ from pathlib import Path
 from locust import events
 
 REPORT_KEY = "ledger"
-COLUMNS = ("currency", "payments", "amount_minor", "unknown_payments", "unknown_amount_minor")
+COLUMNS = (
+    "currency",
+    "payments",
+    "amount_minor",
+    "unknown_payments",
+    "unknown_amount_minor",
+)
 
 #: currency -> [payments, amount, unknown payments, unknown amount] (amounts in minor units)
 entries: dict[str, list[int]] = {}
@@ -36,7 +42,9 @@ def record(currency: str, amount: int, *, unknown: bool = False) -> None:
 
 def totals() -> dict[str, dict[str, int]]:
     """The ledger in the report's shape: ``{"USD": {"count": 12, "amount": 340000}}``."""
-    return {c: {"count": e[0], "amount": e[1]} for c, e in sorted(entries.items()) if e[0]}
+    return {
+        c: {"count": e[0], "amount": e[1]} for c, e in sorted(entries.items()) if e[0]
+    }
 
 
 @events.test_start.add_listener
