@@ -63,6 +63,35 @@ class PersonaUser(FastHttpUser):
         self.operator_id = f"{self.persona.name}-{worker}-{self.index}"
 
 
+def _tagged_task(task, tag: str):
+    """A copy of a journey's task function that also carries ``tag`` (the original is shared)."""
+
+    def run(taskset):
+        return task(taskset)
+
+    run.__name__, run.__qualname__, run.__doc__ = (
+        task.__name__,
+        task.__qualname__,
+        task.__doc__,
+    )
+    run.locust_tag_set = set(getattr(task, "locust_tag_set", ())) | {tag}
+    return run
+
+
+def persona_journey(journey: type, persona: Persona) -> type:
+    """The journey for one persona: its tasks also carry the persona's name as a Locust tag,
+    so ``--tags budget_shopper`` runs that persona only (``--tags customer`` still runs all
+    customers)."""
+    return type(
+        journey.__name__,
+        (journey,),
+        {
+            "tasks": [_tagged_task(t, persona.name) for t in journey.tasks],
+            "__module__": journey.__module__,
+        },
+    )
+
+
 def persona_user_class(persona: Persona) -> type[PersonaUser]:
     return type(
         persona.class_name,
@@ -70,7 +99,9 @@ def persona_user_class(persona: Persona) -> type[PersonaUser]:
         {
             "persona": persona,
             "weight": persona.weight,
-            "tasks": list(JOURNEYS_BY_ROLE[persona.role]),
+            "tasks": [
+                persona_journey(j, persona) for j in JOURNEYS_BY_ROLE[persona.role]
+            ],
             "_indices": itertools.count(),
             "__module__": __name__,
             "__doc__": f"Persona {persona.name} ({persona.role}).",

@@ -102,9 +102,9 @@ def test_rows_have_an_all_row_with_a_payment_weighted_configured_rate():
     assert rows["a"]["funnel_declined"] == 3
 
 
-def test_decline_interval_is_three_sigma():
+def test_decline_interval_is_five_sigma():
     low, high = decline_interval(0.3, 100)
-    assert (round(low, 4), round(high, 4)) == (0.1625, 0.4375)
+    assert (round(low, 4), round(high, 4)) == (0.0709, 0.5291)
     assert decline_interval(0.0, 50) == (0.0, 0.0)
 
 
@@ -164,7 +164,7 @@ def test_verdict_says_what_failed_and_by_how_much():
     assert "1 duplicate charges (checkout)" in failed
     assert "1 reconciliation mismatches (batch_report)" in failed
     assert any(
-        m.startswith("decline rate 0.000 outside 0.263..0.737") for m in failed
+        m.startswith("decline rate 0.000 outside 0.105..0.895") for m in failed
     ), failed
     assert not any("p50" in m for m in failed), (
         "p50 is 20 ms: the 5 s journey entry must not count"
