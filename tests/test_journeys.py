@@ -269,8 +269,21 @@ def test_persona_name_is_a_tag(tmp_path, service):
         "other_shopper,customer,1,visa,EUR,5,80,0,0,,en_US,0,0.05",
         OPERATOR,
     )
-    run = run_locust(tmp_path, service.url, "--tags", "other_shopper", personas=personas, users=3, run_time="3s")
+    run = run_locust(
+        tmp_path,
+        service.url,
+        "--tags",
+        "other_shopper",
+        personas=personas,
+        users=3,
+        run_time="3s",
+    )
     assert run.returncode == 0, run.output[-3000:]
-    personas_seen = {json.loads(m)["persona"] for (m,) in service.query("SELECT metadata FROM payments")}
+    personas_seen = {
+        json.loads(m)["persona"]
+        for (m,) in service.query("SELECT metadata FROM payments")
+    }
     assert personas_seen == {"other_shopper"}
-    assert {r["persona"] for r in run.csv_rows("persona_mix") if int(r["users"] or 0)} == {"other_shopper"}
+    assert {
+        r["persona"] for r in run.csv_rows("persona_mix") if int(r["users"] or 0)
+    } == {"other_shopper"}
