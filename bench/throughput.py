@@ -36,6 +36,11 @@ def main() -> None:
         "--generator-cpu", default="1", help="core(s) for the generator (taskset -c)"
     )
     p.add_argument(
+        "--trace-sample-rate",
+        default="1",
+        help="traced config: share of journeys traced (the target is for 1, every journey)",
+    )
+    p.add_argument(
         "--target-cpu", default="0", help="core(s) for nginx and the trace agent"
     )
     args = p.parse_args()
@@ -70,7 +75,11 @@ def main() -> None:
                     run_time=args.duration,
                     personas=None if config == "bare" else personas,
                     cpus=args.generator_cpu,
-                    env={"DD_TRACE_AGENT_URL": agent.url, "DD_TRACE_ENABLED": "true"}
+                    env={
+                        "DD_TRACE_AGENT_URL": agent.url,
+                        "DD_TRACE_ENABLED": "true",
+                        "LOCUST_TRACE_SAMPLE_RATE": args.trace_sample_rate,
+                    }
                     if config == "traced"
                     else {},
                     target=target,

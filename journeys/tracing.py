@@ -23,8 +23,10 @@ and the internal token. An absent or failing agent costs one warning; the run ca
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
+import random
 import re
 import urllib.error
 import urllib.request
@@ -176,10 +178,34 @@ class TracedSpan:
         self.span.set_tag("error.message", scrub(str(message), _state.secrets))
 
 
+class _Unsampled:
+    """A journey left out by ``--trace-sample-rate``: no spans, but its requests carry trace
+    headers that say "drop" (sampling priority -1), so the service's spans are dropped too instead
+    of starting traces of their own."""
+
+    __slots__ = ("span",)
+
+    def __init__(self, context) -> None:
+        self.span = _ContextOnly(context)
+
+    def set_tag(self, key: str, value: Any) -> None:
+        pass
+
+    def set_error(self, message: str) -> None:
+        pass
+
+
+@dataclass(frozen=True, slots=True)
+class _ContextOnly:
+    context: Any
+
+
 class _State:
     """Decided once per process by ``configure``; ``tracer`` is None while tracing is off."""
 
     def __init__(self) -> None:
+        # Locust's parsed options (workers get the master's with each spawn)
+        self.options = None
         self.settings: Settings | None = None
         self.tracer = None
         self.propagator = None
@@ -259,11 +285,66 @@ def enabled() -> bool:
     return _state.tracer is not None
 
 
+def sample_rate(text: str) -> float:
+    """``--trace-sample-rate``: a share from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number; use a share from 0 to 1, e.g. 0.1"
+        ) from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(
+            f"{text} is outside 0..1; use a share, e.g. 0.1 to trace 1 journey in 10"
+        )
+    return value
+
+
+@events.init_command_line_parser.add_listener
+def _add_options(parser) -> None:
+    parser.add_argument(
+        "--trace-sample-rate",
+        type=sample_rate,
+        default=1.0,
+        env_var="LOCUST_TRACE_SAMPLE_RATE",
+        help="Share of journeys traced when tracing is on (default 1: every journey). The others "
+        "send 'drop' trace headers, so the service drops its spans for them too.",
+    )
+
+
+def _sampled_out() -> bool:
+    rate = getattr(_state.options, "trace_sample_rate", 1.0)
+    return rate < 1.0 and random.random() >= rate
+
+
+def _unsampled() -> _Unsampled:
+    from ddtrace.constants import USER_REJECT
+    from ddtrace.trace import Context
+
+    return _Unsampled(
+        Context(
+            trace_id=random.getrandbits(64),
+            span_id=random.getrandbits(64),
+            sampling_priority=USER_REJECT,
+        )
+    )
+
+
 @contextmanager
-def journey_span(journey: str, persona: str) -> Iterator[TracedSpan | _NoSpan]:
+def journey_span(
+    journey: str, persona: str
+) -> Iterator[TracedSpan | _NoSpan | _Unsampled]:
     """The root span of one journey: always a new trace, never a child of anything active."""
     if not enabled():
         yield _NO_SPAN
+        return
+    if _sampled_out():
+        unsampled = _unsampled()
+        token = _journey.set(unsampled)
+        try:
+            yield unsampled
+        finally:
+            _journey.reset(token)
         return
     span = _state.tracer.start_span(
         "journey", child_of=None, resource=journey, span_type="worker", activate=False
@@ -283,6 +364,9 @@ def attempt_span(
         yield _NO_SPAN
         return
     parent = _journey.get()
+    if isinstance(parent, _Unsampled):
+        yield _NO_SPAN  # inject() still sends the parent's "drop" headers
+        return
     span = _state.tracer.start_span(
         "http.request",
         child_of=parent.span if parent is not None else None,
@@ -407,7 +491,12 @@ def drop_unsent_if_agent_down() -> None:
 
 @events.init.add_listener
 def _on_init(environment, **_kwargs) -> None:
-    log.info(configure(environment))
+    _state.options = environment.parsed_options
+    banner = configure(environment)
+    rate = getattr(_state.options, "trace_sample_rate", 1.0)
+    if _state.settings is not None and _state.settings.enabled and rate < 1.0:
+        banner += f"; {rate:.0%} of journeys traced (--trace-sample-rate)"
+    log.info(banner)
 
 
 @events.quitting.add_listener

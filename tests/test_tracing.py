@@ -203,6 +203,45 @@ def test_no_span_carries_a_card_number_or_the_token(traced_run):
             assert not cards, (cards, span)
 
 
+# -- sampling ------------------------------------------------------------------------------------
+
+
+def test_sample_rate_zero_traces_nothing_and_tells_the_service_to_drop(
+    tmp_path, trace_agent
+):
+    """--trace-sample-rate 0: no generator spans; the service's spans carry priority -1 (dropped)."""
+    service = launch_service(tmp_path, env=traced(trace_agent, "payment-service"))
+    try:
+        run = locust_run(
+            tmp_path,
+            service,
+            write_personas(tmp_path, SHOPPER, OPS, header=HEADER),
+            env={
+                **traced(trace_agent, "payment-load-generator"),
+                "LOCUST_TRACE_SAMPLE_RATE": "0",
+            },
+        )
+        assert run.returncode == 0, run.output[-3000:]
+        assert "0% of journeys traced" in run.output
+        assert service.query("SELECT count(*) FROM payments")[0][0] > 0
+    finally:
+        service.stop()
+    traces = trace_agent.settled(timeout=8)
+    spans = [s for t in traces.values() for s in t]
+    assert not [s for s in spans if s["service"] == "payment-load-generator"]
+    # every trace the service started for a payment or report request was told to drop
+    roots = [min(t, key=lambda s: s["start"]) for t in traces.values()]
+    api_roots = [
+        r
+        for r in roots
+        if r["resource"] in ("POST /pay", "POST /internal/generate-report")
+    ]
+    assert api_roots, {r["resource"] for r in roots}
+    assert {r["metrics"].get("_sampling_priority_v1") for r in api_roots} == {-1}, (
+        api_roots[:2]
+    )
+
+
 # -- the agent is down ---------------------------------------------------------------------------
 
 
