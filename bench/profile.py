@@ -78,6 +78,11 @@ def main() -> None:
         "--all", action="store_true", help="rank every package's functions inclusively"
     )
     p.add_argument(
+        "--trace-sample-rate",
+        default="1",
+        help="traced config: share of journeys traced (LOCUST_TRACE_SAMPLE_RATE)",
+    )
+    p.add_argument(
         "--personas",
         type=Path,
         help="personas file (default: the project's customers and operators)",
@@ -108,7 +113,11 @@ def main() -> None:
         )
         env = harness.clean_env(
             **(
-                {"DD_TRACE_AGENT_URL": agent.url, "DD_TRACE_ENABLED": "true"}
+                {
+                    "DD_TRACE_AGENT_URL": agent.url,
+                    "DD_TRACE_ENABLED": "true",
+                    "LOCUST_TRACE_SAMPLE_RATE": args.trace_sample_rate,
+                }
                 if args.config == "traced"
                 else {}
             )

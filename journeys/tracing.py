@@ -181,23 +181,18 @@ class TracedSpan:
 class _Unsampled:
     """A journey left out by ``--trace-sample-rate``: no spans, but its requests carry trace
     headers that say "drop" (sampling priority -1), so the service's spans are dropped too instead
-    of starting traces of their own."""
+    of starting traces of their own. The headers are built once per journey, not per request."""
 
-    __slots__ = ("span",)
+    __slots__ = ("headers",)
 
-    def __init__(self, context) -> None:
-        self.span = _ContextOnly(context)
+    def __init__(self, headers: dict[str, str]) -> None:
+        self.headers = headers
 
     def set_tag(self, key: str, value: Any) -> None:
         pass
 
     def set_error(self, message: str) -> None:
         pass
-
-
-@dataclass(frozen=True, slots=True)
-class _ContextOnly:
-    context: Any
 
 
 class _State:
@@ -321,13 +316,14 @@ def _unsampled() -> _Unsampled:
     from ddtrace.constants import USER_REJECT
     from ddtrace.trace import Context
 
-    return _Unsampled(
-        Context(
-            trace_id=random.getrandbits(64),
-            span_id=random.getrandbits(64),
-            sampling_priority=USER_REJECT,
-        )
+    headers: dict[str, str] = {}
+    context = Context(
+        trace_id=random.getrandbits(64),
+        span_id=random.getrandbits(64),
+        sampling_priority=USER_REJECT,
     )
+    _state.propagator.inject(context, headers)
+    return _Unsampled(headers)
 
 
 @contextmanager
@@ -409,7 +405,9 @@ def inject(headers: dict) -> None:
     if _state.tracer is None:
         return
     current = _attempt.get() or _journey.get()
-    if current is not None:
+    if isinstance(current, _Unsampled):
+        headers.update(current.headers)
+    elif current is not None:
         _state.propagator.inject(current.span.context, headers)
 
 

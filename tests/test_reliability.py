@@ -328,7 +328,10 @@ def test_no_card_number_cvc_or_token_in_any_output(tmp_path, service):
         ({"LOCUST_SLO_P95_MS": "-1"}, "--slo-p95-ms"),
         ({"LOCUST_SLO_ERROR_RATE": "2"}, "--slo-error-rate"),
         ({"LOCUST_REQUEST_TIMEOUT": "0"}, "--request-timeout"),
-        ({"LOCUST_TRACE_SAMPLE_RATE": "1.5"}, "--trace-sample-rate: 1.5 is outside 0..1"),
+        (
+            {"LOCUST_TRACE_SAMPLE_RATE": "1.5"},
+            "--trace-sample-rate: 1.5 is outside 0..1",
+        ),
         ({"PAYMENT_INTERNAL_TOKEN": ""}, "PAYMENT_INTERNAL_TOKEN is not set"),
     ],
     ids=[
