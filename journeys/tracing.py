@@ -34,7 +34,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from locust import events
 from locust.runners import MasterRunner
@@ -138,7 +138,14 @@ def _secrets() -> tuple[str, ...]:
 
 
 class _NoSpan:
-    """What the context managers yield when tracing is off."""
+    """What the span helpers give when tracing is off: a do-nothing span that is its own context
+    manager, so the hot path pays no generator-based context manager per request."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info) -> bool:
+        return False
 
     def set_tag(self, key: str, value: Any) -> None:
         pass
@@ -326,14 +333,16 @@ def _unsampled() -> _Unsampled:
     return _Unsampled(headers)
 
 
-@contextmanager
-def journey_span(
-    journey: str, persona: str
-) -> Iterator[TracedSpan | _NoSpan | _Unsampled]:
-    """The root span of one journey: always a new trace, never a child of anything active."""
+def journey_span(journey: str, persona: str):
+    """The root span of one journey: always a new trace, never a child of anything active.
+    A context manager giving a ``TracedSpan``, or ``NO_SPAN`` while tracing is off."""
     if not enabled():
-        yield _NO_SPAN
-        return
+        return _NO_SPAN
+    return _journey_span(journey, persona)
+
+
+@contextmanager
+def _journey_span(journey: str, persona: str) -> Iterator[TracedSpan | _Unsampled]:
     if _sampled_out():
         unsampled = _unsampled()
         token = _journey.set(unsampled)
@@ -351,18 +360,22 @@ def journey_span(
         yield traced
 
 
-@contextmanager
-def attempt_span(
-    name: str, method: str, route: str, retry: int = 0
-) -> Iterator[TracedSpan | _NoSpan]:
-    """One HTTP attempt, a child of this user's journey span (its own trace outside a journey)."""
+def attempt_span(name: str, method: str, route: str, retry: int = 0):
+    """One HTTP attempt, a child of this user's journey span (its own trace outside a journey).
+    A context manager giving a ``TracedSpan``, or ``NO_SPAN`` while tracing is off or the journey
+    is not sampled (``inject()`` then still sends the journey's "drop" headers)."""
     if not enabled():
-        yield _NO_SPAN
-        return
+        return _NO_SPAN
     parent = _journey.get()
     if isinstance(parent, _Unsampled):
-        yield _NO_SPAN  # inject() still sends the parent's "drop" headers
-        return
+        return _NO_SPAN
+    return _attempt_span(parent, name, method, route, retry)
+
+
+@contextmanager
+def _attempt_span(
+    parent, name: str, method: str, route: str, retry: int
+) -> Iterator[TracedSpan]:
     span = _state.tracer.start_span(
         "http.request",
         child_of=parent.span if parent is not None else None,
