@@ -352,6 +352,15 @@ def trace_agent(work: Path, cpus: str | None = "0") -> Iterator[Target]:
         yield Target(url, proc, [proc.pid])
 
 
+def traced_env(agent_url: str, sample_rate: str = "1") -> dict[str, str]:
+    """Env that turns the generator's tracing on, to the agent at ``agent_url``."""
+    return {
+        "DD_TRACE_AGENT_URL": agent_url,
+        "DD_TRACE_ENABLED": "true",
+        "LOCUST_TRACE_SAMPLE_RATE": sample_rate,
+    }
+
+
 def trace_count(agent_url: str) -> int:
     """Traces the test agent has received so far (-1 when it cannot say)."""
     try:

@@ -113,11 +113,7 @@ def main() -> None:
         )
         env = harness.clean_env(
             **(
-                {
-                    "DD_TRACE_AGENT_URL": agent.url,
-                    "DD_TRACE_ENABLED": "true",
-                    "LOCUST_TRACE_SAMPLE_RATE": args.trace_sample_rate,
-                }
+                harness.traced_env(agent.url, args.trace_sample_rate)
                 if args.config == "traced"
                 else {}
             )

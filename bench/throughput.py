@@ -75,11 +75,7 @@ def main() -> None:
                     run_time=args.duration,
                     personas=None if config == "bare" else personas,
                     cpus=args.generator_cpu,
-                    env={
-                        "DD_TRACE_AGENT_URL": agent.url,
-                        "DD_TRACE_ENABLED": "true",
-                        "LOCUST_TRACE_SAMPLE_RATE": args.trace_sample_rate,
-                    }
+                    env=harness.traced_env(agent.url, args.trace_sample_rate)
                     if config == "traced"
                     else {},
                     target=target,

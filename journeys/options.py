@@ -48,6 +48,21 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _share(text: str) -> float:
+    """A share from 0 to 1 (``--trace-sample-rate``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number; use a share from 0 to 1, e.g. 0.1"
+        ) from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(
+            f"{text} is outside 0..1; use a share, e.g. 0.1 to trace 1 journey in 10"
+        )
+    return value
+
+
 @events.init_command_line_parser.add_listener
 def add_options(parser) -> None:
     group = parser.add_argument_group("payment load generator")
@@ -77,4 +92,12 @@ def add_options(parser) -> None:
         default=0.0,
         env_var="LOCUST_WAIT_FOR_HOST",
         help="Seconds to wait for the target to come up before the run (default 0: fail at once).",
+    )
+    group.add_argument(
+        "--trace-sample-rate",
+        type=_share,
+        default=1.0,
+        env_var="LOCUST_TRACE_SAMPLE_RATE",
+        help="Share of journeys traced when tracing is on (default 1: every journey). The others "
+        "send 'drop' trace headers, so the service drops its spans for them too.",
     )

@@ -23,7 +23,6 @@ and the internal token. An absent or failing agent costs one warning; the run ca
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import random
@@ -185,21 +184,13 @@ class TracedSpan:
         self.span.set_tag("error.message", scrub(str(message), _state.secrets))
 
 
-class _Unsampled:
+class _Unsampled(_NoSpan):
     """A journey left out by ``--trace-sample-rate``: no spans, but its requests carry trace
     headers that say "drop" (sampling priority -1), so the service's spans are dropped too instead
     of starting traces of their own. The headers are built once per journey, not per request."""
 
-    __slots__ = ("headers",)
-
     def __init__(self, headers: dict[str, str]) -> None:
         self.headers = headers
-
-    def set_tag(self, key: str, value: Any) -> None:
-        pass
-
-    def set_error(self, message: str) -> None:
-        pass
 
 
 class _State:
@@ -285,33 +276,6 @@ def enabled() -> bool:
     if _state.settings is None:
         configure()
     return _state.tracer is not None
-
-
-def sample_rate(text: str) -> float:
-    """``--trace-sample-rate``: a share from 0 to 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a number; use a share from 0 to 1, e.g. 0.1"
-        ) from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(
-            f"{text} is outside 0..1; use a share, e.g. 0.1 to trace 1 journey in 10"
-        )
-    return value
-
-
-@events.init_command_line_parser.add_listener
-def _add_options(parser) -> None:
-    parser.add_argument(
-        "--trace-sample-rate",
-        type=sample_rate,
-        default=1.0,
-        env_var="LOCUST_TRACE_SAMPLE_RATE",
-        help="Share of journeys traced when tracing is on (default 1: every journey). The others "
-        "send 'drop' trace headers, so the service drops its spans for them too.",
-    )
 
 
 def _sampled_out() -> bool:
