@@ -90,6 +90,9 @@ def parser(description: str, duration: float, users: int) -> argparse.ArgumentPa
 
 @contextlib.contextmanager
 def workdir(keep: bool) -> Iterator[Path]:
+    """A temporary work directory. SIGTERM from here on unwinds like Ctrl-C, so the ``with``
+    blocks inside stop what they started (nginx, the trace agent) instead of orphaning it."""
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     path = Path(tempfile.mkdtemp(prefix="bench-"))
     try:
         yield path
@@ -98,6 +101,10 @@ def workdir(keep: bool) -> Iterator[Path]:
             print(f"work directory kept: {path}")
         else:
             shutil.rmtree(path, ignore_errors=True)
+
+
+def _exit_on_sigterm(signum, _frame) -> None:
+    raise SystemExit(128 + signum)
 
 
 # -- processes ------------------------------------------------------------------------------------

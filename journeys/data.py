@@ -12,10 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import itertools
+import json
 import os
 import random
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from faker import Faker
@@ -37,6 +38,11 @@ PREFIXES = {
 }
 
 
+#: JSON as the client sends it (no spaces): ``json.dumps(v, separators=(",", ":"))`` without
+#: building a new encoder per call.
+compact_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
 @dataclass(frozen=True, slots=True)
 class Card:
     """A card as sent to ``POST /pay``. ``decline_code`` is set for declining test cards."""
@@ -47,6 +53,11 @@ class Card:
     cvc: str
     brand: str
     decline_code: str | None = None
+    #: ``as_json()`` serialized once (cards come from pools and are sent many times).
+    json: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "json", compact_json(self.as_json()))
 
     @property
     def last4(self) -> str:
@@ -77,6 +88,11 @@ class Customer:
     email: str
     address: str
     locale: str
+    #: ``as_json()`` serialized once (customers come from pools and are sent many times).
+    json: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "json", compact_json(self.as_json()))
 
     def as_json(self) -> dict:
         return {"id": self.id, "name": self.name, "email": self.email}
@@ -166,6 +182,13 @@ def card_pool(brand: str, seed: int) -> tuple[Card, ...]:
         rng = random.Random(_stable_seed("cards", brand, seed))
         _card_pools[key] = tuple(make_card(brand, rng) for _ in range(CARD_POOL))
     return _card_pools[key]
+
+
+def build_pools(persona: Persona, seed: int) -> None:
+    """Build the customer and card pools ``persona`` draws from (a no-op once they exist)."""
+    customer_pool(persona.locale, seed)
+    for brand in persona.card_types:
+        card_pool(brand, seed)
 
 
 _process_tag = os.urandom(6).hex()

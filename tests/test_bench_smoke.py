@@ -51,6 +51,16 @@ def test_throughput_prints_the_ratio_table():
 
 
 @needs_nginx
+def test_layers_prints_the_cost_of_each_layer():
+    out = run_script("layers.py")
+    assert re.search(
+        r"\|\s+layer\s+\|\s+median req/s\s+\|\s+ratio to bare\s+\|", out
+    ), out
+    for layer in ("bare", "request", "client", "journey", "mix"):
+        assert re.search(rf"\|\s+{layer}\s+\|\s+[\d,]+\s+\|", out), layer
+
+
+@needs_nginx
 def test_memory_prints_kb_per_user():
     out = run_script(
         "memory.py", "--configs", "journeys"

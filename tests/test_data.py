@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 from dataclasses import replace
 from decimal import Decimal
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from journeys.client import pay_body
 from journeys.data import PaymentData, make_card
 from journeys.personas import DECLINE_CODES, Persona
 from payment_contract import (
@@ -138,6 +140,32 @@ def test_customers_are_localised():
         and customer.id.startswith("cus_")
     )
     assert set(customer.as_json()) == {"id", "name", "email"}
+
+
+@pytest.mark.parametrize("description", [None, 'a "quoted" \\ description'])
+def test_pay_body_is_the_compact_json_of_the_whole_payment(description):
+    """The client's pre-serialized body says exactly what json.dumps of the payment would,
+    also for cards and customers changed after they were drawn (probes use replace())."""
+    data = PaymentData(replace(PERSONA, locale="ko_KR"), 5, 0)
+    card = replace(data.good_card(), exp_month=1)
+    customer = replace(data.customer(), name='Zoë 김민준 "Q"')
+    metadata = {"persona": "shopper", "journey": "checkout", "note": "ü"}
+    payment = {
+        "amount": 1250,
+        "currency": "KRW",
+        "card": card.as_json(),
+        "customer": customer.as_json(),
+        "metadata": metadata,
+    }
+    if description is not None:
+        payment["description"] = description
+    body = pay_body(1250, "KRW", card, customer, metadata, description)
+    assert body == json.dumps(payment, separators=(",", ":"))
+    assert json.loads(body) == payment
+    with pytest.raises(ValueError):
+        pay_body(
+            12.5, "KRW", card, customer, metadata
+        )  # amounts are integer minor units
 
 
 @settings(max_examples=200, deadline=None)

@@ -164,3 +164,8 @@ def test_master_totals_are_the_sum_of_the_workers(tmp_path, service):
     assert not any("SLO verdict" in w for w in run.worker_outputs), (
         "only the master judges"
     )
+    # each worker builds its data pools at test start (it knows the seed by then); the master
+    # runs no users and builds none
+    assert "data pools ready" not in run.output
+    for worker in run.worker_outputs:
+        assert "data pools ready for 2 personas" in worker, worker[-2000:]

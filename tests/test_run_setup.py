@@ -43,6 +43,9 @@ def test_user_counts_follow_the_persona_weights(tmp_path, service):
         "BetaShopper": 3,
         "GammaShopper": 1,
     }
+    # the data pools of every persona are built before the first user starts, not mid-test
+    ready = run.output.find("data pools ready for 3 personas (3 locales)")
+    assert 0 <= ready < run.output.index("Ramping to"), run.output[-3000:]
 
 
 def test_persona_class_can_be_picked_by_name(tmp_path, service):

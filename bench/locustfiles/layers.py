@@ -1,0 +1,104 @@
+"""One user, one layer of the generator at a time: what each layer adds to a bare request.
+
+``BENCH_LAYER`` picks what each request goes through (every layer adds to the one before):
+
+* ``request``  a realistic request, hand-written: a pooled customer and good card of the first
+               customer persona, a fresh idempotency key, ``catch_response=True``, the JSON answer
+               parsed and the request marked a success. What any realistic Locust script pays.
+* ``client``   the same payment through the project's ``PaymentApi.pay``: contract validation of
+               the answer, duplicate-charge and ledger bookkeeping, the resend loop, trace hooks.
+* ``journey``  ``client`` inside a ``JourneyRun``: journey timing, the journey events, the
+               ``journey`` row in Locust's stats.
+
+The full mix (personas, journeys, declines and retries, operators) is the project's locustfile;
+``bench/layers.py`` runs all of them against the bare user, side by side. Good cards only, so
+every layer sends exactly one request per payment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from locust import FastHttpUser, constant, task
+
+import journeys.options  # (--personas, --seed)
+import journeys.results  # noqa: F401  (the journey events' listeners, as in a real run)
+from journeys.base import JourneyRun
+from journeys.client import JSON_HEADERS, PaymentApi
+from journeys.data import PaymentData
+from journeys.personas import load_personas
+
+LAYER = os.environ.get("BENCH_LAYER", "request")
+LAYERS = ("request", "client", "journey")
+if LAYER not in LAYERS:
+    raise SystemExit(f"BENCH_LAYER must be one of {', '.join(LAYERS)}, got {LAYER!r}")
+
+
+class LayerUser(FastHttpUser):
+    wait_time = constant(0)
+    network_timeout = 10.0
+    connection_timeout = 5.0
+
+    def on_start(self) -> None:
+        options = self.environment.parsed_options
+        persona = next(
+            p for p in load_personas(options.personas) if p.role == "customer"
+        )
+        self.persona = persona
+        self.data = PaymentData(persona, options.seed or 1, id(self) % 100_000)
+        self.api = PaymentApi(self.client, self.data.rng, None)
+        self.metadata = {"persona": persona.name, "journey": "checkout"}
+
+    @task
+    def pay(self) -> None:
+        if LAYER == "request":
+            self.hand_written()
+        elif LAYER == "client":
+            self.through_client()
+        else:
+            with JourneyRun("checkout", self.persona.name) as run:
+                self.through_client()
+                run.finish("succeeded")
+
+    def _payment(self) -> tuple:
+        data = self.data
+        currency = data.currency()
+        return data.amount_minor(currency), currency, data.good_card(), data.customer()
+
+    def hand_written(self) -> None:
+        amount, currency, card, customer = self._payment()
+        body = json.dumps(
+            {
+                "amount": amount,
+                "currency": currency,
+                "card": card.as_json(),
+                "customer": customer.as_json(),
+                "metadata": self.metadata,
+            },
+            separators=(",", ":"),
+        )
+        headers = {**JSON_HEADERS, "Idempotency-Key": self.data.idempotency_key()}
+        with self.client.post(
+            "/pay",
+            data=body,
+            headers=headers,
+            name="checkout: pay",
+            catch_response=True,
+        ) as resp:
+            if resp.status_code == 201 and json.loads(resp.content).get("id"):
+                resp.success()
+            else:
+                resp.failure(f"unexpected {resp.status_code}")
+
+    def through_client(self) -> None:
+        amount, currency, card, customer = self._payment()
+        self.api.pay(
+            "checkout: pay",
+            card=card,
+            customer=customer,
+            amount=amount,
+            currency=currency,
+            key=self.data.idempotency_key(),
+            metadata=self.metadata,
+        )
