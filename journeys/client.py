@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 PAY_PATH = "/pay"
 REPORT_PATH = "/internal/generate-report"
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+#: Idempotency keys (and the payment each named) a client remembers to spot a duplicate charge.
+KEYS_REMEMBERED = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,11 +344,15 @@ class PaymentApi:
         )
 
     def _remember(self, key: str, payment_id: str) -> bool:
-        """Record the payment id a key produced; True when the key already named another one."""
+        """Record the payment id a key produced; True when the key already named another one.
+
+        One ``pay`` call ends at the first answer naming a payment, so a duplicate shows only
+        when a caller sends a key again in a later call, which it does for a payment it just
+        made. Only the last ``KEYS_REMEMBERED`` keys are kept: a longer memory would grow with
+        every payment of a long run (it was 256 keys, ~60 KB per busy user).
+        """
         earlier = self._ids_by_key.setdefault(key, payment_id)
-        if (
-            len(self._ids_by_key) > 256
-        ):  # bounded: old keys of finished journeys are not needed
+        if len(self._ids_by_key) > KEYS_REMEMBERED:
             self._ids_by_key.pop(next(iter(self._ids_by_key)))
         return earlier != payment_id
 
