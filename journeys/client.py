@@ -131,16 +131,13 @@ def pay_body(
     Same text as ``json.dumps`` of the whole payload with compact separators, without
     re-encoding the pooled card and customer on every request (the hot path of every journey).
     """
-    parts = [
-        (
-            f'{{"amount":{amount:d},"currency":{compact_json(currency)},"card":{card.json},'
-            f'"customer":{customer.json},"metadata":{compact_json(metadata)}'
-        )
-    ]
+    body = (
+        f'{{"amount":{amount:d},"currency":{compact_json(currency)},"card":{card.json},'
+        f'"customer":{customer.json},"metadata":{compact_json(metadata)}'
+    )
     if description is not None:
-        parts.append(f',"description":{compact_json(description)}')
-    parts.append("}")
-    return "".join(parts)
+        body += f',"description":{compact_json(description)}'
+    return body + "}"
 
 
 def check_paid(body: Any, amount: int, currency: str, card: Card) -> str:

@@ -20,13 +20,13 @@ from __future__ import annotations
 import json
 import os
 
-from locust import FastHttpUser, constant, task
+from locust import FastHttpUser, constant, events, task
 
 import journeys.options  # (--personas, --seed)
 import journeys.results  # noqa: F401  (the journey events' listeners, as in a real run)
 from journeys.base import JourneyRun
 from journeys.client import JSON_HEADERS, PaymentApi
-from journeys.data import PaymentData
+from journeys.data import PaymentData, build_pools
 from journeys.personas import load_personas
 
 LAYER = os.environ.get("BENCH_LAYER", "request")
@@ -35,18 +35,29 @@ if LAYER not in LAYERS:
     raise SystemExit(f"BENCH_LAYER must be one of {', '.join(LAYERS)}, got {LAYER!r}")
 
 
+@events.test_start.add_listener
+def _load_persona(environment, **_kwargs) -> None:
+    """Read the personas file and build the persona's data pools once, before any user starts,
+    as the project's locustfile does (not in every user's on_start, inside the measured run)."""
+    options = environment.parsed_options
+    if options is None:
+        return
+    persona = next(p for p in load_personas(options.personas) if p.role == "customer")
+    build_pools(persona, options.seed or 1)
+    LayerUser.persona = persona
+
+
 class LayerUser(FastHttpUser):
     wait_time = constant(0)
     network_timeout = 10.0
     connection_timeout = 5.0
 
+    persona = None  # the first customer persona, set once at test start
+
     def on_start(self) -> None:
-        options = self.environment.parsed_options
-        persona = next(
-            p for p in load_personas(options.personas) if p.role == "customer"
-        )
-        self.persona = persona
-        self.data = PaymentData(persona, options.seed or 1, id(self) % 100_000)
+        persona = self.persona
+        seed = self.environment.parsed_options.seed or 1
+        self.data = PaymentData(persona, seed, id(self) % 100_000)
         self.api = PaymentApi(self.client, self.data.rng, None)
         self.metadata = {"persona": persona.name, "journey": "checkout"}
 
