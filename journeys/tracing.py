@@ -23,10 +23,12 @@ and the internal token. An absent or failing agent costs one warning; the run ca
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import random
 import re
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -204,6 +206,9 @@ class _State:
         self.propagator = None
         self.secrets: tuple[str, ...] = ()
         self.log_handler: _OneWarning | None = None
+        # found at the end of the run (``quitting``), and the code Locust is about to exit with
+        self.agent_down = False
+        self.exit_code: int | None = None
 
 
 _state = _State()
@@ -269,6 +274,8 @@ def _start_ddtrace(settings: Settings) -> None:
         HTTPPropagator,
         _secrets(),
     )
+    # after ddtrace's own exit hooks, so this one runs before them (atexit runs last-in first-out)
+    atexit.register(_exit_now_if_agent_down)
 
 
 def enabled() -> bool:
@@ -443,18 +450,27 @@ def agent_answers(url: str, timeout: float = 0.5) -> bool:
         return False
 
 
-def drop_unsent_if_agent_down() -> None:
-    """At the end of a run, forget buffered traces when the agent doesn't answer.
+def drop_unsent_if_agent_down() -> bool:
+    """At the end of a run, forget buffered traces when the agent doesn't answer; True if so.
 
     ddtrace flushes its buffer at exit and retries a failing agent for seconds (about 20 s per
     send when the agent accepts connections but never answers); with the buffer empty that final
-    flush is instant. A send already under way is not interrupted.
+    flush is instant. A send already under way is cut short by ``_exit_now_if_agent_down``.
     """
     if _state.tracer is None:
-        return
-    failing = _state.log_handler is not None and _state.log_handler.send_failed
+        return False
+    handler = _state.log_handler
+    failing = handler is not None and handler.send_failed
     if not failing and agent_answers(_state.settings.agent_url):
-        return
+        return False
+    # an agent that never answers has given ddtrace no error to warn about yet
+    if handler is None or not handler.warned:
+        if handler is not None:
+            handler.warned = True
+        log.warning(
+            "tracing: the trace agent at %s does not answer; traces not sent yet are dropped",
+            _state.settings.agent_url,
+        )
     try:
         for client in (
             _state.tracer._span_aggregator.writer._clients
@@ -462,6 +478,27 @@ def drop_unsent_if_agent_down() -> None:
             client.encoder.encode()
     except Exception:
         log.debug("tracing: could not drop unsent traces", exc_info=True)
+    return True
+
+
+def _exit_now_if_agent_down() -> None:
+    """End the process once Locust is done with it, without waiting for ddtrace's writer.
+
+    At process exit ddtrace joins its writer thread, and a send under way to an agent that
+    accepts connections but never answers gives up only after ~20 s (no setting shortens it for
+    the agent transport). When the agent was found down at the end of the run there is nothing
+    left to deliver, so after Locust has printed and written everything (its ``quit`` event
+    came), flush the logs and leave with Locust's exit code.
+    """
+    if not _state.agent_down or _state.exit_code is None:
+        return
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001, S110  (a closed stream has nothing left to flush)
+            pass
+    os._exit(_state.exit_code)
 
 
 @events.init.add_listener
@@ -476,4 +513,9 @@ def _on_init(environment, **_kwargs) -> None:
 
 @events.quitting.add_listener
 def _on_quitting(environment, **_kwargs) -> None:
-    drop_unsent_if_agent_down()
+    _state.agent_down = drop_unsent_if_agent_down()
+
+
+@events.quit.add_listener
+def _on_quit(exit_code: int, **_kwargs) -> None:
+    _state.exit_code = exit_code

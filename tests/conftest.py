@@ -163,6 +163,8 @@ class LocustRun:
     csv_prefix: Path
     html_path: Path
     worker_outputs: list[str] = field(default_factory=list)
+    #: each worker's exit code; -9 when it had not exited 15 s after the master and was killed
+    worker_returncodes: list[int] = field(default_factory=list)
 
     def csv_rows(self, suffix: str) -> list[dict]:
         path = Path(f"{self.csv_prefix}_{suffix}.csv")
@@ -297,7 +299,14 @@ def run_locust(
             except subprocess.TimeoutExpired:
                 w.kill()
                 worker_outs.append(w.communicate()[0])
-    return LocustRun(master.returncode, out, prefix, html, worker_outs)
+    return LocustRun(
+        master.returncode,
+        out,
+        prefix,
+        html,
+        worker_outs,
+        [w.returncode for w in worker_procs],
+    )
 
 
 PERSONA_HEADER = (

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
@@ -281,6 +283,73 @@ def test_agent_down_changes_nothing_about_the_run(tmp_path, service):
     assert down_s <= plain_s + 3, (
         f"tracing to a closed port took {down_s:.1f}s, without tracing {plain_s:.1f}s"
     )
+
+
+@pytest.fixture
+def silent_agent():
+    """A trace "agent" that accepts connections and never answers (a hung or firewalled one)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join(5)
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+def test_an_agent_that_never_answers_does_not_hold_the_exit(
+    tmp_path, service, silent_agent
+):
+    """ddtrace's writer would wait ~20 s at exit for a send to such an agent; the run must end
+    as fast as without tracing, keep its exit code (1: an SLO missed) and write its files."""
+    personas = write_personas(tmp_path, SHOPPER, header=HEADER)
+    env = {"DD_TRACE_ENABLED": "true", "DD_TRACE_AGENT_URL": silent_agent}
+    started = time.monotonic()
+    run = run_locust(
+        tmp_path,
+        service.url,
+        "--seed",
+        "7",
+        "--slo-p50-ms",
+        "0.001",
+        personas=personas,
+        users=2,
+        run_time="3s",
+        env=env,
+        timeout=90,
+    )
+    took = time.monotonic() - started
+    assert run.returncode == 1, run.output[-3000:]
+    assert "SLO verdict: FAIL" in run.output, run.output[-3000:]
+    assert f"trace agent at {silent_agent} does not answer" in run.output
+    assert "Traceback" not in run.output, run.output[-3000:]
+    assert int(run.stats()[("", "Aggregated")]["Request Count"]) > 0
+    assert took < 3 + 12, f"the run took {took:.1f} s for a 3 s run time"
+
+
+def test_a_worker_ends_promptly_when_the_agent_never_answers(
+    tmp_path, service, silent_agent
+):
+    personas = write_personas(tmp_path, SHOPPER, header=HEADER)
+    env = {"DD_TRACE_ENABLED": "true", "DD_TRACE_AGENT_URL": silent_agent}
+    run = locust_run(tmp_path, service, personas, env=env, run_time="3s", workers=1)
+    assert run.returncode == 0, run.output[-3000:]
+    # a worker still waiting on ddtrace 15 s after the master ended is killed (-9)
+    assert run.worker_returncodes == [0], run.worker_outputs[0][-3000:]
+    assert "does not answer" in run.worker_outputs[0], run.worker_outputs[0][-3000:]
 
 
 # -- distributed: every worker traces its own journeys ------------------------------------------
