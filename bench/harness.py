@@ -359,13 +359,19 @@ def trace_agent(work: Path, cpus: str | None = "0") -> Iterator[Target]:
         yield Target(url, proc, [proc.pid])
 
 
-def traced_env(agent_url: str, sample_rate: str = "1") -> dict[str, str]:
-    """Env that turns the generator's tracing on, to the agent at ``agent_url``."""
-    return {
+def traced_env(
+    agent_url: str, sample_rate: str = "1", inject_styles: str = ""
+) -> dict[str, str]:
+    """Env that turns the generator's tracing on, to the agent at ``agent_url``; the trace header
+    styles are the generator's default (datadog,tracecontext) unless ``inject_styles`` names them."""
+    env = {
         "DD_TRACE_AGENT_URL": agent_url,
         "DD_TRACE_ENABLED": "true",
         "LOCUST_TRACE_SAMPLE_RATE": sample_rate,
     }
+    if inject_styles:
+        env["DD_TRACE_PROPAGATION_STYLE_INJECT"] = inject_styles
+    return env
 
 
 def trace_count(agent_url: str) -> int:

@@ -11,6 +11,11 @@ stand-in as ``bench/throughput.py``:
 ``journey``  the client inside a journey run (timing, journey events, the ``journey`` stats row);
 ``mix``      the project's locustfile with its customers and operators, no think time.
 
+Two more layers, not run unless named in ``--layers``, split the hand-written request's cost:
+``nocatch`` is ``request`` without ``catch_response`` (the answer still parsed); ``raw`` is
+``request`` sent straight through Locust's geventhttpclient user agent with ``events.request``
+fired by hand, that is, without Locust's ``FastHttpSession.request`` around it.
+
 (``bench/locustfiles/layers.py`` has the middle three.) With the generator's core saturated,
 1 / (requests/s) is its CPU time per request, so each row also prints what that layer adds per
 request in microseconds. This is the profile ``throughput.py``'s mix target is judged by.
@@ -21,6 +26,7 @@ from __future__ import annotations
 import harness
 
 LAYERS = ("bare", "request", "client", "journey", "mix")
+OPTIONAL = ("nocatch", "raw")
 LAYER_FILE = harness.BENCH / "locustfiles" / "layers.py"
 
 
@@ -31,18 +37,30 @@ def main() -> None:
         "--generator-cpu", default="1", help="core(s) for the generator (taskset -c)"
     )
     p.add_argument("--target-cpu", default="0", help="core(s) for nginx")
+    p.add_argument(
+        "--layers",
+        default=",".join(LAYERS),
+        help=f"layers in this order (bare first); also: {', '.join(OPTIONAL)}",
+    )
     args = p.parse_args()
     if args.quick:
         args.duration, args.users, args.rounds = 3, 4, 1
+    layers = [name for name in args.layers.split(",") if name]
+    unknown = sorted(set(layers) - set(LAYERS) - set(OPTIONAL))
+    if unknown or layers[:1] != ["bare"]:
+        p.error(
+            f"--layers: start with bare, then any of {', '.join(LAYERS[1:] + OPTIONAL)}"
+            + (f" (unknown: {', '.join(unknown)})" if unknown else "")
+        )
     harness.header("Cost per request, layer by layer")
-    runs: dict[str, list[harness.LocustRun]] = {layer: [] for layer in LAYERS}
+    runs: dict[str, list[harness.LocustRun]] = {layer: [] for layer in layers}
     with (
         harness.workdir(args.keep) as work,
         harness.nginx_target(work, args.target_cpu) as target,
     ):
         personas = harness.bench_personas(work / "personas-bench.csv")
         for rnd in range(1, args.rounds + 1):
-            for layer in LAYERS:
+            for layer in layers:
                 run = harness.run_locust(
                     work,
                     f"{layer}-{rnd}",

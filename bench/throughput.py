@@ -43,6 +43,12 @@ def main() -> None:
     p.add_argument(
         "--target-cpu", default="0", help="core(s) for nginx and the trace agent"
     )
+    p.add_argument(
+        "--trace-inject-styles",
+        default="",
+        help="traced config: trace header styles to send (DD_TRACE_PROPAGATION_STYLE_INJECT), "
+        "e.g. tracecontext; default the generator's own, datadog,tracecontext",
+    )
     args = p.parse_args()
     if args.quick:
         args.duration, args.users, args.rounds = 3, 4, 1
@@ -75,7 +81,9 @@ def main() -> None:
                     run_time=args.duration,
                     personas=None if config == "bare" else personas,
                     cpus=args.generator_cpu,
-                    env=harness.traced_env(agent.url, args.trace_sample_rate)
+                    env=harness.traced_env(
+                        agent.url, args.trace_sample_rate, args.trace_inject_styles
+                    )
                     if config == "traced"
                     else {},
                     target=target,

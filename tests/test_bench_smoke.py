@@ -61,6 +61,13 @@ def test_layers_prints_the_cost_of_each_layer():
 
 
 @needs_nginx
+def test_layers_runs_the_optional_request_variants():
+    out = run_script("layers.py", "--layers", "bare,nocatch,raw")
+    for layer in ("bare", "nocatch", "raw"):
+        assert re.search(rf"\|\s+{layer}\s+\|\s+[\d,]+\s+\|", out), layer
+
+
+@needs_nginx
 def test_memory_prints_kb_per_user():
     out = run_script(
         "memory.py", "--configs", "journeys"

@@ -13,12 +13,17 @@
 The full mix (personas, journeys, declines and retries, operators) is the project's locustfile;
 ``bench/layers.py`` runs all of them against the bare user, side by side. Good cards only, so
 every layer sends exactly one request per payment.
+
+Two variants of ``request`` split its cost: ``nocatch`` (no ``catch_response``; the answer still
+parsed) and ``raw`` (the request through Locust's geventhttpclient user agent with
+``events.request`` fired by hand, as ``FastHttpSession.request`` would, minus that wrapper).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 
 from locust import FastHttpUser, constant, events, task
 
@@ -30,7 +35,7 @@ from journeys.data import PaymentData, build_pools
 from journeys.personas import load_personas
 
 LAYER = os.environ.get("BENCH_LAYER", "request")
-LAYERS = ("request", "client", "journey")
+LAYERS = ("request", "client", "journey", "nocatch", "raw")
 if LAYER not in LAYERS:
     raise SystemExit(f"BENCH_LAYER must be one of {', '.join(LAYERS)}, got {LAYER!r}")
 
@@ -65,6 +70,10 @@ class LayerUser(FastHttpUser):
     def pay(self) -> None:
         if LAYER == "request":
             self.hand_written()
+        elif LAYER == "nocatch":
+            self.without_catch_response()
+        elif LAYER == "raw":
+            self.without_locust_session()
         elif LAYER == "client":
             self.through_client()
         else:
@@ -77,7 +86,7 @@ class LayerUser(FastHttpUser):
         currency = data.currency()
         return data.amount_minor(currency), currency, data.good_card(), data.customer()
 
-    def hand_written(self) -> None:
+    def _body_and_headers(self) -> tuple[str, dict[str, str]]:
         amount, currency, card, customer = self._payment()
         body = json.dumps(
             {
@@ -89,7 +98,10 @@ class LayerUser(FastHttpUser):
             },
             separators=(",", ":"),
         )
-        headers = {**JSON_HEADERS, "Idempotency-Key": self.data.idempotency_key()}
+        return body, {**JSON_HEADERS, "Idempotency-Key": self.data.idempotency_key()}
+
+    def hand_written(self) -> None:
+        body, headers = self._body_and_headers()
         with self.client.post(
             "/pay",
             data=body,
@@ -101,6 +113,37 @@ class LayerUser(FastHttpUser):
                 resp.success()
             else:
                 resp.failure(f"unexpected {resp.status_code}")
+
+    def without_catch_response(self) -> None:
+        body, headers = self._body_and_headers()
+        resp = self.client.post(
+            "/pay", data=body, headers=headers, name="checkout: pay"
+        )
+        json.loads(resp.content).get("id")
+
+    def without_locust_session(self) -> None:
+        body, headers = self._body_and_headers()
+        headers["Accept-Encoding"] = "gzip, deflate, br"  # as FastHttpSession adds
+        url = self.host + "/pay"
+        start_time, started = time.time(), time.perf_counter()
+        resp = self.client.client.urlopen(
+            url, method="POST", payload=body, headers=headers
+        )
+        content = resp.content
+        self.environment.events.request.fire(
+            request_type="POST",
+            name="checkout: pay",
+            response_time=(time.perf_counter() - started) * 1000,
+            response_length=len(content),
+            response=resp,
+            exception=None
+            if resp.status_code == 201
+            else f"unexpected {resp.status_code}",
+            context={},
+            start_time=start_time,
+            url=url,
+        )
+        json.loads(content).get("id")
 
     def through_client(self) -> None:
         amount, currency, card, customer = self._payment()
