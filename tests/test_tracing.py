@@ -337,6 +337,8 @@ def test_an_agent_that_never_answers_does_not_hold_the_exit(
     assert f"trace agent at {silent_agent} does not answer" in run.output
     assert "Traceback" not in run.output, run.output[-3000:]
     assert int(run.stats()[("", "Aggregated")]["Request Count"]) > 0
+    assert "Journeys" in run.html_path.read_text()  # Locust's report with our section
+    assert run.csv_rows("journeys"), "the journeys CSV was written"
     assert took < 3 + 12, f"the run took {took:.1f} s for a 3 s run time"
 
 
