@@ -16,7 +16,7 @@ Two more layers, not run unless named in ``--layers``, split the hand-written re
 ``request`` sent straight through Locust's geventhttpclient user agent with ``events.request``
 fired by hand, that is, without Locust's ``FastHttpSession.request`` around it.
 
-(``bench/locustfiles/layers.py`` has the middle three.) With the generator's core saturated,
+(``bench/locustfiles/layers.py`` has every layer between ``bare`` and ``mix``.) With the generator's core saturated,
 1 / (requests/s) is its CPU time per request, so each row also prints what that layer adds per
 request in microseconds. This is the profile ``throughput.py``'s mix target is judged by.
 """

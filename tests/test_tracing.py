@@ -49,14 +49,22 @@ def traced(agent: TraceAgent, service: str) -> dict:
 
 
 def locust_run(
-    tmp, service, personas, env: dict | None, users: int = 2, run_time: str = "4s", **kw
+    tmp,
+    service,
+    personas,
+    env: dict | None,
+    users: int = 2,
+    run_time: str = "4s",
+    extra_args: tuple[str, ...] = (),
+    **kw,
 ):
-    """Real headless Locust (the project's locustfile), seed 7."""
+    """Real headless Locust (the project's locustfile), seed 7, plus ``extra_args``."""
     return run_locust(
         tmp,
         service.url,
         "--seed",
         "7",
+        *extra_args,
         personas=personas,
         users=users,
         run_time=run_time,
@@ -318,18 +326,13 @@ def test_an_agent_that_never_answers_does_not_hold_the_exit(
     personas = write_personas(tmp_path, SHOPPER, header=HEADER)
     env = {"DD_TRACE_ENABLED": "true", "DD_TRACE_AGENT_URL": silent_agent}
     started = time.monotonic()
-    run = run_locust(
+    run = locust_run(
         tmp_path,
-        service.url,
-        "--seed",
-        "7",
-        "--slo-p50-ms",
-        "0.001",
-        personas=personas,
-        users=2,
-        run_time="3s",
+        service,
+        personas,
         env=env,
-        timeout=90,
+        run_time="3s",
+        extra_args=("--slo-p50-ms", "0.001"),
     )
     took = time.monotonic() - started
     assert run.returncode == 1, run.output[-3000:]
