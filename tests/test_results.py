@@ -169,3 +169,43 @@ def test_master_totals_are_the_sum_of_the_workers(tmp_path, service):
     assert "data pools ready" not in run.output
     for worker in run.worker_outputs:
         assert "data pools ready for 2 personas" in worker, worker[-2000:]
+
+
+def assert_started_covers_outcomes(run) -> None:
+    """No journey × persona row (nor its funnel) reports more outcomes than journeys started."""
+    for row in run.csv_rows("journeys"):
+        outcomes = sum(
+            n(row, c)
+            for c in ("succeeded", "recovered", "abandoned", "failed", "interrupted", "reconciled", "mismatch")
+        )  # fmt: skip
+        assert outcomes >= 1 or row["persona"] != "All", row
+        assert n(row, "started") >= outcomes, row
+        assert n(row, "funnel_started") >= n(row, "funnel_recovered"), row
+
+
+def test_reset_stats_keeps_journeys_in_flight_as_started(tmp_path, start_service):
+    """--reset-stats forgets the ramp-up; journeys in flight then still count as started.
+
+    Every /pay takes 1.5 s and users start 2 a second, so the first ones are inside a journey when
+    spawning completes (after 2.5 s): their
+    outcomes arrive after the reset and must not outnumber the journeys started.
+    """
+    slow = start_service("--latency-ms", "1500")
+    personas = write_personas(tmp_path, SHOPPER, OPS)
+    run = run_locust(
+        tmp_path, slow.url, "--seed", "33", "--reset-stats",
+        personas=personas, users=6, spawn_rate=2, run_time="6s",
+    )  # fmt: skip
+    assert "Resetting stats" in run.output, run.output[-3000:]
+    assert_started_covers_outcomes(run)
+
+
+def test_reset_stats_keeps_journeys_in_flight_as_started_on_workers(tmp_path, start_service):
+    slow = start_service("--latency-ms", "1500")
+    personas = write_personas(tmp_path, SHOPPER, OPS)
+    run = run_locust(
+        tmp_path, slow.url, "--seed", "34", "--reset-stats",
+        personas=personas, users=8, spawn_rate=2, run_time="8s", workers=2,
+    )  # fmt: skip
+    assert "Resetting stats" in run.output, run.output[-3000:]
+    assert_started_covers_outcomes(run)

@@ -67,11 +67,36 @@ def test_worker_books_merge_to_what_one_process_would_count():
                     Message("stats", {"journeys": w.serialize()}, "w").serialize()
                 )
                 master.merge(wire.data["journeys"])
-                w.reset()
+                w.clear()
     for w in workers:
         master.merge(w.serialize())
     assert master.entries == single.entries
     assert master.total().started == 500
+
+
+def test_a_reset_counts_journeys_in_flight_here_and_on_workers_as_started():
+    local, master, worker = JourneyBook(), JourneyBook(), JourneyBook()
+    for book in (local, worker):
+        for _ in range(3):
+            book.started("checkout", "a")
+        book.finished(_result(persona="a"))  # one done before the reset, two in flight
+    master.merge(worker.serialize(), worker.in_flight_report(), source="w1")
+    worker.clear()
+    for book in (local, master):
+        book.reset()
+        assert book.get("checkout", "a").started == 2
+        assert book.get("checkout", "a").finished == 0
+    for _ in range(2):
+        local.finished(_result(persona="a"))
+        worker.finished(_result(persona="a"))
+    master.merge(worker.serialize(), worker.in_flight_report(), source="w1")
+    for book in (local, master):
+        counters = book.get("checkout", "a")
+        assert (counters.started, counters.finished) == (2, 2)
+    master.reset()  # nothing in flight any more: nothing carried
+    assert master.get("checkout", "a").started == 0
+    local.restart()
+    assert not local and not local.in_flight
 
 
 def test_interrupted_journeys_stay_out_of_payment_figures():

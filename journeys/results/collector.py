@@ -9,6 +9,7 @@ carrying the journey's detail, so they land in Locust's failures table too.
 from __future__ import annotations
 
 from locust import events
+from locust.runners import WorkerRunner
 
 from journeys.events import (
     UNEXPECTED_OUTCOMES,
@@ -47,19 +48,27 @@ def _remember_environment(environment, **_kwargs) -> None:
 
 @events.test_start.add_listener
 def _reset_on_start(**_kwargs) -> None:
-    book.reset()
+    book.restart()
     _details_seen.clear()
 
 
 @events.reset_stats.add_listener
 def _reset_on_request(**_kwargs) -> None:
+    """The web UI's reset (on a master only: the workers keep sending what they count)."""
     book.reset()
 
 
 @events.spawning_complete.add_listener
 def _reset_after_ramp_up(**_kwargs) -> None:
-    """``--reset-stats``: Locust forgets the ramp-up's requests, so we forget its journeys."""
-    if _environment is not None and _environment.reset_stats:
+    """``--reset-stats``: Locust forgets the ramp-up's requests, so we forget its journeys.
+
+    On a worker the book only holds what it has not reported yet; the master resets the sum.
+    """
+    if (
+        _environment is not None
+        and _environment.reset_stats
+        and not isinstance(_environment.runner, WorkerRunner)
+    ):
         book.reset()
 
 

@@ -2,7 +2,9 @@
 
 A worker adds its book to the report Locust sends every few seconds (and once more when it
 quits) and starts counting afresh; the master adds every report to its own book. So the master's
-numbers are the sum of the workers', and nothing is counted twice.
+numbers are the sum of the workers', and nothing is counted twice. Each report also says how
+many journeys the worker has in flight: when the master resets its stats (the web UI's reset,
+``--reset-stats``), those count as started again, as the outcomes still to come need them.
 
 The end of a run needs care. A headless master quits by sending ``quit`` and waiting half a
 second, while workers let their users finish the current journey for up to ``--stop-timeout``:
@@ -24,18 +26,23 @@ from journeys.results.collector import book
 
 log = logging.getLogger(__name__)
 REPORT_KEY = "journeys"
+#: The worker's journeys in flight when it reported: the master counts them as started on a reset.
+IN_FLIGHT_KEY = "journeys_in_flight"
 
 
 @events.report_to_master.add_listener
 def send_journey_counters(client_id: str, data: dict, **_kwargs) -> None:
     if book:
         data[REPORT_KEY] = book.serialize()
-        book.reset()
+        book.clear()
+    data[IN_FLIGHT_KEY] = book.in_flight_report()
 
 
 @events.worker_report.add_listener
 def merge_journey_counters(client_id: str, data: dict, **_kwargs) -> None:
-    book.merge(data.get(REPORT_KEY) or [])
+    book.merge(
+        data.get(REPORT_KEY) or [], data.get(IN_FLIGHT_KEY), source=client_id
+    )
 
 
 @events.test_stop.add_listener

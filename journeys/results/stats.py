@@ -6,8 +6,12 @@ ship what it counted since its last report and the master can add it up::
     book = JourneyBook()
     book.started("checkout", "budget_shopper")
     book.finished(result)                      # a JourneyResult
-    data = book.serialize(); book.reset()      # worker: send the delta
+    data = book.serialize(); book.clear()      # worker: send the delta
     master_book.merge(data)                    # master: add it up
+
+Resetting (Locust's "reset stats", ``--reset-stats``) forgets what was counted, but journeys in
+flight at that moment count as started again: their outcomes arrive after the reset, and a funnel
+must never show more outcomes than starts. Locust does the same for requests in flight.
 
 Memory stays bounded: one entry per journey × persona, and durations live in Locust-style rounded
 millisecond buckets (at most a few hundred keys), never in lists of samples.
@@ -166,10 +170,17 @@ class JourneyCounters:
 
 
 class JourneyBook:
-    """All journey counters of a run, keyed by (journey, persona)."""
+    """All journey counters of a run, keyed by (journey, persona).
+
+    Besides the counters, the book keeps a gauge of journeys in flight: this process's own
+    (``in_flight``, started and not yet finished) and, on a master, the latest one each worker
+    reported (``merge(..., in_flight=..., source=...)``). Clearing the counters leaves the gauge.
+    """
 
     def __init__(self) -> None:
         self.entries: dict[tuple[str, str], JourneyCounters] = {}
+        self.in_flight: Counter = Counter()
+        self.workers_in_flight: dict[str, Counter] = {}
 
     def _entry(self, journey: str, persona: str) -> JourneyCounters:
         key = (journey, persona)
@@ -180,12 +191,35 @@ class JourneyBook:
 
     def started(self, journey: str, persona: str) -> None:
         self._entry(journey, persona).started += 1
+        self.in_flight[(journey, persona)] += 1
 
     def finished(self, result: JourneyResult) -> None:
-        self._entry(result.journey, result.persona).record(result)
+        key = (result.journey, result.persona)
+        self._entry(*key).record(result)
+        if self.in_flight[key] > 0:
+            self.in_flight[key] -= 1
+
+    def clear(self) -> None:
+        """Forget the counters (a worker after sending them); the in-flight gauge stays."""
+        self.entries = {}
 
     def reset(self) -> None:
+        """Forget the counters; journeys in flight here or on the workers count as started."""
         self.entries = {}
+        for gauge in (self.in_flight, *self.workers_in_flight.values()):
+            for (journey, persona), count in gauge.items():
+                if count > 0:
+                    self._entry(journey, persona).started += count
+
+    def restart(self) -> None:
+        """A new test: forget everything, the in-flight gauges too."""
+        self.entries = {}
+        self.in_flight = Counter()
+        self.workers_in_flight = {}
+
+    def in_flight_report(self) -> list[list]:
+        """This process's journeys in flight, for a report to the master."""
+        return [[j, p, n] for (j, p), n in self.in_flight.items() if n > 0]
 
     def __bool__(self) -> bool:
         return bool(self.entries)
@@ -196,10 +230,20 @@ class JourneyBook:
             for (j, p), c in self.entries.items()
         ]
 
-    def merge(self, data: list[dict[str, Any]]) -> None:
+    def merge(
+        self,
+        data: list[dict[str, Any]],
+        in_flight: list[list] | None = None,
+        source: str | None = None,
+    ) -> None:
+        """Add a worker's counters; ``in_flight`` is its gauge at the time (replaces the last)."""
         for item in data:
             self._entry(item["journey"], item["persona"]).merge(
                 JourneyCounters.from_dict(item)
+            )
+        if source is not None and in_flight is not None:
+            self.workers_in_flight[source] = Counter(
+                {(str(j), str(p)): int(n) for j, p, n in in_flight}
             )
 
     def journeys(self) -> list[str]:
