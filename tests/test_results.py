@@ -200,7 +200,9 @@ def test_reset_stats_keeps_journeys_in_flight_as_started(tmp_path, start_service
     assert_started_covers_outcomes(run)
 
 
-def test_reset_stats_keeps_journeys_in_flight_as_started_on_workers(tmp_path, start_service):
+def test_reset_stats_keeps_journeys_in_flight_as_started_on_workers(
+    tmp_path, start_service
+):
     slow = start_service("--latency-ms", "1500")
     personas = write_personas(tmp_path, SHOPPER, OPS)
     run = run_locust(

@@ -40,9 +40,7 @@ def send_journey_counters(client_id: str, data: dict, **_kwargs) -> None:
 
 @events.worker_report.add_listener
 def merge_journey_counters(client_id: str, data: dict, **_kwargs) -> None:
-    book.merge(
-        data.get(REPORT_KEY) or [], data.get(IN_FLIGHT_KEY), source=client_id
-    )
+    book.merge(data.get(REPORT_KEY) or [], data.get(IN_FLIGHT_KEY), source=client_id)
 
 
 @events.test_stop.add_listener
