@@ -220,14 +220,38 @@ class ErrorProbesJourney(_Probes):
         return "; ".join(p for p in problems if p)
 
     def key_reuse(self, run):
-        key = self.data.idempotency_key()
-        headers = {**JSON_HEADERS, "Idempotency-Key": key}
-        first = self._valid_body()
-        problems = [
-            self._expect(run, "key reuse: first use", 201, body=first, headers=headers)
-        ]
+        """Pay once (through the client: a real payment, in the ledger), then send the same key
+        with another amount: the service must refuse it rather than replay or charge again."""
+        data = self.data
+        key, currency, card, customer = (
+            data.idempotency_key(),
+            data.currency(),
+            data.good_card(),
+            data.customer(),
+        )
+        amount = data.amount_minor(currency)
+        answer = self.api.pay(
+            "error_probes: key reuse: first use",
+            card=card,
+            customer=customer,
+            currency=currency,
+            amount=amount,
+            key=key,
+            metadata=self.metadata(run, uuid.uuid4().hex[:16], probe="key reuse"),
+        )
+        run.attempts += answer.attempts
         run.payments += 1
-        other = {**first, "amount": first["amount"] + 1}
+        problems = []
+        if answer.kind != "paid":
+            problems.append(
+                f"key reuse: first use: expected 201, got {answer.status} {answer.error_code or ''}".strip()
+            )
+        other = {
+            "amount": amount + 1 if amount < MAX_AMOUNT_MINOR else amount - 1,
+            "currency": currency,
+            "card": card.as_json(),
+            "customer": customer.as_json(),
+        }
         problems.append(
             self._expect(
                 run,
@@ -235,7 +259,7 @@ class ErrorProbesJourney(_Probes):
                 422,
                 "idempotency_key_reused",
                 body=other,
-                headers=headers,
+                headers={**JSON_HEADERS, "Idempotency-Key": key},
             )
         )
         return "; ".join(p for p in problems if p)

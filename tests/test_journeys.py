@@ -248,9 +248,14 @@ def test_probes_pass_against_the_reference_service(tmp_path, service):
     ],
 )
 def test_tags_select_journeys(tmp_path, service, args, allowed):
+    # every role, with think times far below the run time (the default file's 2-5 s could
+    # leave a 4 s run on a busy machine without a single probe)
+    shopper = "shopper,customer,1,visa|mastercard,USD|EUR,5,80,0.1,2,,en_US,0,0.05"
+    personas = write_personas(tmp_path, shopper, OPERATOR, PROBER)
     run = run_locust(
-        tmp_path, service.url, *args, "--seed", "11", users=6, run_time="4s"
-    )
+        tmp_path, service.url, *args, "--seed", "11",
+        personas=personas, users=6, run_time="4s",
+    )  # fmt: skip
     names = {name for (kind, name) in run.stats() if name != "Aggregated"}
     assert names, run.output[-3000:]
     assert all(name.split(":")[0] in allowed for name in names), names

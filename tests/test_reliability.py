@@ -288,6 +288,23 @@ def test_service_down_at_start_waits_with_wait_for_host(tmp_path):
         service.stop()
 
 
+def test_the_probers_payments_are_in_the_books(tmp_path, service):
+    """Edge probes and the first use of a reused key are real payments: the ledger has them."""
+    run = run_locust(
+        tmp_path,
+        service.url,
+        "--seed",
+        "16",
+        personas=write_personas(tmp_path, EVERYONE[2]),
+        users=1,
+        run_time="4s",
+    )
+    assert run.returncode == 0, run.output[-3000:]
+    first_use = run.stats()[("POST", "error_probes: key reuse: first use")]
+    assert int(first_use["Request Count"]) >= 1 and first_use["Failure Count"] == "0"
+    assert_books_balance(run, service)
+
+
 def test_no_card_number_cvc_or_token_in_any_output(tmp_path, service):
     """Run every persona (declines, probes, reports) and grep every output of the run for secrets."""
     seed = 15

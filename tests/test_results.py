@@ -98,6 +98,11 @@ def assert_matches_database(run, service) -> None:
             journey,
             row,
         )
+    # ... and stay out of Locust's Aggregated row, which counts HTTP requests only
+    http = [r for (kind, name), r in stats.items() if kind not in ("journey", "")]
+    aggregated = stats[("", "Aggregated")]
+    for column in ("Request Count", "Failure Count"):
+        assert int(aggregated[column]) == sum(int(r[column]) for r in http), column
 
 
 def test_standalone_run_reports_journeys_that_match_the_database(tmp_path, service):

@@ -32,7 +32,6 @@ from journeys.profiles.schedule import (
     profile_of,
 )
 from journeys.profiles.shape import LoadProfile
-from journeys.results.collector import JOURNEY_REQUEST_TYPE
 
 log = logging.getLogger(__name__)
 console = logging.getLogger("locust.stats_logger")  # Locust's own plain console output
@@ -128,9 +127,10 @@ def _check_start_form(environment):
 
 
 @events.request.add_listener
-def count_request(request_type, response_time, exception=None, **_kwargs) -> None:
-    if request_type != JOURNEY_REQUEST_TYPE:
-        book.record(response_time, exception is not None)
+def count_request(response_time, exception=None, **_kwargs) -> None:
+    book.record(
+        response_time, exception is not None
+    )  # HTTP only: journeys are not request events
 
 
 @events.test_stop.add_listener

@@ -1,15 +1,20 @@
 """Listens to the journey events and counts them; times each journey as a Locust stats entry.
 
-Every finished journey (not ``interrupted``) is also fired as Locust's own ``request`` event with
-``request_type="journey"`` and the journey's name, so it shows in Locust's statistics, charts, CSV
-and HTML like a request. Unexpected outcomes (``failed``, ``mismatch``) fire with an exception
-carrying the journey's detail, so they land in Locust's failures table too.
+Every finished journey (not ``interrupted``) is also logged in Locust's own statistics as an
+entry of type ``journey`` with the journey's name, so it shows in Locust's statistics table,
+charts, CSV and HTML beside the requests. Unexpected outcomes (``failed``, ``mismatch``) are
+logged as failures carrying the journey's detail, so they land in Locust's failures table too.
+
+The entries are logged directly rather than through ``events.request``: that event would also
+add every journey to Locust's ``Aggregated`` row, inflating the run's requests per second,
+failure share and percentiles with whole journeys. ``Aggregated`` stays HTTP requests only.
 """
 
 from __future__ import annotations
 
 from locust import events
 from locust.runners import WorkerRunner
+from locust.stats import StatsError
 
 from journeys.events import (
     UNEXPECTED_OUTCOMES,
@@ -82,17 +87,17 @@ def on_journey_finished(result: JourneyResult, **_kwargs) -> None:
     book.finished(result)
     if result.outcome == "interrupted" or _environment is None:
         return
-    exception = None
+    stats = _environment.stats
+    entry = stats.get(result.journey, JOURNEY_REQUEST_TYPE)
+    entry.log(result.duration_ms, 0)
     if result.outcome in UNEXPECTED_OUTCOMES:
-        exception = JourneyFailure(_failure_message(result))
-    _environment.events.request.fire(
-        request_type=JOURNEY_REQUEST_TYPE,
-        name=result.journey,
-        response_time=result.duration_ms,
-        response_length=0,
-        exception=exception,
-        context={"persona": result.persona, "outcome": result.outcome},
-    )
+        # Locust's RequestStats.log_error without its total: the entry and the failures table
+        error = JourneyFailure(_failure_message(result))
+        entry.log_error(error)
+        key = StatsError.create_key(JOURNEY_REQUEST_TYPE, result.journey, error)
+        if key not in stats.errors:
+            stats.errors[key] = StatsError(JOURNEY_REQUEST_TYPE, result.journey, error)
+        stats.errors[key].occurred()
 
 
 def _failure_message(result: JourneyResult) -> str:

@@ -8,9 +8,8 @@ written to ``PREFIX_ledger.csv`` (``currency, payments, amount_minor, unknown_pa
 unknown_amount_minor``). "Unknown" payments got no readable answer even after every resend with
 the same key (the service was down for longer than the client retries): they may or may not
 exist, so a report may hold up to that many more payments than the ledger, never fewer.
-
-Payments made by the error probes' raw requests (the first use of a reused key) are not
-journeys' payments and are left out; run probers separately when reconciling a run.
+Every persona's payments are in it, the probers' too (edge probes and the first use of the key
+the error probes then reuse go through the same client).
 """
 
 from __future__ import annotations
