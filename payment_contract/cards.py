@@ -28,9 +28,14 @@ _LENGTHS = {
 }
 
 
+def ascii_digits(text: str) -> bool:
+    """True when ``text`` is one or more of 0-9 (``str.isdigit`` also takes "５" or "١")."""
+    return text.isascii() and text.isdigit()
+
+
 def luhn_valid(number: str) -> bool:
-    """True when ``number`` is all digits and passes the Luhn checksum."""
-    if not number.isdigit() or len(number) < 12:
+    """True when ``number`` is all ASCII digits and passes the Luhn checksum."""
+    if not ascii_digits(number) or len(number) < 12:
         return False
     total = 0
     for i, ch in enumerate(reversed(number)):
@@ -60,7 +65,7 @@ def _prefix_brand(number: str) -> str | None:
 
 def brand_of(number: str) -> str | None:
     """The card brand for ``number`` by prefix and length, or ``None`` when no brand matches."""
-    if not number.isdigit():
+    if not ascii_digits(number):
         return None
     brand = _prefix_brand(number)
     if brand is None or len(number) not in _LENGTHS[brand]:

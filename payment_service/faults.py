@@ -93,11 +93,13 @@ class Faults:
 
     @property
     def active(self) -> list[str]:
+        """The knobs that change answers (``error_phase`` and ``stall_s`` only qualify others)."""
         default = Faults()
+        qualifiers = {"stall_s": self.stall_rate, "error_phase": self.error_rate}
         return [
             f"{k}={v}"
             for k, v in self.as_dict().items()
-            if v != getattr(default, k) and k != "stall_s"
+            if v != getattr(default, k) and qualifiers.get(k, True)
         ]
 
 
@@ -111,8 +113,12 @@ class FaultInjector:
     def set(self, faults: Faults) -> None:
         """Switch to new knobs (the rate-limit bucket starts full)."""
         self.faults = faults
-        self._tokens = faults.rate_limit_rps
+        self._tokens = self._bucket_size()
         self._refilled = time.monotonic()
+
+    def _bucket_size(self) -> float:
+        """A second's worth of requests, and at least one (so 0.5/s lets one through every 2 s)."""
+        return max(1.0, self.faults.rate_limit_rps)
 
     def delay_s(self) -> float:
         f = self.faults
@@ -151,7 +157,9 @@ class FaultInjector:
         if not rps:
             return None
         now = time.monotonic()
-        self._tokens = min(rps, self._tokens + (now - self._refilled) * rps)
+        self._tokens = min(
+            self._bucket_size(), self._tokens + (now - self._refilled) * rps
+        )
         self._refilled = now
         if self._tokens >= 1:
             self._tokens -= 1

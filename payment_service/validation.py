@@ -16,6 +16,7 @@ from payment_contract import (
     CURRENCIES,
     MAX_AMOUNT_MINOR,
     MIN_AMOUNT_MINOR,
+    ascii_digits,
     brand_of,
     cvc_length,
     luhn_valid,
@@ -131,7 +132,7 @@ def _card(body: dict, today: dt.date) -> tuple[str, str]:
     number = card.get("number")
     if number in (None, ""):
         raise _missing("card[number]")
-    if not isinstance(number, str) or not number.isdigit() or not luhn_valid(number):
+    if not isinstance(number, str) or not luhn_valid(number):
         raise _bad(
             "incorrect_number",
             "card[number]",
@@ -163,7 +164,11 @@ def _card(body: dict, today: dt.date) -> tuple[str, str]:
     if (year, month) < (today.year, today.month):
         raise _bad("expired_card", "card[exp_year]", "The card has expired.")
     cvc = card["cvc"]
-    if not isinstance(cvc, str) or not cvc.isdigit() or len(cvc) != cvc_length(brand):
+    if (
+        not isinstance(cvc, str)
+        or not ascii_digits(cvc)
+        or len(cvc) != cvc_length(brand)
+    ):
         raise _bad(
             "invalid_cvc",
             "card[cvc]",

@@ -137,6 +137,20 @@ def test_each_test_card_declines_with_402_and_is_stored(service, number, decline
             "card[cvc]",
         ),
         (body(card={"cvc": "1234"}), 422, "invalid_cvc", "card[cvc]"),
+        # digits are ASCII digits: full-width or Arabic-Indic ones are not card data
+        (
+            body(
+                card={
+                    "number": "\uff15\uff12\uff19\uff11\uff14\uff11\uff17\uff17\uff17\uff16\uff13\uff11\uff17\uff10\uff16\uff16"
+                }
+            ),
+            422,
+            "incorrect_number",
+            "card[number]",
+        ),
+        (body(card={"cvc": "\u0661\u0662\u0663"}), 422, "invalid_cvc", "card[cvc]"),
+        ({**body(), "card": "x"}, 422, "invalid_card", "card"),
+        ({**body(), "customer": []}, 422, "invalid_customer", "customer"),
         (body(description="x" * 501), 422, "description_too_long", "description"),
         (
             body(metadata={"nested": {"a": 1}}),
@@ -390,6 +404,8 @@ def test_faults_can_be_changed_live(service):
         timeout=5,
     )
     assert pay(service, body()).status_code == 201
+    health = requests.get(service.url + "/health", timeout=5).json()
+    assert health["faults"] == [], health  # error_phase alone injects nothing
 
 
 def test_openapi_document_describes_the_contract(service):

@@ -93,6 +93,15 @@ def test_rate_limit_429_with_retry_after(start_service):
     ]
 
 
+def test_rate_limit_below_one_per_second_lets_one_through_every_so_often(start_service):
+    service = start_service("--rate-limit-rps", "0.5")
+    first, second = pay(service, body()), pay(service, body())
+    assert (first.status_code, second.status_code) == (201, 429)
+    assert int(second.headers["Retry-After"]) == 2  # 1 / 0.5 s, rounded up
+    time.sleep(2.1)
+    assert pay(service, body()).status_code == 201
+
+
 def test_report_latency(start_service):
     service = start_service("--report-latency-ms", "600")
     started = time.monotonic()
