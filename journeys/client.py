@@ -202,30 +202,52 @@ class PaymentApi:
         resends = waits = 0
         sends = 0
         last_detail = ""
-        while True:
-            sends += 1
-            label = name if sends == 1 else f"{name} (resend same key)"
-            answer, transient, wait_s = self._send_pay(
-                label, body, key, card, amount, currency, retry, sends
-            )
-            if answer is not None:
-                answer.attempts = sends
-                return answer
-            last_detail = transient
-            if wait_s is not None:  # 429: wait as told, bounded
-                waits += 1
-                if waits > self.policy.rate_limit_waits:
+        maybe_stored = (
+            False  # an attempt ended without an answer that rules a payment out
+        )
+        try:
+            while True:
+                sends += 1
+                label = name if sends == 1 else f"{name} (resend same key)"
+                maybe_stored_before, maybe_stored = (
+                    maybe_stored,
+                    True,
+                )  # while in flight
+                answer, transient, wait_s = self._send_pay(
+                    label, body, key, card, amount, currency, retry, sends
+                )
+                maybe_stored = maybe_stored_before
+                if answer is not None:
+                    answer.attempts = sends
+                    return answer
+                last_detail = transient
+                if wait_s is not None:  # 429: nothing stored; wait as told, bounded
+                    waits += 1
+                    if waits > self.policy.rate_limit_waits:
+                        break
+                    gevent.sleep(wait_s)
+                    continue
+                maybe_stored = True
+                if resends >= self.policy.resends:
                     break
-                gevent.sleep(wait_s)
-                continue
-            if resends >= self.policy.resends:
-                break
-            gevent.sleep(self.policy.backoff(resends, self.rng))
-            resends += 1
-        known = self._ids_by_key.get(key)
-        if known is None:
+                gevent.sleep(self.policy.backoff(resends, self.rng))
+                resends += 1
+        except BaseException:
+            # the run stopped this user mid-payment: a request in flight may have been stored
+            if maybe_stored:
+                self._book_unknown(key, currency, amount)
+            raise
+        if maybe_stored:  # not after 429s alone: a 429 stores nothing
+            self._book_unknown(key, currency, amount)
+        return PayAnswer(
+            "unknown", 0, self._ids_by_key.get(key), attempts=sends, detail=last_detail
+        )
+
+    def _book_unknown(self, key: str, currency: str, amount: int) -> None:
+        """A payment whose fate the client could not learn goes into the ledger as "unknown"
+        (unless an earlier call with the same key already booked it as paid)."""
+        if key not in self._ids_by_key:
             ledger.record(currency, amount, unknown=True)
-        return PayAnswer("unknown", 0, known, attempts=sends, detail=last_detail)
 
     def _send_pay(self, label, body, key, card, amount, currency, retry, send_no):
         """One HTTP attempt. Returns (answer, transient_reason, retry_after_s)."""

@@ -1,10 +1,17 @@
-"""API client bookkeeping that needs no service: the duplicate-charge memory stays bounded."""
+"""API client bookkeeping: the duplicate-charge memory stays bounded; what the ledger books."""
 
 from __future__ import annotations
 
 import random
 
-from journeys.client import KEYS_REMEMBERED, PaymentApi
+from locust import events
+from locust.contrib.fasthttp import FastHttpSession
+
+from journeys.client import KEYS_REMEMBERED, PaymentApi, RetryPolicy
+from journeys.data import PaymentData, build_pools
+from journeys.personas import load_personas
+from journeys.results import ledger
+from tests.conftest import ROOT
 
 
 def test_a_reused_key_naming_another_payment_is_a_duplicate_and_memory_stays_bounded():
@@ -20,3 +27,33 @@ def test_a_reused_key_naming_another_payment_is_a_duplicate_and_memory_stays_bou
     assert (
         api._remember("key-0", "pay_other") is False
     )  # long forgotten: nothing to compare
+
+
+def test_a_payment_given_up_after_429s_alone_is_not_booked_as_unknown(start_service):
+    """A 429 stores nothing (the contract), so giving up after rate-limit waits leaves no
+    payment whose fate is unknown; a timeout or 5xx would."""
+    service = start_service("--rate-limit-rps", "0.5")  # one /pay every 2 s
+    persona = next(
+        p for p in load_personas(ROOT / "personas.csv") if p.role == "customer"
+    )
+    build_pools(persona, 1)
+    data = PaymentData(persona, 1, 0)
+    session = FastHttpSession(service.url, events.request, user=None)
+    policy = RetryPolicy(rate_limit_waits=1, retry_after_cap_s=0.05)
+    api = PaymentApi(session, random.Random(1), None, policy)
+    ledger.entries.clear()
+
+    def pay():
+        currency = data.currency()
+        return api.pay(
+            "checkout: pay", card=data.good_card(), customer=data.customer(),
+            amount=data.amount_minor(currency), currency=currency,
+            key=data.idempotency_key(), metadata={"journey": "checkout"},
+        )  # fmt: skip
+
+    assert pay().kind == "paid"
+    given_up = pay()  # 429, a short wait, 429 again: give up
+    assert (given_up.kind, given_up.attempts) == ("unknown", 2)
+    assert sum(entry[0] for entry in ledger.entries.values()) == 1
+    assert sum(entry[2] for entry in ledger.entries.values()) == 0, ledger.entries
+    assert service.query("SELECT count(*) FROM payments") == [(1,)]

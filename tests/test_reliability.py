@@ -288,6 +288,22 @@ def test_service_down_at_start_waits_with_wait_for_host(tmp_path):
         service.stop()
 
 
+def test_payments_cut_off_by_the_end_of_the_run_are_in_the_books_as_unknown(
+    tmp_path, start_service
+):
+    """Stopped mid-request (``--stop-timeout 0``, every /pay takes 1.5 s), a user never learns
+    whether its payment was stored: the ledger books it as unknown, so the books still balance."""
+    service = start_service("--latency-ms", "1500")
+    run = run_locust(
+        tmp_path, service.url, "--seed", "17", "--stop-timeout", "0",
+        personas=write_personas(tmp_path, CUSTOMERS, OPERATORS), users=6, run_time="3s",
+    )  # fmt: skip
+    assert "Traceback" not in run.output, run.output[-3000:]
+    assert sum(r["unknown_payments"] for r in ledger(run.csv_prefix).values()) >= 1
+    time.sleep(2)  # let the service finish the requests the run walked away from
+    assert_books_balance(run, service)
+
+
 def test_the_probers_payments_are_in_the_books(tmp_path, service):
     """Edge probes and the first use of a reused key are real payments: the ledger has them."""
     run = run_locust(
