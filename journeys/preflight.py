@@ -1,10 +1,26 @@
-"""Preflight: make sure the target answers before any user starts (or wait for it, if asked)."""
+"""Preflight: make sure the target answers before any user starts (or wait for it, if asked),
+and that it takes the internal token: a misconfiguration found now is exit 2 in a second, not a
+failed run minutes later."""
 
 from __future__ import annotations
 
+import http.client
+import json
+import logging
+import random
+import re
 import socket
 import time
+import urllib.error
+import urllib.request
 from urllib.parse import urlsplit
+
+log = logging.getLogger(__name__)
+
+NO_TARGET = (
+    "No target: pass --host http://127.0.0.1:8000 or set LOCUST_HOST "
+    "(the reference service: python -m payment_service). No traffic was sent."
+)
 
 
 def target_address(host: str) -> tuple[str, int]:
@@ -34,3 +50,64 @@ def wait_for_host(host: str, wait_s: float, *, poll_s: float = 0.5) -> str | Non
                 f"or fix --host / LOCUST_HOST; pass --wait-for-host SECONDS to wait for it to come up."
             )
         time.sleep(poll_s)
+
+
+def _drop_trace_headers() -> dict[str, str]:
+    """Trace headers saying "drop" (priority -1): the check is not load, so a traced service
+    must not start a trace of its own for it (``--trace-sample-rate 0`` promises none)."""
+    trace_id, parent_id = random.getrandbits(63) or 1, random.getrandbits(63) or 1
+    return {
+        "x-datadog-trace-id": str(trace_id),
+        "x-datadog-parent-id": str(parent_id),
+        "x-datadog-sampling-priority": "-1",
+        "traceparent": f"00-{trace_id:032x}-{parent_id:016x}-00",
+        "tracestate": "dd=s:-1",
+    }
+
+
+def token_problem(host: str, token: str, timeout: float = 5.0) -> str | None:
+    """A one-line error when the target refuses ``token`` (401/403 from the report endpoint).
+
+    Anything else (200, 404, 5xx, no answer in ``timeout``) is left to the run, with a warning:
+    a service that speaks the contract but is slow or flaky must still be load-tested. Proxies
+    are bypassed (Locust's client does not use them, and a proxy's 403 is not the service's).
+    """
+    url = host.rstrip("/") + "/internal/generate-report"
+    request = urllib.request.Request(
+        url,
+        data=json.dumps({"batch_id": "preflight-token-check"}).encode(),
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+            **_drop_trace_headers(),
+        },
+        method="POST",
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request, timeout=timeout):
+            return None
+    except urllib.error.HTTPError as exc:
+        if exc.code not in (401, 403):
+            log.warning("token check: %s answered %s; not checked", url, exc.code)
+            return None
+        return (
+            f"The target {host} refused PAYMENT_INTERNAL_TOKEN: {exc.code} {_error_code(exc)}; "
+            "set PAYMENT_INTERNAL_TOKEN to the service's internal token. No traffic was sent."
+        )
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        log.warning("token check: no answer from %s (%s); not checked", url, exc)
+        return None
+
+
+def _error_code(exc: urllib.error.HTTPError) -> str:
+    """The contract's ``error.code`` (e.g. ``invalid_token``) if the body has one."""
+    try:
+        code = json.loads(exc.read(2000))["error"]["code"]
+    except Exception:  # noqa: BLE001  (any body will do; the status says enough)
+        return "(no error code)"
+    return (
+        code
+        if isinstance(code, str) and re.fullmatch(r"\w{1,40}", code)
+        else "(no error code)"
+    )

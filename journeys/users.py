@@ -21,7 +21,7 @@ from journeys.customer import CheckoutJourney
 from journeys.data import PaymentData, build_pools, resolve_seed
 from journeys.operator import BatchReportJourney
 from journeys.personas import Persona, PersonaFileError, load_personas
-from journeys.preflight import wait_for_host
+from journeys.preflight import NO_TARGET, token_problem, wait_for_host
 from journeys.probes import EdgeProbesJourney, ErrorProbesJourney
 
 log = logging.getLogger(__name__)
@@ -83,14 +83,12 @@ def persona_journey(journey: type, persona: Persona) -> type:
     """The journey for one persona: its tasks also carry the persona's name as a Locust tag,
     so ``--tags budget_shopper`` runs that persona only (``--tags customer`` still runs all
     customers)."""
-    return type(
-        journey.__name__,
-        (journey,),
-        {
-            "tasks": [_tagged_task(t, persona.name) for t in journey.tasks],
-            "__module__": journey.__module__,
-        },
-    )
+    tagged = [_tagged_task(t, persona.name) for t in journey.tasks]
+    cls = type(journey.__name__, (journey,), {"__module__": journey.__module__})
+    # set after creation: Locust's metaclass would add the base class's untagged tasks too,
+    # and those would still run under --exclude-tags <persona>
+    cls.tasks = tagged
+    return cls
 
 
 def persona_user_class(persona: Persona) -> type[PersonaUser]:
@@ -186,7 +184,19 @@ def prepare_run(environment, **_kwargs) -> None:
             f"endpoint. Set {TOKEN_ENV} to the payment service's internal token, or leave those "
             "personas out (e.g. --tags customer)."
         )
-    if options.headless and environment.host:
-        problem = wait_for_host(environment.host, options.wait_for_host)
-        if problem:
-            _fail(problem)
+    if options.headless:  # in the web UI the host may still be typed in the start form
+        _check_target(
+            environment.host, options.wait_for_host, token_needed=bool(needing)
+        )
+
+
+def _check_target(host: str | None, wait_s: float, *, token_needed: bool) -> None:
+    """Set, reachable, and (when operators/probers run) taking the token: else exit 2 now."""
+    if not host:
+        _fail(NO_TARGET)
+    problem = wait_for_host(host, wait_s)
+    if not problem and token_needed:
+        # asked once, here: a wrong token is exit 2 now, not 403s for the whole run
+        problem = token_problem(host, os.environ[TOKEN_ENV])
+    if problem:
+        _fail(problem)

@@ -292,3 +292,34 @@ def test_persona_name_is_a_tag(tmp_path, service):
     assert {
         r["persona"] for r in run.csv_rows("persona_mix") if int(r["users"] or 0)
     } == {"other_shopper"}
+
+
+def test_exclude_tags_leaves_out_a_persona(tmp_path, service):
+    """``--exclude-tags <persona>`` runs every persona but that one."""
+    personas = write_personas(
+        tmp_path,
+        "shopper,customer,1,visa,USD,5,80,0,0,,en_US,0,0.05",
+        "other_shopper,customer,1,visa,EUR,5,80,0,0,,en_US,0,0.05",
+    )
+    run = run_locust(
+        tmp_path, service.url, "--exclude-tags", "shopper",
+        personas=personas, users=2, run_time="3s",
+    )  # fmt: skip
+    personas_seen = {
+        json.loads(m)["persona"]
+        for (m,) in service.query("SELECT metadata FROM payments")
+    }
+    assert personas_seen == {"other_shopper"}, run.output[-3000:]
+
+
+def test_excluding_error_probes_keeps_the_edge_probes_think_time(tmp_path, service):
+    """With ``--exclude-tags errors`` the prober still thinks 0.5 s before each edge journey."""
+    prober = "prober,prober,1,visa|amex|jcb,USD|JPY,1,100,0,0,,en_US,0.5,0.5"
+    run = run_locust(
+        tmp_path, service.url, "--exclude-tags", "errors",
+        personas=write_personas(tmp_path, prober), users=1, run_time="3s",
+    )  # fmt: skip
+    assert run.returncode == 0, run.output[-3000:]
+    edge = journeys(run, "edge_probes")["All"]
+    assert 1 <= n(edge, "started") <= 7, edge  # 3 s / 0.5 s, not a hot loop
+    assert "error_probes" not in {r["journey"] for r in run.csv_rows("journeys")}

@@ -1,10 +1,16 @@
-"""Start-up behaviour of real Locust runs: personas file errors, the persona mix, seeds, token."""
+"""Start-up behaviour of real Locust runs: personas file errors, persona mix, seeds, token, host."""
 
 from __future__ import annotations
 
 import json
 import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
+
+from journeys.preflight import token_problem
 from tests.conftest import run_locust, write_personas
 
 MIX = (
@@ -107,3 +113,70 @@ def test_unreachable_host_stops_at_once(tmp_path):
     )
     assert run.returncode == 2
     assert "cannot be reached" in run.output and "--wait-for-host" in run.output
+
+
+def test_no_host_stops_with_one_clear_line(tmp_path):
+    run = run_locust(tmp_path, "", run_time="30s", timeout=25)
+    assert run.returncode == 2, run.output[-2000:]
+    assert "No target" in run.output and "--host" in run.output, run.output[-2000:]
+    assert "LOCUST_HOST" in run.output and "python -m payment_service" in run.output
+    assert "Traceback" not in run.output and "SLO verdict" not in run.output
+
+
+def test_wrong_token_stops_before_traffic(tmp_path, service):
+    personas = write_personas(tmp_path, "ops,operator,1,visa,USD,1,50,0,0,3,en_US,0,1")
+    wrong = "not-the-service-token-4b1d"
+    run = run_locust(
+        tmp_path,
+        service.url,
+        personas=personas,
+        run_time="30s",
+        timeout=25,
+        env={"PAYMENT_INTERNAL_TOKEN": wrong},
+    )
+    assert run.returncode == 2, run.output[-2000:]
+    assert "refused PAYMENT_INTERNAL_TOKEN: 403 invalid_token" in run.output
+    assert wrong not in run.output and "Traceback" not in run.output
+    assert service.query("SELECT count(*) FROM payments") == [(0,)]
+
+
+def test_wrong_token_is_not_checked_without_operators_or_probers(tmp_path, service):
+    personas = write_personas(tmp_path, *MIX)
+    run = run_locust(
+        tmp_path,
+        service.url,
+        personas=personas,
+        run_time="2s",
+        env={"PAYMENT_INTERNAL_TOKEN": "not-the-service-token-4b1d"},
+    )
+    assert run.returncode != 2, run.output[-2000:]
+    assert service.query("SELECT count(*) FROM payments")[0][0] > 0
+
+
+@pytest.mark.parametrize("answer", [200, 404, 500, "slow", "closed"])
+def test_token_check_stops_only_on_401_or_403(answer):
+    """A service that speaks the contract but is slow or flaky must still be load-tested."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            if answer == "slow":
+                time.sleep(2)
+            if answer == "closed":
+                self.close_connection = True
+                return
+            self.send_response(answer if isinstance(answer, int) else 200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        host = f"http://127.0.0.1:{server.server_address[1]}"
+        assert token_problem(host, "some-token", timeout=0.5) is None
+    finally:
+        server.shutdown()
+        server.server_close()
