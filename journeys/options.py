@@ -1,35 +1,41 @@
 """Command-line options the generator adds to Locust (each with a ``LOCUST_*`` env twin).
 
 ``--personas`` is special: the persona user classes must exist when Locust imports the
-locustfile, before Locust parses options, so ``personas_path`` reads it early from argv/env.
+locustfile, before Locust parses options, so ``personas_path`` reads it early, from the same
+places (command line, env, config files) Locust reads it from later.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from locust import events
+from locust.argument_parser import get_empty_argument_parser
 
 DEFAULT_PERSONAS = "personas.csv"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 def personas_path(argv: list[str] | None = None) -> Path:
-    """The personas file from ``--personas`` or ``LOCUST_PERSONAS`` (default: ./personas.csv).
+    """The personas file (default: ./personas.csv), with Locust's precedence: ``--personas`` >
+    ``LOCUST_PERSONAS`` > ``personas =`` in a config file (``--config``, ``locust.conf``,
+    ``~/.locust.conf``, ``pyproject.toml``) > default.
 
-    The default falls back to the file shipped beside ``locustfile.py`` when the working
-    directory has none, so ``locust -f path/to/locustfile.py`` works from anywhere.
+    Locust's own pre-import parser reads those files the way Locust does later. The default
+    falls back to the file shipped beside ``locustfile.py`` when the working directory has
+    none, so ``locust -f path/to/locustfile.py`` works from anywhere.
     """
-    parser = argparse.ArgumentParser(add_help=False)
+    parser = get_empty_argument_parser(add_help=False)
     parser.add_argument(
-        "--personas", default=os.environ.get("LOCUST_PERSONAS") or DEFAULT_PERSONAS
+        "--personas", default=DEFAULT_PERSONAS, env_var="LOCUST_PERSONAS"
     )
     known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
-    path = Path(known.personas)
-    if known.personas == DEFAULT_PERSONAS and not path.exists():
+    # an empty LOCUST_PERSONAS (or --personas "") means the default, as before
+    chosen = known.personas or DEFAULT_PERSONAS
+    path = Path(chosen)
+    if chosen == DEFAULT_PERSONAS and not path.exists():
         return PROJECT_DIR / DEFAULT_PERSONAS
     return path
 

@@ -38,6 +38,13 @@ REQUIRED = (
 OPTIONAL = ("wait_min", "wait_max", "decline_codes")
 DECLINE_CODES = tuple(dict.fromkeys(DECLINING_TEST_CARDS.values()))
 SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+#: Names locustfile.py already binds: a persona class of that name would replace them there.
+RESERVED_CLASS_NAMES = frozenset({"LoadProfile"})
+#: Upper bounds where a bigger value would hang or distort a run rather than mean something.
+MAX_WEIGHT = 1_000_000  # Locust's user mix breaks down beyond ~1e16
+MAX_WAIT_S = 3600
+MAX_RETRIES = 100
+MAX_BATCH_SIZE = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +69,12 @@ class Persona:
     @property
     def class_name(self) -> str:
         """The Locust user class name: ``budget_shopper`` → ``BudgetShopper``."""
-        return "".join(part.capitalize() for part in self.name.split("_"))
+        return class_name(self.name)
+
+
+def class_name(persona: str) -> str:
+    """``budget_shopper`` → ``BudgetShopper``; not one-to-one (``a_1`` and ``a1`` → ``A1``)."""
+    return "".join(part.capitalize() for part in persona.split("_"))
 
 
 class PersonaFileError(Exception):
@@ -121,13 +133,16 @@ class _Row:
         text = self.text(column, required)
         if text is None:
             return None
+        noun = "a whole number" if kind is int else "a number"
         try:
             value = kind(text)
-            if kind is float and math.isnan(value):
-                raise ValueError
         except (ValueError, InvalidOperation):
-            noun = "a whole number" if kind is int else "a number"
             self.problem(column, f"'{text}' is not {noun}. {fix or f'Write {noun}'}")
+            return None
+        # float() and Decimal() accept inf, nan, Infinity, sNaN (float() reads 1e400 as inf):
+        # an endless think time, an inf weight or a NaN amount must stop here
+        if not (value.is_finite() if kind is Decimal else math.isfinite(value)):
+            self.problem(column, f"'{text}' is not a finite number. {fix}".rstrip())
             return None
         if (
             low is not None
@@ -135,10 +150,9 @@ class _Row:
             or high is not None
             and value > high
         ):
-            bound = f"> {low}" if low_open else f">= {low}"
-            rng = (
-                f"from {low} to {high}" if high is not None and not low_open else bound
-            )
+            rng = f"> {low}" if low_open else f">= {low}"
+            if high is not None:
+                rng = f"{rng} and <= {high}" if low_open else f"from {low} to {high}"
             self.problem(
                 column, f"{text} is out of range; it must be {rng}. {fix}".rstrip()
             )
@@ -195,18 +209,35 @@ def _read_text(path: Path) -> str:
         ) from None
 
 
-def _data_lines(text: str) -> list[int]:
-    """File line numbers (1-based) of the header and each data record, skipping blanks and comments."""
-    numbers = []
-    reader = csv.reader(io.StringIO(text))
+def _records(text: str) -> list[tuple[int, list[str]]]:
+    """The header and each data record with its file line (1-based), skipping blanks and comments.
+
+    pandas reports neither line numbers nor fields beyond the header, so both come from here.
+    """
+    records = []
+    reader = csv.reader(io.StringIO(text), skipinitialspace=True)
     start = 1
     for record in reader:
         end = reader.line_num
         stripped = ",".join(record).strip()
         if stripped and not stripped.startswith("#"):
-            numbers.append(start)
+            records.append((start, record))
         start = end + 1
-    return numbers
+    return records
+
+
+def _extra_fields(shown: str, line: int, record: list[str], width: int) -> str | None:
+    """A problem if the record has values beyond the header's columns.
+
+    Trailing empty fields (``...,1,3,`` as spreadsheets write them) are ignored; a value there
+    would be silently dropped, so it is reported.
+    """
+    if not any(field.strip() for field in record[width:]):
+        return None
+    return (
+        f"{shown}, line {line}: has {len(record)} fields, the header has {width}. "
+        'Remove the extra values (a value containing a comma must be quoted: "a,b")'
+    )
 
 
 def load_personas(path: str | Path) -> list[Persona]:
@@ -214,7 +245,8 @@ def load_personas(path: str | Path) -> list[Persona]:
     path = Path(path)
     shown = str(path)
     text = _read_text(path)
-    lines = _data_lines(text)
+    records = _records(text)
+    lines = [line for line, _ in records]
     if not lines:
         raise PersonaFileError(
             path,
@@ -225,6 +257,7 @@ def load_personas(path: str | Path) -> list[Persona]:
                 )
             ],
         )
+    width = len(records[0][1])
     try:
         frame = pd.read_csv(
             io.StringIO(text),
@@ -233,6 +266,10 @@ def load_personas(path: str | Path) -> list[Persona]:
             comment="#",
             skip_blank_lines=True,
             skipinitialspace=True,
+            # a trailing comma must not turn the first column into the index; fields past
+            # the header are checked in _extra_fields
+            index_col=False,
+            usecols=range(width),
         )
     except (pd.errors.ParserError, ValueError) as exc:
         raise PersonaFileError(
@@ -272,13 +309,16 @@ def load_personas(path: str | Path) -> list[Persona]:
         )
     personas: list[Persona] = []
     seen: dict[str, int] = {}
-    for index, record in enumerate(frame.to_dict("records")):
-        row = _Row(
-            shown,
-            lines[index + 1] if index + 1 < len(lines) else header + index + 1,
-            record,
-            problems,
+    classes: dict[str, Persona] = {}
+    for index, cells in enumerate(frame.to_dict("records")):
+        line, record = (
+            records[index + 1] if index + 1 < len(records) else (header + index + 1, [])
         )
+        extra = _extra_fields(shown, line, record, width)
+        if extra:
+            problems.append(extra)  # its cells are shifted: checking them would mislead
+            continue
+        row = _Row(shown, line, cells, problems)
         persona = _persona(row)
         if persona is None:
             continue
@@ -289,7 +329,16 @@ def load_personas(path: str | Path) -> list[Persona]:
                 "Persona names must be unique",
             )
             continue
+        other = classes.get(persona.class_name)
+        if other is not None:
+            row.problem(
+                "persona",
+                f"'{persona.name}' and '{other.name}' (line {seen[other.name]}) both become "
+                f"the Locust class {persona.class_name}. Rename one of them",
+            )
+            continue
         seen[persona.name] = row.line
+        classes[persona.class_name] = persona
         personas.append(persona)
     if problems:
         raise PersonaFileError(path, problems)
@@ -305,6 +354,12 @@ def _persona(row: _Row) -> Persona | None:
             "persona",
             f"'{name}' is not snake_case. Use lower-case words joined by _, e.g. budget_shopper",
         )
+    elif name is not None and class_name(name) in RESERVED_CLASS_NAMES:
+        row.problem(
+            "persona",
+            f"'{name}' becomes the Locust class {class_name(name)}, a name the locustfile "
+            f"already uses (reserved: {', '.join(sorted(RESERVED_CLASS_NAMES))}). Rename the persona",
+        )
     role = row.text("role")
     if role is not None and role not in ROLES:
         row.problem(
@@ -312,7 +367,11 @@ def _persona(row: _Row) -> Persona | None:
             f"unknown role '{role}'{_hint(role, ROLES)}. Use one of {', '.join(ROLES)}",
         )
     weight = row.number(
-        "weight", low=0, low_open=True, fix="The weight is a relative share, e.g. 10"
+        "weight",
+        low=0,
+        low_open=True,
+        high=MAX_WEIGHT,
+        fix="The weight is a relative share, e.g. 10",
     )
     brands = row.choices("card_types", BRANDS, "card brand")
     currencies = row.choices("currencies", CURRENCIES, "currency")
@@ -333,11 +392,14 @@ def _persona(row: _Row) -> Persona | None:
     decline_rate = row.number(
         "decline_rate", low=0, high=1, fix="Write a share, e.g. 0.05 for 5%"
     )
-    max_retries = row.number("max_retries", int, low=0, fix="Write 0 or more")
+    max_retries = row.number(
+        "max_retries", int, low=0, high=MAX_RETRIES, fix="Write 0 or more, e.g. 2"
+    )
     batch_size = row.number(
         "batch_size",
         int,
         low=1,
+        high=MAX_BATCH_SIZE,
         required=role == "operator",
         fix="Operators pay this many payments per batch, e.g. 10",
     )
@@ -349,10 +411,18 @@ def _persona(row: _Row) -> Persona | None:
             "Use one like en_US, de_DE, ja_JP",
         )
     wait_min = row.number(
-        "wait_min", low=0, required=False, fix="Seconds of think time, e.g. 1"
+        "wait_min",
+        low=0,
+        high=MAX_WAIT_S,
+        required=False,
+        fix="Seconds of think time (at most an hour), e.g. 1",
     )
     wait_max = row.number(
-        "wait_max", low=0, required=False, fix="Seconds of think time, e.g. 3"
+        "wait_max",
+        low=0,
+        high=MAX_WAIT_S,
+        required=False,
+        fix="Seconds of think time (at most an hour), e.g. 3",
     )
     codes = (
         row.choices("decline_codes", DECLINE_CODES, "decline code")

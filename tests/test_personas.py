@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from journeys.personas import PersonaFileError, load_personas
+from journeys.options import PROJECT_DIR, personas_path
+from journeys.personas import RESERVED_CLASS_NAMES, PersonaFileError, load_personas
 from tests.conftest import PERSONA_HEADER, ROOT, write_personas
 
 GOOD = "budget_shopper,customer,10,visa|mastercard,USD|EUR,5,60,0.1,2,,en_US,1,3"
@@ -124,11 +127,124 @@ def test_optional_columns_default(tmp_path):
         ),
         ("a,customer,1,visa,USD,1,5,0.1,2,,en_US,5,1", "wait_min", "above wait_max"),
         ("a,customer,1,visa,USD,1,5,0.1,2,,,1,3", "locale", "is empty"),
+        (
+            "a,customer,2000000,visa,USD,1,5,0.1,2,,en_US,1,3",
+            "weight",
+            "it must be > 0 and <= 1000000",
+        ),
+        (
+            "a,customer,1e400,visa,USD,1,5,0.1,2,,en_US,1,3",
+            "weight",
+            "'1e400' is not a finite number",
+        ),
+        (
+            "a,customer,1,visa,USD,1,5,0.1,2,,en_US,1,7200",
+            "wait_max",
+            "from 0 to 3600",
+        ),
+        (
+            "a,customer,1,visa,USD,1,5,0.1,1000,,en_US,1,3",
+            "max_retries",
+            "from 0 to 100",
+        ),
+        (
+            "a,operator,1,visa,USD,1,5,0.1,0,1000000,en_US,1,3",
+            "batch_size",
+            "from 1 to 10000",
+        ),
     ],
 )
 def test_each_bad_cell_names_line_column_and_fix(tmp_path, row, column, needle):
     [problem] = problems(tmp_path, row)
     assert f", line 2, column {column}:" in problem and needle in problem
+
+
+NUMERIC = {
+    "weight": 2,
+    "amount_min": 5,
+    "amount_max": 6,
+    "decline_rate": 7,
+    "max_retries": 8,
+    "batch_size": 9,
+    "wait_min": 11,
+    "wait_max": 12,
+}
+
+
+@pytest.mark.parametrize("column", NUMERIC)
+@pytest.mark.parametrize(
+    "spelling", ["inf", "-inf", "Infinity", "+INF", "nan", "NaN", "-nan", "sNaN"]
+)
+def test_numbers_must_be_finite(tmp_path, column, spelling):
+    """inf think times hung the run, an inf weight broke the mix, NaN amounts crashed the loader."""
+    cells = OPERATOR.split(",")
+    cells[NUMERIC[column]] = spelling
+    [problem] = problems(tmp_path, ",".join(cells))
+    assert f", line 2, column {column}: '{spelling}' is not a" in problem
+
+
+def test_persona_names_with_the_same_class_name(tmp_path):
+    """``a_1`` and ``a1`` both become class A1: one would silently replace the other."""
+    [problem] = problems(
+        tmp_path,
+        GOOD.replace("budget_shopper", "a_1"),
+        GOOD.replace("budget_shopper", "a1"),
+    )
+    assert problem == (
+        f"{tmp_path / 'personas.csv'}, line 3, column persona: 'a1' and 'a_1' (line 2) "
+        "both become the Locust class A1. Rename one of them"
+    )
+
+
+def test_reserved_class_names(tmp_path):
+    [problem] = problems(tmp_path, GOOD.replace("budget_shopper", "load_profile"))
+    assert (
+        ", line 2, column persona: 'load_profile' becomes the Locust class LoadProfile"
+        in problem
+    )
+    assert "Rename the persona" in problem
+
+
+def test_reserved_class_names_cover_the_locustfile():
+    """Every CamelCase name locustfile.py binds would be overwritten by a persona class of that name."""
+    bound = set()
+    for node in ast.parse((ROOT / "locustfile.py").read_text()).body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.Assign):
+            bound |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    assert "LoadProfile" in bound
+    assert {n for n in bound if n[:1].isupper()} <= RESERVED_CLASS_NAMES
+
+
+@pytest.mark.parametrize("extra", [",", ", ", ",,"])
+def test_trailing_empty_fields_are_ignored(tmp_path, extra):
+    """Spreadsheets often end rows with a comma; pandas then shifted every cell by one."""
+    first, second = load_personas(
+        write_personas(tmp_path, GOOD + extra, OPERATOR + extra)
+    )
+    assert (first.name, first.role, first.locale, first.wait_max) == (
+        "budget_shopper",
+        "customer",
+        "en_US",
+        3.0,
+    )
+    assert (second.name, second.batch_size, second.wait_max) == ("back_office", 8, 5.0)
+
+
+@pytest.mark.parametrize(
+    "rows,line,fields",
+    [((GOOD + ",7",), 2, 14), ((GOOD, OPERATOR + ",x,"), 3, 15)],
+)
+def test_extra_values_are_reported_not_dropped(tmp_path, rows, line, fields):
+    """pandas silently drops values past the header (or fails without a line): report them."""
+    [problem] = problems(tmp_path, *rows)
+    assert problem == (
+        f"{tmp_path / 'personas.csv'}, line {line}: has {fields} fields, the header has 13. "
+        'Remove the extra values (a value containing a comma must be quoted: "a,b")'
+    )
 
 
 def test_all_problems_at_once_with_lines_as_the_user_counts_them(tmp_path):
@@ -215,13 +331,19 @@ def test_loader_only_ever_raises_persona_file_error(tmp_path, pieces):
         assert exc.problems
 
 
-def test_locust_stops_before_any_traffic_on_a_bad_file(tmp_path):
+@pytest.mark.parametrize("how", ["--personas", "--config"])
+def test_locust_stops_before_any_traffic_on_a_bad_file(tmp_path, how):
     """A real Locust run with a bad file: exit 2, the problems, no traceback, no request sent."""
     path = write_personas(
         tmp_path,
         "a,custmer,1,visa,USD,1,5,0.1,2,,en_US,1,3",
         "b,customer,1,visa,USD,1,5,7,2,,en_US,1,3",
     )
+    if how == "--config":
+        (tmp_path / "run.conf").write_text(f"personas = {path}\n")
+        chosen = [how, str(tmp_path / "run.conf")]
+    else:
+        chosen = [how, str(path)]
     import socket
 
     listener = socket.socket()
@@ -241,8 +363,7 @@ def test_locust_stops_before_any_traffic_on_a_bad_file(tmp_path):
             "1",
             "-t",
             "2s",
-            "--personas",
-            str(path),
+            *chosen,
             "--host",
             f"http://127.0.0.1:{port}",
         ],
@@ -266,4 +387,48 @@ def test_locust_stops_before_any_traffic_on_a_bad_file(tmp_path):
         "line 2, column role" in proc.stderr
         and "line 3, column decline_rate" in proc.stderr
     )
+    assert f"{path}: 2 problems" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.fixture
+def no_config(tmp_path, monkeypatch):
+    """An empty working directory and home, and no LOCUST_PERSONAS: only what a test writes counts."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("LOCUST_PERSONAS", raising=False)
+    return tmp_path
+
+
+def test_personas_path_defaults_to_the_shipped_file(no_config):
+    assert personas_path([]) == PROJECT_DIR / "personas.csv"
+    (no_config / "personas.csv").write_text("")
+    assert personas_path([]) == Path("personas.csv")
+
+
+@pytest.mark.parametrize(
+    "name,text",
+    [
+        ("locust.conf", "personas = from_conf.csv\n"),
+        (".locust.conf", "personas = from_conf.csv\n"),
+        ("pyproject.toml", '[tool.locust]\npersonas = "from_conf.csv"\n'),
+        ("elsewhere/run.conf", "users = 3\npersonas = from_conf.csv\n"),
+    ],
+)
+def test_personas_path_reads_locust_config_files(no_config, name, text):
+    """Locust reads these files too; --personas in them was silently ignored."""
+    config = no_config / name
+    config.parent.mkdir(exist_ok=True)
+    config.write_text(text)
+    args = ["--config", str(config)] if name.startswith("elsewhere") else []
+    assert personas_path([*args, "--headless"]) == Path("from_conf.csv")
+
+
+def test_personas_path_precedence(no_config, monkeypatch):
+    """Locust's order: command line > LOCUST_PERSONAS > config file > default."""
+    (no_config / "locust.conf").write_text("personas = conf.csv\n")
+    assert personas_path([]) == Path("conf.csv")
+    monkeypatch.setenv("LOCUST_PERSONAS", "env.csv")
+    assert personas_path([]) == Path("env.csv")
+    assert personas_path(["-u", "2", "--personas", "cli.csv"]) == Path("cli.csv")
+    assert personas_path(["--personas=cli.csv"]) == Path("cli.csv")
