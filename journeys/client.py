@@ -101,6 +101,15 @@ def _json_body(response) -> Any:
         return None
 
 
+def _no_answer(error: BaseException | None) -> str:
+    """``no answer: TimeoutError``; geventhttpclient's ``RetriesExceeded`` names the error behind it."""
+    if error is None:
+        return "no answer: connection error"
+    if type(error).__name__ == "RetriesExceeded" and error.__context__ is not None:
+        error = error.__context__
+    return f"no answer: {type(error).__name__}"
+
+
 def _error_of(body: Any) -> dict:
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         return body["error"]
@@ -275,7 +284,7 @@ class PaymentApi:
     def _judge_pay(self, resp, status, key, card, amount, currency):
         """Classify one /pay response: (answer, transient_reason, retry_after_s, failure_message)."""
         if status == 0:
-            reason = f"no answer: {type(resp.error).__name__ if resp.error else 'connection error'}"
+            reason = _no_answer(resp.error)
             return None, reason, None, reason
         if status == 429:
             return (

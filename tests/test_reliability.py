@@ -112,7 +112,7 @@ def failures(run) -> list[dict]:
             ("--stall-rate", "0.1", "--stall-s", "1.5"),
             ("--request-timeout", "0.4"),
             "checkout: pay",
-            "no answer",
+            "no answer: TimeoutError",  # not geventhttpclient's RetriesExceeded around it
         ),
         (
             (
