@@ -193,3 +193,17 @@ def test_profiles_need_a_run_time(tmp_path, service):
     assert "The soak profile needs a run time" in run.output
     assert "All users spawned" not in run.output
     assert http_requests(run) == 0
+
+
+def test_the_knee_is_judged_against_the_first_step_with_requests():
+    from journeys.profiles.report import _step
+
+    def step(n, requests, p95):
+        return {"phase": f"step {n}", "target_users": 5 * n, "requests": requests,
+                "p95_ms": p95, "error_rate": 0.0 if requests else None}  # fmt: skip
+
+    table = [step(1, 0, None), step(2, 40, 10), step(3, 80, 15)]
+    assert _step({}, table) == [
+        "knee: not reached up to 15 users (p95 under 2× step 2, error rate under 1.0%)"
+    ]
+    assert _step({}, table + [step(4, 90, 25)])[0].startswith("knee: step 4 (20 users)")

@@ -139,5 +139,9 @@ def _step(_by_name: dict, table: list) -> list[str]:
             )
             return [f"knee: {r['phase']} ({r['target_users']} users): {why}"]
     top = measured[-1]
-    limits = f"p95 under {KNEE_P95_RATIO:g}× step 1, error rate under {_pct(KNEE_ERROR_RATE)}"
+    # the baseline is the first step with requests (a short first step may have none)
+    limits = (
+        f"p95 under {KNEE_P95_RATIO:g}× {measured[0]['phase']}, "
+        f"error rate under {_pct(KNEE_ERROR_RATE)}"
+    )
     return [f"knee: not reached up to {top['target_users']} users ({limits})"]
