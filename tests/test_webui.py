@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import urllib.request
 
 import pytest
@@ -124,3 +125,61 @@ def test_journeys_tab_shows_the_live_run(tmp_path, service):
         by_key[("checkout", "All")][2]
     )
     assert run.returncode == 0, run.output[-3000:]
+
+
+def test_statistics_and_journey_tabs_show_the_same_moment(tmp_path, service):
+    """Locust caches ``/stats/requests`` for 2 s; the journey rows riding on it must come from the
+    same moment, or a tab shows journeys Locust's own table does not have yet (and after a reset,
+    an empty Journeys tab beside the old Statistics)."""
+    port = free_port()
+    result = {}
+    locust = threading.Thread(
+        target=lambda: result.update(
+            run=run_locust(
+                tmp_path, service.url, "--autostart", "--autoquit", "1",
+                "--web-host", "127.0.0.1", "--web-port", str(port), "--seed", "52",
+                personas=write_personas(tmp_path, SHOPPER), users=4, run_time="8s",
+                headless=False,
+            )
+        )
+    )  # fmt: skip
+    locust.start()
+    outcomes = (
+        "succeeded",
+        "recovered",
+        "abandoned",
+        "failed",
+        "reconciled",
+        "mismatch",
+    )
+    compared = 0
+    try:
+        ui = f"http://127.0.0.1:{port}"
+        wait_http(ui + "/", timeout=30)
+        for i in range(20):  # 5 s of an 8 s run
+            if i == 8:
+                urllib.request.urlopen(urllib.request.Request(ui + "/stats/reset", method="POST"), timeout=5)  # fmt: skip
+            with urllib.request.urlopen(ui + "/stats/requests", timeout=5) as r:
+                payload = json.loads(r.read())
+            locust_rows = {
+                s["name"]: s["num_requests"] for s in payload["stats"] if s["method"] == "journey"
+            }  # fmt: skip
+            tab = next(
+                t for t in payload.get("extended_stats", []) if t["key"] == "journeys"
+            )
+            ours = {
+                row["journey"]: sum(int(row[o] or 0) for o in outcomes)
+                for row in tab["data"]
+                if row["persona"] == "All"
+            }  # fmt: skip
+            assert ours.get("checkout", 0) == locust_rows.get("checkout", 0), (
+                i,
+                ours,
+                locust_rows,
+            )
+            compared += bool(locust_rows)
+            time.sleep(0.25)
+    finally:
+        locust.join(timeout=60)
+    assert compared >= 8, "too few answers with journeys to compare"
+    assert result["run"].returncode == 0, result["run"].output[-3000:]

@@ -2,7 +2,7 @@
 
 The tabs are Locust's "extended tabs": ``extended_tabs``/``extended_tables`` in the main page's
 template args declare them, and every ``/stats/requests`` answer (polled every 2 s) carries their
-rows in ``extended_stats``. The UI matches tab, table and rows by key and camel-cases row keys,
+rows in ``extended_stats``, taken when Locust computes the answer (it caches it for 2 s). The UI matches tab, table and rows by key and camel-cases row keys,
 so column keys here have no underscores. The tabs appear once a test has started.
 """
 
@@ -119,9 +119,12 @@ def add_tabs(environment, web_ui=None, **_kwargs) -> None:
         if response.status_code != 200:
             return response
         if request.path == f"{base}/stats/requests" and response.is_json:
+            # Locust memoizes this answer for 2 s and hands out the same response object:
+            # add the journey rows once, when it is new, so both show the same moment
             payload = response.get_json()
-            payload["extended_stats"] = extended_stats(take(environment))
-            response.set_data(json.dumps(payload))
+            if "extended_stats" not in payload:
+                payload["extended_stats"] = extended_stats(take(environment))
+                response.set_data(json.dumps(payload))
         elif request.path == f"{base}/stats/report":  # the HTML report to download
             html = response.get_data(as_text=True)
             response.set_data(html_report.insert(html, take(environment)))
