@@ -211,21 +211,17 @@ class PaymentApi:
         resends = waits = 0
         sends = 0
         last_detail = ""
-        maybe_stored = (
-            False  # an attempt ended without an answer that rules a payment out
-        )
+        # an attempt ended without an answer that rules a payment out (a 429 does)
+        maybe_stored = in_flight = False
         try:
             while True:
                 sends += 1
                 label = name if sends == 1 else f"{name} (resend same key)"
-                maybe_stored_before, maybe_stored = (
-                    maybe_stored,
-                    True,
-                )  # while in flight
+                in_flight = True
                 answer, transient, wait_s = self._send_pay(
                     label, body, key, card, amount, currency, retry, sends
                 )
-                maybe_stored = maybe_stored_before
+                in_flight = False
                 if answer is not None:
                     answer.attempts = sends
                     return answer
@@ -242,8 +238,8 @@ class PaymentApi:
                 gevent.sleep(self.policy.backoff(resends, self.rng))
                 resends += 1
         except BaseException:
-            # the run stopped this user mid-payment: a request in flight may have been stored
-            if maybe_stored:
+            # the run stopped this user mid-payment: the request in flight may have been stored
+            if in_flight or maybe_stored:
                 self._book_unknown(key, currency, amount)
             raise
         if maybe_stored:  # not after 429s alone: a 429 stores nothing

@@ -215,15 +215,29 @@ def _records(text: str) -> list[tuple[int, list[str]]]:
     pandas reports neither line numbers nor fields beyond the header, so both come from here.
     """
     records = []
-    reader = csv.reader(io.StringIO(text), skipinitialspace=True)
+    reader = csv.reader(io.StringIO(_without_comments(text)), skipinitialspace=True)
     start = 1
     for record in reader:
         end = reader.line_num
-        stripped = ",".join(record).strip()
-        if stripped and not stripped.startswith("#"):
+        if ",".join(record).strip():
             records.append((start, record))
         start = end + 1
     return records
+
+
+def _without_comments(text: str) -> str:
+    """``text`` with every ``#`` comment cut off the way pandas reads it (``comment="#"``): from
+    an unquoted ``#`` to the end of its line. Lines stay lines, so line numbers still count."""
+    lines, quoted = [], False
+    for line in text.splitlines(keepends=True):
+        for i, char in enumerate(line):
+            if char == '"':
+                quoted = not quoted
+            elif char == "#" and not quoted:
+                line = line[:i] + ("\n" if line.endswith("\n") else "")
+                break
+        lines.append(line)
+    return "".join(lines)
 
 
 def _extra_fields(shown: str, line: int, record: list[str], width: int) -> str | None:
@@ -257,7 +271,10 @@ def load_personas(path: str | Path) -> list[Persona]:
                 )
             ],
         )
-    width = len(records[0][1])
+    header_fields = records[0][1]
+    width = len(header_fields)
+    while width > 1 and not header_fields[width - 1].strip():
+        width -= 1  # a header ending in commas, as spreadsheets export it
     try:
         frame = pd.read_csv(
             io.StringIO(text),

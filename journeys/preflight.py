@@ -13,7 +13,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +23,20 @@ NO_TARGET = (
 )
 
 
+def without_credentials(host: str) -> str:
+    """``host`` without ``user:password@``: safe to print, and what the checks connect to."""
+    parts = urlsplit(host)
+    if "@" not in parts.netloc:
+        return host
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
 def target_address(host: str) -> tuple[str, int]:
     parts = urlsplit(host)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"--host {host!r} is not a URL like http://127.0.0.1:8000")
+        raise ValueError(
+            f"--host {without_credentials(host)!r} is not a URL like http://127.0.0.1:8000"
+        )
     return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
 
 
@@ -46,7 +56,7 @@ def wait_for_host(host: str, wait_s: float, *, poll_s: float = 0.5) -> str | Non
         if time.monotonic() >= deadline:
             waited = f" after waiting {wait_s:g}s" if wait_s else ""
             return (
-                f"The target {host} cannot be reached{waited} ({reason}). Start the payment service "
+                f"The target {without_credentials(host)} cannot be reached{waited} ({reason}). Start the payment service "
                 f"or fix --host / LOCUST_HOST; pass --wait-for-host SECONDS to wait for it to come up."
             )
         time.sleep(poll_s)
@@ -65,6 +75,14 @@ def _drop_trace_headers() -> dict[str, str]:
     }
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is not the service answering, and following it would carry the token to
+    wherever it points (urllib keeps the Authorization header): it stays a 3xx, not checked."""
+
+    def redirect_request(self, *_args, **_kwargs):
+        return None
+
+
 def token_problem(host: str, token: str, timeout: float = 5.0) -> str | None:
     """A one-line error when the target refuses ``token`` (401/403 from the report endpoint).
 
@@ -72,6 +90,7 @@ def token_problem(host: str, token: str, timeout: float = 5.0) -> str | None:
     a service that speaks the contract but is slow or flaky must still be load-tested. Proxies
     are bypassed (Locust's client does not use them, and a proxy's 403 is not the service's).
     """
+    host = without_credentials(host)
     url = host.rstrip("/") + "/internal/generate-report"
     request = urllib.request.Request(
         url,
@@ -83,7 +102,7 @@ def token_problem(host: str, token: str, timeout: float = 5.0) -> str | None:
         },
         method="POST",
     )
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects)
     try:
         with opener.open(request, timeout=timeout):
             return None

@@ -234,6 +234,25 @@ def test_trailing_empty_fields_are_ignored(tmp_path, extra):
     assert (second.name, second.batch_size, second.wait_max) == ("back_office", 8, 5.0)
 
 
+def test_a_spreadsheet_export_with_a_comma_after_every_line_loads(tmp_path):
+    personas = load_personas(
+        write_personas(
+            tmp_path, GOOD + ",", OPERATOR + ",", header=PERSONA_HEADER + ","
+        )
+    )
+    assert [p.name for p in personas] == ["budget_shopper", "back_office"]
+
+
+def test_comments_end_a_line_as_pandas_reads_them(tmp_path):
+    """A comment after a row may hold commas; a # inside quotes is data, not a comment."""
+    [persona] = load_personas(
+        write_personas(tmp_path, GOOD + "  # main persona, cheap, common")
+    )
+    assert (persona.name, persona.wait_max) == ("budget_shopper", 3.0)
+    [problem] = problems(tmp_path, GOOD.replace("budget_shopper", '"budget#shopper"'))
+    assert "line 2, column persona: 'budget#shopper' is not snake_case" in problem
+
+
 @pytest.mark.parametrize(
     "rows,line,fields",
     [((GOOD + ",7",), 2, 14), ((GOOD, OPERATOR + ",x,"), 3, 15)],

@@ -95,6 +95,11 @@ def test_a_reset_counts_journeys_in_flight_here_and_on_workers_as_started():
         assert (counters.started, counters.finished) == (2, 2)
     master.reset()  # nothing in flight any more: nothing carried
     assert master.get("checkout", "a").started == 0
+    # a worker that vanished with journeys in flight: its gauge is dropped, not carried forever
+    master.merge([], [["checkout", "a", 3]], source="w2")
+    master.forget_workers_except({"w1"})
+    master.reset()
+    assert master.get("checkout", "a").started == 0
     local.restart()
     assert not local and not local.in_flight
 

@@ -115,6 +115,13 @@ def test_unreachable_host_stops_at_once(tmp_path):
     assert "cannot be reached" in run.output and "--wait-for-host" in run.output
 
 
+def test_a_host_with_credentials_is_never_printed_with_them(tmp_path):
+    run = run_locust(tmp_path, "http://user:s3cret-pw@127.0.0.1:9", timeout=25)
+    assert run.returncode == 2, run.output[-2000:]
+    assert "http://127.0.0.1:9 cannot be reached" in run.output
+    assert "s3cret-pw" not in run.output
+
+
 def test_no_host_stops_with_one_clear_line(tmp_path):
     run = run_locust(tmp_path, "", run_time="30s", timeout=25)
     assert run.returncode == 2, run.output[-2000:]
@@ -153,12 +160,24 @@ def test_wrong_token_is_not_checked_without_operators_or_probers(tmp_path, servi
     assert service.query("SELECT count(*) FROM payments")[0][0] > 0
 
 
-@pytest.mark.parametrize("answer", [200, 404, 500, "slow", "closed"])
+@pytest.mark.parametrize("answer", [200, 404, 500, 302, "slow", "closed"])
 def test_token_check_stops_only_on_401_or_403(answer):
     """A service that speaks the contract but is slow or flaky must still be load-tested."""
 
+    followed = []  # requests that followed a redirect: they would carry the token elsewhere
+
     class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            followed.append((self.path, self.headers.get("Authorization")))
+            self.do_POST()
+
         def do_POST(self):
+            if answer == 302 and self.command == "POST":
+                self.send_response(302)
+                self.send_header("Location", "/login")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             if answer == "slow":
                 time.sleep(2)
             if answer == "closed":
@@ -177,6 +196,7 @@ def test_token_check_stops_only_on_401_or_403(answer):
     try:
         host = f"http://127.0.0.1:{server.server_address[1]}"
         assert token_problem(host, "some-token", timeout=0.5) is None
+        assert followed == []
     finally:
         server.shutdown()
         server.server_close()

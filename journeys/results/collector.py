@@ -13,7 +13,7 @@ failure share and percentiles with whole journeys. ``Aggregated`` stays HTTP req
 from __future__ import annotations
 
 from locust import events
-from locust.runners import WorkerRunner
+from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 from locust.stats import StatsError
 
 from journeys.events import (
@@ -57,10 +57,19 @@ def _reset_on_start(**_kwargs) -> None:
     _details_seen.clear()
 
 
+def _reset() -> None:
+    """Reset the book; on a master, journeys in flight count only on workers still connected."""
+    runner = _environment.runner if _environment is not None else None
+    if isinstance(runner, MasterRunner):
+        live = {w.id for w in runner.clients.values() if w.state != STATE_MISSING}
+        book.forget_workers_except(live)
+    book.reset()
+
+
 @events.reset_stats.add_listener
 def _reset_on_request(**_kwargs) -> None:
-    """The web UI's reset (on a master only: the workers keep sending what they count)."""
-    book.reset()
+    """The web UI's reset (standalone or master; workers are not told and keep counting)."""
+    _reset()
 
 
 @events.spawning_complete.add_listener
@@ -74,7 +83,7 @@ def _reset_after_ramp_up(**_kwargs) -> None:
         and _environment.reset_stats
         and not isinstance(_environment.runner, WorkerRunner)
     ):
-        book.reset()
+        _reset()
 
 
 @journey_started.add_listener

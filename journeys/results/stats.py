@@ -11,7 +11,8 @@ ship what it counted since its last report and the master can add it up::
 
 Resetting (Locust's "reset stats", ``--reset-stats``) forgets what was counted, but journeys in
 flight at that moment count as started again: their outcomes arrive after the reset, and a funnel
-must never show more outcomes than starts. Locust does the same for requests in flight.
+must never show more outcomes than starts (Locust counts a request when it ends, so it needs no
+such gauge).
 
 Memory stays bounded: one entry per journey × persona, and durations live in Locust-style rounded
 millisecond buckets (at most a few hundred keys), never in lists of samples.
@@ -210,6 +211,11 @@ class JourneyBook:
             for (journey, persona), count in gauge.items():
                 if count > 0:
                     self._entry(journey, persona).started += count
+
+    def forget_workers_except(self, live: set[str]) -> None:
+        """Drop the in-flight gauges of workers that are gone (quit, killed, missing)."""
+        for worker in set(self.workers_in_flight) - live:
+            del self.workers_in_flight[worker]
 
     def restart(self) -> None:
         """A new test: forget everything, the in-flight gauges too."""
