@@ -30,7 +30,8 @@ class JourneyResult:
     ``payments`` counts logical payments (1 per checkout, ``batch_size`` per batch) and
     ``declined_payments`` those whose first attempt was declined, so ``declined_payments /
     payments`` is the observed decline rate to compare with the persona's ``decline_rate``.
-    ``attempts`` counts every ``POST /pay`` sent (retries included).
+    ``attempts`` counts every ``POST /pay`` sent to make a payment (retries and resends
+    included; a probe's bad request that must be refused is not an attempt to pay).
     """
 
     journey: str

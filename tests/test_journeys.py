@@ -237,6 +237,8 @@ def test_probes_pass_against_the_reference_service(tmp_path, service):
     for journey in ("edge_probes", "error_probes"):
         row = journeys(run, journey)["All"]
         assert n(row, "succeeded") >= 1 and n(row, "failed") == 0, row
+        # every probe that pays pays at once; the refused bad requests are not attempts to pay
+        assert float(row["attempts_per_payment"]) == 1.0, row
 
 
 @pytest.mark.parametrize(
