@@ -142,6 +142,17 @@ def build_data_pools(environment, **_kwargs) -> None:
     )
 
 
+@events.test_start.add_listener
+def apply_request_timeout(environment, **_kwargs) -> None:
+    """``--request-timeout`` for every user, at test start: a worker knows the master's value
+    only from then on (at init it has its own command line's)."""
+    options = environment.parsed_options
+    if options is None:
+        return
+    for cls in environment.user_classes:
+        cls.network_timeout = options.request_timeout
+
+
 def _fail(message: str) -> None:
     sys.stderr.write(f"{message}\n")
     sys.exit(2)
@@ -153,8 +164,6 @@ def prepare_run(environment, **_kwargs) -> None:
     options = environment.parsed_options
     if options is None:
         return
-    for cls in environment.user_classes:
-        cls.network_timeout = options.request_timeout
     if isinstance(environment.runner, WorkerRunner):
         return  # the master checks; a worker gets seed and tags with its first spawn message
     if (getattr(options, "num_users", None) or 0) < 0:

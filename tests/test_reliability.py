@@ -288,6 +288,21 @@ def test_service_down_at_start_waits_with_wait_for_host(tmp_path):
         service.stop()
 
 
+def test_the_masters_request_timeout_applies_on_its_workers(tmp_path, start_service):
+    """``--request-timeout`` given to the master only: its workers resend after it too."""
+    service = start_service("--stall-rate", "1", "--stall-s", "1.5")
+    run = run_locust(
+        tmp_path, service.url, "--seed", "19", "--request-timeout", "0.4",
+        personas=write_personas(tmp_path, CUSTOMERS), users=2, run_time="4s", workers=1,
+    )  # fmt: skip
+    timeouts = [
+        f for f in failures(run)
+        if f["Name"].startswith("checkout: pay") and "no answer: TimeoutError" in f["Error"]
+    ]  # fmt: skip
+    assert timeouts, (failures(run), run.worker_outputs[0][-2000:])
+    assert ("POST", "checkout: pay (resend same key)") in run.stats()
+
+
 def test_payments_cut_off_by_the_end_of_the_run_are_in_the_books_as_unknown(
     tmp_path, start_service
 ):
