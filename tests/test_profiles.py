@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import LocustRun, write_personas
 from tests.conftest import run_locust as _run_locust
 
@@ -192,6 +194,22 @@ def test_profiles_need_a_run_time(tmp_path, service):
     assert run.returncode != 0
     assert "The soak profile needs a run time" in run.output
     assert "All users spawned" not in run.output
+    assert http_requests(run) == 0
+
+
+@pytest.mark.parametrize("profile", ["spike", "step"])
+def test_reset_stats_is_refused_where_the_user_count_changes(
+    tmp_path, service, profile
+):
+    """Locust resets at every spawn completion: the verdict would judge the last phase only."""
+    run = run_locust(
+        tmp_path, service.url, "--profile", profile, "--reset-stats", run_time="6s"
+    )
+    assert run.returncode == 2, run.output[-2000:]
+    assert (
+        f"--reset-stats resets Locust's statistics each time a {profile} phase"
+        in run.output
+    )
     assert http_requests(run) == 0
 
 

@@ -254,6 +254,13 @@ def build_schedule(options) -> Schedule:
             f"Add --run-time (e.g. -t 10m) or LOCUST_RUN_TIME, or use --profile steady. "
             f"See {DOCS}. No traffic was sent."
         )
+    if profile in ("spike", "step") and getattr(options, "reset_stats", False):
+        raise ProfileConfigError(
+            f"--reset-stats resets Locust's statistics each time a {profile} phase finishes "
+            "changing the user count, so the SLO verdict would judge only the last phase. Leave "
+            f"--reset-stats out: the {profile} report judges each phase on its own (see {DOCS}). "
+            "No traffic was sent."
+        )
     builder = {"spike": _spike, "soak": _soak, "step": _step}[profile]
     phases = [
         p for p in builder(options, users, rate, float(run_time)) if p.end_s > p.start_s
