@@ -206,8 +206,10 @@ def run_locust(
     timeout: float = 120,
     personas: Path | str | None = None,
     headless: bool = True,
+    kill_a_worker_after_s: float | None = None,
 ) -> LocustRun:
-    """Run real Locust against ``host``; ``workers > 0`` runs a master and that many workers."""
+    """Run real Locust against ``host``; ``workers > 0`` runs a master and that many workers
+    (``kill_a_worker_after_s``: SIGKILL the first worker that long after starting them)."""
     prefix = tmp_path / "run"
     html = tmp_path / "report.html"
     base = [
@@ -290,6 +292,9 @@ def run_locust(
         for _ in range(workers)
     ]
     try:
+        if kill_a_worker_after_s is not None:
+            time.sleep(kill_a_worker_after_s)
+            worker_procs[0].kill()
         out, _ = master.communicate(timeout=timeout)
     finally:
         worker_outs = []

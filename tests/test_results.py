@@ -216,3 +216,18 @@ def test_reset_stats_keeps_journeys_in_flight_as_started_on_workers(
     )  # fmt: skip
     assert "Resetting stats" in run.output, run.output[-3000:]
     assert_started_covers_outcomes(run)
+
+
+def test_a_worker_lost_mid_run_fails_the_verdict(tmp_path, service):
+    """A SIGKILLed worker never sends what it counted since its last report: the results (and
+    the ledger) are short, so the run must not pass as if they were whole."""
+    run = run_locust(
+        tmp_path, service.url, "--seed", "35",
+        personas=write_personas(tmp_path, SHOPPER, OPS), users=4, run_time="8s",
+        workers=2, kill_a_worker_after_s=4,
+    )  # fmt: skip
+    assert run.worker_returncodes[0] == -9
+    assert run.returncode == 1, run.output[-3000:]
+    assert "1 worker(s) lost before their final report" in run.output
+    lost = next(r for r in run.csv_rows("slo") if r["metric"] == "workers_lost")
+    assert (lost["actual"], lost["passed"]) == ("1", "false"), lost

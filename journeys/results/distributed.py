@@ -20,7 +20,13 @@ import logging
 
 from locust import events
 from locust.rpc import Message
-from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
+from locust.runners import (
+    STATE_MISSING,
+    STATE_RUNNING,
+    STATE_SPAWNING,
+    MasterRunner,
+    WorkerRunner,
+)
 
 from journeys.results.collector import book
 
@@ -28,6 +34,40 @@ log = logging.getLogger(__name__)
 REPORT_KEY = "journeys"
 #: The worker's journeys in flight when it reported: the master counts them as started on a reset.
 IN_FLIGHT_KEY = "journeys_in_flight"
+#: Set in a worker's last report of a test, sent once its users are gone.
+FINAL_KEY = "journeys_final"
+
+
+class _Workers:
+    """Master: the workers of this test (at its start, or reporting since), and which of them
+    sent their final report."""
+
+    def __init__(self) -> None:
+        self.reporting: set[str] = set()
+        self.finished: set[str] = set()
+        self.stopping = False  # worker: the next report is the final one
+
+
+workers = _Workers()
+
+
+def lost_workers(environment) -> list[str]:
+    """Workers of this test that vanished (killed, cut off) before their final report: what
+    they counted since their last report is missing from the results."""
+    runner = environment.runner
+    if not isinstance(runner, MasterRunner):
+        return []
+    connected = {w.id for w in runner.clients.values() if w.state != STATE_MISSING}
+    return sorted(workers.reporting - workers.finished - connected)
+
+
+@events.test_start.add_listener
+def _new_test(environment, **_kwargs) -> None:
+    workers.__init__()
+    if isinstance(
+        environment.runner, MasterRunner
+    ):  # the workers this test starts with
+        workers.reporting = {w.id for w in environment.runner.clients.values()}
 
 
 @events.report_to_master.add_listener
@@ -36,11 +76,16 @@ def send_journey_counters(client_id: str, data: dict, **_kwargs) -> None:
         data[REPORT_KEY] = book.serialize()
         book.clear()
     data[IN_FLIGHT_KEY] = book.in_flight_report()
+    if workers.stopping:
+        data[FINAL_KEY] = True
 
 
 @events.worker_report.add_listener
 def merge_journey_counters(client_id: str, data: dict, **_kwargs) -> None:
     book.merge(data.get(REPORT_KEY) or [], data.get(IN_FLIGHT_KEY), source=client_id)
+    workers.reporting.add(client_id)
+    if data.get(FINAL_KEY):
+        workers.finished.add(client_id)
 
 
 @events.test_stop.add_listener
@@ -48,7 +93,9 @@ def send_final_report(environment, **_kwargs) -> None:
     """Worker: all users are gone; report now, ahead of the ``client_stopped`` message."""
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
+        workers.stopping = True
         runner._send_stats()
+        workers.stopping = False
 
 
 @events.init.add_listener

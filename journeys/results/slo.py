@@ -24,6 +24,7 @@ from locust.runners import WorkerRunner
 
 from journeys.events import JOURNEYS
 from journeys.results.collector import JOURNEY_REQUEST_TYPE
+from journeys.results.distributed import lost_workers
 from journeys.results.stats import Histogram, JourneyBook, JourneyCounters
 from journeys.results.tables import GOOD_CARD_JOURNEYS, personas_of
 
@@ -408,6 +409,20 @@ def evaluate(
             verdict.checks += _request_checks(journey, figures, targets)
         verdict.checks += _journey_checks(journey, book, targets)
     verdict.checks += _decline_checks(book, personas_of(environment))
+    lost = lost_workers(environment)
+    if lost:
+        verdict.checks.append(
+            Check(
+                "run",
+                "workers_lost",
+                "0",
+                str(len(lost)),
+                False,
+                f"{len(lost)} worker(s) lost before their final report ({', '.join(lost)}): "
+                "what they counted since their last report (journeys, payments in the ledger) "
+                "is missing from these results (run)",
+            )
+        )
     return verdict
 
 
