@@ -44,7 +44,7 @@ def main() -> None:
     )
     args = p.parse_args()
     if args.quick:
-        args.duration, args.users, args.rounds = 3, 4, 1
+        args.duration, args.users, args.rounds = 2, 4, 1
     layers = [name for name in args.layers.split(",") if name]
     unknown = sorted(set(layers) - set(LAYERS) - set(OPTIONAL))
     if unknown or layers[:1] != ["bare"]:

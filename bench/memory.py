@@ -37,7 +37,7 @@ def main() -> None:
     args = p.parse_args()
     steps = [int(s) for s in args.steps.split(",") if s]
     if args.quick:
-        steps, args.settle = [20, 50], 1.5
+        steps, args.settle = [25], 1.0
     harness.header("Memory per user (one worker)")
     with harness.workdir(args.keep) as work, harness.nginx_target(work, None) as target:
         configs = [c for c in args.configs.split(",") if c]

@@ -23,7 +23,7 @@ def main() -> None:
     )
     args = p.parse_args()
     if args.quick:
-        args.duration, args.users, args.rounds = 4, 4, 1
+        args.duration, args.users, args.rounds = 2, 4, 1
     configs = [c for c in args.configs.split(",") if c]
     harness.header("Scale-out: master + 1 vs 2 workers")
     with (

@@ -51,7 +51,7 @@ def main() -> None:
     )
     args = p.parse_args()
     if args.quick:
-        args.duration, args.users, args.rounds = 3, 4, 1
+        args.duration, args.users, args.rounds = 2, 4, 1
     configs = [c for c in args.configs.split(",") if c]
     harness.header("Throughput per generator core")
     with (
