@@ -241,9 +241,8 @@ class ErrorProbesJourney(_Probes):
         )
         run.attempts += answer.attempts
         run.payments += 1
-        if (
-            answer.kind != "paid"
-        ):  # nothing to reuse: a reuse could pay a new, unbooked payment
+        if answer.kind != "paid":
+            # nothing to reuse: a reuse could pay a new, unbooked payment
             return f"key reuse: first use: expected 201, got {answer.status} {answer.error_code or ''}".strip()
         other = {
             "amount": amount + 1 if amount < MAX_AMOUNT_MINOR else amount - 1,

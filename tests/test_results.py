@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from journeys.results.stats import FINISHED_OUTCOMES, OUTCOMES
 from tests.conftest import run_locust, write_personas
 
 SHOPPER = "shopper,customer,3,visa|mastercard,USD|EUR,5,80,0.3,2,,en_US,0,0.05"
@@ -83,17 +84,7 @@ def assert_matches_database(run, service) -> None:
     # Locust's own "journey" entries time exactly the journeys that reached an outcome
     stats = run.stats()
     for journey, row in (("checkout", checkout), ("batch_report", batch)):
-        finished = sum(
-            n(row, c)
-            for c in (
-                "succeeded",
-                "recovered",
-                "abandoned",
-                "failed",
-                "reconciled",
-                "mismatch",
-            )
-        )
+        finished = sum(n(row, c) for c in FINISHED_OUTCOMES)
         assert int(stats[("journey", journey)]["Request Count"]) == finished, (
             journey,
             row,
@@ -179,10 +170,7 @@ def test_master_totals_are_the_sum_of_the_workers(tmp_path, service):
 def assert_started_covers_outcomes(run) -> None:
     """No journey × persona row (nor its funnel) reports more outcomes than journeys started."""
     for row in run.csv_rows("journeys"):
-        outcomes = sum(
-            n(row, c)
-            for c in ("succeeded", "recovered", "abandoned", "failed", "interrupted", "reconciled", "mismatch")
-        )  # fmt: skip
+        outcomes = sum(n(row, c) for c in OUTCOMES)
         assert outcomes >= 1 or row["persona"] != "All", row
         assert n(row, "started") >= outcomes, row
         assert n(row, "funnel_started") >= n(row, "funnel_recovered"), row

@@ -17,6 +17,7 @@ import urllib.request
 
 import pytest
 
+from journeys.results.stats import FINISHED_OUTCOMES
 from tests.conftest import free_port, run_locust, wait_http, write_personas
 
 CHROMIUM = "/usr/bin/chromium"
@@ -144,14 +145,6 @@ def test_statistics_and_journey_tabs_show_the_same_moment(tmp_path, service):
         )
     )  # fmt: skip
     locust.start()
-    outcomes = (
-        "succeeded",
-        "recovered",
-        "abandoned",
-        "failed",
-        "reconciled",
-        "mismatch",
-    )
     compared = 0
     try:
         ui = f"http://127.0.0.1:{port}"
@@ -168,7 +161,7 @@ def test_statistics_and_journey_tabs_show_the_same_moment(tmp_path, service):
                 t for t in payload.get("extended_stats", []) if t["key"] == "journeys"
             )
             ours = {
-                row["journey"]: sum(int(row[o] or 0) for o in outcomes)
+                row["journey"]: sum(int(row[o] or 0) for o in FINISHED_OUTCOMES)
                 for row in tab["data"]
                 if row["persona"] == "All"
             }  # fmt: skip

@@ -128,9 +128,8 @@ def _check_start_form(environment):
 
 @events.request.add_listener
 def count_request(response_time, exception=None, **_kwargs) -> None:
-    book.record(
-        response_time, exception is not None
-    )  # HTTP only: journeys are not request events
+    # HTTP only: journeys are not request events
+    book.record(response_time, exception is not None)
 
 
 @events.test_stop.add_listener

@@ -57,12 +57,16 @@ def _reset_on_start(**_kwargs) -> None:
     _details_seen.clear()
 
 
+def connected_workers(runner: MasterRunner) -> set[str]:
+    """Ids of the master's workers that are still there (not missing)."""
+    return {w.id for w in runner.clients.values() if w.state != STATE_MISSING}
+
+
 def _reset() -> None:
     """Reset the book; on a master, journeys in flight count only on workers still connected."""
     runner = _environment.runner if _environment is not None else None
     if isinstance(runner, MasterRunner):
-        live = {w.id for w in runner.clients.values() if w.state != STATE_MISSING}
-        book.forget_workers_except(live)
+        book.forget_workers_except(connected_workers(runner))
     book.reset()
 
 

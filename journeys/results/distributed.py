@@ -20,15 +20,9 @@ import logging
 
 from locust import events
 from locust.rpc import Message
-from locust.runners import (
-    STATE_MISSING,
-    STATE_RUNNING,
-    STATE_SPAWNING,
-    MasterRunner,
-    WorkerRunner,
-)
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
-from journeys.results.collector import book
+from journeys.results.collector import book, connected_workers
 
 log = logging.getLogger(__name__)
 REPORT_KEY = "journeys"
@@ -57,16 +51,14 @@ def lost_workers(environment) -> list[str]:
     runner = environment.runner
     if not isinstance(runner, MasterRunner):
         return []
-    connected = {w.id for w in runner.clients.values() if w.state != STATE_MISSING}
-    return sorted(workers.reporting - workers.finished - connected)
+    return sorted(workers.reporting - workers.finished - connected_workers(runner))
 
 
 @events.test_start.add_listener
 def _new_test(environment, **_kwargs) -> None:
     workers.__init__()
-    if isinstance(
-        environment.runner, MasterRunner
-    ):  # the workers this test starts with
+    if isinstance(environment.runner, MasterRunner):
+        # the workers this test starts with
         workers.reporting = {w.id for w in environment.runner.clients.values()}
 
 

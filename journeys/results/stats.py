@@ -38,6 +38,8 @@ OUTCOMES = (
     "reconciled",
     "mismatch",
 )
+#: The outcomes of journeys that ran to their end (``interrupted`` ones were cut off).
+FINISHED_OUTCOMES = tuple(o for o in OUTCOMES if o != "interrupted")
 
 
 @dataclass
@@ -129,9 +131,7 @@ class JourneyCounters:
     @property
     def finished(self) -> int:
         """Journeys that reached a real outcome (interrupted ones left out)."""
-        return sum(
-            n for outcome, n in self.outcomes.items() if outcome != "interrupted"
-        )
+        return sum(self.outcomes[outcome] for outcome in FINISHED_OUTCOMES)
 
     @property
     def attempts_per_payment(self) -> float | None:

@@ -2,8 +2,9 @@
 
 The tabs are Locust's "extended tabs": ``extended_tabs``/``extended_tables`` in the main page's
 template args declare them, and every ``/stats/requests`` answer (polled every 2 s) carries their
-rows in ``extended_stats``, taken when Locust computes the answer (it caches it for 2 s). The UI matches tab, table and rows by key and camel-cases row keys,
-so column keys here have no underscores. The tabs appear once a test has started.
+rows in ``extended_stats``, taken when Locust computes the answer (it caches it for 2 s). The UI
+matches tab, table and rows by key and camel-cases row keys, so column keys here have no
+underscores. The tabs appear once a test has started.
 """
 
 from __future__ import annotations
