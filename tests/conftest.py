@@ -154,6 +154,15 @@ def service(start_service) -> Service:
     return start_service()
 
 
+@pytest.fixture(scope="module")
+def idle_service(tmp_path_factory) -> Service:
+    """One service for a module's runs that must stop before any traffic: it never sees a payment
+    unless one of them sent it (so its empty tables prove all of them stopped in time)."""
+    svc = launch_service(tmp_path_factory.mktemp("idle-service"))
+    yield svc
+    svc.stop()
+
+
 @dataclass
 class LocustRun:
     """The outcome of a real Locust run: exit code, combined output, and the CSV/HTML it wrote."""

@@ -168,7 +168,7 @@ def test_pay_body_is_the_compact_json_of_the_whole_payment(description):
         )  # amounts are integer minor units
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(
     currency=st.sampled_from(sorted(CURRENCIES)),
     low=st.integers(1, 10_000),

@@ -144,7 +144,7 @@ def test_clean_run_has_one_charge_per_paid_journey(tmp_path, service):
         codes="insufficient_funds|generic_decline|lost_card",
     )
     run = run_locust(
-        tmp_path, service.url, "--seed", "6", personas=personas, users=4, run_time="4s"
+        tmp_path, service.url, "--seed", "6", personas=personas, users=4, run_time="3s"
     )
     row = journeys(run, "checkout")["All"]
     assert n(row, "succeeded") > 0 and n(row, "failed") == 0, row
@@ -165,7 +165,7 @@ def test_no_duplicate_charges_under_stalls_and_5xx(tmp_path, start_service):
         "0.5",
         personas=personas,
         users=4,
-        run_time="6s",
+        run_time="4s",
     )
     stats = run.stats()
     resends = [k for k in stats if "resend same key" in k[1]]
@@ -186,7 +186,7 @@ OPERATOR = "ops,operator,1,visa|amex,USD|JPY,1,500,0.2,0,4,en_US,0,0.05"
 def test_operator_batches_reconcile(tmp_path, service):
     personas = write_personas(tmp_path, OPERATOR)
     run = run_locust(
-        tmp_path, service.url, "--seed", "8", personas=personas, users=2, run_time="4s"
+        tmp_path, service.url, "--seed", "8", personas=personas, users=2, run_time="3s"
     )
     row = journeys(run, "batch_report")["All"]
     assert (
@@ -219,7 +219,7 @@ PROBER = "prober,prober,1,visa|amex|jcb,USD|JPY,1,100,0,0,,ja_JP,0,0.05"
 def test_probes_pass_against_the_reference_service(tmp_path, service):
     personas = write_personas(tmp_path, PROBER)
     run = run_locust(
-        tmp_path, service.url, "--seed", "10", personas=personas, users=2, run_time="4s"
+        tmp_path, service.url, "--seed", "10", personas=personas, users=2, run_time="3s"
     )
     stats = run.stats()
     names = {name for (_, name) in stats}
@@ -251,12 +251,12 @@ def test_probes_pass_against_the_reference_service(tmp_path, service):
 )
 def test_tags_select_journeys(tmp_path, service, args, allowed):
     # every role, with think times far below the run time (the default file's 2-5 s could
-    # leave a 4 s run on a busy machine without a single probe)
+    # leave a 3 s run on a busy machine without a single probe)
     shopper = "shopper,customer,1,visa|mastercard,USD|EUR,5,80,0.1,2,,en_US,0,0.05"
     personas = write_personas(tmp_path, shopper, OPERATOR, PROBER)
     run = run_locust(
         tmp_path, service.url, *args, "--seed", "11",
-        personas=personas, users=6, run_time="4s",
+        personas=personas, users=6, run_time="3s",
     )  # fmt: skip
     names = {name for (kind, name) in run.stats() if name != "Aggregated"}
     assert names, run.output[-3000:]

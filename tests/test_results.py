@@ -149,7 +149,7 @@ def test_master_totals_are_the_sum_of_the_workers(tmp_path, service):
         "32",
         personas=personas,
         users=4,
-        run_time="5s",
+        run_time="3s",
         workers=2,
     )
     assert run.returncode == 0, run.output[-4000:] + "\n".join(
@@ -211,7 +211,7 @@ def test_a_worker_lost_mid_run_fails_the_verdict(tmp_path, service):
     the ledger) are short, so the run must not pass as if they were whole."""
     run = run_locust(
         tmp_path, service.url, "--seed", "35",
-        personas=write_personas(tmp_path, SHOPPER, OPS), users=4, run_time="8s",
+        personas=write_personas(tmp_path, SHOPPER, OPS), users=4, run_time="6s",
         workers=2, kill_a_worker_after_s=4,
     )  # fmt: skip
     assert run.worker_returncodes[0] == -9

@@ -20,7 +20,8 @@ MIX = (
 )
 
 
-def test_bad_personas_file_exits_2_before_any_request(tmp_path, service):
+def test_bad_personas_file_exits_2_before_any_request(tmp_path, idle_service):
+    service = idle_service
     personas = write_personas(
         tmp_path,
         "good_one,customer,1,visa,USD,5,50,0,1,,en_US,0,1",
@@ -86,7 +87,7 @@ def test_seed_repeats_the_data(tmp_path, start_service):
             seed,
             personas=personas,
             users=1,
-            run_time="2s",
+            run_time="1s",
         )
         runs.append(_first_payments(service))
         service.stop()
@@ -95,7 +96,8 @@ def test_seed_repeats_the_data(tmp_path, start_service):
     assert runs[0] != runs[2], "another seed must give other payments"
 
 
-def test_missing_token_with_operators_stops_before_traffic(tmp_path, service):
+def test_missing_token_with_operators_stops_before_traffic(tmp_path, idle_service):
+    service = idle_service
     personas = write_personas(tmp_path, "ops,operator,1,visa,USD,1,50,0,0,3,en_US,0,1")
     run = run_locust(
         tmp_path, service.url, personas=personas, env={"PAYMENT_INTERNAL_TOKEN": ""}
@@ -130,7 +132,8 @@ def test_no_host_stops_with_one_clear_line(tmp_path):
     assert "Traceback" not in run.output and "SLO verdict" not in run.output
 
 
-def test_wrong_token_stops_before_traffic(tmp_path, service):
+def test_wrong_token_stops_before_traffic(tmp_path, idle_service):
+    service = idle_service
     personas = write_personas(tmp_path, "ops,operator,1,visa,USD,1,50,0,0,3,en_US,0,1")
     wrong = "not-the-service-token-4b1d"
     run = run_locust(

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from payment_contract import DECLINING_TEST_CARDS, MAX_AMOUNT_MINOR
-from tests.conftest import ROOT, TOKEN, free_port
+from tests.conftest import ROOT, TOKEN, Service, free_port, launch_service
 
 NEXT_YEAR = dt.date.today().year + 1
 GOOD_CARDS = {
@@ -23,6 +23,28 @@ GOOD_CARDS = {
     "discover": "6011111111111117",
     "jcb": "3566002020360505",
 }
+
+
+@pytest.fixture(scope="module")
+def shared_service(tmp_path_factory):
+    """One reference service for the module's fault-free tests (a start-up costs ~0.4 s each)."""
+    svc = launch_service(tmp_path_factory.mktemp("service"))
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture
+def service(shared_service) -> Service:
+    """The shared service with empty tables: each test sees only the payments it made.
+
+    Tests that change faults or need latency start their own service (``start_service``).
+    """
+    con = sqlite3.connect(shared_service.db_path, timeout=10)
+    with con:
+        con.execute("DELETE FROM payments")
+        con.execute("DELETE FROM idempotency_keys")
+    con.close()
+    return shared_service
 
 
 def body(**changes) -> dict:
@@ -371,7 +393,8 @@ def test_report_auth(service):
     assert requests.get(service.url + "/internal/faults", timeout=5).status_code == 401
 
 
-def test_faults_can_be_changed_live(service):
+def test_faults_can_be_changed_live(start_service):
+    service = start_service()
     headers = {"Authorization": f"Bearer {TOKEN}"}
     r = requests.put(
         service.url + "/internal/faults",

@@ -106,7 +106,8 @@ def test_reconciliation_mismatch_fails_outright(tmp_path, start_service):
         ),
     ],
 )
-def test_bad_targets_stop_before_any_traffic(tmp_path, service, args, env, needle):
+def test_bad_targets_stop_before_any_traffic(tmp_path, idle_service, args, env, needle):
+    service = idle_service
     personas = write_personas(tmp_path, SHOPPER)
     run = run_locust(
         tmp_path, service.url, *args, personas=personas, users=1, run_time="3s", env=env

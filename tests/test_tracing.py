@@ -54,7 +54,7 @@ def locust_run(
     personas,
     env: dict | None,
     users: int = 2,
-    run_time: str = "4s",
+    run_time: str = "3s",
     extra_args: tuple[str, ...] = (),
     **kw,
 ):
