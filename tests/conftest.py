@@ -203,6 +203,45 @@ def locust_env(host: str, extra: dict | None = None) -> dict:
     return env
 
 
+def locust_command(
+    tmp_path: Path,
+    *args: str,
+    users: int = 4,
+    spawn_rate: float = 50,
+    run_time: str = "4s",
+    personas: Path | str | None = None,
+    headless: bool = True,
+) -> list[str]:
+    """``python -m locust`` with the project's locustfile, writing ``tmp_path/run_*.csv`` and
+    ``tmp_path/report.html``, plus ``args``."""
+    base = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(ROOT / "locustfile.py"),
+        "--users",
+        str(users),
+        "--spawn-rate",
+        str(spawn_rate),
+        "--run-time",
+        run_time,
+        "--csv",
+        str(tmp_path / "run"),
+        "--html",
+        str(tmp_path / "report.html"),
+        "--stop-timeout",
+        "3",
+        "--loglevel",
+        "INFO",
+    ]
+    if headless:
+        base.append("--headless")
+    if personas is not None:
+        base += ["--personas", str(personas)]
+    return base + list(args)
+
+
 def run_locust(
     tmp_path: Path,
     host: str,
@@ -221,31 +260,14 @@ def run_locust(
     (``kill_a_worker_after_s``: SIGKILL the first worker that long after starting them)."""
     prefix = tmp_path / "run"
     html = tmp_path / "report.html"
-    base = [
-        sys.executable,
-        "-m",
-        "locust",
-        "-f",
-        str(ROOT / "locustfile.py"),
-        "--users",
-        str(users),
-        "--spawn-rate",
-        str(spawn_rate),
-        "--run-time",
-        run_time,
-        "--csv",
-        str(prefix),
-        "--html",
-        str(html),
-        "--stop-timeout",
-        "3",
-        "--loglevel",
-        "INFO",
-    ]
-    if headless:
-        base.append("--headless")
-    if personas is not None:
-        base += ["--personas", str(personas)]
+    base = locust_command(
+        tmp_path,
+        users=users,
+        spawn_rate=spawn_rate,
+        run_time=run_time,
+        personas=personas,
+        headless=headless,
+    )
     full_env = locust_env(host, env)
     if not workers:
         proc = subprocess.run(

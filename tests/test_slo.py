@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 
-from tests.conftest import run_locust, write_personas
+from tests.conftest import (
+    ROOT,
+    LocustRun,
+    free_port,
+    locust_command,
+    locust_env,
+    run_locust,
+    write_personas,
+)
 
 SHOPPER = "shopper,customer,1,visa|mastercard,USD|EUR,5,80,0.2,2,,en_US,0,0.05"
 OPS = "ops,operator,1,visa|amex,USD|JPY,1,500,0,0,4,en_US,0,0.05"
@@ -116,3 +129,69 @@ def test_bad_targets_stop_before_any_traffic(tmp_path, idle_service, args, env, 
     assert needle in run.output and "No traffic was sent" in run.output
     assert "Traceback" not in run.output
     assert service.query("SELECT count(*) FROM payments") == [(0,)]
+
+
+@pytest.mark.parametrize(
+    ("sig", "workers"),
+    [(signal.SIGTERM, 0), (signal.SIGINT, 0), (signal.SIGTERM, 1)],
+    ids=["SIGTERM", "SIGINT", "SIGTERM-master"],
+)
+def test_a_run_stopped_before_its_run_time_fails_and_keeps_its_reports(
+    tmp_path, service, sig, workers
+):
+    """``docker stop`` or Ctrl-C 30 s early: the verdict fails and says how much of the run there
+    was; the CSV files and the HTML report (which Locust skips on SIGTERM) are all written."""
+    personas = write_personas(tmp_path, SHOPPER, OPS)
+    command = locust_command(
+        tmp_path, "--seed", "43", personas=personas, users=2, run_time="30s"
+    )
+    port = free_port()
+    worker = [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--worker",
+              "--master-host", "127.0.0.1", "--master-port", str(port), "--personas", str(personas)]  # fmt: skip
+    if workers:
+        command += ["--master", "--expect-workers", "1", "--master-bind-host", "127.0.0.1",
+                    "--master-bind-port", str(port)]  # fmt: skip
+    started = [
+        subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=locust_env(service.url),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for cmd in [command] + [worker] * workers
+    ]
+    locust = started[0]
+    try:
+        deadline = time.monotonic() + 20
+        while not service.query("SELECT count(*) FROM payments")[0][0]:
+            assert time.monotonic() < deadline and locust.poll() is None, "no traffic"
+            time.sleep(0.2)
+        time.sleep(1)
+        locust.send_signal(sig)
+        output, _ = locust.communicate(timeout=30)
+        for proc in started[1:]:
+            proc.communicate(timeout=15)
+    finally:
+        for proc in started:
+            if proc.poll() is None:
+                proc.kill()
+    run = LocustRun(
+        locust.returncode, output, tmp_path / "run", tmp_path / "report.html"
+    )
+    assert run.returncode == 1, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
+    stopped = next(r for r in slo_rows(run) if r["metric"] == "run_time")
+    assert (stopped["target"], stopped["passed"]) == ("30 s", "false"), stopped
+    assert (
+        "stopped after" in stopped["message"]
+        and "of its 30 s run time" in stopped["message"]
+    )
+    assert "SLO verdict: FAIL" in output and "stopped after" in output
+    assert (
+        run.csv_rows("journeys")
+        and run.stats()[("", "Aggregated")]["Request Count"] != "0"
+    )
+    html = run.html_path.read_text()
+    assert '<section id="journey-results">' in html and "stopped after" in html

@@ -11,6 +11,7 @@ Modules, each with one job:
 * ``distributed`` workers send their counters with each stats report; the master adds them up
 * ``tables``      the rows every output shows (journeys, funnels, persona mix)
 * ``slo``         ``--slo-*`` options, their validation and the verdict
+* ``cut_short``   a run stopped before its ``--run-time`` fails the verdict
 * ``webui``       Journeys / Journey funnel / Persona mix / SLO tabs and CSV downloads
 * ``csv_report``, ``html_report``, ``summary``   the end-of-run outputs, written by ``end_of_run``
 """

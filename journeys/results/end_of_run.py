@@ -2,20 +2,25 @@
 
 Runs in a ``quitting`` listener: by then Locust has stopped the users, the master has the workers'
 final reports, and Locust has written its ``--html`` report (its CSV files are closed right after).
+On SIGTERM Locust quits mid-run and writes no ``--html``: ``cut_short`` fails the verdict and
+we write Locust's report before adding the journeys to it.
 The SLO verdict sets ``environment.process_exit_code``: 0 when every check passed, 1 otherwise.
 The terminal summary is printed on ``quit``, after Locust's own tables, so the verdict comes last.
 """
 
 from __future__ import annotations
 
+import atexit
 import csv
 import logging
+from pathlib import Path
 
 from locust import events
+from locust.html import get_html_report, process_html_filename
 from locust.runners import WorkerRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
-from journeys.results import csv_report, html_report, ledger, summary
+from journeys.results import csv_report, cut_short, html_report, ledger, summary
 from journeys.results.snapshot import take
 
 log = logging.getLogger(__name__)
@@ -23,13 +28,16 @@ console = logging.getLogger("locust.stats_logger")  # Locust's own plain console
 
 
 _last: dict = {}
+#: --html files given the journeys section, with the snapshot it shows
+_injected: dict = {}
 
 
 @events.quitting.add_listener
 def finish_run(environment, **_kwargs) -> None:
     if environment.runner is None or isinstance(environment.runner, WorkerRunner):
         return
-    snapshot = take(environment)
+    cut = cut_short.check(environment)
+    snapshot = take(environment, [cut] if cut else [])
     options = environment.parsed_options
     if options is not None and getattr(options, "csv_prefix", None):
         write_final_locust_csv(environment, options.csv_prefix)
@@ -38,9 +46,14 @@ def finish_run(environment, **_kwargs) -> None:
         )
         paths.append(ledger.write_csv(options.csv_prefix))
         log.info("Journey CSV files: %s", ", ".join(str(p) for p in paths))
-    html_file = getattr(options, "html_file", None) if options is not None else None
-    if html_file and not html_report.inject(html_file, snapshot):
-        log.warning("No HTML report at %s to add the journeys to", options.html_file)
+    if options is not None and getattr(options, "html_file", None):
+        write_locust_report_if_missing(environment, options)
+        if html_report.inject(options.html_file, snapshot):
+            _injected[options.html_file] = snapshot
+        else:
+            log.warning(
+                "No HTML report at %s to add the journeys to", options.html_file
+            )
     _last["snapshot"] = snapshot
     environment.process_exit_code = max(
         environment.process_exit_code or 0, snapshot.verdict.exit_code
@@ -61,6 +74,35 @@ def write_final_locust_csv(environment, prefix: str) -> None:
     ):
         with open(f"{prefix}_{suffix}.csv", "w", newline="") as f:
             write(csv.writer(f))
+
+
+def write_locust_report_if_missing(environment, options) -> None:
+    """Locust writes ``--html`` when a run ends or on Ctrl-C, but not on SIGTERM (``docker stop``,
+    a CI job's timeout): then we write Locust's own report, so the journeys have one to go in.
+    A file older than this run is an earlier run's report and is replaced too."""
+    process_html_filename(
+        options
+    )  # Locust's {u}/{r}/{t} placeholders; a no-op once done
+    path = Path(options.html_file)
+    started = cut_short.started_at()
+    if path.is_file() and (started is None or path.stat().st_mtime >= started):
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        get_html_report(environment, show_download_link=False), encoding="utf-8"
+    )
+
+
+@atexit.register
+def _keep_the_journeys_in_the_html_report() -> None:
+    """On SIGTERM a master's main loop wakes when its runner quits and Locust writes ``--html``
+    once more, after our ``quitting`` listener: put the journeys back into that copy."""
+    for path, snapshot in _injected.items():
+        file = Path(path)
+        if file.is_file() and html_report.SECTION_ID not in file.read_text(
+            encoding="utf-8"
+        ):
+            html_report.inject(file, snapshot)
 
 
 @events.quit.add_listener
