@@ -213,15 +213,32 @@ def test_reset_stats_is_refused_where_the_user_count_changes(
     assert http_requests(run) == 0
 
 
-def test_the_knee_is_judged_against_the_first_step_with_requests():
+def test_the_knee_is_judged_against_the_first_step_with_enough_requests():
     from journeys.profiles.report import _step
 
     def step(n, requests, p95):
         return {"phase": f"step {n}", "target_users": 5 * n, "requests": requests,
                 "p95_ms": p95, "error_rate": 0.0 if requests else None}  # fmt: skip
 
-    table = [step(1, 0, None), step(2, 40, 10), step(3, 80, 15)]
+    # step 1's 5 requests (p95 1 ms: one fast outlier) would make step 2 look like the knee
+    table = [step(1, 5, 1), step(2, 40, 10), step(3, 80, 15)]
     assert _step({}, table) == [
         "knee: not reached up to 15 users (p95 under 2× step 2, error rate under 1.0%)"
     ]
     assert _step({}, table + [step(4, 90, 25)])[0].startswith("knee: step 4 (20 users)")
+
+
+def test_windows_with_too_few_requests_are_not_compared():
+    """A soak's 3-request first window once gave "×9.5" from one outlier: below 20 requests a
+    window's p95 is not compared."""
+    from journeys.profiles.report import _versus
+
+    def window(requests, p95):
+        return {"requests": requests, "p95_ms": p95, "error_rate": 0.0}
+
+    assert _versus("drift", window(3, 10), window(400, 95)) == (
+        "drift: not enough requests to compare (3 and 400; needs 20 in each)"
+    )
+    assert _versus("drift", window(20, 10), window(400, 95)).startswith(
+        "drift: p95 10 → 95 ms (×9.50)"
+    )

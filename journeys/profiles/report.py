@@ -26,6 +26,8 @@ COLUMNS = (
 )
 KNEE_P95_RATIO = 2.0
 KNEE_ERROR_RATE = 0.01
+#: Fewer requests than this in a window give no p95 worth comparing (one outlier is the p95).
+MIN_REQUESTS_TO_COMPARE = 20
 
 
 def rows(book: PhaseBook) -> list[dict[str, Any]]:
@@ -96,8 +98,12 @@ def lines(book: PhaseBook, table: list[dict[str, Any]]) -> list[str]:
 
 
 def _versus(label: str, before: dict | None, after: dict | None) -> str:
-    if not before or not after or not before["requests"] or not after["requests"]:
-        return f"{label}: not enough requests to compare"
+    counts = [r["requests"] if r else 0 for r in (before, after)]
+    if min(counts) < MIN_REQUESTS_TO_COMPARE:
+        return (
+            f"{label}: not enough requests to compare ({counts[0]} and {counts[1]}; "
+            f"needs {MIN_REQUESTS_TO_COMPARE} in each)"
+        )
     p95_a, p95_b = before["p95_ms"], after["p95_ms"]
     ratio = f" (×{p95_b / p95_a:.2f})" if p95_a else ""
     err_a, err_b = before["error_rate"], after["error_rate"]
@@ -124,9 +130,11 @@ def _soak(by_name: dict, _table: list) -> list[str]:
 
 
 def _step(_by_name: dict, table: list) -> list[str]:
-    measured = [r for r in table if r["requests"]]
+    measured = [r for r in table if r["requests"] >= MIN_REQUESTS_TO_COMPARE]
     if not measured:
-        return ["knee: no requests measured"]
+        return [
+            f"knee: no step with {MIN_REQUESTS_TO_COMPARE} requests or more to judge"
+        ]
     first_p95 = measured[0]["p95_ms"]
     for r in measured[1:]:
         slow = first_p95 and r["p95_ms"] and r["p95_ms"] >= KNEE_P95_RATIO * first_p95
@@ -139,7 +147,7 @@ def _step(_by_name: dict, table: list) -> list[str]:
             )
             return [f"knee: {r['phase']} ({r['target_users']} users): {why}"]
     top = measured[-1]
-    # the baseline is the first step with requests (a short first step may have none)
+    # the baseline is the first step with enough requests (a short first step may have none)
     limits = (
         f"p95 under {KNEE_P95_RATIO:g}× {measured[0]['phase']}, "
         f"error rate under {_pct(KNEE_ERROR_RATE)}"
