@@ -420,6 +420,11 @@ def _persona(row: _Row) -> Persona | None:
         required=role == "operator",
         fix="Operators pay this many payments per batch, e.g. 10",
     )
+    if batch_size is not None and role in ROLES and role != "operator":
+        row.problem(
+            "batch_size",
+            f"a {role} pays no batches. Leave batch_size empty (it is for operators)",
+        )
     locale = row.text("locale")
     if locale is not None and locale not in AVAILABLE_LOCALES:
         row.problem(

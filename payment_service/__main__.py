@@ -56,7 +56,8 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
         self.exit(
             2,
-            f"payment service: {message}. Run `python -m payment_service --help` for every flag.\n",
+            f"payment service: {message.rstrip('.')}. Run `python -m payment_service --help` "
+            "for every flag.\n",
         )
 
 
@@ -235,7 +236,7 @@ def main(argv: list[str] | None = None) -> None:
         f"payment service on http://{args.host}:{args.port} (db {settings.db_path}; faults: {active})",
         flush=True,
     )
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=args.host,
         port=args.port,
@@ -243,6 +244,9 @@ def main(argv: list[str] | None = None) -> None:
         access_log=args.access_log,
         timeout_graceful_shutdown=5,
     )
+    if args.access_log:  # uvicorn's log_level would drop its INFO request lines too
+        logging.getLogger("uvicorn.access").setLevel(logging.INFO)
+    uvicorn.Server(config).run()
 
 
 if __name__ == "__main__":

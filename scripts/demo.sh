@@ -10,6 +10,7 @@ mkdir -p reports
 port="${PAYMENT_PORT:-8000}"
 export PAYMENT_INTERNAL_TOKEN="${PAYMENT_INTERNAL_TOKEN:-demo-$(.venv/bin/python -c 'import secrets; print(secrets.token_hex(12))')}"
 export LOCUST_HOST="${LOCUST_HOST:-http://127.0.0.1:$port}"
+export LOCUST_WEB_HOST="${LOCUST_WEB_HOST:-127.0.0.1}"  # the web UI has no login: loopback only
 
 .venv/bin/python -m payment_service --host 127.0.0.1 --port "$port" --db reports/demo.sqlite \
   > reports/payment-service.log 2>&1 &

@@ -121,6 +121,11 @@ def test_optional_columns_default(tmp_path):
         ("a,operator,1,visa,USD,1,5,0.1,0,,en_US,1,3", "batch_size", "is empty"),
         ("a,operator,1,visa,USD,1,5,0.1,0,0,en_US,1,3", "batch_size", "out of range"),
         (
+            "a,customer,1,visa,USD,1,5,0.1,0,7,en_US,1,3",
+            "batch_size",
+            "pays no batches",
+        ),
+        (
             "a,customer,1,visa,USD,1,5,0.1,2,,en_XX,1,3",
             "locale",
             "unknown Faker locale",

@@ -521,3 +521,14 @@ def test_dev_mode_prints_a_generated_token(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_access_log_has_a_line_per_request_and_no_secrets(start_service):
+    service = start_service("--access-log")
+    assert pay(service, body()).status_code == 201
+    assert report(service).status_code == 200
+    service.stop()
+    log = service.log()
+    assert '"POST /pay HTTP/1.1" 201' in log, log
+    assert '"POST /internal/generate-report HTTP/1.1" 200' in log, log
+    assert TOKEN not in log and GOOD_CARDS["visa"] not in log
