@@ -18,6 +18,7 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import json
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 PAY_PATH = "/pay"
 REPORT_PATH = "/internal/generate-report"
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+#: A 429 whose Retry-After is unreadable waits like this many backoffs (full jitter up to ~4 s).
+RATE_LIMIT_BACKOFF_STEP = 4
 #: Idempotency keys (and the payment each named) a client remembers to spot a duplicate charge.
 KEYS_REMEMBERED = 16
 
@@ -116,15 +119,29 @@ def _error_of(body: Any) -> dict:
     return {}
 
 
-def _retry_after_s(response, cap: float) -> float:
+def _retry_after_s(response, cap: float) -> float | None:
+    """Seconds a 429's ``Retry-After`` asks for (capped; 1 s when absent); None when it is
+    unreadable (not seconds >= 0 nor an HTTP date), so the caller backs off on its own."""
     value = (response.headers or {}).get("Retry-After") if response.headers else None
     if not value:
         return 1.0
     try:
-        return min(cap, max(0.0, float(value)))
+        seconds = float(value)
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value)
-        return min(cap, max(0.0, parsed.timestamp() - time.time())) if parsed else 1.0
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (ValueError, TypeError, OverflowError):
+            return None
+        return min(cap, max(0.0, seconds))  # a date already past: now
+    if math.isnan(seconds) or seconds < 0:
+        return None
+    return min(cap, seconds)
+
+
+def _rate_limited(wait_s: float | None) -> str:
+    return "429 rate limited" + (
+        "" if wait_s is not None else " (unreadable Retry-After)"
+    )
 
 
 def pay_body(
@@ -157,22 +174,62 @@ def check_paid(body: Any, amount: int, currency: str, card: Card) -> str:
     problems = []
     if not isinstance(payment_id, str) or not payment_id:
         problems.append("no payment id")
-    if body.get("status") != "succeeded":
-        problems.append(f"status {body.get('status')!r} != 'succeeded'")
-    if body.get("amount") != amount:
-        problems.append(f"amount {body.get('amount')!r} != {amount}")
-    if body.get("currency") != currency:
-        problems.append(f"currency {body.get('currency')!r} != {currency!r}")
     card_echo = body.get("card") if isinstance(body.get("card"), dict) else {}
-    if card_echo.get("brand") != card.brand:
-        problems.append(f"card.brand {card_echo.get('brand')!r} != {card.brand!r}")
-    if card_echo.get("last4") != card.number[-4:]:
-        problems.append(
-            f"card.last4 {card_echo.get('last4')!r} != {card.number[-4:]!r}"
-        )
+    for field, got, sent in (
+        ("status", body.get("status"), "succeeded"),
+        ("amount", body.get("amount"), amount),
+        ("currency", body.get("currency"), currency),
+        ("card.brand", card_echo.get("brand"), card.brand),
+        ("card.last4", card_echo.get("last4"), card.number[-4:]),
+    ):
+        problems += _echo_problem(field, got, sent)
     if problems:
         raise ContractViolation("201 body: " + "; ".join(problems))
     return payment_id
+
+
+def _echo_problem(field: str, got: Any, sent: Any) -> list[str]:
+    """What is wrong with one echoed field, in words that never quote it: a service may echo
+    anything (a full card number in ``card.last4``), and per-request values would give Locust's
+    failures table one row per request."""
+    if got == sent and type(got) is type(sent):
+        return []
+    if got is None:
+        return [f"{field} missing"]
+    if type(got) is not type(sent):
+        return [f"{field} is {type(got).__name__}, expected {type(sent).__name__}"]
+    if field == "status":
+        return ["status is not 'succeeded'"]
+    return [f"{field} differs from what was sent"]
+
+
+def _report_shape_problem(report: Any) -> str | None:
+    """What makes a 200 report break the contract (without quoting its values), or None.
+
+    ``totals`` maps currencies to ``{"count": int, "amount": int}`` and ``payments`` holds
+    ``succeeded`` and ``declined`` counts, all whole numbers >= 0 (not strings, floats or
+    booleans): reconciling anything else would report money missing that is only mistyped.
+    """
+    if not isinstance(report, dict):
+        return "the body is not a JSON object"
+    totals, payments = report.get("totals"), report.get("payments")
+    if not isinstance(totals, dict):
+        return "totals is not an object"
+    if not isinstance(payments, dict):
+        return "payments is not an object"
+    figures = [(f"payments.{k}", payments.get(k)) for k in ("succeeded", "declined")]
+    for currency, entry in totals.items():
+        if not (len(currency) == 3 and currency.isascii() and currency.isupper()):
+            return "totals has a key that is not a currency code"
+        if not isinstance(entry, dict):
+            return f"totals.{currency} is not an object"
+        figures += [
+            (f"totals.{currency}.{k}", entry.get(k)) for k in ("count", "amount")
+        ]
+    for name, value in figures:
+        if type(value) is not int or value < 0:
+            return f"{name} is not a whole number >= 0"
+    return None
 
 
 class PaymentApi:
@@ -263,7 +320,12 @@ class PaymentApi:
                 span.set_tag("payment.send", send_no)
             tracing.inject(headers)
             with self.session.post(
-                PAY_PATH, data=body, headers=headers, name=label, catch_response=True
+                PAY_PATH,
+                data=body,
+                headers=headers,
+                name=label,
+                catch_response=True,
+                allow_redirects=False,
             ) as resp:
                 status = resp.status_code or 0
                 span.set_tag("http.status_code", status)
@@ -283,12 +345,11 @@ class PaymentApi:
             reason = _no_answer(resp.error)
             return None, reason, None, reason
         if status == 429:
-            return (
-                None,
-                "429 rate limited",
-                _retry_after_s(resp, self.policy.retry_after_cap_s),
-                "429 rate limited",
-            )
+            wait_s = _retry_after_s(resp, self.policy.retry_after_cap_s)
+            reason = _rate_limited(wait_s)
+            if wait_s is None:
+                wait_s = self.policy.backoff(RATE_LIMIT_BACKOFF_STEP, self.rng)
+            return None, reason, wait_s, reason
         if status >= 500 or status == 409:
             code = _error_of(_json_body(resp)).get("code") or ""
             reason = f"{status} {code}".strip()
@@ -329,17 +390,26 @@ class PaymentApi:
                     else None
                 ),
             )
+        if (
+            status < 400
+        ):  # 200, 204, a redirect (not followed): not what the contract answers
+            failure = f"expected 201, got {status}"
+            if status < 300:  # a success of some kind: the payment may exist
+                self._book_unknown(key, currency, amount)
+            return PayAnswer("refused", status, detail=failure), None, None, failure
         error = _error_of(body)
         if body is None or not error:
-            reason = f"{status} with unreadable error body"
-            return None, reason, None, reason
+            failure = f"{status} without a JSON error body"
+            return PayAnswer("refused", status, detail=failure), None, None, failure
         if status == 402:
             payment_id = error.get("payment_id")
-            decline = error.get("decline_code") or error.get("code")
+            decline = error.get("decline_code")
             duplicate = bool(payment_id) and self._remember(key, payment_id)
             expected = card.decline_code
             failure = None
-            if expected is None:
+            if not isinstance(decline, str) or not decline:
+                failure = f"402 without a decline_code ({card.masked})"
+            elif expected is None:
                 failure = f"402 {decline} on a card that should pay ({card.masked})"
             elif decline != expected:
                 failure = f"402 {decline}, expected decline {expected} ({card.masked})"
@@ -396,15 +466,13 @@ class PaymentApi:
                     headers=headers,
                     name=label,
                     catch_response=True,
+                    allow_redirects=False,
                 ) as resp:
                     status = resp.status_code or 0
                     span.set_tag("http.status_code", status)
                     parsed = _json_body(resp)
-                    if (
-                        status == 200
-                        and isinstance(parsed, dict)
-                        and isinstance(parsed.get("totals"), dict)
-                    ):
+                    shape = _report_shape_problem(parsed) if status == 200 else None
+                    if status == 200 and parsed is not None and shape is None:
                         resp.success()
                         return ReportAnswer(status, parsed)
                     transient = (
@@ -413,16 +481,25 @@ class PaymentApi:
                         or status == 429
                         or (status == 200 and parsed is None)
                     )
-                    reason = f"report: {status} {_error_of(parsed).get('code') or ('unreadable body' if parsed is None else 'unexpected shape')}"
+                    wait_s = None
+                    if status == 429:
+                        wait_s = _retry_after_s(resp, self.policy.retry_after_cap_s)
+                        reason = "report: " + _rate_limited(wait_s)
+                    elif status == 0:
+                        reason = f"report: {_no_answer(resp.error)}"
+                    elif shape is not None and parsed is not None:
+                        reason = f"report: 200 breaks the contract: {shape}"
+                    else:
+                        code = _error_of(parsed).get("code")
+                        reason = f"report: {status} {code or ('unreadable body' if parsed is None else 'unexpected shape')}"
                     resp.failure(reason)
                     span.set_error(reason)
             if not transient:
                 return ReportAnswer(status, None, _error_of(parsed).get("code"), reason)
-            gevent.sleep(
-                _retry_after_s(resp, self.policy.retry_after_cap_s)
-                if status == 429
-                else self.policy.backoff(resend, self.rng)
-            )
+            if wait_s is None:
+                step = RATE_LIMIT_BACKOFF_STEP if status == 429 else resend
+                wait_s = self.policy.backoff(step, self.rng)
+            gevent.sleep(wait_s)
         return ReportAnswer(status, None, None, reason)
 
     # -- raw requests for probes -----------------------------------------------------------------
@@ -446,7 +523,12 @@ class PaymentApi:
             headers = dict(headers)
             tracing.inject(headers)
             with self.session.post(
-                path, data=data, headers=headers, name=name, catch_response=True
+                path,
+                data=data,
+                headers=headers,
+                name=name,
+                catch_response=True,
+                allow_redirects=False,
             ) as resp:
                 got = resp.status_code or 0
                 span.set_tag("http.status_code", got)

@@ -1,0 +1,110 @@
+"""A service that breaks the contract: the run names the breach, never crashes, resends only what
+may be resent, keeps its books honest and never prints a card number.
+
+Real Locust against ``tests/contract_breaker.py`` (the reference service cannot answer wrongly).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+from journeys.data import card_pool
+from payment_contract import BRANDS, DECLINING_TEST_CARDS
+from tests.conftest import ROOT, free_port, run_locust, wait_http, write_personas
+
+SHOPPER = "shopper,customer,2,visa|mastercard,USD|EUR,5,80,0.4,1,,en_US,0,0.05"
+OPS = "ops,operator,1,visa|amex,USD|JPY,1,500,0.3,0,4,en_US,0,0.05"
+SEED = 61
+
+
+@pytest.fixture
+def breaker():
+    started = []
+
+    def start(mode: str) -> str:
+        port = free_port()
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "tests" / "contract_breaker.py"),
+                str(port),
+                mode,
+            ]
+        )
+        started.append(proc)
+        url = f"http://127.0.0.1:{port}"
+        wait_http(url + "/health")
+        return url
+
+    yield start
+    for proc in started:
+        proc.kill()
+        proc.wait()
+
+
+def unknown_payments(run) -> int:
+    return sum(int(r["unknown_payments"]) for r in run.csv_rows("ledger"))
+
+
+@pytest.mark.parametrize(
+    ("mode", "failure"),
+    [
+        ("echo-full-number", "201 body: card.last4 differs from what was sent"),
+        ("retry-after-garbage", "429 rate limited (unreadable Retry-After)"),
+        ("redirect", "expected 201, got 307"),
+        ("status-200", "expected 201, got 200"),
+        ("decline-no-code", "402 without a decline_code"),
+        ("report-mistyped", "report: 200 breaks the contract: totals."),
+    ],
+)
+def test_a_contract_breach_is_named_and_handled(tmp_path, breaker, mode, failure):
+    url = breaker(mode)
+    run = run_locust(
+        tmp_path, url, "--seed", str(SEED),
+        personas=write_personas(tmp_path, SHOPPER, OPS), users=3, run_time="3s",
+    )  # fmt: skip
+    assert "Traceback" not in run.output, run.output[-3000:]
+    assert run.returncode == 1, run.output[-3000:]
+    errors = [r["Error"] for r in run.csv_rows("failures")]
+    assert any(failure in e for e in errors), errors
+    stats = run.stats()
+    assert int(stats[("", "Aggregated")]["Request Count"]) > 0
+
+    # what may not be resent was not, and the books hold only what may have been stored
+    resends = {name for (_, name) in stats if "resend" in name}
+    if mode in ("redirect", "status-200", "decline-no-code"):
+        assert not any(name.startswith("checkout: pay") for name in resends), resends
+    if mode in ("redirect", "retry-after-garbage", "decline-no-code"):
+        assert unknown_payments(run) == 0, run.csv_rows("ledger")
+    if mode == "status-200":  # a 200 may have stored the payment
+        assert unknown_payments(run) > 0, run.csv_rows("ledger")
+    if mode == "redirect":
+        with urllib.request.urlopen(url + "/stats", timeout=5) as r:
+            assert json.loads(r.read()).get("/elsewhere", 0) == 0, (
+                "a redirect was followed"
+            )
+    if (
+        mode == "report-mistyped"
+    ):  # a mistyped report is a breach, not money gone missing
+        batch = next(
+            r for r in run.csv_rows("journeys")
+            if r["journey"] == "batch_report" and r["persona"] == "All"
+        )  # fmt: skip
+        assert batch["mismatch"] in ("", "0") and int(batch["failed"]) > 0, batch
+
+    # no failure message, CSV, HTML or log line quotes a card number the service echoed
+    numbers = set(DECLINING_TEST_CARDS) | {
+        c.number for b in BRANDS for c in card_pool(b, SEED)
+    }
+    outputs = {"locust output": run.output}
+    for path in tmp_path.iterdir():
+        if path.suffix in (".csv", ".html"):
+            outputs[path.name] = path.read_text(errors="replace")
+    for name, text in outputs.items():
+        leaked = [n for n in numbers if n in text]
+        assert not leaked, (name, leaked[:3])
