@@ -171,10 +171,21 @@ def check_paid(body: Any, amount: int, currency: str, card: Card) -> str:
     if not isinstance(body, dict):
         raise ContractViolation("201 body is not a JSON object")
     payment_id = body.get("id")
+    card_echo = body.get("card") if isinstance(body.get("card"), dict) else {}
+    if (  # the usual answer, checked in one go (every paid request comes here)
+        isinstance(payment_id, str)
+        and payment_id
+        and body.get("status") == "succeeded"
+        and type(body.get("amount")) is int
+        and body.get("amount") == amount
+        and body.get("currency") == currency
+        and card_echo.get("brand") == card.brand
+        and card_echo.get("last4") == card.number[-4:]
+    ):
+        return payment_id
     problems = []
     if not isinstance(payment_id, str) or not payment_id:
         problems.append("no payment id")
-    card_echo = body.get("card") if isinstance(body.get("card"), dict) else {}
     for field, got, sent in (
         ("status", body.get("status"), "succeeded"),
         ("amount", body.get("amount"), amount),
