@@ -20,6 +20,7 @@ import hashlib
 import json
 import math
 import random
+import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -84,6 +85,26 @@ class ReportAnswer:
     detail: str = ""
 
 
+class AttemptDeadline(TimeoutError):
+    """An attempt got no complete answer within the request timeout (raised by ``gevent.Timeout``,
+    which builds it only when the deadline passes)."""
+
+    def __init__(self) -> None:
+        super().__init__("no complete answer within the request timeout")
+
+
+def _error_of_attempt(resp) -> BaseException | None:
+    """The network error of an attempt: before the status line (``error``) or after it."""
+    return getattr(resp, "error", None) or getattr(resp, "request_meta", {}).get(
+        "exception"
+    )
+
+
+def _timed_out(resp) -> bool:
+    """True when the deadline cut the answer off after its status line (the body was dripping)."""
+    return isinstance(getattr(resp, "request_meta", {}).get("exception"), TimeoutError)
+
+
 class ContractViolation(Exception):
     """An answer that breaks the contract (wrong status, wrong shape, wrong echo)."""
 
@@ -110,7 +131,23 @@ def _no_answer(error: BaseException | None) -> str:
         return "no answer: connection error"
     if type(error).__name__ == "RetriesExceeded" and error.__context__ is not None:
         error = error.__context__
+    if isinstance(error, TimeoutError):  # a read's timeout or the attempt's deadline
+        return "no answer: TimeoutError"
     return f"no answer: {type(error).__name__}"
+
+
+_CODE = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+def shown_code(code: Any) -> str:
+    """An error or decline code as a failure message may show it: a contract-like identifier,
+    else a fixed phrase (a service could put anything there, a card number or a timestamp, and
+    Locust's failures table gets one row per distinct message)."""
+    if code is None or code == "":
+        return "no code"
+    return (
+        code if isinstance(code, str) and _CODE.fullmatch(code) else "an unknown code"
+    )
 
 
 def _error_of(body: Any) -> dict:
@@ -252,12 +289,28 @@ class PaymentApi:
         rng: random.Random,
         token: str | None,
         policy: RetryPolicy | None = None,
+        deadline_s: float | None = None,
     ):
         self.session = session
         self.rng = rng
         self.token = token
         self.policy = policy or RetryPolicy()
+        self.deadline_s = deadline_s
         self._ids_by_key: dict[str, str] = {}
+
+    def _post(self, path: str, **kwargs):
+        """``session.post`` (redirects not followed) within ``deadline_s`` for the whole attempt.
+
+        The session's network timeout applies to each socket read, so a service dripping its
+        answer a byte at a time would hold a request (and its journey) for ever. At the deadline
+        the read stops with a ``TimeoutError``, which Locust records like any network error,
+        and the half-read connection is closed, not reused.
+        """
+        kwargs.update(catch_response=True, allow_redirects=False)
+        if self.deadline_s is None:
+            return self.session.post(path, **kwargs)
+        with gevent.Timeout(self.deadline_s, AttemptDeadline):
+            return self.session.post(path, **kwargs)
 
     # -- POST /pay -------------------------------------------------------------------------------
 
@@ -330,14 +383,7 @@ class PaymentApi:
                 span.set_tag("idempotency_key.sha256", key_hash(key))
                 span.set_tag("payment.send", send_no)
             tracing.inject(headers)
-            with self.session.post(
-                PAY_PATH,
-                data=body,
-                headers=headers,
-                name=label,
-                catch_response=True,
-                allow_redirects=False,
-            ) as resp:
+            with self._post(PAY_PATH, data=body, headers=headers, name=label) as resp:
                 status = resp.status_code or 0
                 span.set_tag("http.status_code", status)
                 answer, transient, wait_s, failure = self._judge_pay(
@@ -352,8 +398,8 @@ class PaymentApi:
 
     def _judge_pay(self, resp, status, key, card, amount, currency):
         """Classify one /pay response: (answer, transient_reason, retry_after_s, failure_message)."""
-        if status == 0:
-            reason = _no_answer(resp.error)
+        if status == 0 or _timed_out(resp):
+            reason = _no_answer(_error_of_attempt(resp))
             return None, reason, None, reason
         if status == 429:
             wait_s = _retry_after_s(resp, self.policy.retry_after_cap_s)
@@ -362,8 +408,8 @@ class PaymentApi:
                 wait_s = self.policy.backoff(RATE_LIMIT_BACKOFF_STEP, self.rng)
             return None, reason, wait_s, reason
         if status >= 500 or status == 409:
-            code = _error_of(_json_body(resp)).get("code") or ""
-            reason = f"{status} {code}".strip()
+            code = _error_of(_json_body(resp)).get("code")
+            reason = f"{status} {shown_code(code)}" if code else str(status)
             return None, reason, None, reason
         body = _json_body(resp)
         if status == 201:
@@ -419,11 +465,11 @@ class PaymentApi:
             expected = card.decline_code
             failure = None
             if not isinstance(decline, str) or not decline:
-                failure = f"402 without a decline_code ({card.masked})"
+                failure = f"402 without a decline_code ({card.brand})"
             elif expected is None:
-                failure = f"402 {decline} on a card that should pay ({card.masked})"
+                failure = f"402 {shown_code(decline)} on a card that should pay ({card.brand})"
             elif decline != expected:
-                failure = f"402 {decline}, expected decline {expected} ({card.masked})"
+                failure = f"402 {shown_code(decline)}, expected decline {expected} ({card.brand})"
             if duplicate:
                 failure = f"duplicate charge for one idempotency key: {payment_id}"
             return (
@@ -440,7 +486,7 @@ class PaymentApi:
                 failure,
             )
         code = error.get("code")
-        failure = f"{status} {code}: {str(error.get('message', ''))[:120]}"
+        failure = f"{status} {shown_code(code)}"
         return (
             PayAnswer("refused", status, error_code=code, detail=failure),
             None,
@@ -471,17 +517,14 @@ class PaymentApi:
             label = name if resend == 0 else f"{name} (resend)"
             with tracing.attempt_span(label, "POST", REPORT_PATH, retry=resend) as span:
                 tracing.inject(headers)
-                with self.session.post(
-                    REPORT_PATH,
-                    data=body,
-                    headers=headers,
-                    name=label,
-                    catch_response=True,
-                    allow_redirects=False,
+                with self._post(
+                    REPORT_PATH, data=body, headers=headers, name=label
                 ) as resp:
                     status = resp.status_code or 0
                     span.set_tag("http.status_code", status)
-                    parsed = _json_body(resp)
+                    if _timed_out(resp):
+                        status = 0
+                    parsed = _json_body(resp) if status else None
                     shape = _report_shape_problem(parsed) if status == 200 else None
                     if status == 200 and parsed is not None and shape is None:
                         resp.success()
@@ -497,12 +540,17 @@ class PaymentApi:
                         wait_s = _retry_after_s(resp, self.policy.retry_after_cap_s)
                         reason = "report: " + _rate_limited(wait_s)
                     elif status == 0:
-                        reason = f"report: {_no_answer(resp.error)}"
+                        reason = f"report: {_no_answer(_error_of_attempt(resp))}"
                     elif shape is not None and parsed is not None:
                         reason = f"report: 200 breaks the contract: {shape}"
                     else:
                         code = _error_of(parsed).get("code")
-                        reason = f"report: {status} {code or ('unreadable body' if parsed is None else 'unexpected shape')}"
+                        what = (
+                            "unreadable body" if parsed is None else "unexpected shape"
+                        )
+                        reason = (
+                            f"report: {status} {shown_code(code) if code else what}"
+                        )
                     resp.failure(reason)
                     span.set_error(reason)
             if not transient:
@@ -533,21 +581,14 @@ class PaymentApi:
         with tracing.attempt_span(name, "POST", path) as span:
             headers = dict(headers)
             tracing.inject(headers)
-            with self.session.post(
-                path,
-                data=data,
-                headers=headers,
-                name=name,
-                catch_response=True,
-                allow_redirects=False,
-            ) as resp:
+            with self._post(path, data=data, headers=headers, name=name) as resp:
                 got = resp.status_code or 0
                 span.set_tag("http.status_code", got)
                 got_code = _error_of(_json_body(resp)).get("code")
                 if got == status and (code is None or got_code == code):
                     resp.success()
                     return True, ""
-                message = f"expected {status}{' ' + code if code else ''}, got {got}{' ' + str(got_code) if got_code else ''}"
+                message = f"expected {status}{' ' + code if code else ''}, got {got}{' ' + shown_code(got_code) if got_code else ''}"
                 resp.failure(message)
                 span.set_error(message)
                 return False, message

@@ -18,6 +18,7 @@ import gevent
 from locust import tag, task
 
 from journeys.base import Journey, JourneyRun
+from journeys.client import shown_code
 
 ANOTHER_CARD = frozenset({"insufficient_funds", "generic_decline"})
 CORRECT_DETAILS = frozenset({"expired_card", "incorrect_cvc"})
@@ -73,7 +74,7 @@ class CheckoutJourney(Journey):
                 run.declined_payments = 1
             code = answer.decline_code
             if card.decline_code != code:
-                return "failed", f"unexpected decline {code} for {card.masked}"
+                return "failed", f"unexpected decline {shown_code(code)} ({card.brand})"
             if code in NEVER_RETRY:
                 return "abandoned", f"{code}: not retried"
             if retries >= self.persona.max_retries:

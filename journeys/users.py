@@ -60,7 +60,13 @@ class PersonaUser(FastHttpUser):
             else 0
         )
         self.data = PaymentData(self.persona, options.seed, self.index, worker)
-        self.api = PaymentApi(self.client, self.data.rng, os.environ.get(TOKEN_ENV))
+        # --request-timeout bounds each attempt as a whole too, not only each socket read
+        self.api = PaymentApi(
+            self.client,
+            self.data.rng,
+            os.environ.get(TOKEN_ENV),
+            deadline_s=self.network_timeout,
+        )
         self.operator_id = f"{self.persona.name}-{worker}-{self.index}"
 
 

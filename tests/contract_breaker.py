@@ -12,6 +12,7 @@ test cards, a batch report over what it was paid), and in MODE:
 * ``status-200``        /pay answers 200 instead of 201
 * ``decline-no-code``   402 without ``decline_code``
 * ``report-mistyped``   the report's counts are strings
+* ``drip``              every third 201 sends its body one byte every 0.3 s
 
 ``GET /stats`` returns what it saw: requests per path.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 import uuid
 from collections import Counter, defaultdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -44,7 +46,9 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *_args) -> None:
         pass
 
-    def answer(self, status: int, body, headers: dict | None = None) -> None:
+    def answer(
+        self, status: int, body, headers: dict | None = None, drip: bool = False
+    ) -> None:
         data = json.dumps(body).encode() if body is not None else b""
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -52,7 +56,16 @@ class Handler(BaseHTTPRequestHandler):
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(data)
+        if not drip:
+            self.wfile.write(data)
+            return
+        try:
+            for byte in data:  # until the client gives up
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(0.3)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
 
     def do_GET(self) -> None:
         self.answer(200, dict(seen) if self.path == "/stats" else {"status": "ok"})
@@ -101,6 +114,7 @@ class Handler(BaseHTTPRequestHandler):
                 "currency": body["currency"],
                 "card": {"brand": brand_of(number), "last4": last4},
             },
+            drip=MODE == "drip" and count % 3 == 0,
         )
 
     def report(self, body: dict) -> None:

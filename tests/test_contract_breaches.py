@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import urllib.request
 
 import pytest
@@ -60,14 +61,17 @@ def unknown_payments(run) -> int:
         ("status-200", "expected 201, got 200"),
         ("decline-no-code", "402 without a decline_code"),
         ("report-mistyped", "report: 200 breaks the contract: totals."),
+        ("drip", "no answer: TimeoutError"),  # --request-timeout bounds a whole attempt
     ],
 )
 def test_a_contract_breach_is_named_and_handled(tmp_path, breaker, mode, failure):
     url = breaker(mode)
+    started = time.monotonic()
     run = run_locust(
-        tmp_path, url, "--seed", str(SEED),
+        tmp_path, url, "--seed", str(SEED), "--request-timeout", "1",
         personas=write_personas(tmp_path, SHOPPER, OPS), users=3, run_time="3s",
     )  # fmt: skip
+    assert time.monotonic() - started < 3 + 3 + 10, "the run did not end on time"
     assert "Traceback" not in run.output, run.output[-3000:]
     assert run.returncode == 1, run.output[-3000:]
     errors = [r["Error"] for r in run.csv_rows("failures")]
@@ -81,6 +85,10 @@ def test_a_contract_breach_is_named_and_handled(tmp_path, breaker, mode, failure
         assert not any(name.startswith("checkout: pay") for name in resends), resends
     if mode in ("redirect", "retry-after-garbage", "decline-no-code"):
         assert unknown_payments(run) == 0, run.csv_rows("ledger")
+    if mode == "drip":  # resent with the same key after the deadline
+        assert any(name.endswith("(resend same key)") for _, name in stats), sorted(
+            stats
+        )
     if mode == "status-200":  # a 200 may have stored the payment
         assert unknown_payments(run) > 0, run.csv_rows("ledger")
     if mode == "redirect":
