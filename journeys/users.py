@@ -13,6 +13,7 @@ import os
 import sys
 import time
 
+from flask import jsonify, request
 from locust import FastHttpUser, constant, events
 from locust.runners import MasterRunner, WorkerRunner
 
@@ -207,11 +208,50 @@ def prepare_run(environment, **_kwargs) -> None:
 
 def _check_target(host: str | None, wait_s: float, *, token_needed: bool) -> None:
     """Set, reachable, and (when operators/probers run) taking the token: else exit 2 now."""
-    if not host:
-        _fail(NO_TARGET)
-    problem = wait_for_host(host, wait_s)
-    if not problem and token_needed:
-        # asked once, here: a wrong token is exit 2 now, not 403s for the whole run
-        problem = token_problem(host, os.environ[TOKEN_ENV])
+    problem = _target_problem(host, wait_s, token_needed=token_needed)
     if problem:
         _fail(problem)
+
+
+def _target_problem(
+    host: str | None, wait_s: float, *, token_needed: bool
+) -> str | None:
+    if not host:
+        return NO_TARGET
+    problem = wait_for_host(host, wait_s)
+    if not problem and token_needed:
+        # asked once, here: a wrong token is refused now, not 403s for the whole run
+        problem = token_problem(host, os.environ[TOKEN_ENV])
+    return problem
+
+
+@events.init.add_listener
+def check_target_on_start(environment, web_ui=None, **_kwargs) -> None:
+    """The web UI's start form brings the host: the headless preflight's checks, answered in the
+    form ("No target: ...") instead of a run whose every request fails."""
+    if web_ui is None:
+        return
+
+    @web_ui.app.before_request
+    def _check_swarm():
+        if request.method != "POST" or not request.path.endswith("/swarm"):
+            return None
+        host = (request.form.get("host") or environment.host or "").strip()
+        needing = any(
+            cls.persona.role in ROLES_NEEDING_TOKEN
+            for cls in environment.user_classes
+            if hasattr(cls, "persona")
+        )
+        if not host:
+            problem = (
+                "No target: type the host (e.g. http://127.0.0.1:8000) in the start form, or "
+                "start Locust with --host or LOCUST_HOST."
+            )
+        else:
+            problem = _target_problem(host, 0, token_needed=needing)
+        if problem is None:
+            return None
+        problem = problem.replace("No traffic was sent.", "").strip()
+        problem += " The test was not started."
+        log.error("%s", problem)
+        return jsonify({"success": False, "message": problem, "host": environment.host})

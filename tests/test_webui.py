@@ -13,12 +13,21 @@ import sys
 import textwrap
 import threading
 import time
+import urllib.parse
 import urllib.request
 
 import pytest
 
 from journeys.results.stats import FINISHED_OUTCOMES
-from tests.conftest import free_port, run_locust, wait_http, write_personas
+from tests.conftest import (
+    ROOT,
+    free_port,
+    locust_command,
+    locust_env,
+    run_locust,
+    wait_http,
+    write_personas,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 SHOPPER = "shopper,customer,3,visa|mastercard,USD|EUR,5,80,0.3,2,,en_US,0,0.05"
@@ -176,3 +185,49 @@ def test_statistics_and_journey_tabs_show_the_same_moment(tmp_path, service):
         locust.join(timeout=60)
     assert compared >= 8, "too few answers with journeys to compare"
     assert result["run"].returncode == 0, result["run"].output[-3000:]
+
+
+def test_the_start_form_refuses_a_missing_or_unreachable_target(tmp_path, service):
+    """The web UI's start form brings the host: no host, a closed port or a refused token get
+    the headless preflight's message in the form, and no test starts; the service's host does."""
+    port = free_port()
+    locust = subprocess.Popen(
+        locust_command(
+            tmp_path, "--web-host", "127.0.0.1", "--web-port", str(port),
+            personas=write_personas(tmp_path, SHOPPER, OPS), headless=False,
+        ),
+        cwd=ROOT,
+        env=locust_env(""),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    ui = f"http://127.0.0.1:{port}"
+
+    def swarm(host: str) -> dict:
+        form = urllib.parse.urlencode({"user_count": 2, "spawn_rate": 2, "host": host})
+        request = urllib.request.Request(
+            ui + "/swarm", data=form.encode(), method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return json.loads(r.read())
+
+    try:
+        wait_http(ui + "/", timeout=30)
+        empty = swarm("")
+        assert not empty["success"] and "No target: type the host" in empty["message"]
+        closed = swarm(f"http://127.0.0.1:{free_port()}")
+        assert not closed["success"] and "cannot be reached" in closed["message"], (
+            closed
+        )
+        assert service.query("SELECT count(*) FROM payments") == [(0,)]
+        started = swarm(service.url)
+        assert started["success"], started
+        deadline = time.monotonic() + 15
+        while not service.query("SELECT count(*) FROM payments")[0][0]:
+            assert time.monotonic() < deadline, "the test did not start"
+            time.sleep(0.2)
+    finally:
+        locust.terminate()
+        output, _ = locust.communicate(timeout=30)
+    assert "Traceback" not in output, output[-3000:]
