@@ -15,6 +15,7 @@ Card numbers, CVCs and the token never appear in a failure message.
 
 from __future__ import annotations
 
+import datetime as dt
 import email.utils
 import hashlib
 import json
@@ -136,7 +137,7 @@ def _no_answer(error: BaseException | None) -> str:
     return f"no answer: {type(error).__name__}"
 
 
-_CODE = re.compile(r"[a-z][a-z0-9_]{0,39}")
+_CODE = re.compile(r"[a-z][a-z_]{0,39}")  # the contract's codes: no digits, so no ids
 
 
 def shown_code(code: Any) -> str:
@@ -166,7 +167,10 @@ def _retry_after_s(response, cap: float) -> float | None:
         seconds = float(value)
     except ValueError:
         try:
-            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+            moment = email.utils.parsedate_to_datetime(value)
+            if moment.tzinfo is None:  # "-0000": UTC, says RFC 5322
+                moment = moment.replace(tzinfo=dt.UTC)
+            seconds = moment.timestamp() - time.time()
         except (ValueError, TypeError, OverflowError):
             return None
         return min(cap, max(0.0, seconds))  # a date already past: now
@@ -442,14 +446,13 @@ class PaymentApi:
                 None,
                 None,
                 (
-                    f"duplicate charge for one idempotency key: {payment_id}"
+                    f"duplicate charge for one idempotency key: {tracing.scrub(payment_id)}"
                     if duplicate
                     else None
                 ),
             )
-        if (
-            status < 400
-        ):  # 200, 204, a redirect (not followed): not what the contract answers
+        # 200, 204, a redirect (not followed): not what the contract answers
+        if status < 400:
             failure = f"expected 201, got {status}"
             if status < 300:  # a success of some kind: the payment may exist
                 self._book_unknown(key, currency, amount)
@@ -471,7 +474,7 @@ class PaymentApi:
             elif decline != expected:
                 failure = f"402 {shown_code(decline)}, expected decline {expected} ({card.brand})"
             if duplicate:
-                failure = f"duplicate charge for one idempotency key: {payment_id}"
+                failure = f"duplicate charge for one idempotency key: {tracing.scrub(str(payment_id))}"
             return (
                 PayAnswer(
                     "declined",
@@ -582,13 +585,18 @@ class PaymentApi:
             headers = dict(headers)
             tracing.inject(headers)
             with self._post(path, data=data, headers=headers, name=name) as resp:
-                got = resp.status_code or 0
+                got = 0 if _timed_out(resp) else resp.status_code or 0
                 span.set_tag("http.status_code", got)
-                got_code = _error_of(_json_body(resp)).get("code")
+                got_code = _error_of(_json_body(resp)).get("code") if got else None
                 if got == status and (code is None or got_code == code):
                     resp.success()
                     return True, ""
-                message = f"expected {status}{' ' + code if code else ''}, got {got}{' ' + shown_code(got_code) if got_code else ''}"
+                answer = (
+                    f"{got}{' ' + shown_code(got_code) if got_code else ''}"
+                    if got
+                    else _no_answer(_error_of_attempt(resp))
+                )
+                message = f"expected {status}{' ' + code if code else ''}, got {answer}"
                 resp.failure(message)
                 span.set_error(message)
                 return False, message

@@ -145,6 +145,6 @@ class BatchReportJourney(Journey):
             differ = ", ".join(p.split(":", 1)[0] for p in problems)
             return (
                 "mismatch",
-                f"the batch report differs from what was paid in {differ}",
+                f"the batch report differs from what was paid ({differ})",
             )
         return "reconciled", ""

@@ -90,7 +90,7 @@ def add_options(parser) -> None:
         type=_positive_float,
         default=10.0,
         env_var="LOCUST_REQUEST_TIMEOUT",
-        help="Seconds to wait for an answer before resending with the same idempotency key (default 10).",
+        help="Seconds a request may take, whole answer included, before it is resent with the same idempotency key (default 10).",
     )
     group.add_argument(
         "--wait-for-host",

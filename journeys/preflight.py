@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 NO_TARGET = (
     "No target: pass --host http://127.0.0.1:8000 or set LOCUST_HOST "
-    "(the reference service: python -m payment_service). No traffic was sent."
+    "(the reference service: python -m payment_service)."
 )
 
 
@@ -112,7 +112,7 @@ def token_problem(host: str, token: str, timeout: float = 5.0) -> str | None:
             return None
         return (
             f"The target {host} refused PAYMENT_INTERNAL_TOKEN: {exc.code} {_error_code(exc)}; "
-            "set PAYMENT_INTERNAL_TOKEN to the service's internal token. No traffic was sent."
+            "set PAYMENT_INTERNAL_TOKEN to the service's internal token."
         )
     except (OSError, http.client.HTTPException, ValueError) as exc:
         log.warning("token check: no answer from %s (%s); not checked", url, exc)

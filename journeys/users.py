@@ -14,8 +14,9 @@ import sys
 import time
 
 from flask import jsonify, request
+from flask_login import current_user
 from locust import FastHttpUser, constant, events
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
 from journeys.client import PaymentApi
 from journeys.customer import CheckoutJourney
@@ -191,16 +192,11 @@ def prepare_run(environment, **_kwargs) -> None:
             "No persona has a journey left after --tags/--exclude-tags; check the tag names in the README."
         )
     environment.user_classes[:] = active
-    needing = sorted(
-        c.persona.name for c in active if c.persona.role in ROLES_NEEDING_TOKEN
-    )
+    needing = personas_needing_token(active)
     if needing and not os.environ.get(TOKEN_ENV):
-        _fail(
-            f"{TOKEN_ENV} is not set, but personas {', '.join(needing)} call the internal report "
-            f"endpoint. Set {TOKEN_ENV} to the payment service's internal token, or leave those "
-            "personas out (e.g. --tags customer)."
-        )
-    if options.headless:  # in the web UI the host may still be typed in the start form
+        _fail(missing_token(needing))
+    # in the web UI the host may still be typed in the start form (checked when it is sent)
+    if options.headless or options.autostart:
         _check_target(
             environment.host, options.wait_for_host, token_needed=bool(needing)
         )
@@ -210,7 +206,7 @@ def _check_target(host: str | None, wait_s: float, *, token_needed: bool) -> Non
     """Set, reachable, and (when operators/probers run) taking the token: else exit 2 now."""
     problem = _target_problem(host, wait_s, token_needed=token_needed)
     if problem:
-        _fail(problem)
+        _fail(f"{problem} No traffic was sent.")
 
 
 def _target_problem(
@@ -225,33 +221,67 @@ def _target_problem(
     return problem
 
 
+def personas_needing_token(classes) -> list[str]:
+    """Names of the personas among ``classes`` that call the internal report endpoint."""
+    return sorted(
+        cls.persona.name
+        for cls in classes
+        if getattr(cls, "persona", None) and cls.persona.role in ROLES_NEEDING_TOKEN
+    )
+
+
+def missing_token(needing: list[str]) -> str:
+    return (
+        f"{TOKEN_ENV} is not set, but personas {', '.join(needing)} call the internal report "
+        f"endpoint. Set {TOKEN_ENV} to the payment service's internal token, or leave those "
+        "personas out (e.g. --tags customer)."
+    )
+
+
 @events.init.add_listener
 def check_target_on_start(environment, web_ui=None, **_kwargs) -> None:
-    """The web UI's start form brings the host: the headless preflight's checks, answered in the
-    form ("No target: ...") instead of a run whose every request fails."""
-    if web_ui is None:
+    """The web UI's start form brings the host (and, with ``--class-picker``, the personas): the
+    headless preflight's checks, answered in the form instead of a run whose every request fails.
+
+    Not for an edit of a running test (the form posts to ``/swarm`` too: lowering the load of a
+    struggling service must not be refused), nor before Locust's ``--web-login`` check.
+    """
+    if web_ui is None or isinstance(environment.runner, WorkerRunner):
         return
 
     @web_ui.app.before_request
     def _check_swarm():
         if request.method != "POST" or not request.path.endswith("/swarm"):
             return None
-        host = (request.form.get("host") or environment.host or "").strip()
-        needing = any(
-            cls.persona.role in ROLES_NEEDING_TOKEN
-            for cls in environment.user_classes
-            if hasattr(cls, "persona")
-        )
+        if environment.runner is not None and environment.runner.state in (
+            STATE_RUNNING,
+            STATE_SPAWNING,
+        ):
+            return None
+        if web_ui.web_login and not current_user.is_authenticated:
+            return None  # Locust's own view refuses it
+        # Locust sets the host from the form's field, even an empty one
+        host = request.form.get("host", environment.host or "").strip()
+        classes = environment.user_classes
+        picked = request.form.getlist("user_classes")
+        if picked and environment.available_user_classes:
+            classes = [
+                environment.available_user_classes[n]
+                for n in picked
+                if n in environment.available_user_classes
+            ]
+        needing = personas_needing_token(classes)
         if not host:
             problem = (
                 "No target: type the host (e.g. http://127.0.0.1:8000) in the start form, or "
                 "start Locust with --host or LOCUST_HOST."
             )
+        elif needing and not os.environ.get(TOKEN_ENV):
+            problem = missing_token(needing)
         else:
-            problem = _target_problem(host, 0, token_needed=needing)
+            problem = _target_problem(host, 0, token_needed=bool(needing))
         if problem is None:
             return None
-        problem = problem.replace("No traffic was sent.", "").strip()
         problem += " The test was not started."
         log.error("%s", problem)
         return jsonify({"success": False, "message": problem, "host": environment.host})

@@ -212,7 +212,7 @@ def test_tampered_report_is_caught(tmp_path, start_service):
     errors = [r["Error"] for r in run.csv_rows("failures") if r["Method"] == "journey"]
     assert 1 <= len(errors) <= 2 < n(row, "mismatch"), (errors, row)
     assert errors[0].startswith(
-        "mismatch: the batch report differs from what was paid in "
+        "mismatch: the batch report differs from what was paid ("
     )
     # ... and the log has the figures
     assert "mismatch in batch batch_" in run.output and "paid 4 /" in run.output

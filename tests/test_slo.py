@@ -6,6 +6,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
+import urllib.request
 
 import pytest
 
@@ -16,6 +18,7 @@ from tests.conftest import (
     locust_command,
     locust_env,
     run_locust,
+    wait_http,
     write_personas,
 )
 
@@ -97,7 +100,7 @@ def test_reconciliation_mismatch_fails_outright(tmp_path, start_service):
     errors = [(r["Method"], r["Name"], r["Error"]) for r in run.csv_rows("failures")]
     assert any(
         e[:2] == ("journey", "batch_report")
-        and e[2].startswith("mismatch: the batch report differs from what was paid in ")
+        and e[2].startswith("mismatch: the batch report differs from what was paid (")
         for e in errors
     ), errors
 
@@ -194,3 +197,43 @@ def test_a_run_stopped_before_its_run_time_fails_and_keeps_its_reports(
     )
     html = run.html_path.read_text()
     assert '<section id="journey-results">' in html and "stopped after" in html
+
+
+def test_a_web_ui_test_is_judged_by_its_own_run_time(tmp_path, service):
+    """Locust keeps an earlier test's run time in its options when the start form's field is
+    left empty; the test started that way has no plan, so stopping it is not "stopped early"."""
+    port = free_port()
+    locust = subprocess.Popen(
+        locust_command(
+            tmp_path, "--web-host", "127.0.0.1", "--web-port", str(port),
+            personas=write_personas(tmp_path, SHOPPER), headless=False,
+        ),
+        cwd=ROOT,
+        env=locust_env(service.url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    ui = f"http://127.0.0.1:{port}"
+
+    def post(path: str, **form) -> None:
+        data = urllib.parse.urlencode(form).encode()
+        request = urllib.request.Request(ui + path, data=data, method="POST")
+        urllib.request.urlopen(request, timeout=10).close()
+
+    try:
+        wait_http(ui + "/", timeout=30)
+        post("/swarm", user_count=1, spawn_rate=1, host=service.url, run_time="30s")
+        time.sleep(1.5)
+        post("/stop")
+        time.sleep(1)
+        post("/swarm", user_count=1, spawn_rate=1, host=service.url, run_time="")
+        time.sleep(1.5)
+        locust.terminate()
+        output, _ = locust.communicate(timeout=30)
+    finally:
+        if locust.poll() is None:
+            locust.kill()
+            locust.communicate()
+    assert locust.returncode == 0, output[-3000:]
+    assert "run time" not in output.split("SLO verdict")[-1], output[-3000:]

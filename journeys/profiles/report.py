@@ -130,26 +130,37 @@ def _soak(by_name: dict, _table: list) -> list[str]:
 
 
 def _step(_by_name: dict, table: list) -> list[str]:
-    measured = [r for r in table if r["requests"] >= MIN_REQUESTS_TO_COMPARE]
-    if not measured:
-        return [
-            f"knee: no step with {MIN_REQUESTS_TO_COMPARE} requests or more to judge"
-        ]
-    first_p95 = measured[0]["p95_ms"]
-    for r in measured[1:]:
-        slow = first_p95 and r["p95_ms"] and r["p95_ms"] >= KNEE_P95_RATIO * first_p95
+    """The knee: the first step whose error rate reached 1% (on any number of requests: a
+    collapsing service answers few), or whose p95 doubled against the baseline, the first step
+    with ``MIN_REQUESTS_TO_COMPARE`` requests (fewer give no p95 worth comparing)."""
+    steps = [r for r in table if r["requests"]]
+    if not steps:
+        return ["knee: no requests measured"]
+    base = next(
+        (i for i, r in enumerate(steps) if r["requests"] >= MIN_REQUESTS_TO_COMPARE),
+        None,
+    )
+    base_p95 = steps[base]["p95_ms"] if base is not None else None
+    for i, r in enumerate(steps):
         failing = r["error_rate"] is not None and r["error_rate"] >= KNEE_ERROR_RATE
-        if slow or failing:
+        slow = (
+            base is not None
+            and i > base
+            and r["requests"] >= MIN_REQUESTS_TO_COMPARE
+            and bool(base_p95 and r["p95_ms"])
+            and r["p95_ms"] >= KNEE_P95_RATIO * base_p95
+        )
+        if failing or slow:
             why = (
-                f"p95 {_ms(first_p95)} → {_ms(r['p95_ms'])} ms"
-                if slow
-                else f"error rate {_pct(r['error_rate'])}"
+                f"error rate {_pct(r['error_rate'])}"
+                if failing
+                else f"p95 {_ms(base_p95)} → {_ms(r['p95_ms'])} ms"
             )
             return [f"knee: {r['phase']} ({r['target_users']} users): {why}"]
-    top = measured[-1]
-    # the baseline is the first step with enough requests (a short first step may have none)
-    limits = (
-        f"p95 under {KNEE_P95_RATIO:g}× {measured[0]['phase']}, "
-        f"error rate under {_pct(KNEE_ERROR_RATE)}"
+    p95_limit = (
+        f"p95 under {KNEE_P95_RATIO:g}× {steps[base]['phase']}"
+        if base is not None
+        else f"p95 not compared: no step with {MIN_REQUESTS_TO_COMPARE} requests"
     )
-    return [f"knee: not reached up to {top['target_users']} users ({limits})"]
+    limits = f"{p95_limit}, error rate under {_pct(KNEE_ERROR_RATE)}"
+    return [f"knee: not reached up to {steps[-1]['target_users']} users ({limits})"]

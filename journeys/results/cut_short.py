@@ -1,53 +1,93 @@
-"""A run stopped before its ``--run-time`` (SIGTERM, Ctrl-C) fails its verdict instead of passing.
+"""A run stopped before its planned run time (SIGTERM, Ctrl-C) fails its verdict instead of passing.
 
 Locust ends such a run like a finished one: exit code 0 and every output written from the part
 that ran. A gate that passes a 15-minute soak stopped after 7 seconds judges load that never ran,
 so the verdict gets a failing ``run_time`` check saying how much of the planned run there was.
-How long it ran is measured from ``test_start`` to the first ``test_stopping`` (the time limit,
-the load profile's end, a signal on a master, the web UI's stop), or to ``quitting`` when the
-users were never stopped before it (a signal on a standalone run).
+
+The plan is ``--run-time`` for a headless or ``--autostart`` run, counted from ``test_start``;
+for a test started in the web UI it is the start form's run time (none: no plan), counted from
+the form. The run ends at the first ``test_stopping`` (the time limit, the load profile's end, a
+signal on a master, the web UI's stop), or at ``quitting`` when the users were never stopped
+before it (a signal on a standalone run).
 """
 
 from __future__ import annotations
 
 import time
 
+from flask import request
+from flask_login import current_user
 from locust import events
 from locust.runners import WorkerRunner
+from locust.util.timespan import parse_timespan
 
 from journeys.results.slo import Check
 
 #: A stop this close to the planned end is the end, not an interruption.
 GRACE_S = 1.0
 
-_clock: dict[str, float] = {}
+_plan: dict[
+    str, float | None
+] = {}  # "start" (monotonic), "seconds", "stopped" (monotonic)
+_started_wall: list[float] = []
+
+
+def _from_command_line(options) -> bool:
+    return bool(options is not None and (options.headless or options.autostart))
 
 
 @events.test_start.add_listener
 def _started(environment, **_kwargs) -> None:
-    if not isinstance(environment.runner, WorkerRunner):
-        _clock.clear()
-        _clock.update(monotonic=time.monotonic(), wall=time.time())
+    if isinstance(environment.runner, WorkerRunner):
+        return
+    _started_wall[:] = [time.time()]
+    options = environment.parsed_options
+    if _from_command_line(options):
+        _plan.clear()
+        _plan.update(start=time.monotonic(), seconds=options.run_time)
+
+
+@events.init.add_listener
+def _plan_from_the_start_form(environment, web_ui=None, **_kwargs) -> None:
+    """The web UI's start form says how long its test runs (Locust keeps an earlier test's
+    ``run_time`` in its options when the field is left empty, so they cannot tell)."""
+    if web_ui is None or _from_command_line(environment.parsed_options):
+        return
+
+    @web_ui.app.before_request
+    def _remember_the_plan():
+        if request.method != "POST" or not request.path.endswith("/swarm"):
+            return
+        if web_ui.web_login and not current_user.is_authenticated:
+            return  # Locust's own view refuses it
+        # a new test, or an edit of a running one: either way Locust times the form's run
+        # time (if any) from now
+        text = request.form.get("run_time", "").strip()
+        try:
+            seconds = parse_timespan(text) if text else None
+        except ValueError:
+            return  # Locust refuses the form
+        _plan.clear()
+        _plan.update(start=time.monotonic(), seconds=seconds)
 
 
 @events.test_stopping.add_listener
 def _stopping(environment, **_kwargs) -> None:
-    if "monotonic" in _clock:
-        _clock.setdefault("stopped", time.monotonic())
+    if "start" in _plan:
+        _plan.setdefault("stopped", time.monotonic())
 
 
 def started_at() -> float | None:
     """Wall-clock time (``time.time()``) the last test started in this process, if it did."""
-    return _clock.get("wall")
+    return _started_wall[0] if _started_wall else None
 
 
 def check(environment) -> Check | None:
     """The failing ``run_time`` check for a run stopped early, else None. Call it at quitting."""
-    options = environment.parsed_options
-    planned = getattr(options, "run_time", None) if options is not None else None
-    if not planned or "monotonic" not in _clock:
+    planned = _plan.get("seconds")
+    if not planned:
         return None
-    ran = _clock.get("stopped", time.monotonic()) - _clock["monotonic"]
+    ran = (_plan.get("stopped") or time.monotonic()) - _plan["start"]
     if ran >= planned - GRACE_S:
         return None
     return Check(
@@ -56,6 +96,6 @@ def check(environment) -> Check | None:
         f"{planned:g} s",
         f"{ran:.0f} s",
         False,
-        f"stopped after {ran:.0f} s of its {planned:g} s run time (a signal, Ctrl-C or the "
-        "web UI's stop): these results cover only part of the planned load (run)",
+        f"stopped after {ran:.0f} s of its {planned:g} s run time: these results cover only "
+        "part of the planned load (run)",
     )
