@@ -14,7 +14,6 @@ import sys
 import time
 
 from flask import jsonify, request
-from flask_login import current_user
 from locust import FastHttpUser, constant, events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
@@ -25,6 +24,7 @@ from journeys.operator import BatchReportJourney
 from journeys.personas import Persona, PersonaFileError, load_personas
 from journeys.preflight import NO_TARGET, token_problem, wait_for_host
 from journeys.probes import EdgeProbesJourney, ErrorProbesJourney
+from journeys.results.webui import start_form_sent
 
 log = logging.getLogger(__name__)
 
@@ -251,15 +251,13 @@ def check_target_on_start(environment, web_ui=None, **_kwargs) -> None:
 
     @web_ui.app.before_request
     def _check_swarm():
-        if request.method != "POST" or not request.path.endswith("/swarm"):
+        if not start_form_sent(web_ui):
             return None
         if environment.runner is not None and environment.runner.state in (
             STATE_RUNNING,
             STATE_SPAWNING,
         ):
             return None
-        if web_ui.web_login and not current_user.is_authenticated:
-            return None  # Locust's own view refuses it
         # Locust sets the host from the form's field, even an empty one
         host = request.form.get("host", environment.host or "").strip()
         classes = environment.user_classes

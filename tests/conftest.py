@@ -14,6 +14,7 @@ from gevent import monkey
 monkey.patch_all()
 
 import csv
+import json
 import os
 import signal
 import socket
@@ -21,6 +22,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -242,6 +244,54 @@ def locust_command(
     return base + list(args)
 
 
+def master_args(port: int, workers: int) -> list[str]:
+    """A master on 127.0.0.1:``port`` that starts once ``workers`` workers are there."""
+    return ["--master", "--expect-workers", str(workers), "--master-bind-port", str(port),
+            "--master-bind-host", "127.0.0.1"]  # fmt: skip
+
+
+def worker_command(master_port: int, personas: Path | str | None = None) -> list[str]:
+    """``python -m locust --worker`` for a master on 127.0.0.1:``master_port``."""
+    command = [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--worker",
+               "--master-host", "127.0.0.1", "--master-port", str(master_port)]  # fmt: skip
+    return command + (["--personas", str(personas)] if personas is not None else [])
+
+
+def locust_process(
+    command: list[str], host: str, env: dict | None = None
+) -> subprocess.Popen:
+    """Start ``command`` (a Locust one) against ``host``, its output (text) on ``stdout``."""
+    return subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=locust_env(host, env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def end_process(proc: subprocess.Popen, timeout: float = 30) -> str:
+    """SIGTERM ``proc`` (if still running) and return its output; SIGKILL it if it hangs."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        return proc.communicate(timeout=timeout)[0]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.communicate()[0]
+
+
+def post_form(url: str, **form) -> dict | None:
+    """POST ``form`` to ``url`` (a Locust web UI endpoint); its JSON answer, if any."""
+    request = urllib.request.Request(
+        url, data=urllib.parse.urlencode(form).encode(), method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as r:
+        body = r.read()
+    return json.loads(body) if body.startswith(b"{") else None
+
+
 def run_locust(
     tmp_path: Path,
     host: str,
@@ -268,12 +318,11 @@ def run_locust(
         personas=personas,
         headless=headless,
     )
-    full_env = locust_env(host, env)
     if not workers:
         proc = subprocess.run(
             base + list(args),
             cwd=ROOT,
-            env=full_env,
+            env=locust_env(host, env),
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -281,45 +330,9 @@ def run_locust(
         )
         return LocustRun(proc.returncode, proc.stdout + proc.stderr, prefix, html)
     port = free_port()
-    master = subprocess.Popen(
-        base
-        + [
-            "--master",
-            "--expect-workers",
-            str(workers),
-            "--master-bind-port",
-            str(port),
-            "--master-bind-host",
-            "127.0.0.1",
-        ]
-        + list(args),
-        cwd=ROOT,
-        env=full_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    master = locust_process(base + master_args(port, workers) + list(args), host, env)
     worker_procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "locust",
-                "-f",
-                str(ROOT / "locustfile.py"),
-                "--worker",
-                "--master-host",
-                "127.0.0.1",
-                "--master-port",
-                str(port),
-            ]
-            + (["--personas", str(personas)] if personas is not None else []),
-            cwd=ROOT,
-            env=full_env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        locust_process(worker_command(port, personas), host, env)
         for _ in range(workers)
     ]
     try:

@@ -23,7 +23,9 @@ from tests.conftest import (
     ROOT,
     TOKEN,
     launch_service,
+    locust_command,
     locust_env,
+    locust_process,
     run_locust,
     write_personas,
 )
@@ -189,35 +191,11 @@ def test_service_killed_and_restarted_mid_run(tmp_path):
     service = launch_service(tmp_path)
     personas = write_personas(tmp_path, CUSTOMERS, OPERATORS)
     prefix = tmp_path / "run"
-    cmd = [
-        sys.executable,
-        "-m",
-        "locust",
-        "-f",
-        str(ROOT / "locustfile.py"),
-        "--headless",
-        "-u",
-        "4",
-        "-r",
-        "50",
-        "-t",
-        "7s",
-        "--csv",
-        str(prefix),
-        "--stop-timeout",
-        "3",
-        "--seed",
-        "14",
-        "--personas",
-        str(personas),
-    ]
-    locust = subprocess.Popen(
-        cmd,
-        cwd=ROOT,
-        env=locust_env(service.url),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    locust = locust_process(
+        locust_command(
+            tmp_path, "--seed", "14", personas=personas, users=4, run_time="7s"
+        ),
+        service.url,
     )
     try:
         time.sleep(3.5)
@@ -250,31 +228,13 @@ def test_service_down_at_start_waits_with_wait_for_host(tmp_path):
     from tests.conftest import free_port
 
     port = free_port()
-    locust = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "locust",
-            "-f",
-            str(ROOT / "locustfile.py"),
-            "--headless",
-            "-u",
-            "2",
-            "-r",
-            "50",
-            "-t",
-            "3s",
-            "--wait-for-host",
-            "20",
-            "--personas",
-            str(write_personas(tmp_path, CUSTOMERS)),
-        ],
-        cwd=ROOT,
-        env=locust_env(f"http://127.0.0.1:{port}"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    locust = locust_process(
+        locust_command(
+            tmp_path, "--wait-for-host", "20",
+            personas=write_personas(tmp_path, CUSTOMERS), users=2, run_time="3s",
+        ),
+        f"http://127.0.0.1:{port}",
+    )  # fmt: skip
     time.sleep(2)
     assert locust.poll() is None, (
         "locust gave up although --wait-for-host asked it to wait"

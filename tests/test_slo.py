@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import time
-import urllib.parse
-import urllib.request
 
 import pytest
 
 from tests.conftest import (
-    ROOT,
     LocustRun,
+    end_process,
     free_port,
     locust_command,
-    locust_env,
+    locust_process,
+    master_args,
+    post_form,
     run_locust,
     wait_http,
+    worker_command,
     write_personas,
 )
 
@@ -148,21 +147,11 @@ def test_a_run_stopped_before_its_run_time_fails_and_keeps_its_reports(
         tmp_path, "--seed", "43", personas=personas, users=2, run_time="30s"
     )
     port = free_port()
-    worker = [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--worker",
-              "--master-host", "127.0.0.1", "--master-port", str(port), "--personas", str(personas)]  # fmt: skip
     if workers:
-        command += ["--master", "--expect-workers", "1", "--master-bind-host", "127.0.0.1",
-                    "--master-bind-port", str(port)]  # fmt: skip
+        command += master_args(port, workers)
     started = [
-        subprocess.Popen(
-            cmd,
-            cwd=ROOT,
-            env=locust_env(service.url),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for cmd in [command] + [worker] * workers
+        locust_process(cmd, service.url)
+        for cmd in [command] + [worker_command(port, personas)] * workers
     ]
     locust = started[0]
     try:
@@ -173,12 +162,9 @@ def test_a_run_stopped_before_its_run_time_fails_and_keeps_its_reports(
         time.sleep(1)
         locust.send_signal(sig)
         output, _ = locust.communicate(timeout=30)
-        for proc in started[1:]:
-            proc.communicate(timeout=15)
     finally:
-        for proc in started:
-            if proc.poll() is None:
-                proc.kill()
+        for proc in started:  # the master has ended (or failed the test): end the rest
+            end_process(proc, timeout=15)
     run = LocustRun(
         locust.returncode, output, tmp_path / "run", tmp_path / "report.html"
     )
@@ -203,37 +189,27 @@ def test_a_web_ui_test_is_judged_by_its_own_run_time(tmp_path, service):
     """Locust keeps an earlier test's run time in its options when the start form's field is
     left empty; the test started that way has no plan, so stopping it is not "stopped early"."""
     port = free_port()
-    locust = subprocess.Popen(
+    locust = locust_process(
         locust_command(
             tmp_path, "--web-host", "127.0.0.1", "--web-port", str(port),
             personas=write_personas(tmp_path, SHOPPER), headless=False,
         ),
-        cwd=ROOT,
-        env=locust_env(service.url),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        service.url,
     )  # fmt: skip
     ui = f"http://127.0.0.1:{port}"
-
-    def post(path: str, **form) -> None:
-        data = urllib.parse.urlencode(form).encode()
-        request = urllib.request.Request(ui + path, data=data, method="POST")
-        urllib.request.urlopen(request, timeout=10).close()
-
     try:
         wait_http(ui + "/", timeout=30)
-        post("/swarm", user_count=1, spawn_rate=1, host=service.url, run_time="30s")
+        post_form(
+            ui + "/swarm", user_count=1, spawn_rate=1, host=service.url, run_time="30s"
+        )
         time.sleep(1.5)
-        post("/stop")
+        post_form(ui + "/stop")
         time.sleep(1)
-        post("/swarm", user_count=1, spawn_rate=1, host=service.url, run_time="")
+        post_form(
+            ui + "/swarm", user_count=1, spawn_rate=1, host=service.url, run_time=""
+        )
         time.sleep(1.5)
-        locust.terminate()
-        output, _ = locust.communicate(timeout=30)
     finally:
-        if locust.poll() is None:
-            locust.kill()
-            locust.communicate()
+        output = end_process(locust)
     assert locust.returncode == 0, output[-3000:]
     assert "run time" not in output.split("SLO verdict")[-1], output[-3000:]

@@ -20,10 +20,11 @@ import pytest
 
 from journeys.results.stats import FINISHED_OUTCOMES
 from tests.conftest import (
-    ROOT,
+    end_process,
     free_port,
     locust_command,
-    locust_env,
+    locust_process,
+    post_form,
     run_locust,
     wait_http,
     write_personas,
@@ -192,28 +193,17 @@ def test_the_start_form_refuses_a_missing_or_unreachable_target(tmp_path, servic
     takes the field) or a closed port gets the headless preflight's message in the form, and no
     test starts; the service's host does. An edit of the running test is not checked again."""
     port = free_port()
-    locust = subprocess.Popen(
+    locust = locust_process(
         locust_command(
             tmp_path, "--web-host", "127.0.0.1", "--web-port", str(port),
             personas=write_personas(tmp_path, SHOPPER, OPS), headless=False,
         ),
-        cwd=ROOT,
-        env=locust_env(service.url),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        service.url,
     )  # fmt: skip
     ui = f"http://127.0.0.1:{port}"
 
     def swarm(host: str, users: int = 2) -> dict:
-        form = urllib.parse.urlencode(
-            {"user_count": users, "spawn_rate": 2, "host": host}
-        )
-        request = urllib.request.Request(
-            ui + "/swarm", data=form.encode(), method="POST"
-        )
-        with urllib.request.urlopen(request, timeout=10) as r:
-            return json.loads(r.read())
+        return post_form(ui + "/swarm", user_count=users, spawn_rate=2, host=host)
 
     closed = f"http://127.0.0.1:{free_port()}"
     try:
@@ -234,10 +224,5 @@ def test_the_start_form_refuses_a_missing_or_unreachable_target(tmp_path, servic
         edited = swarm(closed, users=1)
         assert edited["success"], edited
     finally:
-        locust.terminate()
-        try:
-            output, _ = locust.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            locust.kill()
-            output, _ = locust.communicate()
+        output = end_process(locust)
     assert "Traceback" not in output, output[-3000:]

@@ -16,19 +16,18 @@ from __future__ import annotations
 import time
 
 from flask import request
-from flask_login import current_user
 from locust import events
 from locust.runners import WorkerRunner
 from locust.util.timespan import parse_timespan
 
 from journeys.results.slo import Check
+from journeys.results.webui import start_form_sent
 
 #: A stop this close to the planned end is the end, not an interruption.
 GRACE_S = 1.0
 
-_plan: dict[
-    str, float | None
-] = {}  # "start" (monotonic), "seconds", "stopped" (monotonic)
+# "start" and "stopped" (time.monotonic()), "seconds" (the planned run time, None: no plan)
+_plan: dict[str, float | None] = {}
 _started_wall: list[float] = []
 
 
@@ -56,10 +55,8 @@ def _plan_from_the_start_form(environment, web_ui=None, **_kwargs) -> None:
 
     @web_ui.app.before_request
     def _remember_the_plan():
-        if request.method != "POST" or not request.path.endswith("/swarm"):
+        if not start_form_sent(web_ui):
             return
-        if web_ui.web_login and not current_user.is_authenticated:
-            return  # Locust's own view refuses it
         # a new test, or an edit of a running one: either way Locust times the form's run
         # time (if any) from now
         text = request.form.get("run_time", "").strip()

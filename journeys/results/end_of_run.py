@@ -80,9 +80,8 @@ def write_locust_report_if_missing(environment, options) -> None:
     """Locust writes ``--html`` when a run ends or on Ctrl-C, but not on SIGTERM (``docker stop``,
     a CI job's timeout): then we write Locust's own report, so the journeys have one to go in.
     A file older than this run is an earlier run's report and is replaced too."""
-    process_html_filename(
-        options
-    )  # Locust's {u}/{r}/{t} placeholders; a no-op once done
+    # Locust's {u}/{r}/{t} placeholders; a no-op once done
+    process_html_filename(options)
     path = Path(options.html_file)
     started = cut_short.started_at()
     if path.is_file() and (started is None or path.stat().st_mtime >= started):

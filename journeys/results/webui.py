@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from flask import make_response, request
+from flask_login import current_user
 from locust import events
 from locust.runners import WorkerRunner
 
@@ -88,6 +89,14 @@ def extended_stats(snapshot: Snapshot) -> list[dict[str, Any]]:
             ),
         },
     ]
+
+
+def start_form_sent(web_ui) -> bool:
+    """True in a ``before_request`` hook when the start form (or the edit of a running test) is
+    posted to ``/swarm`` by a user Locust will let through (``--web-login`` checks come later)."""
+    if request.method != "POST" or not request.path.endswith("/swarm"):
+        return False
+    return not (web_ui.web_login and not current_user.is_authenticated)
 
 
 @events.init.add_listener
