@@ -7,12 +7,13 @@ places (command line, env, config files) Locust reads it from later.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from locust import events
 from locust.argument_parser import get_empty_argument_parser
+
+from journeys.argtypes import non_negative_float, positive_float, share
 
 DEFAULT_PERSONAS = "personas.csv"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -40,35 +41,6 @@ def personas_path(argv: list[str] | None = None) -> Path:
     return path
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-def _share(text: str) -> float:
-    """A share from 0 to 1 (``--trace-sample-rate``)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a number; use a share from 0 to 1, e.g. 0.1"
-        ) from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(
-            f"{text} is outside 0..1; use a share, e.g. 0.1 to trace 1 journey in 10"
-        )
-    return value
-
-
 @events.init_command_line_parser.add_listener
 def add_options(parser) -> None:
     group = parser.add_argument_group("payment load generator")
@@ -87,21 +59,21 @@ def add_options(parser) -> None:
     )
     group.add_argument(
         "--request-timeout",
-        type=_positive_float,
+        type=positive_float,
         default=10.0,
         env_var="LOCUST_REQUEST_TIMEOUT",
         help="Seconds a request may take, whole answer included, before it is resent with the same idempotency key (default 10).",
     )
     group.add_argument(
         "--wait-for-host",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=0.0,
         env_var="LOCUST_WAIT_FOR_HOST",
         help="Seconds to wait for the target to come up before the run (default 0: fail at once).",
     )
     group.add_argument(
         "--trace-sample-rate",
-        type=_share,
+        type=share,
         default=1.0,
         env_var="LOCUST_TRACE_SAMPLE_RATE",
         help="Share of journeys traced when tracing is on (default 1: every journey). The others "

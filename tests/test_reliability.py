@@ -337,6 +337,14 @@ def test_no_card_number_cvc_or_token_in_any_output(tmp_path, service):
         ({"LOCUST_SLO_ERROR_RATE": "2"}, "--slo-error-rate"),
         ({"LOCUST_REQUEST_TIMEOUT": "0"}, "--request-timeout"),
         (
+            {"LOCUST_REQUEST_TIMEOUT": "abc"},
+            "--request-timeout: 'abc' is not a number",
+        ),
+        (
+            {"LOCUST_WAIT_FOR_HOST": "nan"},
+            "--wait-for-host: 'nan' is not a finite number",
+        ),
+        (
             {"LOCUST_TRACE_SAMPLE_RATE": "1.5"},
             "--trace-sample-rate: 1.5 is outside 0..1",
         ),
@@ -350,6 +358,8 @@ def test_no_card_number_cvc_or_token_in_any_output(tmp_path, service):
         "slo-p95",
         "slo-error-rate",
         "request-timeout",
+        "request-timeout-abc",
+        "wait-for-host-nan",
         "trace-sample-rate",
         "no-token",
     ],

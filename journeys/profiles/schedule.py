@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 from locust.util.timespan import parse_timespan
 
+from journeys.argtypes import finite_number, positive_float, positive_int
+
 PROFILES = ("steady", "spike", "soak", "step")
 DEFAULT_PROFILE = "steady"
 DOCS = "docs/profiles.md"
@@ -61,6 +63,8 @@ def span(text: str) -> Span:
             raise argparse.ArgumentTypeError(
                 f"{text!r} is neither a fraction of the run time (0.25) nor a time span (30s, 2m)"
             ) from None
+    if not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
     if number <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
     return Span(number, fraction=number < 1)
@@ -94,25 +98,11 @@ def profile_name(text: str) -> str:
 
 
 def _multiplier(text: str) -> float:
-    value = float(text)
+    value = finite_number(text)
     if value <= 1:
         raise argparse.ArgumentTypeError(
             f"must be > 1 (the peak is users × this), got {text}"
         )
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
     return value
 
 
@@ -161,7 +151,7 @@ def add_options(parser) -> None:
     )
     group.add_argument(
         "--spike-spawn-rate",
-        type=_positive_float,
+        type=positive_float,
         default=None,
         env_var="LOCUST_SPIKE_SPAWN_RATE",
         help="spike: users started/stopped per second on the jump up and down "
@@ -177,7 +167,7 @@ def add_options(parser) -> None:
     )
     group.add_argument(
         "--step-users",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         env_var="LOCUST_STEP_USERS",
         help="step: users added per step (default users / 5, at least 1).",

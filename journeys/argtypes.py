@@ -1,0 +1,62 @@
+"""Types for our command-line options, shared by every option group.
+
+argparse calls them with the raw text (from the flag, its ``LOCUST_*`` variable or a config file)
+and prints an ``ArgumentTypeError``'s message after the flag's name, so each message says what is
+wrong with the value. Plain ``float`` would let ``nan`` and ``inf`` through and name itself in the
+error ("invalid _positive_float value").
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+
+def finite_number(text: str) -> float:
+    """A finite number (``nan``, ``inf`` and words refused)."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = finite_number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = finite_number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return value
+
+
+def share(text: str) -> float:
+    """A share from 0 to 1 (``--trace-sample-rate``)."""
+    try:
+        value = finite_number(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number; use a share from 0 to 1, e.g. 0.1"
+        ) from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(
+            f"{text} is outside 0..1; use a share, e.g. 0.1 to trace 1 journey in 10"
+        )
+    return value
