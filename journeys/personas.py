@@ -326,7 +326,7 @@ def load_personas(path: str | Path) -> list[Persona]:
         )
     personas: list[Persona] = []
     seen: dict[str, int] = {}
-    classes: dict[str, Persona] = {}
+    classes: dict[str, str] = {}  # Locust class name -> persona name
     for index, cells in enumerate(frame.to_dict("records")):
         line, record = (
             records[index + 1] if index + 1 < len(records) else (header + index + 1, [])
@@ -337,29 +337,39 @@ def load_personas(path: str | Path) -> list[Persona]:
             continue
         row = _Row(shown, line, cells, problems)
         persona = _persona(row)
-        if persona is None:
+        # names are checked even on a row with other problems, so a clash is reported at once
+        name = (cells.get("persona") or "").strip()
+        if SNAKE.match(name) and not _unique_name(row, name, seen, classes):
             continue
-        if persona.name in seen:
-            row.problem(
-                "persona",
-                f"'{persona.name}' is already defined on line {seen[persona.name]}. "
-                "Persona names must be unique",
-            )
-            continue
-        other = classes.get(persona.class_name)
-        if other is not None:
-            row.problem(
-                "persona",
-                f"'{persona.name}' and '{other.name}' (line {seen[other.name]}) both become "
-                f"the Locust class {persona.class_name}. Rename one of them",
-            )
-            continue
-        seen[persona.name] = row.line
-        classes[persona.class_name] = persona
-        personas.append(persona)
+        if persona is not None:
+            personas.append(persona)
     if problems:
         raise PersonaFileError(path, problems)
     return personas
+
+
+def _unique_name(
+    row: _Row, name: str, seen: dict[str, int], classes: dict[str, str]
+) -> bool:
+    """Record the row's persona name; False (and a problem) when it clashes with an earlier
+    row's name or Locust class name."""
+    if name in seen:
+        row.problem(
+            "persona",
+            f"'{name}' is already defined on line {seen[name]}. Persona names must be unique",
+        )
+        return False
+    other = classes.get(class_name(name))
+    if other is not None:
+        row.problem(
+            "persona",
+            f"'{name}' and '{other}' (line {seen[other]}) both become "
+            f"the Locust class {class_name(name)}. Rename one of them",
+        )
+        return False
+    seen[name] = row.line
+    classes[class_name(name)] = name
+    return True
 
 
 def _persona(row: _Row) -> Persona | None:

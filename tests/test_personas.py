@@ -201,6 +201,19 @@ def test_persona_names_with_the_same_class_name(tmp_path):
     )
 
 
+def test_a_name_clash_is_reported_even_when_a_row_has_other_problems(tmp_path):
+    """Both problems at once: the user should not fix the weight only to meet the clash."""
+    bad_weight = GOOD.split(",")
+    bad_weight[NUMERIC["weight"]] = "-1"
+    found = problems(tmp_path, ",".join(bad_weight), GOOD)
+    assert len(found) == 2, found
+    assert "line 2, column weight" in found[0]
+    assert (
+        "line 3, column persona: 'budget_shopper' is already defined on line 2"
+        in found[1]
+    )
+
+
 def test_reserved_class_names(tmp_path):
     [problem] = problems(tmp_path, GOOD.replace("budget_shopper", "load_profile"))
     assert (
