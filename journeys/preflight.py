@@ -7,13 +7,14 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import random
 import re
 import socket
 import time
 import urllib.error
 import urllib.request
 from urllib.parse import urlsplit, urlunsplit
+
+from journeys import tracing
 
 log = logging.getLogger(__name__)
 
@@ -62,19 +63,6 @@ def wait_for_host(host: str, wait_s: float, *, poll_s: float = 0.5) -> str | Non
         time.sleep(poll_s)
 
 
-def _drop_trace_headers() -> dict[str, str]:
-    """Trace headers saying "drop" (priority -1): the check is not load, so a traced service
-    must not start a trace of its own for it (``--trace-sample-rate 0`` promises none)."""
-    trace_id, parent_id = random.getrandbits(63) or 1, random.getrandbits(63) or 1
-    return {
-        "x-datadog-trace-id": str(trace_id),
-        "x-datadog-parent-id": str(parent_id),
-        "x-datadog-sampling-priority": "-1",
-        "traceparent": f"00-{trace_id:032x}-{parent_id:016x}-00",
-        "tracestate": "dd=s:-1",
-    }
-
-
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
     """A redirect is not the service answering, and following it would carry the token to
     wherever it points (urllib keeps the Authorization header): it stays a 3xx, not checked."""
@@ -98,7 +86,7 @@ def token_problem(host: str, token: str, timeout: float = 5.0) -> str | None:
         headers={
             "Authorization": f"Bearer {token}",
             "Content-Type": "application/json",
-            **_drop_trace_headers(),
+            **tracing.drop_headers(),
         },
         method="POST",
     )

@@ -304,6 +304,23 @@ def _unsampled() -> _Unsampled:
     return _Unsampled(headers)
 
 
+def drop_headers() -> dict[str, str]:
+    """Trace headers saying "drop" (priority -1) for a request that is not load (the preflight's
+    token check), so a traced service starts no trace of its own for it. While ddtrace runs here
+    they come from its propagator, in the styles it injects (``DD_TRACE_PROPAGATION_STYLE_INJECT``);
+    otherwise (tracing off, or a master) Datadog's and W3C's, written out."""
+    if _state.tracer is not None:
+        return dict(_unsampled().headers)
+    trace_id, parent_id = random.getrandbits(63) or 1, random.getrandbits(63) or 1
+    return {
+        "x-datadog-trace-id": str(trace_id),
+        "x-datadog-parent-id": str(parent_id),
+        "x-datadog-sampling-priority": "-1",
+        "traceparent": f"00-{trace_id:032x}-{parent_id:016x}-00",
+        "tracestate": "dd=s:-1",
+    }
+
+
 def journey_span(journey: str, persona: str):
     """The root span of one journey: always a new trace, never a child of anything active.
     A context manager giving a ``TracedSpan``, or ``NO_SPAN`` while tracing is off."""

@@ -537,3 +537,34 @@ def test_scrub():
     )
     assert scrub("order 1234567890123") == "order 1234567890123"  # not Luhn-valid: kept
     assert scrub("key abc123secret456", ("abc123secret456",)) == "key [token redacted]"
+
+
+DROP_HEADERS = textwrap.dedent(
+    """
+    from journeys import tracing
+    tracing.configure()
+    print(" ".join(sorted(tracing.drop_headers())))
+    """
+)
+
+
+@pytest.mark.parametrize(
+    "env, names",
+    [
+        (  # tracing off: Datadog's and W3C's headers, written out
+            {},
+            "traceparent tracestate x-datadog-parent-id x-datadog-sampling-priority x-datadog-trace-id",
+        ),
+        (  # tracing on: ddtrace's propagator, in the styles the user chose
+            {
+                "DD_TRACE_AGENT_URL": "http://127.0.0.1:1",
+                "DD_TRACE_PROPAGATION_STYLE_INJECT": "b3multi",
+            },
+            "x-b3-sampled x-b3-spanid x-b3-traceid",
+        ),
+    ],
+    ids=["off", "b3multi"],
+)
+def test_the_preflights_drop_headers_follow_the_inject_styles(env, names):
+    """The token check is not load: its "drop" headers must be in the styles the service reads."""
+    assert python(DROP_HEADERS, env).strip() == names
