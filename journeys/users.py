@@ -166,6 +166,19 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
+#: The ``--csv`` files Locust opens before our checks run (``<prefix>_stats.csv`` etc.).
+CSV_SUFFIXES = ("_stats.csv", "_stats_history.csv", "_failures.csv", "_exceptions.csv")
+
+
+def _remove_empty_csvs(prefix: str | None) -> None:
+    """Locust creates the ``--csv`` files before our checks; a run stopped by them leaves them
+    empty, and they go, so a run that never ran leaves nothing that looks like its results."""
+    for suffix in CSV_SUFFIXES if prefix else ():
+        path = f"{prefix}{suffix}"
+        if os.path.isfile(path) and os.path.getsize(path) == 0:
+            os.remove(path)
+
+
 @events.init.add_listener
 def prepare_run(environment, **_kwargs) -> None:
     """Before any traffic: seed, tags, token and target checks (master/standalone decide)."""
@@ -174,6 +187,14 @@ def prepare_run(environment, **_kwargs) -> None:
         return
     if isinstance(environment.runner, WorkerRunner):
         return  # the master checks; a worker gets seed and tags with its first spawn message
+    try:
+        _check_run(environment, options)
+    except SystemExit:
+        _remove_empty_csvs(getattr(options, "csv_prefix", None))
+        raise
+
+
+def _check_run(environment, options) -> None:
     if (getattr(options, "num_users", None) or 0) < 0:
         _fail(
             f"-u/--users (LOCUST_USERS) must be 0 or more, got {options.num_users}. No traffic was sent."

@@ -115,6 +115,8 @@ def test_unreachable_host_stops_at_once(tmp_path):
     )
     assert run.returncode == 2
     assert "cannot be reached" in run.output and "--wait-for-host" in run.output
+    # Locust's --csv files were created before the check, empty: a run that never ran leaves none
+    assert not list(tmp_path.glob("run_*.csv")), list(tmp_path.iterdir())
 
 
 def test_a_host_with_credentials_is_never_printed_with_them(tmp_path):
