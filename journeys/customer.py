@@ -4,12 +4,15 @@
                   declined? → by decline code:
                      insufficient_funds, generic_decline → another card, new key → …
                      expired_card, incorrect_cvc         → corrected details, new key → …
-                     processing_error                    → same card, new key, after a backoff → …
+                     processing_error                    → same card, new key, after a backoff;
+                                                           declined again → another card, new key → …
                      lost_card, stolen_card              → give up at once ▶ abandoned
-                  (at most max_retries retries, then ▶ abandoned; paid after a retry ▶ recovered)
+                  (at most max_retries retries, then ▶ abandoned; paid after a decline ▶ recovered)
 
 Timeouts, connection errors, 5xx and 429 are handled below the journey by the API client, which
-resends with the *same* idempotency key (so the service can never charge twice).
+resends with the *same* idempotency key (so the service can never charge twice). Those resends
+show in the attempts per payment, not in the funnel: a checkout paid after a resend "succeeded",
+and "retried" counts checkouts that tried again after a decline.
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ class CheckoutJourney(Journey):
         card = data.first_card()
         metadata = self.metadata(run, self.data.journey_id())
         retries = 0
+        same_card_again = (
+            False  # a processing_error gets one more try with the same card
+        )
         while True:
             answer = self.api.pay(
                 "checkout: pay" if retries == 0 else "checkout: retry pay",
@@ -57,13 +63,11 @@ class CheckoutJourney(Journey):
                 retry=retries,
             )
             run.attempts += answer.attempts
-            if answer.attempts > 1:
-                run.retried = True
             if answer.duplicate_charge:
                 run.duplicate_charges += 1
                 return "failed", f"duplicate charge: {answer.payment_id}"
             if answer.kind == "paid":
-                return ("succeeded", "") if run.attempts == 1 else ("recovered", "")
+                return ("succeeded", "") if retries == 0 else ("recovered", "")
             if answer.kind != "declined":
                 return (
                     "failed",
@@ -81,15 +85,17 @@ class CheckoutJourney(Journey):
                 return "abandoned", f"{code}: gave up after {retries} retries"
             retries += 1
             run.retried = True
-            card = self.card_for_retry(card, code, retries)
+            if code in SAME_CARD_LATER and not same_card_again:
+                same_card_again = (
+                    True  # transient, as far as the customer knows: wait, try again
+                )
+                gevent.sleep(self.api.policy.backoff(retries, self.data.rng))
+            else:
+                card = self.card_for_retry(card, code)
 
-    def card_for_retry(self, card, code: str, retries: int):
+    def card_for_retry(self, card, code: str):
         """The card a real customer tries next after ``code``."""
         if code in CORRECT_DETAILS:
             return self.data.corrected_card(card)
-        if code in SAME_CARD_LATER:
-            gevent.sleep(self.api.policy.backoff(retries, self.data.rng))
-            return card
-        return self.data.good_card(
-            exclude=card
-        )  # ANOTHER_CARD, and codes this contract doesn't name
+        # ANOTHER_CARD, a processing_error that came back, and codes this contract doesn't name
+        return self.data.good_card(exclude=card)

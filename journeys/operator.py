@@ -119,7 +119,6 @@ class BatchReportJourney(Journey):
             )
             run.payments += 1
             run.attempts += answer.attempts
-            run.retried |= answer.attempts > 1
             if answer.duplicate_charge:
                 run.duplicate_charges += 1
                 return "failed", f"duplicate charge: {answer.payment_id}"
