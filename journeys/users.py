@@ -17,6 +17,7 @@ from flask import jsonify, request
 from locust import FastHttpUser, constant, events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
+from journeys import same_personas
 from journeys.client import PaymentApi
 from journeys.customer import CheckoutJourney
 from journeys.data import PaymentData, build_pools, resolve_seed
@@ -123,6 +124,7 @@ def persona_user_classes(path) -> dict[str, type[PersonaUser]]:
     except PersonaFileError as exc:
         sys.stderr.write(f"{exc}\n")
         sys.exit(2)
+    same_personas.remember(personas, path)
     return {p.class_name: persona_user_class(p) for p in personas}
 
 

@@ -22,11 +22,14 @@ from payment_contract import BRANDS, DECLINING_TEST_CARDS
 from tests.conftest import (
     ROOT,
     TOKEN,
+    end_process,
     launch_service,
     locust_command,
     locust_env,
     locust_process,
+    master_args,
     run_locust,
+    worker_command,
     write_personas,
 )
 
@@ -389,4 +392,37 @@ def test_bad_env_values_stop_before_any_traffic(tmp_path, idle_service, env, nee
     output = proc.stdout + proc.stderr
     assert proc.returncode == 2, output[-2000:]
     assert needle in output and "Traceback" not in output, output[-2000:]
+    assert service.query("SELECT count(*) FROM payments") == [(0,)]
+
+
+def test_a_worker_with_other_personas_stops_the_run_with_exit_2(tmp_path, idle_service):
+    """A worker started without the master's --personas would crash on a persona class it lacks
+    (a KeyError) while the master blamed the service (exit 1): now both exit 2 and say why."""
+    service = idle_service
+    from tests.conftest import free_port
+
+    port = free_port()
+    master = locust_process(
+        locust_command(
+            tmp_path,
+            *master_args(port, 1),
+            run_time="20s",
+            personas=write_personas(tmp_path, CUSTOMERS),
+        ),
+        service.url,
+    )
+    worker = locust_process(
+        worker_command(port), service.url
+    )  # the default personas.csv
+    try:
+        worker_output = worker.communicate(timeout=60)[0]
+        master_output = master.communicate(timeout=60)[0]
+    finally:
+        end_process(worker)
+        end_process(master)
+    assert worker.returncode == 2, worker_output[-2000:]
+    assert "differ from the master's" in worker_output, worker_output[-2000:]
+    assert "Traceback" not in worker_output, worker_output[-3000:]
+    assert master.returncode == 2, master_output[-3000:]
+    assert "ran other personas than the master" in master_output, master_output[-3000:]
     assert service.query("SELECT count(*) FROM payments") == [(0,)]

@@ -20,6 +20,7 @@ from locust.html import get_html_report, process_html_filename
 from locust.runners import WorkerRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
+from journeys import same_personas
 from journeys.results import csv_report, cut_short, html_report, ledger, summary
 from journeys.results.snapshot import take
 
@@ -36,8 +37,12 @@ _injected: dict = {}
 def finish_run(environment, **_kwargs) -> None:
     if environment.runner is None or isinstance(environment.runner, WorkerRunner):
         return
-    cut = cut_short.check(environment)
-    snapshot = take(environment, [cut] if cut else [])
+    extra = [
+        check
+        for check in (cut_short.check(environment), same_personas.check())
+        if check
+    ]
+    snapshot = take(environment, extra)
     options = environment.parsed_options
     if options is not None and getattr(options, "csv_prefix", None):
         write_final_locust_csv(environment, options.csv_prefix)

@@ -1,0 +1,121 @@
+"""Distributed runs: every worker must run the master's personas.
+
+The master hands out users by persona class name and judges each persona's decline rate by its
+own file; a worker started with another file (or none, so the default) would crash on a class it
+does not have, or send other data than the master reports. So the master sends a fingerprint of
+its personas with the options of every spawn; at test start each worker compares it with its own.
+A worker that differs tells the master and leaves (exit 2, nothing sent); the master then ends
+the run with exit 2 and says which worker and how to fix it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sys
+
+import gevent
+from locust import events
+from locust.runners import MasterRunner, WorkerRunner
+
+from journeys.results.slo import Check
+
+log = logging.getLogger(__name__)
+
+OPTION = "personas_fingerprint"
+MESSAGE = "personas_differ"
+FIX = (
+    "Start every worker with the master's personas file (--personas or LOCUST_PERSONAS, "
+    "the same content)."
+)
+
+
+class _Loaded:
+    """This process's personas, as ``users.persona_user_classes`` loaded them."""
+
+    fingerprint: str | None = None
+    names: tuple[str, ...] = ()
+    path: str = ""
+
+
+loaded = _Loaded()
+#: Master: ids of the workers of this run that reported other personas.
+differing: list[str] = []
+
+
+def remember(personas, path) -> None:
+    """Record the personas this process loaded from ``path``."""
+    loaded.fingerprint = hashlib.sha256(
+        repr(sorted(personas, key=lambda p: p.name)).encode()
+    ).hexdigest()[:16]
+    loaded.names = tuple(sorted(p.name for p in personas))
+    loaded.path = str(path)
+
+
+@events.init.add_listener
+def _on_init(environment, **_kwargs) -> None:
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        if environment.parsed_options is not None:
+            setattr(environment.parsed_options, OPTION, loaded.fingerprint)
+        runner.register_message(
+            MESSAGE, lambda msg, **_kw: _worker_differs(environment, msg.data)
+        )
+
+
+@events.test_start.add_listener
+def _check_on_worker(environment, **_kwargs) -> None:
+    """Worker: the options of the first spawn carry the master's fingerprint."""
+    runner = environment.runner
+    if not isinstance(runner, WorkerRunner) or loaded.fingerprint is None:
+        return
+    theirs = getattr(environment.parsed_options, OPTION, None)
+    if theirs is None or theirs == loaded.fingerprint:
+        return
+    detail = {
+        "worker": runner.client_id,
+        "path": loaded.path,
+        "personas": ", ".join(loaded.names),
+    }
+    runner.send_message(MESSAGE, detail)
+    sys.stderr.write(
+        f"This worker's personas ({detail['personas']} from {detail['path']}) differ from the "
+        f"master's. {FIX} No traffic was sent from this worker.\n"
+    )
+    sys.stderr.flush()
+    logging.shutdown()
+    gevent.sleep(0.2)  # let the message reach the master
+    os._exit(2)  # no users started yet: nothing to finish or report
+
+
+def _worker_differs(environment, data) -> None:
+    """Master: a worker runs other personas; end the run with exit 2."""
+    data = data if isinstance(data, dict) else {}
+    log.error(
+        "Worker %s runs other personas than this master (%s from %s on the worker; %s here). "
+        "%s The run stops.",
+        data.get("worker", "?"),
+        data.get("personas", "?"),
+        data.get("path", "?"),
+        ", ".join(loaded.names),
+        FIX,
+    )
+    differing.append(str(data.get("worker", "?")))
+    environment.process_exit_code = 2
+    gevent.spawn(environment.runner.quit)
+
+
+def check() -> Check | None:
+    """The failing ``personas`` check of a run stopped for it, for the verdict; else None."""
+    if not differing:
+        return None
+    return Check(
+        "setup",
+        "personas",
+        "the master's on every worker",
+        f"{len(differing)} worker(s) differ",
+        False,
+        f"worker {', '.join(differing)} ran other personas than the master; the run was "
+        f"stopped. {FIX} (setup)",
+    )
