@@ -19,6 +19,7 @@ JOURNEY_COLUMNS = {
     "reconciled", "mismatch", "decline_rate_configured", "decline_rate_observed", "p50_ms", "p95_ms",
     "p99_ms", "max_ms", "attempts_per_payment", "duplicate_charges", "funnel_started",
     "funnel_declined", "funnel_retried", "funnel_recovered", "funnel_abandoned",
+    "funnel_reconciled", "funnel_mismatch",
 }  # fmt: skip
 
 
@@ -79,6 +80,13 @@ def assert_matches_database(run, service) -> None:
         batch,
     )
     assert n(batch, "reconciled") >= 1 and n(batch, "mismatch") == 0
+    # an operator's funnel ends in its own columns, the customers' ones stay blank
+    assert (batch["funnel_reconciled"], batch["funnel_mismatch"]) == (
+        batch["reconciled"],
+        batch["mismatch"],
+    ), batch
+    assert (batch["funnel_recovered"], batch["funnel_abandoned"]) == ("", ""), batch
+    assert (checkout["funnel_reconciled"], checkout["funnel_mismatch"]) == ("", "")
     assert float(checkout["decline_rate_configured"]) == 0.3
 
     # Locust's own "journey" entries time exactly the journeys that reached an outcome
@@ -173,7 +181,8 @@ def assert_started_covers_outcomes(run) -> None:
         outcomes = sum(n(row, c) for c in OUTCOMES)
         assert outcomes >= 1 or row["persona"] != "All", row
         assert n(row, "started") >= outcomes, row
-        assert n(row, "funnel_started") >= n(row, "funnel_recovered"), row
+        for end in ("funnel_recovered", "funnel_reconciled"):
+            assert n(row, "funnel_started") >= n(row, end), row
 
 
 def test_reset_stats_keeps_journeys_in_flight_as_started(tmp_path, start_service):

@@ -6,6 +6,7 @@ pin down the arithmetic those runs rely on, in milliseconds.
 
 from __future__ import annotations
 
+import csv
 import random
 from types import SimpleNamespace
 
@@ -14,9 +15,17 @@ from locust.rpc.protocol import Message
 from locust.stats import RequestStats
 
 from journeys.events import JourneyResult
-from journeys.results.slo import SloConfigError, SloTargets, decline_interval, evaluate
+from journeys.results import csv_report, summary, webui
+from journeys.results.slo import (
+    SloConfigError,
+    SloTargets,
+    Verdict,
+    decline_interval,
+    evaluate,
+)
+from journeys.results.snapshot import Snapshot
 from journeys.results.stats import Histogram, JourneyBook
-from journeys.results.tables import journey_rows
+from journeys.results.tables import funnel_stages_of_row, journey_rows
 
 
 def _result(outcome="succeeded", ms=10.0, persona="shopper", journey="checkout", **kw):
@@ -35,6 +44,20 @@ def test_histogram_is_bounded_and_its_percentiles_are_close():
     exact = sorted(samples)[int(len(samples) * 0.95)]
     assert abs(h.percentile(0.95) - exact) / exact < 0.05
     assert h.max == max(samples) and h.count == len(samples)
+
+
+def test_percentiles_never_exceed_the_exact_max():
+    """827 ms lands in the 830 bucket: the percentiles must still not pass the max of 827."""
+    book = JourneyBook()
+    for ms in [820.0] * 50 + [827.0] * 50:
+        book.finished(_result(ms=ms, persona="budget_shopper"))
+    assert book.total().durations.percentile(0.99) == 827
+    for row in journey_rows(book, {}):
+        percentiles = [row["p50_ms"], row["p95_ms"], row["p99_ms"]]
+        assert max(percentiles) <= row["max_ms"] == 827, row
+    one = Histogram()
+    one.add(3449.0)  # the 3400 bucket: below the max is fine, above it never
+    assert one.percentile(0.5) == 3400
 
 
 def test_worker_books_merge_to_what_one_process_would_count():
@@ -231,3 +254,59 @@ def test_probes_pay_with_good_cards_so_no_decline_rate_applies():
     assert verdict.passed, [c.message for c in verdict.failures]
     rows = journey_rows(book, {"prober": prober})
     assert all(r["decline_rate_configured"] is None for r in rows)
+
+
+def _snapshot(book: JourneyBook) -> Snapshot:
+    return Snapshot(journey_rows(book, {}), [], Verdict(SloTargets()))
+
+
+def test_summary_shows_every_name_and_number_whole_and_aligned():
+    book = JourneyBook()
+    for persona in ("eu_shopper_long_name_a", "eu_shopper_long_name_b"):
+        book.started("checkout_for_a_long_while", persona)
+        book.finished(
+            _result(journey="checkout_for_a_long_while", persona=persona, ms=1_234_567)
+        )
+    table = summary.lines(_snapshot(book))[:5]  # header, rule, 2 personas, All
+    text = "\n".join(table)
+    assert "…" not in text, text
+    for persona in ("eu_shopper_long_name_a", "eu_shopper_long_name_b"):
+        assert f"checkout_for_a_long_while {persona} " in text, text
+    assert "1234567" in text, text
+    assert len({len(line) for line in table}) == 1, text
+
+
+def test_journeys_csv_names_operator_funnel_ends_for_what_they_are():
+    book = JourneyBook()
+    for journey, persona, outcomes in (
+        ("batch_report", "ops", ["reconciled"] * 3 + ["mismatch"]),
+        ("checkout", "shopper", ["recovered"] * 2 + ["abandoned"]),
+    ):
+        for outcome in outcomes:
+            book.started(journey, persona)
+            book.finished(_result(outcome, journey=journey, persona=persona))
+    rows = journey_rows(book, {})
+    text = csv_report.as_text(csv_report.write_journeys, rows)
+    csv_rows = {
+        (r["journey"], r["persona"]): r for r in csv.DictReader(text.splitlines())
+    }
+    funnel = (
+        "funnel_recovered",
+        "funnel_abandoned",
+        "funnel_reconciled",
+        "funnel_mismatch",
+    )
+
+    def ends(row: dict) -> tuple[str, ...]:
+        return tuple(row[column] for column in funnel)
+
+    assert ends(csv_rows[("batch_report", "ops")]) == ("", "", "3", "1")
+    assert ends(csv_rows[("checkout", "shopper")]) == ("2", "1", "", "")
+    # the HTML funnel and the web UI's funnel tab still show each journey's own ends
+    ops = next(r for r in rows if r["persona"] == "ops")
+    assert funnel_stages_of_row(ops)[3:] == [("reconciled", 3), ("mismatch", 1)]
+    tab = next(
+        t for t in webui.extended_stats(_snapshot(book)) if t["key"] == "journey-funnel"
+    )
+    ops_ui = next(r for r in tab["data"] if r["persona"] == "ops")
+    assert (ops_ui["recovered"], ops_ui["abandoned"]) == ("3 (75%)", "1 (25%)")

@@ -44,7 +44,10 @@ FINISHED_OUTCOMES = tuple(o for o in OUTCOMES if o != "interrupted")
 
 @dataclass
 class Histogram:
-    """Counts per rounded millisecond bucket (147 → 150, 3432 → 3400), plus the exact maximum."""
+    """Counts per rounded millisecond bucket (147 → 150, 3432 → 3400), plus the exact maximum.
+
+    No minimum is kept (no output shows one), so a percentile may sit below the fastest sample.
+    """
 
     buckets: Counter = field(default_factory=Counter)
     count: int = 0
@@ -61,10 +64,15 @@ class Histogram:
         self.max = max(self.max, other.max)
 
     def percentile(self, fraction: float) -> int | None:
-        """The bucket ``fraction`` (0..1) of the samples fall within; None when empty."""
+        """The bucket ``fraction`` (0..1) of the samples fall within; None when empty.
+
+        Capped at the exact maximum (as tables round it): a bucket rounds up (827 → 830), and a
+        percentile above the slowest sample would be a figure no sample had.
+        """
         if not self.count:
             return None
-        return calculate_response_time_percentile(self.buckets, self.count, fraction)
+        bucket = calculate_response_time_percentile(self.buckets, self.count, fraction)
+        return min(bucket, round(self.max))
 
     def to_dict(self) -> dict[str, Any]:
         return {

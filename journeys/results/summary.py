@@ -6,7 +6,7 @@ from journeys.results.snapshot import Snapshot
 from journeys.results.tables import fmt, pct
 
 COLUMNS = (
-    # (header, width, value)
+    # (header, minimum width, value): a column widens to its longest cell
     ("Journey", 14, lambda r: r["journey"]),
     ("Persona", 18, lambda r: r["persona"]),
     ("started", 8, lambda r: r["started"]),
@@ -34,23 +34,38 @@ def _declines(row: dict) -> str:
 
 def _cell(value, width: int, left: bool) -> str:
     text = str(value)
-    if len(text) > width:
-        text = text[: width - 1] + "…"
     return text.ljust(width) if left else text.rjust(width)
+
+
+def _widths(cells: list[list[str]]) -> list[int]:
+    """Each column as wide as its longest cell (and at least its minimum): names never cut,
+    so two personas sharing a long prefix stay apart."""
+    return [
+        max(minimum, *(len(row[i]) for row in cells))
+        for i, (_, minimum, _) in enumerate(COLUMNS)
+    ]
+
+
+def _table(rows: list[dict]) -> list[str]:
+    """Header, rule and one line per row; journey and persona left-aligned, numbers right."""
+    header = [h for h, _, _ in COLUMNS]
+    cells = [[str(get(row)) for _, _, get in COLUMNS] for row in rows]
+    widths = _widths([header, *cells])
+
+    def line(texts: list[str]) -> str:
+        return " ".join(
+            _cell(t, w, i < 2) for i, (t, w) in enumerate(zip(texts, widths))
+        )
+
+    rule = "-" * (sum(widths) + len(widths) - 1)
+    return [line(header), rule, *(line(c) for c in cells)]
 
 
 def lines(snapshot: Snapshot) -> list[str]:
     """The summary as lines of text (journey rows, then the verdict and each failed check)."""
     out = []
     if snapshot.rows:
-        out.append(" ".join(_cell(h, w, i < 2) for i, (h, w, _) in enumerate(COLUMNS)))
-        out.append("-" * (sum(w for _, w, _ in COLUMNS) + len(COLUMNS) - 1))
-        for row in snapshot.rows:
-            out.append(
-                " ".join(
-                    _cell(get(row), w, i < 2) for i, (_, w, get) in enumerate(COLUMNS)
-                )
-            )
+        out += _table(snapshot.rows)
     else:
         out.append("No journeys were recorded.")
     out.append("")

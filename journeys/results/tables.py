@@ -30,13 +30,19 @@ JOURNEY_TITLES = (
     ("max_ms", "Max ms"),
 )
 FUNNEL_STAGES = ("started", "declined", "retried", "recovered", "abandoned")
-#: Every column of ``PREFIX_journeys.csv``.
+#: The funnel's last two stages: customers recover or abandon, operators reconcile or mismatch.
+CUSTOMER_FUNNEL_ENDS = ("recovered", "abandoned")
+OPERATOR_FUNNEL_ENDS = ("reconciled", "mismatch")
+#: Every column of ``PREFIX_journeys.csv``. A row fills the funnel ends of its kind of journey
+#: and leaves the other kind's blank; the operators' ends come last, so older columns keep their
+#: place and meaning.
 JOURNEY_COLUMNS = (
     *(column for column, _ in JOURNEY_TITLES[:10]),
     "payments",
     "attempts",
     *(column for column, _ in JOURNEY_TITLES[10:]),
     *(f"funnel_{stage}" for stage in FUNNEL_STAGES),
+    *(f"funnel_{stage}" for stage in OPERATOR_FUNNEL_ENDS),
 )
 MIX_TITLES = (
     ("persona", "Persona"),
@@ -62,7 +68,6 @@ RATE_COLUMNS = frozenset(
 )
 #: Journeys that pay with good cards only (the persona's decline rate does not apply).
 GOOD_CARD_JOURNEYS = frozenset({"edge_probes", "error_probes"})
-OPERATOR_JOURNEY_OUTCOMES = frozenset({"reconciled", "mismatch"})
 
 
 def personas_of(environment) -> dict[str, Any]:
@@ -108,11 +113,19 @@ def configured_decline_rate(
 
 
 def _funnel_ends(journey: str, outcomes) -> tuple[str, str]:
-    if journey == "batch_report" or any(
-        outcomes.get(o) for o in OPERATOR_JOURNEY_OUTCOMES
-    ):
-        return ("reconciled", "mismatch")
-    return ("recovered", "abandoned")
+    """Which outcomes end this journey's funnel: an operator's, or a customer's."""
+    if journey == "batch_report" or any(outcomes.get(o) for o in OPERATOR_FUNNEL_ENDS):
+        return OPERATOR_FUNNEL_ENDS
+    return CUSTOMER_FUNNEL_ENDS
+
+
+def _funnel_end_columns(journey: str, outcomes) -> dict[str, int | None]:
+    """The four ``funnel_`` end columns: this journey's kind counted, the other kind blank."""
+    ends = _funnel_ends(journey, outcomes)
+    return {
+        f"funnel_{stage}": outcomes[stage] if stage in ends else None
+        for stage in (*CUSTOMER_FUNNEL_ENDS, *OPERATOR_FUNNEL_ENDS)
+    }
 
 
 def funnel_stages_of_row(row: dict[str, Any]) -> list[tuple[str, int]]:
@@ -122,8 +135,7 @@ def funnel_stages_of_row(row: dict[str, Any]) -> list[tuple[str, int]]:
         ("started", row["funnel_started"]),
         ("1st declined", row["funnel_declined"]),
         ("retried", row["funnel_retried"]),
-        (ends[0], row["funnel_recovered"]),
-        (ends[1], row["funnel_abandoned"]),
+        *((stage, row[f"funnel_{stage}"]) for stage in ends),
     ]
 
 
@@ -131,7 +143,6 @@ def journey_row(
     journey: str, persona: str, counters: JourneyCounters, configured: float | None
 ) -> dict[str, Any]:
     d = counters.durations
-    recovered, abandoned = _funnel_ends(journey, counters.outcomes)
     return {
         "journey": journey,
         "persona": persona,
@@ -152,8 +163,7 @@ def journey_row(
         "funnel_started": counters.started,
         "funnel_declined": counters.declined_journeys,
         "funnel_retried": counters.retried_journeys,
-        "funnel_recovered": counters.outcomes[recovered],
-        "funnel_abandoned": counters.outcomes[abandoned],
+        **_funnel_end_columns(journey, counters.outcomes),
     }
 
 

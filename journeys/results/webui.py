@@ -25,6 +25,7 @@ from journeys.results.tables import (
     JOURNEY_TITLES,
     MIX_TITLES,
     display,
+    funnel_stages_of_row,
     pct,
 )
 
@@ -55,6 +56,9 @@ def _cells(titles, rows) -> list[dict[str, Any]]:
 
 
 def _funnel_rows(rows) -> list[dict[str, Any]]:
+    """One funnel per row; its last two stages (recovered or reconciled, abandoned or mismatch)
+    share the tab's last two columns."""
+
     def stage(count: int, started: int) -> str:
         return f"{count} ({pct(count / started, 0)})" if started else str(count)
 
@@ -64,8 +68,10 @@ def _funnel_rows(rows) -> list[dict[str, Any]]:
             "persona": r["persona"],
             "started": r["funnel_started"],
             **{
-                s: stage(r[f"funnel_{s}"], r["funnel_started"])
-                for s in FUNNEL_STAGES[1:]
+                key: stage(count, r["funnel_started"])
+                for key, (_, count) in zip(
+                    FUNNEL_STAGES[1:], funnel_stages_of_row(r)[1:]
+                )
             },
         }
         for r in rows
