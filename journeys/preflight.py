@@ -36,7 +36,7 @@ def target_address(host: str) -> tuple[str, int]:
     parts = urlsplit(host)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(
-            f"--host {without_credentials(host)!r} is not a URL like http://127.0.0.1:8000"
+            f"--host {without_credentials(host)!r} is not a URL like http://127.0.0.1:8000."
         )
     return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
 

@@ -205,3 +205,12 @@ def test_token_check_stops_only_on_401_or_403(answer):
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:9511", "ftp://127.0.0.1:21", "http://"])
+def test_a_host_that_is_not_a_url_gets_a_whole_sentence(host):
+    """It is followed by "No traffic was sent." (and shown in the web UI's start form)."""
+    from journeys.preflight import wait_for_host
+
+    problem = wait_for_host(host, 0)
+    assert "is not a URL like http://127.0.0.1:8000." in problem, problem
