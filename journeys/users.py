@@ -197,9 +197,15 @@ def prepare_run(environment, **_kwargs) -> None:
 
 
 def _check_run(environment, options) -> None:
-    if (getattr(options, "num_users", None) or 0) < 0:
+    users = getattr(options, "num_users", None)
+    if (users or 0) < 0:
         _fail(
-            f"-u/--users (LOCUST_USERS) must be 0 or more, got {options.num_users}. No traffic was sent."
+            f"-u/--users (LOCUST_USERS) must be 0 or more, got {users}. No traffic was sent."
+        )
+    if users == 0 and (options.headless or options.autostart):
+        _fail(
+            "-u/--users (LOCUST_USERS) is 0: a run without the web UI needs at least 1 user "
+            "(0 is only for starting the web UI idle). No traffic was sent."
         )
     if options.seed is None:
         options.seed = resolve_seed(None)

@@ -334,6 +334,7 @@ def test_no_card_number_cvc_or_token_in_any_output(tmp_path, service):
     [
         ({"LOCUST_USERS": "abc"}, "-u/--users: invalid int value: 'abc'"),
         ({"LOCUST_USERS": "-5"}, "must be 0 or more"),
+        ({"LOCUST_USERS": "0"}, "is 0: a run without the web UI needs at least 1 user"),
         ({"LOCUST_SPAWN_RATE": "-2"}, "-r/--spawn-rate: must be > 0"),
         ({"LOCUST_PROFILE": "spiky"}, "unknown load profile 'spiky'"),
         ({"LOCUST_SLO_P95_MS": "-1"}, "--slo-p95-ms"),
@@ -356,6 +357,7 @@ def test_no_card_number_cvc_or_token_in_any_output(tmp_path, service):
     ids=[
         "users-abc",
         "users-negative",
+        "users-zero",
         "spawn-rate-negative",
         "unknown-profile",
         "slo-p95",
