@@ -258,3 +258,37 @@ def test_a_collapsing_step_is_the_knee_however_few_requests_it_had():
 
     table = [step(1, 400, 10, 0.0), step(2, 800, 12, 0.0), step(3, 12, 10000, 1.0)]
     assert _step({}, table) == ["knee: step 3 (15 users): error rate 100.0%"]
+
+
+@pytest.mark.parametrize(
+    ("users", "run_time", "step_duration", "bounds"),
+    [
+        (
+            4,
+            15,
+            None,
+            [(0, 4), (4, 8), (8, 11), (11, 15)],
+        ),  # split evenly, whole seconds
+        (5, 10, None, [(0, 2), (2, 4), (4, 6), (6, 8), (8, 10)]),
+        (
+            3,
+            20,
+            "5s",
+            [(0, 5), (5, 10), (10, 20)],
+        ),  # given stairs: the top holds to the end
+    ],
+)
+def test_step_phases_split_the_run_time_evenly(users, run_time, step_duration, bounds):
+    """docs/profiles.md: without --step-duration, the run time is split evenly over the steps
+    (it used to give the remainder to the top step: 3, 3, 3 and 6 s of a 15 s run)."""
+    from argparse import Namespace
+
+    from journeys.profiles.schedule import build_schedule
+
+    options = Namespace(
+        profile="step", num_users=users, spawn_rate=10, run_time=run_time,
+        step_users=1, step_duration=step_duration, reset_stats=False,
+    )  # fmt: skip
+    schedule = build_schedule(options)
+    assert [(p.start_s, p.end_s) for p in schedule.phases] == bounds
+    assert [p.users for p in schedule.phases] == list(range(1, users + 1))

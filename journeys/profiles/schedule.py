@@ -336,9 +336,12 @@ def _step(options, users: int, rate: float, run_time: float) -> list[Phase]:
             f"the top of the stairs would never be reached. Lengthen --run-time, raise "
             f"--step-users or shorten --step-duration. No traffic was sent."
         )
-    phases = []
-    for k in range(1, steps + 1):
-        end = run_time if k == steps else k * duration  # the top step holds to the end
-        target = min(k * step_users, users)
-        phases.append(Phase(f"step {k}", (k - 1) * duration, end, target, rate))
-    return phases
+    if options.step_duration:  # stairs of that length; the top step holds to the end
+        starts = [k * duration for k in range(steps)]
+    else:  # the run time split evenly, on whole seconds: steps differ by 1 s at most
+        starts = [float(round(k * run_time / steps)) for k in range(steps)]
+    ends = [*starts[1:], run_time]
+    return [
+        Phase(f"step {k + 1}", start, end, min((k + 1) * step_users, users), rate)
+        for k, (start, end) in enumerate(zip(starts, ends))
+    ]
