@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 from faker.config import AVAILABLE_LOCALES
@@ -45,6 +46,8 @@ MAX_WEIGHT = 1_000_000  # Locust's user mix breaks down beyond ~1e16
 MAX_WAIT_S = 3600
 MAX_RETRIES = 100
 MAX_BATCH_SIZE = 10_000
+#: Think time in seconds when wait_min / wait_max is empty or not a column.
+WAIT_DEFAULTS = {"wait_min": 1.0, "wait_max": 3.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +95,11 @@ class PersonaFileError(Exception):
 
 
 def _hint(value: str, choices) -> str:
-    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    """`` (did you mean 'X'?)`` for the choice differing only in case (usd → USD), else the
+    closest spelling; empty when nothing is close."""
+    choices = list(choices)
+    same = [c for c in choices if c.casefold() == value.casefold()]
+    close = same or difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
@@ -135,6 +142,9 @@ class _Row:
             return None
         noun = "a whole number" if kind is int else "a number"
         try:
+            # int(), float() and Decimal() read 2_4 as 24 (Python's digit grouping); here a typo
+            if "_" in text:
+                raise ValueError(text)
             value = kind(text)
         except (ValueError, InvalidOperation):
             self.problem(column, f"'{text}' is not {noun}. {fix or f'Write {noun}'}")
@@ -162,6 +172,13 @@ class _Row:
     def choices(self, column: str, allowed, noun: str) -> tuple[str, ...] | None:
         text = self.text(column)
         if text is None:
+            return None
+        if "," in text:
+            joined = "|".join(v.strip() for v in re.split("[,|]", text) if v.strip())
+            self.problem(
+                column,
+                f"'{text}' has a comma. Several values are separated with |, e.g. {joined}",
+            )
             return None
         items = [item.strip() for item in text.split("|")]
         bad = [item for item in items if item not in allowed]
@@ -202,42 +219,84 @@ def _read_text(path: Path) -> str:
             ],
         )
     try:
-        return raw.decode("utf-8-sig")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise PersonaFileError(
             path, [f"{path}: is not UTF-8 text. Save it as UTF-8 CSV"]
         ) from None
+    # universal newlines: CRLF (Windows) and a lone CR (old Mac) each end one line, as editors show
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _records(text: str) -> list[tuple[int, list[str]]]:
-    """The header and each data record with its file line (1-based), skipping blanks and comments.
+class _Record(NamedTuple):
+    """One CSV record: the file line it starts on, its fields, and its text without comments."""
 
-    pandas reports neither line numbers nor fields beyond the header, so both come from here.
+    line: int
+    fields: list[str]
+    text: str
+
+
+def _records(shown: str, text: str) -> list[_Record]:
+    """The header and each data record with its file line (1-based), skipping comments, blank lines
+    and rows of only commas and spaces (a spreadsheet's empty row).
+
+    pandas reports neither line numbers nor fields beyond the header, so both come from here, and
+    pandas reads only the text of these records, so its rows are these records one for one.
     """
-    records = []
-    reader = csv.reader(io.StringIO(_without_comments(text)), skipinitialspace=True)
-    start = 1
-    for record in reader:
-        end = reader.line_num
-        if ",".join(record).strip():
-            records.append((start, record))
-        start = end + 1
+    # only \n ends a line (str.splitlines would also split at \f, \x85, ... as neither parser does)
+    lines = [line + "\n" for line in _without_comments(shown, text).split("\n")]
+    reader = csv.reader(lines, skipinitialspace=True)
+    records, start = [], 1
+    try:
+        for fields in reader:
+            end = reader.line_num
+            if any(field.strip() for field in fields):
+                records.append(_Record(start, fields, "".join(lines[start - 1 : end])))
+            start = end + 1
+    except csv.Error as exc:  # a field over csv's size limit (128 KiB)
+        raise PersonaFileError(
+            shown,
+            [f"{shown}, line {start}: cannot be read as CSV ({exc}). Shorten the row"],
+        ) from None
     return records
 
 
-def _without_comments(text: str) -> str:
-    """``text`` with every ``#`` comment cut off the way pandas reads it (``comment="#"``): from
-    an unquoted ``#`` to the end of its line. Lines stay lines, so line numbers still count."""
-    lines, quoted = [], False
-    for line in text.splitlines(keepends=True):
+def _without_comments(shown: str, text: str) -> str:
+    """``text`` with every ``#`` comment cut off, from an unquoted ``#`` to the end of its line.
+
+    Quotes follow CSV's rules (one opens a value only at its start, after any spaces; ``""`` inside
+    is a quote), so this agrees with the parsers. Lines stay lines, so line numbers still count.
+    A quote still open at the end raises ``PersonaFileError`` naming the line it opens on.
+    """
+    lines, state, opened = [], "start", 0
+    for number, line in enumerate(text.split("\n"), 1):
+        state = "quoted" if state == "quoted" else "start"
         for i, char in enumerate(line):
-            if char == '"':
-                quoted = not quoted
-            elif char == "#" and not quoted:
-                line = line[:i] + ("\n" if line.endswith("\n") else "")
+            if state == "quoted":
+                state = "closed" if char == '"' else state
+            elif char == "#":
+                line = line[:i]
                 break
+            elif char == ",":
+                state = "start"
+            elif char == '"' and state == "start":
+                state, opened = "quoted", number
+            elif char == '"' and state == "closed":
+                state = "quoted"  # "" inside a quoted value is one quote
+            elif char != " " or state != "start":
+                state = "field"
         lines.append(line)
-    return "".join(lines)
+    if state == "quoted":
+        raise PersonaFileError(shown, [_unclosed_quote(shown, opened)])
+    return "\n".join(lines)
+
+
+def _unclosed_quote(shown: str, line: int) -> str:
+    """The problem for a quote opened on ``line`` and never closed (pandas named its own row)."""
+    return (
+        f'{shown}, line {line}: a quote (") opens a value here but is never closed. '
+        "Close it, or remove it (quotes are only needed around a value containing a comma)"
+    )
 
 
 def _extra_fields(shown: str, line: int, record: list[str], width: int) -> str | None:
@@ -258,10 +317,8 @@ def load_personas(path: str | Path) -> list[Persona]:
     """Read and validate the personas file; raise ``PersonaFileError`` naming every problem."""
     path = Path(path)
     shown = str(path)
-    text = _read_text(path)
-    records = _records(text)
-    lines = [line for line, _ in records]
-    if not lines:
+    records = _records(shown, _read_text(path))
+    if not records:
         raise PersonaFileError(
             path,
             [
@@ -271,17 +328,83 @@ def load_personas(path: str | Path) -> list[Persona]:
                 )
             ],
         )
-    header_fields = records[0][1]
-    width = len(header_fields)
-    while width > 1 and not header_fields[width - 1].strip():
-        width -= 1  # a header ending in commas, as spreadsheets export it
+    columns = _columns(records[0].fields)
+    problems = _header_problems(shown, records[0].line, columns)
+    if problems:
+        raise PersonaFileError(path, problems)
+    frame = _frame(shown, records, len(columns))
+    if frame.empty:
+        raise PersonaFileError(
+            path, [f"{shown}: has a header but no personas. Add at least one row"]
+        )
+    # as written: pandas renames a nameless column (Unnamed: 1) and a repeated one (weight.1)
+    frame.columns = columns
+    return _personas(shown, records, frame.to_dict("records"), len(columns))
+
+
+def _columns(fields: list[str]) -> list[str]:
+    """The header's column names, without the empty ones a spreadsheet adds at its end."""
+    names = [field.strip() for field in fields]
+    while len(names) > 1 and not names[-1]:
+        names.pop()
+    return names
+
+
+def _header_problems(shown: str, line: int, columns: list[str]) -> list[str]:
+    """Every problem of the header: a wrong separator, or nameless, repeated, unknown or missing
+    columns."""
+    where = f"{shown}, line {line}"
+    separator = _separator(columns)
+    if separator:
+        return [
+            (
+                f"{where}: the columns are separated by {separator}, but the file must be "
+                "comma-separated. Save it as CSV with commas (in a spreadsheet: CSV, comma delimited)"
+            )
+        ]
+    problems = [
+        f"{where}, column {number}: has no name in the header. Name it "
+        "(see the README's personas table) or remove the column"
+        for number, column in enumerate(columns, 1)
+        if not column
+    ]
+    known = REQUIRED + OPTIONAL
+    for column in filter(None, dict.fromkeys(columns)):
+        count = columns.count(column)
+        if count > 1:
+            times = "twice" if count == 2 else f"{count} times"
+            problems.append(
+                f"{where}, column {column}: appears {times} in the header. Keep one"
+            )
+        if column not in known:
+            problems.append(
+                f"{where}, column {column}: unknown column{_hint(column, known)}. "
+                f"Known columns: {', '.join(known)}"
+            )
+    problems += [
+        f"{where}, column {column}: required column is missing. Add it to the header"
+        for column in REQUIRED
+        if column not in columns
+    ]
+    return problems
+
+
+def _separator(columns: list[str]) -> str | None:
+    """The separator a one-column header holds instead of commas (``;``, tabs), or None."""
+    if len(columns) != 1:
+        return None
+    found = {"';'": columns[0].count(";"), "tabs": columns[0].count("\t")}
+    name = max(found, key=found.__getitem__)
+    return name if found[name] else None
+
+
+def _frame(shown: str, records: list[_Record], width: int) -> pd.DataFrame:
+    """The records read by pandas as text, one row per data record, ``width`` columns."""
     try:
-        frame = pd.read_csv(
-            io.StringIO(text),
+        return pd.read_csv(
+            io.StringIO("".join(record.text for record in records)),
             dtype=str,
             keep_default_na=False,
-            comment="#",
-            skip_blank_lines=True,
             skipinitialspace=True,
             # a trailing comma must not turn the first column into the index; fields past
             # the header are checked in _extra_fields
@@ -290,7 +413,7 @@ def load_personas(path: str | Path) -> list[Persona]:
         )
     except (pd.errors.ParserError, ValueError) as exc:
         raise PersonaFileError(
-            path,
+            shown,
             [
                 (
                     f"{shown}: is not a valid CSV file ({str(exc).strip()[:160]}). "
@@ -298,44 +421,32 @@ def load_personas(path: str | Path) -> list[Persona]:
                 )
             ],
         ) from None
-    columns = [str(c).strip() for c in frame.columns]
-    frame.columns = columns
-    problems: list[str] = []
-    header = lines[0]
-    known = REQUIRED + OPTIONAL
-    for column in columns:
-        if column not in known:
-            problems.append(
-                f"{shown}, line {header}, column {column}: unknown column{_hint(column, known)}. "
-                f"Known columns: {', '.join(known)}"
-            )
-    missing = [c for c in REQUIRED if c not in columns]
-    for column in missing:
-        problems.append(
-            f"{shown}, line {header}, column {column}: required column is missing. Add it to the header"
-        )
-    if len(columns) != len(set(columns)):
-        problems.append(
-            f"{shown}, line {header}: a column appears twice. Keep one of each"
-        )
-    if missing or problems:
-        raise PersonaFileError(path, problems)
-    if frame.empty:
+
+
+def _personas(
+    shown: str, records: list[_Record], rows: list[dict], width: int
+) -> list[Persona]:
+    """A Persona per data row, each row with its record's file line; raise on any problem."""
+    if len(rows) != len(records) - 1:  # both read the same text; never seen to disagree
         raise PersonaFileError(
-            path, [f"{shown}: has a header but no personas. Add at least one row"]
+            shown,
+            [
+                (
+                    f"{shown}: pandas read {len(rows)} rows where the file has "
+                    f"{len(records) - 1}. Check its quotes, or report this file as a bug"
+                ),
+            ],
         )
+    problems: list[str] = []
     personas: list[Persona] = []
     seen: dict[str, int] = {}
     classes: dict[str, str] = {}  # Locust class name -> persona name
-    for index, cells in enumerate(frame.to_dict("records")):
-        line, record = (
-            records[index + 1] if index + 1 < len(records) else (header + index + 1, [])
-        )
-        extra = _extra_fields(shown, line, record, width)
+    for record, cells in zip(records[1:], rows):
+        extra = _extra_fields(shown, record.line, record.fields, width)
         if extra:
             problems.append(extra)  # its cells are shifted: checking them would mislead
             continue
-        row = _Row(shown, line, cells, problems)
+        row = _Row(shown, record.line, cells, problems)
         persona = _persona(row)
         # names are checked even on a row with other problems, so a clash is reported at once
         name = (cells.get("persona") or "").strip()
@@ -344,7 +455,7 @@ def load_personas(path: str | Path) -> list[Persona]:
         if persona is not None:
             personas.append(persona)
     if problems:
-        raise PersonaFileError(path, problems)
+        raise PersonaFileError(shown, problems)
     return personas
 
 
@@ -461,12 +572,13 @@ def _persona(row: _Row) -> Persona | None:
         if row.text("decline_codes", False)
         else None
     )
-    wait_min = 1.0 if wait_min is None and "wait_min" not in _given(row) else wait_min
-    wait_max = 3.0 if wait_max is None and "wait_max" not in _given(row) else wait_max
+    wait_min = _default_wait(row, "wait_min", wait_min)
+    wait_max = _default_wait(row, "wait_max", wait_max)
     if wait_min is not None and wait_max is not None and wait_min > wait_max:
         row.problem(
             "wait_min",
-            f"{wait_min:g} is above wait_max {wait_max:g}. Swap them or lower wait_min",
+            f"{wait_min:g} is above wait_max {wait_max:g}{_defaults_note(row)}. "
+            "Swap them or lower wait_min",
         )
     if amount_min is not None and amount_max is not None:
         if amount_min > amount_max:
@@ -500,21 +612,49 @@ def _given(row: _Row) -> set[str]:
     return {k for k, v in row.cells.items() if (v or "").strip()}
 
 
+def _default_wait(row: _Row, column: str, value: float | None) -> float | None:
+    """``value``, or the column's default when the row leaves it empty (None when it was bad)."""
+    return (
+        WAIT_DEFAULTS[column] if value is None and column not in _given(row) else value
+    )
+
+
+def _defaults_note(row: _Row) -> str:
+    """`` (wait_max is empty, so its default 3 applies)`` for each default in play: the user
+    should not look for a number that is not in the file."""
+    notes = [
+        f"{column} is {'empty' if column in row.cells else 'not a column'}, "
+        f"so its default {default:g} applies"
+        for column, default in WAIT_DEFAULTS.items()
+        if column not in _given(row)
+    ]
+    return f" ({'; '.join(notes)})" if notes else ""
+
+
 def _check_amounts(row: _Row, currency: str, low: Decimal, high: Decimal) -> None:
     """Amounts must be whole minor units of every currency of the persona, and within the contract's max."""
     exponent = CURRENCIES[currency].exponent
+    # compared exactly: arithmetic in Decimal's 28-digit context overflows on 9e999999 and rounds
+    # 1e-1000030 to 0 or 5.0000000000000000000000000000001 to 5
+    highest = Decimal(MAX_AMOUNT_MINOR).scaleb(-exponent)
     for column, value in (("amount_min", low), ("amount_max", high)):
-        minor = value * (10**exponent)
-        if minor != minor.to_integral_value():
+        if _decimals(value) > exponent:
             unit = "whole numbers" if exponent == 0 else f"at most {exponent} decimals"
             row.problem(
                 column,
                 f"{value} cannot be paid in {currency}: its amounts are {unit}. "
                 f"Round it{' or drop ' + currency + ' from currencies' if exponent == 0 else ''}",
             )
-        elif minor > MAX_AMOUNT_MINOR:
+        elif value > highest:
             row.problem(
                 column,
                 f"{value} {currency} is above the contract's maximum of {MAX_AMOUNT_MINOR} minor units. "
                 "Lower it",
             )
+
+
+def _decimals(value: Decimal) -> int:
+    """How many decimals ``value`` needs (``12.50`` → 1, ``1E+3`` → 0), exactly."""
+    _, digits, exponent = value.as_tuple()
+    zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    return max(0, -(exponent + zeros))

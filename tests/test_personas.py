@@ -329,7 +329,7 @@ def test_unknown_and_missing_columns(tmp_path):
         (b"# only a comment\n\n", "is empty"),
         (PERSONA_HEADER.encode() + b"\n", "no personas"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "binary"),
-        (b'persona,role\n"a,customer\n', "not a valid CSV"),
+        (b'persona,role\n"a,customer\n', 'line 2: a quote (") opens a value here'),
     ],
 )
 def test_files_that_are_not_persona_csvs(tmp_path, content, needle):
@@ -353,7 +353,8 @@ def test_missing_file(tmp_path):
 @given(
     st.lists(
         st.sampled_from(
-            list('ab,|#\n"0123456789.-_ ') + ["USD", "visa", "customer", ",,"]
+            list('ab,|#\n\r\t;"0123456789.-_ e')
+            + ["USD", "visa", "customer", ",,", "999999"]
         ),
         max_size=80,
     )
@@ -366,6 +367,182 @@ def test_loader_only_ever_raises_persona_file_error(tmp_path, pieces):
         load_personas(path)
     except PersonaFileError as exc:
         assert exc.problems
+
+
+def test_old_mac_line_endings_load_like_any_other(tmp_path):
+    """A CR-only file (old Mac, some exporters) crashed the loader with a csv traceback."""
+    shipped = (ROOT / "personas.csv").read_text()
+    path = tmp_path / "cr.csv"
+    path.write_bytes(shipped.replace("\n", "\r").encode())
+    assert load_personas(path) == load_personas(ROOT / "personas.csv")
+    path.write_bytes(
+        "\r".join(
+            ["# c", "", PERSONA_HEADER, GOOD, "", OPERATOR.replace(",1,", ",x,")]
+        ).encode()
+    )
+    [problem] = problems_in(path)
+    assert f"{path}, line 6, column weight: 'x' is not a number" in problem
+
+
+def problems_in(path: Path) -> list[str]:
+    """The problems load_personas reports for a file written by the test itself."""
+    with pytest.raises(PersonaFileError) as caught:
+        load_personas(path)
+    return caught.value.problems
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "\r".join([PERSONA_HEADER, GOOD, '"a\rb"' + GOOD[14:], ""]),
+        f"{PERSONA_HEADER}\r\n{GOOD}\r{GOOD}\n",
+        PERSONA_HEADER + "\n" + GOOD.replace("budget_shopper", "a" * 200_000),
+        PERSONA_HEADER + "\n" + GOOD.replace(",5,60,", ",9e999999,9e999999,"),
+        PERSONA_HEADER + "\n" + GOOD.replace(",5,60,", ",1,9e999998,"),
+        PERSONA_HEADER + "\n" + GOOD + "\0\n",
+        PERSONA_HEADER + '\n"\n',
+        PERSONA_HEADER + "\n" + "\t;\r\x0c\x85\u2028,\v" * 20,
+    ],
+)
+def test_odd_files_only_ever_raise_persona_file_error(tmp_path, content):
+    """CR line ends, a huge field, a huge amount: each escaped as a traceback (exit code 1)."""
+    path = tmp_path / "odd.csv"
+    path.write_bytes(content.encode())
+    try:
+        load_personas(path)
+    except PersonaFileError as exc:
+        assert exc.problems
+
+
+@pytest.mark.parametrize(
+    "amounts,column,needle",
+    [
+        ("5,9e999999", "amount_max", "above the contract's maximum"),
+        ("1e-1000030,5", "amount_min", "cannot be paid in USD"),
+        ("5.0000000000000000000000000000001,6", "amount_min", "cannot be paid in USD"),
+    ],
+)
+def test_amounts_are_checked_exactly(tmp_path, amounts, column, needle):
+    """Decimal's 28-digit context overflowed on 9e999999 and rounded tiny or long amounts away."""
+    row = GOOD.replace("USD|EUR", "USD").replace(",5,60,", f",{amounts},")
+    [problem] = problems(tmp_path, row)
+    assert f", line 2, column {column}: " in problem and needle in problem
+
+
+def test_a_repeated_column_is_named_once(tmp_path):
+    """pandas renamed the second weight to weight.1, reported as an unknown column."""
+    [problem] = problems(tmp_path, GOOD + ",5", header=PERSONA_HEADER + ",weight")
+    assert problem == (
+        f"{tmp_path / 'personas.csv'}, line 1, column weight: appears twice in the header. Keep one"
+    )
+
+
+def test_a_column_without_a_name(tmp_path):
+    """pandas called it 'Unnamed: 1', a name the user never wrote."""
+    header = PERSONA_HEADER.replace(",role,", ",,")
+    found = problems(tmp_path, GOOD, header=header)
+    assert f"{tmp_path / 'personas.csv'}, line 1, column 2: has no name" in found[0]
+    assert "Unnamed" not in "".join(found)
+
+
+@pytest.mark.parametrize("blank", [",,,,,,,,,,,,", " , ,  ,,,,,,,,,,", ",,", '"",'])
+def test_a_row_of_only_commas_is_a_blank_line(tmp_path, blank):
+    """Spreadsheets export empty rows as commas; each gave ten 'is empty' problems."""
+    [persona] = load_personas(write_personas(tmp_path, blank, GOOD, blank))
+    assert persona.name == "budget_shopper"
+    [problem] = problems(tmp_path, blank, GOOD.replace(",10,", ",x,"))
+    assert ", line 3, column weight: 'x' is not a number" in problem
+
+
+@pytest.mark.parametrize("separator,named", [(";", "';'"), ("\t", "tabs")])
+def test_a_file_not_separated_by_commas(tmp_path, separator, named):
+    """A ;- or tab-separated export gave one giant unknown column and 11 missing ones."""
+    [problem] = problems(
+        tmp_path,
+        GOOD.replace(",", separator),
+        header=PERSONA_HEADER.replace(",", separator),
+    )
+    assert problem.startswith(f"{tmp_path / 'personas.csv'}, line 1: ")
+    assert f"separated by {named}" in problem and "comma-separated" in problem
+
+
+@pytest.mark.parametrize(
+    "before,after,column,fix",
+    [
+        ("visa|mastercard", '"visa,mastercard"', "card_types", "visa|mastercard"),
+        ("USD|EUR", '"USD, EUR|GBP"', "currencies", "USD|EUR|GBP"),
+    ],
+)
+def test_values_separated_by_a_comma(tmp_path, before, after, column, fix):
+    """'visa,mastercard' got 'did you mean mastercard?', which does not say to use |."""
+    [problem] = problems(tmp_path, GOOD.replace(before, after))
+    assert f", line 2, column {column}: " in problem
+    assert f"separated with |, e.g. {fix}" in problem and "did you mean" not in problem
+
+
+@pytest.mark.parametrize(
+    "before,after,hint",
+    [
+        ("USD|EUR", "usd|EUR", "unknown currency 'usd' (did you mean 'USD'?)"),
+        ("visa|mastercard", "VISA", "unknown card brand 'VISA' (did you mean 'visa'?)"),
+        ("customer", "Customer", "unknown role 'Customer' (did you mean 'customer'?)"),
+    ],
+)
+def test_a_value_in_the_wrong_case_gets_a_hint(tmp_path, before, after, hint):
+    [problem] = problems(tmp_path, GOOD.replace(before, after, 1))
+    assert hint in problem
+
+
+@pytest.mark.parametrize(
+    "start,first",
+    [("", GOOD), ("# c\n\n", GOOD), ("", GOOD.replace("budget_shopper", '"a\nb"'))],
+)
+def test_an_unclosed_quote_names_the_line_it_opens_on(tmp_path, start, first):
+    """pandas said 'EOF inside string starting at row 14', counting its rows, not the file's lines."""
+    path = tmp_path / "personas.csv"
+    rows = [first, GOOD.replace("en_US", '"en_US'), GOOD, "", GOOD]
+    path.write_text(start + PERSONA_HEADER + "\n" + "\n".join(rows) + "\n")
+    line = start.count("\n") + first.count("\n") + 3
+    [problem] = problems_in(path)
+    assert problem == (
+        f'{path}, line {line}: a quote (") opens a value here but is never closed. '
+        "Close it, or remove it (quotes are only needed around a value containing a comma)"
+    )
+
+
+def test_a_quote_inside_a_value_is_no_quote(tmp_path):
+    """As in CSV, only a quote at the start of a value quotes it: line numbers stay right."""
+    path = tmp_path / "personas.csv"
+    rows = [GOOD.replace("budget_shopper", 'ab"c'), '# x"', GOOD.replace(",10,", ",x,")]
+    path.write_text(PERSONA_HEADER + "\n" + "\n".join(rows) + "\n")
+    found = problems_in(path)
+    assert any("line 2, column persona: 'ab\"c'" in p for p in found)
+    assert any("line 4, column weight: 'x' is not a number" in p for p in found)
+
+
+@pytest.mark.parametrize(
+    "waits,note",
+    [
+        ("5,", "5 is above wait_max 3 (wait_max is empty, so its default 3 applies)"),
+        (
+            ",0.5",
+            "1 is above wait_max 0.5 (wait_min is empty, so its default 1 applies)",
+        ),
+    ],
+)
+def test_a_default_wait_is_named_when_it_clashes(tmp_path, waits, note):
+    """'5 is above wait_max 3' left the user looking for a 3 that is not in the file."""
+    [problem] = problems(tmp_path, GOOD[: -len("1,3")] + waits)
+    assert ", line 2, column wait_min: " + note in problem
+
+
+@pytest.mark.parametrize("column", NUMERIC)
+def test_numbers_with_underscores_are_refused(tmp_path, column):
+    """float('2_4') is 24 in Python; in a CSV it is a typo."""
+    cells = OPERATOR.split(",")
+    cells[NUMERIC[column]] = "0_" + cells[NUMERIC[column]]
+    [problem] = problems(tmp_path, ",".join(cells))
+    assert f", line 2, column {column}: '{cells[NUMERIC[column]]}' is not a" in problem
 
 
 @pytest.mark.parametrize("how", ["--personas", "--config"])
