@@ -14,15 +14,26 @@ from dataclasses import replace
 from locust import tag, task
 
 from journeys.base import Journey, JourneyRun
-from journeys.client import JSON_HEADERS, PAY_PATH, REPORT_PATH
+from journeys.client import JSON_HEADERS, PAY_PATH, REPORT_PATH, shown_code
 from payment_contract import CURRENCIES, MAX_AMOUNT_MINOR, MIN_AMOUNT_MINOR
 
 UNICODE_NAME = "Zoë Ångström-Łukasiewicz 山田 太郎 Đặng"
 MAX_DESCRIPTION = 500
 
 
+def _not_paid(step: str, answer) -> str:
+    """Why a payment a probe needed was not made: the refusal, or the lack of any answer (all
+    resends failed or were rate limited, which has no status to show)."""
+    if answer.kind == "unknown":
+        return f"{step}: no answer after {answer.attempts} attempts ({answer.detail})"
+    code = answer.decline_code or answer.error_code or ""
+    return f"{step}: expected 201, got {answer.status} {shown_code(code)}".strip()
+
+
 class _Probes(Journey):
-    one_pass = True  # probers alternate between edge and error probes
+    one_pass = (
+        True  # each pass, Locust picks edge or error probes at random (equal weights)
+    )
 
     def probe_all(self, journey: str, probes) -> None:
         # think inside each journey's own task, not in a task of this shared base class: a class
@@ -82,7 +93,7 @@ class EdgeProbesJourney(_Probes):
         run.attempts += answer.attempts
         run.payments += 1
         if answer.kind != "paid":
-            return f"{step}: expected 201, got {answer.status} {answer.decline_code or answer.error_code or ''}".strip()
+            return _not_paid(step, answer)
         return ""
 
     def smallest_amount(self, run):
@@ -243,7 +254,7 @@ class ErrorProbesJourney(_Probes):
         run.payments += 1
         if answer.kind != "paid":
             # nothing to reuse: a reuse could pay a new, unbooked payment
-            return f"key reuse: first use: expected 201, got {answer.status} {answer.error_code or ''}".strip()
+            return _not_paid("key reuse: first use", answer)
         other = {
             "amount": amount + 1 if amount < MAX_AMOUNT_MINOR else amount - 1,
             "currency": currency,

@@ -57,3 +57,9 @@ def test_a_payment_given_up_after_429s_alone_is_not_booked_as_unknown(start_serv
     assert sum(entry[0] for entry in ledger.entries.values()) == 1
     assert sum(entry[2] for entry in ledger.entries.values()) == 0, ledger.entries
     assert service.query("SELECT count(*) FROM payments") == [(1,)]
+    # a probe that needed this payment says so, not "expected 201, got 0"
+    from journeys.probes import _not_paid
+
+    assert _not_paid("key reuse: first use", given_up) == (
+        "key reuse: first use: no answer after 2 attempts (429 rate limited)"
+    )
