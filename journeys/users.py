@@ -17,7 +17,7 @@ from flask import jsonify, request
 from locust import FastHttpUser, constant, events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
-from journeys import same_personas
+from journeys import cookies, same_personas
 from journeys.client import PaymentApi
 from journeys.customer import CheckoutJourney
 from journeys.data import PaymentData, build_pools, resolve_seed
@@ -53,6 +53,7 @@ class PersonaUser(FastHttpUser):
 
     def __init__(self, environment) -> None:
         super().__init__(environment)
+        cookies.install(self.client)
         self.index = next(type(self)._indices)
 
     def on_start(self) -> None:

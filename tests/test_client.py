@@ -63,3 +63,49 @@ def test_a_payment_given_up_after_429s_alone_is_not_booked_as_unknown(start_serv
     assert _not_paid("key reuse: first use", given_up) == (
         "key reuse: first use: no answer after 2 attempts (429 rate limited)"
     )
+
+
+def _cookies_seen(jar_factory, set_cookie: str | None) -> list[str | None]:
+    """The Cookie header of four requests to a real HTTP server on 127.0.0.1 that sets
+    ``set_cookie`` on its second answer, sent through a FastHttpSession with the given jar."""
+    from gevent.pywsgi import WSGIServer
+
+    seen: list[str | None] = []
+
+    def app(environ, start_response):
+        seen.append(environ.get("HTTP_COOKIE"))
+        headers = [("Content-Type", "application/json")]
+        if set_cookie and len(seen) == 2:
+            headers.append(("Set-Cookie", set_cookie))
+        start_response("200 OK", headers)
+        return [b"{}"]
+
+    server = WSGIServer(("127.0.0.1", 0), app, log=None)
+    server.start()
+    try:
+        session = FastHttpSession(
+            f"http://127.0.0.1:{server.server_port}", events.request, user=None
+        )
+        if jar_factory is not None:
+            jar_factory(session)
+        for _ in range(4):
+            session.post("/pay", data=b"{}").raise_for_status()
+    finally:
+        server.stop()
+    return seen
+
+
+def test_the_lazy_cookie_jar_keeps_and_sends_cookies_as_locusts_own_jar_does():
+    """The users' cookie jar skips its work while there are no cookies, and otherwise behaves
+    as Locust's: a cookie set by the service (or a load balancer) goes back on later requests."""
+    from journeys import cookies
+
+    set_cookie = "lb=node-2; Path=/"
+    stock = _cookies_seen(None, set_cookie)
+    lazy = _cookies_seen(cookies.install, set_cookie)
+    assert stock == [None, None, "lb=node-2", "lb=node-2"]
+    assert lazy == stock
+    assert _cookies_seen(cookies.install, None) == [None] * 4
+    # an expired cookie is cleared as before (Max-Age=0 deletes it)
+    gone = _cookies_seen(cookies.install, "lb=node-2; Path=/; Max-Age=0")
+    assert gone == [None] * 4
