@@ -46,8 +46,9 @@ def test_histogram_is_bounded_and_its_percentiles_are_close():
     assert h.max == max(samples) and h.count == len(samples)
 
 
-def test_percentiles_never_exceed_the_exact_max():
-    """827 ms lands in the 830 bucket: the percentiles must still not pass the max of 827."""
+def test_percentiles_stay_within_the_exact_min_and_max():
+    """827 ms lands in the 830 bucket: the percentiles must still not pass the max of 827;
+    144 ms lands in the 140 bucket: they must not go below the min of 144 either."""
     book = JourneyBook()
     for ms in [820.0] * 50 + [827.0] * 50:
         book.finished(_result(ms=ms, persona="budget_shopper"))
@@ -56,8 +57,21 @@ def test_percentiles_never_exceed_the_exact_max():
         percentiles = [row["p50_ms"], row["p95_ms"], row["p99_ms"]]
         assert max(percentiles) <= row["max_ms"] == 827, row
     one = Histogram()
-    one.add(3449.0)  # the 3400 bucket: below the max is fine, above it never
-    assert one.percentile(0.5) == 3400
+    one.add(3449.0)  # the 3400 bucket, below the only sample
+    assert one.percentile(0.5) == one.percentile(0.99) == 3449
+    fast = JourneyBook()
+    for ms in [144.0] * 60 + [160.0] * 40:
+        fast.finished(_result(ms=ms))
+    assert fast.total().durations.percentile(0.5) == 144
+    # merged from workers, the min is the fastest of all
+    merged = Histogram()
+    for part in ([300.0, 420.0], [], [144.0, 900.0]):
+        h = Histogram()
+        for ms in part:
+            h.add(ms)
+        merged.merge(Histogram.from_dict(h.to_dict()))
+    assert (merged.min, merged.max, merged.count) == (144.0, 900.0, 4)
+    assert merged.percentile(0.01) == 144  # the 140 bucket, below the fastest sample
 
 
 def test_worker_books_merge_to_what_one_process_would_count():

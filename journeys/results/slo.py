@@ -232,7 +232,8 @@ def request_figures(request_stats, journey: str | None = None) -> RequestFigures
             Histogram(
                 Counter(entry.response_times),
                 sum(entry.response_times.values()),
-                entry.max_response_time,
+                max=entry.max_response_time,
+                min=entry.min_response_time or 0.0,
             )
         )
     return figures

@@ -44,21 +44,23 @@ FINISHED_OUTCOMES = tuple(o for o in OUTCOMES if o != "interrupted")
 
 @dataclass
 class Histogram:
-    """Counts per rounded millisecond bucket (147 → 150, 3432 → 3400), plus the exact maximum.
-
-    No minimum is kept (no output shows one), so a percentile may sit below the fastest sample.
-    """
+    """Counts per rounded millisecond bucket (147 → 150, 3432 → 3400), plus the exact minimum
+    and maximum, which keep percentiles within the samples' range."""
 
     buckets: Counter = field(default_factory=Counter)
     count: int = 0
     max: float = 0.0
+    min: float = 0.0  # meaningful once count > 0
 
     def add(self, ms: float) -> None:
         self.buckets[bucket_response_time(ms)] += 1
+        self.min = min(self.min, ms) if self.count else ms
         self.count += 1
         self.max = max(self.max, ms)
 
     def merge(self, other: Histogram) -> None:
+        if other.count:
+            self.min = min(self.min, other.min) if self.count else other.min
         self.buckets.update(other.buckets)
         self.count += other.count
         self.max = max(self.max, other.max)
@@ -66,19 +68,21 @@ class Histogram:
     def percentile(self, fraction: float) -> int | None:
         """The bucket ``fraction`` (0..1) of the samples fall within; None when empty.
 
-        Capped at the exact maximum (as tables round it): a bucket rounds up (827 → 830), and a
-        percentile above the slowest sample would be a figure no sample had.
+        Kept within the exact minimum and maximum (as tables round them): a bucket rounds up or
+        down (827 → 830, 144 → 140), and a percentile above the slowest or below the fastest
+        sample would be a figure no sample had.
         """
         if not self.count:
             return None
         bucket = calculate_response_time_percentile(self.buckets, self.count, fraction)
-        return min(bucket, round(self.max))
+        return max(round(self.min), min(bucket, round(self.max)))
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "buckets": [[k, v] for k, v in self.buckets.items()],
             "count": self.count,
             "max": self.max,
+            "min": self.min,
         }
 
     @classmethod
@@ -87,6 +91,7 @@ class Histogram:
             Counter({int(k): int(v) for k, v in data["buckets"]}),
             int(data["count"]),
             float(data["max"]),
+            float(data["min"]),
         )
 
 
@@ -107,9 +112,7 @@ class JourneyCounters:
     declined_journeys: int = (
         0  # funnel: the first attempt (of any payment) was declined
     )
-    retried_journeys: int = (
-        0  # funnel: the journey tried again (another card or a resend)
-    )
+    retried_journeys: int = 0  # funnel: after a decline, the journey tried again
     duplicate_charges: int = 0
     durations: Histogram = field(default_factory=Histogram)
 
