@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import time
+import urllib.request
 
 import pytest
 
@@ -204,12 +206,37 @@ def test_a_web_ui_test_is_judged_by_its_own_run_time(tmp_path, service):
         )
         time.sleep(1.5)
         post_form(ui + "/stop")
-        time.sleep(1)
+        time.sleep(2.1)  # Locust answers /stats/requests from a 2 s cache
+        # stopped early: the SLO tab and its CSV say so, as the end of the run would
+        slo_tab = _slo_tab(ui)
+        stopped_csv = _get(ui + "/journeys/slo/csv")
         post_form(
             ui + "/swarm", user_count=1, spawn_rate=1, host=service.url, run_time=""
         )
         time.sleep(1.5)
+        running_csv = _get(ui + "/journeys/slo/csv")
     finally:
         output = end_process(locust)
+    assert any(
+        row["scope"] == "run"
+        and row["metric"] == "run_time"
+        and row["result"] == "FAIL"
+        for row in slo_tab
+    ), slo_tab
+    assert slo_tab[0]["result"] == "FAIL", slo_tab  # the verdict
+    assert "stopped after" in stopped_csv and "run_time" in stopped_csv, stopped_csv
+    # the next test has no run time: no such check, then or at the end
+    assert "run_time" not in running_csv, running_csv
     assert locust.returncode == 0, output[-3000:]
     assert "run time" not in output.split("SLO verdict")[-1], output[-3000:]
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return answer.read().decode()
+
+
+def _slo_tab(ui: str) -> list[dict]:
+    """The SLO tab's rows as the web UI receives them."""
+    stats = json.loads(_get(ui + "/stats/requests"))
+    return next(t["data"] for t in stats["extended_stats"] if t["key"] == "slo")

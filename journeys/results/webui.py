@@ -97,6 +97,17 @@ def extended_stats(snapshot: Snapshot) -> list[dict[str, Any]]:
     ]
 
 
+def _take(environment) -> Snapshot:
+    """The run as the tabs, downloads and HTML report show it: with the checks the end of the
+    run adds (a test stopped before its run time fails ``run_time``), once they apply."""
+    # imported here: cut_short imports this module (start_form_sent)
+    from journeys import same_personas
+    from journeys.results import cut_short
+
+    extra = (cut_short.check_if_stopped(), same_personas.check())
+    return take(environment, [check for check in extra if check is not None])
+
+
 def start_form_sent(web_ui) -> bool:
     """True in a ``before_request`` hook when the start form (or the edit of a running test) is
     posted to ``/swarm`` by a user Locust will let through (``--web-login`` checks come later)."""
@@ -139,17 +150,17 @@ def add_tabs(environment, web_ui=None, **_kwargs) -> None:
             # add the journey rows once, when it is new, so both show the same moment
             payload = response.get_json()
             if "extended_stats" not in payload:
-                payload["extended_stats"] = extended_stats(take(environment))
+                payload["extended_stats"] = extended_stats(_take(environment))
                 response.set_data(json.dumps(payload))
         elif request.path == f"{base}/stats/report":  # the HTML report to download
             html = response.get_data(as_text=True)
-            response.set_data(html_report.insert(html, take(environment)))
+            response.set_data(html_report.insert(html, _take(environment)))
         return response
 
     def csv_download(name: str, render):
         @web_ui.auth_required_if_enabled
         def view():
-            response = make_response(render(take(environment)))
+            response = make_response(render(_take(environment)))
             response.headers["Content-Type"] = "text/csv"
             response.headers["Content-Disposition"] = f"attachment;filename={name}.csv"
             return response
