@@ -8,7 +8,9 @@ headers or parse responses. The client:
 * validates every answer against the contract and marks it a Locust success or failure;
 * resends with the **same** idempotency key after a timeout, connection error, 5xx, 409 or an
   unreadable body (bounded, exponential backoff with full jitter), and waits ``Retry-After`` on 429;
-* detects duplicate charges: an answer for a key naming another payment id than an earlier one.
+* detects duplicate charges: an answer for a key naming another payment id than an earlier one
+  (the failure message is the same for all, so Locust's failures table keeps one row; the ids of
+  the first few are logged).
 
 Card numbers, CVCs and the token never appear in a failure message.
 """
@@ -18,7 +20,9 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import hashlib
+import itertools
 import json
+import logging
 import math
 import random
 import re
@@ -35,6 +39,8 @@ from journeys.results import ledger
 if TYPE_CHECKING:
     from journeys.data import Card, Customer
 
+log = logging.getLogger(__name__)
+
 PAY_PATH = "/pay"
 REPORT_PATH = "/internal/generate-report"
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -42,6 +48,11 @@ JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"
 RATE_LIMIT_BACKOFF_STEP = 4
 #: Idempotency keys (and the payment each named) a client remembers to spot a duplicate charge.
 KEYS_REMEMBERED = 16
+#: The failure of a request whose key named another payment than before (ids are logged apart).
+DUPLICATE_CHARGE = "duplicate charge: the idempotency key named another payment"
+#: Duplicate charges logged with their payment ids (each also fails its request and journey).
+DUPLICATES_LOGGED = 20
+_duplicates_logged = itertools.count()
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +295,23 @@ def _report_shape_problem(report: Any) -> str | None:
     return None
 
 
+def _duplicate(key: str, earlier: str | None, payment_id: str) -> bool:
+    """True when ``key`` named ``earlier`` and now another payment; logs the first few."""
+    if earlier is None or earlier == payment_id:
+        return False
+    n = next(_duplicates_logged)
+    if n < DUPLICATES_LOGGED:
+        log.error(
+            "duplicate charge: idempotency key (sha256 %s) named payment %s, now %s",
+            key_hash(key),
+            tracing.scrub(earlier),
+            tracing.scrub(payment_id),
+        )
+    elif n == DUPLICATES_LOGGED:
+        log.error("more duplicate charges: their payment ids are not logged")
+    return True
+
+
 class PaymentApi:
     """The payment contract for one simulated user (wraps its ``FastHttpSession``)."""
 
@@ -426,8 +454,9 @@ class PaymentApi:
                     else "201 without a payment id"
                 )
                 return None, reason, None, reason
-            duplicate = self._remember(key, payment_id)
-            if not duplicate:
+            earlier = self._remember(key, payment_id)
+            duplicate = _duplicate(key, earlier, payment_id)
+            if earlier is None:  # a replay of a payment already booked is not a new one
                 ledger.record(currency, amount)
             try:
                 check_paid(body, amount, currency, card)
@@ -445,11 +474,7 @@ class PaymentApi:
                 answer,
                 None,
                 None,
-                (
-                    f"duplicate charge for one idempotency key: {tracing.scrub(payment_id)}"
-                    if duplicate
-                    else None
-                ),
+                DUPLICATE_CHARGE if duplicate else None,
             )
         # 200, 204, a redirect (not followed): not what the contract answers
         if status < 400:
@@ -464,7 +489,9 @@ class PaymentApi:
         if status == 402:
             payment_id = error.get("payment_id")
             decline = error.get("decline_code")
-            duplicate = bool(payment_id) and self._remember(key, payment_id)
+            duplicate = bool(payment_id) and _duplicate(
+                key, self._remember(key, str(payment_id)), str(payment_id)
+            )
             expected = card.decline_code
             failure = None
             if not isinstance(decline, str) or not decline:
@@ -474,7 +501,7 @@ class PaymentApi:
             elif decline != expected:
                 failure = f"402 {shown_code(decline)}, expected decline {expected} ({card.brand})"
             if duplicate:
-                failure = f"duplicate charge for one idempotency key: {tracing.scrub(str(payment_id))}"
+                failure = DUPLICATE_CHARGE
             return (
                 PayAnswer(
                     "declined",
@@ -497,18 +524,20 @@ class PaymentApi:
             failure,
         )
 
-    def _remember(self, key: str, payment_id: str) -> bool:
-        """Record the payment id a key produced; True when the key already named another one.
+    def _remember(self, key: str, payment_id: str) -> str | None:
+        """Record the payment id a key produced; returns the id it named before (None: new here).
 
         One ``pay`` call ends at the first answer naming a payment, so a duplicate shows only
         when a caller sends a key again in a later call, which it does for a payment it just
         made. Only the last ``KEYS_REMEMBERED`` keys are kept: a longer memory would grow with
         every payment of a long run (it was 256 keys, ~60 KB per busy user).
         """
-        earlier = self._ids_by_key.setdefault(key, payment_id)
-        if len(self._ids_by_key) > KEYS_REMEMBERED:
-            self._ids_by_key.pop(next(iter(self._ids_by_key)))
-        return earlier != payment_id
+        earlier = self._ids_by_key.get(key)
+        if earlier is None:
+            self._ids_by_key[key] = payment_id
+            if len(self._ids_by_key) > KEYS_REMEMBERED:
+                self._ids_by_key.pop(next(iter(self._ids_by_key)))
+        return earlier
 
     # -- POST /internal/generate-report ----------------------------------------------------------
 

@@ -21,7 +21,7 @@ import gevent
 from locust import tag, task
 
 from journeys.base import Journey, JourneyRun
-from journeys.client import shown_code
+from journeys.client import DUPLICATE_CHARGE, shown_code
 
 ANOTHER_CARD = frozenset({"insufficient_funds", "generic_decline"})
 CORRECT_DETAILS = frozenset({"expired_card", "incorrect_cvc"})
@@ -65,7 +65,7 @@ class CheckoutJourney(Journey):
             run.attempts += answer.attempts
             if answer.duplicate_charge:
                 run.duplicate_charges += 1
-                return "failed", f"duplicate charge: {answer.payment_id}"
+                return "failed", DUPLICATE_CHARGE
             if answer.kind == "paid":
                 return ("succeeded", "") if retries == 0 else ("recovered", "")
             if answer.kind != "declined":

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from locust import tag, task
 
 from journeys.base import Journey
+from journeys.client import DUPLICATE_CHARGE
 from payment_contract import format_minor
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ class BatchReportJourney(Journey):
             run.attempts += answer.attempts
             if answer.duplicate_charge:
                 run.duplicate_charges += 1
-                return "failed", f"duplicate charge: {answer.payment_id}"
+                return "failed", DUPLICATE_CHARGE
             if answer.kind == "paid":
                 ledger.paid(currency, amount)
             elif answer.kind == "declined":

@@ -14,7 +14,13 @@ from dataclasses import replace
 from locust import tag, task
 
 from journeys.base import Journey, JourneyRun
-from journeys.client import JSON_HEADERS, PAY_PATH, REPORT_PATH, shown_code
+from journeys.client import (
+    DUPLICATE_CHARGE,
+    JSON_HEADERS,
+    PAY_PATH,
+    REPORT_PATH,
+    shown_code,
+)
 from payment_contract import CURRENCIES, MAX_AMOUNT_MINOR, MIN_AMOUNT_MINOR
 
 UNICODE_NAME = "Zoë Ångström-Łukasiewicz 山田 太郎 Đặng"
@@ -231,8 +237,10 @@ class ErrorProbesJourney(_Probes):
         return "; ".join(p for p in problems if p)
 
     def key_reuse(self, run):
-        """Pay once (through the client: a real payment, in the ledger), then send the same key
-        with another amount: the service must refuse it rather than replay or charge again."""
+        """Pay once (through the client: a real payment, in the ledger), replay it (same key,
+        same body: the service must answer the same payment and charge nothing new), then send
+        the same key with another amount: the service must refuse it rather than replay or charge
+        again."""
         data = self.data
         key, currency, card, customer = (
             data.idempotency_key(),
@@ -241,20 +249,27 @@ class ErrorProbesJourney(_Probes):
             data.customer(),
         )
         amount = data.amount_minor(currency)
-        answer = self.api.pay(
-            "error_probes: key reuse: first use",
-            card=card,
-            customer=customer,
-            currency=currency,
-            amount=amount,
-            key=key,
-            metadata=self.metadata(run, uuid.uuid4().hex[:16], probe="key reuse"),
-        )
+        payment = {
+            "card": card,
+            "customer": customer,
+            "currency": currency,
+            "amount": amount,
+            "key": key,
+            "metadata": self.metadata(run, uuid.uuid4().hex[:16], probe="key reuse"),
+        }
+        answer = self.api.pay("error_probes: key reuse: first use", **payment)
         run.attempts += answer.attempts
         run.payments += 1
         if answer.kind != "paid":
             # nothing to reuse: a reuse could pay a new, unbooked payment
             return _not_paid("key reuse: first use", answer)
+        replay = self.api.pay("error_probes: key reuse: replay", **payment)
+        if replay.duplicate_charge:
+            # the client booked nothing new and failed the request
+            run.duplicate_charges += 1
+            return f"key reuse: replay: {DUPLICATE_CHARGE}"
+        if replay.kind != "paid":
+            return _not_paid("key reuse: replay", replay)
         other = {
             "amount": amount + 1 if amount < MAX_AMOUNT_MINOR else amount - 1,
             "currency": currency,

@@ -165,6 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="Reports leave out one succeeded payment, to prove reconciliation catches it [PAYMENT_REPORT_TAMPER].",
     )
     fadd(
+        "--replay-charges",
+        action="store_true",
+        default=_bool(_env("PAYMENT_REPLAY_CHARGES", "false")),
+        help="A replay (same key, same body) charges again under a new payment id instead of "
+        "answering the stored payment, to prove duplicate charges are caught [PAYMENT_REPLAY_CHARGES].",
+    )
+    fadd(
         "--fault-seed",
         type=int,
         default=None,
@@ -195,7 +202,10 @@ def parse_settings(argv: list[str] | None = None):
     values = {name: float(getattr(args, name)) for name in names}
     try:
         faults = Faults(
-            error_phase=args.error_phase, report_tamper=args.report_tamper, **values
+            error_phase=args.error_phase,
+            report_tamper=args.report_tamper,
+            replay_charges=args.replay_charges,
+            **values,
         )
     except FaultConfigError as exc:
         parser.error(str(exc))

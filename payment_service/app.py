@@ -177,11 +177,13 @@ def create_app(settings: Settings) -> FastAPI:
                     "This Idempotency-Key was used with a different request body; use a new key.",
                     "Idempotency-Key",
                 )
-            return JSONResponse(
-                stored.response,
-                stored.status_code,
-                headers={"Idempotent-Replayed": "true"},
-            )
+            if not faults.faults.replay_charges:
+                return JSONResponse(
+                    stored.response,
+                    stored.status_code,
+                    headers={"Idempotent-Replayed": "true"},
+                )
+            # the replay-charges fault: a service that forgets what the key paid charges again
         in_flight.add(key)
         try:
             delay = faults.delay_s()

@@ -39,6 +39,9 @@ class Faults:
     report_tamper: bool = (
         False  # reports leave out one succeeded payment (tests reconciliation)
     )
+    replay_charges: bool = (
+        False  # a replay charges again under a new id (tests duplicate checks)
+    )
 
     def __post_init__(self) -> None:
         problems = []
@@ -71,10 +74,10 @@ class Faults:
             problems.append(
                 f"error_phase must be one of {', '.join(ERROR_PHASES)} (got {self.error_phase!r})"
             )
-        if not isinstance(self.report_tamper, bool):
-            problems.append(
-                f"report_tamper must be true or false (got {self.report_tamper!r})"
-            )
+        for name in ("report_tamper", "replay_charges"):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                problems.append(f"{name} must be true or false (got {value!r})")
         if problems:
             raise FaultConfigError("; ".join(problems))
 

@@ -122,3 +122,4 @@ class FaultsModel(BaseModel):
     rate_limit_rps: float = 0
     report_latency_ms: float = 0
     report_tamper: bool = False
+    replay_charges: bool = False

@@ -17,15 +17,15 @@ from tests.conftest import ROOT
 def test_a_reused_key_naming_another_payment_is_a_duplicate_and_memory_stays_bounded():
     api = PaymentApi(session=None, rng=random.Random(1), token=None)
     for n in range(1000):  # a long run: one key per payment
-        assert api._remember(f"key-{n}", f"pay_{n}") is False
+        assert api._remember(f"key-{n}", f"pay_{n}") is None  # new here
     assert len(api._ids_by_key) == KEYS_REMEMBERED
     recent = f"key-{999}"
-    assert api._remember(recent, "pay_999") is False  # a replay names the same payment
+    # a replay names the same payment; a duplicate charge names another; the first id stays
+    assert api._remember(recent, "pay_999") == "pay_999"
+    assert api._remember(recent, "pay_other") == "pay_999"
+    assert api._ids_by_key[recent] == "pay_999"
     assert (
-        api._remember(recent, "pay_other") is True
-    )  # the service charged the key twice
-    assert (
-        api._remember("key-0", "pay_other") is False
+        api._remember("key-0", "pay_other") is None
     )  # long forgotten: nothing to compare
 
 

@@ -244,6 +244,7 @@ def test_probes_pass_against_the_reference_service(tmp_path, service):
         "edge_probes: largest amount",
         "error_probes: bad luhn",
         "error_probes: report with wrong token",
+        "error_probes: key reuse: replay",
     } <= names
     failed = {
         k: r["Failure Count"]
@@ -256,6 +257,51 @@ def test_probes_pass_against_the_reference_service(tmp_path, service):
         assert n(row, "succeeded") >= 1 and n(row, "failed") == 0, row
         # every probe that pays pays at once; the refused bad requests are not attempts to pay
         assert float(row["attempts_per_payment"]) == 1.0, row
+        assert n(row, "duplicate_charges") == 0, row
+    # the replays named their payments and charged nothing new: one charge per key, and the
+    # generator's books (which do not count a replay again) hold exactly what was charged
+    assert not service.query(
+        "SELECT idempotency_key FROM payments GROUP BY idempotency_key HAVING count(*) > 1"
+    )
+    booked = sum(int(r["payments"]) for r in run.csv_rows("ledger"))
+    assert booked == service.query("SELECT count(*) FROM payments")[0][0] > 0
+
+
+def test_a_replay_charged_again_is_a_duplicate_charge(tmp_path, start_service):
+    """A service that forgets what a key paid (``--replay-charges``) charges the error probes'
+    replay again: the run fails with one stable failure message, counts every duplicate, logs
+    the payment ids of the first few, and books only the first charge of each key."""
+    service = start_service("--replay-charges")
+    personas = write_personas(tmp_path, PROBER)
+    run = run_locust(
+        tmp_path, service.url, "--tags", "errors", "--seed", "12",
+        personas=personas, users=2, run_time="3s",
+    )  # fmt: skip
+    assert run.returncode == 1, run.output[-3000:]
+    twice = service.query(
+        "SELECT idempotency_key, count(*), count(DISTINCT id) FROM payments "
+        "GROUP BY idempotency_key HAVING count(*) > 1"
+    )
+    assert twice and all(c == d == 2 for _, c, d in twice), twice
+    row = journeys(run, "error_probes")["All"]
+    assert n(row, "duplicate_charges") == len(twice), (row, twice)
+    assert n(row, "failed") == len(twice), row
+    failures = {(r["Name"], r["Error"]) for r in run.csv_rows("failures")}
+    duplicate = "duplicate charge: the idempotency key named another payment"
+    assert (
+        "error_probes: key reuse: replay",
+        f"CatchResponseError('{duplicate}')",
+    ) in (failures)
+    assert sum(duplicate in error for _, error in failures) == 2, (
+        failures
+    )  # request, journey
+    assert "pay_" not in " ".join(error for _, error in failures), failures
+    assert "duplicate charge: idempotency key (sha256 " in run.output
+    assert ", now pay_" in run.output
+    booked = sum(int(r["payments"]) for r in run.csv_rows("ledger"))
+    charged = service.query("SELECT count(*) FROM payments")[0][0]
+    assert booked == charged - len(twice), (booked, charged, twice)
+    assert "SLO verdict: FAIL" in run.output
 
 
 @pytest.mark.parametrize(

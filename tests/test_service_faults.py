@@ -125,6 +125,24 @@ def test_report_tamper_leaves_one_payment_out(start_service):
     ) == [(3, 600)]
 
 
+def test_replay_charges_charges_a_replay_again(start_service):
+    service = start_service("--replay-charges")
+    key = uuid.uuid4().hex
+    first, again = pay(service, body(), key), pay(service, body(), key)
+    assert first.status_code == again.status_code == 201
+    assert "Idempotent-Replayed" not in again.headers
+    assert first.json()["id"] != again.json()["id"]
+    assert service.query(
+        "SELECT count(*), count(DISTINCT id) FROM payments WHERE idempotency_key = ?",
+        (key,),
+    ) == [(2, 2)]
+    # another body with the key is still refused
+    reused = pay(service, body(amount=999), key)
+    assert reused.json()["error"]["code"] == "idempotency_key_reused"
+    health = requests.get(service.url + "/health", timeout=5).json()
+    assert health["faults"] == ["replay_charges=True"]
+
+
 def test_fault_env_twins(start_service):
     service = start_service(
         env={"PAYMENT_ERROR_RATE": "1", "PAYMENT_ERROR_PHASE": "before"}
