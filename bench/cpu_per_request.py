@@ -33,7 +33,7 @@ def main() -> None:
     )
     args = p.parse_args()
     if args.quick:
-        args.duration, args.users, args.rate, args.rounds = 2, 4, 20, 1
+        args.duration, args.users, args.rate, args.rounds = 1, 4, 20, 1
     harness.header("Generator CPU per request at a fixed rate")
     start = (
         harness.reference_service if args.target == "service" else harness.nginx_target

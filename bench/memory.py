@@ -38,8 +38,10 @@ def main() -> None:
     steps = [int(s) for s in args.steps.split(",") if s]
     # seconds a step may take beyond its spawn time before RSS is read
     spawn_margin = 5.0
+    # seconds the 1-user baseline is held before its RSS settles and is read
+    base_hold = 3.0
     if args.quick:
-        steps, args.settle, spawn_margin = [25], 0.5, 1.5
+        steps, args.settle, spawn_margin, base_hold = [25], 0.5, 1.5, 1.5
     harness.header("Memory per user (one worker)")
     with harness.workdir(args.keep) as work, harness.nginx_target(work, None) as target:
         configs = [c for c in args.configs.split(",") if c]
@@ -52,7 +54,7 @@ def main() -> None:
             )
         rows = []
         for config in configs:
-            plateau = [(1, 3.0 + args.settle)] + [
+            plateau = [(1, base_hold + args.settle)] + [
                 (n, (n - prev) / args.spawn_rate * 1.5 + args.settle + spawn_margin)
                 for prev, n in zip([1, *steps], steps, strict=False)
             ]

@@ -35,11 +35,25 @@ def many_personas(path, rows: int, seed: int = 7):
     return harness.write_personas(path, out)
 
 
-def run_once(work, name: str, personas, target_url: str, users: int, cpus: str) -> dict:
+def run_once(
+    work,
+    name: str,
+    personas,
+    target_url: str,
+    users: int,
+    cpus: str,
+    run_time: float = 3,
+) -> dict:
     run_dir = work / name
     run_dir.mkdir()
     cmd = harness.locust_base(
-        [harness.LOCUSTFILE, harness.PROBE], target_url, users, users, 3, None, personas
+        [harness.LOCUSTFILE, harness.PROBE],
+        target_url,
+        users,
+        users,
+        run_time,
+        None,
+        personas,
     )
     env = harness.clean_env(BENCH_PROBE_OUT=str(run_dir / "probe"))
     with open(run_dir / "locust.log", "wb") as log:
@@ -76,8 +90,10 @@ def main() -> None:
     )
     p.add_argument("--generator-cpu", default="1")
     args = p.parse_args()
+    # seconds each run lasts after start-up (only the time to the first request is measured)
+    run_time = 3
     if args.quick:
-        args.rounds, args.rows, args.users = 1, 50, 2
+        args.rounds, args.rows, args.users, run_time = 1, 50, 2, 1
     harness.header("Start-up: launch to first request")
     with harness.workdir(args.keep) as work, harness.nginx_target(work, "0") as target:
         files = {
@@ -98,6 +114,7 @@ def main() -> None:
                     target.url,
                     args.users,
                     args.generator_cpu,
+                    run_time,
                 )
                 results[label].append(r)
                 print(

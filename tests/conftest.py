@@ -24,6 +24,7 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -150,10 +151,32 @@ def start_service(tmp_path):
         svc.stop()
 
 
+@pytest.fixture(scope="module")
+def shared_service(tmp_path_factory) -> Service:
+    """One fault-free reference service for a module's tests (a start and stop costs ~0.6 s)."""
+    svc = launch_service(tmp_path_factory.mktemp("service"))
+    yield svc
+    svc.stop()
+
+
+def empty_tables(svc: Service) -> Service:
+    """``svc`` with no payments and no idempotency keys, as a fresh service has (between tests
+    and runs it keeps nothing else: only the keys of requests in progress, and none are)."""
+    assert svc.proc.poll() is None, svc.log()[-3000:]
+    con = sqlite3.connect(svc.db_path, timeout=10)
+    with con:
+        con.execute("DELETE FROM payments")
+        con.execute("DELETE FROM idempotency_keys")
+    con.close()
+    return svc
+
+
 @pytest.fixture
-def service(start_service) -> Service:
-    """A reference service with no faults."""
-    return start_service()
+def service(shared_service) -> Service:
+    """A reference service with no faults and empty tables: each test sees only its own payments.
+
+    Tests that need faults, latency or a log of their own start their own (``start_service``)."""
+    return empty_tables(shared_service)
 
 
 @pytest.fixture(scope="module")
@@ -305,9 +328,11 @@ def run_locust(
     personas: Path | str | None = None,
     headless: bool = True,
     kill_a_worker_after_s: float | None = None,
+    kill_a_worker_when: Callable[[], bool] | None = None,
 ) -> LocustRun:
     """Run real Locust against ``host``; ``workers > 0`` runs a master and that many workers
-    (``kill_a_worker_after_s``: SIGKILL the first worker that long after starting them)."""
+    (``kill_a_worker_after_s``: SIGKILL the first worker that long after starting them, or that
+    long after ``kill_a_worker_when()`` first holds: it is polled from their start)."""
     prefix = tmp_path / "run"
     html = tmp_path / "report.html"
     base = locust_command(
@@ -336,11 +361,21 @@ def run_locust(
         for _ in range(workers)
     ]
     try:
-        if kill_a_worker_after_s is not None:
-            time.sleep(kill_a_worker_after_s)
+        if kill_a_worker_when is not None:
+            deadline = time.monotonic() + timeout
+            while not kill_a_worker_when():
+                assert master.poll() is None, (
+                    "the master ended before it was time to kill"
+                )
+                assert time.monotonic() < deadline, "kill_a_worker_when() never held"
+                time.sleep(0.1)
+        if kill_a_worker_after_s is not None or kill_a_worker_when is not None:
+            time.sleep(kill_a_worker_after_s or 0)
             worker_procs[0].kill()
         out, _ = master.communicate(timeout=timeout)
     finally:
+        if master.poll() is None:  # the test failed while it ran: end it
+            end_process(master)
         worker_outs = []
         for w in worker_procs:
             try:

@@ -70,7 +70,7 @@ def assert_one_charge_per_paid_journey(service, run, journey="checkout"):
 def test_lost_card_abandons_without_retry(tmp_path, service):
     personas = customer_file(tmp_path, rate=1, retries=3, codes="lost_card")
     run = run_locust(
-        tmp_path, service.url, "--seed", "3", personas=personas, users=3, run_time="3s"
+        tmp_path, service.url, "--seed", "3", personas=personas, users=3, run_time="2s"
     )
     stats = run.stats()
     assert ("POST", "checkout: pay") in stats, run.output[-3000:]
@@ -93,7 +93,7 @@ def test_lost_card_abandons_without_retry(tmp_path, service):
 def test_insufficient_funds_recovers_on_another_card(tmp_path, service):
     personas = customer_file(tmp_path, rate=1, retries=2, codes="insufficient_funds")
     run = run_locust(
-        tmp_path, service.url, "--seed", "4", personas=personas, users=3, run_time="3s"
+        tmp_path, service.url, "--seed", "4", personas=personas, users=3, run_time="2s"
     )
     row = journeys(run, "checkout")["All"]
     assert (
@@ -122,7 +122,7 @@ def test_insufficient_funds_recovers_on_another_card(tmp_path, service):
 def test_retry_rules_by_decline_code(tmp_path, service, code, retries, outcome):
     personas = customer_file(tmp_path, rate=1, retries=retries, codes=code)
     run = run_locust(
-        tmp_path, service.url, "--seed", "5", personas=personas, users=2, run_time="3s"
+        tmp_path, service.url, "--seed", "5", personas=personas, users=2, run_time="2s"
     )
     row = journeys(run, "checkout")["All"]
     assert n(row, outcome) >= 1 and n(row, "failed") == 0, row
@@ -150,7 +150,7 @@ def test_clean_run_has_one_charge_per_paid_journey(tmp_path, service):
         codes="insufficient_funds|generic_decline|lost_card",
     )
     run = run_locust(
-        tmp_path, service.url, "--seed", "6", personas=personas, users=4, run_time="3s"
+        tmp_path, service.url, "--seed", "6", personas=personas, users=4, run_time="2s"
     )
     row = journeys(run, "checkout")["All"]
     assert n(row, "succeeded") > 0 and n(row, "failed") == 0, row
@@ -171,7 +171,7 @@ def test_no_duplicate_charges_under_stalls_and_5xx(tmp_path, start_service):
         "0.5",
         personas=personas,
         users=4,
-        run_time="4s",
+        run_time="3s",
     )
     stats = run.stats()
     resends = [k for k in stats if "resend same key" in k[1]]
@@ -196,7 +196,7 @@ OPERATOR = "ops,operator,1,visa|amex,USD|JPY,1,500,0.2,0,4,en_US,0,0.05"
 def test_operator_batches_reconcile(tmp_path, service):
     personas = write_personas(tmp_path, OPERATOR)
     run = run_locust(
-        tmp_path, service.url, "--seed", "8", personas=personas, users=2, run_time="3s"
+        tmp_path, service.url, "--seed", "8", personas=personas, users=2, run_time="2s"
     )
     row = journeys(run, "batch_report")["All"]
     assert (
@@ -210,12 +210,18 @@ def test_operator_batches_reconcile(tmp_path, service):
     assert run.returncode == 0, run.output[-3000:]
 
 
-def test_tampered_report_is_caught(tmp_path, start_service):
+def test_tampered_report_is_caught_and_fails_the_verdict_outright(
+    tmp_path, start_service
+):
+    """A report that leaves a payment out is a mismatch, named in the failures and the log; and
+    a mismatch fails the SLO verdict outright, even where any error rate would pass (this run
+    was test_slo.py's test_reconciliation_mismatch_fails_outright too: one run checks both)."""
     service = start_service("--report-tamper")
     personas = write_personas(tmp_path, OPERATOR.replace(",0.2,", ",0,"))
     run = run_locust(
-        tmp_path, service.url, "--seed", "9", personas=personas, users=1, run_time="3s"
-    )
+        tmp_path, service.url, "--seed", "9", "--slo-error-rate", "1",
+        personas=personas, users=1, run_time="2s",
+    )  # fmt: skip
     row = journeys(run, "batch_report")["All"]
     assert n(row, "mismatch") >= 1 and n(row, "reconciled") == 0, row
     # the failures table names what differs: one row per currency that differs, not per batch
@@ -227,7 +233,19 @@ def test_tampered_report_is_caught(tmp_path, start_service):
     # ... and the log has the figures
     assert "mismatch in batch batch_" in run.output and "paid 4 /" in run.output
     assert "report 3 /" in run.output
-    assert run.returncode != 0
+    assert run.returncode == 1, run.output[-3000:]
+    assert any(
+        "reconciliation mismatches (batch_report)" in r["message"]
+        for r in run.csv_rows("slo")
+        if r["passed"] == "false" and r["metric"] != "verdict"
+    ), run.csv_rows("slo")
+    # each mismatch is a failed "journey" entry in Locust's failures, naming what differed
+    named = [(r["Method"], r["Name"], r["Error"]) for r in run.csv_rows("failures")]
+    assert any(
+        e[:2] == ("journey", "batch_report")
+        and e[2].startswith("mismatch: the batch report differs from what was paid (")
+        for e in named
+    ), named
 
 
 PROBER = "prober,prober,1,visa|amex|jcb,USD|JPY,1,100,0,0,,ja_JP,0,0.05"
@@ -236,7 +254,7 @@ PROBER = "prober,prober,1,visa|amex|jcb,USD|JPY,1,100,0,0,,ja_JP,0,0.05"
 def test_probes_pass_against_the_reference_service(tmp_path, service):
     personas = write_personas(tmp_path, PROBER)
     run = run_locust(
-        tmp_path, service.url, "--seed", "10", personas=personas, users=2, run_time="3s"
+        tmp_path, service.url, "--seed", "10", personas=personas, users=2, run_time="2s"
     )
     stats = run.stats()
     names = {name for (_, name) in stats}
@@ -275,7 +293,7 @@ def test_a_replay_charged_again_is_a_duplicate_charge(tmp_path, start_service):
     personas = write_personas(tmp_path, PROBER)
     run = run_locust(
         tmp_path, service.url, "--tags", "errors", "--seed", "12",
-        personas=personas, users=2, run_time="3s",
+        personas=personas, users=2, run_time="2s",
     )  # fmt: skip
     assert run.returncode == 1, run.output[-3000:]
     twice = service.query(
@@ -314,12 +332,12 @@ def test_a_replay_charged_again_is_a_duplicate_charge(tmp_path, start_service):
 )
 def test_tags_select_journeys(tmp_path, service, args, allowed):
     # every role, with think times far below the run time (the default file's 2-5 s could
-    # leave a 3 s run on a busy machine without a single probe)
+    # leave a 2 s run on a busy machine without a single probe)
     shopper = "shopper,customer,1,visa|mastercard,USD|EUR,5,80,0.1,2,,en_US,0,0.05"
     personas = write_personas(tmp_path, shopper, OPERATOR, PROBER)
     run = run_locust(
         tmp_path, service.url, *args, "--seed", "11",
-        personas=personas, users=6, run_time="3s",
+        personas=personas, users=6, run_time="2s",
     )  # fmt: skip
     names = {name for (kind, name) in run.stats() if name != "Aggregated"}
     assert names, run.output[-3000:]
@@ -346,7 +364,7 @@ def test_persona_name_is_a_tag(tmp_path, service):
         "other_shopper",
         personas=personas,
         users=3,
-        run_time="3s",
+        run_time="2s",
     )
     assert run.returncode == 0, run.output[-3000:]
     personas_seen = {
@@ -368,7 +386,7 @@ def test_exclude_tags_leaves_out_a_persona(tmp_path, service):
     )
     run = run_locust(
         tmp_path, service.url, "--exclude-tags", "shopper",
-        personas=personas, users=2, run_time="3s",
+        personas=personas, users=2, run_time="2s",
     )  # fmt: skip
     personas_seen = {
         json.loads(m)["persona"]

@@ -107,7 +107,7 @@ def assert_matches_database(run, service) -> None:
 def test_standalone_run_reports_journeys_that_match_the_database(tmp_path, service):
     personas = write_personas(tmp_path, SHOPPER, OPS)
     run = run_locust(
-        tmp_path, service.url, "--seed", "31", personas=personas, users=4, run_time="5s"
+        tmp_path, service.url, "--seed", "31", personas=personas, users=4, run_time="3s"
     )
     assert run.returncode == 0, run.output[-4000:]
     assert_matches_database(run, service)
@@ -157,7 +157,7 @@ def test_master_totals_are_the_sum_of_the_workers(tmp_path, service):
         "32",
         personas=personas,
         users=4,
-        run_time="3s",
+        run_time="2s",
         workers=2,
     )
     assert run.returncode == 0, run.output[-4000:] + "\n".join(
@@ -188,15 +188,15 @@ def assert_started_covers_outcomes(run) -> None:
 def test_reset_stats_keeps_journeys_in_flight_as_started(tmp_path, start_service):
     """--reset-stats forgets the ramp-up; journeys in flight then still count as started.
 
-    Every /pay takes 1.5 s and users start 2 a second, so the first ones are inside a journey when
-    spawning completes (after 2.5 s): their
+    Every /pay takes 1.5 s and users start 3 a second, so every one is inside a journey when
+    spawning completes (after 1.7 s): their
     outcomes arrive after the reset and must not outnumber the journeys started.
     """
     slow = start_service("--latency-ms", "1500")
     personas = write_personas(tmp_path, SHOPPER, OPS)
     run = run_locust(
         tmp_path, slow.url, "--seed", "33", "--reset-stats",
-        personas=personas, users=6, spawn_rate=2, run_time="6s",
+        personas=personas, users=6, spawn_rate=3, run_time="4s",
     )  # fmt: skip
     assert "Resetting stats" in run.output, run.output[-3000:]
     assert_started_covers_outcomes(run)
@@ -209,7 +209,7 @@ def test_reset_stats_keeps_journeys_in_flight_as_started_on_workers(
     personas = write_personas(tmp_path, SHOPPER, OPS)
     run = run_locust(
         tmp_path, slow.url, "--seed", "34", "--reset-stats",
-        personas=personas, users=8, spawn_rate=2, run_time="8s", workers=2,
+        personas=personas, users=6, spawn_rate=3, run_time="4s", workers=2,
     )  # fmt: skip
     assert "Resetting stats" in run.output, run.output[-3000:]
     assert_started_covers_outcomes(run)
@@ -218,10 +218,14 @@ def test_reset_stats_keeps_journeys_in_flight_as_started_on_workers(
 def test_a_worker_lost_mid_run_fails_the_verdict(tmp_path, service):
     """A SIGKILLed worker never sends what it counted since its last report: the results (and
     the ledger) are short, so the run must not pass as if they were whole."""
+
+    def paying() -> bool:  # the workers' users are at it
+        return service.query("SELECT count(*) FROM payments")[0][0] > 0
+
     run = run_locust(
         tmp_path, service.url, "--seed", "35",
-        personas=write_personas(tmp_path, SHOPPER, OPS), users=4, run_time="6s",
-        workers=2, kill_a_worker_after_s=4,
+        personas=write_personas(tmp_path, SHOPPER, OPS), users=4, run_time="4s",
+        workers=2, kill_a_worker_when=paying, kill_a_worker_after_s=0.5,
     )  # fmt: skip
     assert run.worker_returncodes[0] == -9
     assert run.returncode == 1, run.output[-3000:]

@@ -54,7 +54,7 @@ def locust_run(
     personas,
     env: dict | None,
     users: int = 2,
-    run_time: str = "3s",
+    run_time: str = "2s",
     extra_args: tuple[str, ...] = (),
     **kw,
 ):
@@ -114,7 +114,8 @@ def traced_run(tmp_path_factory):
             assert "tracing: on" in run.output, run.output[-3000:]
         finally:
             service.stop()  # its tracer flushes on the way out, as Locust's did
-        traces = agent.settled()
+        # both senders have exited (and flushed): what they sent is in, a short quiet will do
+        traces = agent.settled(quiet=0.5)
         assert "tracing: on" in service.log(), service.log()[-2000:]
         yield run, traces
 
@@ -246,7 +247,7 @@ def test_sample_rate_zero_traces_nothing_and_tells_the_service_to_drop(
         assert service.query("SELECT count(*) FROM payments")[0][0] > 0
     finally:
         service.stop()
-    traces = trace_agent.settled(timeout=8)
+    traces = trace_agent.settled(quiet=0.5, timeout=8)  # both senders have exited
     spans = [s for t in traces.values() for s in t]
     assert not [s for s in spans if s["service"] == "payment-load-generator"]
     # every trace the service started for a payment or report request was told to drop
@@ -274,7 +275,7 @@ def test_agent_down_changes_nothing_about_the_run(tmp_path, service):
         out = tmp_path / name
         out.mkdir()
         started = time.monotonic()
-        result = locust_run(out, service, personas, env=env, users=3, run_time="3s")
+        result = locust_run(out, service, personas, env=env, users=3, run_time="2s")
         return result, time.monotonic() - started
 
     plain, plain_s = run(None, "off")
@@ -341,7 +342,7 @@ def test_an_agent_that_never_answers_does_not_hold_the_exit(
         service,
         personas,
         env=env,
-        run_time="3s",
+        run_time="2s",
         extra_args=("--slo-p50-ms", "0.001"),
     )
     took = time.monotonic() - started
@@ -352,7 +353,7 @@ def test_an_agent_that_never_answers_does_not_hold_the_exit(
     assert int(run.stats()[("", "Aggregated")]["Request Count"]) > 0
     assert "Journeys" in run.html_path.read_text()  # Locust's report with our section
     assert run.csv_rows("journeys"), "the journeys CSV was written"
-    assert took < 3 + 12, f"the run took {took:.1f} s for a 3 s run time"
+    assert took < 2 + 12, f"the run took {took:.1f} s for a 2 s run time"
 
 
 def test_a_worker_ends_promptly_when_the_agent_never_answers(
@@ -360,7 +361,7 @@ def test_a_worker_ends_promptly_when_the_agent_never_answers(
 ):
     personas = write_personas(tmp_path, SHOPPER, header=HEADER)
     env = {"DD_TRACE_ENABLED": "true", "DD_TRACE_AGENT_URL": silent_agent}
-    run = locust_run(tmp_path, service, personas, env=env, run_time="3s", workers=1)
+    run = locust_run(tmp_path, service, personas, env=env, run_time="2s", workers=1)
     assert run.returncode == 0, run.output[-3000:]
     # a worker still waiting on ddtrace 15 s after the master ended is killed (-9)
     assert run.worker_returncodes == [0], run.worker_outputs[0][-3000:]
