@@ -489,8 +489,9 @@ class PaymentApi:
         if status == 402:
             payment_id = error.get("payment_id")
             decline = error.get("decline_code")
+            named = str(payment_id)
             duplicate = bool(payment_id) and _duplicate(
-                key, self._remember(key, str(payment_id)), str(payment_id)
+                key, self._remember(key, named), named
             )
             expected = card.decline_code
             failure = None

@@ -18,9 +18,8 @@ class LazyCookieJar(CookieJar):
     """``CookieJar`` with a fast path for the common case: no cookies stored, none set."""
 
     def add_cookie_header(self, request) -> None:
-        if (
-            self._cookies
-        ):  # domains with cookies (empty until a Set-Cookie was accepted)
+        # the domains with cookies: empty until a Set-Cookie was accepted
+        if self._cookies:
             super().add_cookie_header(request)
 
     def extract_cookies(self, response, request) -> None:

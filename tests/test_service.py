@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from payment_contract import DECLINING_TEST_CARDS, MAX_AMOUNT_MINOR
-from tests.conftest import ROOT, TOKEN, Service, free_port, launch_service
+from tests.conftest import ROOT, TOKEN, free_port
 
 NEXT_YEAR = dt.date.today().year + 1
 GOOD_CARDS = {
@@ -23,28 +23,6 @@ GOOD_CARDS = {
     "discover": "6011111111111117",
     "jcb": "3566002020360505",
 }
-
-
-@pytest.fixture(scope="module")
-def shared_service(tmp_path_factory):
-    """One reference service for the module's fault-free tests (a start-up costs ~0.4 s each)."""
-    svc = launch_service(tmp_path_factory.mktemp("service"))
-    yield svc
-    svc.stop()
-
-
-@pytest.fixture
-def service(shared_service) -> Service:
-    """The shared service with empty tables: each test sees only the payments it made.
-
-    Tests that change faults or need latency start their own service (``start_service``).
-    """
-    con = sqlite3.connect(shared_service.db_path, timeout=10)
-    with con:
-        con.execute("DELETE FROM payments")
-        con.execute("DELETE FROM idempotency_keys")
-    con.close()
-    return shared_service
 
 
 def body(**changes) -> dict:
