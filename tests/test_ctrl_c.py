@@ -40,7 +40,7 @@ except KeyboardInterrupt:
 def run(mode: str) -> str:
     done = subprocess.run(
         [sys.executable, "-c", JOURNEY_INTERRUPTED, mode],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        check=False, cwd=ROOT, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     return done.stdout + done.stderr
 
