@@ -149,7 +149,8 @@ def test_a_run_stopped_before_its_run_time_fails_and_keeps_its_reports(
         locust.returncode, output, tmp_path / "run", tmp_path / "report.html"
     )
     assert run.returncode == 1, output[-3000:]
-    assert "Traceback" not in output and "KeyboardInterrupt" not in output, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
+    assert "KeyboardInterrupt" not in output, output[-3000:]
     stopped = next(r for r in slo_rows(run) if r["metric"] == "run_time")
     assert (stopped["target"], stopped["passed"]) == ("30 s", "false"), stopped
     assert (
