@@ -533,6 +533,11 @@ def _persona(row: _Row) -> Persona | None:
     max_retries = row.number(
         "max_retries", int, low=0, high=MAX_RETRIES, fix="Write 0 or more, e.g. 2"
     )
+    if max_retries and role in ROLES and role != "customer":
+        row.problem(
+            "max_retries",
+            f"the {role} role does not retry declines (only customers do). Write 0",
+        )
     batch_size = row.number(
         "batch_size",
         int,

@@ -119,6 +119,11 @@ def test_optional_columns_default(tmp_path):
             "not a whole number",
         ),
         ("a,operator,1,visa,USD,1,5,0.1,0,,en_US,1,3", "batch_size", "is empty"),
+        (
+            "a,operator,1,visa,USD,1,5,0.1,2,4,en_US,1,3",
+            "max_retries",
+            "the operator role does not retry declines",
+        ),
         ("a,operator,1,visa,USD,1,5,0.1,0,0,en_US,1,3", "batch_size", "out of range"),
         (
             "a,customer,1,visa,USD,1,5,0.1,0,7,en_US,1,3",
