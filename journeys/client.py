@@ -112,9 +112,12 @@ def _error_of_attempt(resp) -> BaseException | None:
     )
 
 
-def _timed_out(resp) -> bool:
-    """True when the deadline cut the answer off after its status line (the body was dripping)."""
-    return isinstance(getattr(resp, "request_meta", {}).get("exception"), TimeoutError)
+def _status_of(resp) -> int:
+    """The answer's status; 0 when no complete answer came: no status line, or the deadline cut
+    the body off after it (a dripping body)."""
+    if isinstance(getattr(resp, "request_meta", {}).get("exception"), TimeoutError):
+        return 0
+    return resp.status_code or 0
 
 
 class ContractViolation(Exception):
@@ -416,7 +419,7 @@ class PaymentApi:
                 span.set_tag("payment.send", send_no)
             tracing.inject(headers)
             with self._post(PAY_PATH, data=body, headers=headers, name=label) as resp:
-                status = resp.status_code or 0
+                status = _status_of(resp)
                 span.set_tag("http.status_code", status)
                 answer, transient, wait_s, failure = self._judge_pay(
                     resp, status, key, card, amount, currency
@@ -430,7 +433,7 @@ class PaymentApi:
 
     def _judge_pay(self, resp, status, key, card, amount, currency):
         """Classify one /pay response: (answer, transient_reason, retry_after_s, failure_message)."""
-        if status == 0 or _timed_out(resp):
+        if status == 0:
             reason = _no_answer(_error_of_attempt(resp))
             return None, reason, None, reason
         if status == 429:
@@ -553,10 +556,8 @@ class PaymentApi:
                 with self._post(
                     REPORT_PATH, data=body, headers=headers, name=label
                 ) as resp:
-                    status = resp.status_code or 0
+                    status = _status_of(resp)
                     span.set_tag("http.status_code", status)
-                    if _timed_out(resp):
-                        status = 0
                     parsed = _json_body(resp) if status else None
                     shape = _report_shape_problem(parsed) if status == 200 else None
                     if status == 200 and parsed is not None and shape is None:
@@ -615,7 +616,7 @@ class PaymentApi:
             headers = dict(headers)
             tracing.inject(headers)
             with self._post(path, data=data, headers=headers, name=name) as resp:
-                got = 0 if _timed_out(resp) else resp.status_code or 0
+                got = _status_of(resp)
                 span.set_tag("http.status_code", got)
                 got_code = _error_of(_json_body(resp)).get("code") if got else None
                 if got == status and (code is None or got_code == code):
