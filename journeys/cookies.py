@@ -23,8 +23,8 @@ class LazyCookieJar(CookieJar):
             super().add_cookie_header(request)
 
     def extract_cookies(self, response, request) -> None:
-        headers = response.info()
-        if headers.get_all("Set-Cookie", None) or headers.get_all("Set-Cookie2", None):
+        headers = response.info()  # case-insensitive; `in` raises no KeyError when absent
+        if "Set-Cookie" in headers or "Set-Cookie2" in headers:
             super().extract_cookies(response, request)
 
 
