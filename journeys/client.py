@@ -487,8 +487,9 @@ class PaymentApi:
             return PayAnswer("refused", status, detail=failure), None, None, failure
         error = _error_of(body)
         if body is None or not error:
-            failure = f"{status} without a JSON error body"
-            return PayAnswer("refused", status, detail=failure), None, None, failure
+            # unreadable, like a garbled 201: the same key again may bring a readable answer
+            reason = f"{status} without a JSON error body"
+            return None, reason, None, reason
         if status == 402:
             payment_id = error.get("payment_id")
             decline = error.get("decline_code")

@@ -175,6 +175,36 @@ def test_fault_keeps_the_run_going_and_the_books_balanced(
     assert_books_balance(run, service)
 
 
+def test_a_garbled_decline_is_resent_with_the_same_key(tmp_path, start_service):
+    """A 402 whose body can't be read says nothing about the payment: like a garbled 201 it is
+    resent with the same key, so the journey goes on with the readable decline instead of failing
+    (a batch used to fail outright on one garbled decline, before its report)."""
+    service = start_service("--garbage-rate", "0.2", "--fault-seed", "5")
+    declining = (
+        "shopper,customer,3,visa|mastercard,USD|EUR,5,80,0.5,2,,en_US,0,0.05",
+        "ops,operator,1,visa|amex,USD|JPY,1,500,0.5,0,4,en_US,0,0.05",
+    )
+    run = run_locust(
+        tmp_path, service.url, "--seed", "7",
+        personas=write_personas(tmp_path, *declining), users=4, run_time="2s",
+    )  # fmt: skip
+    garbled = [
+        f for f in failures(run) if "402 without a JSON error body" in f["Error"]
+    ]
+    assert garbled and all(f["Method"] == "POST" for f in garbled), failures(run)
+    journeys_failed = [f for f in failures(run) if f["Method"] == "journey"]
+    assert not [f for f in journeys_failed if "402" in f["Error"]], journeys_failed
+    stats = run.stats()
+    assert (
+        int(stats[("POST", "batch_report: pay (resend same key)")]["Request Count"]) > 0
+    )
+    rows = {r["persona"]: r for r in run.csv_rows("journeys")}
+    assert int(rows["ops"]["reconciled"]) >= 1, rows["ops"]
+    assert int(rows["shopper"]["recovered"]) >= 1, rows["shopper"]
+    assert_never_charged_twice(service)
+    assert_books_balance(run, service)
+
+
 def test_slow_report_fails_p95_but_batches_still_reconcile(tmp_path, start_service):
     service = start_service("--report-latency-ms", "700")
     run = run_locust(
