@@ -101,7 +101,9 @@ class JourneyCounters:
 
     Payment figures (attempts, payments, declines) come from journeys that reached an outcome;
     an ``interrupted`` journey may have been cut off before its first answer, which would bias the
-    observed decline rate, so it only adds to its outcome count, duration and duplicate charges.
+    observed decline rate, so it only adds to its outcome count and duplicate charges. Its
+    duration is left out too: cut off or stretched by the stop, it is not how long a journey
+    takes (Locust's ``journey`` row leaves it out as well, and so does the journey p95 SLO).
     """
 
     started: int = 0
@@ -119,9 +121,9 @@ class JourneyCounters:
     def record(self, result: JourneyResult) -> None:
         self.outcomes[result.outcome] += 1
         self.duplicate_charges += result.duplicate_charges
-        self.durations.add(result.duration_ms)
         if result.outcome == "interrupted":
             return
+        self.durations.add(result.duration_ms)
         self.attempts += result.attempts
         self.payments += result.payments
         self.declined_payments += result.declined_payments
