@@ -362,13 +362,21 @@ def _header_problems(shown: str, line: int, columns: list[str]) -> list[str]:
                 "comma-separated. Save it as CSV with commas (in a spreadsheet: CSV, comma delimited)"
             )
         ]
+    known = REQUIRED + OPTIONAL
+    if not set(columns) & set(known):
+        return [
+            (
+                f"{where}: there is no header: this line names none of the columns (it looks "
+                "like a persona). Add the header as the first line: "
+                + ",".join(REQUIRED)
+            )
+        ]
     problems = [
         f"{where}, column {number}: has no name in the header. Name it "
         "(see the README's personas table) or remove the column"
         for number, column in enumerate(columns, 1)
         if not column
     ]
-    known = REQUIRED + OPTIONAL
     for column in filter(None, dict.fromkeys(columns)):
         count = columns.count(column)
         if count > 1:

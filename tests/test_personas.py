@@ -651,3 +651,13 @@ def test_personas_path_precedence(no_config, monkeypatch):
     assert personas_path([]) == Path("env.csv")
     assert personas_path(["-u", "2", "--personas", "cli.csv"]) == Path("cli.csv")
     assert personas_path(["--personas=cli.csv"]) == Path("cli.csv")
+
+
+def test_a_file_without_its_header_says_so(tmp_path):
+    """Rows pasted without the header gave 24 problems ('column budget_shopper: unknown column',
+    'column 24: ...'), none of which said the header was missing."""
+    path = tmp_path / "personas.csv"
+    path.write_text(f"{GOOD}\n{GOOD.replace('budget_shopper', 'other')}\n")
+    [problem] = problems_in(path)
+    assert problem.startswith(f"{path}, line 1: there is no header")
+    assert "Add the header as the first line: persona,role,weight," in problem
