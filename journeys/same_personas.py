@@ -24,6 +24,8 @@ from journeys.results.slo import Check
 log = logging.getLogger(__name__)
 
 OPTION = "personas_fingerprint"
+#: Also sent: one short fingerprint per persona, so a worker can say which ones differ.
+OPTION_EACH = "personas_fingerprints"
 MESSAGE = "personas_differ"
 FIX = (
     "Start every worker with the master's personas file (--personas or LOCUST_PERSONAS, "
@@ -34,9 +36,11 @@ FIX = (
 class _Loaded:
     """This process's personas, as ``users.persona_user_classes`` loaded them."""
 
-    fingerprint: str | None = None
-    names: tuple[str, ...] = ()
-    path: str = ""
+    def __init__(self) -> None:
+        self.fingerprint: str | None = None
+        self.each: dict[str, str] = {}  # persona name: its own fingerprint
+        self.names: tuple[str, ...] = ()
+        self.path = ""
 
 
 loaded = _Loaded()
@@ -49,6 +53,9 @@ def remember(personas, path) -> None:
     loaded.fingerprint = hashlib.sha256(
         repr(sorted(personas, key=lambda p: p.name)).encode()
     ).hexdigest()[:16]
+    loaded.each = {
+        p.name: hashlib.sha256(repr(p).encode()).hexdigest()[:8] for p in personas
+    }
     loaded.names = tuple(sorted(p.name for p in personas))
     loaded.path = str(path)
 
@@ -59,6 +66,7 @@ def _on_init(environment, **_kwargs) -> None:
     if isinstance(runner, MasterRunner):
         if environment.parsed_options is not None:
             setattr(environment.parsed_options, OPTION, loaded.fingerprint)
+            setattr(environment.parsed_options, OPTION_EACH, loaded.each)
         runner.register_message(
             MESSAGE, lambda msg, **_kw: _worker_differs(environment, msg.data)
         )
@@ -77,11 +85,14 @@ def _check_on_worker(environment, **_kwargs) -> None:
         "worker": runner.client_id,
         "path": loaded.path,
         "personas": ", ".join(loaded.names),
+        "differences": differences(
+            getattr(environment.parsed_options, OPTION_EACH, None) or {}, loaded.each
+        ),
     }
     runner.send_message(MESSAGE, detail)
     sys.stderr.write(
         f"This worker's personas ({detail['personas']} from {detail['path']}) differ from the "
-        f"master's. {FIX} No traffic was sent from this worker.\n"
+        f"master's: {detail['differences']}. {FIX} No traffic was sent from this worker.\n"
     )
     sys.stderr.flush()
     logging.shutdown()
@@ -89,16 +100,34 @@ def _check_on_worker(environment, **_kwargs) -> None:
     os._exit(2)  # no users started yet: nothing to finish or report
 
 
+def differences(masters: dict[str, str], workers: dict[str, str]) -> str:
+    """Which personas differ, by name: only on one side, or on both with other values."""
+    changed = sorted(
+        n for n in masters.keys() & workers.keys() if masters[n] != workers[n]
+    )
+    parts = [
+        f"{label}: {', '.join(names)}"
+        for label, names in (
+            ("other values in", changed),
+            ("only on the master", sorted(masters.keys() - workers.keys())),
+            ("only on the worker", sorted(workers.keys() - masters.keys())),
+        )
+        if names
+    ]
+    return "; ".join(parts) or "other content"
+
+
 def _worker_differs(environment, data) -> None:
     """Master: a worker runs other personas; end the run with exit 2."""
     data = data if isinstance(data, dict) else {}
     log.error(
-        "Worker %s runs other personas than this master (%s from %s on the worker; %s here). "
-        "%s The run stops.",
+        "Worker %s runs other personas than this master (%s from %s on the worker; %s here): "
+        "%s. %s The run stops.",
         data.get("worker", "?"),
         data.get("personas", "?"),
         data.get("path", "?"),
         ", ".join(loaded.names),
+        data.get("differences", "?"),
         FIX,
     )
     differing.append(str(data.get("worker", "?")))

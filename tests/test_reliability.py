@@ -454,9 +454,12 @@ def test_a_worker_with_other_personas_stops_the_run_with_exit_2(tmp_path, idle_s
         ),
         service.url,
     )
-    worker = locust_process(
-        worker_command(port), service.url
-    )  # the default personas.csv
+    other = tmp_path / "other"
+    other.mkdir()
+    worker_personas = write_personas(
+        other, CUSTOMERS.replace(",0.15,", ",0.3,"), OPERATORS
+    )  # the same shopper with another decline rate, and an operator
+    worker = locust_process(worker_command(port, worker_personas), service.url)
     try:
         worker_output = worker.communicate(timeout=60)[0]
         master_output = master.communicate(timeout=60)[0]
@@ -464,7 +467,11 @@ def test_a_worker_with_other_personas_stops_the_run_with_exit_2(tmp_path, idle_s
         end_process(worker)
         end_process(master)
     assert worker.returncode == 2, worker_output[-2000:]
-    assert "differ from the master's" in worker_output, worker_output[-2000:]
+    differences = "other values in: shopper; only on the worker: ops"
+    assert f"differ from the master's: {differences}." in worker_output, worker_output[
+        -2000:
+    ]
+    assert differences in master_output, master_output[-3000:]
     assert "Traceback" not in worker_output, worker_output[-3000:]
     assert master.returncode == 2, master_output[-3000:]
     assert "ran other personas than the master" in master_output, master_output[-3000:]
