@@ -226,7 +226,8 @@ def test_the_knee_is_judged_against_the_first_step_with_enough_requests():
     # step 1's 5 requests (p95 1 ms: one fast outlier) would make step 2 look like the knee
     table = [step(1, 5, 1), step(2, 40, 10), step(3, 80, 15)]
     assert _step({}, table) == [
-        "knee: not reached up to 15 users (p95 under 2× step 2, error rate under 1.0%)"
+        "knee: not reached up to 15 users (p95 under 2× step 2, error rate under 1.0%)",
+        "p95 not compared for step 1: fewer than 20 requests (the baseline is step 2)",
     ]
     assert _step({}, table + [step(4, 90, 25)])[0].startswith("knee: step 4 (20 users)")
 
@@ -257,7 +258,10 @@ def test_a_collapsing_step_is_the_knee_however_few_requests_it_had():
                 "p95_ms": p95, "error_rate": errors}  # fmt: skip
 
     table = [step(1, 400, 10, 0.0), step(2, 800, 12, 0.0), step(3, 12, 10000, 1.0)]
-    assert _step({}, table) == ["knee: step 3 (15 users): error rate 100.0%"]
+    assert _step({}, table) == [
+        "knee: step 3 (15 users): error rate 100.0%",
+        "p95 not compared for step 3: fewer than 20 requests (the baseline is step 1)",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -141,6 +141,16 @@ def _step(_by_name: dict, table: list) -> list[str]:
         None,
     )
     base_p95 = steps[base]["p95_ms"] if base is not None else None
+    few = [r for r in steps if r["requests"] < MIN_REQUESTS_TO_COMPARE]
+    note = (
+        [
+            f"p95 not compared for {', '.join(r['phase'] for r in few)}: fewer than "
+            f"{MIN_REQUESTS_TO_COMPARE} requests"
+            + (f" (the baseline is {steps[base]['phase']})" if base is not None else "")
+        ]
+        if few
+        else []
+    )
     for i, r in enumerate(steps):
         failing = r["error_rate"] is not None and r["error_rate"] >= KNEE_ERROR_RATE
         slow = (
@@ -156,11 +166,14 @@ def _step(_by_name: dict, table: list) -> list[str]:
                 if failing
                 else f"p95 {_ms(base_p95)} → {_ms(r['p95_ms'])} ms"
             )
-            return [f"knee: {r['phase']} ({r['target_users']} users): {why}"]
+            return [f"knee: {r['phase']} ({r['target_users']} users): {why}", *note]
     p95_limit = (
         f"p95 under {KNEE_P95_RATIO:g}× {steps[base]['phase']}"
         if base is not None
         else f"p95 not compared: no step with {MIN_REQUESTS_TO_COMPARE} requests"
     )
     limits = f"{p95_limit}, error rate under {_pct(KNEE_ERROR_RATE)}"
-    return [f"knee: not reached up to {steps[-1]['target_users']} users ({limits})"]
+    return [
+        f"knee: not reached up to {steps[-1]['target_users']} users ({limits})",
+        *note,
+    ]
