@@ -6,6 +6,8 @@ Locust runs with its web UI (``--autostart``, not headless); while it runs, the 
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shutil
 import subprocess
@@ -108,13 +110,22 @@ def test_journeys_tab_shows_the_live_run(tmp_path, service):
         )
         with urllib.request.urlopen(ui + "journeys/csv", timeout=5) as r:
             live_csv = r.read().decode()
+        with urllib.request.urlopen(ui + "journeys/ledger/csv", timeout=5) as r:
+            live_ledger = list(csv.DictReader(io.StringIO(r.read().decode())))
     finally:
         locust.join(timeout=60)
     run = result["run"]
     assert browser.returncode == 0, browser.stderr[-3000:] + "\n" + run.output[-3000:]
     seen = json.loads(browser.stdout.strip().splitlines()[-1])
     journeys = seen["Journeys"]
-    assert journeys["headers"][:3] == ["Journey", "Persona", "Started"]
+    # the durations next to Started: a narrow window cuts off the payment figures instead
+    assert journeys["headers"][:5] == [
+        "Journey",
+        "Persona",
+        "Started",
+        "p50 ms",
+        "p95 ms",
+    ]
     by_key = {(r[0], r[1]): r for r in journeys["rows"]}
     assert ("checkout", "shopper") in by_key and ("checkout", "All") in by_key, (
         journeys["rows"]
@@ -128,6 +139,9 @@ def test_journeys_tab_shows_the_live_run(tmp_path, service):
         and seen["SLO"]["rows"][0][2] == "verdict"
     )
     assert live_csv.startswith("journey,persona,started,")
+    # the ledger, downloadable while the run goes on: the payments confirmed so far
+    assert live_ledger and {r["currency"] for r in live_ledger} <= {"USD", "EUR", "JPY"}
+    assert sum(int(r["payments"]) for r in live_ledger) > 0, live_ledger
     assert (tmp_path / "journeys.png").stat().st_size > 10_000
 
     # the UI showed the run live; the end-of-run CSV has at least what the UI showed

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import IO
 
 from locust import events
 
@@ -68,11 +69,16 @@ def _merge(client_id: str, data: dict, **_kwargs) -> None:
             entry[i] += value
 
 
+def write(out: IO[str]) -> None:
+    """The ledger as CSV (``PREFIX_ledger.csv``, and the web UI's download)."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for currency, entry in sorted(entries.items()):
+        writer.writerow([currency, *entry])
+
+
 def write_csv(prefix: str) -> Path:
     path = Path(f"{prefix}_ledger.csv")
     with open(path, "w", newline="") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(COLUMNS)
-        for currency, entry in sorted(entries.items()):
-            writer.writerow([currency, *entry])
+        write(f)
     return path

@@ -17,7 +17,7 @@ from flask_login import current_user
 from locust import events
 from locust.runners import WorkerRunner
 
-from journeys.results import csv_report, html_report
+from journeys.results import csv_report, html_report, ledger
 from journeys.results.slo import CHECK_TITLES, verdict_rows
 from journeys.results.snapshot import Snapshot, take
 from journeys.results.tables import (
@@ -138,6 +138,7 @@ def add_tabs(environment, web_ui=None, **_kwargs) -> None:
             {"href": "./journeys/csv", "title": "Download journeys CSV"},
             {"href": "./journeys/persona-mix/csv", "title": "Download persona mix CSV"},
             {"href": "./journeys/slo/csv", "title": "Download SLO verdict CSV"},
+            {"href": "./journeys/ledger/csv", "title": "Download ledger CSV"},
         ],
     )
 
@@ -184,5 +185,7 @@ def add_tabs(environment, web_ui=None, **_kwargs) -> None:
             "slo",
             lambda s: csv_report.as_text(csv_report.write_slo, s.verdict),
         ),
+        # the payments the service confirmed, to hold against its own report (master: merged)
+        ("/journeys/ledger/csv", "ledger", lambda _s: csv_report.as_text(ledger.write)),
     ):
         web_ui.app.add_url_rule(f"{base}{path}", view_func=csv_download(name, render))
