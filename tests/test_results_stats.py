@@ -285,6 +285,9 @@ def test_summary_shows_every_name_and_number_whole_and_aligned():
         assert f"checkout_for_a_long_while {persona} " in text, text
     assert "1234567" in text, text
     assert len({len(line) for line in table}) == 1, text
+    assert table[0].split()[-1] == "max" and summary.lines(_snapshot(book))[
+        5
+    ].startswith("ok = succeeded")
 
 
 def test_journeys_csv_names_operator_funnel_ends_for_what_they_are():

@@ -22,6 +22,13 @@ COLUMNS = (
     ("p50", 6, lambda r: fmt(r["p50_ms"])),
     ("p95", 6, lambda r: fmt(r["p95_ms"])),
     ("p99", 6, lambda r: fmt(r["p99_ms"])),
+    ("max", 6, lambda r: fmt(r["max_ms"])),
+)
+#: Under the table: what its short headers count (the CSV and HTML report name them in full).
+LEGEND = (
+    "ok = succeeded (customers, probes) or reconciled (operators); recov = paid after a decline; "
+    "mism = report mismatch; intr = interrupted by the end of the run; dup = duplicate charges; "
+    "durations in ms"
 )
 
 
@@ -66,6 +73,7 @@ def lines(snapshot: Snapshot) -> list[str]:
     out = []
     if snapshot.rows:
         out += _table(snapshot.rows)
+        out.append(LEGEND)
     else:
         out.append("No journeys were recorded.")
     out.append("")
