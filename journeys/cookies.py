@@ -23,9 +23,8 @@ class LazyCookieJar(CookieJar):
             super().add_cookie_header(request)
 
     def extract_cookies(self, response, request) -> None:
-        headers = (
-            response.info()
-        )  # case-insensitive; `in` raises no KeyError when absent
+        # case-insensitive; `in` raises no KeyError when the header is absent
+        headers = response.info()
         if "Set-Cookie" in headers or "Set-Cookie2" in headers:
             super().extract_cookies(response, request)
 

@@ -3,7 +3,8 @@
 The master hands out users by persona class name and judges each persona's decline rate by its
 own file; a worker started with another file (or none, so the default) would crash on a class it
 does not have, or send other data than the master reports. So the master sends a fingerprint of
-its personas with the options of every spawn; at test start each worker compares it with its own.
+each of its personas with the options of every spawn; at test start each worker compares them with
+its own and, when they differ, says which personas do.
 A worker that differs tells the master and leaves (exit 2, nothing sent); the master then ends
 the run with exit 2 and says which worker and how to fix it.
 """
@@ -23,9 +24,8 @@ from journeys.results.slo import Check
 
 log = logging.getLogger(__name__)
 
-OPTION = "personas_fingerprint"
-#: Also sent: one short fingerprint per persona, so a worker can say which ones differ.
-OPTION_EACH = "personas_fingerprints"
+#: The master's personas as {name: fingerprint}, so a worker can say which ones differ.
+OPTION = "personas_fingerprints"
 MESSAGE = "personas_differ"
 FIX = (
     "Start every worker with the master's personas file (--personas or LOCUST_PERSONAS, "
@@ -37,8 +37,7 @@ class _Loaded:
     """This process's personas, as ``users.persona_user_classes`` loaded them."""
 
     def __init__(self) -> None:
-        self.fingerprint: str | None = None
-        self.each: dict[str, str] = {}  # persona name: its own fingerprint
+        self.fingerprints: dict[str, str] | None = None  # persona name: its fingerprint
         self.names: tuple[str, ...] = ()
         self.path = ""
 
@@ -50,11 +49,8 @@ differing: list[str] = []
 
 def remember(personas, path) -> None:
     """Record the personas this process loaded from ``path``."""
-    loaded.fingerprint = hashlib.sha256(
-        repr(sorted(personas, key=lambda p: p.name)).encode()
-    ).hexdigest()[:16]
-    loaded.each = {
-        p.name: hashlib.sha256(repr(p).encode()).hexdigest()[:8] for p in personas
+    loaded.fingerprints = {
+        p.name: hashlib.sha256(repr(p).encode()).hexdigest()[:16] for p in personas
     }
     loaded.names = tuple(sorted(p.name for p in personas))
     loaded.path = str(path)
@@ -65,8 +61,7 @@ def _on_init(environment, **_kwargs) -> None:
     runner = environment.runner
     if isinstance(runner, MasterRunner):
         if environment.parsed_options is not None:
-            setattr(environment.parsed_options, OPTION, loaded.fingerprint)
-            setattr(environment.parsed_options, OPTION_EACH, loaded.each)
+            setattr(environment.parsed_options, OPTION, loaded.fingerprints)
         runner.register_message(
             MESSAGE, lambda msg, **_kw: _worker_differs(environment, msg.data)
         )
@@ -74,20 +69,18 @@ def _on_init(environment, **_kwargs) -> None:
 
 @events.test_start.add_listener
 def _check_on_worker(environment, **_kwargs) -> None:
-    """Worker: the options of the first spawn carry the master's fingerprint."""
+    """Worker: the options of the first spawn carry the master's fingerprints."""
     runner = environment.runner
-    if not isinstance(runner, WorkerRunner) or loaded.fingerprint is None:
+    if not isinstance(runner, WorkerRunner) or loaded.fingerprints is None:
         return
     theirs = getattr(environment.parsed_options, OPTION, None)
-    if theirs is None or theirs == loaded.fingerprint:
+    if theirs is None or theirs == loaded.fingerprints:
         return
     detail = {
         "worker": runner.client_id,
         "path": loaded.path,
         "personas": ", ".join(loaded.names),
-        "differences": differences(
-            getattr(environment.parsed_options, OPTION_EACH, None) or {}, loaded.each
-        ),
+        "differences": differences(theirs, loaded.fingerprints),
     }
     runner.send_message(MESSAGE, detail)
     sys.stderr.write(
