@@ -43,6 +43,7 @@ def personas_path(argv: list[str] | None = None) -> Path:
 
 @events.init_command_line_parser.add_listener
 def add_options(parser) -> None:
+    name_the_source_of_bad_values(parser)
     group = parser.add_argument_group("payment load generator")
     group.add_argument(
         "--personas",
@@ -79,3 +80,45 @@ def add_options(parser) -> None:
         help="Share of journeys traced when tracing is on (default 1: every journey). The others "
         "send 'drop' trace headers, so the service drops its spans for them too.",
     )
+
+
+def name_the_source_of_bad_values(parser) -> None:
+    """Make argparse's "argument -u/--users: invalid int value: 'abc'" say where the value came
+    from when it was not typed on the command line: the ``LOCUST_*`` variable or a config file.
+
+    A value set in the environment or a config file long ago is easy to miss, and argparse only
+    names the flag. Locust's own options and ours go through this one parser, so this covers all.
+    """
+    stock_error = parser.error
+
+    def error(message: str):
+        source = _source_of(parser, _action_named_in(parser, message))
+        if source:
+            message = f"{message} (set by {source}: fix the value or remove it)"
+        stock_error(message)
+
+    parser.error = error
+
+
+def _action_named_in(parser, message: str):
+    """The option an argparse message is about ("argument -u/--users: ...")."""
+    for action in parser._actions:
+        if action.option_strings and message.startswith(
+            f"argument {'/'.join(action.option_strings)}:"
+        ):
+            return action
+    return None
+
+
+def _source_of(parser, action) -> str | None:
+    """The ``LOCUST_*`` variable or config file line that gave the option its value; None when
+    it came from the command line (configargparse then ignores the other two)."""
+    if action is None:
+        return None
+    for source, settings in parser.get_source_to_settings_dict().items():
+        for key, (setting_action, value) in settings.items():
+            if setting_action is action and source == "environment_variables":
+                return f"{key}={value!r}"
+            if setting_action is action and source.startswith("config_file|"):
+                return f"{key} = {value} in {source.partition('|')[2]}"
+    return None

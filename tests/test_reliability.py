@@ -373,7 +373,10 @@ def test_no_card_number_cvc_or_token_in_any_output(tmp_path, service):
 @pytest.mark.parametrize(
     "env,needle",
     [
-        ({"LOCUST_USERS": "abc"}, "-u/--users: invalid int value: 'abc'"),
+        (
+            {"LOCUST_USERS": "abc"},
+            "-u/--users: invalid int value: 'abc' (set by LOCUST_USERS='abc': fix",
+        ),
         ({"LOCUST_USERS": "-5"}, "must be 0 or more"),
         ({"LOCUST_USERS": "0"}, "is 0: a run without the web UI needs at least 1 user"),
         ({"LOCUST_SPAWN_RATE": "-2"}, "-r/--spawn-rate: must be > 0"),
@@ -383,11 +386,11 @@ def test_no_card_number_cvc_or_token_in_any_output(tmp_path, service):
         ({"LOCUST_REQUEST_TIMEOUT": "0"}, "--request-timeout"),
         (
             {"LOCUST_REQUEST_TIMEOUT": "abc"},
-            "--request-timeout: 'abc' is not a number",
+            "--request-timeout: 'abc' is not a number (set by LOCUST_REQUEST_TIMEOUT='abc'",
         ),
         (
             {"LOCUST_WAIT_FOR_HOST": "nan"},
-            "--wait-for-host: 'nan' is not a finite number",
+            "--wait-for-host: 'nan' is not a finite number (set by LOCUST_WAIT_FOR_HOST='nan'",
         ),
         (
             {"LOCUST_TRACE_SAMPLE_RATE": "1.5"},
@@ -476,3 +479,33 @@ def test_a_worker_with_other_personas_stops_the_run_with_exit_2(tmp_path, idle_s
     assert master.returncode == 2, master_output[-3000:]
     assert "ran other personas than the master" in master_output, master_output[-3000:]
     assert service.query("SELECT count(*) FROM payments") == [(0,)]
+
+
+def test_a_bad_value_names_the_config_file_it_came_from(tmp_path):
+    """argparse names only the flag; a value from a forgotten config file needs its file."""
+    config = tmp_path / "team.conf"
+    config.write_text("headless = true\nseed = 1.5\n")
+    on_command_line = ["--config", str(config), "--seed", "x"]
+    outputs = []
+    for extra in ([], on_command_line[2:]):
+        proc = subprocess.run(
+            [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py")]
+            + on_command_line[:2]
+            + extra,
+            cwd=tmp_path,
+            env=locust_env("http://127.0.0.1:9", {}),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        outputs.append(proc.stderr)
+    assert (
+        f"--seed: invalid int value: '1.5' (set by seed = 1.5 in {config}: fix"
+        in outputs[0]
+    )
+    # typed on the command line, the value needs no source
+    assert outputs[1].rstrip().endswith("argument --seed: invalid int value: 'x'"), (
+        outputs[1]
+    )
