@@ -51,8 +51,8 @@ BROWSER_SCRIPT = textwrap.dedent(
         browser = p.chromium.launch(executable_path=sys.argv[3], args=args)
         page = browser.new_page(viewport={"width": 1500, "height": 900})
         page.goto(url)
-        for tab, needle in (("Journeys", "checkout"), ("Journey funnel", "checkout"),
-                            ("Persona mix", "shopper"), ("SLO", "verdict")):
+        for tab, needle in (("Journeys", "checkout"), ("SLO", "verdict"),
+                            ("Funnel", "checkout"), ("Personas", "shopper")):
             page.get_by_role("tab", name=tab, exact=True).click(timeout=20000)
             page.locator("table tbody tr", has_text=needle).first.wait_for(timeout=15000)
             page.wait_for_timeout(500)
@@ -62,6 +62,12 @@ BROWSER_SCRIPT = textwrap.dedent(
                 "rows": [r.locator("td").all_inner_texts() for r in table.locator("tbody tr").all()],
             }
             page.screenshot(path=f"{shots}/{tab.lower().replace(' ', '-')}.png")
+        # a 1280 px laptop screen: every tab in view, none behind MUI's scroll arrow
+        page.set_viewport_size({"width": 1280, "height": 800})
+        page.wait_for_timeout(500)
+        boxes = [t.bounding_box() for t in page.get_by_role("tab").all()]
+        seen["tab right edges at 1280"] = [round(b["x"] + b["width"]) for b in boxes]
+        page.screenshot(path=f"{shots}/tabs-at-1280.png")
         browser.close()
     print(json.dumps(seen))
     """
@@ -132,8 +138,10 @@ def test_journeys_tab_shows_the_live_run(tmp_path, service):
     )
     assert int(by_key[("checkout", "All")][2]) > 0
     assert any(r[0] == "batch_report" for r in journeys["rows"])
-    assert any("%" in cell for r in seen["Journey funnel"]["rows"] for cell in r)
-    assert {r[0] for r in seen["Persona mix"]["rows"]} == {"shopper", "ops"}
+    assert any("%" in cell for r in seen["Funnel"]["rows"] for cell in r)
+    assert {r[0] for r in seen["Personas"]["rows"]} == {"shopper", "ops"}
+    edges = seen["tab right edges at 1280"]
+    assert len(edges) == 11 and max(edges) <= 1280, edges
     assert (
         seen["SLO"]["rows"][0][0] in ("PASS", "FAIL")
         and seen["SLO"]["rows"][0][2] == "verdict"
