@@ -9,6 +9,7 @@ import urllib.request
 
 import pytest
 
+from journeys.results.stats import OUTCOMES
 from tests.conftest import (
     LocustRun,
     end_process,
@@ -118,14 +119,20 @@ def test_bad_targets_stop_before_any_traffic(tmp_path, idle_service, args, env, 
     ids=["SIGTERM", "SIGINT", "SIGTERM-master"],
 )
 def test_a_run_stopped_before_its_run_time_fails_and_keeps_its_reports(
-    tmp_path, service, sig, workers
+    tmp_path, start_service, sig, workers
 ):
     """``docker stop`` or Ctrl-C 30 s early: the verdict fails and says how much of the run there
-    was; the CSV files and the HTML report (which Locust skips on SIGTERM) are all written."""
+    was; the CSV files and the HTML report (which Locust skips on SIGTERM) are all written, and
+    they count the journeys and payments the signal cut off, as the end of the run time would.
+
+    The service answers in 300 ms, so at the signal some of the 4 users are waiting for one."""
+    service = start_service("--latency-ms", "300")
     personas = write_personas(tmp_path, SHOPPER, OPS)
+    # Locust's default stop: users are killed mid-journey (no --stop-timeout grace)
     command = locust_command(
-        tmp_path, "--seed", "43", personas=personas, users=2, run_time="30s"
-    )
+        tmp_path, "--seed", "43", "--stop-timeout", "0",
+        personas=personas, users=4, run_time="30s",
+    )  # fmt: skip
     port = free_port()
     if workers:
         command += master_args(port, workers)
@@ -164,6 +171,25 @@ def test_a_run_stopped_before_its_run_time_fails_and_keeps_its_reports(
     )
     html = run.html_path.read_text()
     assert '<section id="journey-results">' in html and "stopped after" in html
+    # every journey started has an outcome; those in flight at the signal are "interrupted"
+    rows = run.csv_rows("journeys")
+    for row in rows:
+        ended = sum(int(row[o] or 0) for o in OUTCOMES)
+        assert int(row["started"]) == ended, row
+    assert sum(int(r["interrupted"] or 0) for r in rows if r["persona"] == "All") > 0, (
+        rows
+    )
+    # the ledger holds every charge the service made: paid, or "unknown" when cut off in flight
+    charged = dict(
+        service.query(
+            "SELECT currency, count(*) FROM payments WHERE status = 'succeeded' GROUP BY 1"
+        )
+    )
+    ledger = {r["currency"]: r for r in run.csv_rows("ledger")}
+    for currency, count in charged.items():
+        paid = int(ledger[currency]["payments"])
+        unknown = int(ledger[currency]["unknown_payments"])
+        assert paid <= count <= paid + unknown, (currency, count, ledger[currency])
 
 
 def test_a_web_ui_test_is_judged_by_its_own_run_time(tmp_path, service):

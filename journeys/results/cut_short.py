@@ -6,9 +6,8 @@ so the verdict gets a failing ``run_time`` check saying how much of the planned 
 
 The plan is ``--run-time`` for a headless or ``--autostart`` run, counted from ``test_start``;
 for a test started in the web UI it is the start form's run time (none: no plan), counted from
-the form. The run ends at the first ``test_stopping`` (the time limit, the load profile's end, a
-signal on a master, the web UI's stop), or at ``quitting`` when the users were never stopped
-before it (a signal on a standalone run).
+the form. The run ends at the first ``test_stopping``: the time limit, the load profile's end,
+the web UI's stop, or a signal (``end_of_run`` then stops the test itself).
 """
 
 from __future__ import annotations

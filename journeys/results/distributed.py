@@ -90,6 +90,24 @@ def send_final_report(environment, **_kwargs) -> None:
         workers.stopping = False
 
 
+def stop_the_test(runner) -> bool:
+    """Stop a test whose users still run, so every journey in flight ends (``interrupted``) and
+    is counted; False when there was none. A master stops its workers and waits for their final
+    reports, then tells them to quit (a stopped worker is forgotten until it says "ready" again,
+    so Locust's own quit would not reach it)."""
+    if runner.state not in (STATE_RUNNING, STATE_SPAWNING):
+        return False
+    if not isinstance(runner, MasterRunner):
+        runner.stop()
+        return True
+    workers = [client.id for client in runner.clients.all]
+    runner.stop()  # sends stop and waits until the workers report no users
+    for worker_id in workers:
+        if worker_id not in runner.clients:
+            runner.server.send_to_client(Message("quit", None, worker_id))
+    return True
+
+
 @events.init.add_listener
 def stop_workers_before_quitting(environment, runner=None, **_kwargs) -> None:
     """Master: on quit, stop the workers first and wait for their final reports."""
@@ -98,13 +116,7 @@ def stop_workers_before_quitting(environment, runner=None, **_kwargs) -> None:
     quit_now = runner.quit
 
     def quit_after_stopping() -> None:
-        if runner.state in (STATE_RUNNING, STATE_SPAWNING):
-            workers = [client.id for client in runner.clients.all]
-            runner.stop()  # sends stop and waits until the workers report no users
-            # a stopped worker is forgotten until it says "ready" again: tell it to quit directly
-            for worker_id in workers:
-                if worker_id not in runner.clients:
-                    runner.server.send_to_client(Message("quit", None, worker_id))
+        stop_the_test(runner)
         quit_now()
 
     runner.quit = quit_after_stopping

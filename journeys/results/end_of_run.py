@@ -1,9 +1,11 @@
 """The end of a run (master or standalone): CSV files, the HTML section, the summary, the exit code.
 
-Runs in a ``quitting`` listener: by then Locust has stopped the users, the master has the workers'
-final reports, and Locust has written its ``--html`` report (its CSV files are closed right after).
-On SIGTERM Locust quits mid-run and writes no ``--html``: ``cut_short`` fails the verdict and
-we write Locust's report before adding the journeys to it.
+Runs in a ``quitting`` listener: at the end of a run time Locust has stopped the users by then,
+the master has the workers' final reports, and Locust has written its ``--html`` report (its CSV
+files are closed right after). On SIGTERM or Ctrl-C Locust fires ``quitting`` mid-run: we stop
+the test first (journeys in flight end as ``interrupted``, their payments go into the ledger as
+"unknown"), ``cut_short`` fails the verdict, and we write Locust's report (none on SIGTERM, an
+early one on Ctrl-C) before adding the journeys to it.
 The SLO verdict sets ``environment.process_exit_code``: 0 when every check passed, 1 otherwise.
 The terminal summary is printed on ``quit``, after Locust's own tables, so the verdict comes last.
 """
@@ -21,7 +23,14 @@ from locust.runners import WorkerRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
 from journeys import same_personas
-from journeys.results import csv_report, cut_short, html_report, ledger, summary
+from journeys.results import (
+    csv_report,
+    cut_short,
+    distributed,
+    html_report,
+    ledger,
+    summary,
+)
 from journeys.results.snapshot import take
 
 log = logging.getLogger(__name__)
@@ -37,6 +46,9 @@ _injected: dict = {}
 def finish_run(environment, **_kwargs) -> None:
     if environment.runner is None or isinstance(environment.runner, WorkerRunner):
         return
+    # SIGTERM and Ctrl-C make Locust fire ``quitting`` while the users still run (it stops
+    # them after): stop them first, or the journeys and payments in flight would be missing
+    stopped_here = distributed.stop_the_test(environment.runner)
     extra = [
         check
         for check in (cut_short.check(environment), same_personas.check())
@@ -52,7 +64,8 @@ def finish_run(environment, **_kwargs) -> None:
         paths.append(ledger.write_csv(options.csv_prefix))
         log.info("Journey CSV files: %s", ", ".join(str(p) for p in paths))
     if options is not None and getattr(options, "html_file", None):
-        write_locust_report_if_missing(environment, options)
+        # Locust wrote its report on Ctrl-C before stopping the users: write it again
+        write_locust_report_if_missing(environment, options, stale=stopped_here)
         if html_report.inject(options.html_file, snapshot):
             _injected[options.html_file] = snapshot
         else:
@@ -81,15 +94,19 @@ def write_final_locust_csv(environment, prefix: str) -> None:
             write(csv.writer(f))
 
 
-def write_locust_report_if_missing(environment, options) -> None:
+def write_locust_report_if_missing(environment, options, stale: bool = False) -> None:
     """Locust writes ``--html`` when a run ends or on Ctrl-C, but not on SIGTERM (``docker stop``,
     a CI job's timeout): then we write Locust's own report, so the journeys have one to go in.
-    A file older than this run is an earlier run's report and is replaced too."""
+    A file older than this run is an earlier run's report and is replaced too, and so is a
+    ``stale`` one (written before the users stopped)."""
     # Locust's {u}/{r}/{t} placeholders; a no-op once done
     process_html_filename(options)
     path = Path(options.html_file)
     started = cut_short.started_at()
-    if path.is_file() and (started is None or path.stat().st_mtime >= started):
+    fresh = (
+        started is None or path.stat().st_mtime >= started if path.is_file() else False
+    )
+    if fresh and not stale:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
