@@ -321,13 +321,13 @@ class PaymentApi:
     def __init__(
         self,
         session,
-        rng: random.Random,
+        jitter_rng: random.Random,
         token: str | None,
         policy: RetryPolicy | None = None,
         deadline_s: float | None = None,
     ):
         self.session = session
-        self.rng = rng
+        self.jitter_rng = jitter_rng  # backoff only: never the data stream
         self.token = token
         self.policy = policy or RetryPolicy()
         self.deadline_s = deadline_s
@@ -391,7 +391,7 @@ class PaymentApi:
                 maybe_stored = True
                 if resends >= self.policy.resends:
                     break
-                gevent.sleep(self.policy.backoff(resends, self.rng))
+                gevent.sleep(self.policy.backoff(resends, self.jitter_rng))
                 resends += 1
         except BaseException:
             # the run stopped this user mid-payment: the request in flight may have been stored
@@ -440,7 +440,7 @@ class PaymentApi:
             wait_s = _retry_after_s(resp, self.policy.retry_after_cap_s)
             reason = _rate_limited(wait_s)
             if wait_s is None:
-                wait_s = self.policy.backoff(RATE_LIMIT_BACKOFF_STEP, self.rng)
+                wait_s = self.policy.backoff(RATE_LIMIT_BACKOFF_STEP, self.jitter_rng)
             return None, reason, wait_s, reason
         if status >= 500 or status == 409:
             code = _error_of(_json_body(resp)).get("code")
@@ -592,7 +592,7 @@ class PaymentApi:
                 return ReportAnswer(status, None, _error_of(parsed).get("code"), reason)
             if wait_s is None:
                 step = RATE_LIMIT_BACKOFF_STEP if status == 429 else resend
-                wait_s = self.policy.backoff(step, self.rng)
+                wait_s = self.policy.backoff(step, self.jitter_rng)
             gevent.sleep(wait_s)
         return ReportAnswer(status, None, None, reason)
 

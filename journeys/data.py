@@ -206,6 +206,11 @@ class PaymentData:
         self.rng = random.Random(
             _stable_seed(seed, persona.name, worker_index, user_index)
         )
+        # the client's backoff jitter: how often it resends depends on the service, so drawing
+        # it from ``rng`` would change every payment after a resend
+        self.jitter_rng = random.Random(
+            _stable_seed("jitter", seed, persona.name, worker_index, user_index)
+        )
         self._customers = customer_pool(persona.locale, seed)
         self._cards = {brand: card_pool(brand, seed) for brand in persona.card_types}
         self._bounds = {c: self._minor_bounds(c) for c in persona.currencies}

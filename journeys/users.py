@@ -67,7 +67,7 @@ class PersonaUser(FastHttpUser):
         # --request-timeout bounds each attempt as a whole too, not only each socket read
         self.api = PaymentApi(
             self.client,
-            self.data.rng,
+            self.data.jitter_rng,
             os.environ.get(TOKEN_ENV),
             deadline_s=self.network_timeout,
         )

@@ -15,7 +15,7 @@ from tests.conftest import ROOT
 
 
 def test_a_reused_key_naming_another_payment_is_a_duplicate_and_memory_stays_bounded():
-    api = PaymentApi(session=None, rng=random.Random(1), token=None)
+    api = PaymentApi(session=None, jitter_rng=random.Random(1), token=None)
     for n in range(1000):  # a long run: one key per payment
         assert api._remember(f"key-{n}", f"pay_{n}") is None  # new here
     assert len(api._ids_by_key) == KEYS_REMEMBERED

@@ -72,27 +72,36 @@ def _first_payments(service, count=6):
     )
 
 
-def test_seed_repeats_the_data(tmp_path, service):
+def test_seed_repeats_the_data(tmp_path, service, start_service):
+    """Also against a failing service: the resends' backoff jitter has a stream of its own, so
+    a baseline run and a fault run with one seed send the same payments."""
     personas = write_personas(
         tmp_path,
         "solo,customer,1,visa|mastercard|amex,USD|EUR|JPY,5,900,0.3,1,,fr_FR,0,0",
     )
+    failing = start_service(
+        "--error-rate", "0.5", "--error-phase", "before", "--fault-seed", "3"
+    )
     runs = []
-    for seed in ("21", "21", "22"):
-        empty_tables(service)  # each run's first payments are the first in the database
-        run_locust(
-            tmp_path,
-            service.url,
-            "--seed",
-            seed,
-            personas=personas,
-            users=1,
-            run_time="1s",
-        )
-        runs.append(_first_payments(service))
+    for seed, target, seconds in (
+        ("21", service, "1s"),
+        ("21", service, "1s"),
+        ("22", service, "1s"),
+        ("21", failing, "3s"),
+    ):
+        empty_tables(target)  # each run's first payments are the first in the database
+        run = run_locust(
+            tmp_path, target.url, "--seed", seed,
+            personas=personas, users=1, run_time=seconds,
+        )  # fmt: skip
+        runs.append(_first_payments(target))
     assert len(runs[0]) == 6
     assert runs[0] == runs[1], "the same seed must repeat the same payments"
     assert runs[0] != runs[2], "another seed must give other payments"
+    assert "(resend same key)" in run.output, (
+        "the failing service made the client resend"
+    )
+    assert runs[3] == runs[0], "resends must not change the data that follows"
 
 
 def test_missing_token_with_operators_stops_before_traffic(tmp_path, idle_service):

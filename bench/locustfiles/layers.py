@@ -63,7 +63,7 @@ class LayerUser(FastHttpUser):
         persona = self.persona
         seed = self.environment.parsed_options.seed or 1
         self.data = PaymentData(persona, seed, id(self) % 100_000)
-        self.api = PaymentApi(self.client, self.data.rng, None)
+        self.api = PaymentApi(self.client, self.data.jitter_rng, None)
         self.metadata = {"persona": persona.name, "journey": "checkout"}
 
     @task
