@@ -67,6 +67,13 @@ BROWSER_SCRIPT = textwrap.dedent(
         page.wait_for_timeout(500)
         boxes = [t.bounding_box() for t in page.get_by_role("tab").all()]
         seen["tab right edges at 1280"] = [round(b["x"] + b["width"]) for b in boxes]
+        page.get_by_role("tab", name="Journeys", exact=True).click()
+        page.wait_for_timeout(500)
+        seen["journeys header right edges at 1280"] = {
+            th.inner_text().replace("\\n", " "): round(box["x"] + box["width"])
+            for th in page.locator("table thead th").all()
+            for box in [th.bounding_box()]
+        }
         page.screenshot(path=f"{shots}/tabs-at-1280.png")
         browser.close()
     print(json.dumps(seen))
@@ -142,6 +149,9 @@ def test_journeys_tab_shows_the_live_run(tmp_path, service):
     assert {r[0] for r in seen["Personas"]["rows"]} == {"shopper", "ops"}
     edges = seen["tab right edges at 1280"]
     assert len(edges) == 11 and max(edges) <= 1280, edges
+    # the alarms are in view without scrolling sideways; the rates may be off to the right
+    columns = seen["journeys header right edges at 1280"]
+    assert columns["Dup. charges"] <= 1280 < columns["Declines observed"], columns
     assert (
         seen["SLO"]["rows"][0][0] in ("PASS", "FAIL")
         and seen["SLO"]["rows"][0][2] == "verdict"

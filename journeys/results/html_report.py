@@ -25,7 +25,7 @@ from journeys.results.tables import (
 SECTION_ID = "journey-results"
 STYLE = f"""
 #{SECTION_ID} {{ font-family: Roboto, Helvetica, Arial, sans-serif; color: #1d1d1f; background: #fff;
-  max-width: 1152px; margin: 0 auto; padding: 8px 24px 32px; }}
+  max-width: 1400px; margin: 0 auto; padding: 8px 24px 32px; }}  /* the journeys table: ~1,300 px */
 #{SECTION_ID} h2 {{ font-size: 2.125rem; font-weight: 400; margin: 32px 0 12px; }}
 #{SECTION_ID} table {{ border-collapse: collapse; font-size: 0.8rem; width: 100%; }}
 #{SECTION_ID} th, #{SECTION_ID} td {{ border-bottom: 1px solid #e0e0e0; padding: 4px; text-align: right; }}

@@ -27,7 +27,8 @@ COLUMNS = (
 #: Under the table: what its short headers count (the CSV and HTML report name them in full).
 LEGEND = (
     "ok = succeeded (customers, probes) or reconciled (operators); recov = paid after a decline; "
-    "mism = report mismatch; intr = interrupted by the end of the run; dup = duplicate charges; "
+    "mism = report mismatch; intr = users stopped mid-journey (end of the run, a profile ramping "
+    "down, SIGTERM, Ctrl-C; --stop-timeout lets them finish); dup = duplicate charges; "
     "durations in ms"
 )
 
