@@ -611,8 +611,22 @@ class PaymentApi:
         """Send a request that must be answered with ``status`` (and error ``code``): a probe.
 
         A correct refusal is a success for that request; anything else is a failure naming
-        expected vs got. Returns (ok, message).
+        expected vs got. A 429 says nothing about the input: like a payment, the probe waits as
+        ``Retry-After`` asks and sends again (each 429 a failed request), up to
+        ``rate_limit_waits`` times. Returns (ok, message).
         """
+        waits = 0
+        while True:
+            ok, message, wait_s = self._probe_once(
+                name, path, data, headers, status, code
+            )
+            if wait_s is None or waits == self.policy.rate_limit_waits:
+                return ok, message
+            waits += 1
+            gevent.sleep(wait_s)
+
+    def _probe_once(self, name, path, data, headers, status, code):
+        """One probe request: (ok, message, seconds to wait before sending again or None)."""
         with tracing.attempt_span(name, "POST", path) as span:
             headers = dict(headers)
             tracing.inject(headers)
@@ -622,13 +636,20 @@ class PaymentApi:
                 got_code = _error_of(_json_body(resp)).get("code") if got else None
                 if got == status and (code is None or got_code == code):
                     resp.success()
-                    return True, ""
-                answer = (
-                    f"{got}{' ' + shown_code(got_code) if got_code else ''}"
-                    if got
-                    else _no_answer(_error_of_attempt(resp))
-                )
+                    return True, "", None
+                wait_s = None
+                if got == 429:
+                    wait_s = _retry_after_s(resp, self.policy.retry_after_cap_s)
+                    answer = _rate_limited(wait_s)
+                    if wait_s is None:
+                        wait_s = self.policy.backoff(
+                            RATE_LIMIT_BACKOFF_STEP, self.jitter_rng
+                        )
+                elif got:
+                    answer = f"{got}{' ' + shown_code(got_code) if got_code else ''}"
+                else:
+                    answer = _no_answer(_error_of_attempt(resp))
                 message = f"expected {status}{' ' + code if code else ''}, got {answer}"
                 resp.failure(message)
                 span.set_error(message)
-                return False, message
+                return False, message, wait_s

@@ -406,3 +406,25 @@ def test_excluding_error_probes_keeps_the_edge_probes_think_time(tmp_path, servi
     edge = journeys(run, "edge_probes")["All"]
     assert 1 <= n(edge, "started") <= 7, edge  # 3 s / 0.5 s, not a hot loop
     assert "error_probes" not in {r["journey"] for r in run.csv_rows("journeys")}
+
+
+def test_probes_wait_out_a_rate_limit(tmp_path, start_service):
+    """A 429 says nothing about the probe's input: the probe waits as Retry-After asks and sends
+    again, so a rate-limited service is not reported as refusing bad input wrongly."""
+    service = start_service("--rate-limit-rps", "4")
+    personas = write_personas(tmp_path, PROBER)
+    run = run_locust(
+        tmp_path, service.url, "--tags", "errors", "--seed", "14",
+        personas=personas, users=1, run_time="8s",
+    )  # fmt: skip
+    limited = [
+        r for r in run.csv_rows("failures") if "got 429 rate limited" in r["Error"]
+    ]
+    assert limited, run.csv_rows(
+        "failures"
+    )  # the limit was hit, each 429 a failed request
+    row = journeys(run, "error_probes")["All"]
+    assert n(row, "succeeded") >= 1 and n(row, "failed") == 0, (
+        row,
+        run.csv_rows("failures"),
+    )
