@@ -7,6 +7,7 @@ No DataFrame survives loading; the hot path only sees ``Persona`` objects.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import difflib
 import io
@@ -37,8 +38,11 @@ REQUIRED = (
     "locale",
 )
 OPTIONAL = ("wait_min", "wait_max", "decline_codes")
+KNOWN = REQUIRED + OPTIONAL
 DECLINE_CODES = tuple(dict.fromkeys(DECLINING_TEST_CARDS.values()))
 SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+#: A whole number written as a decimal (8.0, 8.00), as pandas writes an int column with gaps.
+WHOLE_DECIMAL = re.compile(r"([+-]?[0-9]+)\.0*")
 #: Names locustfile.py already binds: a persona class of that name would replace them there.
 RESERVED_CLASS_NAMES = frozenset({"LoadProfile"})
 #: Upper bounds where a bigger value would hang or distort a run rather than mean something.
@@ -145,7 +149,8 @@ class _Row:
             # int(), float() and Decimal() read 2_4 as 24 (Python's digit grouping); here a typo
             if "_" in text:
                 raise ValueError(text)
-            value = kind(text)
+            whole = WHOLE_DECIMAL.fullmatch(text) if kind is int else None
+            value = int(whole[1]) if whole else kind(text)
         except (ValueError, InvalidOperation):
             self.problem(column, f"'{text}' is not {noun}. {fix or f'Write {noun}'}")
             return None
@@ -181,6 +186,13 @@ class _Row:
             )
             return None
         items = [item.strip() for item in text.split("|")]
+        empty = "" in items
+        items = [item for item in items if item]
+        if empty:
+            fix = "|".join(items) or next(iter(allowed))
+            self.problem(
+                column, f"'{text}' has an empty entry (a stray |). Write {fix}"
+            )
         bad = [item for item in items if item not in allowed]
         for item in bad:
             self.problem(
@@ -188,7 +200,7 @@ class _Row:
                 f"unknown {noun} '{item}'{_hint(item, allowed)}. "
                 f"Use {', '.join(allowed)}, separated by |",
             )
-        return None if bad else tuple(dict.fromkeys(items))
+        return None if bad or empty else tuple(dict.fromkeys(items))
 
 
 def _read_text(path: Path) -> str:
@@ -211,6 +223,16 @@ def _read_text(path: Path) -> str:
                 f"{path}: cannot be read ({exc.strerror}). Check the path and permissions"
             ],
         ) from None
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise PersonaFileError(
+            path,
+            [
+                (
+                    f'{path}: is UTF-16 text (Excel\'s "Unicode Text"), not UTF-8. '
+                    'Save it as "CSV UTF-8" instead'
+                )
+            ],
+        )
     if b"\0" in raw:
         raise PersonaFileError(
             path,
@@ -218,14 +240,28 @@ def _read_text(path: Path) -> str:
                 f"{path}: is a binary file, not CSV. Point --personas at the personas CSV"
             ],
         )
+    bom = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise PersonaFileError(
-            path, [f"{path}: is not UTF-8 text. Save it as UTF-8 CSV"]
-        ) from None
+        text = raw[bom:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PersonaFileError(path, [_not_utf8(path, raw, bom + exc.start)]) from None
     # universal newlines: CRLF (Windows) and a lone CR (old Mac) each end one line, as editors show
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _not_utf8(path: Path, raw: bytes, start: int) -> str:
+    """The problem for a file whose byte at ``start`` is not UTF-8: its line, as the user counts
+    lines (CRLF and a lone CR end one), and the byte."""
+    line = raw[:start].replace(b"\r\n", b"\n").replace(b"\r", b"\n").count(b"\n") + 1
+    byte = raw[start : start + 1]
+    legacy = byte.decode("cp1252", errors="ignore")  # 0x81, 0x8D, ... are not cp1252
+    seen = (
+        f", {legacy} in Latin-1/Windows-1252" if legacy.isprintable() and legacy else ""
+    )
+    return (
+        f"{path}, line {line}: is not UTF-8 text (byte 0x{byte.hex().upper()}{seen}). "
+        'Save the file as UTF-8 (in a spreadsheet: "CSV UTF-8")'
+    )
 
 
 class _Record(NamedTuple):
@@ -343,8 +379,10 @@ def load_personas(path: str | Path) -> list[Persona]:
 
 
 def _columns(fields: list[str]) -> list[str]:
-    """The header's column names, without the empty ones a spreadsheet adds at its end."""
+    """The header's column names, without the empty ones a spreadsheet adds at its end; a known
+    name in another case or with spaces around it (`` Weight``) becomes the known one."""
     names = [field.strip() for field in fields]
+    names = [name.lower() if name.lower() in KNOWN else name for name in names]
     while len(names) > 1 and not names[-1]:
         names.pop()
     return names
@@ -362,8 +400,7 @@ def _header_problems(shown: str, line: int, columns: list[str]) -> list[str]:
                 "comma-separated. Save it as CSV with commas (in a spreadsheet: CSV, comma delimited)"
             )
         ]
-    known = REQUIRED + OPTIONAL
-    if not set(columns) & set(known):
+    if not set(columns) & set(KNOWN):
         return [
             (
                 f"{where}: there is no header: this line names none of the columns (it looks "
@@ -384,10 +421,10 @@ def _header_problems(shown: str, line: int, columns: list[str]) -> list[str]:
             problems.append(
                 f"{where}, column {column}: appears {times} in the header. Keep one"
             )
-        if column not in known:
+        if column not in KNOWN:
             problems.append(
-                f"{where}, column {column}: unknown column{_hint(column, known)}. "
-                f"Known columns: {', '.join(known)}"
+                f"{where}, column {column}: unknown column{_hint(column, KNOWN)}. "
+                f"Known columns: {', '.join(KNOWN)}"
             )
     problems += [
         f"{where}, column {column}: required column is missing. Add it to the header"
@@ -450,12 +487,22 @@ def _personas(
     seen: dict[str, int] = {}
     classes: dict[str, str] = {}  # Locust class name -> persona name
     for record, cells in zip(records[1:], rows):
+        # its cells are column names: one problem for the line, not one per column
+        if _repeats_header(record.fields):
+            problems.append(
+                f"{shown}, line {record.line}: repeats the header (line {records[0].line}). "
+                "Remove it"
+            )
+            continue
         extra = _extra_fields(shown, record.line, record.fields, width)
         if extra:
             problems.append(extra)  # its cells are shifted: checking them would mislead
             continue
         row = _Row(shown, record.line, cells, problems)
+        before = len(problems)
         persona = _persona(row)
+        if len(problems) > before and len(record.fields) < width:
+            problems.insert(before, _missing_fields(row, len(record.fields), width))
         # names are checked even on a row with other problems, so a clash is reported at once
         name = (cells.get("persona") or "").strip()
         if SNAKE.match(name) and not _unique_name(row, name, seen, classes):
@@ -465,6 +512,21 @@ def _personas(
     if problems:
         raise PersonaFileError(shown, problems)
     return personas
+
+
+def _repeats_header(fields: list[str]) -> bool:
+    """True for a header pasted again as a data row: most of its values are column names."""
+    names = [name for name in _columns(fields) if name]
+    return len(names) >= 2 and 2 * sum(name in KNOWN for name in names) > len(names)
+
+
+def _missing_fields(row: _Row, count: int, width: int) -> str:
+    """The problem that explains shifted values on a row with fewer fields than the header."""
+    return (
+        f"{row.path}, line {row.line}: has {count} fields, the header has {width}; if a value "
+        "is missing in the middle, the following ones shift into the wrong columns. Add the "
+        "missing value, or leave it empty with two commas (,,)"
+    )
 
 
 def _unique_name(
@@ -495,7 +557,16 @@ def _persona(row: _Row) -> Persona | None:
     """A Persona from one row, or None after recording its problems."""
     before = len(row.problems)
     name = row.text("persona")
-    if name is not None and not SNAKE.match(name):
+    hidden = [char for char in name or "" if not char.isprintable()]
+    if name is not None and hidden:
+        visible = "".join(char for char in name if char.isprintable())
+        row.problem(
+            "persona",
+            f"'{_escaped(name)}' is not snake_case: it has an invisible character "
+            f"({', '.join(dict.fromkeys(map(_escaped, hidden)))}). Delete it"
+            + (f": {visible}" if SNAKE.match(visible) else ""),
+        )
+    elif name is not None and not SNAKE.match(name):
         row.problem(
             "persona",
             f"'{name}' is not snake_case. Use lower-case words joined by _, e.g. budget_shopper",
@@ -538,6 +609,11 @@ def _persona(row: _Row) -> Persona | None:
     decline_rate = row.number(
         "decline_rate", low=0, high=1, fix="Write a share, e.g. 0.05 for 5%"
     )
+    if decline_rate and role == "prober":
+        row.problem(
+            "decline_rate",
+            "the prober role sends no declining cards (its probes pick their own). Write 0",
+        )
     max_retries = row.number(
         "max_retries", int, low=0, high=MAX_RETRIES, fix="Write 0 or more, e.g. 2"
     )
@@ -621,6 +697,14 @@ def _persona(row: _Row) -> Persona | None:
     )
 
 
+def _escaped(text: str) -> str:
+    """``text`` with invisible and non-printable characters escaped: ``\\ufeffa_b``."""
+    return "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+        for char in text
+    )
+
+
 def _given(row: _Row) -> set[str]:
     return {k for k, v in row.cells.items() if (v or "").strip()}
 
@@ -661,8 +745,8 @@ def _check_amounts(row: _Row, currency: str, low: Decimal, high: Decimal) -> Non
         elif value > highest:
             row.problem(
                 column,
-                f"{value} {currency} is above the contract's maximum of {MAX_AMOUNT_MINOR} minor units. "
-                "Lower it",
+                f"{value} {currency} is above the contract's maximum of {highest} {currency} "
+                f"({MAX_AMOUNT_MINOR} minor units). Lower it",
             )
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ast
+import codecs
 import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -162,6 +164,12 @@ def test_optional_columns_default(tmp_path):
             "batch_size",
             "from 1 to 10000",
         ),
+        (
+            "a,prober,1,visa,USD,1,5,0.5,0,,en_US,1,3",
+            "decline_rate",
+            "the prober role sends no declining cards (its probes pick their own). Write 0",
+        ),
+        ("a,operator,1,visa,USD,1,5,0.1,0,8.5,en_US,1,3", "batch_size", "not a whole"),
     ],
 )
 def test_each_bad_cell_names_line_column_and_fix(tmp_path, row, column, needle):
@@ -661,3 +669,151 @@ def test_a_file_without_its_header_says_so(tmp_path):
     [problem] = problems_in(path)
     assert problem.startswith(f"{path}, line 1: there is no header")
     assert "Add the header as the first line: persona,role,weight," in problem
+
+
+def test_a_file_written_by_pandas_loads(tmp_path):
+    """pandas writes an int column with gaps (batch_size) as 8.0: "'8.0' is not a whole number"."""
+    path = tmp_path / "personas.csv"
+    pd.read_csv(ROOT / "personas.csv", comment="#").to_csv(path, index=False)
+    assert ",8.0," in path.read_text()
+    assert load_personas(path) == load_personas(ROOT / "personas.csv")
+    customer, operator = load_personas(
+        write_personas(
+            tmp_path,
+            GOOD.replace(",2,,", ",2.0,,"),
+            OPERATOR.replace(",1,", ",3.0,").replace(",0,8,", ",0.0,8.00,"),
+        )
+    )
+    assert (customer.max_retries, operator.max_retries) == (2, 0)
+    assert (operator.weight, operator.batch_size) == (3.0, 8)
+
+
+@pytest.mark.parametrize(
+    "encoded",
+    [
+        (PERSONA_HEADER + "\n" + GOOD + "\n").encode("utf-16"),
+        codecs.BOM_UTF16_LE + (PERSONA_HEADER + "\r\n").encode("utf-16-le"),
+        codecs.BOM_UTF16_BE + (PERSONA_HEADER + "\r\n").encode("utf-16-be"),
+    ],
+)
+def test_a_utf16_file_says_so(tmp_path, encoded):
+    """Excel's "Unicode Text" export was called a binary file."""
+    path = tmp_path / "personas.csv"
+    path.write_bytes(encoded)
+    [problem] = problems_in(path)
+    assert problem == (
+        f'{path}: is UTF-16 text (Excel\'s "Unicode Text"), not UTF-8. '
+        'Save it as "CSV UTF-8" instead'
+    )
+
+
+@pytest.mark.parametrize(
+    "bom,newline", [(b"", b"\n"), (codecs.BOM_UTF8, b"\r\n"), (b"", b"\r")]
+)
+def test_a_latin1_file_names_the_line_and_the_byte(tmp_path, bom, newline):
+    """'is not UTF-8 text' left the user searching the whole file for the character."""
+    lines = ["# prices, caf\xe9 first", "", PERSONA_HEADER, GOOD]
+    lines.append(GOOD.replace("budget_shopper", "caf\xe9"))
+    path = tmp_path / "personas.csv"
+    path.write_bytes(bom + newline.join(line.encode("latin-1") for line in lines[2:]))
+    [problem] = problems_in(path)
+    assert problem == (
+        f"{path}, line 3: is not UTF-8 text (byte 0xE9, \xe9 in Latin-1/Windows-1252). "
+        'Save the file as UTF-8 (in a spreadsheet: "CSV UTF-8")'
+    )
+    path.write_bytes(newline.join(line.encode("latin-1") for line in lines))
+    assert ", line 1: is not UTF-8 text (byte 0xE9," in problems_in(path)[0]
+
+
+def test_column_names_in_another_case_or_with_spaces_load(tmp_path):
+    """'Persona,Role,Weight,...' was taken for a persona: 'there is no header'."""
+    header = PERSONA_HEADER.title().replace(",Weight,", ", WEIGHT ,")
+    [persona] = load_personas(write_personas(tmp_path, GOOD, header=header))
+    assert (persona.name, persona.weight, persona.wait_max) == (
+        "budget_shopper",
+        10.0,
+        3.0,
+    )
+    found = problems(
+        tmp_path, GOOD, header=header.replace("Decline_Rate", "Decline_Rat")
+    )
+    assert any(
+        "column Decline_Rat: unknown column (did you mean 'decline_rate'?)" in p
+        for p in found
+    )
+
+
+@pytest.mark.parametrize("header", [PERSONA_HEADER, PERSONA_HEADER.upper() + ","])
+def test_the_header_repeated_as_a_row_is_one_problem(tmp_path, header):
+    """A header pasted again gave a problem for each of its 12 columns."""
+    [problem] = problems(tmp_path, GOOD, header, OPERATOR)
+    assert (
+        problem
+        == f"{tmp_path / 'personas.csv'}, line 3: repeats the header (line 1). Remove it"
+    )
+
+
+def test_a_row_missing_a_value_says_so(tmp_path):
+    """One value missing in the middle shifted the rest: 'batch_size: 'en_US' is not a whole number'."""
+    found = problems(tmp_path, GOOD, OPERATOR.replace(",1,visa,", ",visa,"))
+    assert found[0] == (
+        f"{tmp_path / 'personas.csv'}, line 3: has 12 fields, the header has 13; if a value is "
+        "missing in the middle, the following ones shift into the wrong columns. Add the "
+        "missing value, or leave it empty with two commas (,,)"
+    )
+    assert all(", line 3, column " in p for p in found[1:]) and len(found) > 1
+    short = OPERATOR.rsplit(",", 2)[
+        0
+    ]  # without wait_min, wait_max: their defaults apply
+    assert [
+        p.wait_max for p in load_personas(write_personas(tmp_path, GOOD, short))
+    ] == [3.0, 3.0]
+
+
+@pytest.mark.parametrize(
+    "before,after,column,fix",
+    [
+        ("visa|mastercard", "visa|", "card_types", "Write visa"),
+        ("USD|EUR", "USD||EUR", "currencies", "Write USD|EUR"),
+        ("USD|EUR", "|", "currencies", "Write USD"),
+        (",1,3,", ",1,3,lost_card| ", "decline_codes", "Write lost_card"),
+    ],
+)
+def test_an_empty_entry_in_a_list(tmp_path, before, after, column, fix):
+    """'visa|' gave "unknown card brand ''"."""
+    row = (GOOD + ",").replace(before, after)
+    [problem] = problems(tmp_path, row, header=PERSONA_HEADER + ",decline_codes")
+    assert problem.endswith(
+        f", line 2, column {column}: '{after.split(',')[-1].strip()}' has an empty entry "
+        f"(a stray |). {fix}"
+    )
+
+
+@pytest.mark.parametrize("hidden", ["\ufeff", "\u200b"])
+def test_an_invisible_character_in_a_name_is_shown(tmp_path, hidden):
+    """ "'\ufeffa_b' is not snake_case" showed the name as if it were fine."""
+    [problem] = problems(tmp_path, GOOD.replace("budget_shopper", f"a{hidden}_b"))
+    code = hidden.encode("unicode_escape").decode()
+    assert problem.endswith(
+        f", line 2, column persona: 'a{code}_b' is not snake_case: it has an invisible "
+        f"character ({code}). Delete it: a_b"
+    )
+
+
+@pytest.mark.parametrize(
+    "currency,amounts,maximum",
+    [
+        ("USD", "1,99999999", "999999.99 USD"),
+        ("JPY", "1,100000000", "99999999 JPY"),
+    ],
+)
+def test_the_amount_maximum_is_in_the_amounts_units(
+    tmp_path, currency, amounts, maximum
+):
+    """'99999999 USD is above the contract's maximum of 99999999 minor units' mixed units."""
+    row = GOOD.replace("USD|EUR", currency).replace(",5,60,", f",{amounts},")
+    [problem] = problems(tmp_path, row)
+    assert problem.endswith(
+        f", line 2, column amount_max: {amounts.split(',')[1]} {currency} is above the "
+        f"contract's maximum of {maximum} (99999999 minor units). Lower it"
+    )
