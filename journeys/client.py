@@ -437,10 +437,7 @@ class PaymentApi:
             reason = _no_answer(_error_of_attempt(resp))
             return None, reason, None, reason
         if status == 429:
-            wait_s = _retry_after_s(resp, self.policy.retry_after_cap_s)
-            reason = _rate_limited(wait_s)
-            if wait_s is None:
-                wait_s = self.policy.backoff(RATE_LIMIT_BACKOFF_STEP, self.jitter_rng)
+            reason, wait_s = self._rate_limit_wait(resp)
             return None, reason, wait_s, reason
         if status >= 500 or status == 409:
             code = _error_of(_json_body(resp)).get("code")
@@ -572,8 +569,8 @@ class PaymentApi:
                     )
                     wait_s = None
                     if status == 429:
-                        wait_s = _retry_after_s(resp, self.policy.retry_after_cap_s)
-                        reason = "report: " + _rate_limited(wait_s)
+                        reason, wait_s = self._rate_limit_wait(resp)
+                        reason = "report: " + reason
                     elif status == 0:
                         reason = f"report: {_no_answer(_error_of_attempt(resp))}"
                     elif shape is not None and parsed is not None:
@@ -591,10 +588,18 @@ class PaymentApi:
             if not transient:
                 return ReportAnswer(status, None, _error_of(parsed).get("code"), reason)
             if wait_s is None:
-                step = RATE_LIMIT_BACKOFF_STEP if status == 429 else resend
-                wait_s = self.policy.backoff(step, self.jitter_rng)
+                wait_s = self.policy.backoff(resend, self.jitter_rng)
             gevent.sleep(wait_s)
         return ReportAnswer(status, None, None, reason)
+
+    def _rate_limit_wait(self, resp) -> tuple[str, float]:
+        """A 429's failure reason and the seconds to wait before sending again: what
+        ``Retry-After`` asks (capped), or a backoff of our own when it is unreadable."""
+        wait_s = _retry_after_s(resp, self.policy.retry_after_cap_s)
+        reason = _rate_limited(wait_s)
+        if wait_s is None:
+            wait_s = self.policy.backoff(RATE_LIMIT_BACKOFF_STEP, self.jitter_rng)
+        return reason, wait_s
 
     # -- raw requests for probes -----------------------------------------------------------------
 
@@ -639,12 +644,7 @@ class PaymentApi:
                     return True, "", None
                 wait_s = None
                 if got == 429:
-                    wait_s = _retry_after_s(resp, self.policy.retry_after_cap_s)
-                    answer = _rate_limited(wait_s)
-                    if wait_s is None:
-                        wait_s = self.policy.backoff(
-                            RATE_LIMIT_BACKOFF_STEP, self.jitter_rng
-                        )
+                    answer, wait_s = self._rate_limit_wait(resp)
                 elif got:
                     answer = f"{got}{' ' + shown_code(got_code) if got_code else ''}"
                 else:

@@ -103,10 +103,11 @@ def write_locust_report_if_missing(environment, options, stale: bool = False) ->
     process_html_filename(options)
     path = Path(options.html_file)
     started = cut_short.started_at()
-    fresh = (
-        started is None or path.stat().st_mtime >= started if path.is_file() else False
-    )
-    if fresh and not stale:
+    if (
+        not stale
+        and path.is_file()
+        and (started is None or path.stat().st_mtime >= started)
+    ):
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(

@@ -1,4 +1,4 @@
-"""Web UI tabs: Journeys, SLO, Funnel (journey funnel) and Personas (persona mix), updated live with Locust's stats.
+"""Web UI tabs: Journeys, SLO, Funnel and Personas (the persona mix), updated live with Locust's stats.
 
 The tabs are Locust's "extended tabs": ``extended_tabs``/``extended_tables`` in the main page's
 template args declare them, and every ``/stats/requests`` answer (polled every 2 s) carries their
