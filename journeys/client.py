@@ -269,7 +269,7 @@ def _echo_problem(field: str, got: Any, sent: Any) -> list[str]:
     return [f"{field} differs from what was sent"]
 
 
-def _report_shape_problem(report: Any) -> str | None:
+def report_shape_problem(report: Any) -> str | None:
     """What makes a 200 report break the contract (without quoting its values), or None.
 
     ``totals`` maps currencies to ``{"count": int, "amount": int}`` and ``payments`` holds
@@ -557,7 +557,7 @@ class PaymentApi:
                     status = _status_of(resp)
                     span.set_tag("http.status_code", status)
                     parsed = _json_body(resp) if status else None
-                    shape = _report_shape_problem(parsed) if status == 200 else None
+                    shape = report_shape_problem(parsed) if status == 200 else None
                     if status == 200 and parsed is not None and shape is None:
                         resp.success()
                         return ReportAnswer(status, parsed)

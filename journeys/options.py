@@ -14,6 +14,7 @@ from locust import events
 from locust.argument_parser import get_empty_argument_parser
 
 from journeys.argtypes import non_negative_float, positive_float, share
+from journeys.results import reconcile_run
 
 DEFAULT_PERSONAS = "personas.csv"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -80,6 +81,7 @@ def add_options(parser) -> None:
         help="Share of journeys traced when tracing is on (default 1: every journey). The others "
         "send 'drop' trace headers, so the service drops its spans for them too.",
     )
+    reconcile_run.add_option(group)
 
 
 def name_the_source_of_bad_values(parser) -> None:

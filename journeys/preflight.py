@@ -18,6 +18,8 @@ from journeys import tracing
 
 log = logging.getLogger(__name__)
 
+#: The service's internal token (report endpoint), from the environment only: never a flag.
+TOKEN_ENV = "PAYMENT_INTERNAL_TOKEN"
 NO_TARGET = (
     "No target: pass --host http://127.0.0.1:8000 or set LOCUST_HOST "
     "(the reference service: python -m payment_service)."
@@ -71,18 +73,19 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def token_problem(host: str, token: str, timeout: float = 5.0) -> str | None:
-    """A one-line error when the target refuses ``token`` (401/403 from the report endpoint).
+def post_report(
+    host: str, token: str, filter_: dict, timeout: float = 5.0
+) -> tuple[int, bytes]:
+    """``POST /internal/generate-report`` with ``filter_``: (status, first 64 KB of the body).
 
-    Anything else (200, 404, 5xx, no answer in ``timeout``) is left to the run, with a warning:
-    a service that speaks the contract but is slow or flaky must still be load-tested. Proxies
-    are bypassed (Locust's client does not use them, and a proxy's 403 is not the service's).
+    Proxies are bypassed (Locust's client does not use them, and a proxy's 403 is not the
+    service's) and redirects are not followed. No answer raises ``OSError`` or
+    ``http.client.HTTPException``.
     """
-    host = without_credentials(host)
-    url = host.rstrip("/") + "/internal/generate-report"
+    url = without_credentials(host).rstrip("/") + "/internal/generate-report"
     request = urllib.request.Request(
         url,
-        data=json.dumps({"batch_id": "preflight-token-check"}).encode(),
+        data=json.dumps(filter_).encode(),
         headers={
             "Authorization": f"Bearer {token}",
             "Content-Type": "application/json",
@@ -92,25 +95,41 @@ def token_problem(host: str, token: str, timeout: float = 5.0) -> str | None:
     )
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects)
     try:
-        with opener.open(request, timeout=timeout):
-            return None
+        with opener.open(request, timeout=timeout) as answer:
+            return answer.status, answer.read(65536)
     except urllib.error.HTTPError as exc:
-        if exc.code not in (401, 403):
-            log.warning("token check: %s answered %s; not checked", url, exc.code)
-            return None
-        return (
-            f"The target {host} refused PAYMENT_INTERNAL_TOKEN: {exc.code} {_error_code(exc)}; "
-            "set PAYMENT_INTERNAL_TOKEN to the service's internal token."
+        return exc.code, exc.read(65536)
+
+
+def token_problem(host: str, token: str, timeout: float = 5.0) -> str | None:
+    """A one-line error when the target refuses ``token`` (401/403 from the report endpoint).
+
+    Anything else (200, 404, 5xx, no answer in ``timeout``) is left to the run, with a warning:
+    a service that speaks the contract but is slow or flaky must still be load-tested.
+    """
+    host = without_credentials(host)
+    url = host.rstrip("/") + "/internal/generate-report"
+    try:
+        status, body = post_report(
+            host, token, {"batch_id": "preflight-token-check"}, timeout
         )
     except (OSError, http.client.HTTPException, ValueError) as exc:
         log.warning("token check: no answer from %s (%s); not checked", url, exc)
         return None
+    if status in (401, 403):
+        return (
+            f"The target {host} refused {TOKEN_ENV}: {status} {error_code(body)}; "
+            f"set {TOKEN_ENV} to the service's internal token."
+        )
+    if status >= 300:
+        log.warning("token check: %s answered %s; not checked", url, status)
+    return None
 
 
-def _error_code(exc: urllib.error.HTTPError) -> str:
+def error_code(body: bytes) -> str:
     """The contract's ``error.code`` (e.g. ``invalid_token``) if the body has one."""
     try:
-        code = json.loads(exc.read(2000))["error"]["code"]
+        code = json.loads(body)["error"]["code"]
     except Exception:  # noqa: BLE001  (any body will do; the status says enough)
         return "(no error code)"
     return (

@@ -23,8 +23,9 @@ from journeys.customer import CheckoutJourney
 from journeys.data import PaymentData, build_pools, resolve_seed
 from journeys.operator import BatchReportJourney
 from journeys.personas import Persona, PersonaFileError, load_personas
-from journeys.preflight import NO_TARGET, token_problem, wait_for_host
+from journeys.preflight import NO_TARGET, TOKEN_ENV, token_problem, wait_for_host
 from journeys.probes import EdgeProbesJourney, ErrorProbesJourney
+from journeys.results import reconcile_run
 from journeys.results.webui import start_form_sent
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,6 @@ JOURNEYS_BY_ROLE = {
 }
 #: Roles that call the internal report endpoint and so need PAYMENT_INTERNAL_TOKEN.
 ROLES_NEEDING_TOKEN = frozenset({"operator", "prober"})
-TOKEN_ENV = "PAYMENT_INTERNAL_TOKEN"
 
 
 class PersonaUser(FastHttpUser):
@@ -225,10 +225,18 @@ def _check_run(environment, options) -> None:
     needing = personas_needing_token(active)
     if needing and not os.environ.get(TOKEN_ENV):
         _fail(missing_token(needing))
+    if reconcile_run.wanted(options) and not os.environ.get(TOKEN_ENV):
+        _fail(
+            f"{TOKEN_ENV} is not set, but --reconcile-run (LOCUST_RECONCILE_RUN) asks the "
+            f"internal report endpoint for the run's payments. Set {TOKEN_ENV} to the payment "
+            "service's internal token, or drop --reconcile-run. No traffic was sent."
+        )
     # in the web UI the host may still be typed in the start form (checked when it is sent)
     if options.headless or options.autostart:
         _check_target(
-            environment.host, options.wait_for_host, token_needed=bool(needing)
+            environment.host,
+            options.wait_for_host,
+            token_needed=bool(needing) or reconcile_run.wanted(options),
         )
 
 

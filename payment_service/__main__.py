@@ -172,6 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
         "answering the stored payment, to prove duplicate charges are caught [PAYMENT_REPLAY_CHARGES].",
     )
     fadd(
+        "--clock-offset-s",
+        type=_number("seconds", -math.inf),
+        default=_env("PAYMENT_CLOCK_OFFSET_S", 0),
+        help="The service's clock runs this many seconds ahead (negative: behind) in stored "
+        "payments and reports, as on another host [PAYMENT_CLOCK_OFFSET_S].",
+    )
+    fadd(
         "--fault-seed",
         type=int,
         default=None,
@@ -198,6 +205,7 @@ def parse_settings(argv: list[str] | None = None):
         "garbage_rate",
         "rate_limit_rps",
         "report_latency_ms",
+        "clock_offset_s",
     )
     values = {name: float(getattr(args, name)) for name in names}
     try:

@@ -168,7 +168,7 @@ def create_app(settings: Settings) -> FastAPI:
                 "A request with this Idempotency-Key is still being processed; retry shortly.",
                 "Idempotency-Key",
             )
-        stored = store.answer_for(key, dt.datetime.now(dt.UTC))
+        stored = store.answer_for(key, faults.now())
         if stored is not None:
             if stored.request_hash != payment.request_hash:
                 raise ApiError(
@@ -197,7 +197,7 @@ def create_app(settings: Settings) -> FastAPI:
                     "Temporarily unavailable; retry with the same key.",
                     type_="api_error",
                 )
-            status, answer = charge(store, payment, key)
+            status, answer = charge(store, payment, key, faults.now())
         finally:
             in_flight.discard(key)
         if phase == "after":
@@ -239,7 +239,9 @@ def create_app(settings: Settings) -> FastAPI:
         batch_id, start, end = report_filter(body)
         if faults.faults.report_latency_ms:
             await asyncio.sleep(faults.faults.report_latency_ms / 1000)
-        report = build_report(store.report_rows(batch_id, start, end), body)
+        report = build_report(
+            store.report_rows(batch_id, start, end), body, faults.now()
+        )
         if faults.faults.report_tamper:
             tamper(report, store.latest_succeeded(batch_id, start, end))
         return report
@@ -308,9 +310,10 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
-def charge(store: Store, payment: PaymentRequest, key: str) -> tuple[int, dict]:
+def charge(
+    store: Store, payment: PaymentRequest, key: str, now: dt.datetime
+) -> tuple[int, dict]:
     """Decide the payment (test cards decline), store it with its answer, return (status, answer)."""
-    now = dt.datetime.now(dt.UTC)
     payment_id = "pay_" + secrets.token_hex(12)
     decline = DECLINING_TEST_CARDS.get(payment.number)
     if decline is None:
@@ -421,7 +424,7 @@ def report_filter(body: dict) -> tuple[str | None, str | None, str | None]:
     return batch_id, start, end
 
 
-def build_report(rows: list[tuple], filter_: dict) -> dict:
+def build_report(rows: list[tuple], filter_: dict, now: dt.datetime) -> dict:
     """The report body from (status, currency, brand, count, amount) groups."""
     counts = {"succeeded": 0, "declined": 0}
     totals: dict[str, dict[str, int]] = {}
@@ -434,7 +437,6 @@ def build_report(rows: list[tuple], filter_: dict) -> dict:
         total["count"] += count
         total["amount"] += amount
         brands[brand] = brands.get(brand, 0) + count
-    now = dt.datetime.now(dt.UTC)
     return {
         "report_id": "rpt_" + secrets.token_hex(8),
         "generated_at": now.isoformat().replace("+00:00", "Z"),

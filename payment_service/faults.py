@@ -7,6 +7,7 @@ healthy → faulty → healthy phases.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import random
 import time
@@ -42,6 +43,9 @@ class Faults:
     replay_charges: bool = (
         False  # a replay charges again under a new id (tests duplicate checks)
     )
+    clock_offset_s: float = (
+        0.0  # the service's clock runs this far ahead (negative: behind) of the host's
+    )
 
     def __post_init__(self) -> None:
         problems = []
@@ -70,6 +74,15 @@ class Faults:
                 problems.append(
                     f"{name} must be a share from 0 to 1, e.g. 0.05 (got {value!r})"
                 )
+        offset = self.clock_offset_s
+        if (
+            not isinstance(offset, int | float)
+            or isinstance(offset, bool)
+            or not math.isfinite(offset)
+        ):
+            problems.append(
+                f"clock_offset_s must be a number of seconds (got {offset!r})"
+            )
         if self.error_phase not in ERROR_PHASES:
             problems.append(
                 f"error_phase must be one of {', '.join(ERROR_PHASES)} (got {self.error_phase!r})"
@@ -122,6 +135,12 @@ class FaultInjector:
     def _bucket_size(self) -> float:
         """A second's worth of requests, and at least one (so 0.5/s lets one through every 2 s)."""
         return max(1.0, self.faults.rate_limit_rps)
+
+    def now(self) -> dt.datetime:
+        """The service's clock: UTC now, off by ``clock_offset_s``."""
+        return dt.datetime.now(dt.UTC) + dt.timedelta(
+            seconds=self.faults.clock_offset_s
+        )
 
     def delay_s(self) -> float:
         f = self.faults

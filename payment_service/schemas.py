@@ -123,3 +123,4 @@ class FaultsModel(BaseModel):
     report_latency_ms: float = 0
     report_tamper: bool = False
     replay_charges: bool = False
+    clock_offset_s: float = 0

@@ -11,6 +11,7 @@ port="${PAYMENT_PORT:-8000}"
 export PAYMENT_INTERNAL_TOKEN="${PAYMENT_INTERNAL_TOKEN:-demo-$(.venv/bin/python -c 'import secrets; print(secrets.token_hex(12))')}"
 export LOCUST_HOST="${LOCUST_HOST:-http://127.0.0.1:$port}"
 export LOCUST_WEB_HOST="${LOCUST_WEB_HOST:-127.0.0.1}"  # the web UI has no login: loopback only
+export LOCUST_RECONCILE_RUN="${LOCUST_RECONCILE_RUN:-true}"  # its own service: the report must match the ledger
 
 .venv/bin/python -m payment_service --host 127.0.0.1 --port "$port" --db reports/demo.sqlite \
   > reports/payment-service.log 2>&1 &

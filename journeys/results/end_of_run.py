@@ -29,6 +29,7 @@ from journeys.results import (
     distributed,
     html_report,
     ledger,
+    reconcile_run,
     summary,
 )
 from journeys.results.snapshot import take
@@ -51,7 +52,11 @@ def finish_run(environment, **_kwargs) -> None:
     stopped_here = distributed.stop_the_test(environment.runner)
     extra = [
         check
-        for check in (cut_short.check(environment), same_personas.check())
+        for check in (
+            cut_short.check(environment),
+            same_personas.check(),
+            reconcile_run.check(environment),
+        )
         if check
     ]
     snapshot = take(environment, extra)

@@ -1,0 +1,144 @@
+"""``--reconcile-run``: the service's report over the run must hold the ledger.
+
+Real runs against the reference service with its faults: a service that charges a same-key
+resend again (the double charge no answer shows), one whose report leaves a payment out, one
+whose clock runs behind, and a distributed run; the service's database says what is true.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from journeys.results.reconcile_run import compare
+from tests.conftest import run_locust, write_personas
+
+SHOPPER = "shopper,customer,2,visa|mastercard,USD|EUR,5,80,0,1,,en_US,0,0.02"
+OPS = "ops,operator,1,visa|amex,USD|JPY,1,500,0,0,4,en_US,0,0.02"
+LENIENT = ("--slo-error-rate", "1", "--slo-p50-ms", "5000", "--slo-p95-ms", "9000")
+
+
+def books(run) -> dict:
+    rows = [r for r in run.csv_rows("slo") if r["metric"] == "books"]
+    assert len(rows) == 1, run.output[-3000:]
+    return rows[0]
+
+
+def charged(service) -> int:
+    return service.query("SELECT count(*) FROM payments WHERE status = 'succeeded'")[0][
+        0
+    ]
+
+
+def ledger(run) -> tuple[int, int]:
+    rows = run.csv_rows("ledger")
+    return (
+        sum(int(r["payments"]) for r in rows),
+        sum(int(r["unknown_payments"]) for r in rows),
+    )
+
+
+def reconciled_run(tmp_path, service, *args, **kwargs):
+    personas = write_personas(tmp_path, SHOPPER, OPS)
+    return run_locust(
+        tmp_path, service.url, "--reconcile-run", *LENIENT, *args,
+        personas=personas, users=kwargs.pop("users", 4), run_time="3s", **kwargs,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_faithful_service_passes_even_when_answers_are_lost(
+    tmp_path, start_service, workers
+):
+    """Lost 5xx answers are resent with the same key and not charged again: the report holds
+    exactly the confirmed payments (and at most the unknown ones); on the master too."""
+    service = start_service("--error-rate", "0.2", "--error-phase", "after")
+    run = reconciled_run(tmp_path, service, "--seed", "5", workers=workers)
+    assert run.returncode == 0, run.output[-3000:]
+    row = books(run)
+    confirmed, unknown = ledger(run)
+    in_db = charged(service)
+    assert confirmed > 10 and confirmed <= in_db <= confirmed + unknown
+    assert row["passed"] == "true", row
+    assert f"holds the {confirmed} payments it confirmed" in row["message"], row
+    assert row["actual"] == f"{in_db} payments", row
+
+
+def test_a_resend_charged_again_fails_the_run(tmp_path, start_service):
+    """``--replay-charges`` with lost answers: the client never saw the first charge, so only
+    the service's own books show the double charge; the check counts exactly the extra ones."""
+    service = start_service(
+        "--error-rate", "0.3", "--error-phase", "after", "--replay-charges"
+    )
+    run = reconciled_run(tmp_path, service, "--seed", "6")
+    assert run.returncode == 1, run.output[-3000:]
+    confirmed, unknown = ledger(run)
+    extra = charged(service) - confirmed - unknown
+    assert extra > 0, (confirmed, unknown)
+    row = books(run)
+    assert row["passed"] == "false", row
+    assert "(double charges, or other traffic)" in row["message"], row
+    found = sum(
+        int(part.split(" more than")[0].rsplit(" ", 1)[1])
+        for part in row["message"].split("; ")
+    )
+    assert found == extra, (row, extra)
+    assert "FAILED: " in run.output and "more than the" in run.output
+
+
+def test_a_report_that_leaves_a_payment_out_is_lost_payments(tmp_path, start_service):
+    service = start_service("--report-tamper")
+    run = reconciled_run(tmp_path, service, "--seed", "7", "--tags", "customer")
+    assert run.returncode == 1, run.output[-3000:]
+    row = books(run)
+    assert "1 fewer than the" in row["message"], row
+    assert "(lost payments)" in row["message"], row
+    assert ledger(run)[0] == charged(service)
+
+
+def test_a_service_clock_behind_moves_the_window(tmp_path, start_service):
+    """A service whose clock is 90 s behind stamps the run's payments before the test started
+    by this machine's clock: the report's ``generated_at`` shows the offset and the window moves."""
+    service = start_service("--clock-offset-s", "-90")
+    run = reconciled_run(tmp_path, service, "--seed", "8", "--tags", "customer")
+    assert run.returncode == 0, run.output[-3000:]
+    row = books(run)
+    assert row["passed"] == "true", row
+    assert "the window was moved by -90." in row["message"], row
+    assert row["actual"] == f"{charged(service)} payments"
+
+
+def test_reconcile_run_needs_the_token(tmp_path, service):
+    personas = write_personas(tmp_path, SHOPPER)
+    run = run_locust(
+        tmp_path, service.url, "--reconcile-run", personas=personas, run_time="2s",
+        env={"PAYMENT_INTERNAL_TOKEN": ""},
+    )  # fmt: skip
+    assert run.returncode == 2, run.output[-2000:]
+    assert "PAYMENT_INTERNAL_TOKEN is not set, but --reconcile-run" in run.output
+    assert service.query("SELECT count(*) FROM payments")[0][0] == 0
+
+
+def test_a_run_without_the_option_has_no_books_check(tmp_path, service):
+    personas = write_personas(tmp_path, SHOPPER)
+    run = run_locust(tmp_path, service.url, personas=personas, run_time="2s")
+    assert run.returncode == 0, run.output[-2000:]
+    assert not [r for r in run.csv_rows("slo") if r["metric"] == "books"]
+
+
+def test_compare_names_each_currency_and_direction():
+    entries = {"USD": [5, 500, 1, 70], "EUR": [2, 40, 0, 0], "JPY": [1, 300, 0, 0]}
+    totals = {
+        "USD": {"count": 6, "amount": 570},  # 5 confirmed + the unknown one: fine
+        "EUR": {"count": 1, "amount": 20},  # lost one
+        "GBP": {"count": 1, "amount": 10},  # never paid in GBP
+        "JPY": {"count": 1, "amount": 299},  # the right count, another amount
+    }
+    assert compare(totals, entries) == [
+        "EUR: the service holds 1 payment, 1 fewer than the 2 it confirmed (lost payments)",
+        (
+            "GBP: the service holds 1 payment, 1 more than the 0 it confirmed "
+            "(double charges, or other traffic)"
+        ),
+        "JPY: the service holds 299 in minor units, expected 300",
+    ]
+    assert compare({"USD": {"count": 5, "amount": 500}}, {"USD": [5, 500, 1, 70]}) == []
