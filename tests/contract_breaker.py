@@ -10,6 +10,7 @@ test cards, a batch report over what it was paid), and in MODE:
 * ``retry-after-garbage``  every other /pay is a 429 with ``Retry-After: soon``
 * ``redirect``          /pay answers 307 to /elsewhere (which counts the requests that follow it)
 * ``status-200``        /pay answers 200 instead of 201
+* ``every-third-200``   every third /pay answers 200 instead of 201
 * ``decline-no-code``   402 without ``decline_code``
 * ``report-mistyped``   the report's counts are strings
 * ``drip``              every third 201 sends its body one byte every 0.3 s
@@ -105,8 +106,9 @@ class Handler(BaseHTTPRequestHandler):
             entry[0] += 1
             entry[1] += body["amount"]
         last4 = number if MODE == "echo-full-number" else number[-4:]
+        wrong = MODE == "status-200" or (MODE == "every-third-200" and count % 3 == 0)
         self.answer(
-            200 if MODE == "status-200" else 201,
+            200 if wrong else 201,
             {
                 "id": payment_id,
                 "status": "succeeded",

@@ -61,7 +61,7 @@ def test_a_payment_given_up_after_429s_alone_is_not_booked_as_unknown(start_serv
     from journeys.probes import _not_paid
 
     assert _not_paid("key reuse: first use", given_up) == (
-        "key reuse: first use: no answer after 2 attempts (429 rate limited)"
+        "key reuse: first use: no answer after every resend (429 rate limited)"
     )
 
 

@@ -7,6 +7,7 @@ Real Locust against ``tests/contract_breaker.py`` (the reference service cannot 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from tests.conftest import ROOT, free_port, run_locust, wait_http, write_persona
 
 SHOPPER = "shopper,customer,2,visa|mastercard,USD|EUR,5,80,0.4,1,,en_US,0,0.05"
 OPS = "ops,operator,1,visa|amex,USD|JPY,1,500,0.3,0,4,en_US,0,0.05"
+PROBER = "prober,prober,1,visa|amex|jcb,USD|JPY,1,100,0,0,,en_US,0,0.05"
 SEED = 61
 
 
@@ -119,3 +121,32 @@ def test_a_contract_breach_is_named_and_handled(tmp_path, breaker, mode, failure
     for name, text in outputs.items():
         leaked = [n for n in numbers if n in text]
         assert not leaked, (name, leaked[:3])
+
+
+def test_a_probe_journey_fails_with_its_first_failing_probe(tmp_path, breaker):
+    """Every third /pay answers 200: each edge journey has two or three failing probes, in
+    changing combinations. The journey's failure names its first failing probe only, so the
+    failures table has a row per probe that failed first, not one per combination; every
+    failing probe still shows as its own failed request."""
+    run = run_locust(
+        tmp_path, breaker("every-third-200"), "--tags", "edge", "--seed", str(SEED),
+        personas=write_personas(tmp_path, PROBER), users=2, run_time="2s",
+    )  # fmt: skip
+    failures = run.csv_rows("failures")
+    journeys = {
+        r["Error"]: int(r["Occurrences"]) for r in failures if r["Method"] == "journey"
+    }
+    shape = re.compile(r"failed: ([a-z0-9 -]+): expected 201, got 200( no code)?")
+    assert journeys and all(shape.fullmatch(e) for e in journeys), journeys
+    edge = next(
+        r for r in run.csv_rows("journeys")
+        if r["journey"] == "edge_probes" and r["persona"] == "All"
+    )  # fmt: skip
+    assert sum(journeys.values()) == int(edge["failed"]) > 0, (journeys, edge)
+    probes = {
+        r["Name"] for r in failures
+        if r["Method"] == "POST" and "expected 201, got 200" in r["Error"]
+    }  # fmt: skip
+    first = {shape.fullmatch(e).group(1) for e in journeys}
+    assert first <= {name.removeprefix("edge_probes: ") for name in probes}, probes
+    assert len(probes) > len(first), (probes, journeys)

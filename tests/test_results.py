@@ -19,7 +19,7 @@ JOURNEY_COLUMNS = {
     "reconciled", "mismatch", "decline_rate_configured", "decline_rate_observed", "p50_ms", "p95_ms",
     "p99_ms", "max_ms", "attempts_per_payment", "duplicate_charges", "funnel_started",
     "funnel_declined", "funnel_retried", "funnel_recovered", "funnel_abandoned",
-    "funnel_reconciled", "funnel_mismatch",
+    "funnel_reconciled", "funnel_mismatch", "funnel_interrupted",
 }  # fmt: skip
 
 
@@ -87,6 +87,9 @@ def assert_matches_database(run, service) -> None:
     ), batch
     assert (batch["funnel_recovered"], batch["funnel_abandoned"]) == ("", ""), batch
     assert (checkout["funnel_reconciled"], checkout["funnel_mismatch"]) == ("", "")
+    # journeys cut off by the end of the run are in the funnel too
+    for row in (checkout, batch):
+        assert row["funnel_interrupted"] == row["interrupted"], row
     assert float(checkout["decline_rate_configured"]) == 0.3
 
     # Locust's own "journey" entries time exactly the journeys that reached an outcome
@@ -135,6 +138,7 @@ def test_standalone_run_reports_journeys_that_match_the_database(tmp_path, servi
         "SLO verdict: PASS" in section
         and "<svg" in section
         and "Persona mix" in section
+        and ">interrupted</text>" in section  # the funnels' last stage
     )
     assert re.search(
         r"<td class=\"l\">checkout</td><td class=\"l\">shopper</td>", section

@@ -15,7 +15,7 @@ from locust.rpc.protocol import Message
 from locust.stats import RequestStats
 
 from journeys.events import JourneyResult
-from journeys.results import csv_report, summary, webui
+from journeys.results import csv_report, html_report, summary, webui
 from journeys.results.slo import (
     SloConfigError,
     SloTargets,
@@ -318,9 +318,45 @@ def test_journeys_csv_names_operator_funnel_ends_for_what_they_are():
     assert ends(csv_rows[("checkout", "shopper")]) == ("2", "1", "", "")
     # the HTML funnel and the web UI's funnel tab still show each journey's own ends
     ops = next(r for r in rows if r["persona"] == "ops")
-    assert funnel_stages_of_row(ops)[3:] == [("reconciled", 3), ("mismatch", 1)]
+    assert funnel_stages_of_row(ops)[3:5] == [("reconciled", 3), ("mismatch", 1)]
     tab = next(
         t for t in webui.extended_stats(_snapshot(book)) if t["key"] == "journey-funnel"
     )
     ops_ui = next(r for r in tab["data"] if r["persona"] == "ops")
     assert (ops_ui["recovered"], ops_ui["abandoned"]) == ("3 (75%)", "1 (25%)")
+
+
+def test_the_funnel_shows_journeys_interrupted_by_the_end_of_the_run():
+    """Interrupted journeys are the funnel's last stage (CSV, web UI tab, HTML report): the
+    funnel accounts for every journey started, not only the ones that reached an outcome."""
+    book = JourneyBook()
+    for journey, persona, outcomes in (
+        ("checkout", "shopper", ["succeeded", "recovered"] + ["interrupted"] * 2),
+        ("batch_report", "ops", ["reconciled", "interrupted"]),
+    ):
+        for outcome in outcomes:
+            book.started(journey, persona)
+            book.finished(_result(outcome, journey=journey, persona=persona))
+    rows = journey_rows(book, {})
+    text = csv_report.as_text(csv_report.write_journeys, rows)
+    header = text.splitlines()[0].split(",")
+    assert header[-1] == "funnel_interrupted", (
+        header
+    )  # the older columns keep their place
+    csv_rows = {
+        (r["journey"], r["persona"]): r for r in csv.DictReader(text.splitlines())
+    }
+    assert csv_rows[("checkout", "All")]["funnel_interrupted"] == "2"
+    assert csv_rows[("batch_report", "ops")]["funnel_interrupted"] == "1"
+    shopper = next(r for r in rows if r["persona"] == "shopper")
+    assert funnel_stages_of_row(shopper)[-1] == ("interrupted", 2)
+    assert ">interrupted</text>" in html_report.funnel_svg(shopper)
+    tab = next(
+        t for t in webui.extended_stats(_snapshot(book)) if t["key"] == "journey-funnel"
+    )
+    ui = {r["persona"]: r for r in tab["data"]}
+    assert (ui["shopper"]["interrupted"], ui["ops"]["interrupted"]) == (
+        "2 (50%)",
+        "1 (50%)",
+    )
+    assert webui.FUNNEL_TITLES[-1] == ("interrupted", "Interrupted")

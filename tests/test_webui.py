@@ -146,6 +146,7 @@ def test_journeys_tab_shows_the_live_run(tmp_path, service):
     assert int(by_key[("checkout", "All")][2]) > 0
     assert any(r[0] == "batch_report" for r in journeys["rows"])
     assert any("%" in cell for r in seen["Funnel"]["rows"] for cell in r)
+    assert seen["Funnel"]["headers"][-1] == "Interrupted", seen["Funnel"]["headers"]
     assert {r[0] for r in seen["Personas"]["rows"]} == {"shopper", "ops"}
     edges = seen["tab right edges at 1280"]
     assert len(edges) == 11 and max(edges) <= 1280, edges

@@ -76,14 +76,14 @@ def funnel_svg(row: dict) -> str:
         ),
         f'<text x="0" y="16" font-size="14" font-weight="700">{escape(row["journey"])}</text>',
     ]
-    colors = ("#4285f4", "#f4b400", "#ab47bc", "#0f9d58", "#db4437")
+    colors = ("#4285f4", "#f4b400", "#ab47bc", "#0f9d58", "#db4437", "#9e9e9e")
     for i, (stage, count) in enumerate(stages):
         y = 28 + i * (bar_h + gap)
         width = max(1.0, bar_w * count / started) if count else 0
         x = label_w + (bar_w - width) / 2
         parts.append(f'<text x="0" y="{y + 16}" font-size="12">{escape(stage)}</text>')
         parts.append(
-            f'<rect x="{x:.1f}" y="{y}" width="{width:.1f}" height="{bar_h}" fill="{colors[i % 5]}" rx="3"/>'
+            f'<rect x="{x:.1f}" y="{y}" width="{width:.1f}" height="{bar_h}" fill="{colors[i % len(colors)]}" rx="3"/>'
         )
         share = pct(count / started, 0) if stages[0][1] else ""
         parts.append(

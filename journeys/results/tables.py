@@ -53,20 +53,31 @@ JOURNEY_TITLES = (
         )
     ),
 )
-FUNNEL_STAGES = ("started", "declined", "retried", "recovered", "abandoned")
-#: The funnel's last two stages: customers recover or abandon, operators reconcile or mismatch.
+#: The funnel: started → declined → retried → recovered | abandoned (operators: reconciled |
+#: mismatch), and the journeys cut off before their outcome (``interrupted``), which the stages
+#: between leave out.
+FUNNEL_STAGES = (
+    "started",
+    "declined",
+    "retried",
+    "recovered",
+    "abandoned",
+    "interrupted",
+)
+#: The funnel's ends: customers recover or abandon, operators reconcile or mismatch.
 CUSTOMER_FUNNEL_ENDS = ("recovered", "abandoned")
 OPERATOR_FUNNEL_ENDS = ("reconciled", "mismatch")
 #: Every column of ``PREFIX_journeys.csv``. A row fills the funnel ends of its kind of journey
-#: and leaves the other kind's blank; the operators' ends come last, so older columns keep their
+#: and leaves the other kind's blank; columns added later come last, so older columns keep their
 #: place and meaning.
 JOURNEY_COLUMNS = (
     *(column for column, _ in (*_NAMES, *_OUTCOMES)),
     "payments",
     "attempts",
     *(column for column, _ in (*_PAYMENTS, *_DURATIONS)),
-    *(f"funnel_{stage}" for stage in FUNNEL_STAGES),
+    *(f"funnel_{stage}" for stage in FUNNEL_STAGES if stage != "interrupted"),
     *(f"funnel_{stage}" for stage in OPERATOR_FUNNEL_ENDS),
+    "funnel_interrupted",
 )
 MIX_TITLES = (
     ("persona", "Persona"),
@@ -160,6 +171,7 @@ def funnel_stages_of_row(row: dict[str, Any]) -> list[tuple[str, int]]:
         ("1st declined", row["funnel_declined"]),
         ("retried", row["funnel_retried"]),
         *((stage, row[f"funnel_{stage}"]) for stage in ends),
+        ("interrupted", row["funnel_interrupted"]),
     ]
 
 
@@ -183,11 +195,12 @@ def journey_row(
         "p99_ms": d.percentile(0.99),
         "max_ms": round(d.max) if d.count else None,
         # funnel: started → first attempt declined → retried → recovered | abandoned
-        # (operators: reconciled | mismatch)
+        # (operators: reconciled | mismatch); interrupted: cut off before an outcome
         "funnel_started": counters.started,
         "funnel_declined": counters.declined_journeys,
         "funnel_retried": counters.retried_journeys,
         **_funnel_end_columns(journey, counters.outcomes),
+        "funnel_interrupted": counters.outcomes["interrupted"],
     }
 
 

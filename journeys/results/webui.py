@@ -37,6 +37,7 @@ FUNNEL_TITLES = (
     ("retried", "Retried"),
     ("recovered", "Recovered / reconciled"),
     ("abandoned", "Abandoned / mismatch"),
+    ("interrupted", "Interrupted"),
 )
 # Short titles, the verdict second: Locust's seven tabs already take ~850 px, and MUI hides
 # tabs that do not fit behind a scroll arrow (at 1280 px, the SLO tab was).
@@ -58,8 +59,8 @@ def _cells(titles, rows) -> list[dict[str, Any]]:
 
 
 def _funnel_rows(rows) -> list[dict[str, Any]]:
-    """One funnel per row; its last two stages (recovered or reconciled, abandoned or mismatch)
-    share the tab's last two columns."""
+    """One funnel per row; its ends (recovered or reconciled, abandoned or mismatch) share the
+    tab's two columns before Interrupted."""
 
     def stage(count: int, started: int) -> str:
         return f"{count} ({pct(count / started, 0)})" if started else str(count)
