@@ -61,6 +61,7 @@ def test_a_faithful_service_passes_even_when_answers_are_lost(
     assert row["passed"] == "true", row
     assert f"holds the {confirmed} payments it confirmed" in row["message"], row
     assert row["actual"] == f"{in_db} payments", row
+    assert f"  ok: {row['message']}" in run.output  # the terminal summary says it held
 
 
 def test_a_resend_charged_again_fails_the_run(tmp_path, start_service):

@@ -84,4 +84,8 @@ def lines(snapshot: Snapshot) -> list[str]:
         f"{len(verdict.failures)} failed) - targets: {verdict.targets.describe()}"
     )
     out += [f"  FAILED: {check.message}" for check in verdict.failures]
+    # run-wide checks that held are worth a line too (e.g. the service's books, --reconcile-run)
+    out += [
+        f"  ok: {c.message}" for c in verdict.checks if c.passed and c.scope == "run"
+    ]
     return out
