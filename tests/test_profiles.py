@@ -226,10 +226,17 @@ def test_the_knee_is_judged_against_the_first_step_with_enough_requests():
     # step 1's 5 requests (p95 1 ms: one fast outlier) would make step 2 look like the knee
     table = [step(1, 5, 1), step(2, 40, 10), step(3, 80, 15)]
     assert _step({}, table) == [
-        "knee: not reached up to 15 users (p95 under 2× step 2, error rate under 1.0%)",
+        "knee: not reached up to 15 users (p95 under 2× or +10 ms of step 2, error rate under 1.0%)",
         "p95 not compared for step 1: fewer than 20 requests (the baseline is step 2)",
     ]
     assert _step({}, table + [step(4, 90, 25)])[0].startswith("knee: step 4 (20 users)")
+    # a fast service's 2 → 5 ms more than doubles, but is not a knee anyone would act on
+    fast = [step(1, 40, 2), step(2, 80, 5), step(3, 90, 11)]
+    assert _step({}, fast)[0].startswith("knee: not reached up to 15 users")
+    assert (
+        _step({}, fast + [step(4, 90, 12)])[0]
+        == "knee: step 4 (20 users): p95 2 → 12 ms"
+    )
 
 
 def test_windows_with_too_few_requests_are_not_compared():

@@ -2,7 +2,8 @@
 
 * spike: peak and recovery against the baseline (p95 and error rate before / during / after)
 * soak:  drift, the last window against the first
-* step:  the first step where p95 doubled against step 1, or the error rate passed 1% (the knee)
+* step:  the first step where p95 doubled (and grew by 10 ms or more) against step 1, or the error
+         rate passed 1% (the knee)
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ COLUMNS = (
     "p95_ms",
 )
 KNEE_P95_RATIO = 2.0
+#: ... and grew by at least this much: 2 → 4 ms doubles, but is noise to anyone reading a knee.
+KNEE_MIN_GAIN_MS = 10.0
 KNEE_ERROR_RATE = 0.01
 #: Fewer requests than this in a window give no p95 worth comparing (one outlier is the p95).
 MIN_REQUESTS_TO_COMPARE = 20
@@ -131,7 +134,8 @@ def _soak(by_name: dict, _table: list) -> list[str]:
 
 def _step(_by_name: dict, table: list) -> list[str]:
     """The knee: the first step whose error rate reached 1% (on any number of requests: a
-    collapsing service answers few), or whose p95 doubled against the baseline, the first step
+    collapsing service answers few), or whose p95 doubled, and by ``KNEE_MIN_GAIN_MS`` at least,
+    against the baseline, the first step
     with ``MIN_REQUESTS_TO_COMPARE`` requests (fewer give no p95 worth comparing)."""
     steps = [r for r in table if r["requests"]]
     if not steps:
@@ -159,6 +163,7 @@ def _step(_by_name: dict, table: list) -> list[str]:
             and r["requests"] >= MIN_REQUESTS_TO_COMPARE
             and bool(base_p95 and r["p95_ms"])
             and r["p95_ms"] >= KNEE_P95_RATIO * base_p95
+            and r["p95_ms"] - base_p95 >= KNEE_MIN_GAIN_MS
         )
         if failing or slow:
             why = (
@@ -168,7 +173,7 @@ def _step(_by_name: dict, table: list) -> list[str]:
             )
             return [f"knee: {r['phase']} ({r['target_users']} users): {why}", *note]
     p95_limit = (
-        f"p95 under {KNEE_P95_RATIO:g}× {steps[base]['phase']}"
+        f"p95 under {KNEE_P95_RATIO:g}× or +{KNEE_MIN_GAIN_MS:g} ms of {steps[base]['phase']}"
         if base is not None
         else f"p95 not compared: no step with {MIN_REQUESTS_TO_COMPARE} requests"
     )
