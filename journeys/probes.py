@@ -37,7 +37,9 @@ def _not_paid(step: str, answer) -> str:
     if answer.kind == "unknown":
         return f"{step}: no answer after every resend ({answer.detail})"
     code = answer.decline_code or answer.error_code or ""
-    return f"{step}: expected 201, got {answer.status} {shown_code(code)}".strip()
+    # as the request's own failure says it: no "no code" after a 2xx
+    shown = f" {shown_code(code)}" if code else ""
+    return f"{step}: expected 201, got {answer.status}{shown}"
 
 
 def _first(problems) -> str:
