@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+from pathlib import Path
 
 
 def finite_number(text: str) -> float:
@@ -60,3 +62,24 @@ def share(text: str) -> float:
             f"{text} is outside 0..1; use a share, e.g. 0.1 to trace 1 journey in 10"
         )
     return value
+
+
+def writable_file(text: str) -> str:
+    """A file path whose folder exists or can be made, and can be written (``--csv``,
+    ``--html``): found now, not as a traceback before the first request or, for ``--html``,
+    after the whole run, when the report is lost."""
+    folder = Path(os.path.dirname(text) or ".")
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"cannot write {text}: {existing} is a file, not a folder"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(
+            f"cannot write {text}: this user (uid {os.getuid()}) may not write in {existing}; "
+            "pick another path or make the folder writable (in Docker: a mounted folder "
+            "must be writable by the container's user)"
+        )
+    return text

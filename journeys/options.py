@@ -13,7 +13,12 @@ from pathlib import Path
 from locust import events
 from locust.argument_parser import get_empty_argument_parser
 
-from journeys.argtypes import non_negative_float, positive_float, share
+from journeys.argtypes import (
+    non_negative_float,
+    positive_float,
+    share,
+    writable_file,
+)
 from journeys.results import reconcile_run
 
 DEFAULT_PERSONAS = "personas.csv"
@@ -82,6 +87,11 @@ def add_options(parser) -> None:
         "send 'drop' trace headers, so the service drops its spans for them too.",
     )
     reconcile_run.add_option(group)
+    for (
+        action
+    ) in parser._actions:  # Locust's report options: refuse a path we cannot write
+        if action.dest in ("csv_prefix", "html_file"):
+            action.type = writable_file
 
 
 def name_the_source_of_bad_values(parser) -> None:

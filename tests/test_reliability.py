@@ -397,6 +397,14 @@ def test_no_card_number_cvc_or_token_in_any_output(tmp_path, service):
             "--trace-sample-rate: 1.5 is outside 0..1",
         ),
         ({"PAYMENT_INTERNAL_TOKEN": ""}, "PAYMENT_INTERNAL_TOKEN is not set"),
+        (
+            {"LOCUST_HTML": "/etc/passwd/reports/run.html"},
+            "--html: cannot write /etc/passwd/reports/run.html: /etc/passwd is a file",
+        ),
+        (
+            {"LOCUST_CSV": "/etc/passwd/run"},
+            "/etc/passwd is a file, not a folder (set by LOCUST_CSV=",
+        ),
     ],
     ids=[
         "users-abc",
@@ -411,6 +419,8 @@ def test_no_card_number_cvc_or_token_in_any_output(tmp_path, service):
         "wait-for-host-nan",
         "trace-sample-rate",
         "no-token",
+        "html-under-a-file",
+        "csv-under-a-file",
     ],
 )
 def test_bad_env_values_stop_before_any_traffic(tmp_path, idle_service, env, needle):
