@@ -56,6 +56,8 @@ ENTRYPOINT ["/app/docker/service-entrypoint.sh"]
 
 # --- generator: Locust with our locustfile (the default target) --------------------------------
 FROM runtime AS generator
+# The CSV and HTML reports (docker/entrypoint.sh writes them here unless told otherwise).
+RUN mkdir /app/reports && chown app:app /app/reports
 USER 10001:10001
 # 8089: web UI; 5557: master <- workers.
 EXPOSE 8089 5557

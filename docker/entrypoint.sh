@@ -38,6 +38,17 @@ else
 fi
 
 if [ "$role" != worker ]; then
+  # Reports go to /app/reports (writable by the container's user) unless asked elsewhere:
+  # `docker cp <container>:/app/reports .` gets them out, even from a stopped container.
+  csv=yes; html=yes
+  for arg in "$@"; do
+    case "$arg" in
+      --csv | --csv=*) csv=no ;;
+      --html | --html=*) html=no ;;
+    esac
+  done
+  if [ "$csv" = yes ] && [ -z "${LOCUST_CSV:-}" ]; then set -- --csv reports/run "$@"; fi
+  if [ "$html" = yes ] && [ -z "${LOCUST_HTML:-}" ]; then set -- --html reports/run.html "$@"; fi
   case " $* " in
     *" --headless "*) ;;
     *) truthy "${LOCUST_HEADLESS:-}" \
