@@ -52,6 +52,10 @@ class PersonaUser(FastHttpUser):
     _indices: itertools.count
 
     def __init__(self, environment) -> None:
+        if (
+            self.host
+        ):  # "http://svc:8000/" + "/pay" would be "//pay", an invalid request
+            self.host = self.host.rstrip("/")
         super().__init__(environment)
         cookies.install(self.client)
         self.index = next(type(self)._indices)

@@ -115,6 +115,19 @@ def test_missing_token_with_operators_stops_before_traffic(tmp_path, idle_servic
     assert service.query("SELECT count(*) FROM payments") == [(0,)]
 
 
+def test_a_host_with_a_trailing_slash_works(tmp_path, idle_service):
+    """``http://svc:8000/`` is how many people write a base URL; ``/pay`` must not become
+    ``//pay`` (an invalid request target: every payment failed with a traceback)."""
+    service = empty_tables(idle_service)
+    personas = write_personas(
+        tmp_path, "fast,customer,1,visa,USD,5,60,0,0,,en_US,0,0.05"
+    )
+    run = run_locust(tmp_path, service.url + "/", personas=personas, run_time="2s")
+    assert run.returncode == 0, run.output[-3000:]
+    assert "Traceback" not in run.output
+    assert service.query("SELECT count(*) FROM payments")[0][0] > 0
+
+
 def test_unreachable_host_stops_at_once(tmp_path):
     from tests.conftest import free_port
 
