@@ -102,9 +102,10 @@ def post_report(
 
 
 def token_problem(host: str, token: str, timeout: float = 5.0) -> str | None:
-    """A one-line error when the target refuses ``token`` (401/403 from the report endpoint).
+    """A one-line error when the target refuses ``token`` (401/403 from the report endpoint) or
+    has no report endpoint there (404/405: a wrong base path in ``--host``).
 
-    Anything else (200, 404, 5xx, no answer in ``timeout``) is left to the run, with a warning:
+    Anything else (200, 5xx, no answer in ``timeout``) is left to the run, with a warning:
     a service that speaks the contract but is slow or flaky must still be load-tested.
     """
     host = without_credentials(host)
@@ -120,6 +121,12 @@ def token_problem(host: str, token: str, timeout: float = 5.0) -> str | None:
         return (
             f"The target {host} refused {TOKEN_ENV}: {status} {error_code(body)}; "
             f"set {TOKEN_ENV} to the service's internal token."
+        )
+    if status in (404, 405):
+        return (
+            f"The target has no report endpoint: POST {url} answered {status}. Check --host / "
+            "LOCUST_HOST: it is the service's base URL, the one /pay and "
+            "/internal/generate-report hang off."
         )
     if status >= 300:
         log.warning("token check: %s answered %s; not checked", url, status)

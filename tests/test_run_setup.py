@@ -128,6 +128,20 @@ def test_a_host_with_a_trailing_slash_works(tmp_path, idle_service):
     assert service.query("SELECT count(*) FROM payments")[0][0] > 0
 
 
+def test_a_host_with_a_wrong_base_path_stops_before_traffic(tmp_path, idle_service):
+    """``--host http://svc:8000/api`` when the API is at the root: the report endpoint answers
+    404 to the preflight, so the run stops with exit 2 instead of failing every request."""
+    service = empty_tables(idle_service)
+    personas = write_personas(tmp_path, "ops,operator,1,visa,USD,1,50,0,0,3,en_US,0,1")
+    run = run_locust(tmp_path, service.url + "/api", personas=personas)
+    assert run.returncode == 2, run.output[-3000:]
+    assert (
+        f"The target has no report endpoint: POST {service.url}/api/internal/generate-report "
+        "answered 404. Check --host" in run.output
+    ), run.output[-2000:]
+    assert service.query("SELECT count(*) FROM payments") == [(0,)]
+
+
 def test_unreachable_host_stops_at_once(tmp_path):
     from tests.conftest import free_port
 
@@ -186,8 +200,8 @@ def test_wrong_token_is_not_checked_without_operators_or_probers(tmp_path, servi
     assert service.query("SELECT count(*) FROM payments")[0][0] > 0
 
 
-@pytest.mark.parametrize("answer", [200, 404, 500, 302, "slow", "closed"])
-def test_token_check_stops_only_on_401_or_403(answer):
+@pytest.mark.parametrize("answer", [200, 500, 302, "slow", "closed"])
+def test_token_check_stops_only_on_401_403_or_no_endpoint(answer):
     """A service that speaks the contract but is slow or flaky must still be load-tested."""
 
     followed = []  # requests that followed a redirect: they would carry the token elsewhere
