@@ -303,3 +303,45 @@ def test_step_phases_split_the_run_time_evenly(users, run_time, step_duration, b
     schedule = build_schedule(options)
     assert [(p.start_s, p.end_s) for p in schedule.phases] == bounds
     assert [p.users for p in schedule.phases] == list(range(1, users + 1))
+
+
+@pytest.mark.parametrize(
+    ("users", "rate", "step_users", "needle"),
+    [
+        (4, 10, 10, "--step-users 10 reaches all 4 users (-u) in one step"),
+        (
+            6,
+            0.5,
+            3,
+            "Each step adds 3 users at 0.5/s (--spawn-rate), which takes 6s, but a step lasts 6s",
+        ),
+    ],
+    ids=["one-step", "ramping-all-the-time"],
+)
+def test_step_shapes_that_cannot_find_a_knee_are_refused(
+    tmp_path, service, users, rate, step_users, needle
+):
+    """One step has nothing to compare; steps whose users are still arriving when the next
+    begins never hold their load (the stats history showed users ramping the whole run)."""
+    run = run_locust(
+        tmp_path, service.url, "--profile", "step", "--step-users", str(step_users),
+        users=users, spawn_rate=rate, run_time="12s",
+    )  # fmt: skip
+    assert run.returncode == 2, run.output[-2000:]
+    assert needle in run.output and "No traffic was sent." in run.output
+    assert http_requests(run) == 0
+
+
+def test_a_knee_not_compared_says_so():
+    """Master + worker, -u 4 --step-users 2: step 1 had too few requests, so step 2 is both the
+    baseline and the last step; "not reached (p95 under 2× step 2)" claimed a comparison."""
+    from journeys.profiles.report import _step
+
+    def step(n, requests, p95):
+        return {"phase": f"step {n}", "target_users": 2 * n, "requests": requests,
+                "p95_ms": p95, "error_rate": 0.0}  # fmt: skip
+
+    assert _step({}, [step(1, 8, 3), step(2, 60, 4)])[0] == (
+        "knee: not reached up to 4 users (p95 not compared: no step after step 2 had 20 "
+        "requests, error rate under 1.0%)"
+    )

@@ -172,11 +172,21 @@ def _step(_by_name: dict, table: list) -> list[str]:
                 else f"p95 {_ms(base_p95)} → {_ms(r['p95_ms'])} ms"
             )
             return [f"knee: {r['phase']} ({r['target_users']} users): {why}", *note]
-    p95_limit = (
-        f"p95 under {KNEE_P95_RATIO:g}× or +{KNEE_MIN_GAIN_MS:g} ms of {steps[base]['phase']}"
-        if base is not None
-        else f"p95 not compared: no step with {MIN_REQUESTS_TO_COMPARE} requests"
+    compared = base is not None and any(
+        r["requests"] >= MIN_REQUESTS_TO_COMPARE for r in steps[base + 1 :]
     )
+    if base is None:
+        p95_limit = f"p95 not compared: no step with {MIN_REQUESTS_TO_COMPARE} requests"
+    elif not compared:
+        p95_limit = (
+            f"p95 not compared: no step after {steps[base]['phase']} had "
+            f"{MIN_REQUESTS_TO_COMPARE} requests"
+        )
+    else:
+        p95_limit = (
+            f"p95 under {KNEE_P95_RATIO:g}× or +{KNEE_MIN_GAIN_MS:g} ms of "
+            f"{steps[base]['phase']}"
+        )
     limits = f"{p95_limit}, error rate under {_pct(KNEE_ERROR_RATE)}"
     return [
         f"knee: not reached up to {steps[-1]['target_users']} users ({limits})",

@@ -324,6 +324,12 @@ def _soak(options, users: int, rate: float, run_time: float) -> list[Phase]:
 def _step(options, users: int, rate: float, run_time: float) -> list[Phase]:
     step_users = options.step_users or max(1, round(users / DEFAULT_STEPS))
     steps = math.ceil(users / step_users)
+    if steps < 2:
+        raise ProfileConfigError(
+            f"--step-users {step_users} reaches all {users} users (-u) in one step: there would "
+            f"be no stairs and nothing to compare. Lower --step-users (e.g. {max(1, users // 5)}) "
+            "or raise -u. No traffic was sent."
+        )
     if options.step_duration:
         duration = _whole(_span_of(options.step_duration).seconds(run_time))
     else:
@@ -335,6 +341,14 @@ def _step(options, users: int, rate: float, run_time: float) -> list[Phase]:
             f"{duration * steps:g}s, but the run time is {run_time:g}s: only {fit} would run and "
             f"the top of the stairs would never be reached. Lengthen --run-time, raise "
             f"--step-users or shorten --step-duration. No traffic was sent."
+        )
+    climb = step_users / rate
+    if climb >= duration:
+        raise ProfileConfigError(
+            f"Each step adds {step_users} users at {rate:g}/s (--spawn-rate), which takes "
+            f"{climb:g}s, but a step lasts {duration:g}s: the users would still be arriving when "
+            "the next step starts, and no step would hold its load. Raise --spawn-rate, lower "
+            "--step-users or lengthen the steps (--step-duration, --run-time). No traffic was sent."
         )
     if options.step_duration:  # stairs of that length; the top step holds to the end
         starts = [k * duration for k in range(steps)]
