@@ -101,6 +101,7 @@ def name_the_source_of_bad_values(parser) -> None:
     A value set in the environment or a config file long ago is easy to miss, and argparse only
     names the flag. Locust's own options and ours go through this one parser, so this covers all.
     """
+    _parsers[:] = [parser]
     stock_error = parser.error
 
     def error(message: str):
@@ -110,6 +111,20 @@ def name_the_source_of_bad_values(parser) -> None:
         stock_error(message)
 
     parser.error = error
+
+
+#: The parser Locust parsed the command line with (for ``source_of`` after parsing).
+_parsers: list = []
+
+
+def source_of(dest: str) -> str | None:
+    """Where option ``dest`` got its value when not from the command line: the ``LOCUST_*``
+    variable or config file line, for messages about values checked after parsing."""
+    if not _parsers:
+        return None
+    parser = _parsers[0]
+    action = next((a for a in parser._actions if a.dest == dest), None)
+    return _source_of(parser, action)
 
 
 def _action_named_in(parser, message: str):

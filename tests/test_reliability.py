@@ -519,3 +519,26 @@ def test_a_bad_value_names_the_config_file_it_came_from(tmp_path):
     assert outputs[1].rstrip().endswith("argument --seed: invalid int value: 'x'"), (
         outputs[1]
     )
+
+
+def test_a_bad_slo_target_names_where_it_was_set(tmp_path):
+    """SLO targets are checked after parsing (the web UI form sends them as text), so argparse
+    never names their source: the check does, as for every other option."""
+    config = tmp_path / "team.conf"
+    config.write_text("headless = true\nslo-p95-ms = abc\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py")]
+        + ["--config", str(config)],
+        cwd=tmp_path,
+        env=locust_env("http://127.0.0.1:9", {"LOCUST_SLO_ERROR_RATE": "3"}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert (
+        f"--slo-p95-ms must be a number, got 'abc' (set by slo-p95-ms = abc in {config})"
+        in (proc.stderr)
+    )
+    assert "got '3' (set by LOCUST_SLO_ERROR_RATE='3')" in proc.stderr

@@ -89,17 +89,22 @@ class SloTargets:
             raw = getattr(options, attr, None) if options is not None else None
             if raw is None or (isinstance(raw, str) and not raw.strip()):
                 return None if optional else default
+            from journeys.options import source_of  # (options imports the results)
+
+            source = source_of(attr)
+            where = f" (set by {source})" if source else ""
             try:
                 value = float(raw)
             except (TypeError, ValueError):
-                problems.append(f"{flag} must be a number, got {raw!r}")
+                problems.append(f"{flag} must be a number, got {raw!r}{where}")
                 return default
             if upper is not None and not 0 <= value <= upper:
                 problems.append(
-                    f"{flag} must be a fraction between 0 and {upper:g} (0.01 means 1%), got {raw!r}"
+                    f"{flag} must be a fraction between 0 and {upper:g} (0.01 means 1%), got "
+                    f"{raw!r}{where}"
                 )
             elif upper is None and not (math.isfinite(value) and value > 0):
-                problems.append(f"{flag} must be a positive number, got {raw!r}")
+                problems.append(f"{flag} must be a positive number, got {raw!r}{where}")
             return value
 
         targets = cls(
