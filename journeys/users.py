@@ -27,6 +27,7 @@ from journeys.preflight import NO_TARGET, TOKEN_ENV, token_problem, wait_for_hos
 from journeys.probes import EdgeProbesJourney, ErrorProbesJourney
 from journeys.results import reconcile_run
 from journeys.results.webui import start_form_sent
+from journeys.wording import counted
 
 log = logging.getLogger(__name__)
 
@@ -150,9 +151,9 @@ def build_data_pools(environment, **_kwargs) -> None:
     for persona in personas:
         build_pools(persona, options.seed)
     log.info(
-        "data pools ready for %d personas (%d locales) in %.2f s",
-        len(personas),
-        len({p.locale for p in personas}),
+        "data pools ready for %s (%s) in %.2f s",
+        counted(len(personas), "persona"),
+        counted(len({p.locale for p in personas}), "locale"),
         time.perf_counter() - started,
     )
 
@@ -227,14 +228,9 @@ def _check_run(environment, options) -> None:
         )
     environment.user_classes[:] = active
     needing = personas_needing_token(active)
-    if needing and not os.environ.get(TOKEN_ENV):
-        _fail(missing_token(needing))
-    if reconcile_run.wanted(options) and not os.environ.get(TOKEN_ENV):
-        _fail(
-            f"{TOKEN_ENV} is not set, but --reconcile-run (LOCUST_RECONCILE_RUN) asks the "
-            f"internal report endpoint for the run's payments. Set {TOKEN_ENV} to the payment "
-            "service's internal token, or drop --reconcile-run. No traffic was sent."
-        )
+    reconciling = reconcile_run.wanted(options)
+    if (needing or reconciling) and not os.environ.get(TOKEN_ENV):
+        _fail(missing_token(needing, reconciling=reconciling))
     # in the web UI the host may still be typed in the start form (checked when it is sent)
     if options.headless or options.autostart:
         _check_target(
@@ -272,11 +268,19 @@ def personas_needing_token(classes) -> list[str]:
     )
 
 
-def missing_token(needing: list[str]) -> str:
+def missing_token(needing: list[str], *, reconciling: bool = False) -> str:
+    """Why the token is needed (personas, ``--reconcile-run``) and every way out, in one go."""
+    why, ways_out = [], []
+    if needing:
+        why.append(f"personas {', '.join(needing)} call the internal report endpoint")
+        ways_out.append("leave those personas out (e.g. --tags customer)")
+    if reconciling:
+        endpoint = "it" if needing else "the internal report endpoint"
+        why.append(f"--reconcile-run asks {endpoint} for the run's payments")
+        ways_out.append("drop --reconcile-run")
     return (
-        f"{TOKEN_ENV} is not set, but personas {', '.join(needing)} call the internal report "
-        f"endpoint. Set {TOKEN_ENV} to the payment service's internal token, or leave those "
-        "personas out (e.g. --tags customer)."
+        f"{TOKEN_ENV} is not set, but {' and '.join(why)}. Set {TOKEN_ENV} to the payment "
+        f"service's internal token, or {' and '.join(ways_out)}."
     )
 
 

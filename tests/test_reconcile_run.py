@@ -147,14 +147,38 @@ def test_a_lost_worker_is_not_read_as_double_charges(tmp_path, start_service):
     assert "workers_lost" in {r["metric"] for r in run.csv_rows("slo")}
 
 
-def test_reconcile_run_needs_the_token(tmp_path, service):
-    personas = write_personas(tmp_path, SHOPPER)
+@pytest.mark.parametrize(
+    ("rows", "needle"),
+    [
+        (
+            [SHOPPER],
+            (
+                "PAYMENT_INTERNAL_TOKEN is not set, but --reconcile-run asks the internal report "
+                "endpoint for the run's payments. Set PAYMENT_INTERNAL_TOKEN to the payment "
+                "service's internal token, or drop --reconcile-run."
+            ),
+        ),
+        (
+            [SHOPPER, OPS],
+            (
+                "PAYMENT_INTERNAL_TOKEN is not set, but personas ops call the internal report "
+                "endpoint and --reconcile-run asks it for the run's payments. Set "
+                "PAYMENT_INTERNAL_TOKEN to the payment service's internal token, or leave those "
+                "personas out (e.g. --tags customer) and drop --reconcile-run."
+            ),
+        ),
+    ],
+    ids=["customers", "with-operators"],
+)
+def test_reconcile_run_needs_the_token(tmp_path, service, rows, needle):
+    """Every reason the token is needed, and every way out, in one message."""
+    personas = write_personas(tmp_path, *rows)
     run = run_locust(
         tmp_path, service.url, "--reconcile-run", personas=personas, run_time="2s",
         env={"PAYMENT_INTERNAL_TOKEN": ""},
     )  # fmt: skip
     assert run.returncode == 2, run.output[-2000:]
-    assert "PAYMENT_INTERNAL_TOKEN is not set, but --reconcile-run" in run.output
+    assert needle in run.output, run.output[-2000:]
     assert service.query("SELECT count(*) FROM payments")[0][0] == 0
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from journeys.profiles.phases import PhaseBook
+from journeys.wording import counted
 
 COLUMNS = (
     "phase",
@@ -171,7 +172,10 @@ def _step(_by_name: dict, table: list) -> list[str]:
                 if failing
                 else f"p95 {_ms(base_p95)} → {_ms(r['p95_ms'])} ms"
             )
-            return [f"knee: {r['phase']} ({r['target_users']} users): {why}", *note]
+            return [
+                f"knee: {r['phase']} ({counted(r['target_users'], 'user')}): {why}",
+                *note,
+            ]
     compared = base is not None and any(
         r["requests"] >= MIN_REQUESTS_TO_COMPARE for r in steps[base + 1 :]
     )
@@ -189,6 +193,6 @@ def _step(_by_name: dict, table: list) -> list[str]:
         )
     limits = f"{p95_limit}, error rate under {_pct(KNEE_ERROR_RATE)}"
     return [
-        f"knee: not reached up to {steps[-1]['target_users']} users ({limits})",
+        f"knee: not reached up to {counted(steps[-1]['target_users'], 'user')} ({limits})",
         *note,
     ]

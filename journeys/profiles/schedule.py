@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from locust.util.timespan import parse_timespan
 
 from journeys.argtypes import finite_number, positive_float, positive_int
+from journeys.wording import counted
 
 PROFILES = ("steady", "spike", "soak", "step")
 DEFAULT_PROFILE = "steady"
@@ -218,7 +219,7 @@ class Schedule:
     def describe(self) -> str:
         users = " → ".join(str(p.users) for p in _dedupe_users(self.phases))
         run = f"{self.run_time:g}s" if self.run_time is not None else "until stopped"
-        return f"{self.profile}: {users} users over {run} ({len(self.phases)} phases)"
+        return f"{self.profile}: {users} users over {run} ({counted(len(self.phases), 'phase')})"
 
 
 def _dedupe_users(phases: tuple[Phase, ...]) -> list[Phase]:
@@ -289,8 +290,9 @@ def _spike(options, users: int, rate: float, run_time: float) -> list[Phase]:
         )
     if ramp >= at:
         raise ProfileConfigError(
-            f"The spike starts at {at:g}s, before the ramp-up to {users} users ends "
-            f"({users} users at {rate:g}/s take {ramp:g}s), so there would be no baseline. "
+            f"The spike starts at {at:g}s, before the ramp-up to {counted(users, 'user')} ends "
+            f"({counted(users, 'user')} at {rate:g}/s take {ramp:g}s), so there would be no "
+            "baseline. "
             f"Raise --spawn-rate or move --spike-at later. No traffic was sent."
         )
     return [
@@ -326,7 +328,7 @@ def _step(options, users: int, rate: float, run_time: float) -> list[Phase]:
     steps = math.ceil(users / step_users)
     if steps < 2:
         raise ProfileConfigError(
-            f"--step-users {step_users} reaches all {users} users (-u) in one step: there would "
+            f"--step-users {step_users} reaches all {counted(users, 'user')} (-u) in one step: there would "
             f"be no stairs and nothing to compare. Lower --step-users (e.g. {max(1, users // 5)}) "
             "or raise -u. No traffic was sent."
         )

@@ -26,6 +26,7 @@ from journeys.client import report_shape_problem
 from journeys.preflight import TOKEN_ENV, error_code, post_report, without_credentials
 from journeys.results import cut_short, distributed, ledger
 from journeys.results.slo import Check
+from journeys.wording import counted
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ def check(environment) -> Check | None:
             "with payments it had not reported"
         )
     if problems:
-        return _books(False, _payments(held), "; ".join(problems) + notes)
+        return _books(False, counted(held, "payment"), "; ".join(problems) + notes)
     confirmed = sum(e[0] for e in allowed.values())
     unknown = sum(e[2] for e in allowed.values())
     also = (
@@ -106,7 +107,7 @@ def check(environment) -> Check | None:
     )
     return _books(
         True,
-        _payments(held),
+        counted(held, "payment"),
         f"the service's report of the run holds the {confirmed} payments confirmed to the "
         f"generator{also}{notes}",
     )
@@ -139,7 +140,7 @@ def compare(
         count, amount = total["count"], total["amount"]
         if count < paid:
             problems.append(
-                f"{currency}: the service holds {_payments(count)}, {paid - count} fewer than "
+                f"{currency}: the service holds {counted(count, 'payment')}, {paid - count} fewer than "
                 f"the {paid} confirmed to the generator (lost payments)"
             )
         elif not judge_extra:
@@ -152,7 +153,7 @@ def compare(
                 else ""
             )
             problems.append(
-                f"{currency}: the service holds {_payments(count)}, {count - paid - unknown} more "
+                f"{currency}: the service holds {counted(count, 'payment')}, {count - paid - unknown} more "
                 f"than the {paid} confirmed to the generator{of} (double charges, or other "
                 f"traffic){never}"
             )
@@ -164,10 +165,6 @@ def compare(
                 f"{currency}: the service holds {amount} in minor units, expected {expected}"
             )
     return problems
-
-
-def _payments(count: int) -> str:
-    return f"{count} payment" + ("" if count == 1 else "s")
 
 
 def report_of_the_run(

@@ -170,13 +170,16 @@ class Verdict:
     def exit_code(self) -> int:
         return 0 if self.passed else 1
 
-    def headline(self) -> str:
+    def result(self) -> str:
+        """``SLO verdict: PASS (14 checks)`` or ``SLO verdict: FAIL (2 of 14 checks failed)``."""
         if self.passed:
             return f"SLO verdict: PASS ({len(self.checks)} checks)"
-        return (
-            f"SLO verdict: FAIL ({len(self.failures)} of {len(self.checks)} checks) - "
-            + "; ".join(c.message for c in self.failures)
-        )
+        return f"SLO verdict: FAIL ({len(self.failures)} of {len(self.checks)} checks failed)"
+
+    def headline(self) -> str:
+        if self.passed:
+            return self.result()
+        return f"{self.result()} - " + "; ".join(c.message for c in self.failures)
 
 
 CHECK_TITLES = (

@@ -79,10 +79,7 @@ def lines(snapshot: Snapshot) -> list[str]:
         out.append("No journeys were recorded.")
     out.append("")
     verdict = snapshot.verdict
-    out.append(
-        f"SLO verdict: {'PASS' if verdict.passed else 'FAIL'} ({len(verdict.checks)} checks, "
-        f"{len(verdict.failures)} failed) - targets: {verdict.targets.describe()}"
-    )
+    out.append(f"{verdict.result()} - targets: {verdict.targets.describe()}")
     out += [f"  FAILED: {check.message}" for check in verdict.failures]
     # run-wide checks that held are worth a line too (e.g. the service's books, --reconcile-run)
     out += [
