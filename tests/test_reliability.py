@@ -398,6 +398,23 @@ def test_no_card_number_cvc_or_token_in_any_output(tmp_path, service):
         ),
         ({"PAYMENT_INTERNAL_TOKEN": ""}, "PAYMENT_INTERNAL_TOKEN is not set"),
         (
+            {"LOCUST_TAGS": "[customer, chekout]"},
+            (
+                "--tags: no journey carries the tag 'chekout'. Tags are roles (customer, "
+                "operator), journey tags (batch_report, checkout) and persona names (ops, "
+                "shopper). No traffic was sent."
+            ),
+        ),
+        (
+            {"LOCUST_EXCLUDE_TAGS": "customer operator"},
+            (
+                "--exclude-tags: no journey carries the tag 'customer operator'. Tags are roles "
+                "(customer, operator), journey tags (batch_report, checkout) and persona names (ops, "
+                "shopper). Several tags in one LOCUST_* variable or config line are written as a "
+                "list: [customer, operator]."
+            ),
+        ),
+        (
             {"LOCUST_HTML": "/etc/passwd/reports/run.html"},
             "--html: cannot write /etc/passwd/reports/run.html: /etc/passwd is a file",
         ),
@@ -419,6 +436,8 @@ def test_no_card_number_cvc_or_token_in_any_output(tmp_path, service):
         "wait-for-host-nan",
         "trace-sample-rate",
         "no-token",
+        "unknown-tag",
+        "unknown-exclude-tag",
         "html-under-a-file",
         "csv-under-a-file",
     ],
