@@ -7,10 +7,22 @@ whose clock runs behind, and a distributed run; the service's database says what
 
 from __future__ import annotations
 
+import signal
+import time
+
 import pytest
 
 from journeys.results.reconcile_run import compare
-from tests.conftest import run_locust, write_personas
+from tests.conftest import (
+    end_process,
+    free_port,
+    locust_command,
+    locust_process,
+    post_form,
+    run_locust,
+    wait_http,
+    write_personas,
+)
 
 SHOPPER = "shopper,customer,2,visa|mastercard,USD|EUR,5,80,0,1,,en_US,0,0.02"
 OPS = "ops,operator,1,visa|amex,USD|JPY,1,500,0,0,4,en_US,0,0.02"
@@ -211,3 +223,42 @@ def test_compare_names_each_currency_and_direction():
     assert compare({"USD": {"count": 5, "amount": 500}}, {"USD": [5, 500, 1, 70]}) == []
     # with a lost worker only missing payments are judged
     assert [p[:3] for p in compare(totals, entries, judge_extra=False)] == ["EUR"]
+
+
+def test_a_web_ui_test_started_right_after_a_stop_allows_the_stopped_ones_in_flight(
+    tmp_path, start_service
+):
+    """Stop a test against a slow service, start the next at once: payments the first one had
+    in flight are stored in the second one's window. They are the first test's unknown ones,
+    not double charges."""
+    service = start_service("--latency-ms", "1500")
+    port = free_port()
+    locust = locust_process(
+        locust_command(
+            tmp_path, "--web-host", "127.0.0.1", "--web-port", str(port),
+            "--reconcile-run", "--stop-timeout", "0", *LENIENT,
+            personas=write_personas(tmp_path, SHOPPER), headless=False,
+        ),
+        service.url,
+    )  # fmt: skip
+    ui = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(ui + "/", timeout=30)
+        post_form(ui + "/swarm", user_count=8, spawn_rate=8, host=service.url)
+        time.sleep(4)
+        post_form(ui + "/stop")
+        before = charged(service)
+        post_form(
+            ui + "/swarm", user_count=2, spawn_rate=2, host=service.url, run_time="4s"
+        )
+        time.sleep(1.6)
+        landed = charged(service) - before  # the first test's requests, stored late
+        time.sleep(4)
+        locust.send_signal(signal.SIGINT)
+        output = locust.communicate(timeout=60)[0]
+    finally:
+        end_process(locust)
+    assert landed > 0, "no payment of the stopped test landed after the restart"
+    books = [line for line in output.splitlines() if "the service's report" in line]
+    assert books and books[-1].startswith("  ok: "), output[-3000:]
+    assert "whose fate was unknown" in books[-1], books
