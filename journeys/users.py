@@ -247,7 +247,7 @@ def _check_target(host: str | None, wait_s: float, *, token_needed: bool) -> Non
     """Set, reachable, and (when operators/probers run) taking the token: else exit 2 now."""
     problem = _target_problem(host, wait_s, token_needed=token_needed)
     if problem:
-        _fail(f"{problem} No load was sent (only the pre-flight check's request).")
+        _fail(f"{problem} No load was sent.")
 
 
 def _target_problem(
