@@ -34,6 +34,7 @@ import gevent
 
 from journeys import tracing
 from journeys.data import compact_json
+from journeys.report_shape import report_shape_problem
 from journeys.results import ledger
 
 if TYPE_CHECKING:
@@ -267,35 +268,6 @@ def _echo_problem(field: str, got: Any, sent: Any) -> list[str]:
     if field == "status":
         return ["status is not 'succeeded'"]
     return [f"{field} differs from what was sent"]
-
-
-def report_shape_problem(report: Any) -> str | None:
-    """What makes a 200 report break the contract (without quoting its values), or None.
-
-    ``totals`` maps currencies to ``{"count": int, "amount": int}`` and ``payments`` holds
-    ``succeeded`` and ``declined`` counts, all whole numbers >= 0 (not strings, floats or
-    booleans): reconciling anything else would report money missing that is only mistyped.
-    """
-    if not isinstance(report, dict):
-        return "the body is not a JSON object"
-    totals, payments = report.get("totals"), report.get("payments")
-    if not isinstance(totals, dict):
-        return "totals is not an object"
-    if not isinstance(payments, dict):
-        return "payments is not an object"
-    figures = [(f"payments.{k}", payments.get(k)) for k in ("succeeded", "declined")]
-    for currency, entry in totals.items():
-        if not (len(currency) == 3 and currency.isascii() and currency.isupper()):
-            return "totals has a key that is not a currency code"
-        if not isinstance(entry, dict):
-            return f"totals.{currency} is not an object"
-        figures += [
-            (f"totals.{currency}.{k}", entry.get(k)) for k in ("count", "amount")
-        ]
-    for name, value in figures:
-        if type(value) is not int or value < 0:
-            return f"{name} is not a whole number >= 0"
-    return None
 
 
 def _duplicate(key: str, earlier: str | None, payment_id: str) -> bool:

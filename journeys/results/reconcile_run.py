@@ -22,8 +22,8 @@ import logging
 import os
 import time
 
-from journeys.client import report_shape_problem
 from journeys.preflight import TOKEN_ENV, error_code, post_report, without_credentials
+from journeys.report_shape import report_shape_problem
 from journeys.results import cut_short, distributed, ledger
 from journeys.results.slo import Check
 from journeys.wording import counted
