@@ -415,7 +415,7 @@ def test_probes_wait_out_a_rate_limit(tmp_path, start_service):
     personas = write_personas(tmp_path, PROBER)
     run = run_locust(
         tmp_path, service.url, "--tags", "errors", "--seed", "14",
-        personas=personas, users=1, run_time="8s",
+        personas=personas, users=1, run_time="5s",
     )  # fmt: skip
     limited = [
         r for r in run.csv_rows("failures") if "got 429 rate limited" in r["Error"]

@@ -227,7 +227,7 @@ def test_a_worker_lost_mid_run_fails_the_verdict(tmp_path, service):
         return service.query("SELECT count(*) FROM payments")[0][0] > 0
 
     run = run_locust(
-        tmp_path, service.url, "--seed", "35",
+        tmp_path, service.url, "--seed", "35", "--reconcile-run",
         personas=write_personas(tmp_path, SHOPPER, OPS), users=4, run_time="4s",
         workers=2, kill_a_worker_when=paying, kill_a_worker_after_s=0.5,
     )  # fmt: skip
@@ -236,3 +236,11 @@ def test_a_worker_lost_mid_run_fails_the_verdict(tmp_path, service):
     assert "1 worker(s) lost before their final report" in run.output
     lost = next(r for r in run.csv_rows("slo") if r["metric"] == "workers_lost")
     assert (lost["actual"], lost["passed"]) == ("1", "false"), lost
+    # --reconcile-run: the service holds the lost worker's unreported payments too; that is
+    # the lost worker's doing, not double charges (only missing payments are judged)
+    books = next(r for r in run.csv_rows("slo") if r["metric"] == "books")
+    paid = sum(int(r["payments"]) for r in run.csv_rows("ledger"))
+    charged = service.query("SELECT count(*) FROM payments WHERE status = 'succeeded'")
+    assert charged[0][0] > paid, "the lost worker's last payments are unreported"
+    assert books["passed"] == "true", books
+    assert "more payments than confirmed not judged: worker" in books["message"], books
