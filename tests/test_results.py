@@ -244,3 +244,4 @@ def test_a_worker_lost_mid_run_fails_the_verdict(tmp_path, service):
     assert charged[0][0] > paid, "the lost worker's last payments are unreported"
     assert books["passed"] == "true", books
     assert "more payments than confirmed not judged: worker" in books["message"], books
+    assert f"({charged[0][0]} in all)" in books["message"], books

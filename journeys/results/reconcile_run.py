@@ -100,11 +100,12 @@ def check(environment) -> Check | None:
         return _books(False, counted(held, "payment"), "; ".join(problems) + notes)
     confirmed = sum(e[0] for e in allowed.values())
     unknown = sum(e[2] for e in allowed.values())
-    also = (
-        f" and {held - confirmed} of the {unknown} whose fate was unknown"
-        if unknown
-        else ""
-    )
+    if lost:  # more than confirmed and unknown is possible here: say how many in all
+        also = f" ({held} in all)"
+    elif unknown:
+        also = f" and {held - confirmed} of the {unknown} whose fate was unknown"
+    else:
+        also = ""
     return _books(
         True,
         counted(held, "payment"),
