@@ -152,3 +152,41 @@ def test_fault_env_twins(start_service):
         "error_rate=1.0"
         in requests.get(service.url + "/health", timeout=5).json()["faults"][0]
     )
+
+
+def test_clock_offset_stamps_payments_and_reports_by_the_services_clock(start_service):
+    """A service on another host may run its clock off: payments, ranges and ``generated_at``
+    all follow it, and ``PUT /internal/faults`` moves it while the service runs."""
+    import datetime as dt
+
+    from tests.conftest import TOKEN
+
+    service = start_service("--clock-offset-s", "-120")
+    now = dt.datetime.now(dt.UTC)
+    paid = pay(service, body()).json()
+    assert -125 < paid["created"] - now.timestamp() < -115, paid[
+        "created"
+    ]  # Unix seconds
+    since_now = {"from": now.isoformat()}
+    assert report(service, since_now).json()["totals"] == {}  # stamped 2 minutes ago
+    back = {"from": (now - dt.timedelta(seconds=125)).isoformat()}
+    got = report(service, back).json()
+    assert got["totals"]["USD"]["count"] == 1
+    generated = dt.datetime.fromisoformat(got["generated_at"])
+    assert -125 < (generated - dt.datetime.now(dt.UTC)).total_seconds() < -115
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    put = requests.put(
+        service.url + "/internal/faults",
+        json={"clock_offset_s": 0},
+        headers=headers,
+        timeout=5,
+    )
+    assert put.status_code == 200 and put.json()["clock_offset_s"] == 0
+    assert report(service, since_now).json()["totals"] == {}
+    assert pay(service, body()).status_code == 201
+    assert report(service, since_now).json()["totals"]["USD"]["count"] == 1
+    bad = requests.put(
+        service.url + "/internal/faults", json={"clock_offset_s": "soon"}, headers=headers,
+        timeout=5,
+    )  # fmt: skip
+    assert bad.status_code == 400, bad.text
