@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import time
+import urllib.request
 
 import pytest
 
@@ -181,6 +182,11 @@ def test_compare_names_each_currency_and_direction():
     assert [p[:3] for p in compare(totals, entries, judge_extra=False)] == ["EUR"]
 
 
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return answer.read().decode()
+
+
 def test_a_web_ui_test_started_right_after_a_stop_allows_the_stopped_ones_in_flight(
     tmp_path, start_service
 ):
@@ -209,7 +215,12 @@ def test_a_web_ui_test_started_right_after_a_stop_allows_the_stopped_ones_in_fli
         )
         time.sleep(1.6)
         landed = charged(service) - before  # the first test's requests, stored late
-        time.sleep(2)
+        deadline = (
+            time.monotonic() + 15
+        )  # the SLO tab shows the books once the test stopped
+        while "books" not in (slo_csv := _get(ui + "/journeys/slo/csv")):
+            assert time.monotonic() < deadline, slo_csv
+            time.sleep(0.5)
         locust.send_signal(signal.SIGINT)
         output = locust.communicate(timeout=60)[0]
     finally:
@@ -218,3 +229,6 @@ def test_a_web_ui_test_started_right_after_a_stop_allows_the_stopped_ones_in_fli
     books = [line for line in output.splitlines() if "the service's report" in line]
     assert books and books[-1].startswith("  ok: "), output[-3000:]
     assert "whose fate was unknown" in books[-1], books
+    live = next(line for line in slo_csv.splitlines() if ",books," in line)
+    assert ",books,the ledger," in live and ",true," in live, live
+    assert live.split(",true,")[1].strip('"') in books[-1], (live, books[-1])

@@ -22,6 +22,9 @@ import logging
 import os
 import time
 
+import gevent
+from locust.runners import STATE_STOPPED
+
 from journeys.preflight import TOKEN_ENV, error_code, post_report, without_credentials
 from journeys.report_shape import report_shape_problem
 from journeys.results import cut_short, distributed, ledger
@@ -112,6 +115,26 @@ def check(environment) -> Check | None:
         f"the service's report of the run holds the {confirmed} payments confirmed to the "
         f"generator{also}{notes}",
     )
+
+
+#: The web UI's books check: the test it is for (its start) and the greenlet asking for it.
+_live: dict = {}
+
+
+def check_if_stopped(environment) -> Check | None:
+    """``check`` for the web UI's SLO tab once a test has stopped: asked once per test, in the
+    background (None until the answer is in). The end of the run asks again: workers' last
+    reports may still arrive after a stop."""
+    runner = environment.runner
+    started = cut_short.started_at()
+    if not wanted(environment.parsed_options) or started is None:
+        return None
+    if runner is None or runner.state != STATE_STOPPED:
+        return None
+    if _live.get("started") != started:
+        _live.update(started=started, asking=gevent.spawn(check, environment))
+    asking = _live["asking"]
+    return asking.value if asking.ready() else None
 
 
 def _with_carried_unknowns(entries: dict, carried: dict) -> dict[str, list[int]]:

@@ -105,9 +105,13 @@ def _take(environment) -> Snapshot:
     run adds (a test stopped before its run time fails ``run_time``), once they apply."""
     # imported here: cut_short imports this module (start_form_sent)
     from journeys import same_personas
-    from journeys.results import cut_short
+    from journeys.results import cut_short, reconcile_run
 
-    extra = (cut_short.check_if_stopped(), same_personas.check())
+    extra = (
+        cut_short.check_if_stopped(),
+        same_personas.check(),
+        reconcile_run.check_if_stopped(environment),
+    )
     return take(environment, [check for check in extra if check is not None])
 
 
