@@ -27,6 +27,7 @@ from journeys.preflight import NO_TARGET, TOKEN_ENV, token_problem, wait_for_hos
 from journeys.probes import EdgeProbesJourney, ErrorProbesJourney
 from journeys.results import reconcile_run
 from journeys.results.webui import start_form_sent
+from journeys.tags import unknown_tags
 from journeys.wording import counted
 
 log = logging.getLogger(__name__)
@@ -53,9 +54,8 @@ class PersonaUser(FastHttpUser):
     _indices: itertools.count
 
     def __init__(self, environment) -> None:
-        if (
-            self.host
-        ):  # "http://svc:8000/" + "/pay" would be "//pay", an invalid request
+        # "http://svc:8000/" + "/pay" would be "//pay", an invalid request target
+        if self.host:
             self.host = self.host.rstrip("/")
         super().__init__(environment)
         cookies.install(self.client)
@@ -239,7 +239,7 @@ def _check_run(environment, options) -> None:
         _check_target(
             environment.host,
             options.wait_for_host,
-            token_needed=bool(needing) or reconcile_run.wanted(options),
+            token_needed=bool(needing) or reconciling,
         )
 
 
@@ -260,42 +260,6 @@ def _target_problem(
         # asked once, here: a wrong token is refused now, not 403s for the whole run
         problem = token_problem(host, os.environ[TOKEN_ENV])
     return problem
-
-
-def unknown_tags(classes, options) -> str | None:
-    """A message naming ``--tags``/``--exclude-tags`` values no journey carries, with the tags
-    there are; None when all are known. Locust would silently run (or skip) the rest."""
-    personas = {
-        cls.persona.name: cls.persona.role for cls in classes if hasattr(cls, "persona")
-    }
-    known = {
-        tag
-        for cls in classes
-        for journey in cls.tasks
-        for task in getattr(journey, "tasks", [journey])
-        for tag in getattr(task, "locust_tag_set", ())
-    }
-    for flag, given in (
-        ("--tags", options.tags),
-        ("--exclude-tags", options.exclude_tags),
-    ):
-        unknown = sorted(set(given or ()) - known)
-        if unknown:
-            roles = sorted(set(personas.values()) & known)
-            journeys = sorted(known - set(personas) - set(roles))
-            return (
-                f"{flag}: no journey carries the tag {', '.join(map(repr, unknown))}. Tags are "
-                f"roles ({', '.join(roles)}), journey tags ({', '.join(journeys)}) and persona "
-                f"names ({', '.join(sorted(set(personas) & known))})."
-                + (
-                    " Several tags in one LOCUST_* variable or config line are written as a "
-                    "list: [customer, operator]."
-                    if any(" " in tag for tag in unknown)
-                    else ""
-                )
-                + " No traffic was sent."
-            )
-    return None
 
 
 def personas_needing_token(classes) -> list[str]:

@@ -1,0 +1,40 @@
+"""Locust tags as this tool sets them: each journey's task carries its journey tags (e.g.
+``checkout``, ``probes``), its persona's role and the persona's name, so ``--tags`` picks any."""
+
+from __future__ import annotations
+
+
+def unknown_tags(classes, options) -> str | None:
+    """A message naming ``--tags``/``--exclude-tags`` values no journey carries, with the tags
+    there are; None when all are known. Locust would silently run (or skip) the rest."""
+    personas = {
+        cls.persona.name: cls.persona.role for cls in classes if hasattr(cls, "persona")
+    }
+    known = {
+        tag
+        for cls in classes
+        for journey in cls.tasks
+        for task in getattr(journey, "tasks", [journey])
+        for tag in getattr(task, "locust_tag_set", ())
+    }
+    for flag, given in (
+        ("--tags", options.tags),
+        ("--exclude-tags", options.exclude_tags),
+    ):
+        unknown = sorted(set(given or ()) - known)
+        if unknown:
+            roles = sorted(set(personas.values()) & known)
+            journeys = sorted(known - set(personas) - set(roles))
+            return (
+                f"{flag}: no journey carries the tag {', '.join(map(repr, unknown))}. Tags are "
+                f"roles ({', '.join(roles)}), journey tags ({', '.join(journeys)}) and persona "
+                f"names ({', '.join(sorted(set(personas) & known))})."
+                + (
+                    " Several tags in one LOCUST_* variable or config line are written as a "
+                    "list: [customer, operator]."
+                    if any(" " in tag for tag in unknown)
+                    else ""
+                )
+                + " No traffic was sent."
+            )
+    return None
