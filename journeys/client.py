@@ -34,7 +34,7 @@ import gevent
 
 from journeys import tracing
 from journeys.data import compact_json
-from journeys.report_shape import report_shape_problem
+from journeys.report_shape import REPORT_PATH, report_shape_problem
 from journeys.results import ledger
 
 if TYPE_CHECKING:
@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PAY_PATH = "/pay"
-REPORT_PATH = "/internal/generate-report"
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 #: A 429 whose Retry-After is unreadable waits like this many backoffs (full jitter up to ~4 s).
 RATE_LIMIT_BACKOFF_STEP = 4

@@ -87,9 +87,8 @@ def add_options(parser) -> None:
         "send 'drop' trace headers, so the service drops its spans for them too.",
     )
     reconcile_run.add_option(group)
-    for (
-        action
-    ) in parser._actions:  # Locust's report options: refuse a path we cannot write
+    # Locust's report options: refuse a path we cannot write before the run, not after it
+    for action in parser._actions:
         if action.dest in ("csv_prefix", "html_file"):
             action.type = writable_file
 

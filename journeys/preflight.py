@@ -15,6 +15,7 @@ import urllib.request
 from urllib.parse import urlsplit, urlunsplit
 
 from journeys import tracing
+from journeys.report_shape import REPORT_PATH
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,11 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
+def report_url(host: str) -> str:
+    """The report endpoint's URL on ``host``, without credentials (safe to print)."""
+    return without_credentials(host).rstrip("/") + REPORT_PATH
+
+
 def post_report(
     host: str, token: str, filter_: dict, timeout: float = 5.0
 ) -> tuple[int, bytes]:
@@ -82,9 +88,8 @@ def post_report(
     service's) and redirects are not followed. No answer raises ``OSError`` or
     ``http.client.HTTPException``.
     """
-    url = without_credentials(host).rstrip("/") + "/internal/generate-report"
     request = urllib.request.Request(
-        url,
+        report_url(host),
         data=json.dumps(filter_).encode(),
         headers={
             "Authorization": f"Bearer {token}",
@@ -108,8 +113,7 @@ def token_problem(host: str, token: str, timeout: float = 5.0) -> str | None:
     Anything else (200, 5xx, no answer in ``timeout``) is left to the run, with a warning:
     a service that speaks the contract but is slow or flaky must still be load-tested.
     """
-    host = without_credentials(host)
-    url = host.rstrip("/") + "/internal/generate-report"
+    host, url = without_credentials(host), report_url(host)
     try:
         status, body = post_report(
             host, token, {"batch_id": "preflight-token-check"}, timeout

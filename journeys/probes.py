@@ -21,9 +21,9 @@ from journeys.client import (
     DUPLICATE_CHARGE,
     JSON_HEADERS,
     PAY_PATH,
-    REPORT_PATH,
     shown_code,
 )
+from journeys.report_shape import REPORT_PATH
 from payment_contract import CURRENCIES, MAX_AMOUNT_MINOR, MIN_AMOUNT_MINOR
 
 UNICODE_NAME = "Zoë Ångström-Łukasiewicz 山田 太郎 Đặng"

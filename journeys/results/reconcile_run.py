@@ -25,7 +25,7 @@ import time
 import gevent
 from locust.runners import STATE_STOPPED
 
-from journeys.preflight import TOKEN_ENV, error_code, post_report, without_credentials
+from journeys.preflight import TOKEN_ENV, error_code, post_report, report_url
 from journeys.report_shape import report_shape_problem
 from journeys.results import cut_short, distributed, ledger
 from journeys.results.slo import Check
@@ -69,9 +69,8 @@ def check(environment) -> Check | None:
         return None
     timeout = max(TIMEOUT_S, getattr(options, "request_timeout", 0) or 0)
     log.info(
-        "--reconcile-run: asking %s/internal/generate-report for the run's payments "
-        "(up to %g s per try)",
-        without_credentials(environment.host or "").rstrip("/"),
+        "--reconcile-run: asking %s for the run's payments (up to %g s per try)",
+        report_url(environment.host or ""),
         timeout,
     )
     try:
@@ -162,10 +161,11 @@ def compare(
         paid, paid_amount, unknown, unknown_amount = entries.get(currency, (0, 0, 0, 0))
         total = totals.get(currency, {"count": 0, "amount": 0})
         count, amount = total["count"], total["amount"]
+        holds = f"{currency}: the service holds {counted(count, 'payment')}"
         if count < paid:
             problems.append(
-                f"{currency}: the service holds {counted(count, 'payment')}, {paid - count} fewer than "
-                f"the {paid} confirmed to the generator (lost payments)"
+                f"{holds}, {paid - count} fewer than the {paid} confirmed to the generator "
+                "(lost payments)"
             )
         elif not judge_extra:
             continue
@@ -177,9 +177,8 @@ def compare(
                 else ""
             )
             problems.append(
-                f"{currency}: the service holds {counted(count, 'payment')}, {count - paid - unknown} more "
-                f"than the {paid} confirmed to the generator{of} (double charges, or other "
-                f"traffic){never}"
+                f"{holds}, {count - paid - unknown} more than the {paid} confirmed to the "
+                f"generator{of} (double charges, or other traffic){never}"
             )
         elif not paid_amount <= amount <= paid_amount + unknown_amount:
             expected = f"{paid_amount}" + (
