@@ -305,6 +305,34 @@ def end_process(proc: subprocess.Popen, timeout: float = 30) -> str:
         return proc.communicate()[0]
 
 
+def start_web_ui(
+    tmp_path: Path, host: str, *args: str, personas: Path | str | None = None
+) -> tuple[subprocess.Popen, str]:
+    """Locust with its web UI on a free 127.0.0.1 port, no test started: (process, UI URL),
+    once the UI answers. End the process with ``end_process``."""
+    port = free_port()
+    proc = locust_process(
+        locust_command(
+            tmp_path, "--web-host", "127.0.0.1", "--web-port", str(port), *args,
+            personas=personas, headless=False,
+        ),
+        host,
+    )  # fmt: skip
+    ui = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(ui + "/", timeout=30)
+    except BaseException:
+        end_process(proc)
+        raise
+    return proc, ui
+
+
+def get_text(url: str) -> str:
+    """GET ``url`` (a Locust web UI page or download) as text."""
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return answer.read().decode()
+
+
 def post_form(url: str, **form) -> dict | None:
     """POST ``form`` to ``url`` (a Locust web UI endpoint); its JSON answer, if any."""
     request = urllib.request.Request(

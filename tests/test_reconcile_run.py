@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import signal
 import time
-import urllib.request
 
 import pytest
 
 from journeys.results.reconcile_run import compare
 from tests.conftest import (
     end_process,
-    free_port,
-    locust_command,
-    locust_process,
+    get_text,
     post_form,
     run_locust,
-    wait_http,
+    start_web_ui,
     write_personas,
 )
 
@@ -182,11 +179,6 @@ def test_compare_names_each_currency_and_direction():
     assert [p[:3] for p in compare(totals, entries, judge_extra=False)] == ["EUR"]
 
 
-def _get(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=10) as answer:
-        return answer.read().decode()
-
-
 def test_a_web_ui_test_started_right_after_a_stop_allows_the_stopped_ones_in_flight(
     tmp_path, start_service
 ):
@@ -194,18 +186,11 @@ def test_a_web_ui_test_started_right_after_a_stop_allows_the_stopped_ones_in_fli
     in flight are stored in the second one's window. They are the first test's unknown ones,
     not double charges."""
     service = start_service("--latency-ms", "1500")
-    port = free_port()
-    locust = locust_process(
-        locust_command(
-            tmp_path, "--web-host", "127.0.0.1", "--web-port", str(port),
-            "--reconcile-run", "--stop-timeout", "0", *LENIENT,
-            personas=write_personas(tmp_path, SHOPPER), headless=False,
-        ),
-        service.url,
+    locust, ui = start_web_ui(
+        tmp_path, service.url, "--reconcile-run", "--stop-timeout", "0", *LENIENT,
+        personas=write_personas(tmp_path, SHOPPER),
     )  # fmt: skip
-    ui = f"http://127.0.0.1:{port}"
     try:
-        wait_http(ui + "/", timeout=30)
         post_form(ui + "/swarm", user_count=8, spawn_rate=8, host=service.url)
         time.sleep(3)
         post_form(ui + "/stop")
@@ -218,7 +203,7 @@ def test_a_web_ui_test_started_right_after_a_stop_allows_the_stopped_ones_in_fli
         deadline = (
             time.monotonic() + 15
         )  # the SLO tab shows the books once the test stopped
-        while "books" not in (slo_csv := _get(ui + "/journeys/slo/csv")):
+        while "books" not in (slo_csv := get_text(ui + "/journeys/slo/csv")):
             assert time.monotonic() < deadline, slo_csv
             time.sleep(0.5)
         locust.send_signal(signal.SIGINT)

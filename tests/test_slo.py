@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import time
-import urllib.request
 
 import pytest
 
@@ -14,12 +13,13 @@ from tests.conftest import (
     LocustRun,
     end_process,
     free_port,
+    get_text,
     locust_command,
     locust_process,
     master_args,
     post_form,
     run_locust,
-    wait_http,
+    start_web_ui,
     worker_command,
     write_personas,
 )
@@ -195,17 +195,10 @@ def test_a_run_stopped_before_its_run_time_fails_and_keeps_its_reports(
 def test_a_web_ui_test_is_judged_by_its_own_run_time(tmp_path, service):
     """Locust keeps an earlier test's run time in its options when the start form's field is
     left empty; the test started that way has no plan, so stopping it is not "stopped early"."""
-    port = free_port()
-    locust = locust_process(
-        locust_command(
-            tmp_path, "--web-host", "127.0.0.1", "--web-port", str(port),
-            personas=write_personas(tmp_path, SHOPPER), headless=False,
-        ),
-        service.url,
-    )  # fmt: skip
-    ui = f"http://127.0.0.1:{port}"
+    locust, ui = start_web_ui(
+        tmp_path, service.url, personas=write_personas(tmp_path, SHOPPER)
+    )
     try:
-        wait_http(ui + "/", timeout=30)
         post_form(
             ui + "/swarm", user_count=1, spawn_rate=1, host=service.url, run_time="30s"
         )
@@ -217,12 +210,12 @@ def test_a_web_ui_test_is_judged_by_its_own_run_time(tmp_path, service):
         time.sleep(2.1)  # Locust answers /stats/requests from a 2 s cache
         # stopped early: the SLO tab and its CSV say so, as the end of the run would
         slo_tab = _slo_tab(ui)
-        stopped_csv = _get(ui + "/journeys/slo/csv")
+        stopped_csv = get_text(ui + "/journeys/slo/csv")
         post_form(
             ui + "/swarm", user_count=1, spawn_rate=1, host=service.url, run_time=""
         )
         time.sleep(1.5)
-        running_csv = _get(ui + "/journeys/slo/csv")
+        running_csv = get_text(ui + "/journeys/slo/csv")
     finally:
         output = end_process(locust)
     assert any(
@@ -239,12 +232,7 @@ def test_a_web_ui_test_is_judged_by_its_own_run_time(tmp_path, service):
     assert "run time" not in output.split("SLO verdict")[-1], output[-3000:]
 
 
-def _get(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=10) as answer:
-        return answer.read().decode()
-
-
 def _slo_tab(ui: str) -> list[dict]:
     """The SLO tab's rows as the web UI receives them."""
-    stats = json.loads(_get(ui + "/stats/requests"))
+    stats = json.loads(get_text(ui + "/stats/requests"))
     return next(t["data"] for t in stats["extended_stats"] if t["key"] == "slo")
