@@ -12,11 +12,16 @@ import signal
 import time
 
 import pytest
+import requests
 
 from journeys.results.reconcile_run import compare
 from tests.conftest import (
+    TOKEN,
+    LocustRun,
     end_process,
     get_text,
+    locust_command,
+    locust_process,
     post_form,
     run_locust,
     start_web_ui,
@@ -217,3 +222,58 @@ def test_a_web_ui_test_started_right_after_a_stop_allows_the_stopped_ones_in_fli
     live = next(line for line in slo_csv.splitlines() if ",books," in line)
     assert ",books,the ledger," in live and ",true," in live, live
     assert live.split(",true,")[1].strip('"') in books[-1], (live, books[-1])
+
+
+@pytest.mark.parametrize(
+    ("second", "why"),
+    [(signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM")],
+    ids=["Ctrl-C", "SIGTERM"],
+)
+def test_a_second_stop_skips_the_report_and_keeps_the_reports(
+    tmp_path, start_service, second, why
+):
+    """Ctrl-C, then Ctrl-C or SIGTERM (``docker stop``) while the end of the run waits for a
+    slow report: it stops waiting at once, the books check fails as not checked, and the CSV
+    files are written."""
+    service = start_service()
+    command = locust_command(
+        tmp_path, "--reconcile-run", *LENIENT,
+        personas=write_personas(tmp_path, SHOPPER), users=2, run_time="30s",
+    )  # fmt: skip
+    locust = locust_process(command, service.url)
+    try:
+        deadline = time.monotonic() + 20
+        while not charged(service):
+            assert time.monotonic() < deadline and locust.poll() is None, "no traffic"
+            time.sleep(0.2)
+        slow = requests.put(
+            service.url + "/internal/faults",
+            json={"report_latency_ms": 60000},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=5,
+        )
+        assert slow.status_code == 200, slow.text
+        locust.send_signal(signal.SIGINT)
+        before = ""  # Locust's output up to the line saying it asks for the report
+        while "for the run's payments" not in before:
+            line = locust.stdout.readline()
+            assert line and time.monotonic() < deadline, before[-3000:]
+            before += line
+        locust.send_signal(second)
+        asked_again = time.monotonic()
+        output = before + locust.communicate(timeout=30)[0]
+        waited = time.monotonic() - asked_again
+    finally:
+        end_process(locust)
+    assert waited < 5, (waited, output[-3000:])
+    assert locust.returncode == 1, output[-3000:]
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output, output[
+        -3000:
+    ]
+    run = LocustRun(
+        locust.returncode, output, tmp_path / "run", tmp_path / "report.html"
+    )
+    row = books(run)
+    assert (row["passed"], row["actual"]) == ("false", "not checked"), row
+    assert f"{why} while waiting for it" in row["message"], row
+    assert run.csv_rows("journeys") and run.csv_rows("ledger")

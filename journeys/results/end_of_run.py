@@ -17,6 +17,7 @@ import csv
 import logging
 from pathlib import Path
 
+import gevent.event
 from locust import events
 from locust.html import get_html_report, process_html_filename
 from locust.runners import WorkerRunner
@@ -43,10 +44,32 @@ _last: dict = {}
 _injected: dict = {}
 
 
+#: Set once the first ``quitting`` has written everything (see ``finish_run``).
+_finished = gevent.event.Event()
+_finishing: list = []
+
+
 @events.quitting.add_listener
 def finish_run(environment, **_kwargs) -> None:
     if environment.runner is None or isinstance(environment.runner, WorkerRunner):
         return
+    if _finishing:
+        # quitting again (a SIGTERM, or Ctrl-C after one) while the first is still at work:
+        # cut its wait for the report of --reconcile-run short and let it write everything
+        # and end the process. Locust's shutdown must not go on here: it would exit first.
+        main = gevent.getcurrent() is gevent.get_hub().parent
+        reconcile_run.stop_waiting("Ctrl-C" if main else "SIGTERM")
+        _finished.wait(60)
+        gevent.sleep(60)  # meanwhile the first one's shutdown ends the process
+        return
+    _finishing.append(True)
+    try:
+        _finish(environment)
+    finally:
+        _finished.set()
+
+
+def _finish(environment) -> None:
     # SIGTERM and Ctrl-C make Locust fire ``quitting`` while the users still run (it stops
     # them after): stop them first, or the journeys and payments in flight would be missing
     stopped_here = distributed.stop_the_test(environment.runner)

@@ -60,6 +60,29 @@ class NoReport(Exception):
     """The service gave no usable report (the message says why)."""
 
 
+class StopWaiting(Exception):
+    """Thrown into the greenlet waiting for the report when the run is asked to stop again."""
+
+
+#: The greenlet waiting for the end-of-run report, and whether a second stop came.
+_wait: dict = {"greenlet": None, "stopped": ""}
+
+
+def stop_waiting(why: str) -> None:
+    """A second stop (``why``: SIGTERM, or Ctrl-C after one) while the end of the run is at
+    work: give up the report, now or before it is asked, so the reports are written and the
+    process exits."""
+    _wait["stopped"] = why
+    waiting = _wait["greenlet"]
+    if waiting is not None:
+        gevent.get_hub().loop.run_callback(_throw_if_still_waiting, waiting)
+
+
+def _throw_if_still_waiting(waiting) -> None:
+    if _wait["greenlet"] is waiting:
+        waiting.throw(StopWaiting)
+
+
 def check(environment) -> Check | None:
     """The ``books`` check of a run with ``--reconcile-run``, else None. Call it at quitting,
     after the users have stopped (the master: after the workers' last reports)."""
@@ -67,12 +90,16 @@ def check(environment) -> Check | None:
     started = cut_short.started_at()
     if not wanted(options) or started is None:
         return None
+    if _wait["stopped"]:
+        return _not_checked(f"{_wait['stopped']} before it was asked")
     timeout = max(TIMEOUT_S, getattr(options, "request_timeout", 0) or 0)
     log.info(
-        "--reconcile-run: asking %s for the run's payments (up to %g s per try)",
+        "--reconcile-run: asking %s for the run's payments (up to %g s per try; Ctrl-C "
+        "or SIGTERM skips it)",
         report_url(environment.host or ""),
         timeout,
     )
+    _wait["greenlet"] = gevent.getcurrent()
     try:
         report, shift = report_of_the_run(
             environment.host, os.environ.get(TOKEN_ENV, ""), started, timeout
@@ -81,6 +108,12 @@ def check(environment) -> Check | None:
         return _books(
             False, "no report", f"no report of the run from the service: {exc}"
         )
+    except KeyboardInterrupt:  # a second Ctrl-C: the reports are still written
+        return _not_checked("Ctrl-C while waiting for it")
+    except StopWaiting:
+        return _not_checked(f"{_wait['stopped']} while waiting for it")
+    finally:
+        _wait["greenlet"] = None
     totals = report["totals"]
     allowed = _with_carried_unknowns(ledger.entries, ledger.carried)
     lost = distributed.lost_workers(environment)
@@ -145,6 +178,11 @@ def _with_carried_unknowns(entries: dict, carried: dict) -> dict[str, list[int]]
         entry[2] += count
         entry[3] += amount
     return allowed
+
+
+def _not_checked(why: str) -> Check:
+    log.warning("--reconcile-run: not waiting for the report of the run (%s)", why)
+    return _books(False, "not checked", f"no report of the run: {why}")
 
 
 def _books(passed: bool, actual: str, message: str) -> Check:
