@@ -8,12 +8,16 @@ database says what is true.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import signal
 import time
+from types import SimpleNamespace
 
 import pytest
 import requests
 
+from journeys.results import reconcile_run
 from journeys.results.reconcile_run import compare
 from tests.conftest import (
     TOKEN,
@@ -158,6 +162,39 @@ def test_reconcile_run_needs_the_token(tmp_path, service, rows, needle):
     assert run.returncode == 2, run.output[-2000:]
     assert needle in run.output, run.output[-2000:]
     assert service.query("SELECT count(*) FROM payments")[0][0] == 0
+
+
+class WholeSecondService:
+    """The report endpoint of a service that honours the contract with a clock read in whole
+    seconds: its payments' stamps and its ``generated_at`` have no fraction (``created`` is unix
+    seconds in the contract, and ISO 8601 needs no fraction). Its clock agrees with ours."""
+
+    def __init__(self, now: float, stamps: list[int]):
+        self.now, self.stamps = now, stamps
+
+    def __call__(self, host, token, filter_, timeout):
+        since = dt.datetime.fromisoformat(filter_["from"]).timestamp()
+        count = sum(stamp >= since for stamp in self.stamps)
+        report = {
+            "generated_at": f"{dt.datetime.fromtimestamp(int(self.now), dt.UTC):%Y-%m-%dT%H:%M:%SZ}",
+            "payments": {"succeeded": count, "declined": 0},
+            "totals": {"USD": {"count": count, "amount": 100 * count}} if count else {},
+        }
+        return 200, json.dumps(report).encode()
+
+
+def whole_second_service(monkeypatch, now: float, stamps: list[int]) -> None:
+    monkeypatch.setattr(reconcile_run, "post_report", WholeSecondService(now, stamps))
+    monkeypatch.setattr(reconcile_run, "time", SimpleNamespace(time=lambda: now))
+
+
+def test_a_generated_at_in_whole_seconds_is_not_a_clock_behind(monkeypatch):
+    """``...T10:00:00Z`` asked at 10:00:00.5 says the clocks may agree: the window stays (it was
+    moved 0.5 s back, and a run started less than 1 s after another counted that one's last
+    payments as double charges)."""
+    whole_second_service(monkeypatch, 1_800_000_000.5, [1_800_000_000])
+    _report, shift = reconcile_run.report_of_the_run("http://svc", "t", 1_799_999_990.7)
+    assert shift == 0.0
 
 
 def test_compare_names_each_currency_and_direction():

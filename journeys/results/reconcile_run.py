@@ -20,6 +20,7 @@ import http.client
 import json
 import logging
 import os
+import re
 import time
 
 import gevent
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 
 OPTION = "reconcile_run"
 ATTEMPTS = 4
+#: A fraction of a second in an ISO 8601 time (``10:00:00.123`` or ``10:00:00,123``).
+_FRACTION = re.compile(r"\d[.,]\d")
 #: Seconds per try at least (``--request-timeout`` when longer): a report over a long run is slow.
 TIMEOUT_S = 30.0
 
@@ -292,11 +295,15 @@ def _ask(
 def _offset_bounds(
     generated_at, sent: float, received: float
 ) -> tuple[float, float] | None:
-    """(lo, hi) seconds the service's clock is ahead of ours; None when unreadable."""
+    """(lo, hi) seconds the service's clock is ahead of ours; None when unreadable.
+
+    A ``generated_at`` in whole seconds (``...T10:00:00Z``, as valid as one with a fraction)
+    was read from the service's clock up to 1 s after the moment it names."""
     try:
         moment = dt.datetime.fromisoformat(generated_at)
     except (TypeError, ValueError):
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    return moment.timestamp() - received, moment.timestamp() - sent
+    resolution = 0.0 if _FRACTION.search(generated_at) else 1.0
+    return moment.timestamp() - received, moment.timestamp() + resolution - sent
