@@ -197,6 +197,27 @@ def test_a_generated_at_in_whole_seconds_is_not_a_clock_behind(monkeypatch):
     assert shift == 0.0
 
 
+def test_payments_stamped_in_whole_seconds_are_not_lost(monkeypatch):
+    """A run started at :00.5 whose first payments (made at :00.6 and :00.8) the service stamped
+    :00, before the window: a report from the whole second counts them. A payment the service
+    did not keep still reads as lost."""
+    second = 1_800_000_000
+    started, stamps = second + 0.5, [second, second, second + 1]
+    whole_second_service(monkeypatch, second + 9.3, stamps)
+    report, shift = reconcile_run.report_of_the_run("http://svc", "t", started)
+    assert report["totals"]["USD"]["count"] == 1 and shift == 0.0
+    judge = reconcile_run._judged
+    totals, problems = judge(
+        "http://svc", "t", started, report, {"USD": [3, 300, 0, 0]}, True, 5
+    )
+    assert problems == [] and totals["USD"]["count"] == 3
+    _totals, problems = judge(
+        "http://svc", "t", started, report, {"USD": [4, 400, 0, 0]}, True, 5
+    )
+    lost = "USD: the service holds 3 payments, 1 fewer than the 4 confirmed to the generator"
+    assert problems == [f"{lost} (lost payments)"]
+
+
 def test_compare_names_each_currency_and_direction():
     entries = {"USD": [5, 500, 1, 70], "EUR": [2, 40, 0, 0], "JPY": [1, 300, 0, 0]}
     totals = {

@@ -19,6 +19,7 @@ import datetime as dt
 import http.client
 import json
 import logging
+import math
 import os
 import re
 import time
@@ -102,10 +103,14 @@ def check(environment) -> Check | None:
         report_url(environment.host or ""),
         timeout,
     )
+    allowed = _with_carried_unknowns(ledger.entries, ledger.carried)
+    lost = distributed.lost_workers(environment)
+    token = os.environ.get(TOKEN_ENV, "")
     _wait["greenlet"] = gevent.getcurrent()
     try:
-        report, shift = report_of_the_run(
-            environment.host, os.environ.get(TOKEN_ENV, ""), started, timeout
+        report, shift = report_of_the_run(environment.host, token, started, timeout)
+        totals, problems = _judged(
+            environment.host, token, started + shift, report, allowed, not lost, timeout
         )
     except NoReport as exc:
         return _books(
@@ -117,10 +122,6 @@ def check(environment) -> Check | None:
         return _not_checked(f"{_wait['stopped']} while waiting for it")
     finally:
         _wait["greenlet"] = None
-    totals = report["totals"]
-    allowed = _with_carried_unknowns(ledger.entries, ledger.carried)
-    lost = distributed.lost_workers(environment)
-    problems = compare(totals, allowed, judge_extra=not lost)
     held = sum(t["count"] for t in totals.values())
     notes = ""
     if shift:
@@ -192,20 +193,41 @@ def _books(passed: bool, actual: str, message: str) -> Check:
     return Check("run", "books", "the ledger", actual, passed, f"{message} (run)")
 
 
+def _judged(host, token, since, report, allowed, judge_extra, timeout):
+    """(totals, problems) of the report over the window from ``since``. When payments read as
+    lost, a report from the whole second ``since`` falls in judges the missing ones: a service
+    may stamp payments in whole seconds (``created`` is unix seconds), so one made at
+    10:00:00.6 in a window from 10:00:00.5 is stamped before it. Extra payments are judged on
+    the window itself (the whole second may hold an earlier run's last payments)."""
+    totals = report["totals"]
+    problems = compare(totals, allowed, judge_extra)
+    if not problems or since == math.floor(since):
+        return totals, problems
+    whole, _ = _ask(host, token, math.floor(since), timeout)
+    return whole["totals"], compare(totals, allowed, judge_extra, whole["totals"])
+
+
 def compare(
-    totals: dict, entries: dict[str, list[int]], judge_extra: bool = True
+    totals: dict,
+    entries: dict[str, list[int]],
+    judge_extra: bool = True,
+    from_second: dict | None = None,
 ) -> list[str]:
     """What in the report's ``totals`` the ledger's ``entries`` cannot explain, per currency
-    (``judge_extra=False``: only payments missing, e.g. when a lost worker's are unreported)."""
+    (``judge_extra=False``: only payments missing, e.g. when a lost worker's are unreported;
+    ``from_second``: the totals of a report from the window's whole second, which judge the
+    payments missing)."""
     problems = []
-    for currency in sorted(set(totals) | set(entries)):
+    none = {"count": 0, "amount": 0}
+    for currency in sorted(set(totals) | set(entries) | set(from_second or {})):
         paid, paid_amount, unknown, unknown_amount = entries.get(currency, (0, 0, 0, 0))
-        total = totals.get(currency, {"count": 0, "amount": 0})
+        total = totals.get(currency, none)
         count, amount = total["count"], total["amount"]
-        holds = f"{currency}: the service holds {counted(count, 'payment')}"
-        if count < paid:
+        least = (totals if from_second is None else from_second).get(currency, none)
+        if least["count"] < paid:
             problems.append(
-                f"{holds}, {paid - count} fewer than the {paid} confirmed to the generator "
+                f"{currency}: the service holds {counted(least['count'], 'payment')}, "
+                f"{paid - least['count']} fewer than the {paid} confirmed to the generator "
                 "(lost payments)"
             )
         elif not judge_extra:
@@ -217,16 +239,20 @@ def compare(
                 if not paid + unknown
                 else ""
             )
+            holds = f"{currency}: the service holds {counted(count, 'payment')}"
             problems.append(
                 f"{holds}, {count - paid - unknown} more than the {paid} confirmed to the "
                 f"generator{of} (double charges, or other traffic){never}"
             )
-        elif not paid_amount <= amount <= paid_amount + unknown_amount:
+        elif not (
+            paid_amount <= least["amount"] and amount <= paid_amount + unknown_amount
+        ):
             expected = f"{paid_amount}" + (
                 f" to {paid_amount + unknown_amount}" if unknown_amount else ""
             )
+            held = least["amount"] if least["amount"] < paid_amount else amount
             problems.append(
-                f"{currency}: the service holds {amount} in minor units, expected {expected}"
+                f"{currency}: the service holds {held} in minor units, expected {expected}"
             )
     return problems
 
