@@ -30,6 +30,18 @@ UNICODE_NAME = "Zoë Ångström-Łukasiewicz 山田 太郎 Đặng"
 MAX_DESCRIPTION = 500
 
 
+def month_somewhere(now: dt.datetime) -> tuple[int, int]:
+    """(year, month) at UTC+14, the zone furthest ahead: "this month" there and the past in no
+    zone, whichever one the service reads its clock in (the contract does not say)."""
+    there = now + dt.timedelta(hours=14)
+    return there.year, there.month
+
+
+def year_past_everywhere(now: dt.datetime) -> int:
+    """The year before the current one in UTC-12, the zone furthest behind: past in every zone."""
+    return (now - dt.timedelta(hours=12)).year - 1
+
+
 def _not_paid(step: str, answer) -> str:
     """Why a payment a probe needed was not made: the refusal, or the lack of any answer (all
     resends failed or were rate limited, which has no status to show). No attempt count: it
@@ -130,10 +142,8 @@ class EdgeProbesJourney(_Probes):
         return self._pay(run, "amex 4-digit cvc", card=self.data.good_card("amex"))
 
     def card_expiring_this_month(self, run):
-        today = dt.date.today()
-        card = replace(
-            self.data.good_card(), exp_month=today.month, exp_year=today.year
-        )
+        year, month = month_somewhere(dt.datetime.now(dt.UTC))
+        card = replace(self.data.good_card(), exp_month=month, exp_year=year)
         return self._pay(run, "card expiring this month", card=card)
 
     def unicode_name(self, run):
@@ -207,7 +217,7 @@ class ErrorProbesJourney(_Probes):
             "unknown currency": ({"currency": "XXX"}, "invalid_currency"),
             "bad luhn": ({"card": {"number": "4242424242424241"}}, "incorrect_number"),
             "expired card": (
-                {"card": {"exp_year": dt.date.today().year - 1}},
+                {"card": {"exp_year": year_past_everywhere(dt.datetime.now(dt.UTC))}},
                 "expired_card",
             ),
             "wrong cvc length": ({"card": {"cvc": "12"}}, "invalid_cvc"),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
 
+from journeys.probes import month_somewhere, year_past_everywhere
 from tests.conftest import run_locust, write_personas
 
 CUSTOMER = "shopper,customer,1,visa|mastercard,USD|EUR,5,80,{rate},{retries},,en_US,0,0.05,{codes}"
@@ -428,3 +430,27 @@ def test_probes_wait_out_a_rate_limit(tmp_path, start_service):
         row,
         run.csv_rows("failures"),
     )
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        "2026-11-30T23:30:00+00:00",
+        "2026-12-31T20:00:00+00:00",
+        "2027-01-01T05:00:00+00:00",
+    ],
+)
+def test_expiry_probes_hold_in_every_time_zone(now):
+    """The contract does not say in which zone "this month" is: a service may read its clock in
+    any. The card "expiring this month" is the past in none (it was the generator's local month:
+    at 18:30 in New York on 30 November the reference, on UTC, refused it as expired) and the
+    "expired" card's year is the past in all (last year by the local clock was not, at New Year)."""
+    moment = dt.datetime.fromisoformat(now)
+    year, month = month_somewhere(moment)
+    expired = year_past_everywhere(moment)
+    for hours in range(-12, 15):
+        there = moment + dt.timedelta(hours=hours)
+        assert (year, month) >= (there.year, there.month), hours
+        assert (expired, 12) < (there.year, there.month), hours
+    # away from a month's end it is this month everywhere
+    assert month_somewhere(dt.datetime(2026, 12, 6, 4, tzinfo=dt.UTC)) == (2026, 12)
