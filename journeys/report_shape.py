@@ -32,6 +32,8 @@ def report_shape_problem(report: Any) -> str | None:
             (f"totals.{currency}.{k}", entry.get(k)) for k in ("count", "amount")
         ]
     for name, value in figures:
+        if value is None:
+            return f"{name} is missing"
         if type(value) is not int or value < 0:
             return f"{name} is not a whole number >= 0"
     return None

@@ -10,6 +10,7 @@ from locust.contrib.fasthttp import FastHttpSession
 from journeys.client import KEYS_REMEMBERED, PaymentApi, RetryPolicy
 from journeys.data import PaymentData, build_pools
 from journeys.personas import load_personas
+from journeys.report_shape import report_shape_problem
 from journeys.results import ledger
 from tests.conftest import ROOT
 
@@ -109,3 +110,23 @@ def test_the_lazy_cookie_jar_keeps_and_sends_cookies_as_locusts_own_jar_does():
     # an expired cookie is cleared as before (Max-Age=0 deletes it)
     gone = _cookies_seen(cookies.install, "lb=node-2; Path=/; Max-Age=0")
     assert gone == [None] * 4
+
+
+def test_a_report_missing_a_count_says_it_is_missing():
+    """A report leaving out ``payments.declined`` (no declines) or a total's ``amount`` was
+    named "is not a whole number >= 0", as if it had a wrong value."""
+    good = {
+        "payments": {"succeeded": 1, "declined": 0},
+        "totals": {"USD": {"count": 1, "amount": 5}},
+    }
+    assert report_shape_problem(good) is None
+    assert (
+        report_shape_problem({**good, "payments": {"succeeded": 1}})
+        == "payments.declined is missing"
+    )
+    short = {**good, "totals": {"USD": {"count": 1}}}
+    assert report_shape_problem(short) == "totals.USD.amount is missing"
+    mistyped = {**good, "totals": {"USD": {"count": "1", "amount": 5}}}
+    assert (
+        report_shape_problem(mistyped) == "totals.USD.count is not a whole number >= 0"
+    )
