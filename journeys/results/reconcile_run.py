@@ -9,8 +9,10 @@ after the users have stopped; the ``books`` check joins the SLO verdict (failing
 Opt-in: every succeeded payment the service took in the window counts, so other traffic to the
 same service would look like extra charges. The service's clock need not agree with this
 machine's: the report's ``generated_at`` bounds how far off it is, and when it is off the report
-is asked again over the window moved to the service's clock (``report_of_the_run``). A lost
-worker's unreported payments and the previous web UI test's payments in flight are allowed for.
+is asked again over the window moved to the service's clock (``report_of_the_run``); payments
+read as lost are judged on a report from the window's whole second (``_judged``: a service may
+stamp whole seconds). A lost worker's unreported payments and the previous web UI test's
+payments in flight are allowed for.
 """
 
 from __future__ import annotations
