@@ -50,6 +50,15 @@ def _env(name: str, default):
     return os.environ.get(name) or default
 
 
+def _env_bool(parser: argparse.ArgumentParser, name: str, flag: str) -> bool:
+    """A switch's ``PAYMENT_*`` twin, read now (argparse does not convert a store_true
+    default): a bad value is the same one-line exit 2 as a bad flag."""
+    try:
+        return _bool(_env(name, "false"))
+    except argparse.ArgumentTypeError as exc:
+        parser.error(f"argument {flag}: {exc} (set by {name})")
+
+
 class _Parser(argparse.ArgumentParser):
     """One clear line on bad input instead of the usage wall."""
 
@@ -89,13 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "--dev",
         action="store_true",
-        default=_bool(_env("PAYMENT_DEV", "false")),
+        default=_env_bool(p, "PAYMENT_DEV", "--dev"),
         help="Generate and print an internal token when PAYMENT_INTERNAL_TOKEN is unset [PAYMENT_DEV].",
     )
     add(
         "--access-log",
         action="store_true",
-        default=_bool(_env("PAYMENT_ACCESS_LOG", "false")),
+        default=_env_bool(p, "PAYMENT_ACCESS_LOG", "--access-log"),
         help="Log every request line (paths and status only) [PAYMENT_ACCESS_LOG].",
     )
     faults = p.add_argument_group(
@@ -161,13 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
     fadd(
         "--report-tamper",
         action="store_true",
-        default=_bool(_env("PAYMENT_REPORT_TAMPER", "false")),
+        default=_env_bool(p, "PAYMENT_REPORT_TAMPER", "--report-tamper"),
         help="Reports leave out one succeeded payment, to prove reconciliation catches it [PAYMENT_REPORT_TAMPER].",
     )
     fadd(
         "--replay-charges",
         action="store_true",
-        default=_bool(_env("PAYMENT_REPLAY_CHARGES", "false")),
+        default=_env_bool(p, "PAYMENT_REPLAY_CHARGES", "--replay-charges"),
         help="A replay (same key, same body) charges again under a new payment id instead of "
         "answering the stored payment, to prove duplicate charges are caught [PAYMENT_REPLAY_CHARGES].",
     )

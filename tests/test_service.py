@@ -452,6 +452,11 @@ def _start(args, env_extra=None, token=True):
             {"PAYMENT_INTERNAL_TOKEN": TOKEN},
             "--error-phase",
         ),
+        (
+            [],
+            {"PAYMENT_INTERNAL_TOKEN": TOKEN, "PAYMENT_REPORT_TAMPER": "maybe"},
+            "--report-tamper",
+        ),
     ],
 )
 def test_bad_start_up_input_exits_2_with_one_line(args, env, needle):
