@@ -1,6 +1,6 @@
 """``python -m payment_service``: start the reference payment service.
 
-Every flag has a ``PAYMENT_*`` env twin (the flag wins). Bad values stop the service with exit
+Every flag but ``--fault-seed`` has a ``PAYMENT_*`` env twin (the flag wins). Bad values stop the service with exit
 code 2 and one line naming the flag and the fix. The internal token comes from
 ``PAYMENT_INTERNAL_TOKEN``; without it the service refuses to start unless ``--dev`` asks for a
 generated one (printed once, for local use only).
@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="python -m payment_service",
         description="Reference payment service (FastAPI + SQLite) for the payment load generator. "
-        "Each flag has a PAYMENT_* env twin, shown in brackets.",
+        "Each flag but --fault-seed has a PAYMENT_* env twin, shown in brackets.",
     )
     share = _number("a share from 0 to 1, e.g. 0.05", 0, 1)
     ms = _number("milliseconds >= 0", 0)
