@@ -232,6 +232,12 @@ def _check_run(environment, options) -> None:
     environment.user_classes[:] = active
     needing = personas_needing_token(active)
     reconciling = reconcile_run.wanted(options)
+    if (
+        getattr(options, "class_picker", False)
+        and not options.headless
+        and not options.autostart
+    ):
+        needing = []  # the personas are picked in the start form, which asks for the token then
     if (needing or reconciling) and not os.environ.get(TOKEN_ENV):
         _fail(missing_token(needing, reconciling=reconciling))
     # in the web UI the host may still be typed in the start form (checked when it is sent)

@@ -249,3 +249,33 @@ def test_a_host_that_is_not_a_url_gets_a_whole_sentence(host):
 
     problem = wait_for_host(host, 0)
     assert "is not a URL like http://127.0.0.1:8000." in problem, problem
+
+
+@pytest.mark.parametrize("picker", [False, True])
+def test_class_picker_leaves_the_token_to_the_start_form(tmp_path, monkeypatch, picker):
+    """Without a token, ``locust --class-picker`` must still open the web UI, where a tester may
+    pick customers only (the start form refuses operators and probers then); without the
+    picker the web UI runs every persona, so a missing token stops Locust at once."""
+    from types import SimpleNamespace
+
+    from locust.env import Environment
+
+    from journeys.users import _check_run, persona_user_classes
+
+    personas = write_personas(
+        tmp_path,
+        "shop,customer,1,visa,USD,5,50,0,1,,en_US,0,1",
+        "ops,operator,1,visa,USD,1,50,0,0,3,en_US,0,1",
+    )
+    env = Environment(user_classes=list(persona_user_classes(personas).values()))
+    options = SimpleNamespace(
+        num_users=1, headless=False, autostart=False, seed=1, tags=None,
+        exclude_tags=None, class_picker=picker, reconcile_run=False, wait_for_host=0,
+    )  # fmt: skip
+    monkeypatch.delenv("PAYMENT_INTERNAL_TOKEN", raising=False)
+    if picker:
+        _check_run(env, options)
+    else:
+        with pytest.raises(SystemExit) as stopped:
+            _check_run(env, options)
+        assert stopped.value.code == 2
