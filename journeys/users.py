@@ -281,8 +281,14 @@ def missing_token(needing: list[str], *, reconciling: bool = False) -> str:
     """Why the token is needed (personas, ``--reconcile-run``) and every way out, in one go."""
     why, ways_out = [], []
     if needing:
-        why.append(f"personas {', '.join(needing)} call the internal report endpoint")
-        ways_out.append("leave those personas out (e.g. --tags customer)")
+        who = (
+            f"persona {needing[0]} calls"
+            if len(needing) == 1
+            else f"personas {', '.join(needing)} call"
+        )
+        why.append(f"{who} the internal report endpoint")
+        them = "that persona" if len(needing) == 1 else "those personas"
+        ways_out.append(f"leave {them} out (e.g. --tags customer)")
     if reconciling:
         endpoint = "it" if needing else "the internal report endpoint"
         why.append(f"--reconcile-run asks {endpoint} for the run's payments")

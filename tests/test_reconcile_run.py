@@ -143,10 +143,10 @@ def test_a_clock_behind_moves_the_window_and_a_payment_left_out_is_lost(
         (
             [SHOPPER, OPS],
             (
-                "PAYMENT_INTERNAL_TOKEN is not set, but personas ops call the internal report "
+                "PAYMENT_INTERNAL_TOKEN is not set, but persona ops calls the internal report "
                 "endpoint and --reconcile-run asks it for the run's payments. Set "
-                "PAYMENT_INTERNAL_TOKEN to the payment service's internal token, or leave those "
-                "personas out (e.g. --tags customer) and drop --reconcile-run."
+                "PAYMENT_INTERNAL_TOKEN to the payment service's internal token, or leave that "
+                "persona out (e.g. --tags customer) and drop --reconcile-run."
             ),
         ),
     ],

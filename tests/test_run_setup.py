@@ -279,3 +279,14 @@ def test_class_picker_leaves_the_token_to_the_start_form(tmp_path, monkeypatch, 
         with pytest.raises(SystemExit) as stopped:
             _check_run(env, options)
         assert stopped.value.code == 2
+
+
+def test_a_missing_token_names_one_persona_in_the_singular():
+    from journeys.users import missing_token
+
+    assert "persona ops calls the internal report endpoint" in missing_token(["ops"])
+    assert "leave that persona out" in missing_token(["ops"])
+    assert "personas a, b call the internal report endpoint" in missing_token(
+        ["a", "b"]
+    )
+    assert "leave those personas out" in missing_token(["a", "b"])
