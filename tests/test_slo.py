@@ -236,3 +236,14 @@ def _slo_tab(ui: str) -> list[dict]:
     """The SLO tab's rows as the web UI receives them."""
     stats = json.loads(get_text(ui + "/stats/requests"))
     return next(t["data"] for t in stats["extended_stats"] if t["key"] == "slo")
+
+
+def test_the_lost_workers_message_counts_workers():
+    from journeys.results.slo import lost_workers_message
+
+    assert lost_workers_message(["w1"]).startswith(
+        "1 worker lost before its final report (w1): what it counted since its last report"
+    )
+    assert lost_workers_message(["w1", "w2"]).startswith(
+        "2 workers lost before their final report (w1, w2): what they counted since their"
+    )

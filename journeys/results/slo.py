@@ -27,6 +27,7 @@ from journeys.results.collector import JOURNEY_REQUEST_TYPE
 from journeys.results.distributed import lost_workers
 from journeys.results.stats import Histogram, JourneyBook, JourneyCounters
 from journeys.results.tables import GOOD_CARD_JOURNEYS, personas_of
+from journeys.wording import counted
 
 log = logging.getLogger(__name__)
 
@@ -427,12 +428,21 @@ def evaluate(
                 "0",
                 str(len(lost)),
                 False,
-                f"{len(lost)} worker(s) lost before their final report ({', '.join(lost)}): "
-                "what they counted since their last report (journeys, payments in the ledger) "
-                "is missing from these results (run)",
+                lost_workers_message(lost),
             )
         )
     return verdict
+
+
+def lost_workers_message(lost: list[str]) -> str:
+    """The ``workers_lost`` check's message, in the singular for one worker."""
+    one = len(lost) == 1
+    their, they = ("its", "it") if one else ("their", "they")
+    return (
+        f"{counted(len(lost), 'worker')} lost before {their} final report ({', '.join(lost)}): "
+        f"what {they} counted since {their} last report (journeys, payments in the ledger) "
+        "is missing from these results (run)"
+    )
 
 
 def _is_worker(environment) -> bool:
