@@ -21,6 +21,7 @@ from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
 from journeys.results.slo import Check
+from journeys.wording import counted
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +137,7 @@ def check() -> Check | None:
         "setup",
         "personas",
         "the master's on every worker",
-        f"{len(differing)} worker(s) differ",
+        f"{counted(len(differing), 'worker')} {'differs' if len(differing) == 1 else 'differ'}",
         False,
         f"worker {', '.join(differing)} ran other personas than the master; the run was "
         f"stopped. {FIX} (setup)",

@@ -247,3 +247,12 @@ def test_the_lost_workers_message_counts_workers():
     assert lost_workers_message(["w1", "w2"]).startswith(
         "2 workers lost before their final report (w1, w2): what they counted since their"
     )
+
+
+def test_the_personas_check_counts_workers(monkeypatch):
+    from journeys import same_personas
+
+    monkeypatch.setattr(same_personas, "differing", ["w1"])
+    assert same_personas.check().actual == "1 worker differs"
+    monkeypatch.setattr(same_personas, "differing", ["w1", "w2"])
+    assert same_personas.check().actual == "2 workers differ"
