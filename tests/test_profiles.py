@@ -345,3 +345,33 @@ def test_a_knee_not_compared_says_so():
         "knee: not reached up to 4 users (p95 not compared: no step after step 2 had 20 "
         "requests, error rate under 1.0%)"
     )
+
+
+@pytest.mark.parametrize(
+    ("form", "needle"),
+    [
+        ({"profile": "bogus", "run_time": "10s"}, "unknown load profile 'bogus'"),
+        ({"profile": "bogus"}, "unknown load profile 'bogus'"),
+        ({"profile": "spike"}, "The spike profile needs a run time: fill in"),
+    ],
+)
+def test_the_start_form_names_what_is_wrong_with_its_profile(form, needle):
+    """A mistyped Profile field read 'The None profile needs a run time' even with a run time."""
+    import argparse
+    from types import SimpleNamespace
+
+    from flask import Blueprint, Flask
+
+    from journeys.profiles import hooks
+
+    locust_ui = Blueprint("locust", __name__)
+    locust_ui.add_url_rule("/swarm", "swarm", lambda: "", methods=["POST"])
+    app = Flask(__name__)
+    app.register_blueprint(locust_ui)
+    options = argparse.Namespace(profile=None, run_time=None, reset_stats=False)
+    environment = SimpleNamespace(runner=None, parsed_options=options, host="http://h")
+    data = {"user_count": "2", "spawn_rate": "2", **form}
+    with app.test_request_context("/swarm", method="POST", data=data):
+        answer = hooks._check_start_form(environment)
+    assert answer is not None and answer.get_json()["success"] is False
+    assert needle in answer.get_json()["message"], answer.get_json()

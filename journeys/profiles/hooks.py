@@ -117,7 +117,8 @@ def _check_start_form(environment):
         build_schedule(options)
     except (argparse.ArgumentTypeError, ProfileConfigError) as exc:
         message = str(exc).replace(" No traffic was sent.", "")
-        if options.profile != DEFAULT_PROFILE and not options.run_time:
+        # a profile that parsed (not a mistyped one) and no run time: point at the form's field
+        if isinstance(exc, ProfileConfigError) and not options.run_time:
             message = f"The {options.profile} profile needs a run time: fill in Advanced options → Run time."
         return jsonify({"success": False, "message": message, "host": environment.host})
     except ValueError:
