@@ -277,8 +277,11 @@ def personas_needing_token(classes) -> list[str]:
     )
 
 
-def missing_token(needing: list[str], *, reconciling: bool = False) -> str:
-    """Why the token is needed (personas, ``--reconcile-run``) and every way out, in one go."""
+def missing_token(
+    needing: list[str], *, reconciling: bool = False, picked: bool = False
+) -> str:
+    """Why the token is needed (personas, ``--reconcile-run``) and every way out, in one go
+    (``picked``: the personas were picked in the web UI's start form, ``--class-picker``)."""
     why, ways_out = [], []
     if needing:
         who = (
@@ -288,7 +291,12 @@ def missing_token(needing: list[str], *, reconciling: bool = False) -> str:
         )
         why.append(f"{who} the internal report endpoint")
         them = "that persona" if len(needing) == 1 else "those personas"
-        ways_out.append(f"leave {them} out (e.g. --tags customer)")
+        how = (
+            "untick it in the form" if len(needing) == 1 else "untick them in the form"
+        )
+        ways_out.append(
+            f"leave {them} out ({how if picked else 'e.g. --tags customer'})"
+        )
     if reconciling:
         endpoint = "it" if needing else "the internal report endpoint"
         why.append(f"--reconcile-run asks {endpoint} for the run's payments")
@@ -336,7 +344,7 @@ def check_target_on_start(environment, web_ui=None, **_kwargs) -> None:
                 "start Locust with --host or LOCUST_HOST."
             )
         elif needing and not os.environ.get(TOKEN_ENV):
-            problem = missing_token(needing)
+            problem = missing_token(needing, picked=bool(picked))
         else:
             problem = _target_problem(host, 0, token_needed=bool(needing))
         if problem is None:

@@ -290,3 +290,7 @@ def test_a_missing_token_names_one_persona_in_the_singular():
         ["a", "b"]
     )
     assert "leave those personas out" in missing_token(["a", "b"])
+    # picked in the web UI's start form (--class-picker): untick, not --tags
+    assert "leave that persona out (untick it in the form)" in missing_token(
+        ["ops"], picked=True
+    )
