@@ -26,7 +26,7 @@ from journeys.personas import Persona, PersonaFileError, load_personas
 from journeys.preflight import NO_TARGET, TOKEN_ENV, token_problem, wait_for_host
 from journeys.probes import EdgeProbesJourney, ErrorProbesJourney
 from journeys.results import reconcile_run
-from journeys.results.webui import start_form_sent
+from journeys.results.webui import set_form_values, start_form_sent
 from journeys.tags import unknown_tags
 from journeys.wording import counted
 
@@ -326,6 +326,13 @@ def check_target_on_start(environment, web_ui=None, **_kwargs) -> None:
             STATE_RUNNING,
             STATE_SPAWNING,
         ):
+            if environment.available_user_classes and request.form.get("user_classes"):
+                # the edit form posts the picker as the page last saw it: after a reload,
+                # every persona. Locust would take them all for the run's classes (the running
+                # users keep theirs), and the tabs and reports would show personas not running.
+                set_form_values(
+                    "user_classes", [cls.__name__ for cls in environment.user_classes]
+                )
             return None
         # Locust sets the host from the form's field, even an empty one
         host = request.form.get("host", environment.host or "").strip()

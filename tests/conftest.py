@@ -336,7 +336,7 @@ def get_text(url: str) -> str:
 def post_form(url: str, **form) -> dict | None:
     """POST ``form`` to ``url`` (a Locust web UI endpoint); its JSON answer, if any."""
     request = urllib.request.Request(
-        url, data=urllib.parse.urlencode(form).encode(), method="POST"
+        url, data=urllib.parse.urlencode(form, doseq=True).encode(), method="POST"
     )
     with urllib.request.urlopen(request, timeout=10) as r:
         body = r.read()

@@ -24,6 +24,7 @@ from journeys.results.stats import FINISHED_OUTCOMES
 from tests.conftest import (
     end_process,
     free_port,
+    get_text,
     locust_command,
     locust_process,
     post_form,
@@ -224,19 +225,24 @@ def test_statistics_and_journey_tabs_show_the_same_moment(tmp_path, service):
 def test_the_start_form_refuses_a_missing_or_unreachable_target(tmp_path, service):
     """The web UI's start form brings the host: an empty field (even with --host given: Locust
     takes the field) or a closed port gets the headless preflight's message in the form, and no
-    test starts; the service's host does. An edit of the running test is not checked again."""
+    test starts; the service's host does. An edit of the running test is not checked again.
+
+    With --class-picker, an edit keeps the personas picked at the start (the edit form posts
+    every class after a page reload)."""
     port = free_port()
     locust = locust_process(
         locust_command(
-            tmp_path, "--web-host", "127.0.0.1", "--web-port", str(port),
+            tmp_path, "--web-host", "127.0.0.1", "--web-port", str(port), "--class-picker",
             personas=write_personas(tmp_path, SHOPPER, OPS), headless=False,
         ),
         service.url,
     )  # fmt: skip
     ui = f"http://127.0.0.1:{port}"
 
-    def swarm(host: str, users: int = 2) -> dict:
-        return post_form(ui + "/swarm", user_count=users, spawn_rate=2, host=host)
+    def swarm(host: str, users: int = 2, **form) -> dict:
+        return post_form(
+            ui + "/swarm", user_count=users, spawn_rate=2, host=host, **form
+        )
 
     closed = f"http://127.0.0.1:{free_port()}"
     try:
@@ -247,15 +253,21 @@ def test_the_start_form_refuses_a_missing_or_unreachable_target(tmp_path, servic
         assert not unreachable["success"], unreachable
         assert "cannot be reached" in unreachable["message"], unreachable
         assert service.query("SELECT count(*) FROM payments") == [(0,)]
-        started = swarm(service.url)
+        started = swarm(service.url, user_classes=["Shopper"])
         assert started["success"], started
         deadline = time.monotonic() + 15
         while not service.query("SELECT count(*) FROM payments")[0][0]:
             assert time.monotonic() < deadline, "the test did not start"
             time.sleep(0.2)
         # lowering the load of a running test is never refused, whatever the target does
-        edited = swarm(closed, users=1)
+        edited = swarm(closed, users=1, user_classes=["Ops", "Shopper"])
         assert edited["success"], edited
+        mix = list(
+            csv.DictReader(io.StringIO(get_text(ui + "/journeys/persona-mix/csv")))
+        )
+        assert [(r["persona"], r["share_configured"]) for r in mix] == [
+            ("shopper", "1.0")
+        ]
     finally:
         output = end_process(locust)
     assert "Traceback" not in output, output[-3000:]

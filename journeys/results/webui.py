@@ -16,6 +16,7 @@ from flask import make_response, request
 from flask_login import current_user
 from locust import events
 from locust.runners import WorkerRunner
+from werkzeug.datastructures import ImmutableMultiDict
 
 from journeys.results import csv_report, html_report, ledger
 from journeys.results.slo import CHECK_TITLES, verdict_rows
@@ -121,6 +122,13 @@ def start_form_sent(web_ui) -> bool:
     if request.method != "POST" or not request.path.endswith("/swarm"):
         return False
     return not (web_ui.web_login and not current_user.is_authenticated)
+
+
+def set_form_values(name: str, values: list[str]) -> None:
+    """In a ``before_request`` hook: the posted form's field ``name`` holds ``values`` instead,
+    for Locust's view to read (werkzeug caches ``request.form`` and lets it be replaced)."""
+    fields = [(k, v) for k, v in request.form.items(multi=True) if k != name]
+    request.form = ImmutableMultiDict(fields + [(name, v) for v in values])
 
 
 @events.init.add_listener
