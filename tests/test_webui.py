@@ -228,7 +228,8 @@ def test_the_start_form_refuses_a_missing_or_unreachable_target(tmp_path, servic
     test starts; the service's host does. An edit of the running test is not checked again.
 
     With --class-picker, an edit keeps the personas picked at the start (the edit form posts
-    every class after a page reload)."""
+    every class after a page reload), and the Profile field drives the run even with the Shape
+    Class left at "Default"."""
     port = free_port()
     locust = locust_process(
         locust_command(
@@ -268,6 +269,11 @@ def test_the_start_form_refuses_a_missing_or_unreachable_target(tmp_path, servic
         assert [(r["persona"], r["share_configured"]) for r in mix] == [
             ("shopper", "1.0")
         ]
+        post_form(ui + "/stop")
+        spike = swarm(
+            service.url, run_time="6s", profile="spike", shape_class="Default"
+        )
+        assert "shape class 'LoadProfile'" in spike["message"], spike
     finally:
         output = end_process(locust)
     assert "Traceback" not in output, output[-3000:]

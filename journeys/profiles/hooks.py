@@ -32,6 +32,7 @@ from journeys.profiles.schedule import (
     profile_of,
 )
 from journeys.profiles.shape import LoadProfile
+from journeys.results.webui import set_form_values
 
 log = logging.getLogger(__name__)
 console = logging.getLogger("locust.stats_logger")  # Locust's own plain console output
@@ -124,6 +125,15 @@ def _check_start_form(environment):
     except ValueError:
         return None  # Locust's own checks answer malformed numbers
     _use_profile(environment, options.profile)
+    if request.form.get("shape_class") and options.profile != DEFAULT_PROFILE:
+        # --class-picker: Locust sets the shape from the form's Shape Class ("Default": none),
+        # which would silently run a spike as plain steady load
+        name = next(
+            n
+            for n, s in environment.available_shape_classes.items()
+            if isinstance(s, LoadProfile)
+        )
+        set_form_values("shape_class", [name])
     return None
 
 
