@@ -223,13 +223,20 @@ def _check_run(environment, options) -> None:
     problem = unknown_tags(environment.user_classes, options)
     if problem:
         _fail(problem)
+    filtered = list(environment.user_classes)
     environment._filter_tasks_by_tags()
-    active = [cls for cls in environment.user_classes if cls.tasks]
+    active = [cls for cls in filtered if cls.tasks]
     if not active:
         _fail(
             "No persona has a journey left after --tags/--exclude-tags; check the tag names in the README."
         )
     environment.user_classes[:] = active
+    # --class-picker offers every class Locust found, tags or not: a persona left with no
+    # journey would be ticked, and its users would raise "No tasks defined" every second
+    picker = environment.available_user_classes or {}
+    for name, cls in list(picker.items()):
+        if cls in filtered and cls not in active:
+            del picker[name]
     needing = personas_needing_token(active)
     reconciling = reconcile_run.wanted(options)
     if (

@@ -36,6 +36,7 @@ from tests.conftest import (
 CHROMIUM = "/usr/bin/chromium"
 SHOPPER = "shopper,customer,3,visa|mastercard,USD|EUR,5,80,0.3,2,,en_US,0,0.05"
 OPS = "ops,operator,1,visa|amex,USD|JPY,1,500,0.2,0,4,en_US,0,0.05"
+PROBER = "probe,prober,1,visa,USD,1,100,0,0,,en_US,0,0.05"
 
 # The browser runs in its own process: pytest may have imported Locust, whose gevent
 # monkey-patching does not mix with Playwright's sync API.
@@ -228,13 +229,14 @@ def test_the_start_form_refuses_a_missing_or_unreachable_target(tmp_path, servic
     test starts; the service's host does. An edit of the running test is not checked again.
 
     With --class-picker, an edit keeps the personas picked at the start (the edit form posts
-    every class after a page reload), and the Profile field drives the run even with the Shape
-    Class left at "Default"."""
+    every class after a page reload), the Profile field drives the run even with the Shape
+    Class left at "Default", and the picker leaves out personas the tags leave no journey."""
     port = free_port()
     locust = locust_process(
         locust_command(
             tmp_path, "--web-host", "127.0.0.1", "--web-port", str(port), "--class-picker",
-            personas=write_personas(tmp_path, SHOPPER, OPS), headless=False,
+            "--exclude-tags", "probes", personas=write_personas(tmp_path, SHOPPER, OPS, PROBER),
+            headless=False,
         ),
         service.url,
     )  # fmt: skip
@@ -248,6 +250,8 @@ def test_the_start_form_refuses_a_missing_or_unreachable_target(tmp_path, servic
     closed = f"http://127.0.0.1:{free_port()}"
     try:
         wait_http(ui + "/", timeout=30)
+        # the picker offers no persona the tags leave without a journey
+        assert '"available_user_classes": ["Ops", "Shopper"]' in get_text(ui + "/")
         empty = swarm("")
         assert not empty["success"] and "No target: type the host" in empty["message"]
         unreachable = swarm(closed)
