@@ -77,6 +77,11 @@ BROWSER_SCRIPT = textwrap.dedent(
             for box in [th.bounding_box()]
         }
         page.screenshot(path=f"{shots}/tabs-at-1280.png")
+        # with workers Locust adds its Workers tab (~100 px): it must fit at 1280 px as well
+        page.set_viewport_size({"width": 1170, "height": 800})
+        page.wait_for_timeout(500)
+        seen["tab overflow at 1170"] = page.evaluate(
+            "(s => s.scrollWidth - s.clientWidth)(document.querySelector('.MuiTabs-scroller'))")
         browser.close()
     print(json.dumps(seen))
     """
@@ -152,6 +157,7 @@ def test_journeys_tab_shows_the_live_run(tmp_path, service):
     assert {r[0] for r in seen["Personas"]["rows"]} == {"shopper", "ops"}
     edges = seen["tab right edges at 1280"]
     assert len(edges) == 11 and max(edges) <= 1280, edges
+    assert seen["tab overflow at 1170"] <= 0, seen["tab overflow at 1170"]
     # the alarms are in view without scrolling sideways; the rates may be off to the right
     columns = seen["journeys header right edges at 1280"]
     assert columns["Dup. charges"] <= 1280 < columns["Declines observed"], columns
