@@ -233,7 +233,8 @@ def test_a_worker_lost_mid_run_fails_the_verdict(tmp_path, service):
     )  # fmt: skip
     assert run.worker_returncodes[0] == -9
     assert run.returncode == 1, run.output[-3000:]
-    assert "1 worker lost before its final report" in run.output
+    assert "1 worker lost before its final report (" in run.output
+    assert "what it counted since its last report" in run.output
     lost = next(r for r in run.csv_rows("slo") if r["metric"] == "workers_lost")
     assert (lost["actual"], lost["passed"]) == ("1", "false"), lost
     # --reconcile-run: the service holds the lost worker's unreported payments too; that is
