@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -130,6 +131,7 @@ def test_journeys_tab_shows_the_live_run(tmp_path, service):
         )
         with urllib.request.urlopen(ui + "journeys/csv", timeout=5) as r:
             live_csv = r.read().decode()
+            saved_as = r.headers["Content-Disposition"]
         with urllib.request.urlopen(ui + "journeys/ledger/csv", timeout=5) as r:
             live_ledger = list(csv.DictReader(io.StringIO(r.read().decode())))
     finally:
@@ -166,6 +168,12 @@ def test_journeys_tab_shows_the_live_run(tmp_path, service):
         and seen["SLO"]["rows"][0][2] == "verdict"
     )
     assert live_csv.startswith("journey,persona,started,")
+    # named as Locust names its downloads: the test's start, the locustfile and the host
+    host = service.url.replace(":", "_").replace("/", "_")
+    assert re.fullmatch(
+        rf"attachment;filename=Locust_\d{{4}}-\d\d-\d\d-\d\dh\d\d_locustfile\.py_{re.escape(host)}_journeys\.csv",
+        saved_as,
+    ), saved_as
     # the ledger, downloadable while the run goes on: the payments confirmed so far
     assert live_ledger and {r["currency"] for r in live_ledger} <= {"USD", "EUR", "JPY"}
     assert sum(int(r["payments"]) for r in live_ledger) > 0, live_ledger

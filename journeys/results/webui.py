@@ -10,12 +10,14 @@ underscores. The tabs appear once a test has started.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from flask import make_response, request
 from flask_login import current_user
 from locust import events
 from locust.runners import WorkerRunner
+from locust.util.date import format_safe_timestamp
 from werkzeug.datastructures import ImmutableMultiDict
 
 from journeys.results import csv_report, html_report, ledger
@@ -58,6 +60,15 @@ TAB_STYLE = (
     "<style>.MuiTabs-root .MuiTab-root"
     "{padding-left:10px;padding-right:10px;min-width:64px}</style>"
 )
+
+
+def download_name(environment, name: str) -> str:
+    """A download's file name as Locust names its own (``Locust_<test start>_<locustfile>_<host>
+    _requests.csv``), so a test's files sort together and the next test's keep their own names."""
+    host = f"_{environment.host}" if environment.host else ""
+    start = format_safe_timestamp(environment.stats.start_time)
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", f"{environment.locustfile}{host}_{name}")
+    return f"Locust_{start}_{stem}.csv"
 
 
 def ui_key(column: str) -> str:
@@ -191,7 +202,9 @@ def add_tabs(environment, web_ui=None, **_kwargs) -> None:
         def view():
             response = make_response(render(_take(environment)))
             response.headers["Content-Type"] = "text/csv"
-            response.headers["Content-Disposition"] = f"attachment;filename={name}.csv"
+            response.headers["Content-Disposition"] = (
+                f"attachment;filename={download_name(environment, name)}"
+            )
             return response
 
         view.__name__ = f"download_{name}"
