@@ -13,6 +13,7 @@ import os
 import sys
 import time
 
+import gevent
 from flask import jsonify, request
 from locust import FastHttpUser, constant, events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
@@ -366,3 +367,53 @@ def check_target_on_start(environment, web_ui=None, **_kwargs) -> None:
         problem += " The test was not started."
         log.error("%s", problem)
         return jsonify({"success": False, "message": problem, "host": environment.host})
+
+
+#: Worker → master: this worker has no token for the personas it would run.
+NO_TOKEN_MESSAGE = "worker_without_token"
+
+
+@events.init.add_listener
+def _hear_workers_without_token(environment, **_kwargs) -> None:
+    if isinstance(environment.runner, MasterRunner):
+        environment.runner.register_message(
+            NO_TOKEN_MESSAGE,
+            lambda msg, **_kw: _worker_without_token(environment, msg.data),
+        )
+
+
+@events.test_start.add_listener
+def _check_token_on_worker(environment, **_kwargs) -> None:
+    """Worker: the master checked its own token, not this process's. A worker started without
+    it (another shell, a late joiner) would send every report with none, and each of its
+    operator journeys would fail with a 403: it leaves instead (exit 2, nothing sent), and the
+    master ends the run with exit 2, naming it."""
+    runner = environment.runner
+    if not isinstance(runner, WorkerRunner) or os.environ.get(TOKEN_ENV):
+        return
+    needing = personas_needing_token([c for c in environment.user_classes if c.tasks])
+    if not needing:
+        return
+    problem = missing_token(needing)
+    runner.send_message(
+        NO_TOKEN_MESSAGE, {"worker": runner.client_id, "problem": problem}
+    )
+    sys.stderr.write(
+        f"On this worker: {problem} No traffic was sent from this worker.\n"
+    )
+    sys.stderr.flush()
+    logging.shutdown()
+    gevent.sleep(0.2)  # let the message reach the master
+    os._exit(2)  # no users started yet: nothing to finish or report
+
+
+def _worker_without_token(environment, data) -> None:
+    """Master: a worker has no token; end the run with exit 2."""
+    data = data if isinstance(data, dict) else {}
+    log.error(
+        "Worker %s has no token: %s The run stops.",
+        data.get("worker", "?"),
+        data.get("problem", f"{TOKEN_ENV} is not set on it."),
+    )
+    environment.process_exit_code = 2
+    gevent.spawn(environment.runner.quit)

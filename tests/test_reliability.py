@@ -510,6 +510,41 @@ def test_a_worker_with_other_personas_stops_the_run_with_exit_2(tmp_path, idle_s
     assert service.query("SELECT count(*) FROM payments") == [(0,)]
 
 
+def test_a_worker_without_the_token_stops_the_run_with_exit_2(tmp_path, idle_service):
+    """The master checks its own token; a worker started without one (another shell, a late
+    joiner) failed every operator journey with a 403 instead."""
+    service = idle_service
+    from tests.conftest import free_port
+
+    port = free_port()
+    personas = write_personas(tmp_path, CUSTOMERS, OPERATORS)
+    master = locust_process(
+        locust_command(
+            tmp_path, *master_args(port, 1), run_time="20s", personas=personas
+        ),
+        service.url,
+    )
+    worker = locust_process(
+        worker_command(port, personas), service.url, {"PAYMENT_INTERNAL_TOKEN": ""}
+    )
+    try:
+        worker_output = worker.communicate(timeout=60)[0]
+        master_output = master.communicate(timeout=60)[0]
+    finally:
+        end_process(worker)
+        end_process(master)
+    assert worker.returncode == 2, worker_output[-2000:]
+    assert "On this worker: PAYMENT_INTERNAL_TOKEN is not set, but personas ops" in (
+        worker_output
+    ), worker_output[-2000:]
+    assert "Traceback" not in worker_output, worker_output[-3000:]
+    assert master.returncode == 2, master_output[-3000:]
+    assert "has no token: PAYMENT_INTERNAL_TOKEN is not set" in master_output, (
+        master_output[-3000:]
+    )
+    assert service.query("SELECT count(*) FROM payments") == [(0,)]
+
+
 def test_a_bad_value_names_the_config_file_it_came_from(tmp_path):
     """argparse names only the flag; a value from a forgotten config file needs its file."""
     config = tmp_path / "team.conf"
