@@ -194,14 +194,13 @@ def test_a_run_stopped_before_its_run_time_fails_and_keeps_its_reports(
 
 def test_a_web_ui_test_is_judged_by_its_own_run_time(tmp_path, service):
     """Locust keeps an earlier test's run time in its options when the start form's field is
-    left empty; the test started that way has no plan, so stopping it is not "stopped early"."""
+    left empty; the test started that way has no plan, so stopping it is not "stopped early".
+    The first test is an --autostart one: its --run-time is the plan of that test only."""
     locust, ui = start_web_ui(
-        tmp_path, service.url, personas=write_personas(tmp_path, SHOPPER)
-    )
+        tmp_path, service.url, "--autostart", "--run-time", "30s", "--users", "1",
+        personas=write_personas(tmp_path, SHOPPER),
+    )  # fmt: skip
     try:
-        post_form(
-            ui + "/swarm", user_count=1, spawn_rate=1, host=service.url, run_time="30s"
-        )
         deadline = time.monotonic() + 20  # the test is under way once it has paid
         while not service.query("SELECT count(*) FROM payments")[0][0]:
             assert time.monotonic() < deadline, "the test did not start"
@@ -216,6 +215,8 @@ def test_a_web_ui_test_is_judged_by_its_own_run_time(tmp_path, service):
         )
         time.sleep(1.5)
         running_csv = get_text(ui + "/journeys/slo/csv")
+        post_form(ui + "/stop")
+        stopped_again_csv = get_text(ui + "/journeys/slo/csv")
     finally:
         output = end_process(locust)
     assert any(
@@ -228,6 +229,7 @@ def test_a_web_ui_test_is_judged_by_its_own_run_time(tmp_path, service):
     assert "stopped after" in stopped_csv and "run_time" in stopped_csv, stopped_csv
     # the next test has no run time: no such check, then or at the end
     assert "run_time" not in running_csv, running_csv
+    assert "run_time" not in stopped_again_csv, stopped_again_csv
     assert locust.returncode == 0, output[-3000:]
     assert "run time" not in output.split("SLO verdict")[-1], output[-3000:]
 

@@ -5,8 +5,8 @@ that ran. A gate that passes a 15-minute soak stopped after 7 seconds judges loa
 so the verdict gets a failing ``run_time`` check saying how much of the planned run there was.
 
 The plan is ``--run-time`` for a headless or ``--autostart`` run, counted from ``test_start``;
-for a test started in the web UI it is the start form's run time (none: no plan), counted from
-the form. The run ends at the first ``test_stopping``: the time limit, the load profile's end,
+for a test started in the web UI's form (after an ``--autostart`` test too) it is the form's run
+time (none: no plan), counted from the form. The run ends at the first ``test_stopping``: the time limit, the load profile's end,
 the web UI's stop, or a signal (``end_of_run`` then stops the test itself).
 """
 
@@ -16,7 +16,7 @@ import time
 
 from flask import request
 from locust import events
-from locust.runners import WorkerRunner
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, WorkerRunner
 from locust.util.timespan import parse_timespan
 
 from journeys.results.slo import Check
@@ -40,6 +40,8 @@ def _started(environment, **_kwargs) -> None:
         return
     _started_wall[:] = [time.time()]
     options = environment.parsed_options
+    if _plan.pop("from_form", False):
+        return  # the start form laid out this test's plan
     if _from_command_line(options):
         _plan.clear()
         _plan.update(start=time.monotonic(), seconds=options.run_time)
@@ -48,14 +50,21 @@ def _started(environment, **_kwargs) -> None:
 @events.init.add_listener
 def _plan_from_the_start_form(environment, web_ui=None, **_kwargs) -> None:
     """The web UI's start form says how long its test runs (Locust keeps an earlier test's
-    ``run_time`` in its options when the field is left empty, so they cannot tell)."""
-    if web_ui is None or _from_command_line(environment.parsed_options):
+    ``run_time`` in its options when the field is left empty, so they cannot tell); after an
+    ``--autostart`` test as well, whose ``--run-time`` only the first test had."""
+    if web_ui is None:
         return
 
     @web_ui.app.before_request
     def _remember_the_plan():
         if not start_form_sent(web_ui):
             return
+        running = environment.runner is not None and environment.runner.state in (
+            STATE_RUNNING,
+            STATE_SPAWNING,
+        )
+        if running and _from_command_line(environment.parsed_options):
+            return  # an edit of the --autostart test: its --run-time still ends it
         # a new test, or an edit of a running one: either way Locust times the form's run
         # time (if any) from now
         text = request.form.get("run_time", "").strip()
@@ -64,7 +73,7 @@ def _plan_from_the_start_form(environment, web_ui=None, **_kwargs) -> None:
         except ValueError:
             return  # Locust refuses the form
         _plan.clear()
-        _plan.update(start=time.monotonic(), seconds=seconds)
+        _plan.update(start=time.monotonic(), seconds=seconds, from_form=not running)
 
 
 @events.test_stopping.add_listener
