@@ -244,7 +244,8 @@ def test_the_start_form_refuses_a_missing_or_unreachable_target(tmp_path, servic
 
     With --class-picker, an edit keeps the personas picked at the start (the edit form posts
     every class after a page reload), the Profile field drives the run even with the Shape
-    Class left at "Default", and the picker leaves out personas the tags leave no journey."""
+    Class left at "Default" (its phases then in Download Data), and the picker leaves out
+    personas the tags leave no journey."""
     port = free_port()
     locust = locust_process(
         locust_command(
@@ -292,6 +293,14 @@ def test_the_start_form_refuses_a_missing_or_unreachable_target(tmp_path, servic
             service.url, run_time="6s", profile="spike", shape_class="Default"
         )
         assert "shape class 'LoadProfile'" in spike["message"], spike
+        # its phases so far, downloadable as --csv writes them at the end
+        deadline = time.monotonic() + 5
+        while "\nbaseline,0.0," not in (
+            phases := get_text(ui + "/journeys/profile/csv")
+        ):
+            assert time.monotonic() < deadline, phases
+            time.sleep(0.2)
+        assert phases.startswith("phase,start_s,end_s,target_users,"), phases
     finally:
         output = end_process(locust)
     assert "Traceback" not in output, output[-3000:]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from journeys.profiles.phases import PhaseBook
 from journeys.wording import counted
@@ -65,11 +65,16 @@ def rows(book: PhaseBook) -> list[dict[str, Any]]:
 def write_csv(prefix: str, table: list[dict[str, Any]]) -> Path:
     path = Path(f"{prefix}_profile.csv")
     with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        for row in table:
-            writer.writerow({k: "" if row[k] is None else row[k] for k in COLUMNS})
+        write(f, table)
     return path
+
+
+def write(out: IO[str], table: list[dict[str, Any]]) -> None:
+    """The phase table as ``PREFIX_profile.csv`` holds it (the web UI's download too)."""
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in table:
+        writer.writerow({k: "" if row[k] is None else row[k] for k in COLUMNS})
 
 
 def _ms(value) -> str:

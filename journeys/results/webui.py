@@ -137,6 +137,15 @@ def _take(environment) -> Snapshot:
     return take(environment, [check for check in extra if check is not None])
 
 
+def _profile_csv() -> str:
+    """``PREFIX_profile.csv`` of the current or last profile test, as it stands."""
+    # imported here: journeys.profiles imports this module (set_form_values)
+    from journeys.profiles import report
+    from journeys.profiles.phases import book
+
+    return csv_report.as_text(report.write, report.rows(book))
+
+
 def start_form_sent(web_ui) -> bool:
     """True in a ``before_request`` hook when the start form (or the edit of a running test) is
     posted to ``/swarm`` by a user Locust will let through (``--web-login`` checks come later)."""
@@ -175,6 +184,7 @@ def add_tabs(environment, web_ui=None, **_kwargs) -> None:
             {"href": "./journeys/persona-mix/csv", "title": "Download persona mix CSV"},
             {"href": "./journeys/slo/csv", "title": "Download SLO verdict CSV"},
             {"href": "./journeys/ledger/csv", "title": "Download ledger CSV"},
+            {"href": "./journeys/profile/csv", "title": "Download load profile CSV"},
         ],
     )
 
@@ -228,5 +238,7 @@ def add_tabs(environment, web_ui=None, **_kwargs) -> None:
         ),
         # the payments the service confirmed, to hold against its own report (master: merged)
         ("/journeys/ledger/csv", "ledger", lambda _s: csv_report.as_text(ledger.write)),
+        # --profile spike, soak, step: the phases so far (empty for a steady test)
+        ("/journeys/profile/csv", "profile", lambda _s: _profile_csv()),
     ):
         web_ui.app.add_url_rule(f"{base}{path}", view_func=csv_download(name, render))
