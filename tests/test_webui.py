@@ -301,6 +301,16 @@ def test_the_start_form_refuses_a_missing_or_unreachable_target(tmp_path, servic
             assert time.monotonic() < deadline, phases
             time.sleep(0.2)
         assert phases.startswith("phase,start_s,end_s,target_users,"), phases
+        # the profile sets the user count: an edit is refused (it dropped the shape and
+        # stopped the test)
+        edited = swarm(closed, users=3, user_classes=["Ops", "Shopper"])
+        assert not edited["success"] and "stop the test" in edited["message"], edited
+        time.sleep(1.2)  # a tick of the shape
+        assert json.loads(get_text(ui + "/stats/requests"))["state"] == "running"
     finally:
         output = end_process(locust)
     assert "Traceback" not in output, output[-3000:]
+    assert (
+        "WARNING/journeys.profiles.hooks: The spike profile sets the user count"
+        in output
+    )

@@ -105,6 +105,20 @@ def _check_start_form(environment):
         return None
     runner = environment.runner
     if runner is not None and runner.state in (STATE_RUNNING, STATE_SPAWNING):
+        shape = environment.shape_class
+        if isinstance(shape, LoadProfile) and shape.schedule is not None:
+            # Locust ignores the edit of a shape test, and with --class-picker its form
+            # (no Shape Class field) dropped the shape: the test stopped at its next tick
+            message = (
+                f"The {shape.schedule.profile} profile sets the user count itself: stop the "
+                "test to change the users, the ramp up or the profile. The test goes on."
+            )
+            log.warning(
+                "%s", message
+            )  # Locust's edit dialog shows no answer: the Logs tab
+            return jsonify(
+                {"success": False, "message": message, "host": environment.host}
+            )
         return None  # editing a running test: the profile stays what it is
     options = argparse.Namespace(
         **vars(environment.parsed_options or argparse.Namespace())

@@ -46,6 +46,11 @@ class LoadProfile(LoadTestShape):
         if self._schedule is not None and self._schedule != previous:
             log.info("Load profile %s", self._schedule.describe())
 
+    @property
+    def schedule(self) -> Schedule | None:
+        """The schedule of the test running (or last run); None before the first."""
+        return self._schedule
+
     def tick(self) -> tuple[int, float] | None:
         if self._schedule is None:
             return None
