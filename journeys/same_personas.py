@@ -15,6 +15,7 @@ import hashlib
 import logging
 import os
 import sys
+import time
 
 import gevent
 from locust import events
@@ -68,11 +69,28 @@ def _on_init(environment, **_kwargs) -> None:
         )
 
 
+def worker_runner(environment, wait_s: float = 5.0) -> WorkerRunner | None:
+    """In a ``test_start`` listener: this worker's runner, else None (master, standalone).
+
+    A worker that joins a running test gets its first spawn message while Locust is still
+    creating its runner: ``test_start`` then fires with ``environment.runner`` still None. Its
+    users start only once the listeners return, so waiting here for the runner costs nothing.
+    """
+    options = environment.parsed_options
+    deadline = time.monotonic() + wait_s
+    while environment.runner is None and getattr(options, "worker", False):
+        if time.monotonic() > deadline:
+            return None
+        gevent.sleep(0.02)
+    runner = environment.runner
+    return runner if isinstance(runner, WorkerRunner) else None
+
+
 @events.test_start.add_listener
 def _check_on_worker(environment, **_kwargs) -> None:
     """Worker: the options of the first spawn carry the master's fingerprints."""
-    runner = environment.runner
-    if not isinstance(runner, WorkerRunner) or loaded.fingerprints is None:
+    runner = worker_runner(environment)
+    if runner is None or loaded.fingerprints is None:
         return
     theirs = getattr(environment.parsed_options, OPTION, None)
     if theirs is None or theirs == loaded.fingerprints:

@@ -388,8 +388,8 @@ def _check_token_on_worker(environment, **_kwargs) -> None:
     it (another shell, a late joiner) would send every report with none, and each of its
     operator journeys would fail with a 403: it leaves instead (exit 2, nothing sent), and the
     master ends the run with exit 2, naming it."""
-    runner = environment.runner
-    if not isinstance(runner, WorkerRunner) or os.environ.get(TOKEN_ENV):
+    runner = same_personas.worker_runner(environment)
+    if runner is None or os.environ.get(TOKEN_ENV):
         return
     needing = personas_needing_token([c for c in environment.user_classes if c.tasks])
     if not needing:

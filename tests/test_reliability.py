@@ -545,6 +545,29 @@ def test_a_worker_without_the_token_stops_the_run_with_exit_2(tmp_path, idle_ser
     assert service.query("SELECT count(*) FROM payments") == [(0,)]
 
 
+def test_a_worker_joining_a_running_test_gets_its_checks():
+    """A worker joining a running test gets its first spawn while Locust is still creating its
+    runner, so ``test_start`` saw no runner and the personas and token checks let it through
+    (seen: a late worker without the token ran operators, every report a 403)."""
+    import argparse
+
+    import gevent
+    from locust.runners import WorkerRunner
+
+    from journeys.same_personas import worker_runner
+
+    runner = object.__new__(WorkerRunner)
+    joining = argparse.Namespace(
+        runner=None, parsed_options=argparse.Namespace(worker=True)
+    )
+    gevent.spawn_later(0.1, setattr, joining, "runner", runner)
+    assert worker_runner(joining) is runner
+    master = argparse.Namespace(
+        runner=None, parsed_options=argparse.Namespace(worker=False)
+    )
+    assert worker_runner(master) is None
+
+
 def test_a_bad_value_names_the_config_file_it_came_from(tmp_path):
     """argparse names only the flag; a value from a forgotten config file needs its file."""
     config = tmp_path / "team.conf"
