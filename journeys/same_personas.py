@@ -143,6 +143,17 @@ def _worker_differs(environment, data) -> None:
         FIX,
     )
     differing.append(str(data.get("worker", "?")))
+    stop_for_a_worker(environment)
+
+
+def stop_for_a_worker(environment) -> None:
+    """Master: a worker cannot take part (it has left). A headless or ``--autostart`` run ends
+    with exit 2; in the web UI only the test stops (quitting the runner left the web UI up with
+    its workers gone and a start button that started nothing)."""
+    options = environment.parsed_options
+    if options is not None and not (options.headless or options.autostart):
+        gevent.spawn(environment.runner.stop)
+        return
     environment.process_exit_code = 2
     gevent.spawn(environment.runner.quit)
 

@@ -411,9 +411,8 @@ def _worker_without_token(environment, data) -> None:
     """Master: a worker has no token; end the run with exit 2."""
     data = data if isinstance(data, dict) else {}
     log.error(
-        "Worker %s has no token: %s The run stops.",
+        "Worker %s has no token: %s The test stops.",
         data.get("worker", "?"),
         data.get("problem", f"{TOKEN_ENV} is not set on it."),
     )
-    environment.process_exit_code = 2
-    gevent.spawn(environment.runner.quit)
+    same_personas.stop_for_a_worker(environment)

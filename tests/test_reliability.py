@@ -568,6 +568,32 @@ def test_a_worker_joining_a_running_test_gets_its_checks():
     assert worker_runner(master) is None
 
 
+def test_a_worker_that_cannot_take_part_stops_only_the_web_ui_test():
+    """Headless, a worker with other personas or without the token ends the run with exit 2;
+    in the web UI quitting the runner left the page up with its workers gone and a start
+    button that started nothing, so there only the test stops."""
+    import argparse
+
+    import gevent
+
+    from journeys.same_personas import stop_for_a_worker
+
+    calls = []
+    runner = argparse.Namespace(
+        stop=lambda: calls.append("stop"), quit=lambda: calls.append("quit")
+    )
+    for headless, autostart in ((False, False), (True, False), (False, True)):
+        env = argparse.Namespace(
+            runner=runner,
+            process_exit_code=None,
+            parsed_options=argparse.Namespace(headless=headless, autostart=autostart),
+        )
+        stop_for_a_worker(env)
+        gevent.sleep(0.01)
+        calls.append(env.process_exit_code)
+    assert calls == ["stop", None, "quit", 2, "quit", 2]
+
+
 def test_a_bad_value_names_the_config_file_it_came_from(tmp_path):
     """argparse names only the flag; a value from a forgotten config file needs its file."""
     config = tmp_path / "team.conf"
