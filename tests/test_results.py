@@ -219,6 +219,25 @@ def test_reset_stats_keeps_journeys_in_flight_as_started_on_workers(
     assert_started_covers_outcomes(run)
 
 
+def test_a_worker_missing_before_the_test_started_is_not_lost_in_it():
+    """Locust lists a worker gone missing (killed in an earlier test, or one that left for a
+    wrong setup) for another minute: the next test in the web UI failed 'workers_lost' for it."""
+    import argparse
+
+    from locust.runners import STATE_INIT, STATE_MISSING, MasterRunner
+
+    from journeys.results import distributed
+
+    runner = object.__new__(MasterRunner)
+    runner.clients = {
+        "gone": argparse.Namespace(id="gone", state=STATE_MISSING),
+        "here": argparse.Namespace(id="here", state=STATE_INIT),
+    }
+    distributed._new_test(argparse.Namespace(runner=runner))
+    assert distributed.workers.reporting == {"here"}
+    distributed.workers.__init__()
+
+
 def test_a_worker_lost_mid_run_fails_the_verdict(tmp_path, service):
     """A SIGKILLed worker never sends what it counted since its last report: the results (and
     the ledger) are short, so the run must not pass as if they were whole."""
