@@ -143,16 +143,22 @@ def _worker_differs(environment, data) -> None:
         FIX,
     )
     differing.append(str(data.get("worker", "?")))
-    stop_for_a_worker(environment)
+    stop_for_a_worker(environment, data.get("worker"))
 
 
-def stop_for_a_worker(environment) -> None:
-    """Master: a worker cannot take part (it has left). A headless or ``--autostart`` run ends
-    with exit 2; in the web UI only the test stops (quitting the runner left the web UI up with
-    its workers gone and a start button that started nothing)."""
+def stop_for_a_worker(environment, worker: str | None) -> None:
+    """Master: ``worker`` cannot take part (it has left). A headless or ``--autostart`` run
+    ends with exit 2; in the web UI only the test stops (quitting the runner left the web UI up
+    with its workers gone and a start button that started nothing), and the worker is
+    forgotten at once (Locust would list it, and hand it users, until its heartbeats run out)."""
     options = environment.parsed_options
     if options is not None and not (options.headless or options.autostart):
-        gevent.spawn(environment.runner.stop)
+
+        def stop() -> None:
+            environment.runner.stop()
+            environment.runner.clients.pop(worker, None)
+
+        gevent.spawn(stop)
         return
     environment.process_exit_code = 2
     gevent.spawn(environment.runner.quit)

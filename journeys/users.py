@@ -415,4 +415,4 @@ def _worker_without_token(environment, data) -> None:
         data.get("worker", "?"),
         data.get("problem", f"{TOKEN_ENV} is not set on it."),
     )
-    same_personas.stop_for_a_worker(environment)
+    same_personas.stop_for_a_worker(environment, data.get("worker"))

@@ -571,7 +571,7 @@ def test_a_worker_joining_a_running_test_gets_its_checks():
 def test_a_worker_that_cannot_take_part_stops_only_the_web_ui_test():
     """Headless, a worker with other personas or without the token ends the run with exit 2;
     in the web UI quitting the runner left the page up with its workers gone and a start
-    button that started nothing, so there only the test stops."""
+    button that started nothing, so there only the test stops (and the worker is forgotten)."""
     import argparse
 
     import gevent
@@ -580,7 +580,9 @@ def test_a_worker_that_cannot_take_part_stops_only_the_web_ui_test():
 
     calls = []
     runner = argparse.Namespace(
-        stop=lambda: calls.append("stop"), quit=lambda: calls.append("quit")
+        stop=lambda: calls.append("stop"),
+        quit=lambda: calls.append("quit"),
+        clients={"bad": "its node", "good": "its node"},
     )
     for headless, autostart in ((False, False), (True, False), (False, True)):
         env = argparse.Namespace(
@@ -588,10 +590,12 @@ def test_a_worker_that_cannot_take_part_stops_only_the_web_ui_test():
             process_exit_code=None,
             parsed_options=argparse.Namespace(headless=headless, autostart=autostart),
         )
-        stop_for_a_worker(env)
+        stop_for_a_worker(env, "bad")
         gevent.sleep(0.01)
         calls.append(env.process_exit_code)
     assert calls == ["stop", None, "quit", 2, "quit", 2]
+    # and the web UI forgets the worker that left: the next test does not count on it
+    assert list(runner.clients) == ["good"]
 
 
 def test_a_bad_value_names_the_config_file_it_came_from(tmp_path):
