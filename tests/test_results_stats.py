@@ -350,7 +350,10 @@ def test_the_funnel_shows_journeys_interrupted_by_the_end_of_the_run():
     assert csv_rows[("batch_report", "ops")]["funnel_interrupted"] == "1"
     shopper = next(r for r in rows if r["persona"] == "shopper")
     assert funnel_stages_of_row(shopper)[-1] == ("interrupted", 2)
-    assert ">interrupted</text>" in html_report.funnel_svg(shopper)
+    svg = html_report.funnel_svg(shopper)
+    assert ">interrupted</text>" in svg
+    # it shrinks to a narrow screen instead of losing its counts off the right edge
+    assert 'viewBox="0 0 500 ' in svg and "max-width: 100%" in svg, svg[:300]
     tab = next(
         t for t in webui.extended_stats(_snapshot(book)) if t["key"] == "journey-funnel"
     )

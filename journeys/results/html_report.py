@@ -69,10 +69,14 @@ def funnel_svg(row: dict) -> str:
     started = stages[0][1] or 1
     label_w, bar_w, bar_h, gap = 100, 280, 22, 6
     height = len(stages) * (bar_h + gap) + 28
+    width = label_w + bar_w + 120
     parts = [
         (
-            f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 120}" '
-            f'height="{height}" role="img" aria-label="funnel {escape(row["journey"])}">'
+            # scaled down on a narrow screen: at its full width the counts at the right were
+            # cut off on a phone
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" style="max-width: 100%; height: auto" '
+            f'role="img" aria-label="funnel {escape(row["journey"])}">'
         ),
         f'<text x="0" y="16" font-size="14" font-weight="700">{escape(row["journey"])}</text>',
     ]
