@@ -121,6 +121,7 @@ def test_standalone_run_reports_journeys_that_match_the_database(tmp_path, servi
         "0.25",
     )
     assert (mix["shopper"]["users"], mix["ops"]["users"]) == ("3", "1")
+    assert (mix["shopper"]["weight"], mix["ops"]["weight"]) == ("3", "1")
 
     verdict = next(r for r in run.csv_rows("slo") if r["metric"] == "verdict")
     assert (verdict["scope"], verdict["metric"], verdict["passed"]) == (

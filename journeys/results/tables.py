@@ -253,7 +253,8 @@ def mix_rows(environment, book: JourneyBook) -> list[dict[str, Any]]:
             "persona": cls.persona.name,
             "user_class": cls.__name__,
             "role": cls.persona.role,
-            "weight": cls.weight,
+            # 24, as the web UI and the HTML report show it (the CSV said 24.0)
+            "weight": int(cls.weight) if float(cls.weight).is_integer() else cls.weight,
             "share_configured": _round(cls.weight / total_weight, 4),
             "users": users.get(cls.__name__, 0),
             "share_users": _round(users.get(cls.__name__, 0) / total_users, 4)
