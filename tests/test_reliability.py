@@ -23,6 +23,7 @@ from tests.conftest import (
     ROOT,
     TOKEN,
     end_process,
+    free_port,
     launch_service,
     locust_command,
     locust_env,
@@ -474,8 +475,6 @@ def test_a_worker_with_other_personas_stops_the_run_with_exit_2(tmp_path, idle_s
     """A worker started without the master's --personas would crash on a persona class it lacks
     (a KeyError) while the master blamed the service (exit 1): now both exit 2 and say why."""
     service = idle_service
-    from tests.conftest import free_port
-
     port = free_port()
     master = locust_process(
         locust_command(
@@ -514,8 +513,6 @@ def test_a_worker_without_the_token_stops_the_run_with_exit_2(tmp_path, idle_ser
     """The master checks its own token; a worker started without one (another shell, a late
     joiner) failed every operator journey with a 403 instead."""
     service = idle_service
-    from tests.conftest import free_port
-
     port = free_port()
     personas = write_personas(tmp_path, CUSTOMERS, OPERATORS)
     master = locust_process(
@@ -534,8 +531,9 @@ def test_a_worker_without_the_token_stops_the_run_with_exit_2(tmp_path, idle_ser
         end_process(worker)
         end_process(master)
     assert worker.returncode == 2, worker_output[-2000:]
-    assert "On this worker: PAYMENT_INTERNAL_TOKEN is not set, but personas ops" in (
-        worker_output
+    assert (
+        "On this worker: PAYMENT_INTERNAL_TOKEN is not set, but persona ops calls"
+        in (worker_output)
     ), worker_output[-2000:]
     assert "Traceback" not in worker_output, worker_output[-3000:]
     assert master.returncode == 2, master_output[-3000:]
