@@ -554,7 +554,10 @@ def test_a_worker_joining_a_running_test_gets_its_checks():
 
     from journeys.same_personas import worker_runner
 
-    runner = object.__new__(WorkerRunner)
+    runner = object.__new__(
+        WorkerRunner
+    )  # no environment: only its type and fields count
+    runner.greenlet = None  # what Runner.__del__ looks at
     joining = argparse.Namespace(
         runner=None, parsed_options=argparse.Namespace(worker=True)
     )

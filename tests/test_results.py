@@ -229,7 +229,10 @@ def test_a_worker_missing_before_the_test_started_is_not_lost_in_it():
 
     from journeys.results import distributed
 
-    runner = object.__new__(MasterRunner)
+    runner = object.__new__(
+        MasterRunner
+    )  # no environment: only its type and fields count
+    runner.greenlet = None  # what Runner.__del__ looks at
     runner.clients = {
         "gone": argparse.Namespace(id="gone", state=STATE_MISSING),
         "here": argparse.Namespace(id="here", state=STATE_INIT),
