@@ -491,12 +491,7 @@ def test_a_worker_with_other_personas_stops_the_run_with_exit_2(tmp_path, idle_s
         other, CUSTOMERS.replace(",0.15,", ",0.3,"), OPERATORS
     )  # the same shopper with another decline rate, and an operator
     worker = locust_process(worker_command(port, worker_personas), service.url)
-    try:
-        worker_output = worker.communicate(timeout=60)[0]
-        master_output = master.communicate(timeout=60)[0]
-    finally:
-        end_process(worker)
-        end_process(master)
+    worker_output, master_output = outputs_of(worker, master)
     assert worker.returncode == 2, worker_output[-2000:]
     differences = "other values in: shopper; only on the worker: ops"
     assert f"differ from the master's: {differences}." in worker_output, worker_output[
@@ -507,6 +502,15 @@ def test_a_worker_with_other_personas_stops_the_run_with_exit_2(tmp_path, idle_s
     assert master.returncode == 2, master_output[-3000:]
     assert "ran other personas than the master" in master_output, master_output[-3000:]
     assert service.query("SELECT count(*) FROM payments") == [(0,)]
+
+
+def outputs_of(worker, master) -> tuple[str, str]:
+    """The outputs of a worker that is to leave on its own, then of its master."""
+    try:
+        return worker.communicate(timeout=60)[0], master.communicate(timeout=60)[0]
+    finally:
+        end_process(worker)
+        end_process(master)
 
 
 def test_a_worker_without_the_token_stops_the_run_with_exit_2(tmp_path, idle_service):
@@ -524,12 +528,7 @@ def test_a_worker_without_the_token_stops_the_run_with_exit_2(tmp_path, idle_ser
     worker = locust_process(
         worker_command(port, personas), service.url, {"PAYMENT_INTERNAL_TOKEN": ""}
     )
-    try:
-        worker_output = worker.communicate(timeout=60)[0]
-        master_output = master.communicate(timeout=60)[0]
-    finally:
-        end_process(worker)
-        end_process(master)
+    worker_output, master_output = outputs_of(worker, master)
     assert worker.returncode == 2, worker_output[-2000:]
     assert (
         "On this worker: PAYMENT_INTERNAL_TOKEN is not set, but persona ops calls"
