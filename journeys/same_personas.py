@@ -101,11 +101,20 @@ def _check_on_worker(environment, **_kwargs) -> None:
         "personas": ", ".join(loaded.names),
         "differences": differences(theirs, loaded.fingerprints),
     }
-    runner.send_message(MESSAGE, detail)
-    sys.stderr.write(
+    leave_the_run(
+        runner,
+        MESSAGE,
+        detail,
         f"This worker's personas ({detail['personas']} from {detail['path']}) differ from the "
-        f"master's: {detail['differences']}. {FIX} No traffic was sent from this worker.\n"
+        f"master's: {detail['differences']}. {FIX}",
     )
+
+
+def leave_the_run(runner, message: str, data: dict, why: str) -> None:
+    """Worker, in ``test_start``: tell the master ``message`` (``data``), say ``why`` and exit 2
+    before any user starts (the master then stops the run: ``stop_for_a_worker``)."""
+    runner.send_message(message, data)
+    sys.stderr.write(f"{why} No traffic was sent from this worker.\n")
     sys.stderr.flush()
     logging.shutdown()
     gevent.sleep(0.2)  # let the message reach the master

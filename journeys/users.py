@@ -13,7 +13,6 @@ import os
 import sys
 import time
 
-import gevent
 from flask import jsonify, request
 from locust import FastHttpUser, constant, events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
@@ -395,16 +394,12 @@ def _check_token_on_worker(environment, **_kwargs) -> None:
     if not needing:
         return
     problem = missing_token(needing)
-    runner.send_message(
-        NO_TOKEN_MESSAGE, {"worker": runner.client_id, "problem": problem}
+    same_personas.leave_the_run(
+        runner,
+        NO_TOKEN_MESSAGE,
+        {"worker": runner.client_id, "problem": problem},
+        f"On this worker: {problem}",
     )
-    sys.stderr.write(
-        f"On this worker: {problem} No traffic was sent from this worker.\n"
-    )
-    sys.stderr.flush()
-    logging.shutdown()
-    gevent.sleep(0.2)  # let the message reach the master
-    os._exit(2)  # no users started yet: nothing to finish or report
 
 
 def _worker_without_token(environment, data) -> None:
