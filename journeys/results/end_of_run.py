@@ -17,7 +17,7 @@ import csv
 import logging
 from pathlib import Path
 
-import gevent.event
+import gevent
 from locust import events
 from locust.html import get_html_report, process_html_filename
 from locust.runners import WorkerRunner
@@ -44,8 +44,7 @@ _last: dict = {}
 _injected: dict = {}
 
 
-#: Set once the first ``quitting`` has written everything (see ``finish_run``).
-_finished = gevent.event.Event()
+#: True once the first ``quitting`` has begun (see ``finish_run``).
 _finishing: list = []
 
 
@@ -59,17 +58,11 @@ def finish_run(environment, **_kwargs) -> None:
         # and end the process. Locust's shutdown must not go on here: it would exit first.
         main = gevent.getcurrent() is gevent.get_hub().parent
         reconcile_run.stop_waiting("Ctrl-C" if main else "SIGTERM")
-        _finished.wait(60)
-        gevent.sleep(60)  # meanwhile the first one's shutdown ends the process
+        gevent.sleep(
+            120
+        )  # meanwhile the first one writes everything and ends the process
         return
     _finishing.append(True)
-    try:
-        _finish(environment)
-    finally:
-        _finished.set()
-
-
-def _finish(environment) -> None:
     # SIGTERM and Ctrl-C make Locust fire ``quitting`` while the users still run (it stops
     # them after): stop them first, or the journeys and payments in flight would be missing
     stopped_here = distributed.stop_the_test(environment.runner)
