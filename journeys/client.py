@@ -7,7 +7,7 @@ headers or parse responses. The client:
 * names every request for Locust's stats table (``checkout: pay``, ``batch_report: report``);
 * validates every answer against the contract and marks it a Locust success or failure;
 * resends with the **same** idempotency key after a timeout, connection error, 5xx, 409 or an
-  unreadable body (bounded, exponential backoff with full jitter), and waits ``Retry-After`` on 429;
+  unreadable 201 or 402 body (bounded, exponential backoff with full jitter), and waits ``Retry-After`` on 429;
 * detects duplicate charges: an answer for a key naming another payment id than an earlier one
   (the failure message is the same for all, so Locust's failures table keeps one row; the ids of
   the first few are logged).
@@ -34,15 +34,15 @@ import gevent
 
 from journeys import tracing
 from journeys.data import compact_json
-from journeys.report_shape import REPORT_PATH, report_shape_problem
+from journeys.report_shape import report_shape_problem
 from journeys.results import ledger
+from payment_contract import PAY_PATH, REPORT_PATH
 
 if TYPE_CHECKING:
     from journeys.data import Card, Customer
 
 log = logging.getLogger(__name__)
 
-PAY_PATH = "/pay"
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 #: A 429 whose Retry-After is unreadable waits like this many backoffs (full jitter up to ~4 s).
 RATE_LIMIT_BACKOFF_STEP = 4
@@ -59,7 +59,7 @@ _duplicates_logged = itertools.count()
 class RetryPolicy:
     """How hard the client tries before giving up on one request (same idempotency key)."""
 
-    resends: int = 5  # after a timeout, connection error, 5xx, 409 or unreadable body (~4 s of backoff)
+    resends: int = 5  # after a timeout, connection error, 5xx, 409, unreadable 201/402 (~4 s of backoff)
     rate_limit_waits: int = 5  # after a 429
     backoff_s: float = 0.25  # base of the exponential backoff (full jitter)
     backoff_cap_s: float = 4.0
@@ -455,9 +455,14 @@ class PaymentApi:
             return PayAnswer("refused", status, detail=failure), None, None, failure
         error = _error_of(body)
         if body is None or not error:
-            # unreadable, like a garbled 201: the same key again may bring a readable answer
             reason = f"{status} without a JSON error body"
-            return None, reason, None, reason
+            if status == 402:
+                # a garbled decline, like a garbled 201: the same key again may bring the
+                # readable answer (and the payment id the decline was stored under)
+                return None, reason, None, reason
+            # any other 4xx refused the request, stored nothing, and says so again on a
+            # resend (a proxy's 404 for a wrong base path, a 413): not resent
+            return PayAnswer("refused", status, detail=reason), None, None, reason
         if status == 402:
             payment_id = error.get("payment_id")
             decline = error.get("decline_code")

@@ -15,12 +15,16 @@ import urllib.request
 from urllib.parse import urlsplit, urlunsplit
 
 from journeys import tracing
-from journeys.report_shape import REPORT_PATH
+from payment_contract import PAY_PATH, REPORT_PATH
 
 log = logging.getLogger(__name__)
 
 #: The service's internal token (report endpoint), from the environment only: never a flag.
 TOKEN_ENV = "PAYMENT_INTERNAL_TOKEN"
+CHECK_HOST = (
+    "Check --host / LOCUST_HOST: it is the service's base URL, the one /pay and "
+    "/internal/generate-report hang off."
+)
 NO_TARGET = (
     "No target: pass --host http://127.0.0.1:8000 or set LOCUST_HOST "
     "(the reference service: python -m payment_service)."
@@ -88,11 +92,20 @@ def post_report(
     service's) and redirects are not followed. No answer raises ``OSError`` or
     ``http.client.HTTPException``.
     """
+    return _post(
+        report_url(host), filter_, {"Authorization": f"Bearer {token}"}, timeout
+    )
+
+
+def _post(
+    url: str, body: dict, headers: dict[str, str], timeout: float
+) -> tuple[int, bytes]:
+    """POST ``body`` as JSON to ``url``, no proxy, no redirect: (status, first 64 KB)."""
     request = urllib.request.Request(
-        report_url(host),
-        data=json.dumps(filter_).encode(),
+        url,
+        data=json.dumps(body).encode(),
         headers={
-            "Authorization": f"Bearer {token}",
+            **headers,
             "Content-Type": "application/json",
             **tracing.drop_headers(),
         },
@@ -104,6 +117,29 @@ def post_report(
             return answer.status, answer.read(65536)
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read(65536)
+
+
+def pay_endpoint_problem(host: str, timeout: float = 5.0) -> str | None:
+    """A one-line error when ``POST /pay`` is not there (404/405: a wrong base path in ``--host``).
+
+    The check sends an empty object without an ``Idempotency-Key``, which the contract refuses
+    with a 400 or 422 and which stores nothing, whatever the service. Any other answer, or none,
+    is left to the run: only a missing endpoint is sure to fail every payment.
+    """
+    url = without_credentials(host).rstrip("/") + PAY_PATH
+    try:
+        status, _body = _post(url, {}, {}, timeout)
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        log.warning(
+            "payment endpoint check: no answer from %s (%s); not checked", url, exc
+        )
+        return None
+    if status in (404, 405):
+        return (
+            f"The target has no payment endpoint: POST {url} answered {status}. "
+            + CHECK_HOST
+        )
+    return None
 
 
 def token_problem(host: str, token: str, timeout: float = 5.0) -> str | None:
@@ -128,9 +164,8 @@ def token_problem(host: str, token: str, timeout: float = 5.0) -> str | None:
         )
     if status in (404, 405):
         return (
-            f"The target has no report endpoint: POST {url} answered {status}. Check --host / "
-            "LOCUST_HOST: it is the service's base URL, the one /pay and "
-            "/internal/generate-report hang off."
+            f"The target has no report endpoint: POST {url} answered {status}. "
+            + CHECK_HOST
         )
     if status >= 300:
         log.warning("token check: %s answered %s; not checked", url, status)

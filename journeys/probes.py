@@ -17,14 +17,14 @@ from dataclasses import replace
 from locust import tag, task
 
 from journeys.base import Journey, JourneyRun
-from journeys.client import (
-    DUPLICATE_CHARGE,
-    JSON_HEADERS,
+from journeys.client import DUPLICATE_CHARGE, JSON_HEADERS, shown_code
+from payment_contract import (
+    CURRENCIES,
+    MAX_AMOUNT_MINOR,
+    MIN_AMOUNT_MINOR,
     PAY_PATH,
-    shown_code,
+    REPORT_PATH,
 )
-from journeys.report_shape import REPORT_PATH
-from payment_contract import CURRENCIES, MAX_AMOUNT_MINOR, MIN_AMOUNT_MINOR
 
 UNICODE_NAME = "Zoë Ångström-Łukasiewicz 山田 太郎 Đặng"
 MAX_DESCRIPTION = 500

@@ -1,11 +1,9 @@
-"""The report endpoint: its path, and the shape its answer must have before anyone reconciles
+"""The report endpoint: the shape its answer must have before anyone reconciles
 against it (the operator journey, the preflight and ``--reconcile-run`` all use it)."""
 
 from __future__ import annotations
 
 from typing import Any
-
-REPORT_PATH = "/internal/generate-report"
 
 
 def report_shape_problem(report: Any) -> str | None:

@@ -23,7 +23,13 @@ from journeys.customer import CheckoutJourney
 from journeys.data import PaymentData, build_pools, resolve_seed
 from journeys.operator import BatchReportJourney
 from journeys.personas import Persona, PersonaFileError, load_personas
-from journeys.preflight import NO_TARGET, TOKEN_ENV, token_problem, wait_for_host
+from journeys.preflight import (
+    NO_TARGET,
+    TOKEN_ENV,
+    pay_endpoint_problem,
+    token_problem,
+    wait_for_host,
+)
 from journeys.probes import EdgeProbesJourney, ErrorProbesJourney
 from journeys.results import reconcile_run
 from journeys.results.webui import set_form_values, start_form_sent
@@ -257,7 +263,8 @@ def _check_run(environment, options) -> None:
 
 
 def _check_target(host: str | None, wait_s: float, *, token_needed: bool) -> None:
-    """Set, reachable, and (when operators/probers run) taking the token: else exit 2 now."""
+    """Set, reachable, with a payment endpoint and (when operators/probers run) taking the
+    token: else exit 2 now."""
     problem = _target_problem(host, wait_s, token_needed=token_needed)
     if problem:
         _fail(f"{problem} No load was sent.")
@@ -268,7 +275,7 @@ def _target_problem(
 ) -> str | None:
     if not host:
         return NO_TARGET
-    problem = wait_for_host(host, wait_s)
+    problem = wait_for_host(host, wait_s) or pay_endpoint_problem(host)
     if not problem and token_needed:
         # asked once, here: a wrong token is refused now, not 403s for the whole run
         problem = token_problem(host, os.environ[TOKEN_ENV])

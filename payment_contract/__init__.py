@@ -25,12 +25,18 @@ from payment_contract.currencies import (
     to_minor,
 )
 
+#: The contract's two endpoints, relative to the service's base URL.
+PAY_PATH = "/pay"
+REPORT_PATH = "/internal/generate-report"
+
 __all__ = [
     "BRANDS",
     "CURRENCIES",
     "DECLINING_TEST_CARDS",
     "MAX_AMOUNT_MINOR",
     "MIN_AMOUNT_MINOR",
+    "PAY_PATH",
+    "REPORT_PATH",
     "TRANSIENT_DECLINE_CODES",
     "Currency",
     "ascii_digits",

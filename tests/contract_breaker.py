@@ -14,6 +14,9 @@ test cards, a batch report over what it was paid), and in MODE:
 * ``decline-no-code``   402 without ``decline_code``
 * ``report-mistyped``   the report's counts are strings
 * ``drip``              every third 201 sends its body one byte every 0.3 s
+* ``html-404``          every other /pay is a proxy's 404 page (HTML)
+
+A /pay without a card (the generator's preflight sends ``{}``) is a 400, as in the contract.
 
 ``GET /stats`` returns what it saw: requests per path.
 """
@@ -50,9 +53,13 @@ class Handler(BaseHTTPRequestHandler):
     def answer(
         self, status: int, body, headers: dict | None = None, drip: bool = False
     ) -> None:
-        data = json.dumps(body).encode() if body is not None else b""
+        html = isinstance(body, str)
+        if html:
+            data = body.encode()
+        else:
+            data = json.dumps(body).encode() if body is not None else b""
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", "text/html" if html else "application/json")
         self.send_header("Content-Length", str(len(data)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
@@ -85,6 +92,10 @@ class Handler(BaseHTTPRequestHandler):
             self.answer(404, {"error": {"code": "not_found", "message": self.path}})
 
     def pay(self, body: dict, count: int) -> None:
+        if "card" not in body:
+            return self.answer(400, {"error": {"code": "missing_idempotency_key"}})
+        if MODE == "html-404" and count % 2:
+            return self.answer(404, "<html><body><h1>404 Not Found</h1></body></html>")
         if MODE == "redirect":
             return self.answer(307, None, {"Location": "/elsewhere"})
         if MODE == "retry-after-garbage" and count % 2:

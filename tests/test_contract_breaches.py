@@ -64,6 +64,7 @@ def unknown_payments(run) -> int:
         ("decline-no-code", "402 without a decline_code"),
         ("report-mistyped", "report: 200 breaks the contract: totals."),
         ("drip", "no answer: TimeoutError"),  # --request-timeout bounds a whole attempt
+        ("html-404", "404 without a JSON error body"),  # a proxy's page: not resent
     ],
 )
 def test_a_contract_breach_is_named_and_handled(tmp_path, breaker, mode, failure):
@@ -86,9 +87,9 @@ def test_a_contract_breach_is_named_and_handled(tmp_path, breaker, mode, failure
 
     # what may not be resent was not, and the books hold only what may have been stored
     resends = {name for (_, name) in stats if "resend" in name}
-    if mode in ("redirect", "status-200", "decline-no-code"):
+    if mode in ("redirect", "status-200", "decline-no-code", "html-404"):
         assert not any(name.startswith("checkout: pay") for name in resends), resends
-    if mode in ("redirect", "retry-after-garbage", "decline-no-code"):
+    if mode in ("redirect", "retry-after-garbage", "decline-no-code", "html-404"):
         assert unknown_payments(run) == 0, run.csv_rows("ledger")
     if mode == "drip":  # resent with the same key after the deadline
         assert any(name.endswith("(resend same key)") for _, name in stats), sorted(

@@ -128,17 +128,29 @@ def test_a_host_with_a_trailing_slash_works(tmp_path, idle_service):
     assert service.query("SELECT count(*) FROM payments")[0][0] > 0
 
 
-def test_a_host_with_a_wrong_base_path_stops_before_traffic(tmp_path, idle_service):
-    """``--host http://svc:8000/api`` when the API is at the root: the report endpoint answers
-    404 to the preflight, so the run stops with exit 2 instead of failing every request."""
+@pytest.mark.parametrize(
+    "persona",
+    [
+        "ops,operator,1,visa,USD,1,50,0,0,3,en_US,0,1",
+        "shopper,customer,1,visa,USD,1,50,0,0,,en_US,0,1",  # no token check to catch it
+    ],
+    ids=["operators", "customers only"],
+)
+def test_a_host_with_a_wrong_base_path_stops_before_traffic(
+    tmp_path, idle_service, persona
+):
+    """``--host http://svc:8000/api`` when the API is at the root: ``POST /pay`` answers 404 to
+    the preflight, so the run stops with exit 2 instead of failing every request."""
     service = empty_tables(idle_service)
-    personas = write_personas(tmp_path, "ops,operator,1,visa,USD,1,50,0,0,3,en_US,0,1")
-    run = run_locust(tmp_path, service.url + "/api", personas=personas)
+    run = run_locust(
+        tmp_path, service.url + "/api", personas=write_personas(tmp_path, persona)
+    )
     assert run.returncode == 2, run.output[-3000:]
     assert (
-        f"The target has no report endpoint: POST {service.url}/api/internal/generate-report "
-        "answered 404. Check --host" in run.output
+        f"The target has no payment endpoint: POST {service.url}/api/pay answered 404. "
+        "Check --host" in run.output
     ), run.output[-2000:]
+    assert "No load was sent." in run.output and "Traceback" not in run.output
     assert service.query("SELECT count(*) FROM payments") == [(0,)]
 
 
