@@ -17,16 +17,12 @@ Card numbers, CVCs and the token never appear in a failure message.
 
 from __future__ import annotations
 
-import datetime as dt
-import email.utils
 import hashlib
 import itertools
 import json
 import logging
-import math
 import random
 import re
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +32,7 @@ from journeys import tracing
 from journeys.data import compact_json
 from journeys.report_shape import report_shape_problem
 from journeys.results import ledger
+from journeys.retry_after import retry_after_s
 from payment_contract import PAY_PATH, REPORT_PATH
 
 if TYPE_CHECKING:
@@ -169,28 +166,6 @@ def _error_of(body: Any) -> dict:
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         return body["error"]
     return {}
-
-
-def _retry_after_s(response, cap: float) -> float | None:
-    """Seconds a 429's ``Retry-After`` asks for (capped; 1 s when absent); None when it is
-    unreadable (not seconds >= 0 nor an HTTP date), so the caller backs off on its own."""
-    value = (response.headers or {}).get("Retry-After") if response.headers else None
-    if not value:
-        return 1.0
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            moment = email.utils.parsedate_to_datetime(value)
-            if moment.tzinfo is None:  # "-0000": UTC, says RFC 5322
-                moment = moment.replace(tzinfo=dt.UTC)
-            seconds = moment.timestamp() - time.time()
-        except (ValueError, TypeError, OverflowError):
-            return None
-        return min(cap, max(0.0, seconds))  # a date already past: now
-    if math.isnan(seconds) or seconds < 0:
-        return None
-    return min(cap, seconds)
 
 
 def _rate_limited(wait_s: float | None) -> str:
@@ -571,7 +546,8 @@ class PaymentApi:
     def _rate_limit_wait(self, resp) -> tuple[str, float]:
         """A 429's failure reason and the seconds to wait before sending again: what
         ``Retry-After`` asks (capped), or a backoff of our own when it is unreadable."""
-        wait_s = _retry_after_s(resp, self.policy.retry_after_cap_s)
+        value = resp.headers.get("Retry-After") if resp.headers else None
+        wait_s = retry_after_s(value, self.policy.retry_after_cap_s)
         reason = _rate_limited(wait_s)
         if wait_s is None:
             wait_s = self.policy.backoff(RATE_LIMIT_BACKOFF_STEP, self.jitter_rng)

@@ -12,6 +12,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
+from email.message import Message
 from urllib.parse import urlsplit, urlunsplit
 
 from journeys import tracing
@@ -85,8 +86,9 @@ def report_url(host: str) -> str:
 
 def post_report(
     host: str, token: str, filter_: dict, timeout: float = 5.0
-) -> tuple[int, bytes]:
-    """``POST /internal/generate-report`` with ``filter_``: (status, first 64 KB of the body).
+) -> tuple[int, bytes, Message]:
+    """``POST /internal/generate-report`` with ``filter_``: (status, first 64 KB of the body,
+    headers).
 
     Proxies are bypassed (Locust's client does not use them, and a proxy's 403 is not the
     service's) and redirects are not followed. No answer raises ``OSError`` or
@@ -99,8 +101,8 @@ def post_report(
 
 def _post(
     url: str, body: dict, headers: dict[str, str], timeout: float
-) -> tuple[int, bytes]:
-    """POST ``body`` as JSON to ``url``, no proxy, no redirect: (status, first 64 KB)."""
+) -> tuple[int, bytes, Message]:
+    """POST ``body`` as JSON to ``url``, no proxy, no redirect: (status, first 64 KB, headers)."""
     request = urllib.request.Request(
         url,
         data=json.dumps(body).encode(),
@@ -114,9 +116,9 @@ def _post(
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects)
     try:
         with opener.open(request, timeout=timeout) as answer:
-            return answer.status, answer.read(65536)
+            return answer.status, answer.read(65536), answer.headers
     except urllib.error.HTTPError as exc:
-        return exc.code, exc.read(65536)
+        return exc.code, exc.read(65536), exc.headers
 
 
 def pay_endpoint_problem(host: str, timeout: float = 5.0) -> str | None:
@@ -128,7 +130,7 @@ def pay_endpoint_problem(host: str, timeout: float = 5.0) -> str | None:
     """
     url = without_credentials(host).rstrip("/") + PAY_PATH
     try:
-        status, _body = _post(url, {}, {}, timeout)
+        status, _body, _headers = _post(url, {}, {}, timeout)
     except (OSError, http.client.HTTPException, ValueError) as exc:
         log.warning(
             "payment endpoint check: no answer from %s (%s); not checked", url, exc
@@ -151,7 +153,7 @@ def token_problem(host: str, token: str, timeout: float = 5.0) -> str | None:
     """
     host, url = without_credentials(host), report_url(host)
     try:
-        status, body = post_report(
+        status, body, _headers = post_report(
             host, token, {"batch_id": "preflight-token-check"}, timeout
         )
     except (OSError, http.client.HTTPException, ValueError) as exc:

@@ -180,7 +180,7 @@ class WholeSecondService:
             "payments": {"succeeded": count, "declined": 0},
             "totals": {"USD": {"count": count, "amount": 100 * count}} if count else {},
         }
-        return 200, json.dumps(report).encode()
+        return 200, json.dumps(report).encode(), {}
 
 
 def whole_second_service(monkeypatch, now: float, stamps: list[int]) -> None:
@@ -216,6 +216,48 @@ def test_payments_stamped_in_whole_seconds_are_not_lost(monkeypatch):
     )
     lost = "USD: the service holds 3 payments, 1 fewer than the 4 confirmed to the generator"
     assert problems == [f"{lost} (lost payments)"]
+
+
+class RateLimitedService(WholeSecondService):
+    """Answers 429 with ``Retry-After`` (as given, one per ask) before it gives the report."""
+
+    def __init__(self, now: float, retry_afters: list[str | None]):
+        super().__init__(now, [])
+        self.retry_afters = retry_afters
+
+    def __call__(self, host, token, filter_, timeout):
+        if self.retry_afters:
+            value = self.retry_afters.pop(0)
+            headers = {} if value is None else {"Retry-After": value}
+            return 429, b'{"error": {"code": "rate_limited"}}', headers
+        return super().__call__(host, token, filter_, timeout)
+
+
+@pytest.mark.parametrize(
+    ("retry_afters", "waits"),
+    [
+        (["7"], [7.0]),  # as asked, not the 1 s of our own backoff
+        (["120", "0"], [30.0, 0.0]),  # capped at RETRY_AFTER_CAP_S; 0 is now
+        (["soon"], [1.0]),  # unreadable: our own backoff
+    ],
+)
+def test_a_rate_limited_report_is_asked_again_after_its_retry_after(
+    monkeypatch, retry_afters, waits
+):
+    """A service that rate-limits its report endpoint says when to come back: the end-of-run
+    report is asked for again then (it was our own 1, 2, 4 s backoff whatever it said)."""
+    now, slept = 1_800_000_000.5, []
+    monkeypatch.setattr(
+        reconcile_run, "post_report", RateLimitedService(now, list(retry_afters))
+    )
+    monkeypatch.setattr(
+        reconcile_run,
+        "time",
+        SimpleNamespace(time=lambda: now, sleep=slept.append),
+    )
+    report, _shift = reconcile_run.report_of_the_run("http://svc", "t", now - 10)
+    assert report["payments"] == {"succeeded": 0, "declined": 0}
+    assert slept == waits
 
 
 def test_compare_names_each_currency_and_direction():

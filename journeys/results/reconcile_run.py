@@ -33,6 +33,7 @@ from journeys.preflight import TOKEN_ENV, error_code, post_report, report_url
 from journeys.report_shape import report_shape_problem
 from journeys.results import cut_short, distributed, ledger
 from journeys.results.slo import Check
+from journeys.retry_after import retry_after_s
 from journeys.wording import counted
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,8 @@ OPTION = "reconcile_run"
 ATTEMPTS = 4
 #: A fraction of a second in an ISO 8601 time (``10:00:00.123`` or ``10:00:00,123``).
 _FRACTION = re.compile(r"\d[.,]\d")
+#: The longest a 429's ``Retry-After`` is waited before asking for the report again.
+RETRY_AFTER_CAP_S = 30.0
 #: Seconds per try at least (``--request-timeout`` when longer): a report over a long run is slow.
 TIMEOUT_S = 30.0
 
@@ -281,17 +284,21 @@ def report_of_the_run(
 def _ask(
     host: str, token: str, since: float, timeout: float
 ) -> tuple[dict, tuple[float, float] | None]:
-    """One report from ``since`` on, resent on 429, 5xx or a refused connection (the service
-    may be the one under faults) but not after a timeout (a hung endpoint would only hang
-    again), with the bounds of the service clock's offset."""
+    """One report from ``since`` on, resent on 429 (after its ``Retry-After``), 5xx or a
+    refused connection (the service may be the one under faults) but not after a timeout (a
+    hung endpoint would only hang again), with the bounds of the service clock's offset."""
     since_iso = dt.datetime.fromtimestamp(since, dt.UTC).isoformat()
     problem = ""
+    wait_s = None
     for attempt in range(ATTEMPTS):
         if attempt:
-            time.sleep(0.5 * 2**attempt)
+            time.sleep(0.5 * 2**attempt if wait_s is None else wait_s)
         sent = time.time()
+        wait_s = None
         try:
-            status, body = post_report(host, token, {"from": since_iso}, timeout)
+            status, body, headers = post_report(
+                host, token, {"from": since_iso}, timeout
+            )
         except (OSError, http.client.HTTPException) as exc:
             if isinstance(exc, TimeoutError) or isinstance(
                 getattr(exc, "reason", None), TimeoutError
@@ -300,6 +307,8 @@ def _ask(
             problem = f"no answer ({exc})"
             continue
         received = time.time()
+        if status == 429:
+            wait_s = retry_after_s(headers.get("Retry-After"), RETRY_AFTER_CAP_S)
         if status == 429 or status >= 500:
             problem = f"{status} {error_code(body)}"
             continue

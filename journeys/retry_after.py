@@ -1,0 +1,30 @@
+"""Reading a 429's ``Retry-After`` (seconds or an HTTP date), for every caller that waits on one:
+the API client's payments, reports and probes, and ``--reconcile-run``'s report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import math
+import time
+
+
+def retry_after_s(value: str | None, cap: float) -> float | None:
+    """Seconds a 429's ``Retry-After`` header ``value`` asks for (capped; 1 s when absent); None
+    when it is unreadable (not seconds >= 0 nor an HTTP date), so the caller backs off on its own."""
+    if not value:
+        return 1.0
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            moment = email.utils.parsedate_to_datetime(value)
+            if moment.tzinfo is None:  # "-0000": UTC, says RFC 5322
+                moment = moment.replace(tzinfo=dt.UTC)
+            seconds = moment.timestamp() - time.time()
+        except (ValueError, TypeError, OverflowError):
+            return None
+        return min(cap, max(0.0, seconds))  # a date already past: now
+    if math.isnan(seconds) or seconds < 0:
+        return None
+    return min(cap, seconds)
