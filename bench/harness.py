@@ -255,9 +255,8 @@ def nginx_missing() -> str | None:
 class Target:
     url: str
     proc: subprocess.Popen
-    pids: list[int] = field(
-        default_factory=list
-    )  # processes doing the work (for CpuMeter)
+    # processes doing the work (for CpuMeter)
+    pids: list[int] = field(default_factory=list)
 
 
 @contextlib.contextmanager

@@ -406,9 +406,7 @@ class PaymentApi:
                 ledger.record(currency, amount)
             try:
                 check_paid(body, amount, currency, card)
-            except (
-                ContractViolation
-            ) as exc:  # a confirmed payment whose answer breaks the contract
+            except ContractViolation as exc:  # a confirmed payment, its answer a breach
                 return (
                     PayAnswer("refused", status, payment_id, detail=str(exc)),
                     None,

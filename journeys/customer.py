@@ -48,9 +48,8 @@ class CheckoutJourney(Journey):
         card = data.first_card()
         metadata = self.metadata(run, self.data.journey_id())
         retries = 0
-        same_card_again = (
-            False  # a processing_error gets one more try with the same card
-        )
+        # a processing_error gets one more try with the same card
+        same_card_again = False
         while True:
             answer = self.api.pay(
                 "checkout: pay" if retries == 0 else "checkout: retry pay",
@@ -86,9 +85,8 @@ class CheckoutJourney(Journey):
             retries += 1
             run.retried = True
             if code in SAME_CARD_LATER and not same_card_again:
-                same_card_again = (
-                    True  # transient, as far as the customer knows: wait, try again
-                )
+                # transient, as far as the customer knows: wait, try again
+                same_card_again = True
                 gevent.sleep(self.api.policy.backoff(retries, self.data.rng))
             else:
                 card = self.card_for_retry(card, code)

@@ -60,9 +60,8 @@ def _first(problems) -> str:
 
 
 class _Probes(Journey):
-    one_pass = (
-        True  # each pass, Locust picks edge or error probes at random (equal weights)
-    )
+    # each pass, Locust picks edge or error probes at random (equal weights)
+    one_pass = True
 
     def probe_all(self, journey: str, probes) -> None:
         # think inside each journey's own task, not in a task of this shared base class: a class

@@ -166,15 +166,12 @@ class TracedSpan:
         self.span = span
 
     def set_tag(self, key: str, value: Any) -> None:
-        if (
-            key == "http.status_code"
-        ):  # a string, as ddtrace's own HTTP integrations set it
+        if key == "http.status_code":  # a string, as ddtrace's HTTP integrations set it
             self.span.set_tag(key, str(value))
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             self.span.set_tag(key, value)
-        elif key.endswith(
-            ".sha256"
-        ):  # a hash: nothing to scrub (and hex can look like digits)
+        # a hash: nothing to scrub (and hex can look like digits)
+        elif key.endswith(".sha256"):
             self.span.set_tag(key, str(value))
         else:
             self.span.set_tag(key, scrub(str(value), _state.secrets))
@@ -228,9 +225,8 @@ def configure(environment=None) -> str:
     if settings.enabled and isinstance(
         getattr(environment, "runner", None), MasterRunner
     ):
-        _state.settings = (
-            settings  # a master runs no users: its workers trace their journeys
-        )
+        # a master runs no users: its workers trace their journeys
+        _state.settings = settings
         return settings.banner() + "; the workers send the traces"
     if settings.enabled:
         try:
@@ -496,9 +492,8 @@ def drop_unsent_if_agent_down() -> bool:
             _state.settings.agent_url,
         )
     try:
-        for client in (
-            _state.tracer._span_aggregator.writer._clients
-        ):  # ddtrace internals: best effort
+        # ddtrace internals: best effort
+        for client in _state.tracer._span_aggregator.writer._clients:
             client.encoder.encode()
     except Exception:
         log.debug("tracing: could not drop unsent traces", exc_info=True)

@@ -52,9 +52,8 @@ class PersonaUser(FastHttpUser):
 
     abstract = True
     persona: Persona
-    wait_time = constant(
-        0
-    )  # journeys take their own think time (it is not part of their duration)
+    # journeys take their own think time (it is not part of their duration)
+    wait_time = constant(0)
     network_timeout = 10.0
     connection_timeout = 5.0
     _indices: itertools.count

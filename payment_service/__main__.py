@@ -202,9 +202,8 @@ def parse_settings(argv: list[str] | None = None):
     from payment_service.faults import FaultConfigError, Faults
 
     parser = build_parser()
-    args = parser.parse_args(
-        argv
-    )  # argparse also converts (and checks) the PAYMENT_* env defaults
+    # argparse also converts (and checks) the PAYMENT_* env defaults
+    args = parser.parse_args(argv)
     names = (
         "latency_ms",
         "jitter_ms",
@@ -246,9 +245,8 @@ def parse_settings(argv: list[str] | None = None):
 
 
 def main(argv: list[str] | None = None) -> None:
-    print(
-        configure_tracing(), flush=True
-    )  # before the app is imported, so FastAPI is patched
+    # before the app is imported, so FastAPI is patched
+    print(configure_tracing(), flush=True)
     args, settings = parse_settings(argv)
     import uvicorn
 

@@ -28,24 +28,19 @@ class Faults:
     jitter_ms: float = 0.0  # plus a uniform 0..jitter_ms
     error_rate: float = 0.0  # share of /pay answered 500/503
     error_phase: str = "mixed"  # before: nothing stored; after: payment stored, answer lost; mixed: either
-    stall_rate: float = (
-        0.0  # share of /pay that store the payment then answer only after stall_s
-    )
+    # share of /pay that store the payment then answer only after stall_s
+    stall_rate: float = 0.0
     stall_s: float = 30.0
     garbage_rate: float = 0.0  # share of /pay answers whose body is garbage (non-JSON, truncated, wrong shape)
-    rate_limit_rps: float = (
-        0.0  # /pay requests per second allowed; above it 429 + Retry-After (0 = off)
-    )
+    # /pay requests per second allowed; above it 429 + Retry-After (0 = off)
+    rate_limit_rps: float = 0.0
     report_latency_ms: float = 0.0  # added to every report
-    report_tamper: bool = (
-        False  # reports leave out one succeeded payment (tests reconciliation)
-    )
-    replay_charges: bool = (
-        False  # a replay charges again under a new id (tests duplicate checks)
-    )
-    clock_offset_s: float = (
-        0.0  # the service's clock runs this far ahead (negative: behind) of the host's
-    )
+    # reports leave out one succeeded payment (tests reconciliation)
+    report_tamper: bool = False
+    # a replay charges again under a new id (tests duplicate checks)
+    replay_charges: bool = False
+    # the service's clock runs this far ahead (negative: behind) of the host's
+    clock_offset_s: float = 0.0
 
     def __post_init__(self) -> None:
         problems = []

@@ -113,9 +113,8 @@ def _check_start_form(environment):
                 f"The {shape.schedule.profile} profile sets the user count itself: stop the "
                 "test to change the users, the ramp up or the profile. The test goes on."
             )
-            log.warning(
-                "%s", message
-            )  # Locust's edit dialog shows no answer: the Logs tab
+            # Locust's edit dialog shows no answer: the Logs tab does
+            log.warning("%s", message)
             return jsonify(
                 {"success": False, "message": message, "host": environment.host}
             )

@@ -24,9 +24,8 @@ log = logging.getLogger(__name__)
 class LoadProfile(LoadTestShape):
     """Follows ``--profile`` (spike, soak, step), scaled from ``--users``/``--spawn-rate``/``--run-time``."""
 
-    use_common_options = (
-        True  # we read -u/-r/-t: keep them in the web UI form, no "ignored" warning
-    )
+    # we read -u/-r/-t: keep them in the web UI form, no "ignored" warning
+    use_common_options = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -59,8 +58,7 @@ class LoadProfile(LoadTestShape):
             return None  # run time over: Locust stops the test
         book.enter(index)
         if isinstance(self.runner, MasterRunner):
-            self.runner.send_message(
-                PHASE_MESSAGE, index
-            )  # every tick: late workers catch up
+            # every tick: late workers catch up
+            self.runner.send_message(PHASE_MESSAGE, index)
         phase = self._schedule.phases[index]
         return phase.users, phase.spawn_rate

@@ -39,9 +39,8 @@ _details_seen: dict[str, set[str]] = {}
 class JourneyFailure(Exception):
     """A journey ended with an outcome that is a defect of the service (failed, mismatch)."""
 
-    def __repr__(
-        self,
-    ) -> str:  # Locust's failures table shows repr(): keep it the plain message
+    # Locust's failures table shows repr(): keep it the plain message
+    def __repr__(self) -> str:
         return str(self)
 
 

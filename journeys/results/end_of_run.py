@@ -58,9 +58,8 @@ def finish_run(environment, **_kwargs) -> None:
         # and end the process. Locust's shutdown must not go on here: it would exit first.
         main = gevent.getcurrent() is gevent.get_hub().parent
         reconcile_run.stop_waiting("Ctrl-C" if main else "SIGTERM")
-        gevent.sleep(
-            120
-        )  # meanwhile the first one writes everything and ends the process
+        # meanwhile the first one writes everything and ends the process
+        gevent.sleep(120)
         return
     _finishing.append(True)
     # SIGTERM and Ctrl-C make Locust fire ``quitting`` while the users still run (it stops

@@ -111,9 +111,8 @@ class JourneyCounters:
     attempts: int = 0
     payments: int = 0
     declined_payments: int = 0
-    declined_journeys: int = (
-        0  # funnel: the first attempt (of any payment) was declined
-    )
+    # funnel: the first attempt (of any payment) was declined
+    declined_journeys: int = 0
     retried_journeys: int = 0  # funnel: after a decline, the journey tried again
     duplicate_charges: int = 0
     durations: Histogram = field(default_factory=Histogram)
