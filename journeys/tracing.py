@@ -301,7 +301,7 @@ def _unsampled() -> _Unsampled:
 
 def drop_headers() -> dict[str, str]:
     """Trace headers saying "drop" (priority -1) for a request that is not load (the preflight's
-    token check), so a traced service starts no trace of its own for it. While ddtrace runs here
+    checks, ``--reconcile-run``'s report), so a traced service starts no trace of its own for it. While ddtrace runs here
     they come from its propagator, in the styles it injects (``DD_TRACE_PROPAGATION_STYLE_INJECT``);
     otherwise (tracing off, or a master) Datadog's and W3C's, written out."""
     if _state.tracer is not None:
