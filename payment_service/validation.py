@@ -29,6 +29,8 @@ MAX_METADATA_KEYS = 50
 MAX_METADATA_KEY = 40
 MAX_METADATA_VALUE = 500
 MAX_IDEMPOTENCY_KEY = 255
+#: deeper than any contract body (``card.number`` is level 2); deeper bodies are refused
+MAX_JSON_DEPTH = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,8 +259,40 @@ def idempotency_key(headers) -> str:
     return key
 
 
+def _unstorable(body: dict) -> str | None:
+    """Why a parsed body cannot be handled, or None: nested deeper than any contract body, or a
+    string with a lone UTF-16 surrogate (``"\\ud800"`` is JSON syntax but no character: SQLite
+    and the UTF-8 answer cannot hold it). Walked without recursion, so depth cannot crash it."""
+    stack = [(body, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return f"it is nested deeper than {MAX_JSON_DEPTH} levels"
+        if isinstance(value, dict):
+            stack.extend((key, depth + 1) for key in value)
+            stack.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+        elif isinstance(value, str) and not _utf8(value):
+            return "a string holds a lone UTF-16 surrogate (\\ud800-\\udfff), not a character"
+    return None
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _invalid_json(reason: str) -> ApiError:
+    return ApiError(400, "invalid_json", f"The body is not valid JSON: {reason[:100]}.")
+
+
 def parse_json_object(content_type: str | None, raw: bytes) -> dict:
-    """The body as a JSON object, or a 400 (wrong content type, malformed JSON, not an object)."""
+    """The body as a JSON object, or a 400 (wrong content type, not UTF-8, malformed JSON, not an
+    object, too deep, a lone surrogate)."""
     media = (content_type or "").split(";")[0].strip().lower()
     if media != "application/json":
         raise ApiError(
@@ -267,13 +301,24 @@ def parse_json_object(content_type: str | None, raw: bytes) -> dict:
             f"Send the body as JSON with Content-Type: application/json (got {media or 'none'!r}).",
         )
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(
-            400, "invalid_json", f"The body is not valid JSON: {str(exc)[:100]}."
+        text = raw.decode("utf-8-sig")  # JSON is UTF-8 (RFC 8259); a BOM is tolerated
+    except UnicodeDecodeError as exc:
+        raise _invalid_json(
+            f"it is not UTF-8 ({exc.reason} at byte {exc.start})"
         ) from None
+    try:
+        body = json.loads(text)
+    except RecursionError:
+        raise _invalid_json(
+            f"it is nested deeper than {MAX_JSON_DEPTH} levels"
+        ) from None
+    except ValueError as exc:
+        raise _invalid_json(str(exc)) from None
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "The body must be a JSON object.")
+    reason = _unstorable(body)
+    if reason:
+        raise _invalid_json(reason)
     return body
 
 

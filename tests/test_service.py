@@ -515,3 +515,51 @@ def test_access_log_has_a_line_per_request_and_no_secrets(start_service):
     assert '"POST /pay HTTP/1.1" 201' in log, log
     assert '"POST /internal/generate-report HTTP/1.1" 200' in log, log
     assert TOKEN not in log and GOOD_CARDS["visa"] not in log
+
+
+def _raw_pay(service, data: bytes) -> requests.Response:
+    headers = {"Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex}
+    return requests.post(service.url + "/pay", data=data, headers=headers, timeout=10)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # a lone UTF-16 surrogate is valid JSON syntax but no Unicode character: it cannot be
+        # stored (SQLite wants UTF-8) nor echoed
+        json.dumps(body(customer={"id": "\ud800", "name": "n", "email": "a@b"})),
+        json.dumps(body(description="\udfff")),
+        json.dumps(body(metadata={"k": "\ud800"})),
+        json.dumps(body(metadata={"\ud800" * 50: "x"})),
+        # nested past any body the contract has: refused, not a RecursionError
+        "[" * 100_000 + "]" * 100_000,
+        json.dumps(body())[:-1] + ', "x": ' + "[" * 5000 + "]" * 5000 + "}",
+        json.dumps(body())[:-1] + ', "x": ' + "[" * 900 + "]" * 900 + "}",
+        # not UTF-8
+        json.dumps(body(description="caf\u00e9"), ensure_ascii=False).encode("latin-1"),
+        json.dumps(body()).encode("utf-16"),
+    ],
+    ids=["surrogate-id", "surrogate-description", "surrogate-value", "surrogate-key",
+         "deep-array", "deep-field", "deep-900", "latin-1", "utf-16"],
+)  # fmt: skip
+def test_unstorable_json_is_400_invalid_json(service, data):
+    r = _raw_pay(service, data if isinstance(data, bytes) else data.encode())
+    assert (r.status_code, r.json()["error"]["code"]) == (400, "invalid_json"), r.text
+    assert service.query("SELECT COUNT(*) FROM payments") == [(0,)]
+    assert "Traceback" not in service.log()
+
+
+def test_unicode_names_and_a_255_char_key_pay(service):
+    customer = {
+        "id": "cus_\u00fc",
+        "name": "\u674e\u5c0f\u9f8d \U0001f409",
+        "email": "a@b",
+    }
+    r = pay(service, body(customer=customer, description="\U0001f600" * 500), "k" * 255)
+    assert r.status_code == 201, r.text
+    assert service.query("SELECT customer_id, idempotency_key FROM payments") == [
+        ("cus_\u00fc", "k" * 255)
+    ]
+    assert pay(service, body(), "k" * 256).json()["error"]["code"] == (
+        "invalid_idempotency_key"
+    )
