@@ -400,7 +400,16 @@ def _instant(body: dict, key: str) -> str | None:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    return timestamp(moment)
+    try:
+        return timestamp(moment)
+    # 0001-01-01T00:00+05:00 is valid ISO 8601, and before the year 1 once in UTC
+    except OverflowError:
+        raise ApiError(
+            400,
+            "invalid_range",
+            f"{key!r} is outside the years 1 to 9999 in UTC.",
+            key,
+        ) from None
 
 
 def report_filter(body: dict) -> tuple[str | None, str | None, str | None]:
@@ -440,7 +449,7 @@ def build_report(rows: list[tuple], filter_: dict, now: dt.datetime) -> dict:
     return {
         "report_id": "rpt_" + secrets.token_hex(8),
         "generated_at": now.isoformat().replace("+00:00", "Z"),
-        "filter": {k: str(v) for k, v in filter_.items()},
+        "filter": {k: str(v) for k, v in filter_.items() if v is not None},
         "payments": counts,
         "totals": totals,
         "brands": brands,

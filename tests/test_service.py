@@ -563,3 +563,45 @@ def test_unicode_names_and_a_255_char_key_pay(service):
     assert pay(service, body(), "k" * 256).json()["error"]["code"] == (
         "invalid_idempotency_key"
     )
+
+
+@pytest.mark.parametrize(
+    "filter_,code",
+    [
+        # valid ISO 8601 whose UTC instant falls outside the years 1..9999
+        ({"from": "0001-01-01T00:00:00+05:00"}, "invalid_range"),
+        ({"to": "9999-12-31T23:59:59-05:00"}, "invalid_range"),
+        ({"batch_id": "\ud800"}, "invalid_json"),
+    ],
+)
+def test_report_filters_that_cannot_be_compared_are_400(service, filter_, code):
+    r = requests.post(
+        service.url + "/internal/generate-report",
+        data=json.dumps(filter_),
+        headers={
+            "Authorization": f"Bearer {TOKEN}",
+            "Content-Type": "application/json",
+        },
+        timeout=10,
+    )
+    assert (r.status_code, r.json()["error"]["code"]) == (400, code), r.text
+    assert "Traceback" not in service.log()
+
+
+def succeeded(service, filter_) -> int:
+    return report(service, filter_).json()["payments"]["succeeded"]
+
+
+def test_report_range_boundaries_and_zones(service):
+    """from is inclusive, to exclusive, an offset is converted to UTC, a null bound is no bound."""
+    paid = pay(service, body()).json()
+    stamped = service.query("SELECT created_at FROM payments")[0][0]
+    at = dt.datetime.fromisoformat(stamped)
+    in_kolkata = at.astimezone(dt.timezone(dt.timedelta(hours=5, minutes=30)))
+    assert succeeded(service, {"from": in_kolkata.isoformat()}) == 1
+    assert succeeded(service, {"to": in_kolkata.isoformat()}) == 0
+    naive_utc = at.replace(tzinfo=None).isoformat()
+    assert succeeded(service, {"from": naive_utc}) == 1
+    got = report(service, {"from": None, "to": None}).json()
+    assert got["payments"]["succeeded"] == 1 and got["filter"] == {}, got
+    assert paid["created"] == int(at.timestamp())
