@@ -10,28 +10,28 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import os
 import secrets
 import sys
 
+from payment_service.faults import RANGES, knob_problem
 from payment_service.tracing import configure_tracing
 
 TOKEN_ENV = "PAYMENT_INTERNAL_TOKEN"
 
 
-def _number(kind: str, low: float, high: float | None = None):
+def _knob(name: str):
+    """A parser for the numeric fault knob ``name``: its range lives in ``faults.RANGES``."""
+
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if (
-            not math.isfinite(value)
-            or value < low
-            or (high is not None and value > high)
-        ):
-            raise argparse.ArgumentTypeError(f"{text} is out of range: {kind}")
+        if knob_problem(name, value):
+            raise argparse.ArgumentTypeError(
+                f"{text} is out of range: {RANGES[name][2]}"
+            )
         return value
 
     return parse
@@ -76,8 +76,6 @@ def build_parser() -> argparse.ArgumentParser:
         description="Reference payment service (FastAPI + SQLite) for the payment load generator. "
         "Each flag but --fault-seed has a PAYMENT_* env twin, shown in brackets.",
     )
-    share = _number("a share from 0 to 1, e.g. 0.05", 0, 1)
-    ms = _number("milliseconds >= 0", 0)
     add = p.add_argument
     add(
         "--host",
@@ -113,19 +111,19 @@ def build_parser() -> argparse.ArgumentParser:
     fadd = faults.add_argument
     fadd(
         "--latency-ms",
-        type=ms,
+        type=_knob("latency_ms"),
         default=_env("PAYMENT_LATENCY_MS", 0),
         help="Added latency per /pay [PAYMENT_LATENCY_MS].",
     )
     fadd(
         "--jitter-ms",
-        type=ms,
+        type=_knob("jitter_ms"),
         default=_env("PAYMENT_JITTER_MS", 0),
         help="Plus a uniform 0..N ms per /pay [PAYMENT_JITTER_MS].",
     )
     fadd(
         "--error-rate",
-        type=share,
+        type=_knob("error_rate"),
         default=_env("PAYMENT_ERROR_RATE", 0),
         help="Share of /pay answered with a 5xx [PAYMENT_ERROR_RATE].",
     )
@@ -138,32 +136,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fadd(
         "--stall-rate",
-        type=share,
+        type=_knob("stall_rate"),
         default=_env("PAYMENT_STALL_RATE", 0),
         help="Share of /pay that store the payment and then answer only after --stall-s [PAYMENT_STALL_RATE].",
     )
     fadd(
         "--stall-s",
-        type=_number("seconds >= 0", 0),
+        type=_knob("stall_s"),
         default=_env("PAYMENT_STALL_S", 30),
         help="Length of a stall in seconds (default 30) [PAYMENT_STALL_S].",
     )
     fadd(
         "--garbage-rate",
-        type=share,
+        type=_knob("garbage_rate"),
         default=_env("PAYMENT_GARBAGE_RATE", 0),
         help="Share of /pay answers with a garbage body: HTML, truncated JSON or the wrong shape "
         "(the payment is stored) [PAYMENT_GARBAGE_RATE].",
     )
     fadd(
         "--rate-limit-rps",
-        type=_number("requests/s >= 0", 0),
+        type=_knob("rate_limit_rps"),
         default=_env("PAYMENT_RATE_LIMIT_RPS", 0),
         help="Allow this many /pay per second; above it 429 with Retry-After (0 = off) [PAYMENT_RATE_LIMIT_RPS].",
     )
     fadd(
         "--report-latency-ms",
-        type=ms,
+        type=_knob("report_latency_ms"),
         default=_env("PAYMENT_REPORT_LATENCY_MS", 0),
         help="Added latency per report [PAYMENT_REPORT_LATENCY_MS].",
     )
@@ -182,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fadd(
         "--clock-offset-s",
-        type=_number("seconds", -math.inf),
+        type=_knob("clock_offset_s"),
         default=_env("PAYMENT_CLOCK_OFFSET_S", 0),
         help="The service's clock runs this many seconds ahead (negative: behind) in stored "
         "payments and reports, as on another host [PAYMENT_CLOCK_OFFSET_S].",

@@ -16,6 +16,63 @@ from dataclasses import asdict, dataclass, fields, replace
 ERROR_PHASES = ("before", "after", "mixed")
 
 
+#: The longest latency or stall a knob may add: longer is no test, and asyncio cannot sleep 1e300 s.
+MAX_DELAY_MS = 3_600_000
+#: Below this a token bucket would ask for a Retry-After beyond any client's patience (1e-320/s
+#: overflows it); 0 turns the limit off.
+MIN_RATE_LIMIT_RPS = 0.01
+#: Ten years either way: a clock further off would stamp payments past the year 9999.
+MAX_CLOCK_OFFSET_S = 315_360_000
+_SHARE = (0, 1, "a share from 0 to 1, e.g. 0.05")
+_DELAY = (0, MAX_DELAY_MS, f"milliseconds from 0 to {MAX_DELAY_MS} (an hour)")
+
+#: (lowest, highest, what) of each numeric knob: the one place their ranges live, for the flags,
+#: their env twins and ``PUT /internal/faults`` alike.
+RANGES: dict[str, tuple[float, float, str]] = {
+    "latency_ms": _DELAY,
+    "jitter_ms": _DELAY,
+    "error_rate": _SHARE,
+    "stall_rate": _SHARE,
+    "stall_s": (
+        0,
+        MAX_DELAY_MS / 1000,
+        f"seconds from 0 to {MAX_DELAY_MS // 1000} (an hour)",
+    ),
+    "garbage_rate": _SHARE,
+    "rate_limit_rps": (0, math.inf, f"0 (off) or requests/s from {MIN_RATE_LIMIT_RPS}"),
+    "report_latency_ms": _DELAY,
+    "clock_offset_s": (
+        -MAX_CLOCK_OFFSET_S,
+        MAX_CLOCK_OFFSET_S,
+        f"seconds from -{MAX_CLOCK_OFFSET_S} to {MAX_CLOCK_OFFSET_S} (ten years either way)",
+    ),
+}
+
+
+def knob_problem(name: str, value: object) -> str | None:
+    """Why ``value`` cannot be the numeric knob ``name`` (naming it and its range), or None."""
+    low, high, what = RANGES[name]
+    number = _real(value)
+    if (
+        number is None
+        or not low <= number <= high
+        or (name == "rate_limit_rps" and 0 < number < MIN_RATE_LIMIT_RPS)
+    ):
+        return f"{name} must be {what} (got {value!r:.40})"
+    return None
+
+
+def _real(value: object) -> float | None:
+    """``value`` as a finite float, or None (a bool, a string, NaN, inf, an int beyond floats)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 class FaultConfigError(ValueError):
     """A fault knob with a value it cannot take; the message names the knob and the valid range."""
 
@@ -43,41 +100,11 @@ class Faults:
     clock_offset_s: float = 0.0
 
     def __post_init__(self) -> None:
-        problems = []
-        for name in (
-            "latency_ms",
-            "jitter_ms",
-            "stall_s",
-            "rate_limit_rps",
-            "report_latency_ms",
-        ):
-            value = getattr(self, name)
-            if (
-                not isinstance(value, int | float)
-                or isinstance(value, bool)
-                or not math.isfinite(value)
-                or value < 0
-            ):
-                problems.append(f"{name} must be a number >= 0 (got {value!r})")
-        for name in ("error_rate", "stall_rate", "garbage_rate"):
-            value = getattr(self, name)
-            if (
-                not isinstance(value, int | float)
-                or isinstance(value, bool)
-                or not 0 <= value <= 1
-            ):
-                problems.append(
-                    f"{name} must be a share from 0 to 1, e.g. 0.05 (got {value!r})"
-                )
-        offset = self.clock_offset_s
-        if (
-            not isinstance(offset, int | float)
-            or isinstance(offset, bool)
-            or not math.isfinite(offset)
-        ):
-            problems.append(
-                f"clock_offset_s must be a number of seconds (got {offset!r})"
-            )
+        problems = [
+            problem
+            for problem in (knob_problem(name, getattr(self, name)) for name in RANGES)
+            if problem
+        ]
         if self.error_phase not in ERROR_PHASES:
             problems.append(
                 f"error_phase must be one of {', '.join(ERROR_PHASES)} (got {self.error_phase!r})"

@@ -190,3 +190,69 @@ def test_clock_offset_stamps_payments_and_reports_by_the_services_clock(start_se
         timeout=5,
     )  # fmt: skip
     assert bad.status_code == 400, bad.text
+
+
+def test_fault_values_that_would_break_every_request_are_refused(start_service):
+    """A knob the service cannot honour (a clock past the year 9999, a Retry-After of 1e320 s, a
+    number too big for a float, an hour-long-plus latency) is a 400 naming it, not a 500 on
+    every later request."""
+    from tests.conftest import TOKEN
+
+    service = start_service()
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    for knobs in (
+        '{"clock_offset_s": 1e12}',
+        '{"rate_limit_rps": 1e-320}',
+        '{"latency_ms": 1' + "0" * 400 + "}",
+        '{"latency_ms": 1e300}',
+        '{"stall_s": 1e300}',
+        '{"report_latency_ms": 3600001}',
+    ):
+        r = requests.put(
+            service.url + "/internal/faults", data=knobs, headers=headers, timeout=5
+        )
+        assert r.status_code == 400, (knobs, r.text)
+        error = r.json()["error"]
+        assert error["code"] == "invalid_faults"
+        assert next(iter(json.loads(knobs))) in error["message"]
+    assert requests.get(service.url + "/health", timeout=5).json()["faults"] == []
+    assert pay(service, body()).status_code == 201
+    assert "Traceback" not in service.log()
+
+
+@pytest.mark.parametrize(
+    "flag,value",
+    [
+        ("--clock-offset-s", "1e12"),
+        ("--rate-limit-rps", "1e-320"),
+        ("--latency-ms", "1e300"),
+        ("--stall-s", "1e300"),
+    ],
+)
+def test_fault_flags_that_would_break_every_request_exit_2(tmp_path, flag, value):
+    proc = run_service(tmp_path, flag, value)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert flag in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def run_service(tmp_path, *args, env=None, timeout=10):
+    """``python -m payment_service ...`` to its end (a start-up that must fail)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, TOKEN, free_port
+
+    command = [sys.executable, "-m", "payment_service", "--port", str(free_port())]
+    if "--db" not in args:
+        command += ["--db", str(tmp_path / "p.sqlite")]
+    return subprocess.run(
+        [*command, *args],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "DD_TRACE_ENABLED": "false",
+             "PAYMENT_INTERNAL_TOKEN": TOKEN, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )  # fmt: skip
