@@ -14,7 +14,7 @@ import os
 import secrets
 import sys
 
-from payment_service.faults import RANGES, knob_problem
+from payment_service.faults import ERROR_PHASES, RANGES, knob_problem
 from payment_service.tracing import configure_tracing
 
 TOKEN_ENV = "PAYMENT_INTERNAL_TOKEN"
@@ -56,18 +56,56 @@ def _env_bool(parser: argparse.ArgumentParser, name: str, flag: str) -> bool:
     try:
         return _bool(_env(name, "false"))
     except argparse.ArgumentTypeError as exc:
-        parser.error(f"argument {flag}: {exc} (set by {name})")
+        parser.error(f"argument {flag}: {exc}")
+
+
+#: Each flag's ``PAYMENT_*`` twin, to name it when its value is the bad one.
+ENV_TWINS = {
+    "--host": "PAYMENT_SERVICE_HOST",
+    "--port": "PAYMENT_SERVICE_PORT",
+    "--db": "PAYMENT_DB",
+    "--dev": "PAYMENT_DEV",
+    "--access-log": "PAYMENT_ACCESS_LOG",
+    "--latency-ms": "PAYMENT_LATENCY_MS",
+    "--jitter-ms": "PAYMENT_JITTER_MS",
+    "--error-rate": "PAYMENT_ERROR_RATE",
+    "--error-phase": "PAYMENT_ERROR_PHASE",
+    "--stall-rate": "PAYMENT_STALL_RATE",
+    "--stall-s": "PAYMENT_STALL_S",
+    "--garbage-rate": "PAYMENT_GARBAGE_RATE",
+    "--rate-limit-rps": "PAYMENT_RATE_LIMIT_RPS",
+    "--report-latency-ms": "PAYMENT_REPORT_LATENCY_MS",
+    "--report-tamper": "PAYMENT_REPORT_TAMPER",
+    "--replay-charges": "PAYMENT_REPLAY_CHARGES",
+    "--clock-offset-s": "PAYMENT_CLOCK_OFFSET_S",
+}
 
 
 class _Parser(argparse.ArgumentParser):
-    """One clear line on bad input instead of the usage wall."""
+    """One clear line on bad input instead of the usage wall, naming the env twin that set a bad
+    value (nothing on the command line was wrong then)."""
+
+    given: tuple[str, ...] = ()
+
+    def parse_args(self, args=None, namespace=None):
+        self.given = tuple(sys.argv[1:] if args is None else args)
+        return super().parse_args(args, namespace)
 
     def error(self, message: str):
         self.exit(
             2,
-            f"payment service: {message.rstrip('.')}. Run `python -m payment_service --help` "
-            "for every flag.\n",
+            f"payment service: {message.rstrip('.')}{self._source(message)}. "
+            "Run `python -m payment_service --help` for every flag.\n",
         )
+
+    def _source(self, message: str) -> str:
+        """`` (set by PAYMENT_X='v': ...)`` when the flag the message names took its env twin."""
+        flag = message.removeprefix("argument ").split(":")[0].split("/")[-1]
+        env = ENV_TWINS.get(flag)
+        on_command_line = any(a == flag or a.startswith(flag + "=") for a in self.given)
+        if env is None or on_command_line or not os.environ.get(env):
+            return ""
+        return f" (set by {env}={os.environ[env]!r}: fix the value or unset it)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fadd(
         "--error-phase",
-        choices=("before", "after", "mixed"),
+        choices=ERROR_PHASES,
         default=_env("PAYMENT_ERROR_PHASE", "mixed"),
         help="before: 503 and nothing stored; after: payment stored, then 500; mixed: either "
         "(default) [PAYMENT_ERROR_PHASE].",
@@ -214,6 +252,13 @@ def parse_settings(argv: list[str] | None = None):
         "clock_offset_s",
     )
     values = {name: float(getattr(args, name)) for name in names}
+    if (
+        args.error_phase not in ERROR_PHASES
+    ):  # argparse checks choices on the command line only
+        parser.error(
+            f"argument --error-phase: invalid choice: {args.error_phase!r} "
+            f"(choose from {', '.join(ERROR_PHASES)})"
+        )
     try:
         faults = Faults(
             error_phase=args.error_phase,
@@ -224,7 +269,7 @@ def parse_settings(argv: list[str] | None = None):
     except FaultConfigError as exc:
         parser.error(str(exc))
     if not 0 < args.port < 65536:
-        parser.error(f"--port {args.port} is not a TCP port (1-65535)")
+        parser.error(f"argument --port: {args.port} is not a TCP port (1-65535)")
     token = (os.environ.get(TOKEN_ENV) or "").strip()
     if not token:
         if not args.dev:

@@ -243,7 +243,9 @@ def run_service(tmp_path, *args, env=None, timeout=10):
 
     from tests.conftest import ROOT, TOKEN, free_port
 
-    command = [sys.executable, "-m", "payment_service", "--port", str(free_port())]
+    command = [sys.executable, "-m", "payment_service"]
+    if "PAYMENT_SERVICE_PORT" not in (env or {}):
+        command += ["--port", str(free_port())]
     if "--db" not in args:
         command += ["--db", str(tmp_path / "p.sqlite")]
     return subprocess.run(
@@ -256,3 +258,29 @@ def run_service(tmp_path, *args, env=None, timeout=10):
         timeout=timeout,
         check=False,
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "env,flag",
+    [
+        ({"PAYMENT_SERVICE_PORT": "abc"}, "--port"),
+        ({"PAYMENT_LATENCY_MS": "-3"}, "--latency-ms"),
+        ({"PAYMENT_ERROR_PHASE": "during"}, "--error-phase"),
+        ({"PAYMENT_DEV": "maybe"}, "--dev"),
+    ],
+)
+def test_a_bad_env_twin_is_named_with_its_flag(tmp_path, env, flag):
+    """Nothing on the command line was wrong: the line names the variable that set the value."""
+    proc = run_service(tmp_path, env=env)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    (name, value), line = next(iter(env.items())), proc.stderr.strip()
+    assert flag in line and f"{name}='{value}'" in line, line
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in line
+
+
+def test_a_port_in_use_is_a_clear_error(start_service, tmp_path):
+    taken = start_service()
+    proc = run_service(tmp_path, "--port", str(taken.port))
+    assert proc.returncode != 0
+    assert "address already in use" in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
