@@ -287,6 +287,22 @@ def parse_settings(argv: list[str] | None = None):
     )
 
 
+def _open_app(create_app, settings):
+    """The app over its database; a file SQLite cannot open or use is one line and exit 2 (a
+    directory, no such folder, no permission, not a database), not a traceback."""
+    import sqlite3
+
+    try:
+        return create_app(settings)
+    except (sqlite3.Error, OSError) as exc:
+        sys.stderr.write(
+            f"payment service: argument --db: cannot use {settings.db_path} as the SQLite "
+            f"database ({exc}). Pass --db (or PAYMENT_DB) a writable file path, or a "
+            "payments database this service made.\n"
+        )
+        sys.exit(2)
+
+
 def main(argv: list[str] | None = None) -> None:
     # before the app is imported, so FastAPI is patched
     print(configure_tracing(), flush=True)
@@ -298,7 +314,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    app = create_app(settings)
+    app = _open_app(create_app, settings)
     active = ", ".join(settings.faults.active) or "off"
     print(
         f"payment service on http://{args.host}:{args.port} (db {settings.db_path}; faults: {active})",

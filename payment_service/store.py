@@ -45,6 +45,18 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
 """
 
 
+#: The columns each table must have (a file made by another application may share a name).
+COLUMNS = {
+    "payments": {
+        "id", "status", "amount", "currency", "brand", "last4", "fingerprint", "decline_code",
+        "customer_id", "batch_id", "description", "metadata", "idempotency_key", "created_at",
+    },
+    "idempotency_keys": {
+        "key", "request_hash", "status_code", "response", "payment_id", "created_at"
+    },
+}  # fmt: skip
+
+
 def timestamp(moment: dt.datetime) -> str:
     """Stored form of a UTC instant: fixed-width ISO 8601, so text order is time order."""
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -72,6 +84,17 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        self._check_columns()
+
+    def _check_columns(self) -> None:
+        """Refuse a file whose tables were made by something else (every write would fail)."""
+        for table, needed in COLUMNS.items():
+            have = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+            missing = sorted(needed - have)
+            if missing:
+                raise sqlite3.DatabaseError(
+                    f"its {table} table lacks {', '.join(missing)}: another application's file"
+                )
 
     def close(self) -> None:
         self.db.close()

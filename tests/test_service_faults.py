@@ -261,6 +261,31 @@ def run_service(tmp_path, *args, env=None, timeout=10):
 
 
 @pytest.mark.parametrize(
+    "where", ["missing-dir", "a-directory", "not-sqlite", "another-apps-db"]
+)
+def test_a_database_that_cannot_be_opened_exits_2_with_one_line(tmp_path, where):
+    import sqlite3
+
+    db = {
+        "missing-dir": "/proc/no-such-dir/payments.sqlite",
+        "a-directory": str(tmp_path),
+        "not-sqlite": str(tmp_path / "notes.txt"),
+        "another-apps-db": str(tmp_path / "other.sqlite"),
+    }[where]
+    (tmp_path / "notes.txt").write_text("not a database, just text\n" * 40)
+    # another application's payments table: every payment would be a 500
+    other = sqlite3.connect(tmp_path / "other.sqlite")
+    other.execute("CREATE TABLE payments (id INTEGER PRIMARY KEY, total REAL)")
+    other.execute("CREATE TABLE idempotency_keys (key TEXT, created_at TEXT)")
+    other.close()
+    proc = run_service(tmp_path, "--db", db)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "--db" in proc.stderr and db in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+@pytest.mark.parametrize(
     "env,flag",
     [
         ({"PAYMENT_SERVICE_PORT": "abc"}, "--port"),
