@@ -49,6 +49,32 @@ DECLINE_MESSAGES = {
     "processing_error": "An error occurred while processing your card. Try again.",
 }
 GARBAGE_TEXT = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+#: The largest body read: a contract body at every limit is ~330 KB (50 metadata values of 500
+#: escaped emoji); a bigger one is refused before it fills the service's memory.
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def _too_large() -> ApiError:
+    return ApiError(
+        413,
+        "request_too_large",
+        f"The body is larger than {MAX_BODY_BYTES} bytes.",
+    )
+
+
+async def read_body(request: Request) -> bytes:
+    """The request's body, or a 413 once it passes ``MAX_BODY_BYTES`` (by Content-Length, or
+    counted as it streams in when chunked), so a huge body is never held whole."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _too_large()
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +151,7 @@ def create_app(settings: Settings) -> FastAPI:
         summary="Charge a card",
         responses={
             201: {"model": schemas.Payment},
-            **_error_responses(400, 402, 409, 422, 429, 500),
+            **_error_responses(400, 402, 409, 413, 422, 429, 500),
         },
         openapi_extra={
             "requestBody": {
@@ -157,7 +183,7 @@ def create_app(settings: Settings) -> FastAPI:
                 headers={"Retry-After": str(max(1, math.ceil(wait)))},
             )
         body = parse_json_object(
-            request.headers.get("content-type"), await request.body()
+            request.headers.get("content-type"), await read_body(request)
         )
         key = idempotency_key(request.headers)
         payment = validate_payment(body)
@@ -217,7 +243,10 @@ def create_app(settings: Settings) -> FastAPI:
     @app.post(
         "/internal/generate-report",
         summary="Totals of succeeded and declined payments (internal token required)",
-        responses={200: {"model": schemas.Report}, **_error_responses(400, 401, 403)},
+        responses={
+            200: {"model": schemas.Report},
+            **_error_responses(400, 401, 403, 413),
+        },
         openapi_extra={
             "requestBody": {
                 "content": {
@@ -230,7 +259,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     async def generate_report(request: Request) -> dict:
         require_token(request)
-        raw = await request.body()
+        raw = await read_body(request)
         body = (
             parse_json_object(request.headers.get("content-type"), raw)
             if raw.strip()
@@ -275,7 +304,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def put_faults(request: Request) -> dict:
         require_token(request)
         changes = parse_json_object(
-            request.headers.get("content-type"), await request.body()
+            request.headers.get("content-type"), await read_body(request)
         )
         try:
             faults.set(faults.faults.updated(changes))

@@ -605,3 +605,31 @@ def test_report_range_boundaries_and_zones(service):
     got = report(service, {"from": None, "to": None}).json()
     assert got["payments"]["succeeded"] == 1 and got["filter"] == {}, got
     assert paid["created"] == int(at.timestamp())
+
+
+def _chunks(data: bytes, size: int = 65536):
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_body_over_a_mebibyte_is_413_and_never_read_whole(service, chunked):
+    """A legitimate body is a few KB (metadata at its limits: ~330 KB); a 3 MB one is refused with
+    the contract's error, with or without Content-Length, and stores nothing."""
+    big = json.dumps(
+        body(customer={"id": "c", "name": "n" * 3_000_000, "email": "a@b"})
+    )
+    data = _chunks(big.encode()) if chunked else big.encode()
+    headers = {"Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex}
+    r = requests.post(service.url + "/pay", data=data, headers=headers, timeout=10)
+    assert r.status_code == 413, r.text[:200]
+    assert r.json()["error"]["code"] == "request_too_large"
+    assert service.query("SELECT COUNT(*) FROM payments") == [(0,)]
+    auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    padded = json.dumps({"batch_id": "b" * 2_000_000}).encode()
+    r = requests.post(
+        service.url + "/internal/generate-report", data=padded, headers=auth, timeout=10
+    )
+    assert (r.status_code, r.json()["error"]["code"]) == (413, "request_too_large")
+    fine = body(metadata={f"k{i:02}": "\U0001f600" * 500 for i in range(50)})
+    assert pay(service, fine).status_code == 201
