@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from payment_contract import DECLINING_TEST_CARDS, TRANSIENT_DECLINE_CODES
 from payment_service import schemas
@@ -107,6 +108,21 @@ def create_app(settings: Settings) -> FastAPI:
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
         return exc.response()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """Starlette's own refusals (no such path, wrong method) in the contract's shape."""
+        code, message = {
+            404: (
+                "not_found",
+                f"No such endpoint: {request.method} {request.url.path}.",
+            ),
+            405: (
+                "method_not_allowed",
+                f"{request.method} is not allowed on {request.url.path}.",
+            ),
+        }.get(exc.status_code, ("http_error", str(exc.detail)))
+        return ApiError(exc.status_code, code, message, headers=exc.headers).response()
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:

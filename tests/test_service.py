@@ -633,3 +633,18 @@ def test_a_body_over_a_mebibyte_is_413_and_never_read_whole(service, chunked):
     assert (r.status_code, r.json()["error"]["code"]) == (413, "request_too_large")
     fine = body(metadata={f"k{i:02}": "\U0001f600" * 500 for i in range(50)})
     assert pay(service, fine).status_code == 201
+
+
+def test_unknown_paths_and_methods_answer_in_the_contracts_error_shape(service):
+    """Errors have Stripe's shape everywhere, FastAPI's ``{"detail": ...}`` nowhere."""
+    missing = requests.post(service.url + "/payments", json={}, timeout=5)
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found", missing.text
+    assert "/payments" in missing.json()["error"]["message"]
+    wrong = requests.get(service.url + "/pay", timeout=5)
+    assert wrong.status_code == 405 and wrong.headers["Allow"] == "POST"
+    error = wrong.json()["error"]
+    assert (error["type"], error["code"]) == (
+        "invalid_request_error",
+        "method_not_allowed",
+    )
