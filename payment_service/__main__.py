@@ -271,6 +271,12 @@ def parse_settings(argv: list[str] | None = None):
     if not 0 < args.port < 65536:
         parser.error(f"argument --port: {args.port} is not a TCP port (1-65535)")
     token = (os.environ.get(TOKEN_ENV) or "").strip()
+    if token and not (token.isascii() and token.isprintable()):
+        parser.error(
+            f"{TOKEN_ENV} has a character an Authorization header cannot carry as is (not "
+            "printable ASCII: clients would send it in different encodings). Use letters, "
+            "digits and punctuation, e.g. the output of `openssl rand -hex 24`."
+        )
     if not token:
         if not args.dev:
             parser.error(

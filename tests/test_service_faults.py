@@ -309,3 +309,13 @@ def test_a_port_in_use_is_a_clear_error(start_service, tmp_path):
     assert proc.returncode != 0
     assert "address already in use" in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("token", ["s\u00e9cret", "two\nlines"])
+def test_a_token_no_header_can_carry_exactly_exits_2(tmp_path, token):
+    """HTTP headers are bytes: a non-ASCII token matched when a client sent it as Latin-1
+    (requests) and failed with 403 as UTF-8 (curl); a control character cannot be sent at all."""
+    proc = run_service(tmp_path, env={"PAYMENT_INTERNAL_TOKEN": token})
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "PAYMENT_INTERNAL_TOKEN" in proc.stderr and token not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
