@@ -309,6 +309,24 @@ def _open_app(create_app, settings):
         sys.exit(2)
 
 
+def _server_class():
+    import uvicorn
+
+    class _Server(uvicorn.Server):
+        """uvicorn's server that tells the app it is stopping before it waits for requests in
+        flight, so a request held by a latency or stall fault ends at once (SIGTERM, Ctrl-C)."""
+
+        def __init__(self, config: uvicorn.Config, on_stop) -> None:
+            super().__init__(config)
+            self.on_stop = on_stop
+
+        async def shutdown(self, sockets=None) -> None:
+            self.on_stop()
+            await super().shutdown(sockets)
+
+    return _Server
+
+
 def main(argv: list[str] | None = None) -> None:
     # before the app is imported, so FastAPI is patched
     print(configure_tracing(), flush=True)
@@ -336,7 +354,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     if args.access_log:  # uvicorn's log_level would drop its INFO request lines too
         logging.getLogger("uvicorn.access").setLevel(logging.INFO)
-    uvicorn.Server(config).run()
+    _server_class()(config, app.state.stopping.set).run()
 
 
 if __name__ == "__main__":

@@ -104,6 +104,23 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.store = store
     app.state.faults = faults
+    # set when the server starts to stop: fault sleeps end then (``fault_sleep``)
+    app.state.stopping = stopping = asyncio.Event()
+
+    async def fault_sleep(seconds: float) -> None:
+        """Sleep a fault's delay (latency, stall); when the service stops meanwhile, answer 503
+        at once: the shutdown waits for no fault, and a stalled payment (stored) is replayed
+        to the resend with its key."""
+        try:
+            await asyncio.wait_for(stopping.wait(), seconds)
+        except TimeoutError:
+            return
+        raise ApiError(
+            503,
+            "service_unavailable",
+            "The service is shutting down; retry with the same Idempotency-Key.",
+            type_="api_error",
+        )
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
@@ -230,7 +247,7 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             delay = faults.delay_s()
             if delay:
-                await asyncio.sleep(delay)
+                await fault_sleep(delay)
             phase = faults.error_phase()
             if phase == "before":
                 raise ApiError(
@@ -250,7 +267,7 @@ def create_app(settings: Settings) -> FastAPI:
                 type_="api_error",
             )
         if faults.stall():
-            await asyncio.sleep(faults.faults.stall_s)
+            await fault_sleep(faults.faults.stall_s)
         garbage = faults.garbage()
         if garbage:
             return garbage_response(garbage, status, answer)
@@ -283,7 +300,7 @@ def create_app(settings: Settings) -> FastAPI:
         )
         batch_id, start, end = report_filter(body)
         if faults.faults.report_latency_ms:
-            await asyncio.sleep(faults.faults.report_latency_ms / 1000)
+            await fault_sleep(faults.faults.report_latency_ms / 1000)
         report = build_report(
             store.report_rows(batch_id, start, end), body, faults.now()
         )

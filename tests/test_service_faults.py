@@ -319,3 +319,28 @@ def test_a_token_no_header_can_carry_exactly_exits_2(tmp_path, token):
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "PAYMENT_INTERNAL_TOKEN" in proc.stderr and token not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_sigterm_cuts_a_stall_short_with_a_503_and_exits_at_once(start_service):
+    """A stalled /pay (stored, answer held back) is answered 503 'retry with the same key' when
+    the service is stopped, instead of holding the shutdown 5 s and ending in a traceback."""
+    import signal
+    import threading
+
+    service = start_service("--stall-rate", "1", "--stall-s", "30")
+    key, answers = uuid.uuid4().hex, []
+    caller = threading.Thread(target=lambda: answers.append(pay(service, body(), key)))
+    caller.start()
+    deadline = time.monotonic() + 5
+    while service.query("SELECT COUNT(*) FROM payments") != [(1,)]:
+        assert time.monotonic() < deadline, service.log()
+        time.sleep(0.05)
+    stopped = time.monotonic()
+    service.proc.send_signal(signal.SIGTERM)
+    service.proc.wait(10)
+    caller.join(5)
+    assert time.monotonic() - stopped < 2.5, service.log()
+    assert answers and answers[0].status_code == 503, service.log()
+    assert answers[0].json()["error"]["code"] == "service_unavailable"
+    assert "Traceback" not in service.log()
+    assert service.query("SELECT idempotency_key FROM payments") == [(key,)]
