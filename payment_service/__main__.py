@@ -12,6 +12,7 @@ import argparse
 import logging
 import os
 import secrets
+import sqlite3
 import sys
 
 from payment_service.faults import ERROR_PHASES, RANGES, knob_problem
@@ -252,9 +253,8 @@ def parse_settings(argv: list[str] | None = None):
         "clock_offset_s",
     )
     values = {name: float(getattr(args, name)) for name in names}
-    if (
-        args.error_phase not in ERROR_PHASES
-    ):  # argparse checks choices on the command line only
+    # argparse checks choices on the command line only, not the env twin's default
+    if args.error_phase not in ERROR_PHASES:
         parser.error(
             f"argument --error-phase: invalid choice: {args.error_phase!r} "
             f"(choose from {', '.join(ERROR_PHASES)})"
@@ -296,8 +296,6 @@ def parse_settings(argv: list[str] | None = None):
 def _open_app(create_app, settings):
     """The app over its database; a file SQLite cannot open or use is one line and exit 2 (a
     directory, no such folder, no permission, not a database), not a traceback."""
-    import sqlite3
-
     try:
         return create_app(settings)
     except (sqlite3.Error, OSError) as exc:
