@@ -457,12 +457,28 @@ def quiet_ddtrace_logs(owner: logging.Logger) -> None:
     ddlog.propagate = False
 
 
+#: An upload of no traces (msgpack's empty array) to the v0.4 endpoint every agent takes.
+EMPTY_UPLOAD = ("/v0.4/traces", b"\x90")
+
+
 def agent_answers(url: str, timeout: float = 0.5) -> bool:
-    """True when the trace agent at ``url`` answers ``GET /info`` within ``timeout`` seconds."""
+    """True when the trace agent at ``url`` takes an upload of no traces within ``timeout`` s.
+
+    The upload, not ``GET /info``: an agent whose intake is backed up still answers /info at
+    once while every upload of ours waits ~20 s (and ddtrace waits for them at exit).
+    """
     if not url.startswith(("http://", "https://")):
         return True  # unix sockets: assume it is there
+    path, body = EMPTY_UPLOAD
+    upload = urllib.request.Request(
+        url.rstrip("/") + path,
+        data=body,
+        method="PUT",
+        headers={"Content-Type": "application/msgpack", "X-Datadog-Trace-Count": "0"},
+    )
     try:
-        with urllib.request.urlopen(url.rstrip("/") + "/info", timeout=timeout):
+        with urllib.request.urlopen(upload, timeout=timeout) as answer:
+            answer.read()
             return True
     except urllib.error.HTTPError:
         return True  # it answered

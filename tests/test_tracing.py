@@ -329,11 +329,57 @@ def silent_agent():
     server.close()
 
 
+@pytest.fixture
+def intake_hung_agent():
+    """A trace "agent" that answers ``GET /info`` at once but never answers a trace upload (an
+    agent whose intake is backed up): the end-of-run check must not take /info for health."""
+    server = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+    info = b'{"endpoints": ["/v0.4/traces", "/v0.5/traces"]}'
+
+    def serve(conn: socket.socket) -> None:
+        conn.settimeout(5)
+        try:
+            request = conn.recv(65536)
+        except OSError:
+            return
+        if request.startswith(b"GET /info"):
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(info), info)
+            )
+            conn.close()
+        else:
+            held.append(conn)  # a trace upload: never answered
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn = server.accept()[0]
+            except OSError:
+                continue
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join(5)
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+@pytest.mark.parametrize("agent", ["silent_agent", "intake_hung_agent"])
 def test_an_agent_that_never_answers_does_not_hold_the_exit(
-    tmp_path, service, silent_agent
+    tmp_path, service, agent, request
 ):
-    """ddtrace's writer would wait ~20 s at exit for a send to such an agent; the run must end
-    as fast as without tracing, keep its exit code (1: an SLO missed) and write its files."""
+    """ddtrace's writer would wait ~20 s at exit for a send to such an agent (~40 s when /info
+    answers and only the uploads hang); the run must end as fast as without tracing, keep its
+    exit code (1: an SLO missed) and write its files."""
+    silent_agent = request.getfixturevalue(agent)
     personas = write_personas(tmp_path, SHOPPER, header=HEADER)
     env = {"DD_TRACE_ENABLED": "true", "DD_TRACE_AGENT_URL": silent_agent}
     started = time.monotonic()
