@@ -30,6 +30,7 @@ import random
 import re
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -37,8 +38,9 @@ from dataclasses import dataclass
 from typing import Any, Self
 
 from locust import events
-from locust.runners import MasterRunner
+from locust.runners import MasterRunner, WorkerRunner
 
+from journeys import same_personas
 from payment_contract import luhn_valid
 
 log = logging.getLogger(__name__)
@@ -105,6 +107,78 @@ def settings_from_env(
         get("DD_ENV"),
         get("DD_VERSION"),
     )
+
+
+# -- values tracing cannot run with (exit 2 before any traffic) ---------------------------------
+
+#: The way out of a bad DD_* value, at the end of every message about one.
+WAY_OUT = "fix the value or remove it (DD_TRACE_ENABLED=false runs without tracing)"
+WORKER_CANNOT_TRACE = "worker_cannot_trace"
+
+
+class SetupError(Exception):
+    """A DD_* value tracing cannot run with; the message names it and the way out."""
+
+
+def setup_problem(environ: Mapping[str, str]) -> str | None:
+    """What is wrong with the DD_* variables that switch tracing on and name the agent, or None.
+
+    ddtrace takes most of these without a word and then never sends a trace (a port ``abc``)
+    or, for a flag it cannot read, is simply off: the run would end without its traces.
+    """
+
+    def get(name: str) -> str | None:
+        return (environ.get(name) or "").strip() or None
+
+    flag = get("DD_TRACE_ENABLED")
+    if flag and flag.lower() not in _TRUE | _FALSE:
+        return f"DD_TRACE_ENABLED={flag!r} is neither true nor false"
+    if not settings_from_env(environ).enabled:
+        return None
+    url, host, port = (
+        get("DD_TRACE_AGENT_URL"),
+        get("DD_AGENT_HOST"),
+        get("DD_TRACE_AGENT_PORT"),
+    )
+    if url:
+        return _agent_url_problem(url)
+    if host and any(c in host for c in "/ "):
+        return f"DD_AGENT_HOST={host!r} is not a host name (a URL goes in DD_TRACE_AGENT_URL)"
+    if port and not _is_port(port):
+        return f"DD_TRACE_AGENT_PORT={port!r} is not a port number (1-65535)"
+    return None
+
+
+def _agent_url_problem(url: str) -> str | None:
+    """Why ``url`` (DD_TRACE_AGENT_URL) cannot reach an agent, or None."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "unix" and parts.path:
+        return None
+    shape = "http://host:port, https://host:port or unix:///path/to/socket"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"DD_TRACE_AGENT_URL={url!r} is not an agent URL ({shape})"
+    port = parts.netloc.rpartition(":")[2] if ":" in parts.netloc.split("]")[-1] else ""
+    if port and not _is_port(port):
+        return f"DD_TRACE_AGENT_URL={url!r} has no valid port (1-65535)"
+    return None
+
+
+def _is_port(text: str) -> bool:
+    return text.isdigit() and 1 <= int(text) <= 65535
+
+
+def _start_failure(exc: Exception, environ: Mapping[str, str]) -> str:
+    """ddtrace refused to start: name the DD_* values its message quotes (it names none)."""
+    said = f"{type(exc).__name__}: {exc}"
+    named = [
+        f"{name}={value.strip()!r}"
+        for name, value in sorted(environ.items())
+        if name.startswith("DD_")
+        and value.strip()
+        and re.search(rf"(?<![\w.]){re.escape(value.strip())}(?![\w.])", str(exc))
+    ]
+    culprit = " or ".join(named) if named else "one of the DD_* variables"
+    return f"ddtrace cannot start with {culprit} ({said})"
 
 
 # -- scrubbing ------------------------------------------------------------------------------------
@@ -205,6 +279,8 @@ class _State:
         # found at the end of the run (``quitting``), and the code Locust is about to exit with
         self.agent_down = False
         self.exit_code: int | None = None
+        # a worker's bad DD_* value: it leaves at test_start, telling the master
+        self.problem: str | None = None
 
 
 _state = _State()
@@ -217,10 +293,14 @@ def configure(environment=None) -> str:
     """Decide on/off from DD_* variables (once per process) and return the banner line.
 
     Safe to call again: the first call decides. With Locust's ``environment`` of a master (which
-    runs no users) ddtrace is not started there; every worker configures itself.
+    runs no users) ddtrace is not started there; every worker configures itself. A DD_* value
+    tracing cannot run with raises ``SetupError``.
     """
     if _state.settings is not None:
         return _state.settings.banner()
+    problem = setup_problem(os.environ)
+    if problem:
+        raise SetupError(f"Tracing: {problem}: {WAY_OUT}.")
     settings = settings_from_env(os.environ)
     if settings.enabled and isinstance(
         getattr(environment, "runner", None), MasterRunner
@@ -229,15 +309,14 @@ def configure(environment=None) -> str:
         _state.settings = settings
         return settings.banner() + "; the workers send the traces"
     if settings.enabled:
+        environ = dict(os.environ)  # as set: starting ddtrace rewrites some
         try:
             _start_ddtrace(settings)
-        except Exception as exc:  # noqa: BLE001  (tracing must never stop a load test)
-            log.warning(
-                "tracing: could not start ddtrace (%s: %s); running without it",
-                type(exc).__name__,
-                exc,
-            )
-            settings = Settings(False)
+        except Exception as exc:  # noqa: BLE001  (any refusal: said before any traffic)
+            _state.settings = Settings(False)
+            raise SetupError(
+                f"Tracing: {_start_failure(exc, environ)}: {WAY_OUT}."
+            ) from None
     _state.settings = settings
     return settings.banner()
 
@@ -539,7 +618,16 @@ def _exit_now_if_agent_down() -> None:
 @events.init.add_listener
 def _on_init(environment, **_kwargs) -> None:
     _state.options = environment.parsed_options
-    banner = configure(environment)
+    if isinstance(environment.runner, MasterRunner):
+        environment.runner.register_message(
+            WORKER_CANNOT_TRACE,
+            lambda msg, **_kw: _worker_cannot_trace(environment, msg.data),
+        )
+    try:
+        banner = configure(environment)
+    except SetupError as exc:
+        _stop_for(environment, str(exc))
+        return
     rate = getattr(_state.options, "trace_sample_rate", 1.0)
     if _state.settings is not None and _state.settings.enabled and rate < 1.0:
         banner += f"; {rate:.0%} of journeys traced (--trace-sample-rate)"
@@ -554,3 +642,43 @@ def _on_quitting(environment, **_kwargs) -> None:
 @events.quit.add_listener
 def _on_quit(exit_code: int, **_kwargs) -> None:
     _state.exit_code = exit_code
+
+
+def _stop_for(environment, problem: str) -> None:
+    """A bad DD_* value found at start: exit 2 before any traffic. A worker stays until its
+    first spawn, to tell the master (which would wait for it forever) before it leaves."""
+    if isinstance(environment.runner, WorkerRunner):
+        _state.problem = problem
+        return
+    from journeys.users import (
+        _remove_empty_csvs,
+    )  # here: journeys.users imports this module
+
+    _remove_empty_csvs(getattr(environment.parsed_options, "csv_prefix", None))
+    sys.stderr.write(f"{problem} No traffic was sent.\n")
+    sys.exit(2)
+
+
+@events.test_start.add_listener
+def _leave_if_this_worker_cannot_trace(environment, **_kwargs) -> None:
+    if _state.problem is None:
+        return
+    runner = same_personas.worker_runner(environment)
+    if runner is not None:
+        same_personas.leave_the_run(
+            runner,
+            WORKER_CANNOT_TRACE,
+            {"worker": runner.client_id, "problem": _state.problem},
+            f"On this worker: {_state.problem}",
+        )
+
+
+def _worker_cannot_trace(environment, data) -> None:
+    """Master: a worker cannot trace with its DD_* values; end the run with exit 2."""
+    data = data if isinstance(data, dict) else {}
+    log.error(
+        "Worker %s cannot trace: %s The test stops.",
+        data.get("worker", "?"),
+        data.get("problem", "a DD_* value is wrong on it."),
+    )
+    same_personas.stop_for_a_worker(environment, data.get("worker"))

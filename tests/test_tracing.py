@@ -615,3 +615,56 @@ DROP_HEADERS = textwrap.dedent(
 def test_the_preflights_drop_headers_follow_the_inject_styles(env, names):
     """The token check is not load: its "drop" headers must be in the styles the service reads."""
     assert python(DROP_HEADERS, env).strip() == names
+
+
+# -- DD_* values tracing cannot run with: exit 2 before any traffic ------------------------------
+
+
+@pytest.mark.parametrize(
+    "env, named",
+    [
+        (
+            {
+                "DD_TRACE_ENABLED": "",
+                "DD_AGENT_HOST": "127.0.0.1",
+                "DD_TRACE_AGENT_PORT": "xyz",
+            },
+            "DD_TRACE_AGENT_PORT='xyz' is not a port number",
+        ),
+        (
+            {"DD_TRACE_ENABLED": "", "DD_TRACE_AGENT_URL": "http://127.0.0.1:abc"},
+            "DD_TRACE_AGENT_URL='http://127.0.0.1:abc' has no valid port",
+        ),
+        ({"DD_TRACE_ENABLED": "maybe"}, "DD_TRACE_ENABLED='maybe' is neither"),
+        (  # refused by ddtrace itself: the variable is found in its message
+            {"DD_TRACE_ENABLED": "true", "DD_TRACE_AGENT_TIMEOUT_SECONDS": "abc"},
+            "DD_TRACE_AGENT_TIMEOUT_SECONDS='abc'",
+        ),
+    ],
+    ids=["port", "url", "enabled", "ddtrace"],
+)
+def test_a_bad_dd_value_stops_the_run_before_traffic(tmp_path, service, env, named):
+    """Tracing was asked for and cannot work: a run without its traces is a wasted run."""
+    personas = write_personas(tmp_path, SHOPPER, header=HEADER)
+    run = locust_run(tmp_path, service, personas, env=env, run_time="2s")
+    assert run.returncode == 2, run.output[-3000:]
+    assert named in run.output and "fix the value or remove it" in run.output, (
+        run.output[-3000:]
+    )
+    assert "DD_TRACE_ENABLED=false runs without tracing" in run.output
+    assert "Traceback" not in run.output, run.output[-3000:]
+    assert service.query("SELECT count(*) FROM payments") == [(0,)]
+    assert not list(tmp_path.glob("run_*.csv")), "no empty CSV files of a run never run"
+
+
+def test_a_worker_that_cannot_trace_stops_the_run(tmp_path, service):
+    """The master starts no tracer, so only the worker finds what ddtrace refuses: it leaves
+    before its users start and the master ends the run with exit 2, naming it."""
+    personas = write_personas(tmp_path, SHOPPER, header=HEADER)
+    env = {"DD_TRACE_ENABLED": "true", "DD_TRACE_AGENT_TIMEOUT_SECONDS": "abc"}
+    run = locust_run(tmp_path, service, personas, env=env, workers=1, run_time="5s")
+    assert run.returncode == 2, run.output[-3000:]
+    assert run.worker_returncodes == [2], run.worker_outputs[0][-3000:]
+    assert "DD_TRACE_AGENT_TIMEOUT_SECONDS='abc'" in run.output, run.output[-3000:]
+    assert "Traceback" not in run.output + run.worker_outputs[0]
+    assert service.query("SELECT count(*) FROM payments") == [(0,)]
