@@ -114,6 +114,9 @@ def settings_from_env(
 #: The way out of a bad DD_* value, at the end of every message about one.
 WAY_OUT = "fix the value or remove it (DD_TRACE_ENABLED=false runs without tracing)"
 WORKER_CANNOT_TRACE = "worker_cannot_trace"
+#: The trace header styles ddtrace knows (it skips any other with a warning, and with none left
+#: injects no header: the service's spans would start traces of their own).
+PROPAGATION_STYLES = ("datadog", "tracecontext", "b3multi", "b3", "baggage", "none")
 
 
 class SetupError(Exception):
@@ -135,6 +138,18 @@ def setup_problem(environ: Mapping[str, str]) -> str | None:
         return f"DD_TRACE_ENABLED={flag!r} is neither true nor false"
     if not settings_from_env(environ).enabled:
         return None
+    for name in ("DD_TRACE_PROPAGATION_STYLE", "DD_TRACE_PROPAGATION_STYLE_INJECT"):
+        styles = get(name) or ""
+        unknown = [
+            style
+            for style in (s.strip().lower() for s in styles.split(","))
+            if style and style not in PROPAGATION_STYLES
+        ]
+        if unknown:
+            return (
+                f"{name}={styles!r} names an unknown style {unknown[0]!r} "
+                f"(known: {', '.join(PROPAGATION_STYLES)})"
+            )
     url, host, port = (
         get("DD_TRACE_AGENT_URL"),
         get("DD_AGENT_HOST"),

@@ -636,12 +636,16 @@ def test_the_preflights_drop_headers_follow_the_inject_styles(env, names):
             "DD_TRACE_AGENT_URL='http://127.0.0.1:abc' has no valid port",
         ),
         ({"DD_TRACE_ENABLED": "maybe"}, "DD_TRACE_ENABLED='maybe' is neither"),
+        (  # ddtrace warns, injects no header at all: the service's spans would never join
+            {"DD_TRACE_ENABLED": "true", "DD_TRACE_PROPAGATION_STYLE_INJECT": "w3c"},
+            "DD_TRACE_PROPAGATION_STYLE_INJECT='w3c' names an unknown style 'w3c'",
+        ),
         (  # refused by ddtrace itself: the variable is found in its message
             {"DD_TRACE_ENABLED": "true", "DD_TRACE_AGENT_TIMEOUT_SECONDS": "abc"},
             "DD_TRACE_AGENT_TIMEOUT_SECONDS='abc'",
         ),
     ],
-    ids=["port", "url", "enabled", "ddtrace"],
+    ids=["port", "url", "enabled", "style", "ddtrace"],
 )
 def test_a_bad_dd_value_stops_the_run_before_traffic(tmp_path, service, env, named):
     """Tracing was asked for and cannot work: a run without its traces is a wasted run."""
