@@ -24,14 +24,14 @@ and the internal token. An absent or failing agent costs one warning; the run ca
 from __future__ import annotations
 
 import atexit
+import http.client
 import logging
 import os
 import random
 import re
+import socket
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -559,25 +559,44 @@ def agent_answers(url: str, timeout: float = 0.5) -> bool:
     """True when the trace agent at ``url`` takes an upload of no traces within ``timeout`` s.
 
     The upload, not ``GET /info``: an agent whose intake is backed up still answers /info at
-    once while every upload of ours waits ~20 s (and ddtrace waits for them at exit).
+    once while every upload of ours waits ~20 s (and ddtrace waits for them at exit). Any
+    answer counts, an error status too: the agent is there.
     """
-    if not url.startswith(("http://", "https://")):
-        return True  # unix sockets: assume it is there
+    parts = urllib.parse.urlsplit(url)
     path, body = EMPTY_UPLOAD
-    upload = urllib.request.Request(
-        url.rstrip("/") + path,
-        data=body,
-        method="PUT",
-        headers={"Content-Type": "application/msgpack", "X-Datadog-Trace-Count": "0"},
-    )
+    headers = {"Content-Type": "application/msgpack", "X-Datadog-Trace-Count": "0"}
+    connection = _agent_connection(parts, timeout)
     try:
-        with urllib.request.urlopen(upload, timeout=timeout) as answer:
-            answer.read()
-            return True
-    except urllib.error.HTTPError:
-        return True  # it answered
+        prefix = "" if parts.scheme == "unix" else parts.path.rstrip("/")
+        connection.request("PUT", prefix + path, body, headers)
+        connection.getresponse().read()
+        return True
     except Exception:  # noqa: BLE001  (any failure means: no answer)
         return False
+    finally:
+        connection.close()
+
+
+def _agent_connection(parts, timeout: float) -> http.client.HTTPConnection:
+    """An HTTP connection to the agent at ``parts`` (http, https or a unix socket)."""
+    if parts.scheme == "unix":
+        return _UnixConnection(parts.path, timeout)
+    if parts.scheme == "https":
+        return http.client.HTTPSConnection(parts.netloc, timeout=timeout)
+    return http.client.HTTPConnection(parts.netloc, timeout=timeout)
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    """HTTP over a unix socket (``unix:///var/run/datadog/apm.socket``)."""
+
+    def __init__(self, socket_path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = socket_path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.socket_path)
 
 
 def drop_unsent_if_agent_down() -> bool:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -279,29 +281,32 @@ def test_agent_down_changes_nothing_about_the_run(tmp_path, service):
         return result, time.monotonic() - started
 
     plain, plain_s = run(None, "off")
-    down, down_s = run(
-        {
-            "DD_TRACE_ENABLED": "true",
-            "DD_TRACE_AGENT_URL": f"http://127.0.0.1:{free_port()}",
-        },
-        "down",
-    )
-    assert "tracing: off" in plain.output and "tracing: on" in down.output
-    assert down.returncode == plain.returncode == 0, down.output[-3000:]
-    assert "Traceback" not in down.output, down.output[-3000:]
-    assert sum("ddtrace" in line for line in down.output.splitlines()) <= 1, (
-        down.output[-3000:]
-    )
-    agg_plain, agg_down = (
-        plain.stats()[("", "Aggregated")],
-        down.stats()[("", "Aggregated")],
-    )
-    assert agg_down["Failure Count"] == agg_plain["Failure Count"] == "0"
-    n_plain, n_down = int(agg_plain["Request Count"]), int(agg_down["Request Count"])
-    assert abs(n_down - n_plain) <= max(10, n_plain * 0.3), (n_plain, n_down)
-    assert down_s <= plain_s + 3, (
-        f"tracing to a closed port took {down_s:.1f}s, without tracing {plain_s:.1f}s"
-    )
+    agg_plain = plain.stats()[("", "Aggregated")]
+    assert "tracing: off" in plain.output and plain.returncode == 0, plain.output[
+        -3000:
+    ]
+    n_plain = int(agg_plain["Request Count"])
+    # nothing listening: a closed TCP port, or a unix socket that is not there (an agent
+    # DaemonSet not up yet, the usual unix:///var/run/datadog/apm.socket)
+    for name, url in (
+        ("closed port", f"http://127.0.0.1:{free_port()}"),
+        ("missing socket", f"unix://{tmp_path}/no-agent/apm.socket"),
+    ):
+        env = {"DD_TRACE_ENABLED": "true", "DD_TRACE_AGENT_URL": url}
+        down, down_s = run(env, name.replace(" ", "-"))
+        assert "tracing: on" in down.output, down.output[-3000:]
+        assert down.returncode == 0, down.output[-3000:]
+        assert "Traceback" not in down.output, down.output[-3000:]
+        assert sum("ddtrace" in line for line in down.output.splitlines()) <= 1, (
+            down.output[-3000:]
+        )
+        agg_down = down.stats()[("", "Aggregated")]
+        assert agg_down["Failure Count"] == agg_plain["Failure Count"] == "0"
+        n_down = int(agg_down["Request Count"])
+        assert abs(n_down - n_plain) <= max(10, n_plain * 0.3), (name, n_plain, n_down)
+        assert down_s <= plain_s + 3, (
+            f"tracing to a {name} took {down_s:.1f}s, without tracing {plain_s:.1f}s"
+        )
 
 
 @pytest.fixture
@@ -372,7 +377,24 @@ def intake_hung_agent():
     server.close()
 
 
-@pytest.mark.parametrize("agent", ["silent_agent", "intake_hung_agent"])
+@pytest.fixture
+def silent_unix_agent():
+    """A trace agent on a unix socket (Kubernetes' usual ``unix:///var/run/datadog/apm.socket``)
+    that accepts connections and never answers."""
+    folder = tempfile.mkdtemp(
+        prefix="apm-", dir="/tmp"
+    )  # a socket path has ~100 bytes at most
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(f"{folder}/apm.socket")
+    server.listen(64)  # connections wait in the backlog, never accepted, never answered
+    yield f"unix://{folder}/apm.socket"
+    server.close()
+    shutil.rmtree(folder)
+
+
+@pytest.mark.parametrize(
+    "agent", ["silent_agent", "intake_hung_agent", "silent_unix_agent"]
+)
 def test_an_agent_that_never_answers_does_not_hold_the_exit(
     tmp_path, service, agent, request
 ):
