@@ -255,8 +255,11 @@ class TracedSpan:
         self.span = span
 
     def set_tag(self, key: str, value: Any) -> None:
-        if key == "http.status_code":  # a string, as ddtrace's HTTP integrations set it
-            self.span.set_tag(key, str(value))
+        if key == "http.status_code":
+            # a string, as ddtrace's own HTTP integrations set it; none for the client's 0 (no
+            # answer: a timeout or a refused connection), which no HTTP status is
+            if value:
+                self.span.set_tag(key, str(value))
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             self.span.set_tag(key, value)
         # a hash: nothing to scrub (and hex can look like digits)

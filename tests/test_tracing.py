@@ -226,6 +226,77 @@ def test_no_span_carries_a_card_number_or_the_token(traced_run):
             assert not cards, (cards, span)
 
 
+# -- resends: every attempt its own child span, the service's span under each ------------------
+
+
+def test_resends_are_attempts_of_one_journey_each_joined_by_the_service(
+    tmp_path, trace_agent
+):
+    """Timeouts (--request-timeout) and 503s resent with the same key: one journey trace, one
+    child span per send, each an error with its reason and the service's span under it. An
+    attempt that got no answer has no status code (no "0": no HTTP status was received)."""
+    service = launch_service(
+        tmp_path,
+        *("--stall-rate", "0.4", "--stall-s", "1", "--error-rate", "0.2"),
+        *("--error-phase", "before", "--fault-seed", "3"),
+        env=traced(trace_agent, "payment-service"),
+    )
+    try:
+        run = locust_run(
+            tmp_path,
+            service,
+            write_personas(tmp_path, SHOPPER, header=HEADER),
+            env=traced(trace_agent, "payment-load-generator"),
+            users=1,
+            extra_args=("--request-timeout", "0.3"),
+        )
+        assert "Traceback" not in run.output, run.output[-3000:]
+    finally:
+        service.stop()
+    traces = trace_agent.settled(quiet=0.5)
+    attempts = []
+    for spans in journeys_in(traces, "checkout"):
+        journey = next(s for s in spans if s["name"] == "journey")
+        mine = [s for s in spans if s["name"] == "http.request"]
+        assert mine == children(spans, journey), "every attempt hangs off the journey"
+        for attempt in mine:
+            served = children(spans, attempt)
+            assert [s["resource"] for s in served] == ["POST /pay"], spans
+            attempts.append((attempt, served[0]))
+    unanswered = [
+        a for a, _ in attempts if "TimeoutError" in a["meta"].get("error.message", "")
+    ]
+    refused = [a for a, _ in attempts if a["meta"].get("http.status_code") == "503"]
+    assert unanswered and refused, [a["meta"] for a, _ in attempts]
+    for attempt in unanswered:
+        assert (
+            attempt["error"] == 1
+            and attempt["meta"]["error.message"] == "no answer: TimeoutError"
+        )
+        assert "http.status_code" not in attempt["meta"], attempt["meta"]
+    for attempt in refused:
+        assert (
+            attempt["error"] == 1
+            and attempt["meta"]["error.message"] == "503 service_unavailable"
+        )
+    for attempt in unanswered + refused:  # resent with the same key, as the next send
+        resend = next(
+            a
+            for a, _ in attempts
+            if a["trace_id"] == attempt["trace_id"]
+            and a["metrics"]["retry"] == attempt["metrics"]["retry"]
+            and a["metrics"]["payment.send"] == attempt["metrics"]["payment.send"] + 1
+        )
+        key = "idempotency_key.sha256"
+        assert resend["meta"][key] == attempt["meta"][key]
+    for attempt, served in attempts:
+        if "http.status_code" in attempt["meta"]:
+            assert (
+                served["meta"]["http.status_code"]
+                == attempt["meta"]["http.status_code"]
+            )
+
+
 # -- sampling ------------------------------------------------------------------------------------
 
 
