@@ -172,10 +172,13 @@ def _agent_url_problem(url: str) -> str | None:
     shape = "http://host:port, https://host:port or unix:///path/to/socket"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return f"DD_TRACE_AGENT_URL={url!r} is not an agent URL ({shape})"
-    port = parts.netloc.rpartition(":")[2] if ":" in parts.netloc.split("]")[-1] else ""
-    if port and not _is_port(port):
-        return f"DD_TRACE_AGENT_URL={url!r} has no valid port (1-65535)"
-    return None
+    try:
+        port_ok = parts.port != 0  # None: no port given, the scheme's default
+    except ValueError:  # not a number, or out of range
+        port_ok = False
+    return (
+        None if port_ok else f"DD_TRACE_AGENT_URL={url!r} has no valid port (1-65535)"
+    )
 
 
 def _is_port(text: str) -> bool:
@@ -687,9 +690,8 @@ def _stop_for(environment, problem: str) -> None:
     if isinstance(environment.runner, WorkerRunner):
         _state.problem = problem
         return
-    from journeys.users import (
-        _remove_empty_csvs,
-    )  # here: journeys.users imports this module
+    # imported here: journeys.users imports this module (through journeys.base)
+    from journeys.users import _remove_empty_csvs
 
     _remove_empty_csvs(getattr(environment.parsed_options, "csv_prefix", None))
     sys.stderr.write(f"{problem} No traffic was sent.\n")
