@@ -16,6 +16,7 @@ import tempfile
 import textwrap
 import threading
 import time
+from collections import Counter
 
 import pytest
 
@@ -511,6 +512,8 @@ def test_a_worker_ends_promptly_when_the_agent_never_answers(
 
 
 def test_each_worker_traces_its_journeys(tmp_path, service, trace_agent):
+    """Each worker sends its own journeys, sampled at the master's --trace-sample-rate (a
+    worker gets it with its first spawn, not from its own command line)."""
     personas = write_personas(tmp_path, SHOPPER, header=HEADER)
     run = locust_run(
         tmp_path,
@@ -518,14 +521,20 @@ def test_each_worker_traces_its_journeys(tmp_path, service, trace_agent):
         personas,
         env=traced(trace_agent, "payment-load-generator"),
         workers=2,
+        extra_args=("--trace-sample-rate", "0.5"),
     )
     assert run.returncode == 0, run.output[-3000:]
     assert all("tracing: on" in out for out in run.worker_outputs), run.worker_outputs
-    traces = trace_agent.wait_for(
-        lambda t: len({s["meta"].get("runtime-id") for s in _journeys(t)}) >= 2
+    traces = trace_agent.settled(quiet=0.5)  # the workers have exited (and flushed)
+    by_worker = Counter(s["meta"].get("runtime-id") for s in _journeys(traces))
+    assert len(by_worker) == 2, "one runtime per worker"
+    started = int(
+        next(r for r in run.csv_rows("journeys") if r["persona"] == "All")["started"]
     )
-    assert len({s["meta"].get("runtime-id") for s in _journeys(traces)}) == 2, (
-        "one runtime per worker"
+    # each worker runs about half the journeys and traces about half of those: ~1/4 each
+    assert all(0.1 * started <= n <= 0.4 * started for n in by_worker.values()), (
+        started,
+        by_worker,
     )
 
 
