@@ -235,7 +235,9 @@ def test_resends_are_attempts_of_one_journey_each_joined_by_the_service(
 ):
     """Timeouts (--request-timeout) and 503s resent with the same key: one journey trace, one
     child span per send, each an error with its reason and the service's span under it. An
-    attempt that got no answer has no status code (no "0": no HTTP status was received)."""
+    attempt that got no answer has no status code (no "0": no HTTP status was received).
+    With --stop-timeout 0 the end of the run stops the journey in flight: its span is sent,
+    as interrupted, not as an error."""
     service = launch_service(
         tmp_path,
         *("--stall-rate", "0.4", "--stall-s", "1", "--error-rate", "0.2"),
@@ -249,12 +251,20 @@ def test_resends_are_attempts_of_one_journey_each_joined_by_the_service(
             write_personas(tmp_path, SHOPPER, header=HEADER),
             env=traced(trace_agent, "payment-load-generator"),
             users=1,
-            extra_args=("--request-timeout", "0.3"),
+            extra_args=("--request-timeout", "0.3", "--stop-timeout", "0"),
         )
         assert "Traceback" not in run.output, run.output[-3000:]
     finally:
         service.stop()
     traces = trace_agent.settled(quiet=0.5)
+    interrupted = [
+        s for s in _journeys(traces) if s["meta"]["outcome"] == "interrupted"
+    ]
+    counted = next(r for r in run.csv_rows("journeys") if r["persona"] == "All")
+    assert len(interrupted) == int(counted["interrupted"]), interrupted
+    assert all(
+        s["error"] == 0 and "error.message" not in s["meta"] for s in interrupted
+    )
     attempts = []
     for spans in journeys_in(traces, "checkout"):
         journey = next(s for s in spans if s["name"] == "journey")
