@@ -195,6 +195,16 @@ _process_tag = os.urandom(6).hex()
 _key_counter = itertools.count()
 
 
+def _new_process_tag() -> None:
+    """A forked child (``locust --processes N`` forks its workers after importing the
+    locustfile) draws a tag of its own: with the parent's, two workers made the same keys."""
+    global _process_tag
+    _process_tag = os.urandom(6).hex()
+
+
+os.register_at_fork(after_in_child=_new_process_tag)
+
+
 class PaymentData:
     """The data stream of one simulated user of ``persona``."""
 

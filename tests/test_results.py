@@ -180,6 +180,20 @@ def test_master_totals_are_the_sum_of_the_workers(tmp_path, service):
         assert "data pools ready for 2 personas" in worker, worker[-2000:]
 
 
+def test_forked_workers_make_keys_and_batches_of_their_own(tmp_path, service):
+    """``--processes 2`` forks its workers after the locustfile is imported: each must still
+    make idempotency keys, journey and batch ids of its own (they shared the parent's, so half
+    the payments were 422 idempotency_key_reused and batches mixed two workers' payments)."""
+    personas = write_personas(tmp_path, SHOPPER, OPS)
+    run = run_locust(
+        tmp_path, service.url, "--seed", "35", "--processes", "2",
+        personas=personas, users=4, run_time="2s",
+    )  # fmt: skip
+    assert run.returncode == 0, run.output[-4000:]
+    assert not run.csv_rows("failures"), run.csv_rows("failures")
+    assert_matches_database(run, service)
+
+
 def assert_started_covers_outcomes(run) -> None:
     """No journey × persona row (nor its funnel) reports more outcomes than journeys started."""
     for row in run.csv_rows("journeys"):
