@@ -22,7 +22,13 @@ from decimal import Decimal
 from faker import Faker
 
 from journeys.personas import Persona
-from payment_contract import CURRENCIES, DECLINING_TEST_CARDS, cvc_length, mask_card
+from payment_contract import (
+    CURRENCIES,
+    DECLINING_TEST_CARDS,
+    cvc_length,
+    luhn_valid,
+    mask_card,
+)
 
 CUSTOMER_POOL = 256
 CARD_POOL = 64
@@ -110,16 +116,8 @@ def _stable_seed(*parts) -> int:
 
 
 def luhn_complete(partial: str) -> str:
-    """``partial`` plus the Luhn check digit."""
-    total = 0
-    for i, ch in enumerate(reversed(partial)):
-        d = int(ch)
-        if i % 2 == 0:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return partial + str((10 - total % 10) % 10)
+    """``partial`` plus the Luhn check digit (the one digit that makes it ``luhn_valid``)."""
+    return next(partial + d for d in "0123456789" if luhn_valid(partial + d))
 
 
 def make_card(brand: str, rng: random.Random, today: dt.date | None = None) -> Card:
