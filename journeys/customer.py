@@ -22,10 +22,12 @@ from locust import tag, task
 
 from journeys.base import Journey, JourneyRun
 from journeys.client import DUPLICATE_CHARGE, shown_code
+from payment_contract import TRANSIENT_DECLINE_CODES
 
 ANOTHER_CARD = frozenset({"insufficient_funds", "generic_decline"})
 CORRECT_DETAILS = frozenset({"expired_card", "incorrect_cvc"})
-SAME_CARD_LATER = frozenset({"processing_error"})
+#: The contract's transient declines: the same card may pay later.
+SAME_CARD_LATER = TRANSIENT_DECLINE_CODES
 NEVER_RETRY = frozenset({"lost_card", "stolen_card"})
 
 
