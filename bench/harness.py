@@ -107,6 +107,13 @@ def _exit_on_sigterm(signum, _frame) -> None:
     raise SystemExit(128 + signum)
 
 
+def run_time(args: argparse.Namespace, config: str) -> float:
+    """Seconds for one run of ``config``: ``--duration``, but 2 for a ``bare`` run with
+    ``--quick``: plain Locust (the bare user) writes its --csv stats once a second, not at the
+    end, so a 1 s run would leave it no row (the project's locustfile rewrites them at the end)."""
+    return 2 if args.quick and config == "bare" else args.duration
+
+
 # -- processes ------------------------------------------------------------------------------------
 
 

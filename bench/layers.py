@@ -43,12 +43,8 @@ def main() -> None:
         help=f"layers in this order (bare first); also: {', '.join(OPTIONAL)}",
     )
     args = p.parse_args()
-    bare_duration = None  # same as args.duration
     if args.quick:
         args.duration, args.users, args.rounds = 1, 4, 1
-        # plain Locust (the bare user) writes its --csv stats once a second, not at the end:
-        # a 1 s run would leave it no row; the project's locustfile rewrites them at the end
-        bare_duration = 2
     layers = [name for name in args.layers.split(",") if name]
     unknown = sorted(set(layers) - set(LAYERS) - set(OPTIONAL))
     if unknown or layers[:1] != ["bare"]:
@@ -71,9 +67,7 @@ def main() -> None:
                     [_locustfile(layer)],
                     target.url,
                     users=args.users,
-                    run_time=bare_duration or args.duration
-                    if layer == "bare"
-                    else args.duration,
+                    run_time=harness.run_time(args, layer),
                     personas=None if layer == "bare" else personas,
                     cpus=args.generator_cpu,
                     env={"BENCH_LAYER": layer},

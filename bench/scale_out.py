@@ -22,12 +22,8 @@ def main() -> None:
         "--target-cpu", default=None, help="pin the target (default: not pinned)"
     )
     args = p.parse_args()
-    bare_duration = None  # same as args.duration
     if args.quick:
         args.duration, args.users, args.rounds = 1, 4, 1
-        # plain Locust (the bare user) writes its --csv stats once a second, not at the end:
-        # a 1 s run would leave it no row; the project's locustfile rewrites them at the end
-        bare_duration = 2
     configs = [c for c in args.configs.split(",") if c]
     harness.header("Scale-out: master + 1 vs 2 workers")
     with (
@@ -50,9 +46,7 @@ def main() -> None:
                         [harness.BARE] if config == "bare" else [harness.LOCUSTFILE],
                         target.url,
                         users=args.users,
-                        run_time=bare_duration or args.duration
-                        if config == "bare"
-                        else args.duration,
+                        run_time=harness.run_time(args, config),
                         personas=None if config == "bare" else personas,
                         cpus=None,
                         workers=workers,
