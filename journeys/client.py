@@ -496,50 +496,60 @@ class PaymentApi:
         """Ask for a report (by ``batch_id`` or ``from``/``to``), resending on transient failures."""
         body = json.dumps(filter_)
         for resend in range(self.policy.resends + 1):
-            headers = {**JSON_HEADERS, "Authorization": f"Bearer {self.token}"}
             label = name if resend == 0 else f"{name} (resend)"
-            with tracing.attempt_span(label, "POST", REPORT_PATH, retry=resend) as span:
-                tracing.inject(headers)
-                with self._post(
-                    REPORT_PATH, data=body, headers=headers, name=label
-                ) as resp:
-                    status = _status_of(resp)
-                    span.set_tag("http.status_code", status)
-                    parsed = _json_body(resp) if status else None
-                    shape = report_shape_problem(parsed) if status == 200 else None
-                    if status == 200 and parsed is not None and shape is None:
-                        resp.success()
-                        return ReportAnswer(status, parsed)
-                    transient = (
-                        status == 0
-                        or status >= 500
-                        or status == 429
-                        or (status == 200 and parsed is None)
-                    )
-                    wait_s = None
-                    if status == 429:
-                        reason, wait_s = self._rate_limit_wait(resp)
-                        reason = "report: " + reason
-                    elif status == 0:
-                        reason = f"report: {_no_answer(_error_of_attempt(resp))}"
-                    elif shape is not None and parsed is not None:
-                        reason = f"report: 200 breaks the contract: {shape}"
-                    else:
-                        code = _error_of(parsed).get("code")
-                        what = (
-                            "unreadable body" if parsed is None else "unexpected shape"
-                        )
-                        reason = (
-                            f"report: {status} {shown_code(code) if code else what}"
-                        )
-                    resp.failure(reason)
-                    span.set_error(reason)
+            answer, transient, wait_s = self._send_report(label, body, resend)
             if not transient:
-                return ReportAnswer(status, None, _error_of(parsed).get("code"), reason)
+                return answer
             if wait_s is None:
                 wait_s = self.policy.backoff(resend, self.jitter_rng)
             gevent.sleep(wait_s)
-        return ReportAnswer(status, None, None, reason)
+        return answer
+
+    def _send_report(self, label, body, resend):
+        """One HTTP attempt. Returns (answer, transient, retry_after_s)."""
+        headers = {**JSON_HEADERS, "Authorization": f"Bearer {self.token}"}
+        with tracing.attempt_span(label, "POST", REPORT_PATH, retry=resend) as span:
+            tracing.inject(headers)
+            with self._post(
+                REPORT_PATH, data=body, headers=headers, name=label
+            ) as resp:
+                status = _status_of(resp)
+                span.set_tag("http.status_code", status)
+                answer, transient, wait_s = self._judge_report(resp, status)
+                if answer.report is not None:
+                    resp.success()
+                else:
+                    resp.failure(answer.detail)
+                    span.set_error(answer.detail)
+        return answer, transient, wait_s
+
+    def _judge_report(self, resp, status):
+        """Classify one report response: (answer, transient, retry_after_s). A transient
+        failure's answer names no error code: it is the last word only when no resend is left."""
+        parsed = _json_body(resp) if status else None
+        shape = report_shape_problem(parsed) if status == 200 else None
+        if status == 200 and parsed is not None and shape is None:
+            return ReportAnswer(status, parsed), False, None
+        transient = (
+            status == 0
+            or status >= 500
+            or status == 429
+            or (status == 200 and parsed is None)
+        )
+        wait_s = None
+        if status == 429:
+            reason, wait_s = self._rate_limit_wait(resp)
+            reason = "report: " + reason
+        elif status == 0:
+            reason = f"report: {_no_answer(_error_of_attempt(resp))}"
+        elif shape is not None and parsed is not None:
+            reason = f"report: 200 breaks the contract: {shape}"
+        else:
+            code = _error_of(parsed).get("code")
+            what = "unreadable body" if parsed is None else "unexpected shape"
+            reason = f"report: {status} {shown_code(code) if code else what}"
+        code = None if transient else _error_of(parsed).get("code")
+        return ReportAnswer(status, None, code, reason), transient, wait_s
 
     def _rate_limit_wait(self, resp) -> tuple[str, float]:
         """A 429's failure reason and the seconds to wait before sending again: what
