@@ -391,35 +391,7 @@ class PaymentApi:
             return None, reason, None, reason
         body = _json_body(resp)
         if status == 201:
-            payment_id = body.get("id") if isinstance(body, dict) else None
-            if not isinstance(payment_id, str) or not payment_id:
-                # the payment was made but the answer does not say which: ask again with the same key
-                reason = (
-                    "201 with unreadable body"
-                    if body is None
-                    else "201 without a payment id"
-                )
-                return None, reason, None, reason
-            earlier = self._remember(key, payment_id)
-            duplicate = _duplicate(key, earlier, payment_id)
-            if earlier is None:  # a replay of a payment already booked is not a new one
-                ledger.record(currency, amount)
-            try:
-                check_paid(body, amount, currency, card)
-            except ContractViolation as exc:  # a confirmed payment, its answer a breach
-                return (
-                    PayAnswer("refused", status, payment_id, detail=str(exc)),
-                    None,
-                    None,
-                    str(exc),
-                )
-            answer = PayAnswer("paid", status, payment_id, duplicate_charge=duplicate)
-            return (
-                answer,
-                None,
-                None,
-                DUPLICATE_CHARGE if duplicate else None,
-            )
+            return self._judge_paid(body, key, card, amount, currency)
         # 200, 204, a redirect (not followed): not what the contract answers
         if status < 400:
             failure = f"expected 201, got {status}"
@@ -437,39 +409,74 @@ class PaymentApi:
             # resend (a proxy's 404 for a wrong base path, a 413): not resent
             return PayAnswer("refused", status, detail=reason), None, None, reason
         if status == 402:
-            payment_id = error.get("payment_id")
-            decline = error.get("decline_code")
-            named = str(payment_id)
-            duplicate = bool(payment_id) and _duplicate(
-                key, self._remember(key, named), named
-            )
-            expected = card.decline_code
-            failure = None
-            if not isinstance(decline, str) or not decline:
-                failure = f"402 without a decline_code ({card.brand})"
-            elif expected is None:
-                failure = f"402 {shown_code(decline)} on a card that should pay ({card.brand})"
-            elif decline != expected:
-                failure = f"402 {shown_code(decline)}, expected decline {expected} ({card.brand})"
-            if duplicate:
-                failure = DUPLICATE_CHARGE
-            return (
-                PayAnswer(
-                    "declined",
-                    status,
-                    payment_id,
-                    decline,
-                    error.get("code"),
-                    duplicate_charge=duplicate,
-                ),
-                None,
-                None,
-                failure,
-            )
+            return self._judge_declined(error, key, card)
         code = error.get("code")
         failure = f"{status} {shown_code(code)}"
         return (
             PayAnswer("refused", status, error_code=code, detail=failure),
+            None,
+            None,
+            failure,
+        )
+
+    def _judge_paid(self, body, key, card, amount, currency):
+        """A 201: booked in the ledger once per key, its echo checked against what was sent."""
+        payment_id = body.get("id") if isinstance(body, dict) else None
+        if not isinstance(payment_id, str) or not payment_id:
+            # the payment was made but the answer does not say which: ask again with the same key
+            reason = (
+                "201 with unreadable body"
+                if body is None
+                else "201 without a payment id"
+            )
+            return None, reason, None, reason
+        earlier = self._remember(key, payment_id)
+        duplicate = _duplicate(key, earlier, payment_id)
+        if earlier is None:  # a replay of a payment already booked is not a new one
+            ledger.record(currency, amount)
+        try:
+            check_paid(body, amount, currency, card)
+        except ContractViolation as exc:  # a confirmed payment, its answer a breach
+            return (
+                PayAnswer("refused", 201, payment_id, detail=str(exc)),
+                None,
+                None,
+                str(exc),
+            )
+        answer = PayAnswer("paid", 201, payment_id, duplicate_charge=duplicate)
+        return answer, None, None, DUPLICATE_CHARGE if duplicate else None
+
+    def _judge_declined(self, error, key, card):
+        """A 402 with the contract's error body: the decline the card should bring, or why not."""
+        payment_id = error.get("payment_id")
+        decline = error.get("decline_code")
+        named = str(payment_id)
+        duplicate = bool(payment_id) and _duplicate(
+            key, self._remember(key, named), named
+        )
+        expected = card.decline_code
+        failure = None
+        if not isinstance(decline, str) or not decline:
+            failure = f"402 without a decline_code ({card.brand})"
+        elif expected is None:
+            failure = (
+                f"402 {shown_code(decline)} on a card that should pay ({card.brand})"
+            )
+        elif decline != expected:
+            failure = (
+                f"402 {shown_code(decline)}, expected decline {expected} ({card.brand})"
+            )
+        if duplicate:
+            failure = DUPLICATE_CHARGE
+        return (
+            PayAnswer(
+                "declined",
+                402,
+                payment_id,
+                decline,
+                error.get("code"),
+                duplicate_charge=duplicate,
+            ),
             None,
             None,
             failure,
