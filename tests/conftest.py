@@ -54,6 +54,17 @@ def wait_http(url: str, timeout: float = 20.0) -> None:
         time.sleep(0.1)
 
 
+def stop_process(proc: subprocess.Popen, timeout: float = 10) -> None:
+    """SIGTERM ``proc`` (if still running) and wait for it; SIGKILL it if it hangs."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 @dataclass
 class Service:
     """A running reference service; ``query`` reads its SQLite database."""
@@ -76,16 +87,12 @@ class Service:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
-def _service_env(extra: dict | None = None) -> dict:
+def _clean_env() -> dict:
+    """This process's environment without DD_*, LOCUST_* and PAYMENT_* variables, plus the
+    test token and tracing off: a developer's own settings never leak into a test's run."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -93,8 +100,11 @@ def _service_env(extra: dict | None = None) -> dict:
     }
     env["PAYMENT_INTERNAL_TOKEN"] = TOKEN
     env["DD_TRACE_ENABLED"] = "false"
-    env.update(extra or {})
     return env
+
+
+def _service_env(extra: dict | None = None) -> dict:
+    return {**_clean_env(), **(extra or {})}
 
 
 def launch_service(
@@ -211,21 +221,12 @@ class LocustRun:
 
 
 def locust_env(host: str, extra: dict | None = None) -> dict:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DD_", "LOCUST_", "PAYMENT_"))
+    return {
+        **_clean_env(),
+        "PYTHONUNBUFFERED": "1",
+        "LOCUST_HOST": host,
+        **(extra or {}),
     }
-    env.update(
-        {
-            "PAYMENT_INTERNAL_TOKEN": TOKEN,
-            "DD_TRACE_ENABLED": "false",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    env["LOCUST_HOST"] = host
-    env.update(extra or {})
-    return env
 
 
 def locust_command(
