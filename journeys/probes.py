@@ -59,6 +59,16 @@ def _first(problems) -> str:
     return next((p for p in problems if p), "")
 
 
+def _pay_json(amount: int, currency: str, card, customer) -> dict:
+    """A ``POST /pay`` body as a dict, for a probe to send as it is or to spoil."""
+    return {
+        "amount": amount,
+        "currency": currency,
+        "card": card.as_json(),
+        "customer": customer.as_json(),
+    }
+
+
 class _Probes(Journey):
     # each pass, Locust picks edge or error probes at random (equal weights)
     one_pass = True
@@ -176,12 +186,8 @@ class ErrorProbesJourney(_Probes):
         data = self.data
         currency = data.currency()
         card = data.good_card()
-        return {
-            "amount": data.amount_minor(currency),
-            "currency": currency,
-            "card": card.as_json(),
-            "customer": data.customer().as_json(),
-        }
+        amount = data.amount_minor(currency)
+        return _pay_json(amount, currency, card, data.customer())
 
     def _expect(
         self,
@@ -290,12 +296,8 @@ class ErrorProbesJourney(_Probes):
             return f"key reuse: replay: {DUPLICATE_CHARGE}"
         if replay.kind != "paid":
             return _not_paid("key reuse: replay", replay)
-        other = {
-            "amount": amount + 1 if amount < MAX_AMOUNT_MINOR else amount - 1,
-            "currency": currency,
-            "card": card.as_json(),
-            "customer": customer.as_json(),
-        }
+        other_amount = amount + 1 if amount < MAX_AMOUNT_MINOR else amount - 1
+        other = _pay_json(other_amount, currency, card, customer)
         return self._expect(
             run,
             "key reuse with another body",
