@@ -553,12 +553,11 @@ def _unique_name(
     return True
 
 
-def _persona(row: _Row) -> Persona | None:
-    """A Persona from one row, or None after recording its problems."""
-    before = len(row.problems)
-    name = row.text("persona")
-    hidden = [char for char in name or "" if not char.isprintable()]
-    if name is not None and hidden:
+def _check_name(row: _Row, name: str) -> None:
+    """Record what is wrong with a persona name: invisible characters, not snake_case, or a
+    class name the locustfile already uses."""
+    hidden = [char for char in name if not char.isprintable()]
+    if hidden:
         visible = "".join(char for char in name if char.isprintable())
         row.problem(
             "persona",
@@ -566,17 +565,25 @@ def _persona(row: _Row) -> Persona | None:
             f"({', '.join(dict.fromkeys(map(_escaped, hidden)))}). Delete it"
             + (f": {visible}" if SNAKE.match(visible) else ""),
         )
-    elif name is not None and not SNAKE.match(name):
+    elif not SNAKE.match(name):
         row.problem(
             "persona",
             f"'{name}' is not snake_case. Use lower-case words joined by _, e.g. budget_shopper",
         )
-    elif name is not None and class_name(name) in RESERVED_CLASS_NAMES:
+    elif class_name(name) in RESERVED_CLASS_NAMES:
         row.problem(
             "persona",
             f"'{name}' becomes the Locust class {class_name(name)}, a name the locustfile "
             f"already uses (reserved: {', '.join(sorted(RESERVED_CLASS_NAMES))}). Rename the persona",
         )
+
+
+def _persona(row: _Row) -> Persona | None:
+    """A Persona from one row, or None after recording its problems."""
+    before = len(row.problems)
+    name = row.text("persona")
+    if name is not None:
+        _check_name(row, name)
     role = row.text("role")
     if role is not None and role not in ROLES:
         row.problem(
