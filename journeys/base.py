@@ -28,6 +28,8 @@ class JourneyRun:
 
     journey: str
     persona: str
+    #: Sent as ``metadata.journey_id`` with each of the journey's payments, to group them.
+    journey_id: str = ""
     attempts: int = 0
     payments: int = 0
     declined_payments: int = 0
@@ -111,15 +113,14 @@ class Journey(SequentialTaskSet):
             gevent.sleep(self.data.rng.uniform(p.wait_min, p.wait_max))
 
     def start(self, journey: str) -> JourneyRun:
-        return JourneyRun(journey, self.persona.name)
+        return JourneyRun(journey, self.persona.name, self.data.journey_id())
 
-    def metadata(
-        self, run: JourneyRun, journey_id: str, **extra: str
-    ) -> dict[str, str]:
+    def metadata(self, run: JourneyRun, **extra: str) -> dict[str, str]:
+        """The ``metadata`` of the journey's payments: who, which journey, and ``extra``."""
         return {
             "persona": self.persona.name,
             "journey": run.journey,
-            "journey_id": journey_id,
+            "journey_id": run.journey_id,
             **extra,
         }
 

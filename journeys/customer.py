@@ -48,7 +48,7 @@ class CheckoutJourney(Journey):
         customer, currency = data.customer(), data.currency()
         amount = data.amount_minor(currency)
         card = data.first_card()
-        metadata = self.metadata(run, self.data.journey_id())
+        metadata = self.metadata(run)
         retries = 0
         # a processing_error gets one more try with the same card
         same_card_again = False

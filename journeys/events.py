@@ -16,6 +16,7 @@ from locust.event import EventHook
 #: Journeys this generator runs (request names start with these).
 JOURNEYS = ("checkout", "batch_report", "edge_probes", "error_probes")
 
+#: How a customer's (or a prober's) journey ends, and an operator's.
 CUSTOMER_OUTCOMES = ("succeeded", "recovered", "abandoned", "failed", "interrupted")
 OPERATOR_OUTCOMES = ("reconciled", "mismatch", "failed", "interrupted")
 #: Outcomes that are defects of the service (count against the SLO); the rest are expected.

@@ -104,7 +104,6 @@ class BatchReportJourney(Journey):
         data = self.data
         metadata = self.metadata(
             run,
-            data.journey_id(),
             batch_id=batch_id,
             operator_id=self.user.operator_id,
         )

@@ -125,7 +125,7 @@ class EdgeProbesJourney(_Probes):
             currency=currency,
             amount=data.amount_minor(currency) if amount is None else amount,
             key=data.idempotency_key(),
-            metadata=self.metadata(run, uuid.uuid4().hex[:16], probe=step),
+            metadata=self.metadata(run, probe=step),
             description=description,
         )
         run.attempts += answer.attempts
@@ -281,7 +281,7 @@ class ErrorProbesJourney(_Probes):
             "currency": currency,
             "amount": amount,
             "key": key,
-            "metadata": self.metadata(run, uuid.uuid4().hex[:16], probe="key reuse"),
+            "metadata": self.metadata(run, probe="key reuse"),
         }
         answer = self.api.pay("error_probes: key reuse: first use", **payment)
         run.attempts += answer.attempts

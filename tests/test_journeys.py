@@ -285,6 +285,12 @@ def test_probes_pass_against_the_reference_service(tmp_path, service):
     )
     booked = sum(int(r["payments"]) for r in run.csv_rows("ledger"))
     assert booked == service.query("SELECT count(*) FROM payments")[0][0] > 0
+    # one journey id per probe journey: an edge journey's seven payments are one group
+    groups = service.query(
+        "SELECT count(*) FROM payments WHERE json_extract(metadata, '$.journey') = "
+        "'edge_probes' GROUP BY json_extract(metadata, '$.journey_id')"
+    )
+    assert groups and max(size for (size,) in groups) == 7, groups
 
 
 def test_a_replay_charged_again_is_a_duplicate_charge(tmp_path, start_service):

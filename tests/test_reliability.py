@@ -270,8 +270,6 @@ def test_service_killed_and_restarted_mid_run(tmp_path):
 
 
 def test_service_down_at_start_waits_with_wait_for_host(tmp_path):
-    from tests.conftest import free_port
-
     port = free_port()
     locust = locust_process(
         locust_command(

@@ -26,17 +26,12 @@ from typing import Any
 
 from locust.stats import bucket_response_time, calculate_response_time_percentile
 
-from journeys.events import JourneyResult
+from journeys.events import CUSTOMER_OUTCOMES, OPERATOR_OUTCOMES, JourneyResult
 
-#: Every outcome a journey can end with, in the order tables show them.
-OUTCOMES = (
-    "succeeded",
-    "recovered",
-    "abandoned",
-    "failed",
-    "interrupted",
-    "reconciled",
-    "mismatch",
+#: Every outcome a journey can end with, in the order tables show them: the customers' (and the
+#: probes'), then the operators' own (``reconciled``, ``mismatch``).
+OUTCOMES = CUSTOMER_OUTCOMES + tuple(
+    o for o in OPERATOR_OUTCOMES if o not in CUSTOMER_OUTCOMES
 )
 #: The outcomes of journeys that ran to their end (``interrupted`` ones were cut off).
 FINISHED_OUTCOMES = tuple(o for o in OUTCOMES if o != "interrupted")
