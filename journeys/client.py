@@ -502,14 +502,16 @@ class PaymentApi:
     def generate_report(self, name: str, filter_: dict) -> ReportAnswer:
         """Ask for a report (by ``batch_id`` or ``from``/``to``), resending on transient failures."""
         body = json.dumps(filter_)
+        wait_s = 0.0
         for resend in range(self.policy.resends + 1):
+            if resend:  # between tries, never after the last one: giving up needs no wait
+                gevent.sleep(wait_s)
             label = name if resend == 0 else f"{name} (resend)"
             answer, transient, wait_s = self._send_report(label, body, resend)
             if not transient:
                 return answer
             if wait_s is None:
                 wait_s = self.policy.backoff(resend, self.jitter_rng)
-            gevent.sleep(wait_s)
         return answer
 
     def _send_report(self, label, body, resend):

@@ -130,3 +130,38 @@ def test_a_report_missing_a_count_says_it_is_missing():
     assert (
         report_shape_problem(mistyped) == "totals.USD.count is not a whole number >= 0"
     )
+
+
+def test_a_report_given_up_does_not_wait_after_its_last_try():
+    """A report endpoint that keeps answering 429 ``Retry-After: 1``: with one resend allowed the
+    client asks twice and waits once in between; it waited a third time after the last answer
+    before giving up (up to ``retry_after_cap_s`` that the journey spent doing nothing)."""
+    import time
+
+    from gevent.pywsgi import WSGIServer
+
+    asked = []
+
+    def app(environ, start_response):
+        asked.append(time.monotonic())
+        start_response(
+            "429 Too Many Requests",
+            [("Content-Type", "application/json"), ("Retry-After", "1")],
+        )
+        return [b'{"error": {"code": "rate_limited"}}']
+
+    server = WSGIServer(("127.0.0.1", 0), app, log=None)
+    server.start()
+    try:
+        session = FastHttpSession(
+            f"http://127.0.0.1:{server.server_port}", events.request, user=None
+        )
+        api = PaymentApi(session, random.Random(1), "t", RetryPolicy(resends=1))
+        started = time.monotonic()
+        answer = api.generate_report("batch_report: report", {"batch_id": "b"})
+        took = time.monotonic() - started
+    finally:
+        server.stop()
+    assert answer.report is None and answer.status == 429
+    assert len(asked) == 2 and asked[1] - asked[0] >= 0.9
+    assert took < 1.8, f"waited {took:.1f} s after the last answer"
