@@ -504,7 +504,8 @@ class PaymentApi:
         body = json.dumps(filter_)
         wait_s = 0.0
         for resend in range(self.policy.resends + 1):
-            if resend:  # between tries, never after the last one: giving up needs no wait
+            # between tries, never after the last one: giving up needs no wait
+            if resend:
                 gevent.sleep(wait_s)
             label = name if resend == 0 else f"{name} (resend)"
             answer, transient, wait_s = self._send_report(label, body, resend)
