@@ -256,17 +256,23 @@ def test_a_worker_missing_before_the_test_started_is_not_lost_in_it():
     distributed.workers.__init__()
 
 
-def test_a_worker_lost_mid_run_fails_the_verdict(tmp_path, service):
+def test_a_worker_lost_mid_run_fails_the_verdict(tmp_path, start_service):
     """A SIGKILLed worker never sends what it counted since its last report: the results (and
-    the ledger) are short, so the run must not pass as if they were whole."""
+    the ledger) are short, so the run must not pass as if they were whole.
+
+    Every /pay takes 200 ms, so at its last report the killed worker had journeys in flight:
+    they were counted as started and their outcomes never come; they count as interrupted, so
+    the outcomes still add up to the journeys started (they came up short by those)."""
+    service = start_service("--latency-ms", "200")
 
     def paying() -> bool:  # the workers' users are at it
         return service.query("SELECT count(*) FROM payments")[0][0] > 0
 
     run = run_locust(
         tmp_path, service.url, "--seed", "35", "--reconcile-run",
-        personas=write_personas(tmp_path, SHOPPER, OPS), users=4, run_time="4s",
-        workers=2, kill_a_worker_when=paying, kill_a_worker_after_s=0.5,
+        personas=write_personas(tmp_path, SHOPPER, OPS), users=4, run_time="5s",
+        # after its first report with traffic (workers report every 3 s)
+        workers=2, kill_a_worker_when=paying, kill_a_worker_after_s=3.2,
     )  # fmt: skip
     assert run.worker_returncodes[0] == -9
     assert run.returncode == 1, run.output[-3000:]
@@ -274,6 +280,11 @@ def test_a_worker_lost_mid_run_fails_the_verdict(tmp_path, service):
     assert "what it counted since its last report" in run.output
     lost = next(r for r in run.csv_rows("slo") if r["metric"] == "workers_lost")
     assert (lost["actual"], lost["passed"]) == ("1", "false"), lost
+    rows = run.csv_rows("journeys")
+    for row in rows:
+        assert n(row, "started") == sum(n(row, o) for o in OUTCOMES), row
+        assert row["funnel_interrupted"] == row["interrupted"], row
+    assert sum(n(r, "interrupted") for r in rows if r["persona"] == "All") > 0, rows
     # --reconcile-run: the service holds the lost worker's unreported payments too; that is
     # the lost worker's doing, not double charges (only missing payments are judged)
     books = next(r for r in run.csv_rows("slo") if r["metric"] == "books")

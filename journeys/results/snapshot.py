@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from journeys.results.collector import book
+from journeys.results.distributed import lost_workers
 from journeys.results.slo import Check, Verdict, evaluate
 from journeys.results.tables import journey_rows, mix_rows, personas_of
 
@@ -19,12 +20,14 @@ class Snapshot:
 
 
 def take(environment, extra_checks: Iterable[Check] = ()) -> Snapshot:
-    """What this process knows now (on the master: the sum of all workers' reports);
-    ``extra_checks`` join the verdict (the end of the run adds its own)."""
-    verdict = evaluate(environment, book)
+    """What this process knows now (on the master: the sum of all workers' reports; the
+    journeys a lost worker had in flight count as interrupted); ``extra_checks`` join the
+    verdict (the end of the run adds its own)."""
+    shown = book.with_lost_workers(lost_workers(environment))
+    verdict = evaluate(environment, shown)
     verdict.checks += extra_checks
     return Snapshot(
-        rows=journey_rows(book, personas_of(environment)),
-        mix=mix_rows(environment, book),
+        rows=journey_rows(shown, personas_of(environment)),
+        mix=mix_rows(environment, shown),
         verdict=verdict,
     )

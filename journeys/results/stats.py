@@ -259,6 +259,21 @@ class JourneyBook:
                 {(str(j), str(p)): int(n) for j, p, n in in_flight}
             )
 
+    def with_lost_workers(self, lost: list[str]) -> JourneyBook:
+        """The book as the results show it when workers were lost: the journeys each had in
+        flight at its last report were counted as started, and their outcomes will never come,
+        so they count as ``interrupted`` (else the outcomes fall short of the journeys started).
+        A copy: a worker that comes back reports those outcomes itself."""
+        gauges = [self.workers_in_flight.get(worker) or Counter() for worker in lost]
+        if not any(gauges):
+            return self
+        view = JourneyBook()
+        view.merge(self.serialize())
+        for gauge in gauges:
+            for (journey, persona), count in gauge.items():
+                view._entry(journey, persona).outcomes["interrupted"] += max(count, 0)
+        return view
+
     def journeys(self) -> list[str]:
         return sorted({j for j, _ in self.entries})
 

@@ -28,7 +28,7 @@ COLUMNS = (
 LEGEND = (
     "ok = succeeded (customers, probes) or reconciled (operators); recov = paid after a decline; "
     "mism = report mismatch; intr = users stopped mid-journey (end of the run, a profile ramping "
-    "down, SIGTERM, Ctrl-C; --stop-timeout lets them finish); dup = duplicate charges; "
+    "down, SIGTERM, Ctrl-C, a worker lost; --stop-timeout lets them finish); dup = duplicate charges; "
     "durations in ms"
 )
 
