@@ -307,6 +307,15 @@ def test_the_start_form_refuses_a_missing_or_unreachable_target(tmp_path, servic
         assert not edited["success"] and "stop the test" in edited["message"], edited
         time.sleep(1.2)  # a tick of the shape
         assert json.loads(get_text(ui + "/stats/requests"))["state"] == "running"
+        # the next test is steady: it has no phases, and the spike's are not its own
+        post_form(ui + "/stop")
+        steady = swarm(service.url, profile="steady", shape_class="Default")
+        assert steady["success"] and "shape class" not in steady["message"], steady
+        steady_phases = get_text(ui + "/journeys/profile/csv")
+        assert (
+            steady_phases.strip()
+            == "phase,start_s,end_s,target_users,requests,failures,error_rate,p50_ms,p95_ms"
+        ), steady_phases
     finally:
         output = end_process(locust)
     assert "Traceback" not in output, output[-3000:]

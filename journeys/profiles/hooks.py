@@ -4,6 +4,7 @@
 * ``init``                      steady → no shape (plain Locust); other profiles are checked before
                                 any traffic; workers learn the phase from the master's messages;
                                 the web UI's start form is checked and picks the shape
+* ``test_start``                a steady test forgets an earlier profile test's phases
 * ``request``                   HTTP requests (not ``journey`` entries) counted into the phase
 * ``report_to_master`` / ``worker_report``  workers ship their phase counters, the master adds them
 * ``test_stopping``             when the run stopped, to cut the last phase's window
@@ -154,6 +155,16 @@ def _check_start_form(environment):
 def count_request(response_time, exception=None, **_kwargs) -> None:
     # HTTP only: journeys are not request events
     book.record(response_time, exception is not None)
+
+
+@events.test_start.add_listener
+def forget_an_earlier_profile(environment, **_kwargs) -> None:
+    """A test without the profile shape (steady) has no phases: the web UI's load profile CSV
+    offered an earlier spike test's phases as if they were this test's."""
+    if not isinstance(environment.runner, WorkerRunner) and not isinstance(
+        environment.shape_class, LoadProfile
+    ):
+        book.start(None)
 
 
 @events.test_stop.add_listener
