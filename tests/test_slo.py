@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 
@@ -114,23 +115,29 @@ def test_bad_targets_stop_before_any_traffic(tmp_path, idle_service, args, env, 
 
 
 @pytest.mark.parametrize(
-    ("sig", "workers"),
-    [(signal.SIGTERM, 0), (signal.SIGINT, 0), (signal.SIGTERM, 1)],
-    ids=["SIGTERM", "SIGINT", "SIGTERM-master"],
+    ("sig", "workers", "profile"),
+    [
+        (signal.SIGTERM, 0, "steady"),
+        (signal.SIGINT, 0, "spike"),
+        (signal.SIGTERM, 1, "steady"),
+    ],
+    ids=["SIGTERM", "SIGINT-spike", "SIGTERM-master"],
 )
 def test_a_run_stopped_before_its_run_time_fails_and_keeps_its_reports(
-    tmp_path, start_service, sig, workers
+    tmp_path, start_service, sig, workers, profile
 ):
     """``docker stop`` or Ctrl-C 30 s early: the verdict fails and says how much of the run there
     was; the CSV files and the HTML report (which Locust skips on SIGTERM) are all written, and
     they count the journeys and payments the signal cut off, as the end of the run time would.
+    Ctrl-C in a spike's baseline: the phase report says the run stopped there and that the
+    peak and the recovery never ran (it read "not enough requests to compare (741 and 0)").
 
     The service answers in 300 ms, so at the signal some of the 4 users are waiting for one."""
     service = start_service("--latency-ms", "300")
     personas = write_personas(tmp_path, SHOPPER, OPS)
     # Locust's default stop: users are killed mid-journey (no --stop-timeout grace)
     command = locust_command(
-        tmp_path, "--seed", "43", "--stop-timeout", "0",
+        tmp_path, "--seed", "43", "--stop-timeout", "0", "--profile", profile,
         personas=personas, users=4, run_time="30s",
     )  # fmt: skip
     port = free_port()
@@ -165,6 +172,17 @@ def test_a_run_stopped_before_its_run_time_fails_and_keeps_its_reports(
         and "of its 30 s run time" in stopped["message"]
     )
     assert "SLO verdict: FAIL" in output and "stopped after" in output
+    if profile == "spike":  # the spike (at 10 s) never came: the report says so
+        phases = run.csv_rows("profile")
+        assert [r["phase"] for r in phases] == ["baseline"], phases
+        assert float(phases[0]["end_s"]) < 10, phases
+        assert re.search(
+            r"stopped at \d+(\.\d)? s of its 30 s run time, in the baseline "
+            r"\(\d+(\.\d)? of its 10 s\); never ran: peak, recovery",
+            output,
+        ), output[-2000:]
+        assert "peak vs baseline: not compared: the peak never ran" in output
+        assert "recovery vs baseline: not compared: the recovery never ran" in output
     assert (
         run.csv_rows("journeys")
         and run.stats()[("", "Aggregated")]["Request Count"] != "0"

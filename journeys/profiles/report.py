@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from journeys.profiles.phases import PhaseBook
+from journeys.results.cut_short import GRACE_S
 from journeys.wording import counted
 
 COLUMNS = (
@@ -100,10 +101,41 @@ def lines(book: PhaseBook, table: list[dict[str, Any]]) -> list[str]:
             f"{r['phase']:<12}{window:>14}{r['target_users']:>7}{r['requests']:>9}"
             f"{r['failures']:>7}{_pct(r['error_rate']):>8}{_ms(r['p50_ms']):>8}{_ms(r['p95_ms']):>8}"
         )
+    stop = stopped_early(book)
+    if stop:
+        out.append(stop)
     compare = {"spike": _spike, "soak": _soak, "step": _step}.get(book.schedule.profile)
     if compare:
         out += compare({r["phase"]: r for r in table}, table)
     return out
+
+
+def stopped_early(book: PhaseBook) -> str | None:
+    """``stopped at 7.6 s of its 20 s run time, in the peak (3.6 of its 6 s); never ran:
+    recovery`` for a run stopped before its run time (Ctrl-C, SIGTERM, the web UI's stop), else
+    None: the comparisons below cover only what ran."""
+    schedule, stopped = book.schedule, book.stopped_at_s
+    if schedule is None or schedule.run_time is None or stopped is None:
+        return None
+    if stopped >= schedule.run_time - GRACE_S:
+        return None
+    last = schedule.phases[max(book.reached, 0)]
+    ran = max(0.0, min(stopped, last.end_s) - last.start_s)
+    where = last.name if last.name.startswith("step") else f"the {last.name}"
+    line = (
+        f"stopped at {stopped:.1f} s of its {schedule.run_time:g} s run time, in {where} "
+        f"({ran:.1f} of its {last.end_s - last.start_s:g} s)"
+    )
+    never = [p.name for p in schedule.phases[book.reached + 1 :]]
+    return line + (f"; never ran: {', '.join(never)}" if never else "")
+
+
+def _compare(label: str, by_name: dict, before: str, after: str) -> str:
+    """``_versus`` of two phases, or why not: a run stopped early never reached one."""
+    missing = [name for name in (before, after) if name not in by_name]
+    if missing:
+        return f"{label}: not compared: the {' and the '.join(missing)} never ran"
+    return _versus(label, by_name[before], by_name[after])
 
 
 def _versus(label: str, before: dict | None, after: dict | None) -> str:
@@ -123,19 +155,14 @@ def _versus(label: str, before: dict | None, after: dict | None) -> str:
 
 
 def _spike(by_name: dict, _table: list) -> list[str]:
-    base = by_name.get("baseline")
     return [
-        _versus("peak vs baseline", base, by_name.get("peak")),
-        _versus("recovery vs baseline", base, by_name.get("recovery")),
+        _compare("peak vs baseline", by_name, "baseline", "peak"),
+        _compare("recovery vs baseline", by_name, "baseline", "recovery"),
     ]
 
 
 def _soak(by_name: dict, _table: list) -> list[str]:
-    return [
-        _versus(
-            "drift, last vs first window", by_name.get("first"), by_name.get("last")
-        )
-    ]
+    return [_compare("drift, last vs first window", by_name, "first", "last")]
 
 
 def _step(_by_name: dict, table: list) -> list[str]:
