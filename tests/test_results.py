@@ -262,14 +262,15 @@ def test_a_worker_lost_mid_run_fails_the_verdict(tmp_path, start_service):
 
     Every /pay takes 200 ms, so at its last report the killed worker had journeys in flight:
     they were counted as started and their outcomes never come; they count as interrupted, so
-    the outcomes still add up to the journeys started (they came up short by those)."""
+    the outcomes still add up to the journeys started (they came up short by those). The run
+    is a soak: its phase report is short of the same requests and must say so."""
     service = start_service("--latency-ms", "200")
 
     def paying() -> bool:  # the workers' users are at it
         return service.query("SELECT count(*) FROM payments")[0][0] > 0
 
     run = run_locust(
-        tmp_path, service.url, "--seed", "35", "--reconcile-run",
+        tmp_path, service.url, "--seed", "35", "--reconcile-run", "--profile", "soak",
         personas=write_personas(tmp_path, SHOPPER, OPS), users=4, run_time="5s",
         # after its first report with traffic (workers report every 3 s)
         workers=2, kill_a_worker_when=paying, kill_a_worker_after_s=3.2,
@@ -285,6 +286,12 @@ def test_a_worker_lost_mid_run_fails_the_verdict(tmp_path, start_service):
         assert n(row, "started") == sum(n(row, o) for o in OUTCOMES), row
         assert row["funnel_interrupted"] == row["interrupted"], row
     assert sum(n(r, "interrupted") for r in rows if r["persona"] == "All") > 0, rows
+    # the load profile's phases are short by the same: its report says so under the table
+    report = run.output[run.output.rindex("Load profile soak") :]
+    assert (
+        "1 worker lost before its final report: its requests since its last report are "
+        "missing from these phases" in report
+    ), report
     # --reconcile-run: the service holds the lost worker's unreported payments too; that is
     # the lost worker's doing, not double charges (only missing payments are judged)
     books = next(r for r in run.csv_rows("slo") if r["metric"] == "books")

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -86,8 +87,11 @@ def _pct(rate) -> str:
     return "-" if rate is None else f"{rate * 100:.1f}%"
 
 
-def lines(book: PhaseBook, table: list[dict[str, Any]]) -> list[str]:
-    """The terminal report: a header, the phase table, the profile's comparison."""
+def lines(
+    book: PhaseBook, table: list[dict[str, Any]], lost: Sequence[str] = ()
+) -> list[str]:
+    """The terminal report: a header, the phase table, what cut it short (workers ``lost``,
+    an early stop), the profile's comparison."""
     if book.schedule is None:
         return []
     out = [f"Load profile {book.schedule.describe()} — HTTP requests per phase"]
@@ -101,6 +105,7 @@ def lines(book: PhaseBook, table: list[dict[str, Any]]) -> list[str]:
             f"{r['phase']:<12}{window:>14}{r['target_users']:>7}{r['requests']:>9}"
             f"{r['failures']:>7}{_pct(r['error_rate']):>8}{_ms(r['p50_ms']):>8}{_ms(r['p95_ms']):>8}"
         )
+    out += lost_workers_line(lost)
     stop = stopped_early(book)
     if stop:
         out.append(stop)
@@ -108,6 +113,19 @@ def lines(book: PhaseBook, table: list[dict[str, Any]]) -> list[str]:
     if compare:
         out += compare({r["phase"]: r for r in table}, table)
     return out
+
+
+def lost_workers_line(lost: Sequence[str]) -> list[str]:
+    """Under the table when workers were lost: their requests since their last report (and so
+    the end of the phase they were in) are missing, as in the journey results."""
+    if not lost:
+        return []
+    its = "its" if len(lost) == 1 else "their"
+    line = (
+        f"{counted(len(lost), 'worker')} lost before {its} final report: {its} requests "
+        f"since {its} last report are missing from these phases ({', '.join(lost)})"
+    )
+    return [line]
 
 
 def stopped_early(book: PhaseBook) -> str | None:
