@@ -332,6 +332,46 @@ def test_step_shapes_that_cannot_find_a_knee_are_refused(
     assert http_requests(run) == 0
 
 
+def test_a_spike_whose_users_cannot_arrive_in_time_is_refused(tmp_path, service):
+    """--spike-spawn-rate 1 for a jump of 8 users in a 3 s peak: the users peaked at 5 of 10
+    and the report showed a peak of 10 users, compared with the baseline as if it had held."""
+    run = run_locust(
+        tmp_path, service.url, "--profile", "spike", "--spike-multiplier", "5",
+        "--spike-spawn-rate", "1", "--spike-at", "3s", "--spike-duration", "3s",
+        users=2, run_time="9s",
+    )  # fmt: skip
+    assert run.returncode == 2, run.output[-2000:]
+    assert (
+        "The jump from 2 to 10 users at 1/s (--spike-spawn-rate) takes 8s, but the peak "
+        "lasts 3s" in run.output
+    ), run.output[-2000:]
+    assert "No traffic was sent." in run.output and "Traceback" not in run.output
+    assert http_requests(run) == 0
+
+
+def test_a_spike_whose_recovery_never_gets_back_to_the_baseline_is_refused():
+    from argparse import Namespace
+
+    from journeys.profiles.schedule import ProfileConfigError, build_schedule
+
+    options = Namespace(
+        profile="spike", num_users=2, spawn_rate=10, run_time=10, reset_stats=False,
+        spike_multiplier=5, spike_spawn_rate=2, spike_at="2s", spike_duration="6s",
+    )  # fmt: skip
+    with pytest.raises(ProfileConfigError) as refused:
+        build_schedule(options)
+    assert (
+        "The way back from 10 to 2 users at 2/s (--spike-spawn-rate) takes 4s, but the recovery lasts 2s"
+        in str(refused.value)
+    )
+    options.run_time = 14  # 6 s of recovery: back at the baseline after 4
+    assert [p.name for p in build_schedule(options).phases] == [
+        "baseline",
+        "peak",
+        "recovery",
+    ]
+
+
 def test_a_knee_not_compared_says_so():
     """Master + worker, -u 4 --step-users 2: step 1 had too few requests, so step 2 is both the
     baseline and the last step; "not reached (p95 under 2× step 2)" claimed a comparison."""

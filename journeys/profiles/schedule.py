@@ -295,12 +295,34 @@ def _spike(options, users: int, rate: float, run_time: float) -> list[Phase]:
             "baseline. "
             f"Raise --spawn-rate or move --spike-at later. No traffic was sent."
         )
+    _check_the_jumps(users, peak, jump_rate, duration, run_time - at - duration)
     return [
         Phase("ramp-up", 0.0, ramp, users, rate),
         Phase("baseline", ramp, at, users, rate),
         Phase("peak", at, at + duration, peak, jump_rate),
         Phase("recovery", at + duration, run_time, users, jump_rate),
     ]
+
+
+def _check_the_jumps(
+    users: int, peak: int, jump_rate: float, peak_s: float, recovery_s: float
+) -> None:
+    """Users still arriving (or leaving) when a phase ends never hold its load: the report
+    would compare a peak of 10 users that peaked at 5 (as ``_step`` refuses for its stairs)."""
+    jump = (peak - users) / jump_rate
+    for way, phase, seconds in (
+        (f"The jump from {users} to {peak}", "peak", peak_s),
+        (f"The way back from {peak} to {users}", "recovery", recovery_s),
+    ):
+        if jump >= seconds:
+            raise ProfileConfigError(
+                f"{way} users at {jump_rate:g}/s (--spike-spawn-rate) takes {jump:g}s, but the "
+                f"{phase} lasts {seconds:g}s: the users would still be "
+                f"{'arriving' if phase == 'peak' else 'leaving'} when it ends, and the {phase} "
+                "would never hold its load. Raise --spike-spawn-rate, lower --spike-multiplier "
+                "or lengthen the phase (--spike-duration, --spike-at, --run-time). "
+                "No traffic was sent."
+            )
 
 
 def _soak(options, users: int, rate: float, run_time: float) -> list[Phase]:
