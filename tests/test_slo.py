@@ -100,6 +100,14 @@ def test_generous_targets_pass_the_slow_service(tmp_path, start_service):
             {"LOCUST_SLO_P50_MS": "-3"},
             "--slo-p50-ms must be a positive number, got '-3'",
         ),
+        (  # swapped: a p50 above the p95 target could never fail before the p95 does
+            ["--slo-p50-ms", "600", "--slo-p95-ms", "500"],
+            {},
+            (
+                "--slo-p50-ms 600 is above --slo-p95-ms 500: set the p50 target at or below "
+                "the p95 one"
+            ),
+        ),
     ],
 )
 def test_bad_targets_stop_before_any_traffic(tmp_path, idle_service, args, env, needle):

@@ -118,6 +118,19 @@ class SloTargets:
                 "--slo-journey-p95-ms", "slo_journey_p95_ms", None, optional=True
             ),
         )
+        # a p50 target set above the p95 one (the default 100 ms under a --slo-p95-ms 50 is
+        # only redundant: it is not held against it)
+        if not problems and cls.p50_ms != targets.p50_ms > targets.p95_ms:
+            from journeys.options import source_of
+
+            sources = [source_of(a) for a in ("slo_p50_ms", "slo_p95_ms")]
+            where = "; ".join(f"set by {s}" for s in sources if s)
+            problems.append(
+                f"--slo-p50-ms {targets.p50_ms:g} is above --slo-p95-ms {targets.p95_ms:g}"
+                + (f" ({where})" if where else "")
+                + ": set the p50 target at or below the p95 one (the median is never slower "
+                "than the 95th percentile, so this p50 target could never fail; swapped?)"
+            )
         if problems:
             raise SloConfigError(
                 "Invalid SLO target: "
