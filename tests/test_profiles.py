@@ -131,6 +131,7 @@ def test_spike_jumps_to_the_peak_and_recovers(tmp_path, service):
     assert "Load profile spike: 2 → 6 → 2 users" in run.output
     assert "peak vs baseline: p95" in run.output
     assert "recovery vs baseline: p95" in run.output
+    assert "stopped at" not in run.output  # the end of its run time is no early stop
 
 
 def test_step_climbs_in_stairs(tmp_path, service):
@@ -181,6 +182,7 @@ def test_soak_holds_and_reports_drift_on_a_distributed_run(tmp_path, service):
         ("4.0", "6.0"),
     ]
     assert "drift, last vs first window: p95" in run.output
+    assert "stopped at" not in run.output and "never ran" not in run.output
 
 
 def test_unknown_profile_stops_before_any_traffic(tmp_path, service):
