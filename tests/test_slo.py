@@ -218,6 +218,54 @@ def test_a_run_stopped_before_its_run_time_fails_and_keeps_its_reports(
         assert paid <= count <= paid + unknown, (currency, count, ledger[currency])
 
 
+def test_ctrl_c_while_users_finish_their_journeys_counts_them_interrupted(
+    tmp_path, start_service
+):
+    """The run time is over and the users finish their journeys (``--stop-timeout 20``): a
+    Ctrl-C then cuts that grace short. The journeys still running end as interrupted and their
+    payments in flight go into the ledger as unknown (it wrote 2 started and no outcome).
+
+    Each batch is 20 payments of 300 ms: every journey is mid-batch when the run time ends."""
+    service = start_service("--latency-ms", "300")
+    batches = "ops,operator,1,visa,USD,1,500,0,0,20,en_US,0,0.05"
+    locust = locust_process(
+        locust_command(
+            tmp_path, "--stop-timeout", "20", "--slo-p50-ms", "1000", "--slo-p95-ms", "2000",
+            personas=write_personas(tmp_path, batches), users=2, run_time="2s",
+        ),
+        service.url,
+    )  # fmt: skip
+    try:
+        lines = []
+        for line in locust.stdout:  # until the run time is over (Locust says so)
+            lines.append(line)
+            if "--run-time limit reached" in line:
+                break
+        time.sleep(1)
+        locust.send_signal(signal.SIGINT)
+        output = "".join(lines) + locust.communicate(timeout=30)[0]
+    finally:
+        end_process(locust)
+    run = LocustRun(
+        locust.returncode, output, tmp_path / "run", tmp_path / "report.html"
+    )
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output, output[
+        -3000:
+    ]
+    (row,) = [r for r in run.csv_rows("journeys") if r["persona"] == "All"]
+    assert int(row["started"]) == sum(int(row[o] or 0) for o in OUTCOMES), row
+    assert int(row["interrupted"]) == 2, row
+    # its whole run time ran: no early stop, and nothing else failed
+    assert "run_time" not in {r["metric"] for r in slo_rows(run)}, slo_rows(run)
+    assert run.returncode == 0, output[-3000:]
+    (usd,) = run.csv_rows("ledger")
+    (charged,) = service.query(
+        "SELECT count(*) FROM payments WHERE status = 'succeeded'"
+    )
+    paid, unknown = int(usd["payments"]), int(usd["unknown_payments"])
+    assert unknown == 2 and paid <= charged[0] <= paid + unknown, (usd, charged)
+
+
 def test_a_web_ui_test_is_judged_by_its_own_run_time(tmp_path, service):
     """Locust keeps an earlier test's run time in its options when the start form's field is
     left empty; the test started that way has no plan, so stopping it is not "stopped early".

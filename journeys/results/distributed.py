@@ -20,7 +20,13 @@ import logging
 
 from locust import events
 from locust.rpc import Message
-from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
+from locust.runners import (
+    STATE_CLEANUP,
+    STATE_RUNNING,
+    STATE_SPAWNING,
+    MasterRunner,
+    WorkerRunner,
+)
 
 from journeys.results.collector import book, connected_workers
 
@@ -96,6 +102,11 @@ def stop_the_test(runner) -> bool:
     is counted; False when there was none. A master stops its workers and waits for their final
     reports, then tells them to quit (a stopped worker is forgotten until it says "ready" again,
     so Locust's own quit would not reach it)."""
+    if runner.state == STATE_CLEANUP and not isinstance(runner, MasterRunner):
+        # the run is over and its users finish their journeys (--stop-timeout): the signal cuts
+        # that grace short, and Locust would exit with those journeys neither done nor counted
+        runner.user_greenlets.kill(block=True)
+        return True
     if runner.state not in (STATE_RUNNING, STATE_SPAWNING):
         return False
     if not isinstance(runner, MasterRunner):
