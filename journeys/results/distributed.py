@@ -11,24 +11,30 @@ second, while workers let their users finish the current journey for up to ``--s
 journeys (and requests) finishing in that window would never reach the master. So the master
 first *stops* the workers the way the web UI's stop button does (and waits until they report no
 users), and each worker sends its final report as soon as its users are gone, before it tells
-the master it stopped. Only then does Locust's own quit run.
+the master it stopped. Only then does Locust's own quit run. A signal during that stop cannot
+reach the workers (a stopping worker reads no messages): the master waits for their final
+reports, and a second signal leaves without them (they count as lost).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 
+import gevent
 from locust import events
 from locust.rpc import Message
 from locust.runners import (
     STATE_CLEANUP,
     STATE_RUNNING,
     STATE_SPAWNING,
+    STATE_STOPPING,
     MasterRunner,
     WorkerRunner,
 )
 
 from journeys.results.collector import book, connected_workers
+from journeys.wording import counted
 
 log = logging.getLogger(__name__)
 REPORT_KEY = "journeys"
@@ -36,6 +42,8 @@ REPORT_KEY = "journeys"
 IN_FLIGHT_KEY = "journeys_in_flight"
 #: Set in a worker's last report of a test, sent once its users are gone.
 FINAL_KEY = "journeys_final"
+#: Beyond ``--stop-timeout``: how long a master waits for its stopping workers' final reports.
+FINAL_REPORTS_MARGIN_S = 5.0
 
 
 class _Workers:
@@ -45,7 +53,10 @@ class _Workers:
     def __init__(self) -> None:
         self.reporting: set[str] = set()
         self.finished: set[str] = set()
+        self.given_up: set[str] = set()  # master: left without their final report
         self.stopping = False  # worker: the next report is the final one
+        self.waiting = False  # master: waiting for final reports after a signal
+        self.give_up = False  # master: a second signal ends that wait
 
 
 workers = _Workers()
@@ -57,7 +68,8 @@ def lost_workers(environment) -> list[str]:
     runner = environment.runner
     if not isinstance(runner, MasterRunner):
         return []
-    return sorted(workers.reporting - workers.finished - connected_workers(runner))
+    missing = workers.reporting - workers.finished - connected_workers(runner)
+    return sorted(missing | (workers.given_up - workers.finished))
 
 
 @events.test_start.add_listener
@@ -102,10 +114,13 @@ def stop_the_test(runner) -> bool:
     is counted; False when there was none. A master stops its workers and waits for their final
     reports, then tells them to quit (a stopped worker is forgotten until it says "ready" again,
     so Locust's own quit would not reach it)."""
+    # the run is over and its users finish their journeys (--stop-timeout): the signal cuts
+    # that grace short, and Locust would exit with those journeys neither done nor counted
     if runner.state == STATE_CLEANUP and not isinstance(runner, MasterRunner):
-        # the run is over and its users finish their journeys (--stop-timeout): the signal cuts
-        # that grace short, and Locust would exit with those journeys neither done nor counted
         runner.user_greenlets.kill(block=True)
+        return True
+    if runner.state == STATE_STOPPING and isinstance(runner, MasterRunner):
+        wait_for_final_reports(runner)
         return True
     if runner.state not in (STATE_RUNNING, STATE_SPAWNING):
         return False
@@ -118,6 +133,42 @@ def stop_the_test(runner) -> bool:
         if worker_id not in runner.clients:
             runner.server.send_to_client(Message("quit", None, worker_id))
     return True
+
+
+def wait_for_final_reports(runner: MasterRunner) -> None:
+    """Master: its workers' users finish their journeys (``--stop-timeout``) and a signal came.
+    A worker hears no message while it stops, so wait for their final reports (they come
+    within the grace); a second signal gives up, and those workers count as lost."""
+    if workers.waiting:  # SIGTERM again: this is the second stop, the first one waits
+        give_up_waiting()
+        return
+    stopping = connected_workers(runner) - workers.finished - workers.given_up
+    if not stopping:
+        return
+    grace = runner.environment.stop_timeout or 0
+    log.info(
+        "Waiting up to %g s for %s to finish their journeys (--stop-timeout) and send their "
+        "final report; stop again to leave without them",
+        grace,
+        counted(len(stopping), "worker"),
+    )
+    deadline = time.monotonic() + grace + FINAL_REPORTS_MARGIN_S
+    workers.waiting = True
+    try:
+        while (stopping - workers.finished) & connected_workers(runner):
+            if workers.give_up or time.monotonic() > deadline:
+                break
+            gevent.sleep(0.1)
+    except KeyboardInterrupt:  # Ctrl-C again (raised here, in the main greenlet)
+        pass
+    finally:
+        workers.waiting = False
+    workers.given_up |= (stopping - workers.finished) & connected_workers(runner)
+
+
+def give_up_waiting() -> None:
+    """A second signal: stop waiting for the workers' final reports."""
+    workers.give_up = True
 
 
 @events.init.add_listener

@@ -54,9 +54,10 @@ def finish_run(environment, **_kwargs) -> None:
         return
     if _finishing:
         # quitting again (a SIGTERM, or Ctrl-C after one) while the first is still at work:
-        # cut its wait for the report of --reconcile-run short and let it write everything
-        # and end the process. Locust's shutdown must not go on here: it would exit first.
+        # cut its wait for the workers' final reports or the report of --reconcile-run short
+        # and let it write everything and end the process. Locust's shutdown must not go on here: it would exit first.
         main = gevent.getcurrent() is gevent.get_hub().parent
+        distributed.give_up_waiting()
         reconcile_run.stop_waiting("Ctrl-C" if main else "SIGTERM")
         # meanwhile the first one writes everything and ends the process
         gevent.sleep(120)
