@@ -137,14 +137,15 @@ def stopped_early(book: PhaseBook) -> str | None:
         return None
     if stopped >= schedule.run_time - GRACE_S:
         return None
-    last = schedule.phases[max(book.reached, 0)]
+    reached = max(book.reached, 0)  # -1: stopped before the shape's first tick
+    last = schedule.phases[reached]
     ran = max(0.0, min(stopped, last.end_s) - last.start_s)
     where = last.name if last.name.startswith("step") else f"the {last.name}"
     line = (
         f"stopped at {stopped:.1f} s of its {schedule.run_time:g} s run time, in {where} "
         f"({ran:.1f} of its {last.end_s - last.start_s:g} s)"
     )
-    never = [p.name for p in schedule.phases[book.reached + 1 :]]
+    never = [p.name for p in schedule.phases[reached + 1 :]]
     return line + (f"; never ran: {', '.join(never)}" if never else "")
 
 
