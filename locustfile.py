@@ -8,7 +8,7 @@ events when imported.
     locust -f locustfile.py --headless -u 10 -r 2 -t 60s --tags operator
 """
 
-import journeys.ctrl_c  # Ctrl-C ends the run between requests, not inside a journey
+import journeys.ctrl_c  # Ctrl-C ends the run between requests; a waiting master lets its workers go
 import journeys.options  # --personas, --seed, --request-timeout, --wait-for-host, --trace-sample-rate
 import journeys.results  # journey stats, web UI tabs, CSV/HTML, SLO exit code
 import journeys.tracing  # noqa: F401  (Datadog APM from DD_* env vars)

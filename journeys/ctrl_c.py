@@ -6,23 +6,78 @@ that is often a user's greenlet in the middle of a journey: the journey is count
 main loop. Handled in gevent's loop instead, SIGINT is raised in the main greenlet between
 requests, where Locust catches it, writes ``--html`` and shuts down; the journeys still running
 end as interrupted, as on SIGTERM.
+
+A headless master still waiting for ``--expect-workers`` is another case (a TODO in Locust's
+own ``main.py``): Ctrl-C there was a ``KeyboardInterrupt`` traceback, SIGTERM killed the master
+at once, and the workers that had connected went on running for a master that was gone. Either
+signal now tells those workers to quit and ends the master with exit code 1, no load sent.
 """
 
 from __future__ import annotations
 
+import logging
 import signal
+import sys
 
 import gevent
 from locust import events
+from locust.runners import STATE_INIT, MasterRunner
+
+log = logging.getLogger(__name__)
+
+#: The environment of this process, once Locust has built it (None before ``init``).
+_environment = None
 
 
 def _interrupt_the_main_greenlet() -> None:
+    if _waiting_for_workers():
+        _stop_waiting_for_workers("Ctrl-C")
+        return
     hub = gevent.get_hub()
     hub.loop.run_callback(hub.parent.throw, KeyboardInterrupt)
 
 
+def _on_sigterm() -> None:
+    # Locust sets its own SIGTERM handler once the workers are there; this one acts before that
+    if _waiting_for_workers():
+        _stop_waiting_for_workers("SIGTERM")
+
+
+def _waiting_for_workers() -> bool:
+    """A headless master that has not started its test: it is waiting for its workers."""
+    env = _environment
+    return (
+        env is not None
+        and isinstance(env.runner, MasterRunner)
+        and env.runner.state == STATE_INIT
+        and bool(getattr(env.parsed_options, "headless", False))
+    )
+
+
+def _stop_waiting_for_workers(signal_name: str) -> None:
+    runner, options = _environment.runner, _environment.parsed_options
+    connected = len(runner.clients)
+    log.warning(
+        "%s while waiting for workers (%d of %d connected): %s. No load was sent.",
+        signal_name,
+        connected,
+        options.expect_workers,
+        "the connected ones were told to quit" if connected else "none had connected",
+    )
+    gevent.spawn(_quit, runner)
+
+
+def _quit(runner) -> None:
+    runner.quit()  # sends every connected worker "quit"
+    sys.exit(1)  # raised in the main greenlet, as Locust's own shutdown does
+
+
 @events.init.add_listener
-def _handle_ctrl_c_in_the_loop(**_kwargs) -> None:
+def _handle_ctrl_c_in_the_loop(environment, **_kwargs) -> None:
+    global _environment
+    _environment = environment
     # only Python's own handler is replaced: `locust --processes` sets its own in the parent
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         gevent.signal_handler(signal.SIGINT, _interrupt_the_main_greenlet)
+        if isinstance(getattr(environment, "runner", None), MasterRunner):
+            gevent.signal_handler(signal.SIGTERM, _on_sigterm)

@@ -1,15 +1,29 @@
 """Ctrl-C reaches Locust's main greenlet between requests, never a journey in the middle of one.
 
 The end-to-end Ctrl-C run is in test_slo.py; there the signal lands in user code only now and
-then. Here a real SIGINT arrives while a greenlet runs a journey's Python code, every time.
+then. Here a real SIGINT arrives while a greenlet runs a journey's Python code, every time; and
+a headless master still waiting for its workers is stopped.
 """
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import threading
+import time
 
-from tests.conftest import ROOT
+import pytest
+
+from tests.conftest import (
+    ROOT,
+    end_process,
+    free_port,
+    locust_command,
+    locust_process,
+    master_args,
+    worker_command,
+)
 
 JOURNEY_INTERRUPTED = """
 import os, signal, sys, time
@@ -55,3 +69,41 @@ def test_without_the_plugin_ctrl_c_breaks_into_the_journey():
     """The control: what Python and gevent do on their own (a traceback from the journey)."""
     output = run("without")
     assert "journey finished: False" in output and "KeyboardInterrupt" in output, output
+
+
+@pytest.mark.parametrize(
+    "stop", [signal.SIGINT, signal.SIGTERM], ids=["Ctrl-C", "SIGTERM"]
+)
+def test_a_master_stopped_while_waiting_for_workers_tells_them_to_quit(
+    tmp_path, idle_service, stop
+):
+    """A headless master waiting for 2 workers, 1 connected: Ctrl-C was a traceback, SIGTERM a
+    master killed at once, and either way the connected worker ran on for a master that was gone."""
+    port = free_port()
+    master = locust_process(
+        locust_command(tmp_path, *master_args(port, 2)), idle_service.url
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(master.stdout), daemon=True)
+    reader.start()
+    worker = locust_process(worker_command(port), idle_service.url)
+    try:
+        deadline = time.monotonic() + 30
+        while not any("1 workers connected" in line for line in lines):
+            assert time.monotonic() < deadline and master.poll() is None, "".join(lines)
+            time.sleep(0.1)
+        master.send_signal(stop)
+        assert master.wait(timeout=10) == 1, "".join(lines)
+        assert worker.wait(timeout=10) == 0, "the worker went on running"
+    finally:
+        worker_output = end_process(worker)
+        end_process(master)
+    reader.join(timeout=5)
+    output = "".join(lines)
+    name = "Ctrl-C" if stop == signal.SIGINT else "SIGTERM"
+    assert (
+        f"{name} while waiting for workers (1 of 2 connected): the connected ones were "
+        "told to quit. No load was sent." in output
+    ), output[-2000:]
+    assert "Traceback" not in output + worker_output, output[-2000:] + worker_output
+    assert idle_service.query("SELECT count(*) FROM payments") == [(0,)]
