@@ -33,6 +33,7 @@ class JourneyRun:
     attempts: int = 0
     payments: int = 0
     declined_payments: int = 0
+    unsettled_payments: int = 0
     retried: bool = False
     duplicate_charges: int = 0
     tags: dict = field(default_factory=dict)
@@ -68,6 +69,7 @@ class JourneyRun:
                 attempts=self.attempts,
                 payments=self.payments,
                 declined_payments=self.declined_payments,
+                unsettled_payments=self.unsettled_payments,
                 retried=self.retried,
                 duplicate_charges=self.duplicate_charges,
                 detail=detail,

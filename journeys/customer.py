@@ -70,6 +70,10 @@ class CheckoutJourney(Journey):
             if answer.kind == "paid":
                 return ("succeeded", "") if retries == 0 else ("recovered", "")
             if answer.kind != "declined":
+                if (
+                    retries == 0
+                ):  # no decline, no payment: nothing to say about declines
+                    run.unsettled_payments = 1
                 return (
                     "failed",
                     answer.detail

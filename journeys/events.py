@@ -29,8 +29,11 @@ class JourneyResult:
 
     ``duration_ms`` runs from the journey's first request to its outcome, think time excluded.
     ``payments`` counts logical payments (1 per checkout, ``batch_size`` per batch) and
-    ``declined_payments`` those whose first attempt was declined, so ``declined_payments /
-    payments`` is the observed decline rate to compare with the persona's ``decline_rate``.
+    ``declined_payments`` those whose first attempt was declined; ``unsettled_payments`` those
+    whose first attempt ended neither paid nor declined (no answer after every resend, or an
+    answer that breaks the contract), which say nothing about declines. So ``declined_payments /
+    (payments - unsettled_payments)`` is the observed decline rate to compare with the persona's
+    ``decline_rate``.
     ``attempts`` counts every ``POST /pay`` sent to make a payment (retries and resends
     included; a probe's bad request that must be refused is not an attempt to pay).
     """
@@ -42,6 +45,7 @@ class JourneyResult:
     attempts: int = 0
     payments: int = 0
     declined_payments: int = 0
+    unsettled_payments: int = 0
     retried: bool = False
     duplicate_charges: int = 0
     detail: str = ""

@@ -130,6 +130,7 @@ class BatchReportJourney(Journey):
                 run.declined_payments += 1
                 ledger.declined += 1
             else:
+                run.unsettled_payments += 1
                 return f"batch payment without a usable answer ({answer.detail or answer.status})"
         return ""
 

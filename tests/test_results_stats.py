@@ -24,7 +24,7 @@ from journeys.results.slo import (
     evaluate,
 )
 from journeys.results.snapshot import Snapshot
-from journeys.results.stats import Histogram, JourneyBook
+from journeys.results.stats import Histogram, JourneyBook, JourneyCounters
 from journeys.results.tables import funnel_stages_of_row, journey_rows
 
 
@@ -181,6 +181,27 @@ def test_rows_have_an_all_row_with_a_payment_weighted_configured_rate():
     assert rows["All"]["decline_rate_configured"] == 0.75
     assert rows["All"]["decline_rate_observed"] == 0.75
     assert rows["a"]["funnel_declined"] == 3
+
+
+def test_payments_without_a_verdict_stay_out_of_the_decline_rate():
+    """A shopper configured at 50% declines, 40 payments declined and 40 paid, and 120 more that
+    never got an answer (the service was down): 50% observed, within the interval; counted over
+    every payment it read 20% and failed the decline check as well as the error rate."""
+    book = JourneyBook()
+    for _ in range(40):
+        book.finished(_result(persona="shopper", declined_payments=1))
+        book.finished(_result(persona="shopper"))
+    for _ in range(120):
+        book.finished(_result("failed", persona="shopper", unsettled_payments=1))
+    total = book.total("checkout")
+    assert (total.payments, total.settled_payments) == (200, 80)
+    assert total.decline_rate == 0.5
+    shopper = SimpleNamespace(name="shopper", decline_rate=0.5)
+    verdict = evaluate(_environment(RequestStats(), [shopper]), book, SloTargets())
+    (check,) = [c for c in verdict.checks if c.metric == "decline_rate"]
+    assert check.passed and "n=80" in check.message, check
+    merged = JourneyCounters.from_dict(total.to_dict())
+    assert merged.unsettled_payments == 120
 
 
 def test_decline_interval_is_five_sigma():

@@ -369,7 +369,7 @@ def _decline_checks(book: JourneyBook, personas: dict) -> list[Check]:
         for journey in book.journeys():
             if journey not in GOOD_CARD_JOURNEYS:
                 counters.merge(book.get(journey, name))
-        n = counters.payments
+        n = counters.settled_payments
         if (
             persona is None
             or persona.decline_rate is None

@@ -106,6 +106,8 @@ class JourneyCounters:
     attempts: int = 0
     payments: int = 0
     declined_payments: int = 0
+    # payments whose first attempt ended neither paid nor declined: not in the decline rate
+    unsettled_payments: int = 0
     # funnel: the first attempt (of any payment) was declined
     declined_journeys: int = 0
     retried_journeys: int = 0  # funnel: after a decline, the journey tried again
@@ -121,6 +123,7 @@ class JourneyCounters:
         self.attempts += result.attempts
         self.payments += result.payments
         self.declined_payments += result.declined_payments
+        self.unsettled_payments += result.unsettled_payments
         self.declined_journeys += result.declined_payments > 0
         self.retried_journeys += bool(result.retried)
 
@@ -130,6 +133,7 @@ class JourneyCounters:
         self.attempts += other.attempts
         self.payments += other.payments
         self.declined_payments += other.declined_payments
+        self.unsettled_payments += other.unsettled_payments
         self.declined_journeys += other.declined_journeys
         self.retried_journeys += other.retried_journeys
         self.duplicate_charges += other.duplicate_charges
@@ -145,9 +149,15 @@ class JourneyCounters:
         return self.attempts / self.payments if self.payments else None
 
     @property
+    def settled_payments(self) -> int:
+        """Payments whose first attempt was paid or declined: what a decline rate is over."""
+        return self.payments - self.unsettled_payments
+
+    @property
     def decline_rate(self) -> float | None:
-        """Observed share of payments whose first attempt was declined."""
-        return self.declined_payments / self.payments if self.payments else None
+        """Observed share of settled payments whose first attempt was declined."""
+        settled = self.settled_payments
+        return self.declined_payments / settled if settled else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -156,6 +166,7 @@ class JourneyCounters:
             "attempts": self.attempts,
             "payments": self.payments,
             "declined_payments": self.declined_payments,
+            "unsettled_payments": self.unsettled_payments,
             "declined_journeys": self.declined_journeys,
             "retried_journeys": self.retried_journeys,
             "duplicate_charges": self.duplicate_charges,
@@ -170,6 +181,7 @@ class JourneyCounters:
             attempts=int(data["attempts"]),
             payments=int(data["payments"]),
             declined_payments=int(data["declined_payments"]),
+            unsettled_payments=int(data["unsettled_payments"]),
             declined_journeys=int(data["declined_journeys"]),
             retried_journeys=int(data["retried_journeys"]),
             duplicate_charges=int(data["duplicate_charges"]),
