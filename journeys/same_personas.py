@@ -21,6 +21,7 @@ import gevent
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
+from journeys.results.distributed import forget_worker
 from journeys.results.slo import Check
 from journeys.wording import counted
 
@@ -156,18 +157,13 @@ def _worker_differs(environment, data) -> None:
 
 
 def stop_for_a_worker(environment, worker: str | None) -> None:
-    """Master: ``worker`` cannot take part (it has left). A headless or ``--autostart`` run
-    ends with exit 2; in the web UI only the test stops (quitting the runner left the web UI up
-    with its workers gone and a start button that started nothing), and the worker is
-    forgotten at once (Locust would list it, and hand it users, until its heartbeats run out)."""
+    """Master: ``worker`` cannot take part (it has left), and is forgotten at once. A headless
+    or ``--autostart`` run ends with exit 2; in the web UI only the test stops (quitting the
+    runner left the web UI up with its workers gone and a start button that started nothing)."""
     options = environment.parsed_options
+    forget_worker(environment.runner, worker)
     if options is not None and not (options.headless or options.autostart):
-
-        def stop() -> None:
-            environment.runner.stop()
-            environment.runner.clients.pop(worker, None)
-
-        gevent.spawn(stop)
+        gevent.spawn(environment.runner.stop)
         return
     environment.process_exit_code = 2
     gevent.spawn(environment.runner.quit)

@@ -503,12 +503,17 @@ def test_a_worker_with_other_personas_stops_the_run_with_exit_2(tmp_path, idle_s
 
 
 def outputs_of(worker, master) -> tuple[str, str]:
-    """The outputs of a worker that is to leave on its own, then of its master."""
+    """The outputs of a worker that is to leave on its own, then of its master, which forgets
+    it at once: no wait for its final report at the end (it waited 8 s for it), and not a
+    worker lost (it left, and said why)."""
     try:
-        return worker.communicate(timeout=60)[0], master.communicate(timeout=60)[0]
+        outputs = worker.communicate(timeout=60)[0], master.communicate(timeout=60)[0]
     finally:
         end_process(worker)
         end_process(master)
+    assert "Waiting up to" not in outputs[1], outputs[1][-3000:]
+    assert "lost before" not in outputs[1], outputs[1][-3000:]
+    return outputs
 
 
 def test_a_worker_without_the_token_stops_the_run_with_exit_2(tmp_path, idle_service):

@@ -240,7 +240,8 @@ def test_statistics_and_journey_tabs_show_the_same_moment(tmp_path, service):
 def test_the_start_form_refuses_a_missing_or_unreachable_target(tmp_path, service):
     """The web UI's start form brings the host: an empty field (even with --host given: Locust
     takes the field) or a closed port gets the headless preflight's message in the form, and no
-    test starts; the service's host does. An edit of the running test is not checked again.
+    test starts; the service's host does, once the SLO fields hold targets too. An edit of the
+    running test is not checked again.
 
     With --class-picker, an edit keeps the personas picked at the start (the edit form posts
     every class after a page reload), the Profile field drives the run even with the Shape
@@ -272,6 +273,11 @@ def test_the_start_form_refuses_a_missing_or_unreachable_target(tmp_path, servic
         unreachable = swarm(closed)
         assert not unreachable["success"], unreachable
         assert "cannot be reached" in unreachable["message"], unreachable
+        # the SLO fields are judged as the flags are (a test judged against 'abc' had started)
+        bad_slo = swarm(service.url, slo_p50_ms="abc", slo_error_rate="5")
+        assert not bad_slo["success"], bad_slo
+        assert "--slo-p50-ms must be a number, got 'abc'" in bad_slo["message"], bad_slo
+        assert "--slo-error-rate must be a fraction" in bad_slo["message"], bad_slo
         assert service.query("SELECT count(*) FROM payments") == [(0,)]
         started = swarm(service.url, user_classes=["Shopper"])
         assert started["success"], started

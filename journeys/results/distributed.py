@@ -147,10 +147,11 @@ def wait_for_final_reports(runner: MasterRunner) -> None:
         return
     grace = runner.environment.stop_timeout or 0
     log.info(
-        "Waiting up to %g s for %s to finish their journeys (--stop-timeout) and send their "
-        "final report; stop again to leave without them",
-        grace,
+        "Waiting up to %g s for %s to finish their journeys (--stop-timeout %g s) and send "
+        "their final report; stop again to leave without them",
+        grace + FINAL_REPORTS_MARGIN_S,
         counted(len(stopping), "worker"),
+        grace,
     )
     deadline = time.monotonic() + grace + FINAL_REPORTS_MARGIN_S
     workers.waiting = True
@@ -164,6 +165,14 @@ def wait_for_final_reports(runner: MasterRunner) -> None:
     finally:
         workers.waiting = False
     workers.given_up |= (stopping - workers.finished) & connected_workers(runner)
+
+
+def forget_worker(runner: MasterRunner, worker_id: str | None) -> None:
+    """Master: ``worker_id`` left the run on its own before any user (a wrong setup): drop it
+    at once, so the master neither hands it users, nor waits for its final report at the end,
+    nor counts it as lost (Locust would list it until its heartbeats run out, ~60 s)."""
+    runner.clients.pop(worker_id, None)
+    workers.reporting.discard(worker_id)
 
 
 def give_up_waiting() -> None:

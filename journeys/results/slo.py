@@ -41,6 +41,10 @@ DECLINE_SIGMAS = 5.0
 HTTP_SCOPE = "http"
 
 
+#: The options that set the targets (their ``parsed_options`` names, and the start form's).
+SLO_OPTIONS = ("slo_p50_ms", "slo_p95_ms", "slo_error_rate", "slo_journey_p95_ms")
+
+
 class SloConfigError(ValueError):
     """An SLO option has a value that cannot be a target."""
 
@@ -82,17 +86,20 @@ class SloTargets:
     journey_p95_ms: float | None = None
 
     @classmethod
-    def from_options(cls, options) -> SloTargets:
-        """Targets from parsed options; SloConfigError names every bad value at once."""
+    def from_options(cls, options, *, name_sources: bool = True) -> SloTargets:
+        """Targets from parsed options; SloConfigError names every bad value at once, and where
+        it was set (``name_sources``: the environment or a config file, not the web UI's form)."""
         problems = []
+        from journeys.options import source_of  # (options imports the results)
+
+        def where_set(attr: str) -> str | None:
+            return source_of(attr) if name_sources else None
 
         def number(flag: str, attr: str, default, *, optional=False, upper=None):
             raw = getattr(options, attr, None) if options is not None else None
             if raw is None or (isinstance(raw, str) and not raw.strip()):
                 return None if optional else default
-            from journeys.options import source_of  # (options imports the results)
-
-            source = source_of(attr)
+            source = where_set(attr)
             where = f" (set by {source})" if source else ""
             try:
                 value = float(raw)
@@ -121,9 +128,7 @@ class SloTargets:
         # a p50 target set above the p95 one (the default 100 ms under a --slo-p95-ms 50 is
         # only redundant: it is not held against it)
         if not problems and cls.p50_ms != targets.p50_ms > targets.p95_ms:
-            from journeys.options import source_of
-
-            sources = [source_of(a) for a in ("slo_p50_ms", "slo_p95_ms")]
+            sources = [where_set(a) for a in ("slo_p50_ms", "slo_p95_ms")]
             where = "; ".join(f"set by {s}" for s in sources if s)
             problems.append(
                 f"--slo-p50-ms {targets.p50_ms:g} is above --slo-p95-ms {targets.p95_ms:g}"
@@ -137,7 +142,7 @@ class SloTargets:
                 + "; ".join(problems)
                 + ". Response-time targets are milliseconds above 0 (e.g. --slo-p95-ms 500), the error "
                 "rate is a fraction from 0 to 1 (e.g. --slo-error-rate 0.01); the same rules apply to "
-                "their LOCUST_SLO_* environment variables."
+                "their LOCUST_SLO_* environment variables and the web UI's fields."
             )
         return targets
 

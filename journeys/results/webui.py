@@ -9,11 +9,12 @@ underscores. The tabs appear once a test has started.
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 from typing import Any
 
-from flask import make_response, request
+from flask import jsonify, make_response, request
 from flask_login import current_user
 from locust import events
 from locust.runners import WorkerRunner
@@ -21,7 +22,13 @@ from locust.util.date import format_safe_timestamp
 from werkzeug.datastructures import ImmutableMultiDict
 
 from journeys.results import csv_report, html_report, ledger
-from journeys.results.slo import CHECK_TITLES, verdict_rows
+from journeys.results.slo import (
+    CHECK_TITLES,
+    SLO_OPTIONS,
+    SloConfigError,
+    SloTargets,
+    verdict_rows,
+)
 from journeys.results.snapshot import Snapshot, take
 from journeys.results.tables import (
     FUNNEL_STAGES,
@@ -159,6 +166,30 @@ def set_form_values(name: str, values: list[str]) -> None:
     for Locust's view to read (werkzeug caches ``request.form`` and lets it be replaced)."""
     fields = [(k, v) for k, v in request.form.items(multi=True) if k != name]
     request.form = ImmutableMultiDict(fields + [(name, v) for v in values])
+
+
+@events.init.add_listener
+def check_slo_fields(environment, web_ui=None, **_kwargs) -> None:
+    """The start form has a field per SLO option (Locust shows our options there): a bad value
+    is refused with the message a bad flag gets, instead of a test judged against it."""
+    if web_ui is None or isinstance(environment.runner, WorkerRunner):
+        return
+
+    @web_ui.app.before_request
+    def _refuse_bad_targets():
+        if not start_form_sent(web_ui) or environment.parsed_options is None:
+            return None
+        options = argparse.Namespace(**vars(environment.parsed_options))
+        for attr in SLO_OPTIONS:
+            if attr in request.form:
+                setattr(options, attr, request.form[attr])
+        try:
+            SloTargets.from_options(options, name_sources=False)
+        except SloConfigError as exc:
+            return jsonify(
+                {"success": False, "message": str(exc), "host": environment.host}
+            )
+        return None
 
 
 @events.init.add_listener
