@@ -40,7 +40,6 @@ from typing import Any, Self
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
-from journeys import same_personas
 from payment_contract import luhn_valid
 
 log = logging.getLogger(__name__)
@@ -113,7 +112,6 @@ def settings_from_env(
 
 #: The way out of a bad DD_* value, at the end of every message about one.
 WAY_OUT = "fix the value or remove it (DD_TRACE_ENABLED=false runs without tracing)"
-WORKER_CANNOT_TRACE = "worker_cannot_trace"
 #: The trace header styles ddtrace knows (it skips any other with a warning, and with none left
 #: injects no header: the service's spans would start traces of their own).
 PROPAGATION_STYLES = ("datadog", "tracecontext", "b3multi", "b3", "baggage", "none")
@@ -658,11 +656,6 @@ def _exit_now_if_agent_down() -> None:
 @events.init.add_listener
 def _on_init(environment, **_kwargs) -> None:
     _state.options = environment.parsed_options
-    if isinstance(environment.runner, MasterRunner):
-        environment.runner.register_message(
-            WORKER_CANNOT_TRACE,
-            lambda msg, **_kw: _worker_cannot_trace(environment, msg.data),
-        )
     try:
         banner = configure(environment)
     except SetupError as exc:
@@ -698,26 +691,8 @@ def _stop_for(environment, problem: str) -> None:
     sys.exit(2)
 
 
-@events.test_start.add_listener
-def _leave_if_this_worker_cannot_trace(environment, **_kwargs) -> None:
-    if _state.problem is None:
-        return
-    runner = same_personas.worker_runner(environment)
-    if runner is not None:
-        same_personas.leave_the_run(
-            runner,
-            WORKER_CANNOT_TRACE,
-            {"worker": runner.client_id, "problem": _state.problem},
-            f"On this worker: {_state.problem}",
-        )
-
-
-def _worker_cannot_trace(environment, data) -> None:
-    """Master: a worker cannot trace with its DD_* values; end the run with exit 2."""
-    data = data if isinstance(data, dict) else {}
-    log.error(
-        "Worker %s cannot trace: %s The test stops.",
-        data.get("worker", "?"),
-        data.get("problem", "a DD_* value is wrong on it."),
-    )
-    same_personas.stop_for_a_worker(environment, data.get("worker"))
+def worker_problem() -> str | None:
+    """On a worker: why tracing cannot run with this process's ``DD_*`` values, else None. The
+    master checks its own values at start; a worker's are checked when its test starts
+    (``journeys.users``), so it can tell the master before it leaves."""
+    return _state.problem

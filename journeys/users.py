@@ -17,7 +17,7 @@ from flask import jsonify, request
 from locust import FastHttpUser, constant, events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
-from journeys import cookies, same_personas
+from journeys import cookies, same_personas, tracing
 from journeys.client import PaymentApi
 from journeys.customer import CheckoutJourney
 from journeys.data import PaymentData, build_pools, resolve_seed
@@ -375,45 +375,52 @@ def check_target_on_start(environment, web_ui=None, **_kwargs) -> None:
 
 
 #: Worker → master: this worker has no token for the personas it would run.
-NO_TOKEN_MESSAGE = "worker_without_token"
+#: A worker tells the master it cannot take part (no token, DD_* values tracing cannot run with).
+CANNOT_RUN_MESSAGE = "worker_cannot_run"
 
 
 @events.init.add_listener
-def _hear_workers_without_token(environment, **_kwargs) -> None:
+def _hear_workers_that_cannot_run(environment, **_kwargs) -> None:
     if isinstance(environment.runner, MasterRunner):
         environment.runner.register_message(
-            NO_TOKEN_MESSAGE,
-            lambda msg, **_kw: _worker_without_token(environment, msg.data),
+            CANNOT_RUN_MESSAGE,
+            lambda msg, **_kw: _worker_cannot_run(environment, msg.data),
         )
 
 
 @events.test_start.add_listener
-def _check_token_on_worker(environment, **_kwargs) -> None:
-    """Worker: the master checked its own token, not this process's. A worker started without
-    it (another shell, a late joiner) would send every report with none, and each of its
-    operator journeys would fail with a 403: it leaves instead (exit 2, nothing sent), and the
-    master ends the run with exit 2, naming it."""
+def _check_this_worker(environment, **_kwargs) -> None:
+    """Worker: the master checked its own token and ``DD_*`` values, not this process's. A
+    worker started without the token (another shell, a late joiner) would fail each of its
+    operator journeys with a 403, and one whose ``DD_*`` values tracing cannot run with would
+    send no traces: it leaves instead (exit 2, nothing sent), and the master ends the run with
+    exit 2, naming it."""
     runner = same_personas.worker_runner(environment)
-    if runner is None or os.environ.get(TOKEN_ENV):
+    if runner is None:
         return
+    problem = _token_problem_on_worker(environment) or tracing.worker_problem()
+    if problem:
+        same_personas.leave_the_run(
+            runner,
+            CANNOT_RUN_MESSAGE,
+            {"worker": runner.client_id, "problem": problem},
+            f"On this worker: {problem}",
+        )
+
+
+def _token_problem_on_worker(environment) -> str | None:
+    if os.environ.get(TOKEN_ENV):
+        return None
     needing = personas_needing_token([c for c in environment.user_classes if c.tasks])
-    if not needing:
-        return
-    problem = missing_token(needing)
-    same_personas.leave_the_run(
-        runner,
-        NO_TOKEN_MESSAGE,
-        {"worker": runner.client_id, "problem": problem},
-        f"On this worker: {problem}",
-    )
+    return missing_token(needing) if needing else None
 
 
-def _worker_without_token(environment, data) -> None:
-    """Master: a worker has no token; end the run with exit 2."""
+def _worker_cannot_run(environment, data) -> None:
+    """Master: a worker cannot take part; end the run with exit 2."""
     data = data if isinstance(data, dict) else {}
     log.error(
-        "Worker %s has no token: %s The test stops.",
+        "Worker %s cannot take part: %s The test stops.",
         data.get("worker", "?"),
-        data.get("problem", f"{TOKEN_ENV} is not set on it."),
+        data.get("problem", "its setup differs from the master's."),
     )
     same_personas.stop_for_a_worker(environment, data.get("worker"))

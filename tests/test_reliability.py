@@ -539,7 +539,7 @@ def test_a_worker_without_the_token_stops_the_run_with_exit_2(tmp_path, idle_ser
     ), worker_output[-2000:]
     assert "Traceback" not in worker_output, worker_output[-3000:]
     assert master.returncode == 2, master_output[-3000:]
-    assert "has no token: PAYMENT_INTERNAL_TOKEN is not set" in master_output, (
+    assert "cannot take part: PAYMENT_INTERNAL_TOKEN is not set" in master_output, (
         master_output[-3000:]
     )
     assert service.query("SELECT count(*) FROM payments") == [(0,)]
