@@ -45,6 +45,11 @@ SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 WHOLE_DECIMAL = re.compile(r"([+-]?[0-9]+)\.0*")
 #: Names locustfile.py already binds: a persona class of that name would replace them there.
 RESERVED_CLASS_NAMES = frozenset({"LoadProfile"})
+#: Tags the journeys carry (roles included). A persona's name is a tag too, so a persona of one
+#: of these names would join that tag's journeys under ``--tags`` (``--tags edge`` ran its checkout).
+JOURNEY_TAGS = frozenset(
+    {"checkout", "batch_report", "probes", "edge", "errors"} | set(ROLES)
+)
 #: Upper bounds where a bigger value would hang or distort a run rather than mean something.
 MAX_WEIGHT = 1_000_000  # Locust's user mix breaks down beyond ~1e16
 MAX_WAIT_S = 3600
@@ -569,6 +574,13 @@ def _check_name(row: _Row, name: str) -> None:
         row.problem(
             "persona",
             f"'{name}' is not snake_case. Use lower-case words joined by _, e.g. budget_shopper",
+        )
+    elif name in JOURNEY_TAGS:
+        row.problem(
+            "persona",
+            f"'{name}' is also a journey tag, so --tags {name} would pick both it and those "
+            f"journeys (tags: {', '.join(sorted(JOURNEY_TAGS))}). Rename the persona, "
+            f"e.g. {name}_persona",
         )
     elif class_name(name) in RESERVED_CLASS_NAMES:
         row.problem(

@@ -15,7 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from journeys.options import PROJECT_DIR, personas_path
-from journeys.personas import RESERVED_CLASS_NAMES, PersonaFileError, load_personas
+from journeys.personas import (
+    JOURNEY_TAGS,
+    RESERVED_CLASS_NAMES,
+    PersonaFileError,
+    load_personas,
+)
 from tests.conftest import PERSONA_HEADER, ROOT, write_personas
 
 GOOD = "budget_shopper,customer,10,visa|mastercard,USD|EUR,5,60,0.1,2,,en_US,1,3"
@@ -248,6 +253,29 @@ def test_reserved_class_names_cover_the_locustfile():
             bound |= {t.id for t in node.targets if isinstance(t, ast.Name)}
     assert "LoadProfile" in bound
     assert {n for n in bound if n[:1].isupper()} <= RESERVED_CLASS_NAMES
+
+
+@pytest.mark.parametrize("name", ["edge", "checkout", "operator", "probes"])
+def test_a_persona_named_like_a_journey_tag_is_refused(tmp_path, name):
+    """Persona names are Locust tags: a persona named edge made ``--tags edge`` run its
+    checkout journeys beside the edge probes."""
+    [problem] = problems(tmp_path, GOOD.replace("budget_shopper", name))
+    assert f", line 2, column persona: '{name}' is also a journey tag" in problem
+    assert "Rename the persona" in problem
+
+
+def test_journey_tags_cover_every_journey_and_role():
+    """JOURNEY_TAGS holds every tag a journey class carries, so no persona can take one."""
+    from journeys.users import JOURNEYS_BY_ROLE
+
+    carried = {
+        tag
+        for journeys in JOURNEYS_BY_ROLE.values()
+        for journey in journeys
+        for task in journey.tasks
+        for tag in getattr(task, "locust_tag_set", ())
+    }
+    assert carried == set(JOURNEY_TAGS)
 
 
 @pytest.mark.parametrize("extra", [",", ", ", ",,"])
