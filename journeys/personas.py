@@ -150,6 +150,12 @@ class _Row:
         if text is None:
             return None
         noun = "a whole number" if kind is int else "a number"
+        if not text.isascii():
+            # float() and Decimal() read a full-width １ or an Arabic-Indic ١ as 1
+            self.problem(
+                column, f"'{text}' is not {noun}. Write it with the digits 0-9"
+            )
+            return None
         try:
             # int(), float() and Decimal() read 2_4 as 24 (Python's digit grouping); here a typo
             if "_" in text:

@@ -586,6 +586,18 @@ def test_numbers_with_underscores_are_refused(tmp_path, column):
     assert f", line 2, column {column}: '{cells[NUMERIC[column]]}' is not a" in problem
 
 
+@pytest.mark.parametrize("digit", ["\uff11", "\u0661", "\u00b9"])
+@pytest.mark.parametrize("column", NUMERIC)
+def test_numbers_with_other_digits_than_0_to_9_are_refused(tmp_path, column, digit):
+    """float() and Decimal() read a full-width \uff11 or Arabic-Indic \u0661 as 1: the file
+    loaded with a number no one can see is one; the contract's digits are ASCII."""
+    cells = OPERATOR.split(",")
+    cells[NUMERIC[column]] = digit
+    [problem] = problems(tmp_path, ",".join(cells))
+    assert f", line 2, column {column}: '{digit}' is not a" in problem
+    assert "digits 0-9" in problem
+
+
 @pytest.mark.parametrize("how", ["--personas", "--config"])
 def test_locust_stops_before_any_traffic_on_a_bad_file(tmp_path, how):
     """A real Locust run with a bad file: exit 2, the problems, no traceback, no request sent."""
