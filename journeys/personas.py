@@ -211,7 +211,14 @@ class _Row:
                 f"unknown {noun} '{item}'{_hint(item, allowed)}. "
                 f"Use {', '.join(allowed)}, separated by |",
             )
-        return None if bad or empty else tuple(dict.fromkeys(items))
+        twice = [item for item in dict.fromkeys(items) if items.count(item) > 1]
+        for item in twice:
+            self.problem(
+                column,
+                f"'{text}' lists {item} twice; each value gets an equal share, so listing "
+                f"one again does not weight it. Write {'|'.join(dict.fromkeys(items))}",
+            )
+        return None if bad or empty or twice else tuple(items)
 
 
 def _read_text(path: Path) -> str:

@@ -829,6 +829,26 @@ def test_an_empty_entry_in_a_list(tmp_path, before, after, column, fix):
     )
 
 
+@pytest.mark.parametrize(
+    "before,after,column,fix",
+    [
+        ("visa|mastercard", "visa|mastercard|visa", "card_types", "visa|mastercard"),
+        ("USD|EUR", "USD|USD|EUR", "currencies", "USD|EUR"),
+        (",1,3,", ",1,3,lost_card|lost_card", "decline_codes", "lost_card"),
+    ],
+)
+def test_a_value_listed_twice_in_a_list(tmp_path, before, after, column, fix):
+    """Each value is picked with an equal share: USD|USD|EUR sent half USD, not two thirds,
+    and the second USD was dropped without a word."""
+    row = (GOOD + ",").replace(before, after)
+    [problem] = problems(tmp_path, row, header=PERSONA_HEADER + ",decline_codes")
+    value = after.split(",")[-1]
+    assert problem.endswith(
+        f", line 2, column {column}: '{value}' lists {fix.split('|')[0]} twice; each value "
+        f"gets an equal share, so listing one again does not weight it. Write {fix}"
+    )
+
+
 @pytest.mark.parametrize("hidden", ["\ufeff", "\u200b"])
 def test_an_invisible_character_in_a_name_is_shown(tmp_path, hidden):
     """ "'\ufeffa_b' is not snake_case" showed the name as if it were fine."""
