@@ -7,6 +7,8 @@ personas. Its journeys follow the persona's role.
 
 from __future__ import annotations
 
+import argparse
+import difflib
 import itertools
 import logging
 import os
@@ -22,7 +24,7 @@ from journeys.client import PaymentApi
 from journeys.customer import CheckoutJourney
 from journeys.data import PaymentData, build_pools, resolve_seed
 from journeys.operator import BatchReportJourney
-from journeys.personas import Persona, PersonaFileError, load_personas
+from journeys.personas import Persona, PersonaFileError, class_name, load_personas
 from journeys.preflight import (
     NO_TARGET,
     TOKEN_ENV,
@@ -136,7 +138,34 @@ def persona_user_classes(path) -> dict[str, type[PersonaUser]]:
         sys.stderr.write(f"{exc}\n")
         sys.exit(2)
     same_personas.remember(personas, path)
+    _class_names[:] = [p.class_name for p in personas]
     return {p.class_name: persona_user_class(p) for p in personas}
+
+
+#: The persona classes the locustfile defines, for checking the class names on the command line.
+_class_names: list[str] = []
+
+
+@events.init_command_line_parser.add_listener
+def check_persona_class_names(parser) -> None:
+    """Check each class named on the command line (``locust BetaShopper``) as it is parsed:
+    Locust's own check only says "Unknown User(s): beta_shopper" and exits 1."""
+    for action in parser._actions:
+        if action.dest == "user_classes":
+            action.type = _persona_class
+
+
+def _persona_class(text: str) -> str:
+    """``text`` when it names a persona class; else an argparse error (exit 2) naming them."""
+    if not _class_names or text in _class_names:
+        return text
+    close = [class_name(text)] if class_name(text) in _class_names else []
+    close = close or difflib.get_close_matches(text, _class_names, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    raise argparse.ArgumentTypeError(
+        f"unknown persona class '{text}'{hint}. Persona classes: {', '.join(_class_names)}, "
+        "each the CamelCase form of a persona's name (--tags takes the name itself)"
+    )
 
 
 @events.test_start.add_listener

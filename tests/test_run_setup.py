@@ -64,6 +64,27 @@ def test_persona_class_can_be_picked_by_name(tmp_path, service):
     assert currencies == {"EUR"}, run.output[-2000:]
 
 
+@pytest.mark.parametrize(
+    "given,hint",
+    [
+        ("beta_shopper", "did you mean BetaShopper?"),
+        ("BetaShoper", "did you mean BetaShopper?"),
+    ],
+)
+def test_an_unknown_persona_class_names_the_classes(
+    tmp_path, idle_service, given, hint
+):
+    """``locust beta_shopper`` (the persona's name, not its class) ended with Locust's bare
+    "Unknown User(s): beta_shopper", exit 1; now the classes there are and the fix, exit 2."""
+    personas = write_personas(tmp_path, *MIX)
+    run = run_locust(tmp_path, idle_service.url, given, personas=personas, timeout=25)
+    assert run.returncode == 2, run.output[-2000:]
+    assert f"unknown persona class '{given}' ({hint})" in run.output, run.output[-2000:]
+    assert "AlphaShopper, BetaShopper, GammaShopper" in run.output
+    assert "Traceback" not in run.output
+    assert idle_service.query("SELECT COUNT(*) FROM payments") == [(0,)]
+
+
 def _first_payments(service, count=6):
     return service.query(
         "SELECT amount, currency, brand, last4, json_extract(metadata, '$.persona') FROM payments "
