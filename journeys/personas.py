@@ -50,6 +50,8 @@ RESERVED_CLASS_NAMES = frozenset({"LoadProfile"})
 JOURNEY_TAGS = frozenset(
     {"checkout", "batch_report", "probes", "edge", "errors"} | set(ROLES)
 )
+#: Locales Faker still takes but warns about (a UserWarning in the run's log): their successors.
+DEPRECATED_LOCALES = {"fr_QC": "fr_CA"}
 #: Upper bounds where a bigger value would hang or distort a run rather than mean something.
 MAX_WEIGHT = 1_000_000  # Locust's user mix breaks down beyond ~1e16
 MAX_WAIT_S = 3600
@@ -668,7 +670,12 @@ def _persona(row: _Row) -> Persona | None:
             f"a {role} pays no batches. Leave batch_size empty (it is for operators)",
         )
     locale = row.text("locale")
-    if locale is not None and locale not in AVAILABLE_LOCALES:
+    if locale in DEPRECATED_LOCALES:
+        row.problem(
+            "locale",
+            f"Faker's locale '{locale}' is deprecated. Use {DEPRECATED_LOCALES[locale]}",
+        )
+    elif locale is not None and locale not in AVAILABLE_LOCALES:
         row.problem(
             "locale",
             f"unknown Faker locale '{locale}'{_hint(locale, AVAILABLE_LOCALES)}. "

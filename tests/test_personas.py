@@ -598,6 +598,15 @@ def test_numbers_with_other_digits_than_0_to_9_are_refused(tmp_path, column, dig
     assert "digits 0-9" in problem
 
 
+def test_a_deprecated_faker_locale_names_its_successor(tmp_path):
+    """Faker still takes fr_QC but prints a UserWarning with its source path into the run's
+    log, and will drop it: the file names fr_CA instead."""
+    [problem] = problems(tmp_path, GOOD.replace("en_US", "fr_QC"))
+    assert problem.endswith(
+        ", line 2, column locale: Faker's locale 'fr_QC' is deprecated. Use fr_CA"
+    )
+
+
 @pytest.mark.parametrize("how", ["--personas", "--config"])
 def test_locust_stops_before_any_traffic_on_a_bad_file(tmp_path, how):
     """A real Locust run with a bad file: exit 2, the problems, no traceback, no request sent."""
