@@ -3,7 +3,12 @@ against it (the operator journey, the preflight and ``--reconcile-run`` all use 
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+#: an ISO 4217 code: str.isupper() also passed "<B>", "=A1" and ESC "[J" (only their letters
+#: are judged), which the failure messages, the log and the terminal then quoted
+_CURRENCY = re.compile(r"[A-Z]{3}")
 
 
 def report_shape_problem(report: Any) -> str | None:
@@ -22,7 +27,7 @@ def report_shape_problem(report: Any) -> str | None:
         return "payments is not an object"
     figures = [(f"payments.{k}", payments.get(k)) for k in ("succeeded", "declined")]
     for currency, entry in totals.items():
-        if not (len(currency) == 3 and currency.isascii() and currency.isupper()):
+        if not _CURRENCY.fullmatch(currency):
             return "totals has a key that is not a currency code"
         if not isinstance(entry, dict):
             return f"totals.{currency} is not an object"

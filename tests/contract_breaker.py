@@ -15,6 +15,12 @@ test cards, a batch report over what it was paid), and in MODE:
 * ``report-mistyped``   the report's counts are strings
 * ``drip``              every third 201 sends its body one byte every 0.3 s
 * ``html-404``          every other /pay is a proxy's 404 page (HTML)
+* ``hostile-strings``   codes and ids carry markup, ANSI escapes, formulas, newlines, card numbers
+  and 100 KB, different in every answer: declines (their ``payment_id`` the card number), 422s,
+  503s, and 201s whose ``id`` is a number, an object or such a string glued to the card number
+  (a replay of a key gets another one)
+* ``hostile-currency``  every report's ``totals`` also holds a 3-character key that is markup,
+  a formula or a terminal escape (``<B>``, ``=A1``, ESC ``[J``), with one payment in it
 
 A /pay without a card (the generator's preflight sends ``{}``) is a 400, as in the contract.
 
@@ -39,9 +45,37 @@ from payment_contract import DECLINING_TEST_CARDS, brand_of
 MODE = sys.argv[2]
 lock = threading.Lock()
 seen: Counter = Counter()
+#: hostile strings, each made different per answer by a counter: {n} in them
+HOSTILE = (
+    "<script>alert({n})</script>",
+    '"><img src=x onerror=alert({n})>',
+    '=HYPERLINK("http://evil.example/{n}","x")',
+    "+{n}+1",
+    "-{n}-1",
+    "@SUM({n})",
+    "\x1b[2J\x1b[31mred {n}\x1b[0m\r\nforged log line",
+    "abc\u202edcba\u200b{n}",
+    "x" * 100_000 + "{n}",
+)
+HOSTILE_CURRENCIES = ("<B>", "=A1", "\x1b[J")
 batches: dict = defaultdict(
     lambda: {"totals": defaultdict(lambda: [0, 0]), "declined": 0}
 )
+
+
+def hostile_answer(count: int, number: str, decline: str | None):
+    """``hostile-strings``: (a refusal to send instead, or None; the decline code; the payment
+    id), the strings different in every answer."""
+    hostile = HOSTILE[count % len(HOSTILE)].format(n=count)
+    if decline:
+        return None, hostile, number
+    if count % 6 == 0:
+        return (422, {"error": {"code": hostile}}), None, None
+    if count % 6 == 1:
+        return (503, {"error": {"code": hostile, "x": number}}), None, None
+    # a number, an object, or a string with the card number in it
+    ids = {2: count, 3: {"a": hostile}}
+    return None, None, ids.get(count % 6, hostile + number)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -83,7 +117,10 @@ class Handler(BaseHTTPRequestHandler):
         with lock:
             seen[self.path] += 1
             count = seen[self.path]
-        body = json.loads(raw or b"{}")
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:  # a probe's malformed body
+            return self.answer(400, {"error": {"code": "invalid_json"}})
         if self.path == "/pay":
             self.pay(body, count)
         elif self.path == "/internal/generate-report":
@@ -102,9 +139,16 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(
                 429, {"error": {"code": "rate_limited"}}, {"Retry-After": "soon"}
             )
-        number, batch = body["card"]["number"], body["metadata"].get("batch_id")
+        number, batch = (
+            body["card"]["number"],
+            (body.get("metadata") or {}).get("batch_id"),
+        )
         payment_id = "pay_" + uuid.uuid4().hex[:12]
         decline = DECLINING_TEST_CARDS.get(number)
+        if MODE == "hostile-strings":
+            refusal, decline, payment_id = hostile_answer(count, number, decline)
+            if refusal:
+                return self.answer(*refusal)
         if decline:
             with lock:
                 batches[batch]["declined"] += 1
@@ -137,6 +181,9 @@ class Handler(BaseHTTPRequestHandler):
                 c: {"count": n, "amount": a} for c, (n, a) in batch["totals"].items()
             }
             declined = batch["declined"]
+        if MODE == "hostile-currency":
+            key = HOSTILE_CURRENCIES[seen[self.path] % len(HOSTILE_CURRENCIES)]
+            totals[key] = {"count": 1, "amount": 100}
         if MODE == "report-mistyped":
             totals = {c: {k: str(v) for k, v in t.items()} for c, t in totals.items()}
         succeeded = sum(int(t["count"]) for t in totals.values())

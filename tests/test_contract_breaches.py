@@ -6,6 +6,8 @@ Real Locust against ``tests/contract_breaker.py`` (the reference service cannot 
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import subprocess
@@ -23,6 +25,15 @@ SHOPPER = "shopper,customer,2,visa|mastercard,USD|EUR,5,80,0.4,1,,en_US,0,0.05"
 OPS = "ops,operator,1,visa|amex,USD|JPY,1,500,0.3,0,4,en_US,0,0.05"
 PROBER = "prober,prober,1,visa|amex|jcb,USD|JPY,1,100,0,0,,en_US,0,0.05"
 SEED = 61
+#: per mode: (personas, users, extra arguments); the others run SHOPPER and OPS with 3 users
+SETUP = {  # key reuse in the error probes: a replay's other id is a duplicate charge, logged
+    "hostile-strings": ((SHOPPER, OPS, PROBER), 4, ("--tags", "errors", "customer", "operator")),
+}  # fmt: skip
+#: what no output may hold: C0 controls but newline (ANSI escapes, CR forging a log line),
+#: bidi overrides and zero-width characters
+CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+#: the hostile breaker modes' strings (markup, formulas, a forged log line, 100 KB)
+HOSTILE = ("alert(", "HYPERLINK", "forged log line", "x" * 1000)
 
 
 @pytest.fixture
@@ -65,6 +76,10 @@ def unknown_payments(run) -> int:
         ("report-mistyped", "report: 200 breaks the contract: totals."),
         ("drip", "no answer: TimeoutError"),  # --request-timeout bounds a whole attempt
         ("html-404", "404 without a JSON error body"),  # a proxy's page: not resent
+        (
+            "hostile-currency",
+            "report: 200 breaks the contract: totals has a key that is not",
+        ),
     ],
 )
 def test_a_contract_breach_is_named_and_handled(tmp_path, breaker, mode, failure):
@@ -72,10 +87,11 @@ def test_a_contract_breach_is_named_and_handled(tmp_path, breaker, mode, failure
     # drip: an attempt must run into the 1 s timeout and be resent within the run;
     # retry-after-garbage: its 429s back off for long, and a 2 s run can end mid-payment
     run_s = 3 if mode in ("drip", "retry-after-garbage") else 2
+    personas, users, extra = SETUP.get(mode, ((SHOPPER, OPS), 3, ()))
     started = time.monotonic()
     run = run_locust(
-        tmp_path, url, "--seed", str(SEED), "--request-timeout", "1",
-        personas=write_personas(tmp_path, SHOPPER, OPS), users=3, run_time=f"{run_s}s",
+        tmp_path, url, "--seed", str(SEED), "--request-timeout", "1", *extra,
+        personas=write_personas(tmp_path, *personas), users=users, run_time=f"{run_s}s",
     )  # fmt: skip
     assert time.monotonic() - started < run_s + 3 + 10, "the run did not end on time"
     assert "Traceback" not in run.output, run.output[-3000:]
@@ -122,6 +138,28 @@ def test_a_contract_breach_is_named_and_handled(tmp_path, breaker, mode, failure
     for name, text in outputs.items():
         leaked = [n for n in numbers if n in text]
         assert not leaked, (name, leaked[:3])
+        # nor the service's markup, formulas, terminal escapes or 100 KB strings
+        assert not CONTROL.search(text), (name, CONTROL.findall(text)[:5])
+        assert not [h for h in HOSTILE if h in text], (name, text[-3000:])
+        if name.endswith(".csv"):
+            assert not formula_cells(text), (name, formula_cells(text)[:3])
+    assert len(errors) < 60, (
+        errors
+    )  # one row per kind of failure, not per service string
+
+
+def formula_cells(text: str) -> list[str]:
+    """CSV cells a spreadsheet would run as a formula (a number such as -1 is none)."""
+    cells = [c for row in csv.reader(io.StringIO(text)) for c in row]
+    return [c for c in cells if c[:1] in "=+-@" and c and not _number(c)]
+
+
+def _number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
 
 
 def test_a_probe_journey_fails_with_its_first_failing_probe(tmp_path, breaker):
