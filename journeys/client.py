@@ -244,6 +244,20 @@ def _echo_problem(field: str, got: Any, sent: Any) -> list[str]:
     return [f"{field} differs from what was sent"]
 
 
+_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+_LONG_DIGITS = re.compile(r"\d{13}")
+
+
+def shown_id(payment_id: str) -> str:
+    """A payment id as a log line may quote it: as it is when it looks like one (at most 64
+    letters, digits and ``_.:-``, no run of 13 digits), else its hash. The service chooses it:
+    markup, terminal escapes, 100 KB or a card number glued to other digits (which the card
+    scrubber, looking for 13-19 digits, let through)."""
+    if _ID.fullmatch(payment_id) and not _LONG_DIGITS.search(payment_id):
+        return payment_id
+    return f"(an id not shown, sha256 {key_hash(payment_id)})"
+
+
 def _duplicate(key: str, earlier: str | None, payment_id: str) -> bool:
     """True when ``key`` named ``earlier`` and now another payment; logs the first few."""
     if earlier is None or earlier == payment_id:
@@ -253,8 +267,8 @@ def _duplicate(key: str, earlier: str | None, payment_id: str) -> bool:
         log.error(
             "duplicate charge: idempotency key (sha256 %s) named payment %s, now %s",
             key_hash(key),
-            tracing.scrub(earlier),
-            tracing.scrub(payment_id),
+            shown_id(earlier),
+            shown_id(payment_id),
         )
     elif n == DUPLICATES_LOGGED:
         log.error("more duplicate charges: their payment ids are not logged")

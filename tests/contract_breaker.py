@@ -18,7 +18,7 @@ test cards, a batch report over what it was paid), and in MODE:
 * ``hostile-strings``   codes and ids carry markup, ANSI escapes, formulas, newlines, card numbers
   and 100 KB, different in every answer: declines (their ``payment_id`` the card number), 422s,
   503s, and 201s whose ``id`` is a number, an object or such a string glued to the card number
-  (a replay of a key gets another one)
+  (always for a key sent again: a replay gets another one)
 * ``hostile-currency``  every report's ``totals`` also holds a 3-character key that is markup,
   a formula or a terminal escape (``<B>``, ``=A1``, ESC ``[J``), with one payment in it
 
@@ -45,6 +45,7 @@ from payment_contract import DECLINING_TEST_CARDS, brand_of
 MODE = sys.argv[2]
 lock = threading.Lock()
 seen: Counter = Counter()
+keys_seen: set = set()
 #: hostile strings, each made different per answer by a counter: {n} in them
 HOSTILE = (
     "<script>alert({n})</script>",
@@ -63,12 +64,15 @@ batches: dict = defaultdict(
 )
 
 
-def hostile_answer(count: int, number: str, decline: str | None):
+def hostile_answer(count: int, number: str, decline: str | None, again: bool):
     """``hostile-strings``: (a refusal to send instead, or None; the decline code; the payment
-    id), the strings different in every answer."""
+    id), the strings different in every answer. A key sent ``again`` (a resend, a replay) is
+    paid under another string id: a replay is a duplicate charge, whose ids the client logs."""
     hostile = HOSTILE[count % len(HOSTILE)].format(n=count)
     if decline:
         return None, hostile, number
+    if again:
+        return None, None, hostile + number
     if count % 6 == 0:
         return (422, {"error": {"code": hostile}}), None, None
     if count % 6 == 1:
@@ -146,7 +150,11 @@ class Handler(BaseHTTPRequestHandler):
         payment_id = "pay_" + uuid.uuid4().hex[:12]
         decline = DECLINING_TEST_CARDS.get(number)
         if MODE == "hostile-strings":
-            refusal, decline, payment_id = hostile_answer(count, number, decline)
+            key = self.headers.get("Idempotency-Key")
+            with lock:
+                again = key in keys_seen
+                keys_seen.add(key)
+            refusal, decline, payment_id = hostile_answer(count, number, decline, again)
             if refusal:
                 return self.answer(*refusal)
         if decline:

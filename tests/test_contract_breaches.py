@@ -77,6 +77,10 @@ def unknown_payments(run) -> int:
         ("drip", "no answer: TimeoutError"),  # --request-timeout bounds a whole attempt
         ("html-404", "404 without a JSON error body"),  # a proxy's page: not resent
         (
+            "hostile-strings",
+            "duplicate charge: the idempotency key named another payment",
+        ),
+        (
             "hostile-currency",
             "report: 200 breaks the contract: totals has a key that is not",
         ),
