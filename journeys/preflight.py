@@ -121,6 +121,16 @@ def _post(
         return exc.code, exc.read(65536), exc.headers
 
 
+def no_answer(exc: BaseException) -> str:
+    """What a request's error may show: an OS error's text (connection refused, a name not
+    found), else only its kind: an ``HTTPException`` quotes the service's bytes (a garbled
+    status line: markup, terminal escapes, a card number), which went to the log and, through
+    ``--reconcile-run``, to the verdict."""
+    if isinstance(exc, OSError) and not isinstance(exc, http.client.HTTPException):
+        return str(exc)
+    return type(exc).__name__
+
+
 def pay_endpoint_problem(host: str, timeout: float = 5.0) -> str | None:
     """A one-line error when ``POST /pay`` is not there (404/405: a wrong base path in ``--host``).
 
@@ -133,7 +143,9 @@ def pay_endpoint_problem(host: str, timeout: float = 5.0) -> str | None:
         status, _body, _headers = _post(url, {}, {}, timeout)
     except (OSError, http.client.HTTPException, ValueError) as exc:
         log.warning(
-            "payment endpoint check: no answer from %s (%s); not checked", url, exc
+            "payment endpoint check: no answer from %s (%s); not checked",
+            url,
+            no_answer(exc),
         )
         return None
     if status in (404, 405):
@@ -157,7 +169,9 @@ def token_problem(host: str, token: str, timeout: float = 5.0) -> str | None:
             host, token, {"batch_id": "preflight-token-check"}, timeout
         )
     except (OSError, http.client.HTTPException, ValueError) as exc:
-        log.warning("token check: no answer from %s (%s); not checked", url, exc)
+        log.warning(
+            "token check: no answer from %s (%s); not checked", url, no_answer(exc)
+        )
         return None
     if status in (401, 403):
         return (

@@ -19,6 +19,8 @@ test cards, a batch report over what it was paid), and in MODE:
   and 100 KB, different in every answer: declines (their ``payment_id`` the card number), 422s,
   503s, and 201s whose ``id`` is a number, an object or such a string glued to the card number
   (always for a key sent again: a replay gets another one)
+* ``garbage-status-line``  the report endpoint answers a status line of markup, an ANSI escape
+  and a card number
 * ``hostile-currency``  every report's ``totals`` also holds a 3-character key that is markup,
   a formula or a terminal escape (``<B>``, ``=A1``, ESC ``[J``), with one payment in it
 
@@ -57,6 +59,9 @@ HOSTILE = (
     "\x1b[2J\x1b[31mred {n}\x1b[0m\r\nforged log line",
     "abc\u202edcba\u200b{n}",
     "x" * 100_000 + "{n}",
+)
+GARBAGE_STATUS_LINE = (
+    b"HTTP/1.1 2OO \x1b[2J<script>alert(1)</script> 4242424242424242\r\n\r\n"
 )
 HOSTILE_CURRENCIES = ("<B>", "=A1", "\x1b[J")
 batches: dict = defaultdict(
@@ -127,6 +132,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(400, {"error": {"code": "invalid_json"}})
         if self.path == "/pay":
             self.pay(body, count)
+        elif self.path == "/internal/generate-report" and MODE == "garbage-status-line":
+            self.close_connection = True
+            self.wfile.write(GARBAGE_STATUS_LINE)
         elif self.path == "/internal/generate-report":
             self.report(body)
         else:

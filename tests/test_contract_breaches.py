@@ -14,12 +14,14 @@ import subprocess
 import sys
 import time
 import urllib.request
+from types import SimpleNamespace
 
 import pytest
 
 from journeys.data import card_pool
+from journeys.results import reconcile_run
 from payment_contract import BRANDS, DECLINING_TEST_CARDS
-from tests.conftest import ROOT, free_port, run_locust, wait_http, write_personas
+from tests.conftest import ROOT, TOKEN, free_port, run_locust, wait_http, write_personas
 
 SHOPPER = "shopper,customer,2,visa|mastercard,USD|EUR,5,80,0.4,1,,en_US,0,0.05"
 OPS = "ops,operator,1,visa|amex,USD|JPY,1,500,0.3,0,4,en_US,0,0.05"
@@ -80,6 +82,10 @@ def unknown_payments(run) -> int:
             "hostile-strings",
             "duplicate charge: the idempotency key named another payment",
         ),
+        (
+            "garbage-status-line",
+            "report: no answer: HTTPParseError",
+        ),  # also at preflight
         (
             "hostile-currency",
             "report: 200 breaks the contract: totals has a key that is not",
@@ -193,3 +199,16 @@ def test_a_probe_journey_fails_with_its_first_failing_probe(tmp_path, breaker):
     first = {shape.fullmatch(e).group(1) for e in journeys}
     assert first <= {name.removeprefix("edge_probes: ") for name in probes}, probes
     assert len(probes) > len(first), (probes, journeys)
+
+
+def test_a_garbled_status_line_is_named_not_quoted(breaker, monkeypatch):
+    """--reconcile-run's report answered with a status line of markup, an ANSI escape and a card
+    number: the books check names the kind of error, never the service's bytes (its message
+    goes to the terminal, the SLO CSV and the HTML report)."""
+    url = breaker("garbage-status-line")
+    monkeypatch.setattr(
+        reconcile_run, "time", SimpleNamespace(time=time.time, sleep=lambda _s: None)
+    )
+    with pytest.raises(reconcile_run.NoReport) as caught:
+        reconcile_run.report_of_the_run(url, TOKEN, time.time() - 10)
+    assert str(caught.value) == "no answer (BadStatusLine), 4 times", str(caught.value)

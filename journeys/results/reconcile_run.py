@@ -29,7 +29,13 @@ import time
 import gevent
 from locust.runners import STATE_STOPPED
 
-from journeys.preflight import TOKEN_ENV, error_code, post_report, report_url
+from journeys.preflight import (
+    TOKEN_ENV,
+    error_code,
+    no_answer,
+    post_report,
+    report_url,
+)
 from journeys.report_shape import report_shape_problem
 from journeys.results import cut_short, distributed, ledger
 from journeys.results.slo import Check
@@ -304,7 +310,7 @@ def _ask(
                 getattr(exc, "reason", None), TimeoutError
             ):
                 raise NoReport(f"no answer within {timeout:g} s") from None
-            problem = f"no answer ({exc})"
+            problem = f"no answer ({no_answer(exc)})"
             continue
         received = time.time()
         if status == 429:
