@@ -21,6 +21,7 @@ test cards, a batch report over what it was paid), and in MODE:
   (always for a key sent again: a replay gets another one)
 * ``garbage-status-line``  the report endpoint answers a status line of markup, an ANSI escape
   and a card number
+* ``report-code-card``  the report endpoint refuses with a 400 whose error code is a card number
 * ``hostile-currency``  every report's ``totals`` also holds a 3-character key that is markup,
   a formula or a terminal escape (``<B>``, ``=A1``, ESC ``[J``), with one payment in it
 
@@ -135,6 +136,8 @@ class Handler(BaseHTTPRequestHandler):
         elif self.path == "/internal/generate-report" and MODE == "garbage-status-line":
             self.close_connection = True
             self.wfile.write(GARBAGE_STATUS_LINE)
+        elif self.path == "/internal/generate-report" and MODE == "report-code-card":
+            self.answer(400, {"error": {"code": "4242424242424242"}})
         elif self.path == "/internal/generate-report":
             self.report(body)
         else:

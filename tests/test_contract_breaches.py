@@ -201,14 +201,22 @@ def test_a_probe_journey_fails_with_its_first_failing_probe(tmp_path, breaker):
     assert len(probes) > len(first), (probes, journeys)
 
 
-def test_a_garbled_status_line_is_named_not_quoted(breaker, monkeypatch):
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [
+        ("garbage-status-line", "no answer (BadStatusLine), 4 times"),
+        ("report-code-card", "400 (no error code)"),
+    ],
+)
+def test_a_refused_report_is_named_not_quoted(breaker, monkeypatch, mode, message):
     """--reconcile-run's report answered with a status line of markup, an ANSI escape and a card
-    number: the books check names the kind of error, never the service's bytes (its message
-    goes to the terminal, the SLO CSV and the HTML report)."""
-    url = breaker("garbage-status-line")
+    number, or with an error code that is a card number: the books check names the kind of
+    error, never the service's text (its message goes to the terminal, the SLO CSV and the HTML
+    report)."""
+    url = breaker(mode)
     monkeypatch.setattr(
         reconcile_run, "time", SimpleNamespace(time=time.time, sleep=lambda _s: None)
     )
     with pytest.raises(reconcile_run.NoReport) as caught:
         reconcile_run.report_of_the_run(url, TOKEN, time.time() - 10)
-    assert str(caught.value) == "no answer (BadStatusLine), 4 times", str(caught.value)
+    assert str(caught.value) == message, str(caught.value)
