@@ -70,9 +70,8 @@ class CheckoutJourney(Journey):
             if answer.kind == "paid":
                 return ("succeeded", "") if retries == 0 else ("recovered", "")
             if answer.kind != "declined":
-                if (
-                    retries == 0
-                ):  # no decline, no payment: nothing to say about declines
+                # neither paid nor declined: the first attempt says nothing about declines
+                if retries == 0:
                     run.unsettled_payments = 1
                 return (
                     "failed",
