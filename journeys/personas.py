@@ -50,6 +50,13 @@ RESERVED_CLASS_NAMES = frozenset({"LoadProfile"})
 JOURNEY_TAGS = frozenset(
     {"checkout", "batch_report", "probes", "edge", "errors"} | set(ROLES)
 )
+#: The tags every journey of a role carries: a persona of that role may be named one of them
+#: (``--tags prober`` picks the same journeys whether it means the role or that persona).
+TAGS_OF_EVERY_JOURNEY = {
+    "customer": frozenset({"customer", "checkout"}),
+    "operator": frozenset({"operator", "batch_report"}),
+    "prober": frozenset({"prober", "probes"}),
+}
 #: Locales Faker still takes but warns about (a UserWarning in the run's log): their successors.
 DEPRECATED_LOCALES = {"fr_QC": "fr_CA"}
 #: Upper bounds where a bigger value would hang or distort a run rather than mean something.
@@ -573,7 +580,7 @@ def _unique_name(
     return True
 
 
-def _check_name(row: _Row, name: str) -> None:
+def _check_name(row: _Row, name: str, role: str | None) -> None:
     """Record what is wrong with a persona name: invisible characters, not snake_case, or a
     class name the locustfile already uses."""
     hidden = [char for char in name if not char.isprintable()]
@@ -590,11 +597,12 @@ def _check_name(row: _Row, name: str) -> None:
             "persona",
             f"'{name}' is not snake_case. Use lower-case words joined by _, e.g. budget_shopper",
         )
-    elif name in JOURNEY_TAGS:
+    elif name in JOURNEY_TAGS and name not in TAGS_OF_EVERY_JOURNEY.get(role, ()):
         row.problem(
             "persona",
-            f"'{name}' is also a journey tag, so --tags {name} would pick both it and those "
-            f"journeys (tags: {', '.join(sorted(JOURNEY_TAGS))}). Rename the persona, "
+            f"'{name}' is also a journey tag that not all of this {role or 'persona'}'s "
+            f"journeys carry, so --tags {name} would pick both those journeys and all of "
+            f"this persona's (tags: {', '.join(sorted(JOURNEY_TAGS))}). Rename the persona, "
             f"e.g. {name}_persona",
         )
     elif class_name(name) in RESERVED_CLASS_NAMES:
@@ -609,9 +617,9 @@ def _persona(row: _Row) -> Persona | None:
     """A Persona from one row, or None after recording its problems."""
     before = len(row.problems)
     name = row.text("persona")
-    if name is not None:
-        _check_name(row, name)
     role = row.text("role")
+    if name is not None:
+        _check_name(row, name, role)
     if role is not None and role not in ROLES:
         row.problem(
             "role",

@@ -18,6 +18,7 @@ from journeys.options import PROJECT_DIR, personas_path
 from journeys.personas import (
     JOURNEY_TAGS,
     RESERVED_CLASS_NAMES,
+    TAGS_OF_EVERY_JOURNEY,
     PersonaFileError,
     load_personas,
 )
@@ -255,17 +256,28 @@ def test_reserved_class_names_cover_the_locustfile():
     assert {n for n in bound if n[:1].isupper()} <= RESERVED_CLASS_NAMES
 
 
-@pytest.mark.parametrize("name", ["edge", "checkout", "operator", "probes"])
+@pytest.mark.parametrize("name", ["edge", "batch_report", "operator", "probes"])
 def test_a_persona_named_like_a_journey_tag_is_refused(tmp_path, name):
-    """Persona names are Locust tags: a persona named edge made ``--tags edge`` run its
+    """Persona names are Locust tags: a customer named edge made ``--tags edge`` run its
     checkout journeys beside the edge probes."""
     [problem] = problems(tmp_path, GOOD.replace("budget_shopper", name))
     assert f", line 2, column persona: '{name}' is also a journey tag" in problem
     assert "Rename the persona" in problem
 
 
+def test_a_persona_may_be_named_like_a_tag_all_its_journeys_carry(tmp_path):
+    """A prober named prober, a customer named checkout: ``--tags prober`` picks the same
+    journeys whether it means the role or the persona, so the name is fine."""
+    prober = "prober,prober,1,visa,USD,1,100,0,0,,en_US,0,1"
+    loaded = load_personas(
+        write_personas(tmp_path, GOOD.replace("budget_shopper", "checkout"), prober)
+    )
+    assert [p.name for p in loaded] == ["checkout", "prober"]
+
+
 def test_journey_tags_cover_every_journey_and_role():
-    """JOURNEY_TAGS holds every tag a journey class carries, so no persona can take one."""
+    """JOURNEY_TAGS holds every tag a journey class carries, and TAGS_OF_EVERY_JOURNEY those
+    every journey of a role carries (the names a persona of that role may take)."""
     from journeys.users import JOURNEYS_BY_ROLE
 
     carried = {
@@ -276,6 +288,15 @@ def test_journey_tags_cover_every_journey_and_role():
         for tag in getattr(task, "locust_tag_set", ())
     }
     assert carried == set(JOURNEY_TAGS)
+    for role, journeys in JOURNEYS_BY_ROLE.items():
+        every = set.intersection(
+            *(
+                set(getattr(task, "locust_tag_set", ()))
+                for journey in journeys
+                for task in journey.tasks
+            )
+        )
+        assert every == TAGS_OF_EVERY_JOURNEY[role], role
 
 
 @pytest.mark.parametrize("extra", [",", ", ", ",,"])
