@@ -6,6 +6,7 @@ span, its attempt spans and the service's spans, and no span may carry a card nu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -391,9 +392,10 @@ def test_agent_down_changes_nothing_about_the_run(tmp_path, service):
         )
 
 
-@pytest.fixture
-def silent_agent():
-    """A trace "agent" that accepts connections and never answers (a hung or firewalled one)."""
+@contextlib.contextmanager
+def tcp_agent(serve):
+    """A trace "agent" on a free 127.0.0.1 port: each connection goes to ``serve(conn, held)``,
+    which answers it or keeps it open in ``held`` (closed, with the server, at the end)."""
     server = socket.create_server(("127.0.0.1", 0))
     held: list[socket.socket] = []
     stop = threading.Event()
@@ -402,30 +404,37 @@ def silent_agent():
         server.settimeout(0.2)
         while not stop.is_set():
             try:
-                held.append(server.accept()[0])
+                conn = server.accept()[0]
             except OSError:
                 continue
+            threading.Thread(target=serve, args=(conn, held), daemon=True).start()
 
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}"
-    stop.set()
-    thread.join(5)
-    for conn in held:
-        conn.close()
-    server.close()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(5)
+        for conn in held:
+            conn.close()
+        server.close()
+
+
+@pytest.fixture
+def silent_agent():
+    """A trace "agent" that accepts connections and never answers (a hung or firewalled one)."""
+    with tcp_agent(lambda conn, held: held.append(conn)) as url:
+        yield url
 
 
 @pytest.fixture
 def intake_hung_agent():
     """A trace "agent" that answers ``GET /info`` at once but never answers a trace upload (an
     agent whose intake is backed up): the end-of-run check must not take /info for health."""
-    server = socket.create_server(("127.0.0.1", 0))
-    held: list[socket.socket] = []
-    stop = threading.Event()
     info = b'{"endpoints": ["/v0.4/traces", "/v0.5/traces"]}'
 
-    def serve(conn: socket.socket) -> None:
+    def serve(conn: socket.socket, held: list[socket.socket]) -> None:
         conn.settimeout(5)
         try:
             request = conn.recv(65536)
@@ -440,23 +449,8 @@ def intake_hung_agent():
         else:
             held.append(conn)  # a trace upload: never answered
 
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn = server.accept()[0]
-            except OSError:
-                continue
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}"
-    stop.set()
-    thread.join(5)
-    for conn in held:
-        conn.close()
-    server.close()
+    with tcp_agent(serve) as url:
+        yield url
 
 
 @pytest.fixture
