@@ -281,6 +281,25 @@ def worker_command(master_port: int, personas: Path | str | None = None) -> list
     return command + (["--personas", str(personas)] if personas is not None else [])
 
 
+def locust_processes(
+    command: list[str],
+    host: str,
+    workers: int = 0,
+    personas: Path | str | None = None,
+    env: dict | None = None,
+) -> list[subprocess.Popen]:
+    """``command`` standalone, or (``workers > 0``) as a master plus that many workers on a
+    free port: [master or standalone, *workers]."""
+    if not workers:
+        return [locust_process(command, host, env)]
+    port = free_port()
+    master = locust_process(command + master_args(port, workers), host, env)
+    return [master] + [
+        locust_process(worker_command(port, personas), host, env)
+        for _ in range(workers)
+    ]
+
+
 def locust_process(
     command: list[str], host: str, env: dict | None = None
 ) -> subprocess.Popen:
@@ -383,12 +402,9 @@ def run_locust(
             check=False,
         )
         return LocustRun(proc.returncode, proc.stdout + proc.stderr, prefix, html)
-    port = free_port()
-    master = locust_process(base + master_args(port, workers) + list(args), host, env)
-    worker_procs = [
-        locust_process(worker_command(port, personas), host, env)
-        for _ in range(workers)
-    ]
+    master, *worker_procs = locust_processes(
+        base + list(args), host, workers, personas, env
+    )
     try:
         if kill_a_worker_when is not None:
             deadline = time.monotonic() + timeout

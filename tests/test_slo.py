@@ -13,15 +13,12 @@ from journeys.results.stats import OUTCOMES
 from tests.conftest import (
     LocustRun,
     end_process,
-    free_port,
     get_text,
     locust_command,
-    locust_process,
-    master_args,
+    locust_processes,
     post_form,
     run_locust,
     start_web_ui,
-    worker_command,
     write_personas,
 )
 
@@ -148,13 +145,7 @@ def test_a_run_stopped_before_its_run_time_fails_and_keeps_its_reports(
         tmp_path, "--seed", "43", "--stop-timeout", "0", "--profile", profile,
         personas=personas, users=4, run_time="30s",
     )  # fmt: skip
-    port = free_port()
-    if workers:
-        command += master_args(port, workers)
-    started = [
-        locust_process(cmd, service.url)
-        for cmd in [command] + [worker_command(port, personas)] * workers
-    ]
+    started = locust_processes(command, service.url, workers, personas)
     locust = started[0]
     try:
         deadline = time.monotonic() + 20
@@ -237,13 +228,7 @@ def test_ctrl_c_while_users_finish_their_journeys_counts_them_interrupted(
         tmp_path, "--stop-timeout", "20", "--slo-p50-ms", "1000", "--slo-p95-ms", "2000",
         personas=personas, users=2, run_time="2s",
     )  # fmt: skip
-    port = free_port()
-    if workers:
-        command += master_args(port, workers)
-    started = [
-        locust_process(cmd, service.url)
-        for cmd in [command] + [worker_command(port, personas)] * workers
-    ]
+    started = locust_processes(command, service.url, workers, personas)
     locust = started[0]
     try:
         lines = []
