@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
+import time
 
+from gevent.pywsgi import WSGIServer
 from locust import events
 from locust.contrib.fasthttp import FastHttpSession
 
@@ -66,11 +69,22 @@ def test_a_payment_given_up_after_429s_alone_is_not_booked_as_unknown(start_serv
     )
 
 
+@contextlib.contextmanager
+def session_to(app):
+    """A FastHttpSession to a real HTTP server on 127.0.0.1 that runs the WSGI ``app``."""
+    server = WSGIServer(("127.0.0.1", 0), app, log=None)
+    server.start()
+    try:
+        yield FastHttpSession(
+            f"http://127.0.0.1:{server.server_port}", events.request, user=None
+        )
+    finally:
+        server.stop()
+
+
 def _cookies_seen(jar_factory, set_cookie: str | None) -> list[str | None]:
     """The Cookie header of four requests to a real HTTP server on 127.0.0.1 that sets
     ``set_cookie`` on its second answer, sent through a FastHttpSession with the given jar."""
-    from gevent.pywsgi import WSGIServer
-
     seen: list[str | None] = []
 
     def app(environ, start_response):
@@ -81,18 +95,11 @@ def _cookies_seen(jar_factory, set_cookie: str | None) -> list[str | None]:
         start_response("200 OK", headers)
         return [b"{}"]
 
-    server = WSGIServer(("127.0.0.1", 0), app, log=None)
-    server.start()
-    try:
-        session = FastHttpSession(
-            f"http://127.0.0.1:{server.server_port}", events.request, user=None
-        )
+    with session_to(app) as session:
         if jar_factory is not None:
             jar_factory(session)
         for _ in range(4):
             session.post("/pay", data=b"{}").raise_for_status()
-    finally:
-        server.stop()
     return seen
 
 
@@ -136,10 +143,6 @@ def test_a_report_given_up_does_not_wait_after_its_last_try():
     """A report endpoint that keeps answering 429 ``Retry-After: 1``: with one resend allowed the
     client asks twice and waits once in between; it waited a third time after the last answer
     before giving up (up to ``retry_after_cap_s`` that the journey spent doing nothing)."""
-    import time
-
-    from gevent.pywsgi import WSGIServer
-
     asked = []
 
     def app(environ, start_response):
@@ -150,18 +153,11 @@ def test_a_report_given_up_does_not_wait_after_its_last_try():
         )
         return [b'{"error": {"code": "rate_limited"}}']
 
-    server = WSGIServer(("127.0.0.1", 0), app, log=None)
-    server.start()
-    try:
-        session = FastHttpSession(
-            f"http://127.0.0.1:{server.server_port}", events.request, user=None
-        )
+    with session_to(app) as session:
         api = PaymentApi(session, random.Random(1), "t", RetryPolicy(resends=1))
         started = time.monotonic()
         answer = api.generate_report("batch_report: report", {"batch_id": "b"})
         took = time.monotonic() - started
-    finally:
-        server.stop()
     assert answer.report is None and answer.status == 429
     assert len(asked) == 2 and asked[1] - asked[0] >= 0.9
     assert took < 1.8, f"waited {took:.1f} s after the last answer"
