@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import Any, Self
 
 from locust import events
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import MasterRunner
 
 from payment_contract import luhn_valid
 
@@ -298,7 +298,7 @@ class _State:
         # found at the end of the run (``quitting``), and the code Locust is about to exit with
         self.agent_down = False
         self.exit_code: int | None = None
-        # a worker's bad DD_* value: it leaves at test_start, telling the master
+        # a DD_* value tracing cannot run with (the run's checks stop the run for it)
         self.problem: str | None = None
 
 
@@ -659,7 +659,9 @@ def _on_init(environment, **_kwargs) -> None:
     try:
         banner = configure(environment)
     except SetupError as exc:
-        _stop_for(environment, str(exc))
+        _state.problem = str(
+            exc
+        )  # the run's checks (journeys.users) stop it before traffic
         return
     rate = getattr(_state.options, "trace_sample_rate", 1.0)
     if _state.settings is not None and _state.settings.enabled and rate < 1.0:
@@ -677,22 +679,8 @@ def _on_quit(exit_code: int, **_kwargs) -> None:
     _state.exit_code = exit_code
 
 
-def _stop_for(environment, problem: str) -> None:
-    """A bad DD_* value found at start: exit 2 before any traffic. A worker stays until its
-    first spawn, to tell the master (which would wait for it forever) before it leaves."""
-    if isinstance(environment.runner, WorkerRunner):
-        _state.problem = problem
-        return
-    # imported here: journeys.users imports this module (through journeys.base)
-    from journeys.users import _remove_empty_csvs
-
-    _remove_empty_csvs(getattr(environment.parsed_options, "csv_prefix", None))
-    sys.stderr.write(f"{problem} No traffic was sent.\n")
-    sys.exit(2)
-
-
-def worker_problem() -> str | None:
-    """On a worker: why tracing cannot run with this process's ``DD_*`` values, else None. The
-    master checks its own values at start; a worker's are checked when its test starts
-    (``journeys.users``), so it can tell the master before it leaves."""
+def setup_failure() -> str | None:
+    """Why tracing cannot run with this process's ``DD_*`` values, else None. The run's checks
+    (``journeys.users``) act on it: a master or standalone run exits 2 before any traffic; a
+    worker leaves at its first spawn, telling the master (which would wait for it forever)."""
     return _state.problem

@@ -237,6 +237,9 @@ def prepare_run(environment, **_kwargs) -> None:
 
 
 def _check_run(environment, options) -> None:
+    tracing_problem = tracing.setup_failure()
+    if tracing_problem:
+        _fail(f"{tracing_problem} No traffic was sent.")
     users = getattr(options, "num_users", None)
     if (users or 0) < 0:
         _fail(
@@ -427,7 +430,7 @@ def _check_this_worker(environment, **_kwargs) -> None:
     runner = same_personas.worker_runner(environment)
     if runner is None:
         return
-    problem = _token_problem_on_worker(environment) or tracing.worker_problem()
+    problem = _token_problem_on_worker(environment) or tracing.setup_failure()
     if problem:
         same_personas.leave_the_run(
             runner,
