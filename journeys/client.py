@@ -32,7 +32,7 @@ from journeys import tracing
 from journeys.data import compact_json
 from journeys.report_shape import report_shape_problem
 from journeys.results import ledger
-from journeys.retry_after import retry_after_s
+from journeys.retry_after import RETRY_AFTER_CAP_S, retry_after_s
 from payment_contract import PAY_PATH, REPORT_PATH
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ class RetryPolicy:
     rate_limit_waits: int = 5  # after a 429
     backoff_s: float = 0.25  # base of the exponential backoff (full jitter)
     backoff_cap_s: float = 4.0
-    retry_after_cap_s: float = 30.0
+    retry_after_cap_s: float = RETRY_AFTER_CAP_S
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
         return rng.uniform(0, min(self.backoff_cap_s, self.backoff_s * 2**attempt))

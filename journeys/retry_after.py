@@ -8,6 +8,9 @@ import email.utils
 import math
 import time
 
+#: The longest a ``Retry-After`` is waited (a service asking for an hour gets 30 s).
+RETRY_AFTER_CAP_S = 30.0
+
 
 def retry_after_s(value: str | None, cap: float) -> float | None:
     """Seconds a 429's ``Retry-After`` header ``value`` asks for (capped; 1 s when absent); None

@@ -39,7 +39,7 @@ from journeys.preflight import (
 from journeys.report_shape import report_shape_problem
 from journeys.results import cut_short, distributed, ledger
 from journeys.results.slo import Check
-from journeys.retry_after import retry_after_s
+from journeys.retry_after import RETRY_AFTER_CAP_S, retry_after_s
 from journeys.wording import counted
 
 log = logging.getLogger(__name__)
@@ -48,8 +48,6 @@ OPTION = "reconcile_run"
 ATTEMPTS = 4
 #: A fraction of a second in an ISO 8601 time (``10:00:00.123`` or ``10:00:00,123``).
 _FRACTION = re.compile(r"\d[.,]\d")
-#: The longest a 429's ``Retry-After`` is waited before asking for the report again.
-RETRY_AFTER_CAP_S = 30.0
 #: Seconds per try at least (``--request-timeout`` when longer): a report over a long run is slow.
 TIMEOUT_S = 30.0
 
