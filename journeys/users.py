@@ -146,26 +146,80 @@ def persona_user_classes(path) -> dict[str, type[PersonaUser]]:
 _class_names: list[str] = []
 
 
+#: Where Locust reads the user classes a run names when the command line names none.
+USER_CLASSES_ENV = "LOCUST_USER_CLASSES"
+
+
 @events.init_command_line_parser.add_listener
 def check_persona_class_names(parser) -> None:
-    """Check each class named on the command line (``locust BetaShopper``) as it is parsed:
-    Locust's own check only says "Unknown User(s): beta_shopper" and exits 1."""
+    """Check the classes a run names (``locust BetaShopper``) as they are parsed, wherever they
+    are named: on the command line, in ``LOCUST_USER_CLASSES`` or in a config file. Locust's own
+    check only says "Unknown User(s): beta_shopper" and exits 1, and a config file's
+    ``user-classes`` line, which Locust does not read, ends in "unrecognized arguments"."""
     for action in parser._actions:
         if action.dest == "user_classes":
-            action.type = _persona_class
-
-
-def _persona_class(text: str) -> str:
-    """``text`` when it names a persona class; else an argparse error (exit 2) naming them."""
-    if not _class_names or text in _class_names:
-        return text
-    close = [class_name(text)] if class_name(text) in _class_names else []
-    close = close or difflib.get_close_matches(text, _class_names, n=1, cutoff=0.6)
-    hint = f" (did you mean {close[0]}?)" if close else ""
-    raise argparse.ArgumentTypeError(
-        f"unknown persona class '{text}'{hint}. Persona classes: {', '.join(_class_names)}, "
-        "each the CamelCase form of a persona's name (--tags takes the name itself)"
+            # Locust puts LOCUST_USER_CLASSES in the default, which argparse hands on unchecked
+            action.__class__ = _PersonaClasses
+    # Locust has no such option: this only turns a config file's line into a clear refusal
+    parser.add_argument(
+        "--user-classes", nargs="*", action=_NoConfigUserClasses, help=argparse.SUPPRESS
     )
+
+
+class _PersonaClasses(argparse.Action):
+    """The classes named on the command line, or else in ``LOCUST_USER_CLASSES``: each must be
+    a persona class, else an argparse error (exit 2) naming them."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        problem = unknown_class_problem(values)
+        if problem and values is self.default:
+            problem += (
+                f" (set by {USER_CLASSES_ENV}={os.environ.get(USER_CLASSES_ENV)!r}: "
+                "fix the value or remove it)"
+            )
+        if problem:
+            raise argparse.ArgumentError(self, problem)
+        setattr(namespace, self.dest, values)
+
+
+class _NoConfigUserClasses(argparse.Action):
+    """``user-classes = ...`` in a config file: refused, with where to name the classes."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        problem = unknown_class_problem(values)
+        meant = " ".join(_closest_class(n) or n for n in values)
+        refusal = (
+            "a config file cannot name user classes: Locust reads them from the command line "
+            f"(locust {meant}) or {USER_CLASSES_ENV}"
+        )
+        raise argparse.ArgumentError(
+            self, f"{problem}; {refusal}" if problem else refusal
+        )
+
+
+def unknown_class_problem(names: list[str]) -> str | None:
+    """What is wrong with the first of ``names`` that is no persona class, with the class it
+    likely means and all of them; None when every name is one (or no personas are loaded)."""
+    for text in names:
+        if not _class_names or text in _class_names:
+            continue
+        close = _closest_class(text)
+        hint = f" (did you mean {close}?)" if close else ""
+        return (
+            f"unknown persona class '{text}'{hint}. Persona classes: {', '.join(_class_names)}, "
+            "each the CamelCase form of a persona's name (--tags takes the name itself)"
+        )
+    return None
+
+
+def _closest_class(text: str) -> str | None:
+    """The persona class ``text`` names or likely means: itself, its CamelCase form (the
+    persona's name, budget_shopper), else the closest spelling; None when none is close."""
+    for candidate in (text, class_name(text)):
+        if candidate in _class_names:
+            return candidate
+    close = difflib.get_close_matches(text, _class_names, n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 @events.test_start.add_listener

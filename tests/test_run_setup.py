@@ -65,23 +65,71 @@ def test_persona_class_can_be_picked_by_name(tmp_path, service):
 
 
 @pytest.mark.parametrize(
-    "given,hint",
+    "how,given,hint",
     [
-        ("beta_shopper", "did you mean BetaShopper?"),
-        ("BetaShoper", "did you mean BetaShopper?"),
+        ("argument", "beta_shopper", "did you mean BetaShopper?"),
+        ("argument", "BetaShoper", "did you mean BetaShopper?"),
+        ("env", "BetaShoper", "did you mean BetaShopper?"),
+        ("config", "BetaShoper", "did you mean BetaShopper?"),
     ],
 )
 def test_an_unknown_persona_class_names_the_classes(
-    tmp_path, idle_service, given, hint
+    tmp_path, idle_service, how, given, hint
 ):
     """``locust beta_shopper`` (the persona's name, not its class) ended with Locust's bare
-    "Unknown User(s): beta_shopper", exit 1; now the classes there are and the fix, exit 2."""
+    "Unknown User(s): beta_shopper", exit 1; now the classes there are and the fix, exit 2.
+    The same line whichever way the class is named: ``LOCUST_USER_CLASSES`` still got Locust's
+    bare error, and a config file's ``user-classes`` (which Locust does not read) got
+    "unrecognized arguments: --user-classes=BetaShoper"."""
     personas = write_personas(tmp_path, *MIX)
-    run = run_locust(tmp_path, idle_service.url, given, personas=personas, timeout=25)
+    args, env = [], None
+    if how == "argument":
+        args = [given]
+    elif how == "env":
+        env = {"LOCUST_USER_CLASSES": f"AlphaShopper {given}"}
+    else:
+        config = tmp_path / "classes.conf"
+        config.write_text(f"user-classes = {given}\n")
+        args = ["--config", str(config)]
+    run = run_locust(
+        tmp_path, idle_service.url, *args, personas=personas, env=env, timeout=25
+    )
     assert run.returncode == 2, run.output[-2000:]
-    assert f"unknown persona class '{given}' ({hint})" in run.output, run.output[-2000:]
-    assert "AlphaShopper, BetaShopper, GammaShopper" in run.output
-    assert "Traceback" not in run.output
+    [line] = [l for l in run.output.splitlines() if "persona class" in l]
+    assert f"unknown persona class '{given}' ({hint})" in line, run.output[-2000:]
+    assert "AlphaShopper, BetaShopper, GammaShopper" in line
+    source = {
+        "argument": "",
+        "env": f"(set by LOCUST_USER_CLASSES='AlphaShopper {given}'",
+        "config": f"(set by user-classes = {given} in {tmp_path / 'classes.conf'}",
+    }[how]
+    assert source in line, line
+    if how == "config":
+        assert "a config file cannot name user classes" in line, line
+    assert "Traceback" not in run.output and "Unknown User" not in run.output
+    assert idle_service.query("SELECT COUNT(*) FROM payments") == [(0,)]
+
+
+def test_a_config_file_cannot_name_user_classes(tmp_path, idle_service):
+    """Locust reads no user classes from a config file: a right name there is refused too,
+    saying where to name it instead (not "unrecognized arguments: --user-classes=...")."""
+    personas = write_personas(tmp_path, *MIX)
+    config = tmp_path / "classes.conf"
+    config.write_text("user-classes = [BetaShopper, GammaShopper]\n")
+    run = run_locust(
+        tmp_path,
+        idle_service.url,
+        "--config",
+        str(config),
+        personas=personas,
+        timeout=25,
+    )
+    assert run.returncode == 2, run.output[-2000:]
+    assert (
+        "a config file cannot name user classes: Locust reads them from the command line "
+        "(locust BetaShopper GammaShopper) or LOCUST_USER_CLASSES" in run.output
+    ), run.output[-2000:]
+    assert "unknown persona class" not in run.output
     assert idle_service.query("SELECT COUNT(*) FROM payments") == [(0,)]
 
 
