@@ -17,12 +17,15 @@ Card numbers, CVCs and the token never appear in a failure message.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import itertools
 import json
 import logging
+import math
 import random
 import re
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +53,9 @@ DUPLICATE_CHARGE = "duplicate charge: the idempotency key named another payment"
 #: Duplicate charges logged with their payment ids (each also fails its request and journey).
 DUPLICATES_LOGGED = 20
 _duplicates_logged = itertools.count()
+#: How far off a service's clock may run for the client to follow it (ten years, as far as the
+#: reference's --clock-offset-s goes): a ``created`` further off (in milliseconds, 0) is no clock.
+SERVICE_CLOCK_SPAN_S = 10 * 366 * 86400
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,6 +298,8 @@ class PaymentApi:
         self.policy = policy or RetryPolicy()
         self.deadline_s = deadline_s
         self._ids_by_key: dict[str, str] = {}
+        # seconds the service's clock is ahead of ours, as the last 201's ``created`` showed it
+        self.service_clock_ahead_s = 0.0
 
     def _post(self, path: str, **kwargs):
         """``session.post`` (redirects not followed) within ``deadline_s`` for the whole attempt.
@@ -306,6 +314,22 @@ class PaymentApi:
             return self.session.post(path, **kwargs)
         with gevent.Timeout(self.deadline_s, AttemptDeadline):
             return self.session.post(path, **kwargs)
+
+    def service_now(self) -> dt.datetime:
+        """Now by the service's clock, as its last payment's ``created`` showed it (to a second or
+        so; this machine's clock until one was paid). The service judges card expiry by it, so
+        a probe choosing "this month" asks it, not this machine."""
+        return dt.datetime.now(dt.UTC) + dt.timedelta(
+            seconds=self.service_clock_ahead_s
+        )
+
+    def _read_service_clock(self, created) -> None:
+        if isinstance(created, bool) or not isinstance(created, int | float):
+            return
+        # stamped in the whole second ``created`` names (or at that fraction), a moment ago
+        ahead = created + 0.5 - time.time()
+        if math.isfinite(ahead) and abs(ahead) <= SERVICE_CLOCK_SPAN_S:
+            self.service_clock_ahead_s = ahead
 
     # -- POST /pay -------------------------------------------------------------------------------
 
@@ -444,6 +468,7 @@ class PaymentApi:
                 else "201 without a payment id"
             )
             return None, reason, None, reason
+        self._read_service_clock(body.get("created"))
         earlier = self._remember(key, payment_id)
         duplicate = _duplicate(key, earlier, payment_id)
         if earlier is None:  # a replay of a payment already booked is not a new one

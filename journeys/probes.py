@@ -151,7 +151,9 @@ class EdgeProbesJourney(_Probes):
         return self._pay(run, "amex 4-digit cvc", card=self.data.good_card("amex"))
 
     def card_expiring_this_month(self, run):
-        year, month = month_somewhere(dt.datetime.now(dt.UTC))
+        # the service's month, not this machine's: a service whose clock runs ahead refuses
+        # a card that has expired by its clock
+        year, month = month_somewhere(self.api.service_now())
         card = replace(self.data.good_card(), exp_month=month, exp_year=year)
         return self._pay(run, "card expiring this month", card=card)
 
@@ -175,9 +177,11 @@ class ErrorProbesJourney(_Probes):
         self.probe_all(
             "error_probes",
             [
+                # first: its payment shows the service's clock, by which the expired card is
+                # judged (a service running years behind takes this machine's "last year")
+                self.key_reuse,
                 self.bad_payment_bodies,
                 self.bad_requests,
-                self.key_reuse,
                 self.report_auth,
             ],
         )
@@ -222,7 +226,7 @@ class ErrorProbesJourney(_Probes):
             "unknown currency": ({"currency": "XXX"}, "invalid_currency"),
             "bad luhn": ({"card": {"number": "4242424242424241"}}, "incorrect_number"),
             "expired card": (
-                {"card": {"exp_year": year_past_everywhere(dt.datetime.now(dt.UTC))}},
+                {"card": {"exp_year": year_past_everywhere(self.api.service_now())}},
                 "expired_card",
             ),
             "wrong cvc length": ({"card": {"cvc": "12"}}, "invalid_cvc"),

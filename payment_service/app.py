@@ -219,7 +219,8 @@ def create_app(settings: Settings) -> FastAPI:
             request.headers.get("content-type"), await read_body(request)
         )
         key = idempotency_key(request.headers)
-        payment = validate_payment(body)
+        # expiry by the service's clock, the one that stamps ``created`` (off by --clock-offset-s)
+        payment = validate_payment(body, faults.now().date())
         if key in in_flight:
             raise ApiError(
                 409,

@@ -293,6 +293,23 @@ def test_probes_pass_against_the_reference_service(tmp_path, service):
     assert groups and max(size for (size,) in groups) == 7, groups
 
 
+@pytest.mark.parametrize("days", [45, -800])
+def test_probes_follow_the_services_clock(tmp_path, start_service, days):
+    """A service whose clock runs off (``--clock-offset-s``, set on purpose) judges expiry by
+    its own month: 45 days ahead it refuses this machine's "this month", 800 days behind it
+    takes this machine's "last year". The probes read the service's clock from its answers'
+    ``created`` and expect what that clock makes right, so they still pass."""
+    service = start_service("--clock-offset-s", str(days * 86400))
+    personas = write_personas(tmp_path, PROBER)
+    run = run_locust(
+        tmp_path, service.url, "--seed", "11", personas=personas, users=1, run_time="2s"
+    )
+    assert run.csv_rows("failures") == [], run.output[-2000:]
+    for journey in ("edge_probes", "error_probes"):
+        row = journeys(run, journey)["All"]
+        assert n(row, "succeeded") >= 1 and n(row, "failed") == 0, row
+
+
 def test_a_replay_charged_again_is_a_duplicate_charge(tmp_path, start_service):
     """A service that forgets what a key paid (``--replay-charges``) charges the error probes'
     replay again: the run fails with one stable failure message, counts every duplicate, logs

@@ -192,6 +192,32 @@ def test_clock_offset_stamps_payments_and_reports_by_the_services_clock(start_se
     assert bad.status_code == 400, bad.text
 
 
+def test_card_expiry_follows_the_services_clock(start_service):
+    """Expiry is judged by the same clock as ``created``: it read the real clock, so a service
+    45 days ahead still paid with a card that has expired by its own clock, and one 800 days
+    behind refused a card it should still take."""
+    import datetime as dt
+
+    from tests.conftest import TOKEN
+
+    now = dt.datetime.now(dt.UTC)
+    ahead = now + dt.timedelta(days=45)
+    service = start_service("--clock-offset-s", str(45 * 86400))
+    refused = pay(service, body(card={"exp_month": now.month, "exp_year": now.year}))
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["code"] == "expired_card"
+    its_month = {"exp_month": ahead.month, "exp_year": ahead.year}
+    assert pay(service, body(card=its_month)).status_code == 201
+    put = requests.put(
+        service.url + "/internal/faults", json={"clock_offset_s": -800 * 86400},
+        headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5,
+    )  # fmt: skip
+    assert put.status_code == 200, put.text
+    last_year = {"exp_month": now.month, "exp_year": now.year - 1}
+    paid = pay(service, body(card=last_year))
+    assert paid.status_code == 201, paid.text
+
+
 def test_fault_values_that_would_break_every_request_are_refused(start_service):
     """A knob the service cannot honour (a clock past the year 9999, a Retry-After of 1e320 s, a
     number too big for a float, an hour-long-plus latency) is a 400 naming it, not a 500 on
