@@ -480,7 +480,8 @@ class _Current:
 
 class _InFlight(_Current):
     """A started span made current; it finishes at the end of the ``with``, as an error when an
-    exception (other than the run or the user stopping) ends it."""
+    exception (other than the run or the user stopping) ends it. One the stop cut off is tagged
+    ``outcome: interrupted`` (as its journey is), so an attempt without a status code says why."""
 
     __slots__ = ()
 
@@ -490,11 +491,12 @@ class _InFlight(_Current):
     def __exit__(self, exc_type, exc, tb) -> bool:
         span = self.value.span
         try:
-            if (
-                exc_type is not None
-                and not span.error
-                and exc_type.__name__ not in _STOPS
-            ):
+            if exc_type is None or span.error:
+                pass
+            elif exc_type.__name__ in _STOPS:
+                if span.get_tag("outcome") is None:
+                    span.set_tag("outcome", "interrupted")
+            else:
                 self.value.set_error(f"{exc_type.__name__}: {exc}")
         finally:
             self.var.reset(self.token)

@@ -301,6 +301,16 @@ def test_resends_are_attempts_of_one_journey_each_joined_by_the_service(
         )
         key = "idempotency_key.sha256"
         assert resend["meta"][key] == attempt["meta"][key]
+    # every attempt, in the interrupted journeys too, says how it ended: answered, failed or
+    # cut off by the end of the run
+    every_attempt = [
+        s for t in traces.values() for s in t if s["name"] == "http.request"
+    ]
+    cut_off = [a for a in every_attempt if a["meta"].get("outcome") == "interrupted"]
+    for attempt in every_attempt:
+        meta = attempt["meta"]
+        assert "http.status_code" in meta or attempt["error"] == 1 or attempt in cut_off
+    assert all("http.status_code" not in a["meta"] and a["error"] == 0 for a in cut_off)
     for attempt, served in attempts:
         if "http.status_code" in attempt["meta"]:
             assert (
