@@ -377,10 +377,12 @@ def run_locust(
     headless: bool = True,
     kill_a_worker_after_s: float | None = None,
     kill_a_worker_when: Callable[[], bool] | None = None,
+    worker_signal: int = signal.SIGKILL,
 ) -> LocustRun:
     """Run real Locust against ``host``; ``workers > 0`` runs a master and that many workers
-    (``kill_a_worker_after_s``: SIGKILL the first worker that long after starting them, or that
-    long after ``kill_a_worker_when()`` first holds: it is polled from their start)."""
+    (``kill_a_worker_after_s``: send the first worker ``worker_signal`` that long after
+    starting them, or that long after ``kill_a_worker_when()`` first holds: it is polled from
+    their start)."""
     prefix = tmp_path / "run"
     html = tmp_path / "report.html"
     base = locust_command(
@@ -416,7 +418,7 @@ def run_locust(
                 time.sleep(0.1)
         if kill_a_worker_after_s is not None or kill_a_worker_when is not None:
             time.sleep(kill_a_worker_after_s or 0)
-            worker_procs[0].kill()
+            worker_procs[0].send_signal(worker_signal)
         out, _ = master.communicate(timeout=timeout)
     finally:
         if master.poll() is None:  # the test failed while it ran: end it

@@ -7,10 +7,22 @@ terminal summary.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import time
+from pathlib import Path
 
 from journeys.results.stats import FINISHED_OUTCOMES, OUTCOMES
-from tests.conftest import run_locust, write_personas
+from tests.conftest import (
+    ROOT,
+    LocustRun,
+    locust_command,
+    locust_env,
+    run_locust,
+    write_personas,
+)
 
 SHOPPER = "shopper,customer,3,visa|mastercard,USD|EUR,5,80,0.3,2,,en_US,0,0.05"
 OPS = "ops,operator,1,visa|amex,USD|JPY,1,500,0.2,0,4,en_US,0,0.05"
@@ -256,6 +268,51 @@ def test_a_worker_missing_before_the_test_started_is_not_lost_in_it():
     distributed.workers.__init__()
 
 
+def test_only_a_worker_that_left_before_the_end_with_users_counts_as_left():
+    """A worker's leaving counts when the master's test runs and the worker ran users; not
+    when it comes with the end of the test (one Ctrl-C reaches a ``--processes`` master and
+    its workers at once), unless the test ended because its last worker left."""
+    import argparse
+
+    from locust.runners import STATE_RUNNING, STATE_STOPPING, MasterRunner
+
+    from journeys.results import distributed
+
+    runner = object.__new__(MasterRunner)  # only its type and fields count
+    runner.greenlet = None  # what Runner.__del__ looks at
+    here = argparse.Namespace(id="here", state=STATE_RUNNING)
+    runner.clients = {
+        "here": here,
+        "w1": argparse.Namespace(id="w1", state=STATE_RUNNING),
+    }
+    environment = argparse.Namespace(runner=runner)
+    try:
+        distributed._new_test(environment)
+        distributed.workers.started -= 5.0  # the test started 5 s ago
+        runner.state = STATE_RUNNING
+        distributed._worker_leaves(runner, "idle", {"users": 0})  # it ran no users
+        distributed._worker_leaves(runner, "w1", {"users": 2})
+        (w1,) = distributed.left_workers(environment)
+        assert (w1.worker, round(w1.at_s), w1.users, w1.others) == ("w1", 5, 2, True)
+        del runner.clients["w1"]  # its "quit"
+        distributed.workers.finished.add("w1")  # its final report came first
+        assert distributed.left_workers(environment) == [w1]
+
+        # the master stops its test (run time, signal) right after: w1 left with the end
+        distributed._test_stopping(environment)
+        assert distributed.left_workers(environment) == []
+        # ... unless that stop came as the last worker left
+        distributed.workers.stopped_by_workers = True
+        assert distributed.left_workers(environment) == [w1]
+
+        # once the master stops, a worker leaving is the end of the test
+        runner.state = STATE_STOPPING
+        distributed._worker_leaves(runner, "here", {"users": 2})
+        assert "here" not in distributed.workers.left
+    finally:
+        distributed.workers.__init__()
+
+
 def test_a_worker_lost_mid_run_fails_the_verdict(tmp_path, start_service):
     """A SIGKILLed worker never sends what it counted since its last report: the results (and
     the ledger) are short, so the run must not pass as if they were whole.
@@ -301,3 +358,83 @@ def test_a_worker_lost_mid_run_fails_the_verdict(tmp_path, start_service):
     assert books["passed"] == "true", books
     assert "more payments than confirmed not judged: worker" in books["message"], books
     assert f"({charged[0][0]} in all)" in books["message"], books
+
+
+def test_a_worker_that_leaves_mid_run_fails_the_verdict(tmp_path, service):
+    """A worker stopped by SIGTERM (or Ctrl-C) mid-run leaves normally: it sends its final
+    report and "quit", so its journeys are all counted; but the load the run was asked to hold
+    dropped when its users stopped, so the run must not pass. The run is a soak: its phase
+    report says so under the table too."""
+
+    def paying() -> bool:  # the workers' users are at it
+        return service.query("SELECT count(*) FROM payments")[0][0] > 0
+
+    run = run_locust(
+        tmp_path, service.url, "--seed", "36", "--profile", "soak",
+        personas=write_personas(tmp_path, SHOPPER, OPS), users=4, run_time="4s",
+        workers=2, kill_a_worker_when=paying, kill_a_worker_after_s=1,
+        worker_signal=signal.SIGTERM,
+    )  # fmt: skip
+    worker = run.worker_outputs[0]
+    assert run.worker_returncodes[0] == 0, worker[-3000:]
+    assert run.returncode == 1, run.output[-3000:]
+    left = re.search(
+        r"Worker (\S+) left at \d+ s of the 4 s run: its journeys are counted, but its 2 users "
+        r"stopped, so the load was lower than asked until Locust started them again on the "
+        r"other workers \(run\)",
+        run.output,
+    )
+    assert left, run.output[-3000:]
+    assert left[1] in worker, "it names the worker that left"
+    slo = {r["metric"]: r for r in run.csv_rows("slo")}
+    assert (slo["workers_left"]["actual"], slo["workers_left"]["passed"]) == (
+        "1",
+        "false",
+    )
+    assert "workers_lost" not in slo, slo["workers_lost"]
+    assert "run_time" not in slo, slo["run_time"]  # the run itself went its whole time
+    # its journeys are in the results: every payment the database holds is counted
+    assert_matches_database(run, service)
+    assert f"Worker {left[1]} left at" in run.html_path.read_text()
+    report = run.output[run.output.rindex("Load profile soak") :]
+    assert re.search(
+        rf"1 worker left mid-run \({left[1]} at \d+ s, in the \w+\): its requests are in these "
+        r"phases, but its 2 users stopped, so the phases from then on ran with fewer users than "
+        r"their target until Locust started them again on the other workers",
+        report,
+    ), report
+
+
+def test_one_sigterm_to_a_forked_run_counts_everything_and_no_worker_as_left(
+    tmp_path, service
+):
+    """A SIGTERM to the process group of a ``locust --processes 2`` run (a CI job's timeout;
+    Ctrl-C in its terminal sends SIGINT the same way): the master and its forked workers get
+    the signal at once. The workers leave with the end of the
+    run, not before it (no ``workers_left``), and their final reports come before they quit:
+    Locust's ``quit`` first let the master end with both workers lost and no request counted."""
+    command = locust_command(
+        tmp_path, "--seed", "37", "--processes", "2",
+        personas=write_personas(tmp_path, SHOPPER, OPS), users=4, run_time="20s",
+    )  # fmt: skip
+    locust = subprocess.Popen(
+        command, cwd=ROOT, env=locust_env(service.url), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while not service.query("SELECT count(*) FROM payments")[0][0]:
+            assert time.monotonic() < deadline and locust.poll() is None, "no traffic"
+            time.sleep(0.1)
+        time.sleep(1)
+        os.killpg(locust.pid, signal.SIGTERM)
+        output = locust.communicate(timeout=30)[0]
+    finally:
+        if locust.poll() is None:
+            os.killpg(locust.pid, signal.SIGKILL)
+            locust.communicate()
+    run = LocustRun(locust.returncode, output, tmp_path / "run", Path())
+    assert run.returncode == 1, output[-3000:]
+    failed = {r["metric"] for r in run.csv_rows("slo") if r["passed"] == "false"}
+    assert failed == {"verdict", "run_time"}, output[-3000:]
+    assert_matches_database(run, service)

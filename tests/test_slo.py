@@ -326,6 +326,25 @@ def test_the_lost_workers_message_counts_workers():
     )
 
 
+def test_the_left_workers_message_says_who_left_when_and_what_it_did_to_the_load():
+    from journeys.results.distributed import Departure
+    from journeys.results.slo import left_workers_message
+
+    w1 = Departure("w1", 4.2, 3, others=True)
+    assert left_workers_message([w1], 10.0) == (
+        "Worker w1 left at 4 s of the 10 s run: its journeys are counted, but its 3 users "
+        "stopped, so the load was lower than asked until Locust started them again on the "
+        "other workers (run)"
+    )
+    assert left_workers_message([w1]).startswith("Worker w1 left 4 s into the run: ")
+    w2 = Departure("w2", 6.0, 1, others=False)
+    assert left_workers_message([w1, w2], 7.0) == (
+        "2 workers left before the end of the 7 s run (w1 at 4 s, w2 at 6 s): their journeys "
+        "are counted, but their 4 users stopped, so the load was lower than asked, and no "
+        "worker was left to run them (run)"
+    )
+
+
 def test_the_personas_check_counts_workers(monkeypatch):
     from journeys import same_personas
 

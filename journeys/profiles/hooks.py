@@ -33,7 +33,7 @@ from journeys.profiles.schedule import (
     profile_of,
 )
 from journeys.profiles.shape import LoadProfile
-from journeys.results.distributed import lost_workers
+from journeys.results.distributed import left_workers, lost_workers
 from journeys.results.webui import set_form_values
 
 log = logging.getLogger(__name__)
@@ -208,7 +208,9 @@ def log_report_in_web_ui(environment, **_kwargs) -> None:
     options = environment.parsed_options
     if _profile_run(environment) and options is not None and not options.headless:
         table = report.rows(book)
-        for line in report.lines(book, table, lost_workers(environment)):
+        for line in report.lines(
+            book, table, lost_workers(environment), left_workers(environment)
+        ):
             log.info("%s", line)
 
 
@@ -221,7 +223,9 @@ def write_report(environment, **_kwargs) -> None:
     prefix = getattr(environment.parsed_options, "csv_prefix", None)
     if prefix:
         log.info("Load profile CSV: %s", report.write_csv(prefix, table))
-    _last_report.extend(report.lines(book, table, lost_workers(environment)))
+    _last_report.extend(
+        report.lines(book, table, lost_workers(environment), left_workers(environment))
+    )
 
 
 @events.quit.add_listener

@@ -14,7 +14,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from journeys.profiles.phases import PhaseBook
-from journeys.results.cut_short import GRACE_S
+from journeys.results.distributed import (
+    END_GRACE_S,
+    Departure,
+    what_became_of_their_users,
+)
 from journeys.wording import counted
 
 COLUMNS = (
@@ -88,10 +92,13 @@ def _pct(rate) -> str:
 
 
 def lines(
-    book: PhaseBook, table: list[dict[str, Any]], lost: Sequence[str] = ()
+    book: PhaseBook,
+    table: list[dict[str, Any]],
+    lost: Sequence[str] = (),
+    left: Sequence[Departure] = (),
 ) -> list[str]:
     """The terminal report: a header, the phase table, what cut it short (workers ``lost``,
-    an early stop), the profile's comparison."""
+    workers that ``left``, an early stop), the profile's comparison."""
     if book.schedule is None:
         return []
     out = [f"Load profile {book.schedule.describe()} — HTTP requests per phase"]
@@ -106,6 +113,7 @@ def lines(
             f"{r['failures']:>7}{_pct(r['error_rate']):>8}{_ms(r['p50_ms']):>8}{_ms(r['p95_ms']):>8}"
         )
     out += lost_workers_line(lost)
+    out += left_workers_line(left, table)
     stop = stopped_early(book)
     if stop:
         out.append(stop)
@@ -128,6 +136,35 @@ def lost_workers_line(lost: Sequence[str]) -> list[str]:
     return [line]
 
 
+def left_workers_line(
+    left: Sequence[Departure], table: list[dict[str, Any]]
+) -> list[str]:
+    """Under the table when workers left mid-run on their own (SIGTERM, Ctrl-C): their
+    requests are in the phases, but from then on the phases ran with fewer users than their
+    target (until Locust started them again on the other workers, at the spawn rate)."""
+    if not left:
+        return []
+
+    def where(d: Departure) -> str:
+        at = f"{d.worker} at {d.at_s:.0f} s"
+        for row in table:
+            if row["start_s"] <= d.at_s < row["end_s"]:
+                phase = row["phase"]
+                return (
+                    f"{at}, in {phase if phase.startswith('step') else 'the ' + phase}"
+                )
+        return at
+
+    its = "its" if len(left) == 1 else "their"
+    users = counted(sum(d.users for d in left), "user")
+    line = (
+        f"{counted(len(left), 'worker')} left mid-run ({'; '.join(map(where, left))}): {its} "
+        f"requests are in these phases, but {its} {users} stopped, so the phases from then on "
+        f"ran with fewer users than their target{what_became_of_their_users(left)}"
+    )
+    return [line]
+
+
 def stopped_early(book: PhaseBook) -> str | None:
     """``stopped at 7.6 s of its 20 s run time, in the peak (3.6 of its 6 s); never ran:
     recovery`` for a run stopped before its run time (Ctrl-C, SIGTERM, the web UI's stop), else
@@ -135,7 +172,7 @@ def stopped_early(book: PhaseBook) -> str | None:
     schedule, stopped = book.schedule, book.stopped_at_s
     if schedule is None or schedule.run_time is None or stopped is None:
         return None
-    if stopped >= schedule.run_time - GRACE_S:
+    if stopped >= schedule.run_time - END_GRACE_S:
         return None
     reached = max(book.reached, 0)  # -1: stopped before the shape's first tick
     last = schedule.phases[reached]

@@ -19,11 +19,9 @@ from locust import events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, WorkerRunner
 from locust.util.timespan import parse_timespan
 
+from journeys.results.distributed import END_GRACE_S
 from journeys.results.slo import Check
 from journeys.results.webui import start_form_sent
-
-#: A stop this close to the planned end is the end, not an interruption.
-GRACE_S = 1.0
 
 # "start" and "stopped" (time.monotonic()), "seconds" (the planned run time, None: no plan)
 _plan: dict[str, float | None] = {}
@@ -99,7 +97,7 @@ def check(environment) -> Check | None:
     if not planned:
         return None
     ran = (_plan.get("stopped") or time.monotonic()) - _plan["start"]
-    if ran >= planned - GRACE_S:
+    if ran >= planned - END_GRACE_S:
         return None
     return Check(
         "run",

@@ -14,12 +14,24 @@ users), and each worker sends its final report as soon as its users are gone, be
 the master it stopped. Only then does Locust's own quit run. A signal during that stop cannot
 reach the workers (a stopping worker reads no messages): the master waits for their final
 reports, and a second signal leaves without them (they count as lost).
+
+A worker can also leave on its own mid-test (SIGTERM, Ctrl-C: ``docker stop`` of a worker).
+Locust would send ``quit`` first and stop its users after: the master forgets the worker at
+once, counts it as lost until its final report comes, and when it was the last worker ends the
+test without waiting for that report (a SIGTERM to a ``locust --processes`` run counted no
+request at all). The worker instead tells the master it leaves (``LEAVING_MESSAGE``, with how
+many users it runs), stops its users, sends its final report, and only then ``quit``. Its
+journeys are all counted, but the load the test was asked for dropped (Locust starts its users
+again on the other workers, if any, at the spawn rate, once it has quit): ``left_workers``
+names it, and the verdict fails (``workers_left``).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import gevent
 from locust import events
@@ -44,6 +56,22 @@ IN_FLIGHT_KEY = "journeys_in_flight"
 FINAL_KEY = "journeys_final"
 #: Beyond ``--stop-timeout``: how long a master waits for its stopping workers' final reports.
 FINAL_REPORTS_MARGIN_S = 5.0
+#: Worker → master: this worker leaves the test on its own (SIGTERM, Ctrl-C) while it runs users.
+LEAVING_MESSAGE = "journeys_worker_leaving"
+#: A stop this close to the planned end, or a worker leaving this close to the end of the test
+#: (``locust --processes``: one Ctrl-C reaches the master and its workers at once), is the end.
+END_GRACE_S = 1.0
+
+
+@dataclass(frozen=True)
+class Departure:
+    """Master: a worker that left the test on its own while its users ran."""
+
+    worker: str
+    at_s: float  # seconds into the test
+    users: int  # its users then
+    #: other workers were still there: Locust starts its users again on them
+    others: bool
 
 
 class _Workers:
@@ -54,6 +82,10 @@ class _Workers:
         self.reporting: set[str] = set()
         self.finished: set[str] = set()
         self.given_up: set[str] = set()  # master: left without their final report
+        self.left: dict[str, Departure] = {}  # master: left on their own mid-test
+        self.started: float | None = None  # master: time.monotonic() at test start ...
+        self.stopped: float | None = None  # ... and when the test began to stop
+        self.stopped_by_workers = False  # master: it stopped as its last worker left
         self.stopping = False  # worker: the next report is the final one
         self.waiting = False  # master: waiting for final reports after a signal
         self.give_up = False  # master: a second signal ends that wait
@@ -72,6 +104,45 @@ def lost_workers(environment) -> list[str]:
     return sorted(missing | (workers.given_up - workers.finished))
 
 
+def left_workers(environment) -> list[Departure]:
+    """Workers of this test that left on their own (SIGTERM, Ctrl-C) while their users ran,
+    first to leave first: their journeys are counted, but the load was lower than asked. Not
+    those also lost (their final report never came), nor those that left with the end of the
+    test (within ``END_GRACE_S`` of a stop that was not theirs)."""
+    if not isinstance(environment.runner, MasterRunner):
+        return []
+    lost = set(lost_workers(environment))
+    end = run_length_s()
+    return sorted(
+        (
+            d
+            for d in workers.left.values()
+            if d.worker not in lost
+            and not (
+                end is not None
+                and not workers.stopped_by_workers
+                and end - d.at_s < END_GRACE_S
+            )
+        ),
+        key=lambda d: d.at_s,
+    )
+
+
+def what_became_of_their_users(left: Sequence[Departure]) -> str:
+    """The end of a sentence on the users of workers that ``left`` (the last one tells):
+    `` until Locust started them again on the other workers``."""
+    if left[-1].others:
+        return " until Locust started them again on the other workers"
+    return ", and no worker was left to run them"
+
+
+def run_length_s() -> float | None:
+    """Master: how long this test ran until it began to stop; None while it runs."""
+    if workers.started is None or workers.stopped is None:
+        return None
+    return workers.stopped - workers.started
+
+
 @events.test_start.add_listener
 def _new_test(environment, **_kwargs) -> None:
     workers.__init__()
@@ -79,6 +150,54 @@ def _new_test(environment, **_kwargs) -> None:
         # the workers this test starts with (one gone missing in an earlier test, or one that
         # left for a wrong setup, stays listed for a minute and is not one of them)
         workers.reporting = connected_workers(environment.runner)
+        workers.started = time.monotonic()
+
+
+@events.test_stopping.add_listener
+def _test_stopping(environment, **_kwargs) -> None:
+    runner = environment.runner
+    if isinstance(runner, MasterRunner) and workers.stopped is None:
+        workers.stopped = time.monotonic()
+        # Locust stops the test when its last worker quits
+        workers.stopped_by_workers = not connected_workers(runner)
+
+
+def _worker_leaves(runner: MasterRunner, worker: str, data) -> None:
+    """Master: ``worker`` leaves this test on its own (its final report follows)."""
+    if runner.state not in (STATE_RUNNING, STATE_SPAWNING) or workers.started is None:
+        return  # the test is over (or stopping): that is the end, not a worker leaving
+    users = int((data or {}).get("users") or 0)
+    if not users:
+        return  # the load it ran was none
+    others = bool(connected_workers(runner) - {worker})
+    at_s = time.monotonic() - workers.started
+    workers.left[worker] = Departure(worker, at_s, users, others)
+    log.warning(
+        "Worker %s leaves the run at %.0f s with %s: its final report follows; %s",
+        worker,
+        at_s,
+        counted(users, "user"),
+        "Locust starts them again on the other workers"
+        if others
+        else "no worker is left to run them",
+    )
+
+
+def leave_after_a_final_report(runner: WorkerRunner) -> None:
+    """Worker, quitting (SIGTERM, Ctrl-C) while its users run: tell the master, stop the users
+    and send the final report, all before Locust's own ``quit`` (after ``quit`` the master
+    counts the worker as lost, and may end before that report comes)."""
+    if runner.state not in (STATE_RUNNING, STATE_SPAWNING):
+        return  # the master stopped it (the end of the test), or it runs none
+    log.info(
+        "Worker %s leaves the run: its %s stop (--stop-timeout %g s) and its final report "
+        "goes to the master before it quits",
+        runner.client_id,
+        counted(runner.user_count, "user"),
+        runner.environment.stop_timeout or 0,
+    )
+    runner.send_message(LEAVING_MESSAGE, {"users": runner.user_count})
+    runner.stop()  # test_stop: send_final_report
 
 
 @events.report_to_master.add_listener
@@ -182,9 +301,21 @@ def give_up_waiting() -> None:
 
 @events.init.add_listener
 def stop_workers_before_quitting(environment, runner=None, **_kwargs) -> None:
-    """Master: on quit, stop the workers first and wait for their final reports."""
+    """Master: on quit, stop the workers first and wait for their final reports. Worker:
+    leaving on its own, tell the master and stop the users before Locust sends ``quit``."""
+    if isinstance(runner, WorkerRunner):
+        # added after Locust's own listener (which sends "quit"), so it runs first: Locust
+        # fires ``quitting`` in reverse
+        environment.events.quitting.add_listener(
+            lambda **_kw: leave_after_a_final_report(runner)
+        )
+        return
     if not isinstance(runner, MasterRunner):
         return
+    runner.register_message(
+        LEAVING_MESSAGE,
+        lambda msg, **_kw: _worker_leaves(runner, msg.node_id, msg.data),
+    )
     quit_now = runner.quit
 
     def quit_after_stopping() -> None:

@@ -24,7 +24,13 @@ from locust.runners import WorkerRunner
 
 from journeys.events import JOURNEYS
 from journeys.results.collector import JOURNEY_REQUEST_TYPE
-from journeys.results.distributed import lost_workers
+from journeys.results.distributed import (
+    Departure,
+    left_workers,
+    lost_workers,
+    run_length_s,
+    what_became_of_their_users,
+)
 from journeys.results.stats import Histogram, JourneyBook, JourneyCounters
 from journeys.results.tables import GOOD_CARD_JOURNEYS, personas_of
 from journeys.wording import counted
@@ -449,6 +455,18 @@ def evaluate(
                 lost_workers_message(lost),
             )
         )
+    left = left_workers(environment)
+    if left:
+        verdict.checks.append(
+            Check(
+                "run",
+                "workers_left",
+                "0",
+                str(len(left)),
+                False,
+                left_workers_message(left, run_length_s()),
+            )
+        )
     return verdict
 
 
@@ -460,6 +478,30 @@ def lost_workers_message(lost: list[str]) -> str:
         f"{counted(len(lost), 'worker')} lost before {their} final report ({', '.join(lost)}): "
         f"what {they} counted since {their} last report (journeys, payments in the ledger) "
         "is missing from these results (run)"
+    )
+
+
+def left_workers_message(left: list[Departure], ran_s: float | None = None) -> str:
+    """The ``workers_left`` check's message: ``Worker w1 left at 4 s of the 10 s run: its
+    journeys are counted, but its 3 users stopped, ...``; ``ran_s`` None: the test still runs."""
+    one = len(left) == 1
+    its = "its" if one else "their"
+    users = counted(sum(d.users for d in left), "user")
+    if one:
+        (d,) = left
+        when = (
+            f"at {d.at_s:.0f} s of the {ran_s:.0f} s run"
+            if ran_s is not None
+            else f"{d.at_s:.0f} s into the run"
+        )
+        who = f"Worker {d.worker} left {when}"
+    else:
+        run = f"the {ran_s:.0f} s run" if ran_s is not None else "the run"
+        at = ", ".join(f"{d.worker} at {d.at_s:.0f} s" for d in left)
+        who = f"{counted(len(left), 'worker')} left before the end of {run} ({at})"
+    return (
+        f"{who}: {its} journeys are counted, but {its} {users} stopped, so the load was lower "
+        f"than asked{what_became_of_their_users(left)} (run)"
     )
 
 
