@@ -86,6 +86,17 @@ class Service:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def has_payments(self) -> bool:
+        """The service stored a payment: a run's users are at it."""
+        return self.query("SELECT count(*) FROM payments")[0][0] > 0
+
+    def wait_for_payments(self, run: subprocess.Popen, timeout: float = 20) -> None:
+        """Wait until the service stores a payment; ``run`` (its Locust) must not end first."""
+        deadline = time.monotonic() + timeout
+        while not self.has_payments():
+            assert time.monotonic() < deadline and run.poll() is None, "no traffic"
+            time.sleep(0.1)
+
     def stop(self) -> None:
         stop_process(self.proc)
 

@@ -323,14 +323,11 @@ def test_a_worker_lost_mid_run_fails_the_verdict(tmp_path, start_service):
     is a soak: its phase report is short of the same requests and must say so."""
     service = start_service("--latency-ms", "200")
 
-    def paying() -> bool:  # the workers' users are at it
-        return service.query("SELECT count(*) FROM payments")[0][0] > 0
-
     run = run_locust(
         tmp_path, service.url, "--seed", "35", "--reconcile-run", "--profile", "soak",
         personas=write_personas(tmp_path, SHOPPER, OPS), users=4, run_time="5s",
         # after its first report with traffic (workers report every 3 s)
-        workers=2, kill_a_worker_when=paying, kill_a_worker_after_s=3.2,
+        workers=2, kill_a_worker_when=service.has_payments, kill_a_worker_after_s=3.2,
     )  # fmt: skip
     assert run.worker_returncodes[0] == -9
     assert run.returncode == 1, run.output[-3000:]
@@ -366,13 +363,10 @@ def test_a_worker_that_leaves_mid_run_fails_the_verdict(tmp_path, service):
     dropped when its users stopped, so the run must not pass. The run is a soak: its phase
     report says so under the table too."""
 
-    def paying() -> bool:  # the workers' users are at it
-        return service.query("SELECT count(*) FROM payments")[0][0] > 0
-
     run = run_locust(
         tmp_path, service.url, "--seed", "36", "--profile", "soak",
         personas=write_personas(tmp_path, SHOPPER, OPS), users=4, run_time="4s",
-        workers=2, kill_a_worker_when=paying, kill_a_worker_after_s=1,
+        workers=2, kill_a_worker_when=service.has_payments, kill_a_worker_after_s=1,
         worker_signal=signal.SIGTERM,
     )  # fmt: skip
     worker = run.worker_outputs[0]
@@ -422,10 +416,7 @@ def test_one_sigterm_to_a_forked_run_counts_everything_and_no_worker_as_left(
         stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 20
-        while not service.query("SELECT count(*) FROM payments")[0][0]:
-            assert time.monotonic() < deadline and locust.poll() is None, "no traffic"
-            time.sleep(0.1)
+        service.wait_for_payments(locust)
         time.sleep(1)
         os.killpg(locust.pid, signal.SIGTERM)
         output = locust.communicate(timeout=30)[0]

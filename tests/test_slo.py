@@ -148,10 +148,7 @@ def test_a_run_stopped_before_its_run_time_fails_and_keeps_its_reports(
     started = locust_processes(command, service.url, workers, personas)
     locust = started[0]
     try:
-        deadline = time.monotonic() + 20
-        while not service.query("SELECT count(*) FROM payments")[0][0]:
-            assert time.monotonic() < deadline and locust.poll() is None, "no traffic"
-            time.sleep(0.2)
+        service.wait_for_payments(locust)
         time.sleep(1)
         locust.send_signal(sig)
         output, _ = locust.communicate(timeout=30)
@@ -276,10 +273,7 @@ def test_a_web_ui_test_is_judged_by_its_own_run_time(tmp_path, service):
         personas=write_personas(tmp_path, SHOPPER),
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 20  # the test is under way once it has paid
-        while not service.query("SELECT count(*) FROM payments")[0][0]:
-            assert time.monotonic() < deadline, "the test did not start"
-            time.sleep(0.1)
+        service.wait_for_payments(locust)  # the test is under way once it has paid
         post_form(ui + "/stop")
         time.sleep(2.1)  # Locust answers /stats/requests from a 2 s cache
         # stopped early: the SLO tab and its CSV say so, as the end of the run would
