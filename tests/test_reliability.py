@@ -239,10 +239,7 @@ def test_service_killed_and_restarted_mid_run(tmp_path):
         service.url,
     )
     try:
-        deadline = time.monotonic() + 30
-        while not service.query("SELECT count(*) FROM payments")[0][0]:
-            assert time.monotonic() < deadline and locust.poll() is None, "no traffic"
-            time.sleep(0.1)
+        service.wait_for_payments(locust, timeout=30)
         time.sleep(1)  # a second of traffic, then the service dies mid-run
         service.proc.send_signal(signal.SIGKILL)
         service.proc.wait()
@@ -286,7 +283,7 @@ def test_service_down_at_start_waits_with_wait_for_host(tmp_path):
     try:
         output, _ = locust.communicate(timeout=60)
         assert locust.returncode == 0, output[-3000:]
-        assert service.query("SELECT count(*) FROM payments")[0][0] > 0
+        assert service.has_payments()
     finally:
         service.stop()
 

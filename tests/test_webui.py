@@ -281,10 +281,7 @@ def test_the_start_form_refuses_a_missing_or_unreachable_target(tmp_path, servic
         assert service.query("SELECT count(*) FROM payments") == [(0,)]
         started = swarm(service.url, user_classes=["Shopper"])
         assert started["success"], started
-        deadline = time.monotonic() + 15
-        while not service.query("SELECT count(*) FROM payments")[0][0]:
-            assert time.monotonic() < deadline, "the test did not start"
-            time.sleep(0.2)
+        service.wait_for_payments(timeout=15)
         # lowering the load of a running test is never refused, whatever the target does
         edited = swarm(closed, users=1, user_classes=["Ops", "Shopper"])
         assert edited["success"], edited
