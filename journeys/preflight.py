@@ -84,25 +84,45 @@ def report_url(host: str) -> str:
     return without_credentials(host).rstrip("/") + REPORT_PATH
 
 
+#: What the checks read of an answer: enough for any error body.
+CHECK_READ_BYTES = 65536
+#: What a report is read up to: the contract lets it carry fields the generator does not read
+#: (a service may list the payments it counted), so it is read whole, within reason.
+REPORT_READ_BYTES = 64 * 1024 * 1024
+
+
 def post_report(
-    host: str, token: str, filter_: dict, timeout: float = 5.0
+    host: str,
+    token: str,
+    filter_: dict,
+    timeout: float = 5.0,
+    read_bytes: int = CHECK_READ_BYTES,
 ) -> tuple[int, bytes, Message]:
-    """``POST /internal/generate-report`` with ``filter_``: (status, first 64 KB of the body,
-    headers).
+    """``POST /internal/generate-report`` with ``filter_``: (status, the body's first
+    ``read_bytes``, headers).
 
     Proxies are bypassed (Locust's client does not use them, and a proxy's 403 is not the
     service's) and redirects are not followed. No answer raises ``OSError`` or
     ``http.client.HTTPException``.
     """
     return _post(
-        report_url(host), filter_, {"Authorization": f"Bearer {token}"}, timeout
+        report_url(host),
+        filter_,
+        {"Authorization": f"Bearer {token}"},
+        timeout,
+        read_bytes,
     )
 
 
 def _post(
-    url: str, body: dict, headers: dict[str, str], timeout: float
+    url: str,
+    body: dict,
+    headers: dict[str, str],
+    timeout: float,
+    read_bytes: int = CHECK_READ_BYTES,
 ) -> tuple[int, bytes, Message]:
-    """POST ``body`` as JSON to ``url``, no proxy, no redirect: (status, first 64 KB, headers)."""
+    """POST ``body`` as JSON to ``url``, no proxy, no redirect: (status, the body's first
+    ``read_bytes``, headers)."""
     request = urllib.request.Request(
         url,
         data=json.dumps(body).encode(),
@@ -116,9 +136,9 @@ def _post(
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects)
     try:
         with opener.open(request, timeout=timeout) as answer:
-            return answer.status, answer.read(65536), answer.headers
+            return answer.status, answer.read(read_bytes), answer.headers
     except urllib.error.HTTPError as exc:
-        return exc.code, exc.read(65536), exc.headers
+        return exc.code, exc.read(read_bytes), exc.headers
 
 
 def no_answer(exc: BaseException) -> str:

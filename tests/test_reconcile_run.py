@@ -172,7 +172,7 @@ class WholeSecondService:
     def __init__(self, now: float, stamps: list[int]):
         self.now, self.stamps = now, stamps
 
-    def __call__(self, host, token, filter_, timeout):
+    def __call__(self, host, token, filter_, timeout, _read_bytes=None):
         since = dt.datetime.fromisoformat(filter_["from"]).timestamp()
         count = sum(stamp >= since for stamp in self.stamps)
         report = {
@@ -225,7 +225,7 @@ class RateLimitedService(WholeSecondService):
         super().__init__(now, [])
         self.retry_afters = retry_afters
 
-    def __call__(self, host, token, filter_, timeout):
+    def __call__(self, host, token, filter_, timeout, _read_bytes=None):
         if self.retry_afters:
             value = self.retry_afters.pop(0)
             headers = {} if value is None else {"Retry-After": value}

@@ -30,6 +30,7 @@ import gevent
 from locust.runners import STATE_STOPPED
 
 from journeys.preflight import (
+    REPORT_READ_BYTES,
     TOKEN_ENV,
     error_code,
     no_answer,
@@ -301,7 +302,7 @@ def _ask(
         wait_s = None
         try:
             status, body, headers = post_report(
-                host, token, {"from": since_iso}, timeout
+                host, token, {"from": since_iso}, timeout, REPORT_READ_BYTES
             )
         except (OSError, http.client.HTTPException) as exc:
             if isinstance(exc, TimeoutError) or isinstance(
@@ -322,6 +323,8 @@ def _ask(
             )
         if status != 200:
             raise NoReport(f"{status} {error_code(body)}")
+        if len(body) >= REPORT_READ_BYTES:
+            raise NoReport(f"the report is over {REPORT_READ_BYTES >> 20} MiB")
         try:
             report = json.loads(body)
         except ValueError:
