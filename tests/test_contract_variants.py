@@ -1,19 +1,53 @@
 """A service that speaks the contract legitimately, but not as the reference does: the generator
 neither fails it nor misjudges it.
 
-Against a real server on 127.0.0.1. Services that break the contract are
-``tests/test_contract_breaches.py``'s.
+Real Locust against the reference service behind ``tests/contract_variant.py`` (a proxy that keeps
+the reference's meaning and changes how it is said), and the end-of-run report from a real server
+on 127.0.0.1. Services that break the contract are ``tests/test_contract_breaches.py``'s.
 """
 
 from __future__ import annotations
 
+import email.utils
 import json
+import subprocess
+import sys
 import time
+import urllib.request
 
+import pytest
 from gevent.pywsgi import WSGIServer
+from locust import events
+from locust.contrib.fasthttp import FastHttpSession
 
 from journeys.results import reconcile_run
-from tests.conftest import TOKEN
+from journeys.retry_after import retry_after_s
+from tests.conftest import ROOT, TOKEN, free_port, run_locust, wait_http, write_personas
+
+SHOPPER = "shopper,customer,2,visa|mastercard,USD|EUR,5,80,0.4,1,,en_US,0,0.05"
+OPS = "ops,operator,1,visa|amex,USD|JPY,1,500,0.3,0,4,en_US,0,0.05"
+PROBER = "prober,prober,1,visa|amex|jcb,USD|JPY,1,100,0,0,,en_US,0,0.05"
+
+
+@pytest.fixture
+def variant(service):
+    """``variant("gzip,close")``: the reference service answering that way, its base URL."""
+    started = []
+
+    def start(variations: str) -> str:
+        port = free_port()
+        script = str(ROOT / "tests" / "contract_variant.py")
+        proc = subprocess.Popen(
+            [sys.executable, script, str(port), service.url, variations]
+        )
+        started.append(proc)
+        wait_http(f"http://127.0.0.1:{port}/health")
+        return f"http://127.0.0.1:{port}" + ("/v1" if "base-path" in variations else "")
+
+    yield start
+    for proc in started:
+        proc.kill()
+        proc.wait()
 
 
 def test_a_report_with_more_fields_is_read_whole():
@@ -44,3 +78,76 @@ def test_a_report_with_more_fields_is_read_whole():
         server.stop()
     assert report["totals"] == {"USD": {"count": 1, "amount": 500}}
     assert len(report["listed"]) == len(listed)
+
+
+#: how the reference's answers are said: compressed in turns (gzip, deflate, br), chunked,
+#: Connection: close on each, JSON with a charset, errors as problem+json, unknown fields,
+#: keys in reverse order, ids as UUIDs, reports listing every currency (zeros too) and 120 KB
+#: of payment ids, all under a base path
+SAID_OTHERWISE = (
+    "gzip,deflate,br,chunked,close,charset,problem-json,extra-fields,reversed-keys,uuid-ids,"
+    "zero-currencies,big-report,base-path"
+)
+
+
+def test_a_service_that_says_it_otherwise_passes(tmp_path, variant):
+    """Every journey as against the reference itself: no failed request, every probe and batch
+    as expected, and the run's books hold (``--reconcile-run``)."""
+    run = run_locust(
+        tmp_path, variant(SAID_OTHERWISE), "--seed", "7", "--reconcile-run",
+        personas=write_personas(tmp_path, SHOPPER, OPS, PROBER), users=4, run_time="3s",
+    )  # fmt: skip
+    assert run.returncode == 0, run.output[-3000:]
+    assert run.csv_rows("failures") == [], run.csv_rows("failures")
+    journeys = {
+        r["journey"]: r for r in run.csv_rows("journeys") if r["persona"] == "All"
+    }
+    assert set(journeys) == {"checkout", "batch_report", "edge_probes", "error_probes"}
+    assert all(r["failed"] in ("", "0") for r in journeys.values()), journeys
+    assert int(journeys["batch_report"]["reconciled"]) > 0, journeys
+    books = next(r for r in run.csv_rows("slo") if r["metric"] == "books")
+    assert books["passed"] == "true", books
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "{imf}",  # the preferred format: Sun, 06 Nov 1994 08:49:37 GMT
+        "{rfc850}",  # obsolete, which a recipient must still read (RFC 9110)
+        "{asctime}",
+    ],
+)
+def test_retry_after_reads_every_http_date_format(value):
+    later = time.time() + 5
+    moment = time.gmtime(later)
+    value = value.format(
+        imf=email.utils.formatdate(later, usegmt=True),
+        rfc850=time.strftime("%A, %d-%b-%y %H:%M:%S GMT", moment),
+        asctime=time.strftime("%a %b %e %H:%M:%S %Y", moment),
+    )
+    assert 3.5 < retry_after_s(value, 30) <= 5, value
+
+
+def test_a_connection_the_service_closed_when_idle_is_reopened_silently(variant):
+    """A service that closes kept-alive connections idle for 0.3 s (uvicorn's default is 5 s,
+    the personas' think time up to 5 s): after each pause the client opens a new connection,
+    and no request fails."""
+    url = variant("idle-0.3s")
+    failed = []
+
+    def record(exception=None, **_kw):
+        failed.append(exception) if exception else None
+
+    events.request.add_listener(record)
+    try:
+        session = FastHttpSession(url, events.request, user=None)
+        statuses = []
+        for _ in range(3):
+            statuses.append(session.post("/health", data=b"{}").status_code)
+            time.sleep(0.5)
+        with urllib.request.urlopen(url + "/stats", timeout=5) as answer:
+            connections = json.loads(answer.read())["connections"]
+    finally:
+        events.request.remove_listener(record)
+    assert statuses == [200, 200, 200] and failed == [], (statuses, failed)
+    assert connections >= 3 + 1, connections  # one per pause, and ours for /stats
