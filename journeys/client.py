@@ -603,8 +603,12 @@ class PaymentApi:
     def _rate_limit_wait(self, resp) -> tuple[str, float]:
         """A 429's failure reason and the seconds to wait before sending again: what
         ``Retry-After`` asks (capped), or a backoff of our own when it is unreadable."""
-        value = resp.headers.get("Retry-After") if resp.headers else None
-        wait_s = retry_after_s(value, self.policy.retry_after_cap_s)
+        headers = resp.headers or {}
+        wait_s = retry_after_s(
+            headers.get("Retry-After"),
+            self.policy.retry_after_cap_s,
+            headers.get("Date"),
+        )
         reason = _rate_limited(wait_s)
         if wait_s is None:
             wait_s = self.policy.backoff(RATE_LIMIT_BACKOFF_STEP, self.jitter_rng)

@@ -12,22 +12,40 @@ import time
 RETRY_AFTER_CAP_S = 30.0
 
 
-def retry_after_s(value: str | None, cap: float) -> float | None:
+def retry_after_s(
+    value: str | None, cap: float, date: str | None = None
+) -> float | None:
     """Seconds a 429's ``Retry-After`` header ``value`` asks for (capped; 1 s when absent); None
-    when it is unreadable (not seconds >= 0 nor an HTTP date), so the caller backs off on its own."""
+    when it is unreadable (not seconds >= 0 nor an HTTP date), so the caller backs off on its own.
+
+    An HTTP date is a moment by the service's clock: the wait is how far it lies past the answer's
+    ``Date`` header (the same clock), or past this machine's now when ``date`` is missing or
+    unreadable. A service whose clock runs a minute ahead asked for 1 s and got the cap."""
     if not value:
         return 1.0
     try:
         seconds = float(value)
     except ValueError:
-        try:
-            moment = email.utils.parsedate_to_datetime(value)
-            if moment.tzinfo is None:  # "-0000": UTC, says RFC 5322
-                moment = moment.replace(tzinfo=dt.UTC)
-            seconds = moment.timestamp() - time.time()
-        except (ValueError, TypeError, OverflowError):
+        moment = _http_date(value)
+        if moment is None:
             return None
+        now = _http_date(date) if date else None
+        seconds = moment - (time.time() if now is None else now)
         return min(cap, max(0.0, seconds))  # a date already past: now
     if math.isnan(seconds) or seconds < 0:
         return None
     return min(cap, seconds)
+
+
+def _http_date(value: str) -> float | None:
+    """An HTTP date (any of its three formats) as a unix time, or None."""
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    if moment.tzinfo is None:  # "-0000": UTC, says RFC 5322
+        moment = moment.replace(tzinfo=dt.UTC)
+    try:
+        return moment.timestamp()
+    except (ValueError, OverflowError):
+        return None

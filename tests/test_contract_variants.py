@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import random
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from gevent.pywsgi import WSGIServer
 from locust import events
 from locust.contrib.fasthttp import FastHttpSession
 
+from journeys.client import PaymentApi, RetryPolicy
 from journeys.results import reconcile_run
 from journeys.retry_after import retry_after_s
 from tests.conftest import ROOT, TOKEN, free_port, run_locust, wait_http, write_personas
@@ -151,3 +153,42 @@ def test_a_connection_the_service_closed_when_idle_is_reopened_silently(variant)
         events.request.remove_listener(record)
     assert statuses == [200, 200, 200] and failed == [], (statuses, failed)
     assert connections >= 3 + 1, connections  # one per pause, and ours for /stats
+
+
+def test_a_retry_after_date_is_read_by_the_service_clock():
+    """A service whose clock runs a minute ahead asks, with an HTTP date, for a wait of 1 s by
+    its clock (``Date`` + 1 s). The wait is the date less the answer's ``Date``: it was the
+    date less this machine's now, 61 s, capped (here at 5 s; 30 s by default)."""
+    asked = []
+
+    def app(environ, start_response):
+        environ["wsgi.input"].read()
+        asked.append(time.monotonic())
+        if len(asked) == 1:
+            ahead = time.time() + 60
+            start_response(
+                "429 Too Many Requests",
+                [
+                    ("Content-Type", "application/json"),
+                    ("Date", email.utils.formatdate(ahead, usegmt=True)),
+                    ("Retry-After", email.utils.formatdate(ahead + 1, usegmt=True)),
+                ],
+            )
+            return [b'{"error": {"code": "rate_limited"}}']
+        report = {"payments": {"succeeded": 0, "declined": 0}, "totals": {}}
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(report).encode()]
+
+    server = WSGIServer(("127.0.0.1", 0), app, log=None)
+    server.start()
+    try:
+        session = FastHttpSession(
+            f"http://127.0.0.1:{server.server_port}", events.request, user=None
+        )
+        policy = RetryPolicy(retry_after_cap_s=5)
+        api = PaymentApi(session, random.Random(1), TOKEN, policy)
+        answer = api.generate_report("batch_report: report", {"batch_id": "b"})
+    finally:
+        server.stop()
+    assert answer.report is not None and len(asked) == 2
+    assert 0.5 <= asked[1] - asked[0] < 2.5, asked[1] - asked[0]

@@ -313,7 +313,9 @@ def _ask(
             continue
         received = time.time()
         if status == 429:
-            wait_s = retry_after_s(headers.get("Retry-After"), RETRY_AFTER_CAP_S)
+            wait_s = retry_after_s(
+                headers.get("Retry-After"), RETRY_AFTER_CAP_S, headers.get("Date")
+            )
         if status == 429 or status >= 500:
             problem = f"{status} {error_code(body)}"
             continue
