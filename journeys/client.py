@@ -7,7 +7,8 @@ headers or parse responses. The client:
 * names every request for Locust's stats table (``checkout: pay``, ``batch_report: report``);
 * validates every answer against the contract and marks it a Locust success or failure;
 * resends with the **same** idempotency key after a timeout, connection error, 5xx, 409 or an
-  unreadable 201 or 402 body (bounded, exponential backoff with full jitter), and waits ``Retry-After`` on 429;
+  unreadable 201 or 402 body (bounded, exponential backoff with full jitter, or the 5xx's or
+  409's ``Retry-After`` when it sends one), and waits ``Retry-After`` on 429;
 * detects duplicate charges: an answer for a key naming another payment id than an earlier one
   (the failure message is the same for all, so Locust's failures table keeps one row; the ids of
   the first few are logged).
@@ -358,7 +359,7 @@ class PaymentApi:
                 sends += 1
                 label = name if sends == 1 else f"{name} (resend same key)"
                 in_flight = True
-                answer, transient, wait_s = self._send_pay(
+                answer, transient, wait_s, status = self._send_pay(
                     label, body, key, card, amount, currency, retry, sends
                 )
                 in_flight = False
@@ -366,7 +367,7 @@ class PaymentApi:
                     answer.attempts = sends
                     return answer
                 last_detail = transient
-                if wait_s is not None:  # 429: nothing stored; wait as told, bounded
+                if status == 429:  # nothing stored; wait as told, bounded
                     waits += 1
                     if waits > self.policy.rate_limit_waits:
                         break
@@ -375,7 +376,10 @@ class PaymentApi:
                 maybe_stored = True
                 if resends >= self.policy.resends:
                     break
-                gevent.sleep(self.policy.backoff(resends, self.jitter_rng))
+                # a 5xx or 409 that says when to come back (Retry-After): then; else backoff
+                if wait_s is None:
+                    wait_s = self.policy.backoff(resends, self.jitter_rng)
+                gevent.sleep(wait_s)
                 resends += 1
         except BaseException:
             # the run stopped this user mid-payment: the request in flight may have been stored
@@ -395,7 +399,7 @@ class PaymentApi:
             ledger.record(currency, amount, unknown=True)
 
     def _send_pay(self, label, body, key, card, amount, currency, retry, send_no):
-        """One HTTP attempt. Returns (answer, transient_reason, retry_after_s)."""
+        """One HTTP attempt. Returns (answer, transient_reason, retry_after_s, status)."""
         headers = {**JSON_HEADERS, "Idempotency-Key": key}
         with tracing.attempt_span(label, "POST", PAY_PATH, retry=retry) as span:
             if span is not tracing.NO_SPAN:
@@ -413,10 +417,13 @@ class PaymentApi:
                     span.set_error(failure)
                 else:
                     resp.success()
-        return answer, transient, wait_s
+        return answer, transient, wait_s, status
 
     def _judge_pay(self, resp, status, key, card, amount, currency):
-        """Classify one /pay response: (answer, transient_reason, retry_after_s, failure_message)."""
+        """Classify one /pay response: (answer, transient_reason, retry_after_s, failure_message).
+
+        ``retry_after_s`` is what a 429 asks for, or a 5xx or 409 that sends ``Retry-After``
+        (None: the caller backs off on its own)."""
         if status == 0:
             reason = _no_answer(_error_of_attempt(resp))
             return None, reason, None, reason
@@ -426,7 +433,7 @@ class PaymentApi:
         if status >= 500 or status == 409:
             code = _error_of(_json_body(resp)).get("code")
             reason = f"{status} {shown_code(code)}" if code else str(status)
-            return None, reason, None, reason
+            return None, reason, self._asked_wait(resp), reason
         body = _json_body(resp)
         if status == 201:
             return self._judge_paid(body, key, card, amount, currency)
@@ -597,6 +604,8 @@ class PaymentApi:
             code = _error_of(parsed).get("code")
             what = "unreadable body" if parsed is None else "unexpected shape"
             reason = f"report: {status} {shown_code(code) if code else what}"
+        if status >= 500:
+            wait_s = self._asked_wait(resp)
         code = None if transient else _error_of(parsed).get("code")
         return ReportAnswer(status, None, code, reason), transient, wait_s
 
@@ -613,6 +622,15 @@ class PaymentApi:
         if wait_s is None:
             wait_s = self.policy.backoff(RATE_LIMIT_BACKOFF_STEP, self.jitter_rng)
         return reason, wait_s
+
+    def _asked_wait(self, resp) -> float | None:
+        """What a 5xx's or 409's ``Retry-After`` asks for (capped, as a 429's), or None when it
+        sends none or an unreadable one: the caller backs off on its own then."""
+        headers = resp.headers or {}
+        value = headers.get("Retry-After")
+        if not value:
+            return None
+        return retry_after_s(value, self.policy.retry_after_cap_s, headers.get("Date"))
 
     # -- raw requests for probes -----------------------------------------------------------------
 

@@ -25,6 +25,7 @@ the way another service speaking the same contract might:
 * ``base-path``        served under ``/v1`` only (``--host http://127.0.0.1:PORT/v1``)
 * ``retry-after-date`` every third ``/pay`` is a 429 whose ``Retry-After`` is an HTTP date 1 s
   ahead (nothing is forwarded: a 429 stores nothing)
+* ``503-retry-after``  every fourth ``/pay`` is a 503 with ``Retry-After: 1`` (nothing forwarded)
 
 ``GET /stats`` returns what it saw: requests per path, connections accepted.
 """
@@ -184,20 +185,33 @@ class Handler(BaseHTTPRequestHandler):
                 "application/json",
                 [("Retry-After", later)],
             )
+        if "503-retry-after" in VARIATIONS and path == "/pay" and count % 4 == 0:
+            body = {"error": {"type": "api_error", "code": "service_unavailable"}}
+            return self.answer(
+                503,
+                json.dumps(body).encode(),
+                "application/json",
+                [("Retry-After", "1")],
+            )
         headers = {
             k: v
             for k, v in self.headers.items()
             if k.lower()
             not in ("host", "accept-encoding", "connection", "content-length")
         }
-        try:
-            conn = upstream()
-            conn.request(method, path, body=raw, headers=headers)
-            got = conn.getresponse()
-            data = got.read()
-        except (OSError, http.client.HTTPException):
-            local.conn = None
-            raise
+        for fresh in (False, True):
+            try:
+                conn = upstream()
+                conn.request(method, path, body=raw, headers=headers)
+                got = conn.getresponse()
+                data = got.read()
+                break
+            except (OSError, http.client.HTTPException):
+                # the reference closed a connection kept alive too long (uvicorn: after 5 s)
+                conn.close()
+                local.conn = None
+                if fresh:
+                    raise
         passed = [
             (k, v)
             for k, v in got.getheaders()
