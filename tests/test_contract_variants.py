@@ -241,3 +241,12 @@ def test_a_5xx_with_retry_after_is_resent_when_the_service_asks():
         server.stop()
     assert (answer.kind, answer.attempts) == ("paid", 2), answer
     assert 0.9 <= asked[1] - asked[0] < 2, asked[1] - asked[0]
+
+
+def test_a_generated_at_in_lower_case_shows_the_service_clock():
+    """RFC 3339 allows ``t`` and ``z`` in lower case: ``--reconcile-run`` read such a
+    ``generated_at`` as no time at all, and took a clock a minute ahead for ours."""
+    now = time.time()
+    ahead = time.strftime("%Y-%m-%dt%H:%M:%Sz", time.gmtime(now + 60))
+    bounds = reconcile_run._offset_bounds(ahead, now - 0.1, now + 0.1)
+    assert bounds is not None and 58 < bounds[0] < bounds[1] < 62, bounds

@@ -345,9 +345,9 @@ def _offset_bounds(
 
     A ``generated_at`` in whole seconds (``...T10:00:00Z``, as valid as one with a fraction)
     was read from the service's clock up to 1 s after the moment it names."""
-    try:
-        moment = dt.datetime.fromisoformat(generated_at)
-    except (TypeError, ValueError):
+    try:  # RFC 3339 allows a lower-case "t" and "z", which Python does not read
+        moment = dt.datetime.fromisoformat(generated_at.upper())
+    except (AttributeError, TypeError, ValueError):
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
