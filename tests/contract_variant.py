@@ -25,6 +25,8 @@ the way another service speaking the same contract might:
 * ``base-path``        served under ``/v1`` only (``--host http://127.0.0.1:PORT/v1``)
 * ``retry-after-date`` every third ``/pay`` is a 429 whose ``Retry-After`` is an HTTP date 1 s
   ahead (nothing is forwarded: a 429 stores nothing)
+* ``replay-200``       a replayed 201 (same key, same body) answered 200 (not the contract)
+* ``http-1.0``         HTTP/1.0 answers (a connection per request)
 * ``503-retry-after``  every fourth ``/pay`` is a 503 with ``Retry-After: 1`` (nothing forwarded)
 
 ``GET /stats`` returns what it saw: requests per path, connections accepted.
@@ -38,6 +40,7 @@ import gzip
 import http.client
 import itertools
 import json
+import socket
 import sys
 import threading
 import time
@@ -115,7 +118,7 @@ def upstream() -> http.client.HTTPConnection:
 
 
 class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+    protocol_version = "HTTP/1.0" if "http-1.0" in VARIATIONS else "HTTP/1.1"
     # idle-Ns: the server waits N s for the next request on a kept-alive connection
     timeout = next((float(v[5:-1]) for v in VARIATIONS if v.startswith("idle-")), None)
 
@@ -124,6 +127,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        # headers and body go out in two writes: without this, each kept-alive answer waited
+        # for the client's delayed ACK (some 40 ms)
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with lock:
             seen["connections"] += 1
 
@@ -217,25 +223,29 @@ class Handler(BaseHTTPRequestHandler):
             for k, v in got.getheaders()
             if k.lower() in ("retry-after", "allow", "idempotent-replayed")
         ]
+        status = got.status
+        if (
+            "replay-200" in VARIATIONS
+            and got.getheader("Idempotent-Replayed") == "true"
+        ):
+            status = 200 if status == 201 else status
         content_type = "application/json"
         if "charset" in VARIATIONS:
             content_type = "application/json; charset=utf-8"
-        if "problem-json" in VARIATIONS and got.status >= 400:
+        if "problem-json" in VARIATIONS and status >= 400:
             content_type = "application/problem+json"
         try:
             body = json.loads(data)
         except ValueError:
-            return self.answer(
-                got.status, data, got.getheader("Content-Type", ""), passed
-            )
-        if path == "/internal/generate-report" and got.status == 200:
+            return self.answer(status, data, got.getheader("Content-Type", ""), passed)
+        if path == "/internal/generate-report" and status == 200:
             if "zero-currencies" in VARIATIONS:
                 body = with_zero_currencies(body)
             if "big-report" in VARIATIONS:  # e.g. the payments it counted, one by one
                 body["x_payments"] = [f"pay_{n:024d}" for n in range(4000)]
         body = reshape(body)
         self.answer(
-            got.status,
+            status,
             json.dumps(body, ensure_ascii=False).encode(),
             content_type,
             passed,
