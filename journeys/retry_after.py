@@ -18,9 +18,11 @@ def retry_after_s(
     """Seconds a 429's ``Retry-After`` header ``value`` asks for (capped; 1 s when absent); None
     when it is unreadable (not seconds >= 0 nor an HTTP date), so the caller backs off on its own.
 
-    An HTTP date is a moment by the service's clock: the wait is how far it lies past the answer's
-    ``Date`` header (the same clock), or past this machine's now when ``date`` is missing or
-    unreadable. A service whose clock runs a minute ahead asked for 1 s and got the cap."""
+    An HTTP date is a moment by the service's clock: the wait is how far it lies past this
+    machine's now, or, when the answer's ``Date`` header (the service's now, to the second) is
+    more than a second off ours, past that ``Date``. A service whose clock ran a minute ahead
+    asked for 1 s and got the cap; reading every date against ``Date`` would wait up to a second
+    too long when the clocks agree (both are whole seconds)."""
     if not value:
         return 1.0
     try:
@@ -29,8 +31,11 @@ def retry_after_s(
         moment = _http_date(value)
         if moment is None:
             return None
-        now = _http_date(date) if date else None
-        seconds = moment - (time.time() if now is None else now)
+        now = time.time()
+        served = _http_date(date) if date else None
+        if served is not None and not served - 1 <= now <= served + 2:
+            now = served  # the service's clock is not ours: read its date on its clock
+        seconds = moment - now
         return min(cap, max(0.0, seconds))  # a date already past: now
     if math.isnan(seconds) or seconds < 0:
         return None

@@ -250,3 +250,13 @@ def test_a_generated_at_in_lower_case_shows_the_service_clock():
     ahead = time.strftime("%Y-%m-%dt%H:%M:%Sz", time.gmtime(now + 60))
     bounds = reconcile_run._offset_bounds(ahead, now - 0.1, now + 0.1)
     assert bounds is not None and 58 < bounds[0] < bounds[1] < 62, bounds
+
+
+def test_a_retry_after_date_on_a_clock_that_agrees_is_read_to_the_fraction():
+    """With clocks that agree, the date is read against our now, not against ``Date``: both are
+    whole seconds, so ``Date`` would add up to a second to every wait."""
+    now = time.time()
+    served = email.utils.formatdate(now, usegmt=True)  # now, to the second
+    later = email.utils.formatdate(now + 1, usegmt=True)
+    expected = int(now + 1) - now  # what is left of the next second
+    assert abs(retry_after_s(later, 30, served) - expected) < 0.1
