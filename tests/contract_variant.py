@@ -8,8 +8,10 @@ the way another service speaking the same contract might:
 
 * ``gzip``, ``deflate``, ``br``  compressed bodies (``Content-Encoding``) when the request's
   ``Accept-Encoding`` allows it; several take turns
-* ``chunked``          ``Transfer-Encoding: chunked`` instead of ``Content-Length``
+* ``chunked``          ``Transfer-Encoding: chunked`` instead of ``Content-Length``; with
+  ``eof-body`` too, the three ways take turns
 * ``close``            ``Connection: close`` on every answer
+* ``eof-body``         no ``Content-Length`` nor chunks: the body ends as the connection closes
 * ``idle-1s``          keep-alive connections idle for 1 s (or another ``idle-Ns``) are closed by
   the server
 * ``slow``             every answer 0.3 s late
@@ -66,6 +68,11 @@ ids: dict[str, str] = {}  # the reference's payment id -> this variant's
 local = threading.local()
 COMPRESS = {"gzip": gzip.compress, "deflate": zlib.compress, "br": brotli.compress}
 ENCODINGS = itertools.cycle([e for e in COMPRESS if e in VARIATIONS] or [None])
+_framings = [f for f in ("chunked", "eof-body") if f in VARIATIONS]
+#: how a body's end is told: one way, or all three in turns when several are asked for
+FRAMINGS = itertools.cycle(
+    _framings + ["length"] if len(_framings) > 1 else _framings or ["length"]
+)
 
 
 def variant_id(reference_id: str) -> str:
@@ -147,13 +154,19 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         for name, value in headers:
             self.send_header(name, value)
-        if "chunked" in VARIATIONS:
+        framing = next(FRAMINGS)
+        if framing == "chunked":
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             for start in range(0, len(data), 7):
                 piece = data[start : start + 7]
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
             self.wfile.write(b"0\r\n\r\n")
+        elif framing == "eof-body":  # the body ends where the connection does
+            self.send_header("Connection", "close")
+            self.close_connection = True
+            self.end_headers()
+            self.wfile.write(data)
         else:
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()

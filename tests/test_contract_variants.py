@@ -85,12 +85,12 @@ def test_a_report_with_more_fields_is_read_whole():
     assert len(report["listed"]) == len(listed)
 
 
-#: how the reference's answers are said: compressed in turns (gzip, deflate, br), chunked,
-#: Connection: close on each, JSON with a charset, errors as problem+json, unknown fields,
+#: how the reference's answers are said: compressed in turns (gzip, deflate, br), framed in
+#: turns (Content-Length, chunked, ended by closing), Connection: close on each, JSON with a charset, errors as problem+json, unknown fields,
 #: keys in reverse order, ids as UUIDs, reports listing every currency (zeros too) and 120 KB
 #: of payment ids, all under a base path
 SAID_OTHERWISE = (
-    "gzip,deflate,br,chunked,close,charset,problem-json,extra-fields,reversed-keys,uuid-ids,"
+    "gzip,deflate,br,chunked,eof-body,close,charset,problem-json,extra-fields,reversed-keys,uuid-ids,"
     "zero-currencies,big-report,base-path"
 )
 
