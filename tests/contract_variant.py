@@ -28,6 +28,8 @@ the way another service speaking the same contract might:
 * ``retry-after-date`` every third ``/pay`` is a 429 whose ``Retry-After`` is an HTTP date 1 s
   ahead (nothing is forwarded: a 429 stores nothing)
 * ``replay-200``       a replayed 201 (same key, same body) answered 200 (not the contract)
+* ``early-hints``      a ``103 Early Hints`` before every answer (not read right yet: see
+  "How a service may say it" in docs/contract.md)
 * ``http-1.0``         HTTP/1.0 answers (a connection per request)
 * ``503-retry-after``  every fourth ``/pay`` is a 503 with ``Retry-After: 1`` (nothing forwarded)
 
@@ -151,6 +153,13 @@ class Handler(BaseHTTPRequestHandler):
         if "close" in VARIATIONS:
             headers.append(("Connection", "close"))
             self.close_connection = True
+        if "early-hints" in VARIATIONS and self.path not in (
+            "/health",
+            "/stats",
+        ):  # a 1xx a client must read past (RFC 9110 15.2)
+            self.wfile.write(
+                b"HTTP/1.1 103 Early Hints\r\nLink: </x>; rel=preload\r\n\r\n"
+            )
         self.send_response(status)
         for name, value in headers:
             self.send_header(name, value)
