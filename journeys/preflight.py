@@ -79,6 +79,36 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
+class _FinalResponse(http.client.HTTPResponse):
+    """An answer read past interim 1xx answers (a ``103 Early Hints``), as HTTP asks of a
+    client (RFC 9110, 15.2): ``http.client`` reads past a ``100 Continue`` only."""
+
+    def _read_status(self):
+        while True:
+            version, status, reason = super()._read_status()
+            if not 100 < status < 200 or status == 101:
+                return version, status, reason
+            http.client._read_headers(self.fp)  # the interim answer's, not kept
+
+
+class _Connection(http.client.HTTPConnection):
+    response_class = _FinalResponse
+
+
+class _TlsConnection(http.client.HTTPSConnection):
+    response_class = _FinalResponse
+
+
+class _FinalAnswers(urllib.request.HTTPHandler, urllib.request.HTTPSHandler):
+    """urllib's handlers, reading past interim answers."""
+
+    def http_open(self, req):
+        return self.do_open(_Connection, req)
+
+    def https_open(self, req):
+        return self.do_open(_TlsConnection, req, context=self._context)
+
+
 def report_url(host: str) -> str:
     """The report endpoint's URL on ``host``, without credentials (safe to print)."""
     return without_credentials(host).rstrip("/") + REPORT_PATH
@@ -133,7 +163,9 @@ def _post(
         },
         method="POST",
     )
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects)
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}), _NoRedirects, _FinalAnswers
+    )
     try:
         with opener.open(request, timeout=timeout) as answer:
             return answer.status, answer.read(read_bytes), answer.headers

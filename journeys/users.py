@@ -19,7 +19,7 @@ from flask import jsonify, request
 from locust import FastHttpUser, constant, events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
-from journeys import cookies, same_personas, tracing
+from journeys import cookies, interim_answers, same_personas, tracing
 from journeys.client import PaymentApi
 from journeys.customer import CheckoutJourney
 from journeys.data import PaymentData, build_pools, resolve_seed
@@ -39,6 +39,8 @@ from journeys.tags import unknown_tags
 from journeys.wording import counted
 
 log = logging.getLogger(__name__)
+# a 103 Early Hints or an unasked 100 Continue before an answer (see journeys/interim_answers.py)
+interim_answers.install()
 
 JOURNEYS_BY_ROLE = {
     "customer": [CheckoutJourney],

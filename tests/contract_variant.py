@@ -28,8 +28,7 @@ the way another service speaking the same contract might:
 * ``retry-after-date`` every third ``/pay`` is a 429 whose ``Retry-After`` is an HTTP date 1 s
   ahead (nothing is forwarded: a 429 stores nothing)
 * ``replay-200``       a replayed 201 (same key, same body) answered 200 (not the contract)
-* ``early-hints``      a ``103 Early Hints`` before every answer (not read right yet: see
-  "How a service may say it" in docs/contract.md)
+* ``early-hints``      a ``103 Early Hints`` before every answer
 * ``http-1.0``         HTTP/1.0 answers (a connection per request)
 * ``503-retry-after``  every fourth ``/pay`` is a 503 with ``Retry-After: 1`` (nothing forwarded)
 

@@ -11,16 +11,19 @@ from __future__ import annotations
 import email.utils
 import json
 import random
+import socket
 import subprocess
 import sys
 import time
 import urllib.request
 
+import gevent
 import pytest
 from gevent.pywsgi import WSGIServer
 from locust import events
 from locust.contrib.fasthttp import FastHttpSession
 
+from journeys import interim_answers
 from journeys.client import PaymentApi, RetryPolicy
 from journeys.data import PaymentData, build_pools
 from journeys.personas import load_personas
@@ -86,12 +89,13 @@ def test_a_report_with_more_fields_is_read_whole():
 
 
 #: how the reference's answers are said: compressed in turns (gzip, deflate, br), framed in
-#: turns (Content-Length, chunked, ended by closing), Connection: close on each, JSON with a charset, errors as problem+json, unknown fields,
-#: keys in reverse order, ids as UUIDs, reports listing every currency (zeros too) and 120 KB
-#: of payment ids, all under a base path
+#: turns (Content-Length, chunked, ended by closing), Connection: close on each, a 103 Early
+#: Hints before each, JSON with a charset, errors as problem+json, unknown fields, keys in
+#: reverse order, ids as UUIDs, reports listing every currency (zeros too) and 120 KB of payment
+#: ids, all under a base path
 SAID_OTHERWISE = (
     "gzip,deflate,br,chunked,eof-body,close,charset,problem-json,extra-fields,reversed-keys,uuid-ids,"
-    "zero-currencies,big-report,base-path"
+    "early-hints,zero-currencies,big-report,base-path"
 )
 
 
@@ -260,3 +264,87 @@ def test_a_retry_after_date_on_a_clock_that_agrees_is_read_to_the_fraction():
     later = email.utils.formatdate(now + 1, usegmt=True)
     expected = int(now + 1) - now  # what is left of the next second
     assert abs(retry_after_s(later, 30, served) - expected) < 0.1
+
+
+def _answers_after_an_interim(interim: bytes) -> list[tuple[int, bytes]]:
+    """(status, body) of two requests through a FastHttpSession to a server on 127.0.0.1 that
+    sends ``interim`` before each answer, then the answer's head, then (a moment later, in a
+    packet of its own) its body, on one kept-alive connection."""
+    server = socket.create_server(("127.0.0.1", 0))
+    body = b'{"id": "pay_1", "status": "succeeded"}'
+
+    def serve():
+        conn, _ = server.accept()
+        with conn:
+            for _ in range(2):
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    head += conn.recv(65536)
+                conn.sendall(interim)
+                time.sleep(0.01)
+                conn.sendall(
+                    b"HTTP/1.1 201 Created\r\nContent-Length: %d\r\n\r\n" % len(body)
+                )
+                time.sleep(0.01)
+                conn.sendall(body)
+
+    serving = gevent.spawn(serve)
+    try:
+        session = FastHttpSession(
+            f"http://127.0.0.1:{server.getsockname()[1]}", events.request, user=None
+        )
+        answers = []
+        for _ in range(2):
+            with session.get("/", catch_response=True) as answer:
+                answers.append((answer.status_code, answer.content))
+                answer.success()
+    finally:
+        serving.kill()
+        server.close()
+    return answers
+
+
+@pytest.mark.parametrize(
+    "interim",
+    [
+        b"HTTP/1.1 103 Early Hints\r\nLink: </x>; rel=preload\r\n\r\n",
+        b"HTTP/1.1 100 Continue\r\n\r\n",  # unasked: the generator sends no Expect
+    ],
+)
+def test_an_interim_answer_is_read_past(interim):
+    """HTTP lets a service send interim 1xx answers before the final one (RFC 9110 15.2: a
+    client must read past them). Locust's client handed the connection back to its pool when
+    the interim answer ended: the final answer came without its body ("201 with unreadable
+    body") and the next request on the connection read that body as its answer."""
+    interim_answers.install()
+    body = b'{"id": "pay_1", "status": "succeeded"}'
+    assert _answers_after_an_interim(interim) == [(201, body), (201, body)]
+
+
+def test_the_run_report_is_read_past_an_interim_answer():
+    """``--reconcile-run`` (and the preflight checks, which share its request) took a ``103
+    Early Hints`` for the report's answer: "no report of the run from the service: 103"."""
+    server = socket.create_server(("127.0.0.1", 0))
+    report = json.dumps({"payments": {"succeeded": 0, "declined": 0}, "totals": {}})
+
+    def serve():
+        conn, _ = server.accept()
+        with conn:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += conn.recv(65536)
+            conn.sendall(
+                b"HTTP/1.1 103 Early Hints\r\nLink: </x>; rel=preload\r\n\r\n"
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\nConnection: close\r\n\r\n%s"
+                % (len(report), report.encode())
+            )
+
+    serving = gevent.spawn(serve)
+    try:
+        url = f"http://127.0.0.1:{server.getsockname()[1]}"
+        answer, _shift = reconcile_run.report_of_the_run(url, TOKEN, time.time() - 5)
+    finally:
+        serving.kill()
+        server.close()
+    assert answer == json.loads(report)
