@@ -20,7 +20,7 @@ the way another service speaking the same contract might:
 * ``extra-fields``     unknown fields in every JSON object answered
 * ``reversed-keys``    every JSON object's keys in reverse order
 * ``uuid-ids``         payment ids as bare UUIDs (``payment_id`` of a decline too)
-* ``long-ids``         payment ids of 120 characters
+* ``long-ids``         payment ids of 120 characters (with ``uuid-ids``, the two in turns)
 * ``iso-created``      a 201's ``created`` as an ISO 8601 string (not the contract's unix seconds)
 * ``zero-currencies``  reports list every currency and brand, with zeros where none were paid
 * ``big-report``       reports carry a field of some 120 KB (a list of payment ids)
@@ -77,14 +77,20 @@ FRAMINGS = itertools.cycle(
 
 
 def variant_id(reference_id: str) -> str:
-    """The same payment always under the same id of this variant's format."""
+    """The same payment always under the same id of this variant's format (with both
+    ``uuid-ids`` and ``long-ids``, the two in turns)."""
     with lock:
         if reference_id not in ids:
-            if "uuid-ids" in VARIATIONS:
-                ids[reference_id] = str(uuid.uuid4())
+            long = "long-ids" in VARIATIONS and (
+                "uuid-ids" not in VARIATIONS or len(ids) % 2
+            )
+            if long:
+                ids[reference_id] = ("pay_" + uuid.uuid4().hex * 4)[
+                    :100
+                ] + reference_id[:20]
             else:
-                ids[reference_id] = "pay_" + uuid.uuid4().hex * 4 + reference_id[:20]
-        return ids[reference_id][:120]
+                ids[reference_id] = str(uuid.uuid4())
+        return ids[reference_id]
 
 
 #: maps whose keys are data (currencies, brands, the caller's metadata): no field is added there

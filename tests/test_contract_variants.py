@@ -91,11 +91,11 @@ def test_a_report_with_more_fields_is_read_whole():
 #: how the reference's answers are said: compressed in turns (gzip, deflate, br), framed in
 #: turns (Content-Length, chunked, ended by closing), Connection: close on each, a 103 Early
 #: Hints before each, JSON with a charset, errors as problem+json, unknown fields, keys in
-#: reverse order, ids as UUIDs, reports listing every currency (zeros too) and 120 KB of payment
-#: ids, all under a base path
+#: reverse order, ids as UUIDs or of 120 characters in turns, reports listing every currency
+#: (zeros too) and 120 KB of payment ids, all under a base path
 SAID_OTHERWISE = (
-    "gzip,deflate,br,chunked,eof-body,close,charset,problem-json,extra-fields,reversed-keys,uuid-ids,"
-    "early-hints,zero-currencies,big-report,base-path"
+    "gzip,deflate,br,chunked,eof-body,close,early-hints,charset,problem-json,extra-fields,"
+    "reversed-keys,uuid-ids,long-ids,zero-currencies,big-report,base-path"
 )
 
 
