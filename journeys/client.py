@@ -7,8 +7,8 @@ headers or parse responses. The client:
 * names every request for Locust's stats table (``checkout: pay``, ``batch_report: report``);
 * validates every answer against the contract and marks it a Locust success or failure;
 * resends with the **same** idempotency key after a timeout, connection error, 5xx, 409 or an
-  unreadable 201 or 402 body (bounded, exponential backoff with full jitter, or the 5xx's or
-  409's ``Retry-After`` when it sends one), and waits ``Retry-After`` on 429;
+  unreadable 201 or 402 body (bounded, exponential backoff with full jitter, or longer when
+  the 5xx's or 409's ``Retry-After`` asks), and waits ``Retry-After`` on 429;
 * detects duplicate charges: an answer for a key naming another payment id than an earlier one
   (the failure message is the same for all, so Locust's failures table keeps one row; the ids of
   the first few are logged).
@@ -376,10 +376,8 @@ class PaymentApi:
                 maybe_stored = True
                 if resends >= self.policy.resends:
                     break
-                # a 5xx or 409 that says when to come back (Retry-After): then; else backoff
-                if wait_s is None:
-                    wait_s = self.policy.backoff(resends, self.jitter_rng)
-                gevent.sleep(wait_s)
+                # our backoff, or longer when a 5xx or 409 asks for it (Retry-After)
+                gevent.sleep(self._resend_wait(wait_s, resends))
                 resends += 1
         except BaseException:
             # the run stopped this user mid-payment: the request in flight may have been stored
@@ -572,6 +570,8 @@ class PaymentApi:
                 status = _status_of(resp)
                 span.set_tag("http.status_code", status)
                 answer, transient, wait_s = self._judge_report(resp, status)
+                if status >= 500:
+                    wait_s = self._resend_wait(wait_s, resend)
                 if answer.report is not None:
                     resp.success()
                 else:
@@ -622,6 +622,12 @@ class PaymentApi:
         if wait_s is None:
             wait_s = self.policy.backoff(RATE_LIMIT_BACKOFF_STEP, self.jitter_rng)
         return reason, wait_s
+
+    def _resend_wait(self, asked_s: float | None, resends: int) -> float:
+        """Seconds before resending after a 5xx or 409: our backoff, or what its Retry-After
+        asks when that is longer (a ``Retry-After: 0`` does not spend every resend at once)."""
+        backoff = self.policy.backoff(resends, self.jitter_rng)
+        return backoff if asked_s is None else max(asked_s, backoff)
 
     def _asked_wait(self, resp) -> float | None:
         """What a 5xx's or 409's ``Retry-After`` asks for (capped, as a 429's), or None when it

@@ -348,3 +348,34 @@ def test_the_run_report_is_read_past_an_interim_answer():
         serving.kill()
         server.close()
     assert answer == json.loads(report)
+
+
+def test_a_5xx_asking_for_no_wait_does_not_spend_the_resends_at_once():
+    """A 503 with ``Retry-After: 0`` on every try: the resends still back off (as without the
+    header), they are not all spent within milliseconds. A longer wait asked for is kept."""
+    asked = []
+
+    def app(environ, start_response):
+        environ["wsgi.input"].read()
+        asked.append(time.monotonic())
+        start_response(
+            "503 Service Unavailable",
+            [("Content-Type", "application/json"), ("Retry-After", "0")],
+        )
+        return [b'{"error": {"type": "api_error", "code": "service_unavailable"}}']
+
+    server = WSGIServer(("127.0.0.1", 0), app, log=None)
+    server.start()
+    try:
+        session = FastHttpSession(
+            f"http://127.0.0.1:{server.server_port}", events.request, user=None
+        )
+        policy = RetryPolicy(resends=3, backoff_s=0.2)
+        api = PaymentApi(session, random.Random(1), TOKEN, policy)
+        answer = api.generate_report("batch_report: report", {"batch_id": "b"})
+    finally:
+        server.stop()
+    rng = random.Random(1)
+    backoffs = [policy.backoff(n, rng) for n in range(3)]
+    assert answer.report is None and len(asked) == 4
+    assert asked[-1] - asked[0] >= sum(backoffs) - 0.05, (asked, backoffs)
