@@ -161,3 +161,27 @@ def test_a_report_given_up_does_not_wait_after_its_last_try():
     assert answer.report is None and answer.status == 429
     assert len(asked) == 2 and asked[1] - asked[0] >= 0.9
     assert took < 1.8, f"waited {took:.1f} s after the last answer"
+
+
+def test_after_an_attempt_runs_into_the_deadline_the_next_ones_get_the_whole_deadline():
+    """The client reuses one deadline timer across attempts; one that fired must not cut the
+    next attempts short (a libev timer that expired has lost its delay and fires at once)."""
+    calls = []
+
+    def app(environ, start_response):
+        calls.append(1)
+        if len(calls) == 1:
+            time.sleep(1.0)  # monkey-patched: the first answer comes after the deadline
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [b"{}"]
+
+    with session_to(app) as session:
+        api = PaymentApi(session, random.Random(1), None, deadline_s=0.3)
+        seen = []
+        for _ in range(3):
+            started = time.monotonic()
+            with api._post("/pay", data="{}", headers={}, name="pay") as resp:
+                seen.append((resp.status_code, time.monotonic() - started < 0.25))
+                resp.success()
+    assert seen[0][0] == 0  # no complete answer within the deadline
+    assert [s for s, _ in seen[1:]] == [200, 200]
