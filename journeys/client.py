@@ -405,22 +405,35 @@ class PaymentApi:
     def _send_pay(self, label, body, key, card, amount, currency, retry, send_no):
         """One HTTP attempt. Returns (answer, transient_reason, retry_after_s)."""
         headers = {**JSON_HEADERS, "Idempotency-Key": key}
+        # tracing off: no span to enter, tag or leave and nothing to inject (~5 calls less)
+        if not tracing.enabled():
+            return self._exchange_pay(
+                label, body, headers, key, card, amount, currency, None
+            )
         with tracing.attempt_span(label, "POST", PAY_PATH, retry=retry) as span:
             if span is not tracing.NO_SPAN:
                 span.set_tag("idempotency_key.sha256", key_hash(key))
                 span.set_tag("payment.send", send_no)
             tracing.inject(headers)
-            with self._post(PAY_PATH, data=body, headers=headers, name=label) as resp:
-                status = _status_of(resp)
+            return self._exchange_pay(
+                label, body, headers, key, card, amount, currency, span
+            )
+
+    def _exchange_pay(self, label, body, headers, key, card, amount, currency, span):
+        """Send the attempt and judge its answer; ``span`` (None: not traced) gets its status."""
+        with self._post(PAY_PATH, data=body, headers=headers, name=label) as resp:
+            status = _status_of(resp)
+            if span is not None:
                 span.set_tag("http.status_code", status)
-                answer, transient, wait_s, failure = self._judge_pay(
-                    resp, status, key, card, amount, currency
-                )
-                if failure:
-                    resp.failure(failure)
+            answer, transient, wait_s, failure = self._judge_pay(
+                resp, status, key, card, amount, currency
+            )
+            if failure:
+                resp.failure(failure)
+                if span is not None:
                     span.set_error(failure)
-                else:
-                    resp.success()
+            else:
+                resp.success()
         return answer, transient, wait_s
 
     def _judge_pay(self, resp, status, key, card, amount, currency):
