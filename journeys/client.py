@@ -203,13 +203,16 @@ def check_paid(body: Any, amount: int, currency: str, card: Card) -> str:
     if not isinstance(body, dict):
         raise ContractViolation("201 body is not a JSON object")
     payment_id = body.get("id")
-    card_echo = body.get("card") if isinstance(body.get("card"), dict) else {}
+    card_echo = body.get("card")
+    if not isinstance(card_echo, dict):
+        card_echo = {}
+    amount_echo = body.get("amount")
     if (  # the usual answer, checked in one go (every paid request comes here)
         isinstance(payment_id, str)
         and payment_id
         and body.get("status") == "succeeded"
-        and type(body.get("amount")) is int
-        and body.get("amount") == amount
+        and type(amount_echo) is int
+        and amount_echo == amount
         and body.get("currency") == currency
         and card_echo.get("brand") == card.brand
         and card_echo.get("last4") == card.number[-4:]
@@ -220,7 +223,7 @@ def check_paid(body: Any, amount: int, currency: str, card: Card) -> str:
         problems.append("no payment id")
     for field, got, sent in (
         ("status", body.get("status"), "succeeded"),
-        ("amount", body.get("amount"), amount),
+        ("amount", amount_echo, amount),
         ("currency", body.get("currency"), currency),
         ("card.brand", card_echo.get("brand"), card.brand),
         ("card.last4", card_echo.get("last4"), card.number[-4:]),
