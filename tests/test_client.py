@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import time
+from types import SimpleNamespace
 
+import pytest
 from gevent.pywsgi import WSGIServer
 from locust import events
 from locust.contrib.fasthttp import FastHttpSession
 
-from journeys.client import KEYS_REMEMBERED, PaymentApi, RetryPolicy
+from journeys.client import KEYS_REMEMBERED, PaymentApi, RetryPolicy, _json_body
 from journeys.data import PaymentData, build_pools
 from journeys.personas import load_personas
 from journeys.report_shape import report_shape_problem
@@ -185,3 +188,31 @@ def test_after_an_attempt_runs_into_the_deadline_the_next_ones_get_the_whole_dea
                 resp.success()
     assert seen[0][0] == 0  # no complete answer within the deadline
     assert [s for s, _ in seen[1:]] == [200, 200]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"id":"pay_1","amount":1250}',
+        b' {"id":"pay_1"} ',
+        b'{"id":"pay_1"}\n',
+        b'{"id":"pay_1"} trailing',
+        b'{"id":}',
+        b"",
+        None,
+        b"[1, 2]",
+        b'"text"',
+        b"NaN",
+        b"\xff\xfe",
+        b"   ",
+    ],
+)
+def test_answers_are_parsed_as_json_loads_parses_them(content):
+    """The client's fast parse of an answer (the C scanner alone when the body is one JSON
+    value) gives what json.loads gives, and None where json.loads would raise."""
+    try:
+        expected = json.loads((content or b"").decode())
+    except (ValueError, TypeError):
+        expected = None
+    got = _json_body(SimpleNamespace(content=content))
+    assert repr(got) == repr(expected)  # repr: NaN is not equal to itself
