@@ -486,7 +486,7 @@ class _InFlight(_Current):
     __slots__ = ()
 
     def __init__(self, span, var: ContextVar) -> None:
-        super().__init__(TracedSpan(span), var)
+        self.value, self.var = TracedSpan(span), var  # _Current's, without a call to it
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         span = self.value.span
