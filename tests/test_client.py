@@ -6,6 +6,7 @@ import contextlib
 import json
 import random
 import time
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from types import SimpleNamespace
 
 import pytest
@@ -85,16 +86,19 @@ def session_to(app):
         server.stop()
 
 
-def _cookies_seen(jar_factory, set_cookie: str | None) -> list[str | None]:
+def _cookies_seen(
+    jar_factory, set_cookie: str | None, header: str = "Set-Cookie"
+) -> list[str | None]:
     """The Cookie header of four requests to a real HTTP server on 127.0.0.1 that sets
-    ``set_cookie`` on its second answer, sent through a FastHttpSession with the given jar."""
+    ``set_cookie`` (in ``header``) on its second answer, sent through a FastHttpSession with
+    the given jar."""
     seen: list[str | None] = []
 
     def app(environ, start_response):
         seen.append(environ.get("HTTP_COOKIE"))
         headers = [("Content-Type", "application/json")]
         if set_cookie and len(seen) == 2:
-            headers.append(("Set-Cookie", set_cookie))
+            headers.append((header, set_cookie))
         start_response("200 OK", headers)
         return [b"{}"]
 
@@ -120,6 +124,21 @@ def test_the_lazy_cookie_jar_keeps_and_sends_cookies_as_locusts_own_jar_does():
     # an expired cookie is cleared as before (Max-Age=0 deletes it)
     gone = _cookies_seen(cookies.install, "lb=node-2; Path=/; Max-Age=0")
     assert gone == [None] * 4
+    # Set-Cookie2 (RFC 2965): ignored by the default policy, taken by one that reads it
+    v2 = 'lb="node-2"; Version="1"; Path="/"'
+    assert _cookies_seen(cookies.install, v2, "Set-Cookie2") == [None] * 4
+    assert _cookies_seen(None, v2, "Set-Cookie2") == [None] * 4
+
+    def rfc2965(jar_type):
+        def install(session):
+            jar = jar_type(DefaultCookiePolicy(rfc2965=True))
+            session.cookiejar = session.client.cookiejar = jar
+
+        return install
+
+    stock2 = _cookies_seen(rfc2965(CookieJar), v2, "Set-Cookie2")
+    assert stock2[2] is not None and "node-2" in stock2[2]
+    assert _cookies_seen(rfc2965(cookies.LazyCookieJar), v2, "Set-Cookie2") == stock2
 
 
 def test_a_report_missing_a_count_says_it_is_missing():
