@@ -314,13 +314,6 @@ class PaymentApi:
         # the last metadata sent and its JSON: a journey sends the same with each of its payments
         self._metadata: dict = {}
         self._metadata_json = "{}"
-        # one deadline timer per client, started and cancelled around each attempt (a user
-        # sends one request at a time): a new ``gevent.Timeout`` per request cost ~1 µs more
-        self._deadline = (
-            gevent.Timeout(deadline_s, AttemptDeadline)
-            if deadline_s is not None
-            else None
-        )
 
     def _post(self, path: str, **kwargs):
         """``session.post`` (redirects not followed) within ``deadline_s`` for the whole attempt.
@@ -331,21 +324,14 @@ class PaymentApi:
         and the half-read connection is closed, not reused.
         """
         # session.request, not session.post, which only calls it (one call less per request)
-        deadline = self._deadline
-        if deadline is None:
+        if self.deadline_s is None:
             return self.session.request(
                 "POST", path, catch_response=True, allow_redirects=False, **kwargs
             )
-        deadline.start()
-        try:
+        with gevent.Timeout(self.deadline_s, AttemptDeadline):
             return self.session.request(
                 "POST", path, catch_response=True, allow_redirects=False, **kwargs
             )
-        finally:
-            if deadline.pending:
-                deadline.cancel()
-            else:  # it expired: a libev timer that fired has lost its delay, so a new one
-                self._deadline = gevent.Timeout(self.deadline_s, AttemptDeadline)
 
     # -- POST /pay -------------------------------------------------------------------------------
 

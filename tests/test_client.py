@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import socket
 import time
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from types import SimpleNamespace
 
+import gevent
 import pytest
 from gevent.pywsgi import WSGIServer
 from locust import events
@@ -235,3 +237,69 @@ def test_answers_are_parsed_as_json_loads_parses_them(content):
         expected = None
     got = _json_body(SimpleNamespace(content=content))
     assert repr(got) == repr(expected)  # repr: NaN is not equal to itself
+
+
+def test_a_deadline_that_expired_as_the_answer_came_does_not_cut_the_next_attempt_short():
+    """The answer and the deadline can come in the same turn of a busy event loop: the answer
+    is handled first and the deadline, expired, is still pending when the attempt returns. The
+    next attempts must get the whole deadline, not the expired timer's (which fires at once)."""
+
+    class Session:
+        """The first answer arrives while the loop is held past the deadline; the others after
+        20 ms. Like Locust's session, it turns the deadline's TimeoutError into a response."""
+
+        calls = 0
+
+        def request(self, method, path, **kwargs):
+            Session.calls += 1
+            try:
+                if Session.calls > 1:
+                    gevent.sleep(0.02)
+                    return contextlib.nullcontext("answer")
+                ours, theirs = socket.socketpair()
+
+                def busy_then_answer():
+                    end = time.perf_counter() + 0.15  # holds the loop past the deadline
+                    while time.perf_counter() < end:
+                        pass
+                    theirs.send(b"x")
+
+                gevent.spawn(busy_then_answer)
+                ours.recv(1)
+                return contextlib.nullcontext("answer")
+            except TimeoutError:
+                return contextlib.nullcontext("no answer")
+
+        def post(self, path, **kwargs):
+            return self.request("POST", path, **kwargs)
+
+    api = PaymentApi(Session(), random.Random(1), None, deadline_s=0.1)
+    answers = []
+    for _ in range(3):
+        with api._post("/pay", data="{}", headers={}, name="pay") as resp:
+            answers.append(resp)
+    assert answers == ["answer"] * 3, answers
+
+
+def test_every_attempt_gets_the_whole_deadline_however_many_came_before():
+    """Attempts that each take 40% of the deadline all get their answer: a deadline timer kept
+    and restarted across attempts (libev) counts down only what was left of it, and cut the
+    third one off."""
+
+    class Session:
+        def request(self, method, path, **kwargs):
+            try:
+                gevent.sleep(0.08)
+            except TimeoutError:
+                return contextlib.nullcontext("no answer")
+            return contextlib.nullcontext("answer")
+
+        def post(self, path, **kwargs):
+            return self.request("POST", path, **kwargs)
+
+    api = PaymentApi(Session(), random.Random(1), None, deadline_s=0.2)
+    answers = []
+    for _ in range(5):
+        with api._post("/pay", data="{}", headers={}, name="pay") as resp:
+            answers.append(resp)
+    assert answers == ["answer"] * 5, answers
