@@ -45,8 +45,11 @@ class JourneyRun:
     def __enter__(self) -> Self:
         self._started = time.perf_counter()
         journey_started.fire(journey=self.journey, persona=self.persona)
-        self._span_cm = tracing.journey_span(self.journey, self.persona)
-        self._span = self._span_cm.__enter__()
+        if tracing.enabled():
+            self._span_cm = tracing.journey_span(self.journey, self.persona)
+            self._span = self._span_cm.__enter__()
+        else:  # no span to enter, tag and leave (its calls were ~4 per journey)
+            self._span = tracing.NO_SPAN
         return self
 
     def tag(self, key: str, value) -> None:
@@ -57,9 +60,10 @@ class JourneyRun:
         if self._done:
             return
         self._done = True
-        self._span.set_tag("outcome", outcome)
-        if detail and outcome in ("failed", "mismatch"):
-            self._span.set_error(detail)
+        if self._span_cm is not None:
+            self._span.set_tag("outcome", outcome)
+            if detail and outcome in ("failed", "mismatch"):
+                self._span.set_error(detail)
         journey_finished.fire(
             result=JourneyResult(
                 journey=self.journey,
@@ -81,7 +85,8 @@ class JourneyRun:
             self.finish("interrupted")
         elif exc_type is not None:
             self.finish("failed", f"{exc_type.__name__}: {exc}")
-        self._span_cm.__exit__(exc_type, exc, tb)
+        if self._span_cm is not None:
+            self._span_cm.__exit__(exc_type, exc, tb)
         return False
 
 
@@ -96,17 +101,14 @@ class Journey(SequentialTaskSet):
     #: Journeys that should hand control back to the user after one pass (users with several journeys).
     one_pass = False
 
-    @property
-    def persona(self):
-        return self.user.persona
-
-    @property
-    def data(self):
-        return self.user.data
-
-    @property
-    def api(self):
-        return self.user.api
+    def __init__(self, parent) -> None:
+        super().__init__(parent)
+        # Locust makes a journey when its user runs it, after the user's on_start: read once
+        # here, not through a property on each use (~5 calls per journey)
+        user = self.user
+        self.persona = user.persona
+        self.data = user.data
+        self.api = user.api
 
     def think(self) -> None:
         """The persona's think time before the journey starts."""

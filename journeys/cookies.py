@@ -23,9 +23,12 @@ class LazyCookieJar(CookieJar):
             super().add_cookie_header(request)
 
     def extract_cookies(self, response, request) -> None:
-        # case-insensitive; `in` raises no KeyError when the header is absent
+        # case-insensitive; `in` raises no KeyError when the header is absent. Set-Cookie2
+        # (RFC 2965) is only read by a policy that takes it; the default one ignores it
         headers = response.info()
-        if "Set-Cookie" in headers or "Set-Cookie2" in headers:
+        if "Set-Cookie" in headers or (
+            self._policy.rfc2965 and "Set-Cookie2" in headers
+        ):
             super().extract_cookies(response, request)
 
 

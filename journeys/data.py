@@ -47,6 +47,36 @@ PREFIXES = {
 #: JSON as the client sends it (no spaces): ``json.dumps(v, separators=(",", ":"))`` without
 #: building a new encoder per call.
 compact_json = json.JSONEncoder(separators=(",", ":")).encode
+_ascii_string = (
+    json.encoder.encode_basestring_ascii
+)  # what compact_json does with a str
+_string_json: dict[str, str] = {}
+
+
+def string_json(text: str) -> str:
+    """``compact_json(text)`` of a str, remembered for the few values sent over and over
+    (currencies): the encoder's ``encode`` is a Python call per value."""
+    encoded = _string_json.get(text)
+    if encoded is None:
+        encoded = _ascii_string(text)
+        if len(_string_json) < 256:
+            _string_json[text] = encoded
+    return encoded
+
+
+def flat_json(mapping: dict) -> str:
+    """``compact_json(mapping)`` in about half the time for a dict of str to str (a payment's
+    metadata); anything else (a number, a nested value) goes through ``compact_json``."""
+    try:
+        return (
+            "{"
+            + ",".join(
+                [f"{_ascii_string(k)}:{_ascii_string(v)}" for k, v in mapping.items()]
+            )
+            + "}"
+        )
+    except TypeError:  # a key or value that is not a str
+        return compact_json(mapping)
 
 
 @dataclass(frozen=True, slots=True)

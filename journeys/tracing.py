@@ -209,7 +209,8 @@ def scrub(text: str, secrets: tuple[str, ...] = ()) -> str:
     for secret in secrets:
         if secret and secret in text:
             text = text.replace(secret, TOKEN_REDACTED)
-    if sum(c.isdigit() for c in text) < 13:
+    # most tags are short names (an outcome, a request name): no room for 13 digits
+    if len(text) < 13 or sum(map(str.isdigit, text)) < 13:
         return text
 
     def redact(match: re.Match) -> str:
@@ -486,7 +487,7 @@ class _InFlight(_Current):
     __slots__ = ()
 
     def __init__(self, span, var: ContextVar) -> None:
-        super().__init__(TracedSpan(span), var)
+        self.value, self.var = TracedSpan(span), var  # _Current's, without a call to it
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         span = self.value.span

@@ -63,6 +63,15 @@ def test_layers_prints_the_cost_of_each_layer():
 
 
 @needs_nginx
+def test_calls_counts_python_calls_per_request():
+    out = run_script("calls.py")
+    assert "| config | HTTP requests profiled | failures | calls/request |" in out
+    for config in ("bare", "mix", "traced"):
+        assert re.search(rf"\|\s+{config}\s+\|\s+[\d,]+\s+\|", out), config
+    assert "### mix: calls per request over bare" in out
+
+
+@needs_nginx
 def test_memory_prints_kb_per_user():
     out = run_script(
         "memory.py", "--configs", "journeys"

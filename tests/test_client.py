@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import random
+import socket
 import time
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from types import SimpleNamespace
 
+import gevent
+import pytest
 from gevent.pywsgi import WSGIServer
 from locust import events
 from locust.contrib.fasthttp import FastHttpSession
 
-from journeys.client import KEYS_REMEMBERED, PaymentApi, RetryPolicy
+from journeys.client import KEYS_REMEMBERED, PaymentApi, RetryPolicy, _json_body
 from journeys.data import PaymentData, build_pools
 from journeys.personas import load_personas
 from journeys.report_shape import report_shape_problem
@@ -82,16 +88,19 @@ def session_to(app):
         server.stop()
 
 
-def _cookies_seen(jar_factory, set_cookie: str | None) -> list[str | None]:
+def _cookies_seen(
+    jar_factory, set_cookie: str | None, header: str = "Set-Cookie"
+) -> list[str | None]:
     """The Cookie header of four requests to a real HTTP server on 127.0.0.1 that sets
-    ``set_cookie`` on its second answer, sent through a FastHttpSession with the given jar."""
+    ``set_cookie`` (in ``header``) on its second answer, sent through a FastHttpSession with
+    the given jar."""
     seen: list[str | None] = []
 
     def app(environ, start_response):
         seen.append(environ.get("HTTP_COOKIE"))
         headers = [("Content-Type", "application/json")]
         if set_cookie and len(seen) == 2:
-            headers.append(("Set-Cookie", set_cookie))
+            headers.append((header, set_cookie))
         start_response("200 OK", headers)
         return [b"{}"]
 
@@ -117,6 +126,21 @@ def test_the_lazy_cookie_jar_keeps_and_sends_cookies_as_locusts_own_jar_does():
     # an expired cookie is cleared as before (Max-Age=0 deletes it)
     gone = _cookies_seen(cookies.install, "lb=node-2; Path=/; Max-Age=0")
     assert gone == [None] * 4
+    # Set-Cookie2 (RFC 2965): ignored by the default policy, taken by one that reads it
+    v2 = 'lb="node-2"; Version="1"; Path="/"'
+    assert _cookies_seen(cookies.install, v2, "Set-Cookie2") == [None] * 4
+    assert _cookies_seen(None, v2, "Set-Cookie2") == [None] * 4
+
+    def rfc2965(jar_type):
+        def install(session):
+            jar = jar_type(DefaultCookiePolicy(rfc2965=True))
+            session.cookiejar = session.client.cookiejar = jar
+
+        return install
+
+    stock2 = _cookies_seen(rfc2965(CookieJar), v2, "Set-Cookie2")
+    assert stock2[2] is not None and "node-2" in stock2[2]
+    assert _cookies_seen(rfc2965(cookies.LazyCookieJar), v2, "Set-Cookie2") == stock2
 
 
 def test_a_report_missing_a_count_says_it_is_missing():
@@ -161,3 +185,121 @@ def test_a_report_given_up_does_not_wait_after_its_last_try():
     assert answer.report is None and answer.status == 429
     assert len(asked) == 2 and asked[1] - asked[0] >= 0.9
     assert took < 1.8, f"waited {took:.1f} s after the last answer"
+
+
+def test_after_an_attempt_runs_into_the_deadline_the_next_ones_get_the_whole_deadline():
+    """The client reuses one deadline timer across attempts; one that fired must not cut the
+    next attempts short (a libev timer that expired has lost its delay and fires at once)."""
+    calls = []
+
+    def app(environ, start_response):
+        calls.append(1)
+        if len(calls) == 1:
+            time.sleep(1.0)  # monkey-patched: the first answer comes after the deadline
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [b"{}"]
+
+    with session_to(app) as session:
+        api = PaymentApi(session, random.Random(1), None, deadline_s=0.3)
+        seen = []
+        for _ in range(3):
+            started = time.monotonic()
+            with api._post("/pay", data="{}", headers={}, name="pay") as resp:
+                seen.append((resp.status_code, time.monotonic() - started < 0.25))
+                resp.success()
+    assert seen[0][0] == 0  # no complete answer within the deadline
+    assert [s for s, _ in seen[1:]] == [200, 200]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"id":"pay_1","amount":1250}',
+        b' {"id":"pay_1"} ',
+        b'{"id":"pay_1"}\n',
+        b'{"id":"pay_1"} trailing',
+        b'{"id":}',
+        b"",
+        None,
+        b"[1, 2]",
+        b'"text"',
+        b"NaN",
+        b"\xff\xfe",
+        b"   ",
+    ],
+)
+def test_answers_are_parsed_as_json_loads_parses_them(content):
+    """The client's fast parse of an answer (the C scanner alone when the body is one JSON
+    value) gives what json.loads gives, and None where json.loads would raise."""
+    try:
+        expected = json.loads((content or b"").decode())
+    except (ValueError, TypeError):
+        expected = None
+    got = _json_body(SimpleNamespace(content=content))
+    assert repr(got) == repr(expected)  # repr: NaN is not equal to itself
+
+
+def test_a_deadline_that_expired_as_the_answer_came_does_not_cut_the_next_attempt_short():
+    """The answer and the deadline can come in the same turn of a busy event loop: the answer
+    is handled first and the deadline, expired, is still pending when the attempt returns. The
+    next attempts must get the whole deadline, not the expired timer's (which fires at once)."""
+
+    class Session:
+        """The first answer arrives while the loop is held past the deadline; the others after
+        20 ms. Like Locust's session, it turns the deadline's TimeoutError into a response."""
+
+        calls = 0
+
+        def request(self, method, path, **kwargs):
+            Session.calls += 1
+            try:
+                if Session.calls > 1:
+                    gevent.sleep(0.02)
+                    return contextlib.nullcontext("answer")
+                ours, theirs = socket.socketpair()
+
+                def busy_then_answer():
+                    end = time.perf_counter() + 0.15  # holds the loop past the deadline
+                    while time.perf_counter() < end:
+                        pass
+                    theirs.send(b"x")
+
+                gevent.spawn(busy_then_answer)
+                ours.recv(1)
+                return contextlib.nullcontext("answer")
+            except TimeoutError:
+                return contextlib.nullcontext("no answer")
+
+        def post(self, path, **kwargs):
+            return self.request("POST", path, **kwargs)
+
+    api = PaymentApi(Session(), random.Random(1), None, deadline_s=0.1)
+    answers = []
+    for _ in range(3):
+        with api._post("/pay", data="{}", headers={}, name="pay") as resp:
+            answers.append(resp)
+    assert answers == ["answer"] * 3, answers
+
+
+def test_every_attempt_gets_the_whole_deadline_however_many_came_before():
+    """Attempts that each take 40% of the deadline all get their answer: a deadline timer kept
+    and restarted across attempts (libev) counts down only what was left of it, and cut the
+    third one off."""
+
+    class Session:
+        def request(self, method, path, **kwargs):
+            try:
+                gevent.sleep(0.08)
+            except TimeoutError:
+                return contextlib.nullcontext("no answer")
+            return contextlib.nullcontext("answer")
+
+        def post(self, path, **kwargs):
+            return self.request("POST", path, **kwargs)
+
+    api = PaymentApi(Session(), random.Random(1), None, deadline_s=0.2)
+    answers = []
+    for _ in range(5):
+        with api._post("/pay", data="{}", headers={}, name="pay") as resp:
+            answers.append(resp)
+    assert answers == ["answer"] * 5, answers

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from journeys.client import pay_body
-from journeys.data import PaymentData, make_card
+from journeys.data import PaymentData, compact_json, flat_json, make_card, string_json
 from journeys.personas import DECLINE_CODES, Persona
 from payment_contract import (
     BRANDS,
@@ -166,6 +166,22 @@ def test_pay_body_is_the_compact_json_of_the_whole_payment(description):
         pay_body(
             12.5, "KRW", card, customer, metadata
         )  # amounts are integer minor units
+
+
+@given(
+    metadata=st.dictionaries(
+        st.text(max_size=8),
+        st.text(max_size=12)
+        | st.integers()
+        | st.none()
+        | st.lists(st.text(max_size=3)),
+        max_size=6,
+    )
+)
+def test_the_fast_metadata_and_string_encoders_write_what_compact_json_writes(metadata):
+    assert flat_json(metadata) == compact_json(metadata)
+    for key in metadata:
+        assert string_json(key) == compact_json(key)
 
 
 @settings(max_examples=50, deadline=None)

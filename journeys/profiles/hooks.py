@@ -154,8 +154,10 @@ def _check_start_form(environment):
 
 @events.request.add_listener
 def count_request(response_time, exception=None, **_kwargs) -> None:
-    # HTTP only: journeys are not request events
-    book.record(response_time, exception is not None)
+    # HTTP only: journeys are not request events. Outside a profile's phase (a steady run)
+    # nothing is counted: checked here, one call per request less than in ``record``
+    if book.current is not None:
+        book.record(response_time, exception is not None)
 
 
 @events.test_start.add_listener
