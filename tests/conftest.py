@@ -467,3 +467,103 @@ def write_personas(
     path = tmp_path / name
     path.write_text("\n".join([header, *rows]) + "\n")
     return path
+
+
+#: how many of a parametrized test's runs ``run_cases`` runs at once: the runs that stop at
+#: start-up are bound by the CPU (Locust's import), and two cores run two at once
+PARALLEL_CASES = 2
+
+
+@dataclass
+class CaseRun:
+    """The outcome of one case's process, as ``run_cases`` ran it."""
+
+    folder: Path  # the case's own empty folder
+    returncode: int  # -9 when it had not ended by the timeout and was killed
+    stdout: str
+    stderr: str
+    seconds: float  # from its start to its exit
+    context: object = (
+        None  # what ``start`` returned beside the command (a service, say)
+    )
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def locust_run(self) -> LocustRun:
+        """As ``run_locust`` returns it, for a Locust command from ``locust_command(folder)``."""
+        return LocustRun(
+            self.returncode,
+            self.output,
+            self.folder / "run",
+            self.folder / "report.html",
+        )
+
+
+def run_cases(
+    request: pytest.FixtureRequest,
+    test_name: str,
+    start: Callable[[Path, dict], tuple[list[str], dict, object]],
+    parallel: int = PARALLEL_CASES,
+    timeout: float = 60,
+) -> dict[str, CaseRun | BaseException]:
+    """Run the process of each case of the parametrized ``test_name`` (in ``request``'s module)
+    this session selected, ahead of the tests and ``parallel`` at a time: ``{case id: CaseRun}``.
+
+    ``start(folder, params)`` -> (command, environment, context) for a case: it runs in ROOT.
+    Each test then checks its own case's real run (``case_result``); a case whose ``start``
+    raised raises that in its own test only. The processes are started and waited for from
+    this greenlet alone (a fork while another greenlet works can hang the child)."""
+    cases = [
+        (item.callspec.id, item.callspec.params)
+        for item in request.session.items
+        if getattr(item, "originalname", None) == test_name
+        and item.module is request.module
+    ]
+    factory = request.getfixturevalue("tmp_path_factory")
+    results: dict[str, CaseRun | BaseException] = {}
+    running: dict[str, tuple] = {}
+
+    def finish(case_id: str, killed: bool = False) -> None:
+        proc, folder, context, began, out, err = running.pop(case_id)
+        if killed:
+            proc.kill()
+        proc.wait()
+        seconds = time.monotonic() - began
+        out.close(), err.close()
+        results[case_id] = CaseRun(
+            folder, proc.returncode,
+            (folder / "case.stdout").read_text(errors="replace"),
+            (folder / "case.stderr").read_text(errors="replace"),
+            seconds, context,
+        )  # fmt: skip
+
+    while cases or running:
+        while cases and len(running) < parallel:
+            case_id, params = cases.pop(0)
+            folder = factory.mktemp("case", numbered=True)
+            try:
+                command, env, context = start(folder, params)
+            except Exception as e:  # noqa: BLE001  (raised again in the case's own test)
+                results[case_id] = e
+                continue
+            out = open(folder / "case.stdout", "wb")  # noqa: SIM115  (closed in finish)
+            err = open(folder / "case.stderr", "wb")  # noqa: SIM115
+            proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=err)
+            running[case_id] = (proc, folder, context, time.monotonic(), out, err)
+        time.sleep(0.02)
+        for case_id, (proc, _, _, began, _, _) in list(running.items()):
+            if proc.poll() is not None:
+                finish(case_id)
+            elif time.monotonic() - began > timeout:
+                finish(case_id, killed=True)
+    return results
+
+
+def case_result(results: dict[str, CaseRun | BaseException], request) -> CaseRun:
+    """The ``CaseRun`` ``run_cases`` got for the running test's case (what it raised, raised)."""
+    result = results[request.node.callspec.id]
+    if isinstance(result, BaseException):
+        raise result
+    return result

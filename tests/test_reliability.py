@@ -22,6 +22,7 @@ from payment_contract import BRANDS, DECLINING_TEST_CARDS
 from tests.conftest import (
     ROOT,
     TOKEN,
+    case_result,
     end_process,
     free_port,
     launch_service,
@@ -29,6 +30,7 @@ from tests.conftest import (
     locust_env,
     locust_process,
     master_args,
+    run_cases,
     run_locust,
     worker_command,
     write_personas,
@@ -99,6 +101,32 @@ def failures(run) -> list[dict]:
     return run.csv_rows("failures")
 
 
+@pytest.fixture(scope="module")
+def fault_runs(request):
+    """test_fault_keeps_the_run_going_and_the_books_balanced's runs, each against a service of
+    its own with its fault, two at once, ahead of their checks (the service is the context)."""
+    services = []
+
+    def start(folder, params):
+        service = launch_service(folder, *params["faults"], "--fault-seed", "11")
+        services.append(service)
+        command = locust_command(
+            folder, "--seed", "12", *params["extra"],
+            personas=write_personas(folder, CUSTOMERS, OPERATORS),
+            users=4, run_time=f"{params['run_s']}s",
+        )  # fmt: skip
+        return command, locust_env(service.url), service
+
+    yield run_cases(
+        request,
+        "test_fault_keeps_the_run_going_and_the_books_balanced",
+        start,
+        timeout=120,
+    )
+    for service in services:
+        service.stop()
+
+
 # run_s: 2 s of run where every answer comes at once; 3 s where stalls and 429s (Retry-After
 # >= 1 s) slow the operators' batches down
 @pytest.mark.parametrize(
@@ -149,22 +177,11 @@ def failures(run) -> list[dict]:
     ids=["5xx-after-commit", "5xx-before-commit", "stalls", "garbage", "rate-limit"],
 )
 def test_fault_keeps_the_run_going_and_the_books_balanced(
-    tmp_path, start_service, faults, extra, request_name, error_needle, run_s
+    request, fault_runs, faults, extra, request_name, error_needle, run_s
 ):
-    service = start_service(*faults, "--fault-seed", "11")
-    personas = write_personas(tmp_path, CUSTOMERS, OPERATORS)
-    started = time.monotonic()
-    run = run_locust(
-        tmp_path,
-        service.url,
-        "--seed",
-        "12",
-        *extra,
-        personas=personas,
-        users=4,
-        run_time=f"{run_s}s",
-    )
-    assert time.monotonic() - started < run_s + 3 + 20, "the run did not end on time"
+    case = case_result(fault_runs, request)
+    service, run = case.context, case.locust_run()
+    assert case.seconds < run_s + 3 + 20, "the run did not end on time"
     assert run.returncode == 1, run.output[-3000:]  # errors above 1%: the SLO fails
     assert "SLO verdict: FAIL" in run.output and "Traceback" not in run.output
     rows = [f for f in failures(run) if f["Name"].startswith(request_name)]
@@ -366,6 +383,21 @@ def test_no_card_number_cvc_or_token_in_any_output(tmp_path, service):
     assert used and used <= {n[-4:] for n in numbers}
 
 
+@pytest.fixture(scope="module")
+def bad_env_runs(request, idle_service):
+    """test_bad_env_values_stop_before_any_traffic's runs, each case's own, two at once ahead of
+    their checks (each only starts up and stops)."""
+
+    def start(folder, params):
+        command = [
+            sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--headless",
+            "-t", "3s", "--personas", str(write_personas(folder, CUSTOMERS, OPERATORS)),
+        ]  # fmt: skip
+        return command, locust_env(idle_service.url, params["env"]), None
+
+    return run_cases(request, "test_bad_env_values_stop_before_any_traffic", start)
+
+
 @pytest.mark.parametrize(
     "env,needle",
     [
@@ -438,29 +470,12 @@ def test_no_card_number_cvc_or_token_in_any_output(tmp_path, service):
         "csv-under-a-file",
     ],
 )
-def test_bad_env_values_stop_before_any_traffic(tmp_path, idle_service, env, needle):
+def test_bad_env_values_stop_before_any_traffic(
+    request, bad_env_runs, idle_service, env, needle
+):
     service = idle_service
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "locust",
-            "-f",
-            str(ROOT / "locustfile.py"),
-            "--headless",
-            "-t",
-            "3s",
-            "--personas",
-            str(write_personas(tmp_path, CUSTOMERS, OPERATORS)),
-        ],
-        cwd=ROOT,
-        env=locust_env(service.url, env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    output = proc.stdout + proc.stderr
+    proc = case_result(bad_env_runs, request)
+    output = proc.output
     assert proc.returncode == 2, output[-2000:]
     assert needle in output and "Traceback" not in output, output[-2000:]
     assert service.query("SELECT count(*) FROM payments") == [(0,)]
