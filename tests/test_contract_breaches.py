@@ -21,7 +21,18 @@ import pytest
 from journeys.data import card_pool
 from journeys.results import reconcile_run
 from payment_contract import BRANDS, DECLINING_TEST_CARDS
-from tests.conftest import ROOT, TOKEN, free_port, run_locust, wait_http, write_personas
+from tests.conftest import (
+    ROOT,
+    TOKEN,
+    case_result,
+    free_port,
+    locust_command,
+    locust_env,
+    run_cases,
+    run_locust,
+    wait_http,
+    write_personas,
+)
 
 SHOPPER = "shopper,customer,2,visa|mastercard,USD|EUR,5,80,0.4,1,,en_US,0,0.05"
 OPS = "ops,operator,1,visa|amex,USD|JPY,1,500,0.3,0,4,en_US,0,0.05"
@@ -38,23 +49,34 @@ CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\
 HOSTILE = ("alert(", "HYPERLINK", "forged log line", "x" * 1000)
 
 
+def start_breaker(mode: str) -> tuple[str, subprocess.Popen]:
+    """``tests/contract_breaker.py`` in ``mode`` on a free port, answering: (its URL, process)."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "tests" / "contract_breaker.py"),
+            str(port),
+            mode,
+        ]
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url + "/health")
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return url, proc
+
+
 @pytest.fixture
 def breaker():
     started = []
 
     def start(mode: str) -> str:
-        port = free_port()
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                str(ROOT / "tests" / "contract_breaker.py"),
-                str(port),
-                mode,
-            ]
-        )
+        url, proc = start_breaker(mode)
         started.append(proc)
-        url = f"http://127.0.0.1:{port}"
-        wait_http(url + "/health")
         return url
 
     yield start
@@ -65,6 +87,38 @@ def breaker():
 
 def unknown_payments(run) -> int:
     return sum(int(r["unknown_payments"]) for r in run.csv_rows("ledger"))
+
+
+def breach_run_s(mode: str) -> int:
+    # drip: an attempt must run into the 1 s timeout and be resent within the run;
+    # retry-after-garbage: its 429s back off for long, and a 2 s run can end mid-payment
+    return 3 if mode in ("drip", "retry-after-garbage") else 2
+
+
+@pytest.fixture(scope="module")
+def breach_runs(request):
+    """test_a_contract_breach_is_named_and_handled's runs, each against a breaker of its own
+    in its mode, two at once ahead of their checks (the breaker's URL is the context)."""
+    started = []
+
+    def start(folder, params):
+        mode = params["mode"]
+        url, proc = start_breaker(mode)
+        started.append(proc)
+        personas, users, extra = SETUP.get(mode, ((SHOPPER, OPS), 3, ()))
+        command = locust_command(
+            folder, "--seed", str(SEED), "--request-timeout", "1", *extra,
+            personas=write_personas(folder, *personas), users=users,
+            run_time=f"{breach_run_s(mode)}s",
+        )  # fmt: skip
+        return command, locust_env(url), url
+
+    yield run_cases(
+        request, "test_a_contract_breach_is_named_and_handled", start, timeout=120
+    )
+    for proc in started:
+        proc.kill()
+        proc.wait()
 
 
 @pytest.mark.parametrize(
@@ -92,18 +146,11 @@ def unknown_payments(run) -> int:
         ),
     ],
 )
-def test_a_contract_breach_is_named_and_handled(tmp_path, breaker, mode, failure):
-    url = breaker(mode)
-    # drip: an attempt must run into the 1 s timeout and be resent within the run;
-    # retry-after-garbage: its 429s back off for long, and a 2 s run can end mid-payment
-    run_s = 3 if mode in ("drip", "retry-after-garbage") else 2
-    personas, users, extra = SETUP.get(mode, ((SHOPPER, OPS), 3, ()))
-    started = time.monotonic()
-    run = run_locust(
-        tmp_path, url, "--seed", str(SEED), "--request-timeout", "1", *extra,
-        personas=write_personas(tmp_path, *personas), users=users, run_time=f"{run_s}s",
-    )  # fmt: skip
-    assert time.monotonic() - started < run_s + 3 + 10, "the run did not end on time"
+def test_a_contract_breach_is_named_and_handled(request, breach_runs, mode, failure):
+    case = case_result(breach_runs, request)
+    url, run, tmp_path = case.context, case.locust_run(), case.folder
+    run_s = breach_run_s(mode)
+    assert case.seconds < run_s + 3 + 10, "the run did not end on time"
     assert "Traceback" not in run.output, run.output[-3000:]
     assert run.returncode == 1, run.output[-3000:]
     errors = [r["Error"] for r in run.csv_rows("failures")]
