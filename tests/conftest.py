@@ -14,6 +14,7 @@ from gevent import monkey
 monkey.patch_all()
 
 import csv
+import functools
 import json
 import os
 import signal
@@ -158,6 +159,15 @@ def launch_service(
             svc.stop()
             raise RuntimeError("payment service did not start:\n" + svc.log())
     return svc
+
+
+def stop_services(services: list[Service]) -> None:
+    """Stop ``services``, all signalled at once (each takes a moment to end)."""
+    for svc in services:
+        if svc.proc.poll() is None:
+            svc.proc.send_signal(signal.SIGTERM)
+    for svc in services:
+        svc.stop()
 
 
 @pytest.fixture
@@ -513,26 +523,49 @@ def run_cases(
 
     ``start(folder, params)`` -> (command, environment, context) for a case: it runs in ROOT.
     Each test then checks its own case's real run (``case_result``); a case whose ``start``
-    raised raises that in its own test only. The processes are started and waited for from
-    this greenlet alone (a fork while another greenlet works can hang the child)."""
+    raised raises that in its own test only."""
     cases = [
-        (item.callspec.id, item.callspec.params)
+        (item.callspec.id, functools.partial(start, params=item.callspec.params))
         for item in request.session.items
         if getattr(item, "originalname", None) == test_name
         and item.module is request.module
     ]
+    return _run_all(request, cases, parallel, timeout)
+
+
+def run_tests(
+    request: pytest.FixtureRequest,
+    starts: dict[str, Callable[[Path], tuple[list[str], dict, object]]],
+    parallel: int = PARALLEL_CASES,
+    timeout: float = 60,
+) -> dict[str, CaseRun | BaseException]:
+    """``run_cases`` for tests that are not parametrized: ``starts`` maps a test's name (in
+    ``request``'s module) to ``start(folder)``; the tests this session selected run theirs
+    ahead, ``parallel`` at a time: ``{test name: CaseRun}`` (``case_result`` finds its own)."""
+    selected = {
+        item.name for item in request.session.items if item.module is request.module
+    }
+    cases = [(name, start) for name, start in starts.items() if name in selected]
+    return _run_all(request, cases, parallel, timeout)
+
+
+def _run_all(request, cases, parallel, timeout) -> dict[str, CaseRun | BaseException]:
+    """Start each ``(key, start)`` process, ``parallel`` at a time, and wait for them all. The
+    processes are started and waited for from this greenlet alone (a fork while another
+    greenlet works can hang the child before its exec)."""
     factory = request.getfixturevalue("tmp_path_factory")
     results: dict[str, CaseRun | BaseException] = {}
     running: dict[str, tuple] = {}
+    cases = list(cases)
 
-    def finish(case_id: str, killed: bool = False) -> None:
-        proc, folder, context, began, out, err = running.pop(case_id)
+    def finish(key: str, killed: bool = False) -> None:
+        proc, folder, context, began, out, err = running.pop(key)
         if killed:
             proc.kill()
         proc.wait()
         seconds = time.monotonic() - began
         out.close(), err.close()
-        results[case_id] = CaseRun(
+        results[key] = CaseRun(
             folder, proc.returncode,
             (folder / "case.stdout").read_text(errors="replace"),
             (folder / "case.stderr").read_text(errors="replace"),
@@ -541,29 +574,31 @@ def run_cases(
 
     while cases or running:
         while cases and len(running) < parallel:
-            case_id, params = cases.pop(0)
+            key, start = cases.pop(0)
             folder = factory.mktemp("case", numbered=True)
             try:
-                command, env, context = start(folder, params)
+                command, env, context = start(folder)
             except Exception as e:  # noqa: BLE001  (raised again in the case's own test)
-                results[case_id] = e
+                results[key] = e
                 continue
             out = open(folder / "case.stdout", "wb")  # noqa: SIM115  (closed in finish)
             err = open(folder / "case.stderr", "wb")  # noqa: SIM115
             proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=err)
-            running[case_id] = (proc, folder, context, time.monotonic(), out, err)
+            running[key] = (proc, folder, context, time.monotonic(), out, err)
         time.sleep(0.02)
-        for case_id, (proc, _, _, began, _, _) in list(running.items()):
+        for key, (proc, _, _, began, _, _) in list(running.items()):
             if proc.poll() is not None:
-                finish(case_id)
+                finish(key)
             elif time.monotonic() - began > timeout:
-                finish(case_id, killed=True)
+                finish(key, killed=True)
     return results
 
 
 def case_result(results: dict[str, CaseRun | BaseException], request) -> CaseRun:
-    """The ``CaseRun`` ``run_cases`` got for the running test's case (what it raised, raised)."""
-    result = results[request.node.callspec.id]
+    """The ``CaseRun`` ``run_cases`` (or ``run_tests``) got for the running test's case (what
+    it raised, raised)."""
+    callspec = getattr(request.node, "callspec", None)
+    result = results[callspec.id if callspec else request.node.name]
     if isinstance(result, BaseException):
         raise result
     return result

@@ -8,7 +8,16 @@ import json
 import pytest
 
 from journeys.probes import month_somewhere, year_past_everywhere
-from tests.conftest import run_locust, write_personas
+from tests.conftest import (
+    case_result,
+    launch_service,
+    locust_command,
+    locust_env,
+    run_cases,
+    run_tests,
+    stop_services,
+    write_personas,
+)
 
 CUSTOMER = "shopper,customer,1,visa|mastercard,USD|EUR,5,80,{rate},{retries},,en_US,0,0.05,{codes}"
 HEADER_WITH_CODES = (
@@ -69,11 +78,8 @@ def assert_one_charge_per_paid_journey(service, run, journey="checkout"):
     return paid_journeys
 
 
-def test_lost_card_abandons_without_retry(tmp_path, service):
-    personas = customer_file(tmp_path, rate=1, retries=3, codes="lost_card")
-    run = run_locust(
-        tmp_path, service.url, "--seed", "3", personas=personas, users=3, run_time="2s"
-    )
+def test_lost_card_abandons_without_retry(request, journey_runs):
+    service, run = journey_run(request)
     stats = run.stats()
     assert ("POST", "checkout: pay") in stats, run.output[-3000:]
     assert ("POST", "checkout: retry pay") not in stats, (
@@ -92,11 +98,8 @@ def test_lost_card_abandons_without_retry(tmp_path, service):
         assert len(attempts) == 1
 
 
-def test_insufficient_funds_recovers_on_another_card(tmp_path, service):
-    personas = customer_file(tmp_path, rate=1, retries=2, codes="insufficient_funds")
-    run = run_locust(
-        tmp_path, service.url, "--seed", "4", personas=personas, users=3, run_time="2s"
-    )
+def test_insufficient_funds_recovers_on_another_card(request, journey_runs):
+    service, run = journey_run(request)
     row = journeys(run, "checkout")["All"]
     assert (
         n(row, "recovered") >= 3 and n(row, "failed") == 0 and n(row, "succeeded") == 0
@@ -112,6 +115,38 @@ def test_insufficient_funds_recovers_on_another_card(tmp_path, service):
     assert run.returncode == 0, run.output[-3000:]
 
 
+def own_service_runs(request, test_name, service_args, locust_args):
+    """Run ``test_name``'s cases through ``run_cases``, each against a reference service of its
+    own (``service_args(params)`` its flags; the service is each case's context, so its
+    database holds only that case's payments), two at once ahead of their checks;
+    ``locust_args(folder, params)`` -> (args, keywords) for ``locust_command``."""
+    services = []
+
+    def start(folder, params):
+        service = launch_service(folder, *service_args(params))
+        services.append(service)
+        args, kw = locust_args(folder, params)
+        return locust_command(folder, *args, **kw), locust_env(service.url), service
+
+    try:
+        yield run_cases(request, test_name, start, timeout=120)
+    finally:
+        stop_services(services)
+
+
+@pytest.fixture(scope="module")
+def retry_rule_runs(request):
+    def locust_args(folder, params):
+        personas = customer_file(
+            folder, rate=1, retries=params["retries"], codes=params["code"]
+        )
+        return ("--seed", "5"), {"personas": personas, "users": 2, "run_time": "2s"}
+
+    yield from own_service_runs(
+        request, "test_retry_rules_by_decline_code", lambda params: (), locust_args
+    )
+
+
 @pytest.mark.parametrize(
     ("code", "retries", "outcome"),
     [
@@ -121,11 +156,9 @@ def test_insufficient_funds_recovers_on_another_card(tmp_path, service):
         ("processing_error", 2, "recovered"),
     ],
 )
-def test_retry_rules_by_decline_code(tmp_path, service, code, retries, outcome):
-    personas = customer_file(tmp_path, rate=1, retries=retries, codes=code)
-    run = run_locust(
-        tmp_path, service.url, "--seed", "5", personas=personas, users=2, run_time="2s"
-    )
+def test_retry_rules_by_decline_code(request, retry_rule_runs, code, retries, outcome):
+    case = case_result(retry_rule_runs, request)
+    service, run = case.context, case.locust_run()
     row = journeys(run, "checkout")["All"]
     assert n(row, outcome) >= 1 and n(row, "failed") == 0, row
     stats = run.stats()
@@ -144,37 +177,15 @@ def test_retry_rules_by_decline_code(tmp_path, service, code, retries, outcome):
         assert finished and all(ps == expected for ps in finished), finished[:3]
 
 
-def test_clean_run_has_one_charge_per_paid_journey(tmp_path, service):
-    personas = customer_file(
-        tmp_path,
-        rate=0.3,
-        retries=2,
-        codes="insufficient_funds|generic_decline|lost_card",
-    )
-    run = run_locust(
-        tmp_path, service.url, "--seed", "6", personas=personas, users=4, run_time="2s"
-    )
+def test_clean_run_has_one_charge_per_paid_journey(request, journey_runs):
+    service, run = journey_run(request)
     row = journeys(run, "checkout")["All"]
     assert n(row, "succeeded") > 0 and n(row, "failed") == 0, row
     assert_one_charge_per_paid_journey(service, run)
 
 
-def test_no_duplicate_charges_under_stalls_and_5xx(tmp_path, start_service):
-    service = start_service(
-        "--error-rate", "0.25", "--stall-rate", "0.1", "--stall-s", "1.2"
-    )
-    personas = customer_file(tmp_path, rate=0.2, retries=2, codes="insufficient_funds")
-    run = run_locust(
-        tmp_path,
-        service.url,
-        "--seed",
-        "7",
-        "--request-timeout",
-        "0.5",
-        personas=personas,
-        users=4,
-        run_time="3s",
-    )
+def test_no_duplicate_charges_under_stalls_and_5xx(request, journey_runs):
+    service, run = journey_run(request)
     stats = run.stats()
     resends = [k for k in stats if "resend same key" in k[1]]
     assert resends, "faults should have forced resends with the same key"
@@ -195,11 +206,8 @@ def test_no_duplicate_charges_under_stalls_and_5xx(tmp_path, start_service):
 OPERATOR = "ops,operator,1,visa|amex,USD|JPY,1,500,0.2,0,4,en_US,0,0.05"
 
 
-def test_operator_batches_reconcile(tmp_path, service):
-    personas = write_personas(tmp_path, OPERATOR)
-    run = run_locust(
-        tmp_path, service.url, "--seed", "8", personas=personas, users=2, run_time="2s"
-    )
+def test_operator_batches_reconcile(request, journey_runs):
+    service, run = journey_run(request)
     row = journeys(run, "batch_report")["All"]
     assert (
         n(row, "reconciled") >= 2 and n(row, "mismatch") == 0 and n(row, "failed") == 0
@@ -213,17 +221,12 @@ def test_operator_batches_reconcile(tmp_path, service):
 
 
 def test_tampered_report_is_caught_and_fails_the_verdict_outright(
-    tmp_path, start_service
+    request, journey_runs
 ):
     """A report that leaves a payment out is a mismatch, named in the failures and the log; and
     a mismatch fails the SLO verdict outright, even where any error rate would pass (this run
     was test_slo.py's test_reconciliation_mismatch_fails_outright too: one run checks both)."""
-    service = start_service("--report-tamper")
-    personas = write_personas(tmp_path, OPERATOR.replace(",0.2,", ",0,"))
-    run = run_locust(
-        tmp_path, service.url, "--seed", "9", "--slo-error-rate", "1",
-        personas=personas, users=1, run_time="2s",
-    )  # fmt: skip
+    _, run = journey_run(request)
     row = journeys(run, "batch_report")["All"]
     assert n(row, "mismatch") >= 1 and n(row, "reconciled") == 0, row
     # the failures table names what differs: one row per currency that differs, not per batch
@@ -252,12 +255,95 @@ def test_tampered_report_is_caught_and_fails_the_verdict_outright(
 
 PROBER = "prober,prober,1,visa|amex|jcb,USD|JPY,1,100,0,0,,ja_JP,0,0.05"
 
+# -- each test's run against a reference service of its own (its database holds that run's
+# payments only), run ahead of the checks two at once: (service flags, Locust arguments,
+# personas file rows or a customer_file's keywords, users, run time) per test
+SHOPPER_USD = "shopper,customer,1,visa,USD,5,80,0,0,,en_US,0,0.05"
+OTHER_SHOPPER_EUR = "other_shopper,customer,1,visa,EUR,5,80,0,0,,en_US,0,0.05"
+JOURNEY_RUNS = {
+    "test_lost_card_abandons_without_retry": (
+        (), ("--seed", "3"), {"rate": 1, "retries": 3, "codes": "lost_card"}, 3, "2s",
+    ),
+    "test_insufficient_funds_recovers_on_another_card": (
+        (), ("--seed", "4"), {"rate": 1, "retries": 2, "codes": "insufficient_funds"}, 3, "2s",
+    ),
+    "test_clean_run_has_one_charge_per_paid_journey": (
+        (), ("--seed", "6"),
+        {"rate": 0.3, "retries": 2, "codes": "insufficient_funds|generic_decline|lost_card"},
+        4, "2s",
+    ),
+    "test_no_duplicate_charges_under_stalls_and_5xx": (
+        ("--error-rate", "0.25", "--stall-rate", "0.1", "--stall-s", "1.2"),
+        ("--seed", "7", "--request-timeout", "0.5"),
+        {"rate": 0.2, "retries": 2, "codes": "insufficient_funds"}, 4, "3s",
+    ),
+    "test_operator_batches_reconcile": ((), ("--seed", "8"), (OPERATOR,), 2, "2s"),
+    "test_tampered_report_is_caught_and_fails_the_verdict_outright": (
+        ("--report-tamper",), ("--seed", "9", "--slo-error-rate", "1"),
+        (OPERATOR.replace(",0.2,", ",0,"),), 1, "2s",
+    ),
+    "test_probes_pass_against_the_reference_service": (
+        (), ("--seed", "10"), (PROBER,), 2, "2s",
+    ),
+    "test_a_replay_charged_again_is_a_duplicate_charge": (
+        ("--replay-charges",), ("--tags", "errors", "--seed", "12"), (PROBER,), 2, "2s",
+    ),
+    "test_persona_name_is_a_tag": (
+        (), ("--tags", "other_shopper"), (SHOPPER_USD, OTHER_SHOPPER_EUR, OPERATOR), 3, "2s",
+    ),
+    "test_exclude_tags_leaves_out_a_persona": (
+        (), ("--exclude-tags", "shopper"), (SHOPPER_USD, OTHER_SHOPPER_EUR), 2, "2s",
+    ),
+    "test_excluding_error_probes_keeps_the_edge_probes_think_time": (
+        (), ("--exclude-tags", "errors"),
+        ("prober,prober,1,visa|amex|jcb,USD|JPY,1,100,0,0,,en_US,0.5,0.5",), 1, "3s",
+    ),
+    "test_probes_wait_out_a_rate_limit": (
+        ("--rate-limit-rps", "4"), ("--tags", "errors", "--seed", "14"), (PROBER,), 1, "5s",
+    ),
+}  # fmt: skip
 
-def test_probes_pass_against_the_reference_service(tmp_path, service):
-    personas = write_personas(tmp_path, PROBER)
-    run = run_locust(
-        tmp_path, service.url, "--seed", "10", personas=personas, users=2, run_time="2s"
-    )
+
+@pytest.fixture(scope="module")
+def journey_runs(request):
+    """The runs of JOURNEY_RUNS' tests this session selected, each against a service of its
+    own (the context), two at once ahead of their checks."""
+    services = []
+
+    def starter(flags, args, personas, users, run_time):
+        def start(folder):
+            service = launch_service(folder, *flags)
+            services.append(service)
+            rows = (
+                customer_file(folder, **personas)
+                if isinstance(personas, dict)
+                else write_personas(folder, *personas)
+            )
+            command = locust_command(
+                folder, *args, personas=rows, users=users, run_time=run_time
+            )
+            return command, locust_env(service.url), service
+
+        return start
+
+    try:
+        yield run_tests(
+            request,
+            {name: starter(*setup) for name, setup in JOURNEY_RUNS.items()},
+            timeout=120,
+        )
+    finally:
+        stop_services(services)
+
+
+def journey_run(request) -> tuple:
+    """(its service, its LocustRun) for the running test, from ``journey_runs``."""
+    case = case_result(request.getfixturevalue("journey_runs"), request)
+    return case.context, case.locust_run()
+
+
+def test_probes_pass_against_the_reference_service(request, journey_runs):
+    service, run = journey_run(request)
     stats = run.stats()
     names = {name for (_, name) in stats}
     assert {
@@ -293,33 +379,38 @@ def test_probes_pass_against_the_reference_service(tmp_path, service):
     assert groups and max(size for (size,) in groups) == 7, groups
 
 
+@pytest.fixture(scope="module")
+def clock_runs(request):
+    def service_args(params):
+        return "--clock-offset-s", str(params["days"] * 86400)
+
+    def locust_args(folder, params):
+        personas = write_personas(folder, PROBER)
+        return ("--seed", "11"), {"personas": personas, "users": 1, "run_time": "2s"}
+
+    yield from own_service_runs(
+        request, "test_probes_follow_the_services_clock", service_args, locust_args
+    )
+
+
 @pytest.mark.parametrize("days", [45, -800])
-def test_probes_follow_the_services_clock(tmp_path, start_service, days):
+def test_probes_follow_the_services_clock(request, clock_runs, days):
     """A service whose clock runs off (``--clock-offset-s``, set on purpose) judges expiry by
     its own month: 45 days ahead it refuses this machine's "this month", 800 days behind it
     takes this machine's "last year". The probes read the service's clock from its answers'
     ``created`` and expect what that clock makes right, so they still pass."""
-    service = start_service("--clock-offset-s", str(days * 86400))
-    personas = write_personas(tmp_path, PROBER)
-    run = run_locust(
-        tmp_path, service.url, "--seed", "11", personas=personas, users=1, run_time="2s"
-    )
+    run = case_result(clock_runs, request).locust_run()
     assert run.csv_rows("failures") == [], run.output[-2000:]
     for journey in ("edge_probes", "error_probes"):
         row = journeys(run, journey)["All"]
         assert n(row, "succeeded") >= 1 and n(row, "failed") == 0, row
 
 
-def test_a_replay_charged_again_is_a_duplicate_charge(tmp_path, start_service):
+def test_a_replay_charged_again_is_a_duplicate_charge(request, journey_runs):
     """A service that forgets what a key paid (``--replay-charges``) charges the error probes'
     replay again: the run fails with one stable failure message, counts every duplicate, logs
     the payment ids of the first few, and books only the first charge of each key."""
-    service = start_service("--replay-charges")
-    personas = write_personas(tmp_path, PROBER)
-    run = run_locust(
-        tmp_path, service.url, "--tags", "errors", "--seed", "12",
-        personas=personas, users=2, run_time="2s",
-    )  # fmt: skip
+    service, run = journey_run(request)
     assert run.returncode == 1, run.output[-3000:]
     twice = service.query(
         "SELECT idempotency_key, count(*), count(DISTINCT id) FROM payments "
@@ -347,6 +438,23 @@ def test_a_replay_charged_again_is_a_duplicate_charge(tmp_path, start_service):
     assert "SLO verdict: FAIL" in run.output
 
 
+#: every role, with think times far below the run time (the default file's 2-5 s could
+#: leave a 2 s run on a busy machine without a single probe)
+TAGS_SHOPPER = "shopper,customer,1,visa|mastercard,USD|EUR,5,80,0.1,2,,en_US,0,0.05"
+
+
+@pytest.fixture(scope="module")
+def tag_runs(request):
+    def locust_args(folder, params):
+        personas = write_personas(folder, TAGS_SHOPPER, OPERATOR, PROBER)
+        args = (*params["args"], "--seed", "11")
+        return args, {"personas": personas, "users": 6, "run_time": "2s"}
+
+    yield from own_service_runs(
+        request, "test_tags_select_journeys", lambda params: (), locust_args
+    )
+
+
 @pytest.mark.parametrize(
     ("args", "allowed"),
     [
@@ -355,15 +463,9 @@ def test_a_replay_charged_again_is_a_duplicate_charge(tmp_path, start_service):
         (["--exclude-tags", "errors", "probes"], ("checkout", "batch_report")),
     ],
 )
-def test_tags_select_journeys(tmp_path, service, args, allowed):
-    # every role, with think times far below the run time (the default file's 2-5 s could
-    # leave a 2 s run on a busy machine without a single probe)
-    shopper = "shopper,customer,1,visa|mastercard,USD|EUR,5,80,0.1,2,,en_US,0,0.05"
-    personas = write_personas(tmp_path, shopper, OPERATOR, PROBER)
-    run = run_locust(
-        tmp_path, service.url, *args, "--seed", "11",
-        personas=personas, users=6, run_time="2s",
-    )  # fmt: skip
+def test_tags_select_journeys(request, tag_runs, args, allowed):
+    case = case_result(tag_runs, request)
+    service, run = case.context, case.locust_run()
     names = {name for (kind, name) in run.stats() if name != "Aggregated"}
     assert names, run.output[-3000:]
     assert all(name.split(":")[0] in allowed for name in names), names
@@ -374,23 +476,9 @@ def test_tags_select_journeys(tmp_path, service, args, allowed):
     assert journeys_seen and journeys_seen <= set(allowed)
 
 
-def test_persona_name_is_a_tag(tmp_path, service):
+def test_persona_name_is_a_tag(request, journey_runs):
     """``--tags <persona>`` runs that persona only; the role tag still runs every persona of it."""
-    personas = write_personas(
-        tmp_path,
-        "shopper,customer,1,visa,USD,5,80,0,0,,en_US,0,0.05",
-        "other_shopper,customer,1,visa,EUR,5,80,0,0,,en_US,0,0.05",
-        OPERATOR,
-    )
-    run = run_locust(
-        tmp_path,
-        service.url,
-        "--tags",
-        "other_shopper",
-        personas=personas,
-        users=3,
-        run_time="2s",
-    )
+    service, run = journey_run(request)
     assert run.returncode == 0, run.output[-3000:]
     personas_seen = {
         json.loads(m)["persona"]
@@ -402,17 +490,9 @@ def test_persona_name_is_a_tag(tmp_path, service):
     } == {"other_shopper"}
 
 
-def test_exclude_tags_leaves_out_a_persona(tmp_path, service):
+def test_exclude_tags_leaves_out_a_persona(request, journey_runs):
     """``--exclude-tags <persona>`` runs every persona but that one."""
-    personas = write_personas(
-        tmp_path,
-        "shopper,customer,1,visa,USD,5,80,0,0,,en_US,0,0.05",
-        "other_shopper,customer,1,visa,EUR,5,80,0,0,,en_US,0,0.05",
-    )
-    run = run_locust(
-        tmp_path, service.url, "--exclude-tags", "shopper",
-        personas=personas, users=2, run_time="2s",
-    )  # fmt: skip
+    service, run = journey_run(request)
     personas_seen = {
         json.loads(m)["persona"]
         for (m,) in service.query("SELECT metadata FROM payments")
@@ -420,28 +500,19 @@ def test_exclude_tags_leaves_out_a_persona(tmp_path, service):
     assert personas_seen == {"other_shopper"}, run.output[-3000:]
 
 
-def test_excluding_error_probes_keeps_the_edge_probes_think_time(tmp_path, service):
+def test_excluding_error_probes_keeps_the_edge_probes_think_time(request, journey_runs):
     """With ``--exclude-tags errors`` the prober still thinks 0.5 s before each edge journey."""
-    prober = "prober,prober,1,visa|amex|jcb,USD|JPY,1,100,0,0,,en_US,0.5,0.5"
-    run = run_locust(
-        tmp_path, service.url, "--exclude-tags", "errors",
-        personas=write_personas(tmp_path, prober), users=1, run_time="3s",
-    )  # fmt: skip
+    _, run = journey_run(request)
     assert run.returncode == 0, run.output[-3000:]
     edge = journeys(run, "edge_probes")["All"]
     assert 1 <= n(edge, "started") <= 7, edge  # 3 s / 0.5 s, not a hot loop
     assert "error_probes" not in {r["journey"] for r in run.csv_rows("journeys")}
 
 
-def test_probes_wait_out_a_rate_limit(tmp_path, start_service):
+def test_probes_wait_out_a_rate_limit(request, journey_runs):
     """A 429 says nothing about the probe's input: the probe waits as Retry-After asks and sends
     again, so a rate-limited service is not reported as refusing bad input wrongly."""
-    service = start_service("--rate-limit-rps", "4")
-    personas = write_personas(tmp_path, PROBER)
-    run = run_locust(
-        tmp_path, service.url, "--tags", "errors", "--seed", "14",
-        personas=personas, users=1, run_time="5s",
-    )  # fmt: skip
+    _, run = journey_run(request)
     limited = [
         r for r in run.csv_rows("failures") if "got 429 rate limited" in r["Error"]
     ]

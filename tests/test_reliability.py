@@ -32,6 +32,7 @@ from tests.conftest import (
     master_args,
     run_cases,
     run_locust,
+    stop_services,
     worker_command,
     write_personas,
 )
@@ -123,8 +124,7 @@ def fault_runs(request):
         start,
         timeout=120,
     )
-    for service in services:
-        service.stop()
+    stop_services(services)
 
 
 # run_s: 2 s of run where every answer comes at once; 3 s where stalls and 429s (Retry-After
