@@ -12,13 +12,18 @@ import pytest
 from journeys.results.stats import OUTCOMES
 from tests.conftest import (
     LocustRun,
+    case_result,
     end_process,
     get_text,
+    launch_service,
     locust_command,
+    locust_env,
     locust_processes,
     post_form,
-    run_locust,
+    run_cases,
+    run_tests,
     start_web_ui,
+    stop_services,
     write_personas,
 )
 
@@ -38,12 +43,42 @@ def failed_messages(run) -> list[str]:
     ]
 
 
-def test_slow_service_fails_p50_and_exits_1(tmp_path, start_service):
-    service = start_service("--latency-ms", "150")
-    personas = write_personas(tmp_path, SHOPPER)
-    run = run_locust(
-        tmp_path, service.url, "--seed", "41", personas=personas, users=3, run_time="3s"
-    )
+@pytest.fixture(scope="module")
+def slow_service_runs(request):
+    """The two slow-service tests' runs, each against a service of its own that takes 150 ms
+    per request (the context), at once ahead of their checks."""
+    services = []
+
+    def starter(*args, env=None):
+        def start(folder):
+            service = launch_service(folder, "--latency-ms", "150")
+            services.append(service)
+            command = locust_command(
+                folder, *args, personas=write_personas(folder, SHOPPER), users=3,
+                run_time="3s",
+            )  # fmt: skip
+            return command, locust_env(service.url, env), service
+
+        return start
+
+    try:
+        yield run_tests(
+            request,
+            {
+                "test_slow_service_fails_p50_and_exits_1": starter("--seed", "41"),
+                "test_generous_targets_pass_the_slow_service": starter(
+                    "--seed", "42", "--slo-p50-ms", "2000",
+                    env={"LOCUST_SLO_P95_MS": "3000", "LOCUST_SLO_ERROR_RATE": "0.5"},
+                ),
+            },
+            timeout=120,
+        )  # fmt: skip
+    finally:
+        stop_services(services)
+
+
+def test_slow_service_fails_p50_and_exits_1(request, slow_service_runs):
+    run = case_result(slow_service_runs, request).locust_run()
     assert run.returncode == 1, run.output[-3000:]
     failed = failed_messages(run)
     assert any(m.startswith("p50 ") and "> 100 ms (http" in m for m in failed), failed
@@ -54,21 +89,8 @@ def test_slow_service_fails_p50_and_exits_1(tmp_path, start_service):
     assert "SLO targets: p50 < 100 ms" in run.output  # announced at the start
 
 
-def test_generous_targets_pass_the_slow_service(tmp_path, start_service):
-    service = start_service("--latency-ms", "150")
-    personas = write_personas(tmp_path, SHOPPER)
-    run = run_locust(
-        tmp_path,
-        service.url,
-        "--seed",
-        "42",
-        "--slo-p50-ms",
-        "2000",
-        personas=personas,
-        users=3,
-        run_time="3s",
-        env={"LOCUST_SLO_P95_MS": "3000", "LOCUST_SLO_ERROR_RATE": "0.5"},
-    )
+def test_generous_targets_pass_the_slow_service(request, slow_service_runs):
+    run = case_result(slow_service_runs, request).locust_run()
     assert run.returncode == 0, run.output[-3000:]
     targets = {(r["scope"], r["metric"]): r["target"] for r in slo_rows(run)}
     assert (
@@ -81,6 +103,21 @@ def test_generous_targets_pass_the_slow_service(tmp_path, start_service):
 # A reconciliation mismatch fails the verdict outright (even with --slo-error-rate 1): checked
 # on the same run as the mismatch itself, in test_journeys.py's
 # test_tampered_report_is_caught_and_fails_the_verdict_outright.
+
+
+@pytest.fixture(scope="module")
+def bad_target_runs(request, idle_service):
+    """test_bad_targets_stop_before_any_traffic's runs, each case's own, two at once ahead of
+    their checks (each only starts up and stops)."""
+
+    def start(folder, params):
+        command = locust_command(
+            folder, *params["args"], personas=write_personas(folder, SHOPPER),
+            users=1, run_time="3s",
+        )  # fmt: skip
+        return command, locust_env(idle_service.url, params["env"]), None
+
+    return run_cases(request, "test_bad_targets_stop_before_any_traffic", start)
 
 
 @pytest.mark.parametrize(
@@ -107,12 +144,11 @@ def test_generous_targets_pass_the_slow_service(tmp_path, start_service):
         ),
     ],
 )
-def test_bad_targets_stop_before_any_traffic(tmp_path, idle_service, args, env, needle):
+def test_bad_targets_stop_before_any_traffic(
+    request, bad_target_runs, idle_service, args, env, needle
+):
     service = idle_service
-    personas = write_personas(tmp_path, SHOPPER)
-    run = run_locust(
-        tmp_path, service.url, *args, personas=personas, users=1, run_time="3s", env=env
-    )
+    run = case_result(bad_target_runs, request).locust_run()
     assert run.returncode == 2, run.output[-2000:]
     assert needle in run.output and "No traffic was sent" in run.output
     assert "Traceback" not in run.output
