@@ -530,7 +530,7 @@ def run_cases(
         if getattr(item, "originalname", None) == test_name
         and item.module is request.module
     ]
-    return _run_all(request, cases, parallel, timeout)
+    return run_processes(request, cases, parallel, timeout)
 
 
 def run_tests(
@@ -546,13 +546,20 @@ def run_tests(
         item.name for item in request.session.items if item.module is request.module
     }
     cases = [(name, start) for name, start in starts.items() if name in selected]
-    return _run_all(request, cases, parallel, timeout)
+    return run_processes(request, cases, parallel, timeout)
 
 
-def _run_all(request, cases, parallel, timeout) -> dict[str, CaseRun | BaseException]:
-    """Start each ``(key, start)`` process, ``parallel`` at a time, and wait for them all. The
-    processes are started and waited for from this greenlet alone (a fork while another
-    greenlet works can hang the child before its exec)."""
+def run_processes(
+    request: pytest.FixtureRequest,
+    cases: list[tuple[str, Callable[[Path], tuple[list[str], dict, object]]]],
+    parallel: int = PARALLEL_CASES,
+    timeout: float = 60,
+) -> dict[str, CaseRun | BaseException]:
+    """Start each ``(key, start)``'s process, ``parallel`` at a time, each in a folder of its
+    own (``start(folder)`` -> command, environment, context), and wait for them all:
+    ``{key: CaseRun}``, or what its ``start`` raised. The processes are started and waited for
+    from this greenlet alone (a fork while another greenlet works can hang the child before
+    its exec)."""
     factory = request.getfixturevalue("tmp_path_factory")
     results: dict[str, CaseRun | BaseException] = {}
     running: dict[str, tuple] = {}

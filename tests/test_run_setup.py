@@ -11,7 +11,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from journeys.preflight import token_problem
-from tests.conftest import empty_tables, run_locust, write_personas
+from tests.conftest import (
+    empty_tables,
+    launch_service,
+    locust_command,
+    locust_env,
+    run_locust,
+    run_processes,
+    stop_services,
+    write_personas,
+)
 
 MIX = (
     "alpha_shopper,customer,6,visa,USD,5,50,0,1,,en_US,0.5,1",
@@ -141,36 +150,54 @@ def _first_payments(service, count=6):
     )
 
 
-def test_seed_repeats_the_data(tmp_path, service, start_service):
+def test_seed_repeats_the_data(request):
     """Also against a failing service: the resends' backoff jitter has a stream of its own, so
     a baseline run and a fault run with one seed send the same payments."""
-    personas = write_personas(
-        tmp_path,
-        "solo,customer,1,visa|mastercard|amex,USD|EUR|JPY,5,900,0.3,1,,fr_FR,0,0",
-    )
-    failing = start_service(
-        "--error-rate", "0.5", "--error-phase", "before", "--fault-seed", "3"
-    )
-    runs = []
-    for seed, target, seconds in (
-        ("21", service, "1s"),
-        ("21", service, "1s"),
-        ("22", service, "1s"),
-        ("21", failing, "3s"),
-    ):
-        empty_tables(target)  # each run's first payments are the first in the database
-        run = run_locust(
-            tmp_path, target.url, "--seed", seed,
-            personas=personas, users=1, run_time=seconds,
-        )  # fmt: skip
-        runs.append(_first_payments(target))
-    assert len(runs[0]) == 6
-    assert runs[0] == runs[1], "the same seed must repeat the same payments"
-    assert runs[0] != runs[2], "another seed must give other payments"
+    solo = "solo,customer,1,visa|mastercard|amex,USD|EUR|JPY,5,900,0.3,1,,fr_FR,0,0"
+    failing = ("--error-rate", "0.5", "--error-phase", "before", "--fault-seed", "3")
+    services = []
+
+    def starter(seed, seconds, *flags):
+        def start(folder):
+            # a service of its own: the run's first payments are the first in its database
+            service = launch_service(folder, *flags)
+            services.append(service)
+            command = locust_command(
+                folder, "--seed", seed, personas=write_personas(folder, solo), users=1,
+                run_time=seconds,
+            )  # fmt: skip
+            return command, locust_env(service.url), service
+
+        return start
+
+    try:  # the four runs two at once, each against its own service
+        done = run_processes(
+            request,
+            [
+                ("failing", starter("21", "3s", *failing)),
+                ("first", starter("21", "1s")),
+                ("again", starter("21", "1s")),
+                ("other seed", starter("22", "1s")),
+            ],
+            timeout=120,
+        )
+        runs = {}
+        for key, case in done.items():
+            if isinstance(case, BaseException):
+                raise case
+            runs[key] = _first_payments(case.context)
+    finally:
+        stop_services(services)
+    run = done["failing"].locust_run()
+    assert len(runs["first"]) == 6
+    assert runs["first"] == runs["again"], "the same seed must repeat the same payments"
+    assert runs["first"] != runs["other seed"], "another seed must give other payments"
     assert "(resend same key)" in run.output, (
         "the failing service made the client resend"
     )
-    assert runs[3] == runs[0], "resends must not change the data that follows"
+    assert runs["failing"] == runs["first"], (
+        "resends must not change the data that follows"
+    )
 
 
 def test_missing_token_with_operators_stops_before_traffic(tmp_path, idle_service):
