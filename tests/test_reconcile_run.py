@@ -22,13 +22,18 @@ from journeys.results.reconcile_run import compare
 from tests.conftest import (
     TOKEN,
     LocustRun,
+    case_result,
     end_process,
     get_text,
+    launch_service,
     locust_command,
+    locust_env,
     locust_process,
     post_form,
     run_locust,
+    run_tests,
     start_web_ui,
+    stop_services,
     write_personas,
 )
 
@@ -57,24 +62,69 @@ def ledger(run) -> tuple[int, int]:
     )
 
 
-def reconciled_run(tmp_path, service, *args, **kwargs):
-    personas = write_personas(tmp_path, SHOPPER, OPS)
-    return run_locust(
-        tmp_path, service.url, "--reconcile-run", *LENIENT, *args,
-        personas=personas, users=kwargs.pop("users", 4), run_time="2s", **kwargs,
-    )  # fmt: skip
+#: the reconciled runs: per test, its service's flags and its Locust arguments
+RECONCILED_RUNS = {
+    "test_a_faithful_service_passes_even_when_answers_are_lost_and_reports_are_slow": (
+        (
+            "--error-rate",
+            "0.2",
+            "--error-phase",
+            "after",
+            "--report-latency-ms",
+            "2500",
+        ),
+        ("--seed", "5", "--tags", "customer"),
+    ),
+    "test_a_resend_charged_again_fails_the_run": (
+        ("--error-rate", "0.3", "--error-phase", "after", "--replay-charges"),
+        ("--seed", "6"),
+    ),
+    "test_a_clock_behind_moves_the_window_and_a_payment_left_out_is_lost": (
+        ("--clock-offset-s", "-0.9", "--report-tamper"),
+        ("--seed", "7", "--tags", "customer"),
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def reconciled_runs(request):
+    """RECONCILED_RUNS' runs (--reconcile-run, lenient SLO targets, SHOPPER and OPS, 4 users,
+    2 s), each against a service of its own with its flags (the context), two at once ahead of
+    their checks."""
+    services = []
+
+    def starter(flags, args):
+        def start(folder):
+            service = launch_service(folder, *flags)
+            services.append(service)
+            command = locust_command(
+                folder, "--reconcile-run", *LENIENT, *args,
+                personas=write_personas(folder, SHOPPER, OPS), users=4, run_time="2s",
+            )  # fmt: skip
+            return command, locust_env(service.url), service
+
+        return start
+
+    starts = {name: starter(*setup) for name, setup in RECONCILED_RUNS.items()}
+    try:
+        yield run_tests(request, starts, timeout=120)
+    finally:
+        stop_services(services)
+
+
+def reconciled(request) -> tuple:
+    """(its service, its LocustRun) for the running test, from ``reconciled_runs``."""
+    case = case_result(request.getfixturevalue("reconciled_runs"), request)
+    return case.context, case.locust_run()
 
 
 def test_a_faithful_service_passes_even_when_answers_are_lost_and_reports_are_slow(
-    tmp_path, start_service
+    request, reconciled_runs
 ):
     """Lost 5xx answers are resent with the same key and not charged again: the report holds
     exactly the confirmed payments (and at most the unknown ones). Its 2.5 s say nothing about
     the clocks (the service stamped it somewhere in them): the window does not move."""
-    service = start_service(
-        "--error-rate", "0.2", "--error-phase", "after", "--report-latency-ms", "2500"
-    )
-    run = reconciled_run(tmp_path, service, "--seed", "5", "--tags", "customer")
+    service, run = reconciled(request)
     assert run.returncode == 0, run.output[-3000:]
     row = books(run)
     confirmed, unknown = ledger(run)
@@ -88,13 +138,10 @@ def test_a_faithful_service_passes_even_when_answers_are_lost_and_reports_are_sl
     assert f"  ok: {row['message']}" in run.output  # the terminal summary says it held
 
 
-def test_a_resend_charged_again_fails_the_run(tmp_path, start_service):
+def test_a_resend_charged_again_fails_the_run(request, reconciled_runs):
     """``--replay-charges`` with lost answers: the client never saw the first charge, so only
     the service's own books show the double charge; the check counts exactly the extra ones."""
-    service = start_service(
-        "--error-rate", "0.3", "--error-phase", "after", "--replay-charges"
-    )
-    run = reconciled_run(tmp_path, service, "--seed", "6")
+    service, run = reconciled(request)
     assert run.returncode == 1, run.output[-3000:]
     confirmed, unknown = ledger(run)
     extra = charged(service) - confirmed - unknown
@@ -111,14 +158,13 @@ def test_a_resend_charged_again_fails_the_run(tmp_path, start_service):
 
 
 def test_a_clock_behind_moves_the_window_and_a_payment_left_out_is_lost(
-    tmp_path, start_service
+    request, reconciled_runs
 ):
     """A service whose clock is 0.9 s behind stamps the run's first payments before the test
     started by this machine's clock: the report's ``generated_at`` shows the offset and the
     window moves (a payment left out would read as lost). The same service's report leaves out
     one payment (``--report-tamper``): that one is lost."""
-    service = start_service("--clock-offset-s", "-0.9", "--report-tamper")
-    run = reconciled_run(tmp_path, service, "--seed", "7", "--tags", "customer")
+    service, run = reconciled(request)
     assert run.returncode == 1, run.output[-3000:]
     row = books(run)
     assert "the window was moved by -0.9" in row["message"], row
