@@ -32,6 +32,7 @@ from tests.conftest import (
     master_args,
     run_cases,
     run_locust,
+    run_tests,
     stop_services,
     worker_command,
     write_personas,
@@ -193,19 +194,65 @@ def test_fault_keeps_the_run_going_and_the_books_balanced(
     assert_books_balance(run, service)
 
 
-def test_a_garbled_decline_is_resent_with_the_same_key(tmp_path, start_service):
+#: runs against a service of their own each, run ahead of their tests' checks two at once:
+#: per test, (service flags, Locust arguments, personas rows, users, run time, environment)
+DECLINING = (
+    "shopper,customer,3,visa|mastercard,USD|EUR,5,80,0.5,2,,en_US,0,0.05",
+    "ops,operator,1,visa|amex,USD|JPY,1,500,0.5,0,4,en_US,0,0.05",
+)
+OWN_SERVICE_RUNS = {
+    "test_a_garbled_decline_is_resent_with_the_same_key": (
+        ("--garbage-rate", "0.2", "--fault-seed", "5"), ("--seed", "7"), DECLINING, 4, "2s",
+        None,
+    ),
+    "test_slow_report_fails_p95_but_batches_still_reconcile": (
+        ("--report-latency-ms", "700"), ("--seed", "13"), (OPERATORS,), 2, "3s", None,
+    ),
+    "test_the_probers_payments_are_in_the_books": (
+        (), ("--seed", "16"), (EVERYONE[2],), 1, "2s", None,
+    ),
+    "test_no_card_number_cvc_or_token_in_any_output": (
+        (), ("--seed", "15"), EVERYONE, 3, "2s", {"LOCUST_LOGLEVEL": "DEBUG"},
+    ),
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def own_service_runs(request):
+    """OWN_SERVICE_RUNS' runs, each against a service of its own (the context)."""
+    services = []
+
+    def starter(flags, args, personas, users, run_time, env):
+        def start(folder):
+            service = launch_service(folder, *flags)
+            services.append(service)
+            command = locust_command(
+                folder, *args, personas=write_personas(folder, *personas), users=users,
+                run_time=run_time,
+            )  # fmt: skip
+            return command, locust_env(service.url, env), service
+
+        return start
+
+    starts = {name: starter(*setup) for name, setup in OWN_SERVICE_RUNS.items()}
+    try:
+        yield run_tests(request, starts, timeout=120)
+    finally:
+        stop_services(services)
+
+
+def own_service_run(request):
+    """(its service, its CaseRun) for the running test, from ``own_service_runs``."""
+    case = case_result(request.getfixturevalue("own_service_runs"), request)
+    return case.context, case
+
+
+def test_a_garbled_decline_is_resent_with_the_same_key(request, own_service_runs):
     """A 402 whose body can't be read says nothing about the payment: like a garbled 201 it is
     resent with the same key, so the journey goes on with the readable decline instead of failing
     (a batch used to fail outright on one garbled decline, before its report)."""
-    service = start_service("--garbage-rate", "0.2", "--fault-seed", "5")
-    declining = (
-        "shopper,customer,3,visa|mastercard,USD|EUR,5,80,0.5,2,,en_US,0,0.05",
-        "ops,operator,1,visa|amex,USD|JPY,1,500,0.5,0,4,en_US,0,0.05",
-    )
-    run = run_locust(
-        tmp_path, service.url, "--seed", "7",
-        personas=write_personas(tmp_path, *declining), users=4, run_time="2s",
-    )  # fmt: skip
+    service, case = own_service_run(request)
+    run = case.locust_run()
     garbled = [
         f for f in failures(run) if "402 without a JSON error body" in f["Error"]
     ]
@@ -223,17 +270,9 @@ def test_a_garbled_decline_is_resent_with_the_same_key(tmp_path, start_service):
     assert_books_balance(run, service)
 
 
-def test_slow_report_fails_p95_but_batches_still_reconcile(tmp_path, start_service):
-    service = start_service("--report-latency-ms", "700")
-    run = run_locust(
-        tmp_path,
-        service.url,
-        "--seed",
-        "13",
-        personas=write_personas(tmp_path, OPERATORS),
-        users=2,
-        run_time="3s",
-    )
+def test_slow_report_fails_p95_but_batches_still_reconcile(request, own_service_runs):
+    service, case = own_service_run(request)
+    run = case.locust_run()
     assert run.returncode == 1
     assert "p95" in run.output and "batch_report" in run.output
     rows = {
@@ -336,36 +375,21 @@ def test_payments_cut_off_by_the_end_of_the_run_are_in_the_books_as_unknown(
     assert_books_balance(run, service)
 
 
-def test_the_probers_payments_are_in_the_books(tmp_path, service):
+def test_the_probers_payments_are_in_the_books(request, own_service_runs):
     """Edge probes and the first use of a reused key are real payments: the ledger has them."""
-    run = run_locust(
-        tmp_path,
-        service.url,
-        "--seed",
-        "16",
-        personas=write_personas(tmp_path, EVERYONE[2]),
-        users=1,
-        run_time="2s",
-    )
+    service, case = own_service_run(request)
+    run = case.locust_run()
     assert run.returncode == 0, run.output[-3000:]
     first_use = run.stats()[("POST", "error_probes: key reuse: first use")]
     assert int(first_use["Request Count"]) >= 1 and first_use["Failure Count"] == "0"
     assert_books_balance(run, service)
 
 
-def test_no_card_number_cvc_or_token_in_any_output(tmp_path, service):
+def test_no_card_number_cvc_or_token_in_any_output(request, own_service_runs):
     """Run every persona (declines, probes, reports) and grep every output of the run for secrets."""
-    seed = 15
-    run = run_locust(
-        tmp_path,
-        service.url,
-        "--seed",
-        str(seed),
-        personas=write_personas(tmp_path, *EVERYONE),
-        users=3,
-        run_time="2s",
-        env={"LOCUST_LOGLEVEL": "DEBUG"},
-    )
+    seed = 15  # OWN_SERVICE_RUNS' --seed for it
+    service, case = own_service_run(request)
+    run, tmp_path = case.locust_run(), case.folder
     outputs = {"locust output": run.output, "service log": service.log()}
     for path in tmp_path.iterdir():
         if path.suffix in (".csv", ".html", ".log"):
