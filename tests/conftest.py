@@ -170,6 +170,46 @@ def stop_services(services: list[Service]) -> None:
         svc.stop()
 
 
+@dataclass(frozen=True)
+class RunPlan:
+    """One Locust run against a reference service of its own: the service's flags, then what
+    ``locust_command`` takes, and extra environment for Locust."""
+
+    flags: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
+    personas: Path | None = None
+    users: int = 4
+    run_time: str = "4s"
+    env: dict | None = None
+
+
+class OwnServices:
+    """A module's reference services, one per run, so each run's database holds only its own
+    payments: ``starter`` turns a run's plan into a ``start`` for ``run_tests`` /
+    ``run_cases`` / ``run_processes`` (the service is the run's context), ``stop`` ends them."""
+
+    def __init__(self) -> None:
+        self.services: list[Service] = []
+
+    def starter(self, plan: Callable[..., RunPlan]) -> Callable:
+        """``plan(folder)`` (``plan(folder, params=...)`` for a case) -> its ``RunPlan``."""
+
+        def start(folder: Path, **params):
+            run = plan(folder, **params)
+            service = launch_service(folder, *run.flags)
+            self.services.append(service)
+            command = locust_command(
+                folder, *run.args, personas=run.personas, users=run.users,
+                run_time=run.run_time,
+            )  # fmt: skip
+            return command, locust_env(service.url, run.env), service
+
+        return start
+
+    def stop(self) -> None:
+        stop_services(self.services)
+
+
 @pytest.fixture
 def start_service(tmp_path):
     """Factory: ``start_service("--error-rate", "0.2")`` -> a running Service, stopped after the test."""

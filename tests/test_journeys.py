@@ -9,13 +9,11 @@ import pytest
 
 from journeys.probes import month_somewhere, year_past_everywhere
 from tests.conftest import (
+    OwnServices,
+    RunPlan,
     case_result,
-    launch_service,
-    locust_command,
-    locust_env,
     run_cases,
     run_tests,
-    stop_services,
     write_personas,
 )
 
@@ -120,18 +118,16 @@ def own_service_runs(request, test_name, service_args, locust_args):
     own (``service_args(params)`` its flags; the service is each case's context, so its
     database holds only that case's payments), two at once ahead of their checks;
     ``locust_args(folder, params)`` -> (args, keywords) for ``locust_command``."""
-    services = []
+    services = OwnServices()
 
-    def start(folder, params):
-        service = launch_service(folder, *service_args(params))
-        services.append(service)
-        args, kw = locust_args(folder, params)
-        return locust_command(folder, *args, **kw), locust_env(service.url), service
+    def plan(folder, params):
+        args, keywords = locust_args(folder, params)
+        return RunPlan(service_args(params), args, **keywords)
 
     try:
-        yield run_cases(request, test_name, start, timeout=120)
+        yield run_cases(request, test_name, services.starter(plan), timeout=120)
     finally:
-        stop_services(services)
+        services.stop()
 
 
 @pytest.fixture(scope="module")
@@ -308,32 +304,27 @@ JOURNEY_RUNS = {
 def journey_runs(request):
     """The runs of JOURNEY_RUNS' tests this session selected, each against a service of its
     own (the context), two at once ahead of their checks."""
-    services = []
+    services = OwnServices()
 
-    def starter(flags, args, personas, users, run_time):
-        def start(folder):
-            service = launch_service(folder, *flags)
-            services.append(service)
+    def plan(flags, args, personas, users, run_time):
+        def for_folder(folder):
             rows = (
                 customer_file(folder, **personas)
                 if isinstance(personas, dict)
                 else write_personas(folder, *personas)
             )
-            command = locust_command(
-                folder, *args, personas=rows, users=users, run_time=run_time
-            )
-            return command, locust_env(service.url), service
+            return RunPlan(flags, args, personas=rows, users=users, run_time=run_time)
 
-        return start
+        return for_folder
 
     try:
         yield run_tests(
             request,
-            {name: starter(*setup) for name, setup in JOURNEY_RUNS.items()},
+            {name: services.starter(plan(*p)) for name, p in JOURNEY_RUNS.items()},
             timeout=120,
         )
     finally:
-        stop_services(services)
+        services.stop()
 
 
 def journey_run(request) -> tuple:

@@ -22,18 +22,17 @@ from journeys.results.reconcile_run import compare
 from tests.conftest import (
     TOKEN,
     LocustRun,
+    OwnServices,
+    RunPlan,
     case_result,
     end_process,
     get_text,
-    launch_service,
     locust_command,
-    locust_env,
     locust_process,
     post_form,
     run_locust,
     run_tests,
     start_web_ui,
-    stop_services,
     write_personas,
 )
 
@@ -91,25 +90,19 @@ def reconciled_runs(request):
     """RECONCILED_RUNS' runs (--reconcile-run, lenient SLO targets, SHOPPER and OPS, 4 users,
     2 s), each against a service of its own with its flags (the context), two at once ahead of
     their checks."""
-    services = []
+    services = OwnServices()
 
-    def starter(flags, args):
-        def start(folder):
-            service = launch_service(folder, *flags)
-            services.append(service)
-            command = locust_command(
-                folder, "--reconcile-run", *LENIENT, *args,
-                personas=write_personas(folder, SHOPPER, OPS), users=4, run_time="2s",
-            )  # fmt: skip
-            return command, locust_env(service.url), service
+    def plan(flags, args):
+        return lambda folder: RunPlan(
+            flags, ("--reconcile-run", *LENIENT, *args),
+            personas=write_personas(folder, SHOPPER, OPS), users=4, run_time="2s",
+        )  # fmt: skip
 
-        return start
-
-    starts = {name: starter(*setup) for name, setup in RECONCILED_RUNS.items()}
+    starts = {name: services.starter(plan(*p)) for name, p in RECONCILED_RUNS.items()}
     try:
         yield run_tests(request, starts, timeout=120)
     finally:
-        stop_services(services)
+        services.stop()
 
 
 def reconciled(request) -> tuple:

@@ -22,6 +22,8 @@ from payment_contract import BRANDS, DECLINING_TEST_CARDS
 from tests.conftest import (
     ROOT,
     TOKEN,
+    OwnServices,
+    RunPlan,
     case_result,
     end_process,
     free_port,
@@ -33,7 +35,6 @@ from tests.conftest import (
     run_cases,
     run_locust,
     run_tests,
-    stop_services,
     worker_command,
     write_personas,
 )
@@ -107,25 +108,24 @@ def failures(run) -> list[dict]:
 def fault_runs(request):
     """test_fault_keeps_the_run_going_and_the_books_balanced's runs, each against a service of
     its own with its fault, two at once, ahead of their checks (the service is the context)."""
-    services = []
+    services = OwnServices()
 
-    def start(folder, params):
-        service = launch_service(folder, *params["faults"], "--fault-seed", "11")
-        services.append(service)
-        command = locust_command(
-            folder, "--seed", "12", *params["extra"],
-            personas=write_personas(folder, CUSTOMERS, OPERATORS),
-            users=4, run_time=f"{params['run_s']}s",
+    def plan(folder, params):
+        return RunPlan(
+            (*params["faults"], "--fault-seed", "11"), ("--seed", "12", *params["extra"]),
+            personas=write_personas(folder, CUSTOMERS, OPERATORS), users=4,
+            run_time=f"{params['run_s']}s",
         )  # fmt: skip
-        return command, locust_env(service.url), service
 
-    yield run_cases(
-        request,
-        "test_fault_keeps_the_run_going_and_the_books_balanced",
-        start,
-        timeout=120,
-    )
-    stop_services(services)
+    try:
+        yield run_cases(
+            request,
+            "test_fault_keeps_the_run_going_and_the_books_balanced",
+            services.starter(plan),
+            timeout=120,
+        )
+    finally:
+        services.stop()
 
 
 # run_s: 2 s of run where every answer comes at once; 3 s where stalls and 429s (Retry-After
@@ -220,25 +220,20 @@ OWN_SERVICE_RUNS = {
 @pytest.fixture(scope="module")
 def own_service_runs(request):
     """OWN_SERVICE_RUNS' runs, each against a service of its own (the context)."""
-    services = []
+    services = OwnServices()
 
-    def starter(flags, args, personas, users, run_time, env):
-        def start(folder):
-            service = launch_service(folder, *flags)
-            services.append(service)
-            command = locust_command(
-                folder, *args, personas=write_personas(folder, *personas), users=users,
-                run_time=run_time,
-            )  # fmt: skip
-            return command, locust_env(service.url, env), service
+    def plan(flags, args, personas, users, run_time, env):
+        return lambda folder: RunPlan(
+            flags, args,
+            personas=write_personas(folder, *personas), users=users, run_time=run_time,
+            env=env,
+        )  # fmt: skip
 
-        return start
-
-    starts = {name: starter(*setup) for name, setup in OWN_SERVICE_RUNS.items()}
+    starts = {name: services.starter(plan(*p)) for name, p in OWN_SERVICE_RUNS.items()}
     try:
         yield run_tests(request, starts, timeout=120)
     finally:
-        stop_services(services)
+        services.stop()
 
 
 def own_service_run(request):

@@ -12,13 +12,11 @@ import pytest
 
 from journeys.preflight import token_problem
 from tests.conftest import (
+    OwnServices,
+    RunPlan,
     empty_tables,
-    launch_service,
-    locust_command,
-    locust_env,
     run_locust,
     run_processes,
-    stop_services,
     write_personas,
 )
 
@@ -155,20 +153,16 @@ def test_seed_repeats_the_data(request):
     a baseline run and a fault run with one seed send the same payments."""
     solo = "solo,customer,1,visa|mastercard|amex,USD|EUR|JPY,5,900,0.3,1,,fr_FR,0,0"
     failing = ("--error-rate", "0.5", "--error-phase", "before", "--fault-seed", "3")
-    services = []
+    # a service of its own each: the run's first payments are the first in its database
+    services = OwnServices()
 
     def starter(seed, seconds, *flags):
-        def start(folder):
-            # a service of its own: the run's first payments are the first in its database
-            service = launch_service(folder, *flags)
-            services.append(service)
-            command = locust_command(
-                folder, "--seed", seed, personas=write_personas(folder, solo), users=1,
-                run_time=seconds,
-            )  # fmt: skip
-            return command, locust_env(service.url), service
-
-        return start
+        return services.starter(
+            lambda folder: RunPlan(
+                flags, ("--seed", seed),
+                personas=write_personas(folder, solo), users=1, run_time=seconds,
+            )
+        )  # fmt: skip
 
     try:  # the four runs two at once, each against its own service
         done = run_processes(
@@ -187,7 +181,7 @@ def test_seed_repeats_the_data(request):
                 raise case
             runs[key] = _first_payments(case.context)
     finally:
-        stop_services(services)
+        services.stop()
     run = done["failing"].locust_run()
     assert len(runs["first"]) == 6
     assert runs["first"] == runs["again"], "the same seed must repeat the same payments"

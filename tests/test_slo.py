@@ -12,10 +12,11 @@ import pytest
 from journeys.results.stats import OUTCOMES
 from tests.conftest import (
     LocustRun,
+    OwnServices,
+    RunPlan,
     case_result,
     end_process,
     get_text,
-    launch_service,
     locust_command,
     locust_env,
     locust_processes,
@@ -23,7 +24,6 @@ from tests.conftest import (
     run_cases,
     run_tests,
     start_web_ui,
-    stop_services,
     write_personas,
 )
 
@@ -47,19 +47,16 @@ def failed_messages(run) -> list[str]:
 def slow_service_runs(request):
     """The two slow-service tests' runs, each against a service of its own that takes 150 ms
     per request (the context), at once ahead of their checks."""
-    services = []
+    services = OwnServices()
 
     def starter(*args, env=None):
-        def start(folder):
-            service = launch_service(folder, "--latency-ms", "150")
-            services.append(service)
-            command = locust_command(
-                folder, *args, personas=write_personas(folder, SHOPPER), users=3,
-                run_time="3s",
-            )  # fmt: skip
-            return command, locust_env(service.url, env), service
-
-        return start
+        return services.starter(
+            lambda folder: RunPlan(
+                ("--latency-ms", "150"), args,
+                personas=write_personas(folder, SHOPPER), users=3, run_time="3s",
+                env=env,
+            )
+        )  # fmt: skip
 
     try:
         yield run_tests(
@@ -74,7 +71,7 @@ def slow_service_runs(request):
             timeout=120,
         )  # fmt: skip
     finally:
-        stop_services(services)
+        services.stop()
 
 
 def test_slow_service_fails_p50_and_exits_1(request, slow_service_runs):
