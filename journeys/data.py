@@ -251,36 +251,45 @@ class PaymentData:
         )
         self._customers = customer_pool(persona.locale, seed)
         self._cards = {brand: card_pool(brand, seed) for brand in persona.card_types}
-        self._bounds = {c: self._minor_bounds(c) for c in persona.currencies}
         self._declining = {
             code: declining_card(code, self.rng) for code in persona.decline_codes
         }
+        # Per-journey draws index these tuples with ``int(random() * n)``: one C call per draw
+        # where ``rng.choice`` / ``randint`` made ~5 Python calls. Still one stream per seed.
+        self._random = self.rng.random
+        self._currencies = tuple(persona.currencies)
+        self._brand_pools = tuple(self._cards[b] for b in persona.card_types)
+        self._declining_cards = tuple(self._declining[c] for c in persona.decline_codes)
+        self._spans = {c: self._minor_span(c) for c in persona.currencies}
 
-    def _minor_bounds(self, currency: str) -> tuple[int, int]:
+    def _minor_span(self, currency: str) -> tuple[int, int]:
+        """The lowest amount in minor units of ``currency`` and how many amounts there are."""
         scale = CURRENCIES[currency].minor_per_major
         low = max(1, int(Decimal(self.persona.amount_min) * scale))
-        return low, max(low, int(Decimal(self.persona.amount_max) * scale))
+        return low, max(low, int(Decimal(self.persona.amount_max) * scale)) - low + 1
 
     def customer(self) -> Customer:
-        return self.rng.choice(self._customers)
+        customers = self._customers
+        return customers[int(self._random() * len(customers))]
 
     def first_card(self) -> Card:
         """The card a journey starts with: a declining test card at the persona's decline rate."""
-        if self.persona.decline_rate and self.rng.random() < self.persona.decline_rate:
-            return self._declining[self.rng.choice(self.persona.decline_codes)]
+        rate = self.persona.decline_rate
+        if rate and self._random() < rate:
+            cards = self._declining_cards
+            return cards[int(self._random() * len(cards))]
         return self.good_card()
 
     def good_card(self, brand: str | None = None, exclude: Card | None = None) -> Card:
         """A card that pays: of ``brand`` (default: one of the persona's), other than ``exclude``."""
-        pool = self._cards.get(brand) if brand else None
-        if pool is None:
-            pool = (
-                card_pool(brand, self.seed)
-                if brand
-                else self._cards[self.rng.choice(self.persona.card_types)]
-            )
+        random_ = self._random
+        if brand:
+            pool = self._cards.get(brand) or card_pool(brand, self.seed)
+        else:
+            pools = self._brand_pools
+            pool = pools[int(random_() * len(pools))]
         while True:
-            card = self.rng.choice(pool)
+            card = pool[int(random_() * len(pool))]
             if exclude is None or card.number != exclude.number:
                 return card
 
@@ -290,12 +299,13 @@ class PaymentData:
         return self.good_card(brand, exclude=card)
 
     def currency(self) -> str:
-        return self.rng.choice(self.persona.currencies)
+        currencies = self._currencies
+        return currencies[int(self._random() * len(currencies))]
 
     def amount_minor(self, currency: str) -> int:
         """An amount in the persona's range, in integer minor units of ``currency`` (whole yen/won)."""
-        low, high = self._bounds.get(currency) or self._minor_bounds(currency)
-        return self.rng.randint(low, high)
+        low, count = self._spans.get(currency) or self._minor_span(currency)
+        return low + int(self._random() * count)
 
     def idempotency_key(self) -> str:
         """A key unique across processes and runs (never seed-derived)."""
