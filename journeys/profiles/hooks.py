@@ -5,7 +5,8 @@
                                 any traffic; workers learn the phase from the master's messages;
                                 the web UI's start form is checked and picks the shape
 * ``test_start``                a steady test forgets an earlier profile test's phases
-* ``request``                   HTTP requests (not ``journey`` entries) counted into the phase
+* ``request``                   HTTP requests (not ``journey`` entries) counted into the phase,
+                                listened to only while a phase is counted (``book.on_counting``)
 * ``report_to_master`` / ``worker_report``  workers ship their phase counters, the master adds them
 * ``test_stopping``             when the run stopped, to cut the last phase's window
 * ``quitting`` / ``quit``       ``PREFIX_profile.csv``, then the report after Locust's own tables
@@ -152,12 +153,20 @@ def _check_start_form(environment):
     return None
 
 
-@events.request.add_listener
 def count_request(response_time, exception=None, **_kwargs) -> None:
-    # HTTP only: journeys are not request events. Outside a profile's phase (a steady run)
-    # nothing is counted: checked here, one call per request less than in ``record``
-    if book.current is not None:
-        book.record(response_time, exception is not None)
+    """A ``request`` listener while a phase is counted (HTTP only: journeys are not request
+    events); a steady run never has it, so it costs those nothing per request."""
+    book.record(response_time, exception is not None)
+
+
+def _listen_to_requests(counting: bool) -> None:
+    if counting:
+        events.request.add_listener(count_request)
+    else:
+        events.request.remove_listener(count_request)
+
+
+book.on_counting = _listen_to_requests
 
 
 @events.test_start.add_listener

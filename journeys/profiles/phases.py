@@ -14,6 +14,7 @@ count, and ship what they counted since their last stats report to the master, w
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from journeys.profiles.schedule import Schedule
@@ -44,20 +45,28 @@ class PhaseBook:
     reached: int = -1  # the last phase entered
     stopped_at_s: float | None = None
     phases: dict[int, PhaseStats] = field(default_factory=dict)
+    #: Told ``True`` when a phase starts being counted and ``False`` when counting stops: the
+    #: hooks listen to requests only in between, so a steady run pays nothing per request.
+    on_counting: Callable[[bool], None] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def start(self, schedule: Schedule | None) -> None:
-        self.schedule, self.current, self.reached, self.stopped_at_s = (
-            schedule,
-            None,
-            -1,
-            None,
-        )
+        self.schedule, self.reached, self.stopped_at_s = schedule, -1, None
+        self._set_current(None)
         self.phases.clear()
 
     def enter(self, index: int | None) -> None:
-        self.current = index
+        self._set_current(index)
         if index is not None:
             self.reached = max(self.reached, index)
+
+    def _set_current(self, index: int | None) -> None:
+        counting = index is not None
+        changed = counting != (self.current is not None)
+        self.current = index
+        if changed and self.on_counting is not None:
+            self.on_counting(counting)
 
     def record(self, response_time: float | None, failed: bool) -> None:
         if self.current is None:
