@@ -49,9 +49,12 @@ class Histogram:
 
     def add(self, ms: float) -> None:
         self.buckets[bucket_response_time(ms)] += 1
-        self.min = min(self.min, ms) if self.count else ms
+        # what min() and max() would keep, without their two calls per journey
+        if not self.count or ms < self.min:
+            self.min = ms
         self.count += 1
-        self.max = max(self.max, ms)
+        if ms > self.max:  # noqa: PLR1730 (no max() call: once per journey)
+            self.max = ms
 
     def merge(self, other: Histogram) -> None:
         if other.count:
@@ -210,12 +213,14 @@ class JourneyBook:
         return entry
 
     def started(self, journey: str, persona: str) -> None:
-        self._entry(journey, persona).started += 1
-        self.in_flight[(journey, persona)] += 1
+        key = (journey, persona)
+        # once per journey: the entry is nearly always there, so look before calling _entry
+        (self.entries.get(key) or self._entry(journey, persona)).started += 1
+        self.in_flight[key] += 1
 
     def finished(self, result: JourneyResult) -> None:
         key = (result.journey, result.persona)
-        self._entry(*key).record(result)
+        (self.entries.get(key) or self._entry(*key)).record(result)
         if self.in_flight[key] > 0:
             self.in_flight[key] -= 1
 
