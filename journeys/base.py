@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Self
 
 import gevent
@@ -18,7 +18,7 @@ from journeys.events import JourneyResult, journey_finished, journey_started
 STOPPED = (GreenletExit, StopUser, InterruptTaskSet)
 
 
-@dataclass
+@dataclass(slots=True)
 class JourneyRun:
     """One journey in flight: times it, counts its attempts and reports its outcome once.
 
@@ -36,7 +36,6 @@ class JourneyRun:
     unsettled_payments: int = 0
     retried: bool = False
     duplicate_charges: int = 0
-    tags: dict = field(default_factory=dict)
     _started: float = 0.0
     _done: bool = False
     _span_cm: object = None
