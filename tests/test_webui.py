@@ -11,6 +11,7 @@ import io
 import json
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -28,6 +29,7 @@ from tests.conftest import (
     get_text,
     locust_command,
     locust_process,
+    locust_processes,
     post_form,
     run_locust,
     wait_http,
@@ -326,3 +328,90 @@ def test_the_start_form_refuses_a_missing_or_unreachable_target(tmp_path, servic
         "WARNING/journeys.profiles.hooks: The spike profile sets the user count"
         in output
     )
+
+
+def test_a_worker_leaving_a_web_ui_test_fails_it_not_the_next(tmp_path, service):
+    """A worker that leaves a test started from the web UI (SIGTERM to it) fails that test's
+    verdict with ``workers_left``, naming it, in the SLO tab's CSV while the test runs and
+    after Stop; the next test started in the same web UI, on the worker that stayed, has no
+    such check (no stale departure)."""
+    port = free_port()
+    personas = write_personas(tmp_path, SHOPPER)
+    master, leaving, staying = locust_processes(
+        locust_command(
+            tmp_path, "--web-host", "127.0.0.1", "--web-port", str(port),
+            "--stop-timeout", "1", personas=personas, run_time="60s", headless=False,
+        ),
+        service.url, workers=2, personas=personas,
+    )  # fmt: skip
+    ui = f"http://127.0.0.1:{port}"
+
+    def slo_rows() -> dict[str, dict]:
+        text = get_text(ui + "/journeys/slo/csv")
+        return {r["metric"]: r for r in csv.DictReader(io.StringIO(text))}
+
+    def start_test_with(workers: int) -> None:
+        # a stopped worker is ready again --stop-timeout after the stop; /worker-count is not
+        # cached as /stats/requests is
+        deadline = time.monotonic() + 20
+        while json.loads(get_text(ui + "/worker-count"))["worker_count"] != workers:
+            assert time.monotonic() < deadline, f"not {workers} workers ready"
+            time.sleep(0.1)
+        paid = service.query("SELECT count(*) FROM payments")[0][0]
+        started = post_form(
+            ui + "/swarm", user_count=4, spawn_rate=50, host=service.url, run_time=""
+        )
+        assert started["success"], started
+        while service.query("SELECT count(*) FROM payments")[0][0] == paid:
+            assert time.monotonic() < deadline + 10, "the test paid nothing"
+            assert master.poll() is None, "the master ended"
+            time.sleep(0.1)
+
+    try:
+        wait_http(ui + "/", timeout=30)
+        start_test_with(workers=2)
+        leaving.send_signal(signal.SIGTERM)
+        leaver_output = leaving.communicate(timeout=15)[0]
+        deadline = time.monotonic() + 5  # the master may not have read its message yet
+        while "workers_left" not in (during := slo_rows()):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        # a worker leaving within END_GRACE_S (1 s) of the stop left with the end of the test
+        time.sleep(1.5)
+        post_form(ui + "/stop")
+        first = slo_rows()
+        start_test_with(workers=1)  # all 4 users on the worker that stayed
+        running = slo_rows()
+        post_form(ui + "/stop")
+        second = slo_rows()
+    finally:
+        output = end_process(master)
+        end_process(leaving)
+        end_process(staying)
+    assert leaving.returncode == 0, leaver_output[-3000:]
+    name = re.search(r"Worker (\S+) leaves the run", leaver_output)
+    assert name, leaver_output[-3000:]
+    worker = re.escape(name[1])
+    # while the test runs ...
+    assert "workers_left" in during, (during, output[-3000:])
+    left = during["workers_left"]
+    assert (left["actual"], left["passed"]) == ("1", "false"), left
+    into = rf"Worker {worker} left \d+ s into the run: "
+    assert re.match(into, left["message"]), left
+    # ... and after Stop: the verdict fails, the worker is named, its journeys counted
+    left = first["workers_left"]
+    assert (left["actual"], left["passed"]) == ("1", "false"), left
+    assert re.match(
+        rf"Worker {worker} left at \d+ s of the \d+ s run: its journeys are counted, but "
+        r"its 2 users stopped, so the load was lower than asked until Locust started them "
+        r"again on the other workers \(run\)",
+        left["message"],
+    ), left
+    assert first["verdict"]["passed"] == "false", first["verdict"]
+    assert "workers_lost" not in first, first["workers_lost"]
+    # the next test: the departure was the first test's, not its own
+    assert "workers_left" not in running, (running["workers_left"], output[-3000:])
+    assert "workers_left" not in second, (second["workers_left"], output[-3000:])
+    assert "workers_lost" not in second, second["workers_lost"]
+    assert "Traceback" not in output, output[-3000:]
