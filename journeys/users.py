@@ -416,6 +416,14 @@ def missing_token(
     )
 
 
+#: The start form's answer on a master whose workers are all busy stopping, or none connected.
+NO_WORKER_READY = (
+    "No worker is ready to run the test: start one (locust -f locustfile.py --worker "
+    "--master-host ...), or, right after a stop, wait until the workers report ready again (up "
+    "to --stop-timeout, {stop_timeout:g} s). The test was not started."
+)
+
+
 @events.init.add_listener
 def check_target_on_start(environment, web_ui=None, **_kwargs) -> None:
     """The web UI's start form brings the host (and, with ``--class-picker``, the personas): the
@@ -443,6 +451,14 @@ def check_target_on_start(environment, web_ui=None, **_kwargs) -> None:
                     "user_classes", [cls.__name__ for cls in environment.user_classes]
                 )
             return None
+        runner = environment.runner
+        if isinstance(runner, MasterRunner) and not runner.worker_count:
+            # Locust would answer success, log "can't start a distributed test" and start nothing
+            problem = NO_WORKER_READY.format(stop_timeout=environment.stop_timeout or 0)
+            log.error("%s", problem)
+            return jsonify(
+                {"success": False, "message": problem, "host": environment.host}
+            )
         # Locust sets the host from the form's field, even an empty one
         host = request.form.get("host", environment.host or "").strip()
         classes = environment.user_classes

@@ -30,6 +30,7 @@ from tests.conftest import (
     locust_command,
     locust_process,
     locust_processes,
+    master_args,
     post_form,
     run_locust,
     wait_http,
@@ -415,3 +416,28 @@ def test_a_worker_leaving_a_web_ui_test_fails_it_not_the_next(tmp_path, service)
     assert "workers_left" not in second, (second["workers_left"], output[-3000:])
     assert "workers_lost" not in second, second["workers_lost"]
     assert "Traceback" not in output, output[-3000:]
+
+
+def test_the_start_form_says_when_no_worker_is_ready(tmp_path, service):
+    """A master with no worker ready (none connected, or right after a stop, until its workers
+    report ready again) answers the start form with why: Locust itself answers success, logs
+    "can't start a distributed test" and starts nothing, so the page shows a test that never
+    runs."""
+    port = free_port()
+    master = locust_process(
+        locust_command(
+            tmp_path, "--web-host", "127.0.0.1", "--web-port", str(port),
+            personas=write_personas(tmp_path, SHOPPER), headless=False,
+        ) + master_args(free_port(), 1),
+        service.url,
+    )  # fmt: skip
+    ui = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(ui + "/", timeout=30)
+        answer = post_form(ui + "/swarm", user_count=2, spawn_rate=2, host=service.url)
+    finally:
+        output = end_process(master)
+    assert answer is not None and not answer["success"], (answer, output[-3000:])
+    assert answer["message"].startswith("No worker is ready to run the test"), answer
+    assert "Traceback" not in output, output[-3000:]
+    assert service.query("SELECT count(*) FROM payments") == [(0,)]
