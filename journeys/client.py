@@ -143,14 +143,13 @@ def _json_body(response) -> Any:
     try:
         text = (response.content or b"").decode()
         # the usual answer, one JSON value and nothing around it: the C scanner alone, without
-        # decode's two whitespace matches (what decode returns, as it scans the same way)
+        # decode's two whitespace matches (what decode returns, as it scans the same way);
+        # StopIteration: no JSON value at 0 (empty, whitespace first), decode says what it is
         try:
             value, end = _scan_json(text, 0)
             if end == len(text):
                 return value
-        except (
-            StopIteration
-        ):  # not a JSON value at 0 (empty, whitespace first): decode says
+        except StopIteration:
             pass
         return _decode_json(text)
     except (ValueError, TypeError):
@@ -612,8 +611,9 @@ class PaymentApi:
             answer, transient, wait_s = self._send_report(label, body, resend)
             if not transient:
                 return answer
-            if wait_s is None:
-                wait_s = self.policy.backoff(resend, self.jitter_rng)
+            # a 429's wait is its own (a backoff when unreadable); else ours, or longer if asked
+            if answer.status != 429:
+                wait_s = self._resend_wait(wait_s, resend)
         return answer
 
     def _send_report(self, label, body, resend):
@@ -627,8 +627,6 @@ class PaymentApi:
                 status = _status_of(resp)
                 span.set_tag("http.status_code", status)
                 answer, transient, wait_s = self._judge_report(resp, status)
-                if status >= 500:
-                    wait_s = self._resend_wait(wait_s, resend)
                 if answer.report is not None:
                     resp.success()
                 else:
@@ -637,8 +635,10 @@ class PaymentApi:
         return answer, transient, wait_s
 
     def _judge_report(self, resp, status):
-        """Classify one report response: (answer, transient, retry_after_s). A transient
-        failure's answer names no error code: it is the last word only when no resend is left."""
+        """Classify one report response: (answer, transient, retry_after_s). ``retry_after_s``
+        is a 429's wait, or what a 5xx's ``Retry-After`` asks (None: the caller backs off). A
+        transient failure's answer names no error code: it is the last word only when no resend
+        is left."""
         parsed = _json_body(resp) if status else None
         shape = report_shape_problem(parsed) if status == 200 else None
         if status == 200 and parsed is not None and shape is None:
