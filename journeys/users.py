@@ -486,8 +486,8 @@ def check_target_on_start(environment, web_ui=None, **_kwargs) -> None:
         return jsonify({"success": False, "message": problem, "host": environment.host})
 
 
-#: Worker → master: this worker has no token for the personas it would run.
-#: A worker tells the master it cannot take part (no token, DD_* values tracing cannot run with).
+#: Worker → master: this worker cannot take part (no token for the personas it would run,
+#: DD_* values tracing cannot run with).
 CANNOT_RUN_MESSAGE = "worker_cannot_run"
 
 
