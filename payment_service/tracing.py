@@ -4,7 +4,7 @@ Call ``configure_tracing()`` before the FastAPI app is imported (``python -m pay
 
     DD_TRACE_AGENT_URL=http://127.0.0.1:8126 python -m payment_service --port 8000 --db pay.sqlite
 
-The rules are the generator's (``journeys/tracing.py``): on when DD_TRACE_ENABLED=true or
+The rules are the generator's (``journeys/tracing/settings.py``): on when DD_TRACE_ENABLED=true or
 DD_AGENT_HOST / DD_TRACE_AGENT_URL is set, off otherwise; DD_TRACE_ENABLED=false always wins; an
 empty variable counts as unset. The service name defaults to ``payment-service``. When on, ddtrace's
 FastAPI/Starlette and sqlite3 integrations trace every request and query; incoming ``x-datadog-*`` /

@@ -16,10 +16,10 @@ from tests.conftest import ROOT
 EACH_FIRST = """
 import importlib, pkgutil, sys
 import locust  # gevent's monkey-patching first, as under the locust command
-import journeys, journeys.results, journeys.profiles, payment_contract, payment_service
+import journeys, journeys.results, journeys.profiles, journeys.tracing, payment_contract, payment_service
 names = sorted(
     m.name
-    for package in (journeys, journeys.results, journeys.profiles, payment_contract, payment_service)
+    for package in (journeys, journeys.results, journeys.profiles, journeys.tracing, payment_contract, payment_service)
     for m in pkgutil.iter_modules(package.__path__, package.__name__ + ".")
     if not m.name.endswith("__main__")
 )

@@ -1,0 +1,103 @@
+"""The trace agent as the run sees it: is it there, and ddtrace's complaints about it kept to one
+warning per process."""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import os
+import socket
+import urllib.parse
+
+from journeys.tracing.settings import TRUE
+
+
+class OneWarning(logging.Handler):
+    """Turns ddtrace's log output into at most one warning per process (on ``owner``)."""
+
+    def __init__(self, owner: logging.Logger) -> None:
+        super().__init__(logging.WARNING)
+        self.owner = owner
+        self.warned = False
+        self.send_failed = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.send_failed = self.send_failed or "failed to send" in str(record.msg)
+        if self.warned:
+            return
+        self.warned = True
+        try:
+            message = record.getMessage().splitlines()[0][:300]
+        except Exception:  # noqa: BLE001  (a malformed record must not break logging)
+            message = str(record.msg)[:300]
+        self.owner.warning(
+            "tracing: ddtrace reported a problem, traces may be lost (further ddtrace messages are "
+            "hidden; set DD_TRACE_DEBUG=true to see them): %s",
+            message,
+        )
+
+
+def quiet_ddtrace_logs(owner: logging.Logger) -> OneWarning | None:
+    """An absent or failing agent must not flood a run's log: one warning, then silence.
+
+    Returns the handler that keeps ddtrace's log to that warning (the same one when called again),
+    or None with DD_TRACE_DEBUG=true, which leaves ddtrace's own debug logging alone.
+    """
+    if (os.environ.get("DD_TRACE_DEBUG") or "").lower() in TRUE:
+        return None
+    ddlog = logging.getLogger("ddtrace")
+    ddlog.propagate = False
+    for handler in ddlog.handlers:
+        if isinstance(handler, OneWarning):
+            return handler
+    handler = OneWarning(owner)
+    ddlog.addHandler(handler)
+    return handler
+
+
+#: An upload of no traces (msgpack's empty array) to the v0.4 endpoint every agent takes.
+EMPTY_UPLOAD = ("/v0.4/traces", b"\x90")
+
+
+def agent_answers(url: str, timeout: float = 0.5) -> bool:
+    """True when the trace agent at ``url`` takes an upload of no traces within ``timeout`` s.
+
+    The upload, not ``GET /info``: an agent whose intake is backed up still answers /info at
+    once while every upload of ours waits ~20 s (and ddtrace waits for them at exit). Any
+    answer counts, an error status too: the agent is there.
+    """
+    parts = urllib.parse.urlsplit(url)
+    path, body = EMPTY_UPLOAD
+    headers = {"Content-Type": "application/msgpack", "X-Datadog-Trace-Count": "0"}
+    connection = _agent_connection(parts, timeout)
+    try:
+        prefix = "" if parts.scheme == "unix" else parts.path.rstrip("/")
+        connection.request("PUT", prefix + path, body, headers)
+        connection.getresponse().read()
+        return True
+    except Exception:  # noqa: BLE001  (any failure means: no answer)
+        return False
+    finally:
+        connection.close()
+
+
+def _agent_connection(parts, timeout: float) -> http.client.HTTPConnection:
+    """An HTTP connection to the agent at ``parts`` (http, https or a unix socket)."""
+    if parts.scheme == "unix":
+        return _UnixConnection(parts.path, timeout)
+    if parts.scheme == "https":
+        return http.client.HTTPSConnection(parts.netloc, timeout=timeout)
+    return http.client.HTTPConnection(parts.netloc, timeout=timeout)
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    """HTTP over a unix socket (``unix:///var/run/datadog/apm.socket``)."""
+
+    def __init__(self, socket_path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = socket_path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.socket_path)
