@@ -2,25 +2,30 @@
 
 Every problem in the file is collected and reported at once, each naming the file, the line as
 the user counts it (blank and ``#`` comment lines included), the column, what is wrong and the fix.
-No DataFrame survives loading; the hot path only sees ``Persona`` objects.
+No DataFrame survives loading; the hot path only sees ``Persona`` objects. Reading the file as
+CSV (encodings, comments, quotes, the lines as the user counts them) is ``journeys.persona_csv``'s;
+this module says what the columns and their values must be.
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
 import difflib
-import io
 import math
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import NamedTuple
 
-import pandas as pd
 from faker.config import AVAILABLE_LOCALES
 
+from journeys.persona_csv import (
+    PersonaFileError,
+    Record,
+    extra_fields,
+    read_frame,
+    read_records,
+    read_text,
+)
 from payment_contract import BRANDS, CURRENCIES, DECLINING_TEST_CARDS, MAX_AMOUNT_MINOR
 
 ROLES = ("customer", "operator", "prober")
@@ -96,20 +101,6 @@ class Persona:
 def class_name(persona: str) -> str:
     """``budget_shopper`` → ``BudgetShopper``; not one-to-one (``a_1`` and ``a1`` → ``A1``)."""
     return "".join(part.capitalize() for part in persona.split("_"))
-
-
-class PersonaFileError(Exception):
-    """The personas file cannot be used; ``str()`` is the whole message for the user."""
-
-    def __init__(self, path: str | Path, problems: list[str]) -> None:
-        self.path = str(path)
-        self.problems = problems
-        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
-        lines = [
-            f"{self.path}: {count}; no traffic was sent. Fix the file and run again:"
-        ]
-        lines += [f"  {p}" for p in problems]
-        super().__init__("\n".join(lines))
 
 
 def _hint(value: str, choices) -> str:
@@ -230,157 +221,11 @@ class _Row:
         return None if bad or empty or twice else tuple(items)
 
 
-def _read_text(path: Path) -> str:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise PersonaFileError(
-            path,
-            [
-                (
-                    f"{path}: file not found. Pass --personas PATH (or LOCUST_PERSONAS) "
-                    "pointing at a personas CSV, or restore personas.csv"
-                )
-            ],
-        ) from None
-    except OSError as exc:
-        raise PersonaFileError(
-            path,
-            [
-                f"{path}: cannot be read ({exc.strerror}). Check the path and permissions"
-            ],
-        ) from None
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise PersonaFileError(
-            path,
-            [
-                (
-                    f'{path}: is UTF-16 text (Excel\'s "Unicode Text"), not UTF-8. '
-                    'Save it as "CSV UTF-8" instead'
-                )
-            ],
-        )
-    if b"\0" in raw:
-        raise PersonaFileError(
-            path,
-            [
-                f"{path}: is a binary file, not CSV. Point --personas at the personas CSV"
-            ],
-        )
-    bom = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
-    try:
-        text = raw[bom:].decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise PersonaFileError(path, [_not_utf8(path, raw, bom + exc.start)]) from None
-    # universal newlines: CRLF (Windows) and a lone CR (old Mac) each end one line, as editors show
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-def _not_utf8(path: Path, raw: bytes, start: int) -> str:
-    """The problem for a file whose byte at ``start`` is not UTF-8: its line, as the user counts
-    lines (CRLF and a lone CR end one), and the byte."""
-    line = raw[:start].replace(b"\r\n", b"\n").replace(b"\r", b"\n").count(b"\n") + 1
-    byte = raw[start : start + 1]
-    legacy = byte.decode("cp1252", errors="ignore")  # 0x81, 0x8D, ... are not cp1252
-    seen = (
-        f", {legacy} in Latin-1/Windows-1252" if legacy.isprintable() and legacy else ""
-    )
-    return (
-        f"{path}, line {line}: is not UTF-8 text (byte 0x{byte.hex().upper()}{seen}). "
-        'Save the file as UTF-8 (in a spreadsheet: "CSV UTF-8")'
-    )
-
-
-class _Record(NamedTuple):
-    """One CSV record: the file line it starts on, its fields, and its text without comments."""
-
-    line: int
-    fields: list[str]
-    text: str
-
-
-def _records(shown: str, text: str) -> list[_Record]:
-    """The header and each data record with its file line (1-based), skipping comments, blank lines
-    and rows of only commas and spaces (a spreadsheet's empty row).
-
-    pandas reports neither line numbers nor fields beyond the header, so both come from here, and
-    pandas reads only the text of these records, so its rows are these records one for one.
-    """
-    # only \n ends a line (str.splitlines would also split at \f, \x85, ... as neither parser does)
-    lines = [line + "\n" for line in _without_comments(shown, text).split("\n")]
-    reader = csv.reader(lines, skipinitialspace=True)
-    records, start = [], 1
-    try:
-        for fields in reader:
-            end = reader.line_num
-            if any(field.strip() for field in fields):
-                records.append(_Record(start, fields, "".join(lines[start - 1 : end])))
-            start = end + 1
-    except csv.Error as exc:  # a field over csv's size limit (128 KiB)
-        raise PersonaFileError(
-            shown,
-            [f"{shown}, line {start}: cannot be read as CSV ({exc}). Shorten the row"],
-        ) from None
-    return records
-
-
-def _without_comments(shown: str, text: str) -> str:
-    """``text`` with every ``#`` comment cut off, from an unquoted ``#`` to the end of its line.
-
-    Quotes follow CSV's rules (one opens a value only at its start, after any spaces; ``""`` inside
-    is a quote), so this agrees with the parsers. Lines stay lines, so line numbers still count.
-    A quote still open at the end raises ``PersonaFileError`` naming the line it opens on.
-    """
-    lines, state, opened = [], "start", 0
-    for number, line in enumerate(text.split("\n"), 1):
-        state = "quoted" if state == "quoted" else "start"
-        for i, char in enumerate(line):
-            if state == "quoted":
-                state = "closed" if char == '"' else state
-            elif char == "#":
-                line = line[:i]
-                break
-            elif char == ",":
-                state = "start"
-            elif char == '"' and state == "start":
-                state, opened = "quoted", number
-            elif char == '"' and state == "closed":
-                state = "quoted"  # "" inside a quoted value is one quote
-            elif char != " " or state != "start":
-                state = "field"
-        lines.append(line)
-    if state == "quoted":
-        raise PersonaFileError(shown, [_unclosed_quote(shown, opened)])
-    return "\n".join(lines)
-
-
-def _unclosed_quote(shown: str, line: int) -> str:
-    """The problem for a quote opened on ``line`` and never closed (pandas named its own row)."""
-    return (
-        f'{shown}, line {line}: a quote (") opens a value here but is never closed. '
-        "Close it, or remove it (quotes are only needed around a value containing a comma)"
-    )
-
-
-def _extra_fields(shown: str, line: int, record: list[str], width: int) -> str | None:
-    """A problem if the record has values beyond the header's columns.
-
-    Trailing empty fields (``...,1,3,`` as spreadsheets write them) are ignored; a value there
-    would be silently dropped, so it is reported.
-    """
-    if not any(field.strip() for field in record[width:]):
-        return None
-    return (
-        f"{shown}, line {line}: has {len(record)} fields, the header has {width}. "
-        'Remove the extra values (a value containing a comma must be quoted: "a,b")'
-    )
-
-
 def load_personas(path: str | Path) -> list[Persona]:
     """Read and validate the personas file; raise ``PersonaFileError`` naming every problem."""
     path = Path(path)
     shown = str(path)
-    records = _records(shown, _read_text(path))
+    records = read_records(shown, read_text(path))
     if not records:
         raise PersonaFileError(
             path,
@@ -395,7 +240,7 @@ def load_personas(path: str | Path) -> list[Persona]:
     problems = _header_problems(shown, records[0].line, columns)
     if problems:
         raise PersonaFileError(path, problems)
-    frame = _frame(shown, records, len(columns))
+    frame = read_frame(shown, records, len(columns))
     if frame.empty:
         raise PersonaFileError(
             path, [f"{shown}: has a header but no personas. Add at least one row"]
@@ -470,33 +315,8 @@ def _separator(columns: list[str]) -> str | None:
     return name if found[name] else None
 
 
-def _frame(shown: str, records: list[_Record], width: int) -> pd.DataFrame:
-    """The records read by pandas as text, one row per data record, ``width`` columns."""
-    try:
-        return pd.read_csv(
-            io.StringIO("".join(record.text for record in records)),
-            dtype=str,
-            keep_default_na=False,
-            skipinitialspace=True,
-            # a trailing comma must not turn the first column into the index; fields past
-            # the header are checked in _extra_fields
-            index_col=False,
-            usecols=range(width),
-        )
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise PersonaFileError(
-            shown,
-            [
-                (
-                    f"{shown}: is not a valid CSV file ({str(exc).strip()[:160]}). "
-                    "Check for unbalanced quotes or a wrong number of commas"
-                )
-            ],
-        ) from None
-
-
 def _personas(
-    shown: str, records: list[_Record], rows: list[dict], width: int
+    shown: str, records: list[Record], rows: list[dict], width: int
 ) -> list[Persona]:
     """A Persona per data row, each row with its record's file line; raise on any problem."""
     if len(rows) != len(records) - 1:  # both read the same text; never seen to disagree
@@ -521,7 +341,7 @@ def _personas(
                 "Remove it"
             )
             continue
-        extra = _extra_fields(shown, record.line, record.fields, width)
+        extra = extra_fields(shown, record.line, record.fields, width)
         if extra:
             problems.append(extra)  # its cells are shifted: checking them would mislead
             continue
