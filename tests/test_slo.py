@@ -22,6 +22,7 @@ from tests.conftest import (
     locust_processes,
     post_form,
     run_cases,
+    run_locust,
     run_tests,
     start_web_ui,
     write_personas,
@@ -95,6 +96,20 @@ def test_generous_targets_pass_the_slow_service(request, slow_service_runs):
         and targets[("http", "p95_ms")] == "< 3000"
     )
     assert [r["actual"] for r in slo_rows(run) if r["metric"] == "verdict"] == ["pass"]
+
+
+def test_a_p95_a_few_ms_over_its_target_fails_above_a_second(tmp_path, start_service):
+    """Every answer takes 1000-1040 ms, so the p95 is over 1020 ms. Locust's own rounding to two
+    digits put them all at 1000 ms (under the clamp, the fastest one's time) and passed it."""
+    service = start_service("--latency-ms", "1000", "--jitter-ms", "40")
+    run = run_locust(
+        tmp_path, service.url, "--slo-p50-ms", "1020", "--slo-p95-ms", "1020",
+        personas=write_personas(tmp_path, SHOPPER), users=4, run_time="5s",
+    )  # fmt: skip
+    p95 = {r["scope"]: r for r in slo_rows(run) if r["metric"] == "p95_ms"}
+    assert p95["http"]["passed"] == "false", p95["http"]
+    assert 1020 <= int(p95["http"]["actual"]) <= 1045, p95["http"]
+    assert run.returncode == 1, run.output[-3000:]
 
 
 # A reconciliation mismatch fails the verdict outright (even with --slo-error-rate 1): checked
