@@ -254,6 +254,41 @@ def test_a_run_stopped_before_its_run_time_fails_and_keeps_its_reports(
         assert paid <= count <= paid + unknown, (currency, count, ledger[currency])
 
 
+def html_report_requests(html: str) -> int:
+    """The requests in the Aggregated row of Locust's own part of an HTML report."""
+    line = html.split("window.templateArgs = ", 1)[1].split("\n", 1)[0]
+    stats = json.loads(line.rstrip(";"))["requests_statistics"]
+    return next(r["num_requests"] for r in stats if r["name"] == "Aggregated")
+
+
+def test_ctrl_c_to_a_processes_master_reports_the_final_stats_in_html(
+    tmp_path, start_service
+):
+    """One Ctrl-C stops a ``--processes`` master and its workers at once. Locust writes
+    ``--html`` at once, before the workers' final reports: the report's statistics said 27
+    requests where the CSV files and its own journeys section counted 39."""
+    service = start_service("--latency-ms", "300")
+    personas = write_personas(tmp_path, SHOPPER, OPS)
+    command = locust_command(
+        tmp_path, "--seed", "43", "--processes", "2",
+        personas=personas, users=4, run_time="30s",
+    )  # fmt: skip
+    locust = locust_processes(command, service.url)[0]
+    try:
+        service.wait_for_payments(locust)
+        time.sleep(2)
+        locust.send_signal(signal.SIGINT)
+        output, _ = locust.communicate(timeout=60)
+    finally:
+        end_process(locust, timeout=15)
+    run = LocustRun(
+        locust.returncode, output, tmp_path / "run", tmp_path / "report.html"
+    )
+    assert run.returncode == 1, output[-3000:]
+    requests = int(run.stats()[("", "Aggregated")]["Request Count"])
+    assert html_report_requests(run.html_path.read_text()) == requests > 0
+
+
 @pytest.mark.parametrize("workers", [0, 1], ids=["standalone", "master"])
 def test_ctrl_c_while_users_finish_their_journeys_counts_them_interrupted(
     tmp_path, start_service, workers

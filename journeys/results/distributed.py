@@ -228,30 +228,29 @@ def send_final_report(environment, **_kwargs) -> None:
         workers.stopping = False
 
 
-def stop_the_test(runner) -> bool:
+def stop_the_test(runner) -> None:
     """Stop a test whose users still run, so every journey in flight ends (``interrupted``) and
-    is counted; False when there was none. A master stops its workers and waits for their final
-    reports, then tells them to quit (a stopped worker is forgotten until it says "ready" again,
-    so Locust's own quit would not reach it)."""
+    is counted (a test already stopped is left as it is). A master stops its workers and waits
+    for their final reports, then tells them to quit (a stopped worker is forgotten until it
+    says "ready" again, so Locust's own quit would not reach it)."""
     # the run is over and its users finish their journeys (--stop-timeout): the signal cuts
     # that grace short, and Locust would exit with those journeys neither done nor counted
     if runner.state == STATE_CLEANUP and not isinstance(runner, MasterRunner):
         runner.user_greenlets.kill(block=True)
-        return True
+        return
     if runner.state == STATE_STOPPING and isinstance(runner, MasterRunner):
         wait_for_final_reports(runner)
-        return True
+        return
     if runner.state not in (STATE_RUNNING, STATE_SPAWNING):
-        return False
+        return
     if not isinstance(runner, MasterRunner):
         runner.stop()
-        return True
+        return
     workers = [client.id for client in runner.clients.all]
     runner.stop()  # sends stop and waits until the workers report no users
     for worker_id in workers:
         if worker_id not in runner.clients:
             runner.server.send_to_client(Message("quit", None, worker_id))
-    return True
 
 
 def wait_for_final_reports(runner: MasterRunner) -> None:

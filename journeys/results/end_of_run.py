@@ -4,8 +4,8 @@ Runs in a ``quitting`` listener: at the end of a run time Locust has stopped the
 the master has the workers' final reports, and Locust has written its ``--html`` report (its CSV
 files are closed right after). On SIGTERM or Ctrl-C Locust fires ``quitting`` mid-run: we stop
 the test first (journeys in flight end as ``interrupted``, their payments go into the ledger as
-"unknown"), ``cut_short`` fails the verdict, and we write Locust's report (none on SIGTERM, an
-early one on Ctrl-C) before adding the journeys to it.
+"unknown"), ``cut_short`` fails the verdict, and we write Locust's report again from the final
+stats (none on SIGTERM, an early one on Ctrl-C) before adding the journeys to it.
 The SLO verdict sets ``environment.process_exit_code``: 0 when every check passed, 1 otherwise.
 The terminal summary is printed on ``quit``, after Locust's own tables, so the verdict comes last.
 """
@@ -65,7 +65,7 @@ def finish_run(environment, **_kwargs) -> None:
     _finishing.append(True)
     # SIGTERM and Ctrl-C make Locust fire ``quitting`` while the users still run (it stops
     # them after): stop them first, or the journeys and payments in flight would be missing
-    stopped_here = distributed.stop_the_test(environment.runner)
+    distributed.stop_the_test(environment.runner)
     extra = [
         check
         for check in (
@@ -85,8 +85,7 @@ def finish_run(environment, **_kwargs) -> None:
         paths.append(ledger.write_csv(options.csv_prefix))
         log.info("Journey CSV files: %s", ", ".join(str(p) for p in paths))
     if options is not None and getattr(options, "html_file", None):
-        # Locust wrote its report on Ctrl-C before stopping the users: write it again
-        write_locust_report_if_missing(environment, options, stale=stopped_here)
+        write_locust_report(environment, options)
         if html_report.inject(options.html_file, snapshot):
             _injected[options.html_file] = snapshot
         else:
@@ -115,21 +114,14 @@ def write_final_locust_csv(environment, prefix: str) -> None:
             write(csv.writer(f))
 
 
-def write_locust_report_if_missing(environment, options, stale: bool = False) -> None:
-    """Locust writes ``--html`` when a run ends or on Ctrl-C, but not on SIGTERM (``docker stop``,
-    a CI job's timeout): then we write Locust's own report, so the journeys have one to go in.
-    A file older than this run is an earlier run's report and is replaced too, and so is a
-    ``stale`` one (written before the users stopped)."""
+def write_locust_report(environment, options) -> None:
+    """Write Locust's ``--html`` report again, from the final stats, so the journeys go into one
+    that agrees with them. Locust writes none on SIGTERM (``docker stop``, a CI job's timeout),
+    and on Ctrl-C it writes one before the users stop and, on a master, before the workers' final
+    reports (a ``--processes`` master's report said 0 requests where its CSV counted 36)."""
     # Locust's {u}/{r}/{t} placeholders; a no-op once done
     process_html_filename(options)
     path = Path(options.html_file)
-    started = cut_short.started_at()
-    if (
-        not stale
-        and path.is_file()
-        and (started is None or path.stat().st_mtime >= started)
-    ):
-        return
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         get_html_report(environment, show_download_link=False), encoding="utf-8"
