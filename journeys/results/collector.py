@@ -13,7 +13,7 @@ failure share and percentiles with whole journeys. ``Aggregated`` stays HTTP req
 from __future__ import annotations
 
 from locust import events
-from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
+from locust.runners import STATE_MISSING, MasterRunner
 from locust.stats import StatsError
 
 from journeys.events import (
@@ -79,14 +79,16 @@ def _reset_on_request(**_kwargs) -> None:
 def _reset_after_ramp_up(**_kwargs) -> None:
     """``--reset-stats``: Locust forgets the ramp-up's requests, so we forget its journeys.
 
-    On a worker the book only holds what it has not reported yet; the master resets the sum.
+    Each process resets when its spawning completes, as Locust does: the master its sum, then
+    (told by the master) each worker what it has not reported yet. The journeys in flight count
+    as started again where they run, so the master only clears its sum.
     """
-    if (
-        _environment is not None
-        and _environment.reset_stats
-        and not isinstance(_environment.runner, WorkerRunner)
-    ):
-        _reset()
+    if _environment is None or not _environment.reset_stats:
+        return
+    if isinstance(_environment.runner, MasterRunner):
+        book.clear()
+    else:
+        book.reset()
 
 
 @journey_started.add_listener
