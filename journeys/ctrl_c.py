@@ -11,6 +11,8 @@ A headless master still waiting for ``--expect-workers`` is another case (a TODO
 own ``main.py``): Ctrl-C there was a ``KeyboardInterrupt`` traceback, SIGTERM killed the master
 at once, and the workers that had connected went on running for a master that was gone. Either
 signal now tells those workers to quit and ends the master with exit code 1, no load sent.
+A headless load profile is a third: Locust sets its SIGTERM handler only once the profile has
+ended, so SIGTERM (``docker stop``) there stops the run as Ctrl-C does, reports and all.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import sys
 
 import gevent
 from locust import events
-from locust.runners import STATE_INIT, MasterRunner
+from locust.runners import STATE_INIT, MasterRunner, WorkerRunner
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +35,35 @@ def _interrupt_the_main_greenlet() -> None:
     if _waiting_for_workers():
         _stop_waiting_for_workers("Ctrl-C")
         return
+    _raise_keyboard_interrupt_in_the_main_greenlet()
+
+
+def _raise_keyboard_interrupt_in_the_main_greenlet() -> None:
     hub = gevent.get_hub()
     hub.loop.run_callback(hub.parent.throw, KeyboardInterrupt)
 
 
 def _on_sigterm() -> None:
-    # Locust sets its own SIGTERM handler once the workers are there; this one acts before that
+    # Locust sets its own SIGTERM handler once the workers are there and, with a load profile,
+    # once the profile has ended; this one acts before that
     if _waiting_for_workers():
         _stop_waiting_for_workers("SIGTERM")
+    elif _running_a_headless_profile():
+        log.info("Got SIGTERM signal during the load profile: stopping as Ctrl-C does")
+        _raise_keyboard_interrupt_in_the_main_greenlet()
+
+
+def _running_a_headless_profile() -> bool:
+    """A headless run of a load profile: Locust's main greenlet waits for the profile to end
+    before it sets its SIGTERM handler, so until then SIGTERM killed a standalone run with no
+    report at all, and a master ignored it."""
+    env = _environment
+    shape = getattr(env and env.runner, "shape_greenlet", None)
+    return (
+        shape is not None
+        and not shape.dead
+        and bool(getattr(env.parsed_options, "headless", False))
+    )
 
 
 def _waiting_for_workers() -> bool:
@@ -79,5 +102,5 @@ def _handle_ctrl_c_in_the_loop(environment, **_kwargs) -> None:
     # only Python's own handler is replaced: `locust --processes` sets its own in the parent
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         gevent.signal_handler(signal.SIGINT, _interrupt_the_main_greenlet)
-        if isinstance(getattr(environment, "runner", None), MasterRunner):
+        if not isinstance(getattr(environment, "runner", None), WorkerRunner):
             gevent.signal_handler(signal.SIGTERM, _on_sigterm)

@@ -172,9 +172,17 @@ def test_bad_targets_stop_before_any_traffic(
     [
         (signal.SIGTERM, 0, "steady"),
         (signal.SIGINT, 0, "spike"),
+        (signal.SIGTERM, 0, "spike"),
         (signal.SIGTERM, 1, "steady"),
+        (signal.SIGTERM, 1, "spike"),
     ],
-    ids=["SIGTERM", "SIGINT-spike", "SIGTERM-master"],
+    ids=[
+        "SIGTERM",
+        "SIGINT-spike",
+        "SIGTERM-spike",
+        "SIGTERM-master",
+        "SIGTERM-master-spike",
+    ],
 )
 def test_a_run_stopped_before_its_run_time_fails_and_keeps_its_reports(
     tmp_path, start_service, sig, workers, profile
