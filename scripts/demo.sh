@@ -13,7 +13,10 @@ export LOCUST_HOST="${LOCUST_HOST:-http://127.0.0.1:$port}"
 export LOCUST_WEB_HOST="${LOCUST_WEB_HOST:-127.0.0.1}"  # the web UI has no login: loopback only
 export LOCUST_RECONCILE_RUN="${LOCUST_RECONCILE_RUN:-true}"  # its own service: the report must match the ledger
 
-.venv/bin/python -m payment_service --host 127.0.0.1 --port "$port" --db reports/demo.sqlite \
+# Ctrl-C in the terminal is for Locust alone: the service runs in a process group of its own,
+# so it stays up for --reconcile-run's report; the EXIT trap stops it after Locust.
+own_group='import os, sys; os.setpgid(0, 0); os.execv(sys.executable, [sys.executable, *sys.argv[1:]])'
+.venv/bin/python -c "$own_group" -m payment_service --host 127.0.0.1 --port "$port" --db reports/demo.sqlite \
   > reports/payment-service.log 2>&1 &
 service_pid=$!
 stop_service() { kill "$service_pid" 2>/dev/null || true; wait "$service_pid" 2>/dev/null || true; }
@@ -24,7 +27,9 @@ trap ':' INT  # Ctrl-C reaches Locust itself (same process group); wait for its 
 echo "reference payment service: http://127.0.0.1:$port (log: reports/payment-service.log)"
 
 set +e
-.venv/bin/locust -f locustfile.py --wait-for-host 20 --csv reports/run --html reports/run.html "$@" &
+# A script's background job ignores SIGINT; `trap - INT` gives Locust its Ctrl-C back
+(trap - INT; exec .venv/bin/locust -f locustfile.py --wait-for-host 20 --csv reports/run \
+  --html reports/run.html "$@") &
 locust_pid=$!
 wait "$locust_pid"
 status=$?
