@@ -10,6 +10,7 @@ def unknown_tags(classes, options) -> str | None:
     personas = {
         cls.persona.name: cls.persona.role for cls in classes if hasattr(cls, "persona")
     }
+    class_names = {cls.__name__ for cls in classes if hasattr(cls, "persona")}
     known = {
         tag
         for cls in classes
@@ -34,6 +35,12 @@ def unknown_tags(classes, options) -> str | None:
                     "list: [customer, operator]."
                     if any(" " in tag for tag in unknown)
                     else ""
+                )
+                + "".join(
+                    f" {tag} is a persona class, not a tag: name classes before {flag}, which "
+                    f"takes every word after it (locust {tag} {flag} ...)."
+                    for tag in unknown
+                    if tag in class_names
                 )
                 + " No traffic was sent."
             )

@@ -117,6 +117,24 @@ def test_an_unknown_persona_class_names_the_classes(
     assert idle_service.query("SELECT COUNT(*) FROM payments") == [(0,)]
 
 
+def test_a_class_after_tags_is_named_as_a_class(tmp_path, idle_service):
+    """``--tags`` takes every word after it: ``locust --tags checkout BetaShopper`` read the
+    class as a tag, and the message listed tags only, leaving the user to find out why."""
+    personas = write_personas(tmp_path, *MIX)
+    run = run_locust(
+        tmp_path, idle_service.url, "--tags", "checkout", "BetaShopper",
+        personas=personas, timeout=25,
+    )  # fmt: skip
+    assert run.returncode == 2, run.output[-2000:]
+    assert (
+        "--tags: no journey carries the tag 'BetaShopper'. Tags are roles (customer), journey "
+        "tags (checkout) and persona names (alpha_shopper, beta_shopper, gamma_shopper). "
+        "BetaShopper is a persona class, not a tag: name classes before --tags, which takes "
+        "every word after it (locust BetaShopper --tags ...). No traffic was sent."
+    ) in run.output, run.output[-2000:]
+    assert idle_service.query("SELECT COUNT(*) FROM payments") == [(0,)]
+
+
 def test_a_config_file_cannot_name_user_classes(tmp_path, idle_service):
     """Locust reads no user classes from a config file: a right name there is refused too,
     saying where to name it instead (not "unrecognized arguments: --user-classes=...")."""
