@@ -64,9 +64,10 @@ def wait_for_host(host: str, wait_s: float, *, poll_s: float = 0.5) -> str | Non
             reason = exc.strerror or type(exc).__name__
         if time.monotonic() >= deadline:
             waited = f" after waiting {wait_s:g}s" if wait_s else ""
+            wait = "raise --wait-for-host" if wait_s else "pass --wait-for-host SECONDS"
             return (
                 f"The target {without_credentials(host)} cannot be reached{waited} ({reason}). Start the payment service "
-                f"or fix --host / LOCUST_HOST; pass --wait-for-host SECONDS to wait for it to come up."
+                f"or fix --host / LOCUST_HOST; {wait} to wait for it to come up."
             )
         time.sleep(poll_s)
 

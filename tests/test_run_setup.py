@@ -274,6 +274,20 @@ def test_unreachable_host_stops_at_once(tmp_path):
     assert not list(tmp_path.glob("run_*.csv")), list(tmp_path.iterdir())
 
 
+def test_an_unreachable_host_after_waiting_says_to_wait_longer(tmp_path):
+    """The message told a user who had passed --wait-for-host to pass it."""
+    from tests.conftest import free_port
+
+    host = f"http://127.0.0.1:{free_port()}"
+    run = run_locust(tmp_path, host, "--wait-for-host", "1", timeout=25)
+    assert run.returncode == 2, run.output[-2000:]
+    assert (
+        f"The target {host} cannot be reached after waiting 1s (Connection refused). Start the "
+        "payment service or fix --host / LOCUST_HOST; raise --wait-for-host to wait for it to "
+        "come up."
+    ) in run.output, run.output[-2000:]
+
+
 def test_a_host_with_credentials_is_never_printed_with_them(tmp_path):
     run = run_locust(tmp_path, "http://user:s3cret-pw@127.0.0.1:9", timeout=25)
     assert run.returncode == 2, run.output[-2000:]
