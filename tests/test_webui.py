@@ -322,6 +322,13 @@ def test_the_start_form_refuses_a_missing_or_unreachable_target(tmp_path, servic
             steady_phases.strip()
             == "phase,start_s,end_s,target_users,requests,failures,error_rate,p50_ms,p95_ms"
         ), steady_phases
+        # LoadProfile picked as the Shape Class, no profile: steady, plain Locust all the same
+        post_form(ui + "/stop")
+        picked = swarm(service.url, shape_class="LoadProfile")
+        assert picked["success"] and "shape class" not in picked["message"], picked
+        edited = swarm(service.url, users=1, user_classes=["Shopper"])
+        assert edited["success"], edited
+        assert get_text(ui + "/journeys/profile/csv").strip() == steady_phases.strip()
     finally:
         output = end_process(locust)
     assert "Traceback" not in output, output[-3000:]

@@ -141,15 +141,20 @@ def _check_start_form(environment):
     except ValueError:
         return None  # Locust's own checks answer malformed numbers
     _use_profile(environment, options.profile)
-    if request.form.get("shape_class") and options.profile != DEFAULT_PROFILE:
-        # --class-picker: Locust sets the shape from the form's Shape Class ("Default": none),
-        # which would silently run a spike as plain steady load
+    picked = request.form.get("shape_class")
+    if picked:
+        # --class-picker: Locust sets the shape from the form's Shape Class ("Default": none);
+        # the Profile field decides ours, else "Default" would run a spike as steady load, and
+        # "LoadProfile" with no profile a steady test its edits are refused
         name = next(
             n
             for n, s in environment.available_shape_classes.items()
             if isinstance(s, LoadProfile)
         )
-        set_form_values("shape_class", [name])
+        if options.profile != DEFAULT_PROFILE:
+            set_form_values("shape_class", [name])
+        elif picked == name:
+            set_form_values("shape_class", ["Default"])
     return None
 
 
