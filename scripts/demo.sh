@@ -9,7 +9,11 @@ bash scripts/venv.sh requirements.txt
 mkdir -p reports
 port="${PAYMENT_PORT:-8000}"
 export PAYMENT_INTERNAL_TOKEN="${PAYMENT_INTERNAL_TOKEN:-demo-$(.venv/bin/python -c 'import secrets; print(secrets.token_hex(12))')}"
-export LOCUST_HOST="${LOCUST_HOST:-http://127.0.0.1:$port}"
+if [ -n "${LOCUST_HOST:-}" ] && [ "$LOCUST_HOST" != "http://127.0.0.1:$port" ]; then
+  # the value is not echoed: a URL may carry credentials
+  echo "LOCUST_HOST is set, but make run loads the service it starts; run locust itself for another target" >&2
+fi
+export LOCUST_HOST="http://127.0.0.1:$port"
 export LOCUST_WEB_HOST="${LOCUST_WEB_HOST:-127.0.0.1}"  # the web UI has no login: loopback only
 export LOCUST_RECONCILE_RUN="${LOCUST_RECONCILE_RUN:-true}"  # its own service: the report must match the ledger
 

@@ -7,7 +7,6 @@ a headless master still waiting for its workers is stopped.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -21,7 +20,6 @@ from tests.conftest import (
     end_process,
     free_port,
     locust_command,
-    locust_env,
     locust_process,
     master_args,
     worker_command,
@@ -109,45 +107,3 @@ def test_a_master_stopped_while_waiting_for_workers_tells_them_to_quit(
     ), output[-2000:]
     assert "Traceback" not in output + worker_output, output[-2000:] + worker_output
     assert idle_service.query("SELECT count(*) FROM payments") == [(0,)]
-
-
-def test_ctrl_c_in_make_run_stops_locust_and_leaves_the_service_up_for_its_report():
-    """A terminal's Ctrl-C reaches its whole process group. In ``make run`` Locust ignored it
-    (a script's background job does) and the service died at once: the run went on to its end
-    against a dead service, every payment failed and the report of the run never came."""
-    port = free_port()
-    env = locust_env(
-        f"http://127.0.0.1:{port}",
-        {
-            "PAYMENT_PORT": str(port),
-            "LOCUST_WEB_PORT": str(free_port()),
-            "LOCUST_HEADLESS": "true",
-            "LOCUST_RUN_TIME": "60s",
-        },
-    )
-    demo = subprocess.Popen(
-        ["bash", "scripts/demo.sh"], cwd=ROOT, env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-        # as in a terminal, also when pytest itself runs with SIGINT ignored (a background job)
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
-    )  # fmt: skip
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(demo.stdout), daemon=True)
-    reader.start()
-    try:
-        deadline = time.monotonic() + 60
-        while not any("All users spawned" in line for line in lines):
-            assert time.monotonic() < deadline and demo.poll() is None, "".join(lines)
-            time.sleep(0.1)
-        time.sleep(3)
-        os.killpg(demo.pid, signal.SIGINT)
-        demo.wait(timeout=30)
-    finally:
-        if demo.poll() is None:
-            os.killpg(demo.pid, signal.SIGTERM)
-            demo.wait(timeout=30)
-    reader.join(timeout=5)
-    output = "".join(lines)
-    assert "FAILED: stopped after" in output, output[-3000:]
-    assert "ok: the service's report of the run holds" in output, output[-3000:]
-    assert "Connection refused" not in output, output[-3000:]

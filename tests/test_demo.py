@@ -1,0 +1,76 @@
+"""``make run`` (scripts/demo.sh): the reference service and Locust against it, as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+
+from tests.conftest import ROOT, free_port, locust_env
+
+
+def start_demo(
+    port: int, env: dict | None = None
+) -> tuple[subprocess.Popen, list[str]]:
+    """scripts/demo.sh headless in a process group of its own, as a terminal runs it; its
+    output lines are collected into the list as they come."""
+    demo = subprocess.Popen(
+        ["bash", "scripts/demo.sh"], cwd=ROOT, text=True,
+        env=locust_env(f"http://127.0.0.1:{port}", {
+            "PAYMENT_PORT": str(port), "LOCUST_WEB_PORT": str(free_port()),
+            "LOCUST_HEADLESS": "true", **(env or {}),
+        }),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        # as in a terminal, also when pytest itself runs with SIGINT ignored (a background job)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
+    )  # fmt: skip
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(demo.stdout), daemon=True).start()
+    return demo, lines
+
+
+def finish(demo: subprocess.Popen, lines: list[str], timeout: float) -> str:
+    try:
+        demo.wait(timeout=timeout)
+    finally:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGTERM)
+            demo.wait(timeout=30)
+    time.sleep(0.2)  # the reader's last lines
+    return "".join(lines)
+
+
+def test_ctrl_c_stops_locust_and_leaves_the_service_up_for_its_report():
+    """A terminal's Ctrl-C reaches its whole process group. Locust ignored it (a script's
+    background job does) and the service died at once: the run went on to its end against a
+    dead service, every payment failed and the report of the run never came."""
+    demo, lines = start_demo(free_port(), {"LOCUST_RUN_TIME": "60s"})
+    deadline = time.monotonic() + 60
+    while not any("All users spawned" in line for line in lines):
+        if time.monotonic() > deadline or demo.poll() is not None:
+            finish(demo, lines, 0)
+            raise AssertionError("".join(lines))
+        time.sleep(0.1)
+    time.sleep(3)
+    os.killpg(demo.pid, signal.SIGINT)
+    output = finish(demo, lines, 30)
+    assert "FAILED: stopped after" in output, output[-3000:]
+    assert "ok: the service's report of the run holds" in output, output[-3000:]
+    assert "Connection refused" not in output, output[-3000:]
+
+
+def test_it_drives_its_own_service_whatever_locust_host_says(idle_service):
+    """README's "Running it your way" exports LOCUST_HOST; make run in that shell, moved to
+    another port, loaded the service there (and asked it for the report of the run) instead
+    of the one it had started and announced."""
+    port = free_port()
+    demo, lines = start_demo(
+        port, {"LOCUST_RUN_TIME": "4s", "LOCUST_HOST": idle_service.url}
+    )
+    output = finish(demo, lines, 60)
+    assert demo.returncode == 0, output[-3000:]
+    assert "LOCUST_HOST is set, but make run loads the service it starts" in output
+    assert f"asking http://127.0.0.1:{port}/internal/generate-report" in output, output
+    assert idle_service.query("SELECT count(*) FROM payments") == [(0,)]
