@@ -8,6 +8,11 @@ cd "$(dirname "$0")/.."
 bash scripts/venv.sh requirements.txt
 mkdir -p reports
 port="${PAYMENT_PORT:-8000}"
+in_use='import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)'
+if .venv/bin/python -c "$in_use" "$port" 2>/dev/null; then  # else the load would go to its holder
+  echo "make run: port $port is taken: stop what holds it, or move the payment service with PAYMENT_PORT (e.g. PAYMENT_PORT=8001 make run)" >&2
+  exit 2
+fi
 export PAYMENT_INTERNAL_TOKEN="${PAYMENT_INTERNAL_TOKEN:-demo-$(.venv/bin/python -c 'import secrets; print(secrets.token_hex(12))')}"
 if [ -n "${LOCUST_HOST:-}" ] && [ "$LOCUST_HOST" != "http://127.0.0.1:$port" ]; then
   # the value is not echoed: a URL may carry credentials

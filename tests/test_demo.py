@@ -74,3 +74,16 @@ def test_it_drives_its_own_service_whatever_locust_host_says(idle_service):
     assert "LOCUST_HOST is set, but make run loads the service it starts" in output
     assert f"asking http://127.0.0.1:{port}/internal/generate-report" in output, output
     assert idle_service.query("SELECT count(*) FROM payments") == [(0,)]
+
+
+def test_a_taken_port_is_named_before_anything_runs(idle_service):
+    """With the service's port taken, the service it started died unseen ("address already in
+    use" in its log only) and Locust loaded whatever held the port, or stopped on its token."""
+    demo, lines = start_demo(idle_service.port, {"LOCUST_RUN_TIME": "4s"})
+    output = finish(demo, lines, 60)
+    assert demo.returncode == 2, output[-3000:]
+    assert (
+        f"make run: port {idle_service.port} is taken: stop what holds it, or move the "
+        "payment service with PAYMENT_PORT (e.g. PAYMENT_PORT=8001 make run)"
+    ) in output, output[-3000:]
+    assert idle_service.query("SELECT count(*) FROM payments") == [(0,)]
