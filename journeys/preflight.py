@@ -49,6 +49,26 @@ def target_address(host: str) -> tuple[str, int]:
     return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
 
 
+def web_port_problem(web_host: str, web_port: int) -> str | None:
+    """None when the web UI can listen on ``web_port``; else why not. Locust would find out
+    after start-up: a traceback, exit 1 and a verdict failed for "no HTTP requests"."""
+    host = web_host if web_host not in ("", "*") else "0.0.0.0"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(
+            socket.SOL_SOCKET, socket.SO_REUSEADDR, 1
+        )  # as gevent's server
+        try:
+            probe.bind((host, web_port))
+        except OSError as exc:
+            return (
+                f"The web UI cannot listen on {host}:{web_port} ({exc.strerror or exc}): stop "
+                "what holds the port or choose another with --web-port (LOCUST_WEB_PORT). "
+                "No traffic was sent."
+            )
+    return None
+
+
 def wait_for_host(host: str, wait_s: float, *, poll_s: float = 0.5) -> str | None:
     """None when ``host`` accepts connections (within ``wait_s``), else a one-paragraph error."""
     try:

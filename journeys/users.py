@@ -32,6 +32,7 @@ from journeys.preflight import (
     pay_endpoint_problem,
     token_problem,
     wait_for_host,
+    web_port_problem,
 )
 from journeys.probes import EdgeProbesJourney, ErrorProbesJourney
 from journeys.results import reconcile_run
@@ -304,6 +305,10 @@ def _check_run(environment, options) -> None:
     tracing_problem = tracing.setup_failure()
     if tracing_problem:
         _fail(f"{tracing_problem} No traffic was sent.")
+    if environment.web_ui is not None:
+        problem = web_port_problem(options.web_host, options.web_port)
+        if problem:
+            _fail(problem)
     users = getattr(options, "num_users", None)
     if (users or 0) < 0:
         _fail(

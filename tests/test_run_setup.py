@@ -288,6 +288,27 @@ def test_an_unreachable_host_after_waiting_says_to_wait_longer(tmp_path):
     ) in run.output, run.output[-2000:]
 
 
+def test_a_taken_web_ui_port_stops_at_once(tmp_path, idle_service):
+    """Locust found out after start-up: a traceback, exit 1, and CSV and HTML reports of a
+    run that never was, failed for "no HTTP requests were recorded"."""
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        run = run_locust(
+            tmp_path, idle_service.url, "--web-host", "127.0.0.1", "--web-port", str(port),
+            headless=False, timeout=25,
+        )  # fmt: skip
+    assert run.returncode == 2, run.output[-2000:]
+    assert (
+        f"The web UI cannot listen on 127.0.0.1:{port} (Address already in use): stop what "
+        "holds the port or choose another with --web-port (LOCUST_WEB_PORT). No traffic was sent."
+    ) in run.output, run.output[-2000:]
+    assert "Traceback" not in run.output, run.output[-2000:]
+
+
 def test_a_host_with_credentials_is_never_printed_with_them(tmp_path):
     run = run_locust(tmp_path, "http://user:s3cret-pw@127.0.0.1:9", timeout=25)
     assert run.returncode == 2, run.output[-2000:]
