@@ -17,9 +17,11 @@ ended, so SIGTERM (``docker stop``) there stops the run as Ctrl-C does, reports 
 
 from __future__ import annotations
 
+import atexit
 import logging
 import signal
 import sys
+import time
 
 import gevent
 from locust import events
@@ -104,3 +106,24 @@ def _handle_ctrl_c_in_the_loop(environment, **_kwargs) -> None:
         gevent.signal_handler(signal.SIGINT, _interrupt_the_main_greenlet)
         if not isinstance(getattr(environment, "runner", None), WorkerRunner):
             gevent.signal_handler(signal.SIGTERM, _on_sigterm)
+
+
+@events.init.add_listener
+def _let_forked_workers_go_at_exit(environment, runner=None, **_kwargs) -> None:
+    """``--processes``: a master that exits before its test starts (a start-up check's exit 2)
+    left its forked workers running: Locust's exit forgets live children. For five minutes they
+    knocked at the master port, and the next run there counted them as workers lost."""
+    if not isinstance(runner, MasterRunner):
+        return
+    processes = getattr(environment.parsed_options, "processes", None)
+    if processes:
+        atexit.register(_release_workers, runner, processes)
+
+
+def _release_workers(runner, forked: int) -> None:
+    if runner.state != STATE_INIT or not len(runner.greenlet):  # a test ran, or it quit
+        return
+    deadline = time.monotonic() + 3
+    while len(runner.clients) < forked and time.monotonic() < deadline:
+        gevent.sleep(0.1)  # they connect within a second of the fork
+    runner.quit()

@@ -7,11 +7,13 @@ a headless master still waiting for its workers is stopped.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +24,7 @@ from tests.conftest import (
     locust_command,
     locust_process,
     master_args,
+    run_locust,
     worker_command,
 )
 
@@ -107,3 +110,46 @@ def test_a_master_stopped_while_waiting_for_workers_tells_them_to_quit(
     ), output[-2000:]
     assert "Traceback" not in output + worker_output, output[-2000:] + worker_output
     assert idle_service.query("SELECT count(*) FROM payments") == [(0,)]
+
+
+def _processes_with(arg: str) -> list[int]:
+    """Pids of the processes whose command line holds ``arg``."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if arg in cmdline.read_bytes().replace(b"\0", b" ").decode(
+                errors="replace"
+            ):
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            pass  # gone meanwhile
+    return found
+
+
+def test_a_processes_master_stopped_at_start_up_lets_its_workers_go(
+    tmp_path, idle_service
+):
+    """``--processes``: an exit 2 from a start-up check left the forked workers running (Locust's
+    exit forgets live children); for five minutes they held the output pipe open (``| tee``
+    hung), knocked at the master port, and the corrected rerun there counted them as workers
+    lost, failing its verdict."""
+    port = str(free_port())
+    ports = ["--master-bind-port", port, "--master-port", port]
+    run = run_locust(
+        tmp_path,
+        idle_service.url,
+        "--processes",
+        "2",
+        *ports,
+        "--tags",
+        "chekout",
+        timeout=25,
+    )
+    assert run.returncode == 2, run.output[-2000:]
+    deadline = time.monotonic() + 5
+    while left := _processes_with(f"--master-port {port}"):
+        if time.monotonic() > deadline:
+            for pid in left:
+                os.kill(pid, signal.SIGTERM)
+            raise AssertionError(f"forked workers left running: {left}")
+        time.sleep(0.2)
