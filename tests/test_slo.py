@@ -5,21 +5,26 @@ from __future__ import annotations
 import json
 import re
 import signal
+import sys
 import time
 
 import pytest
 
 from journeys.results.stats import OUTCOMES
 from tests.conftest import (
+    ROOT,
     LocustRun,
     OwnServices,
     RunPlan,
     case_result,
     end_process,
+    free_port,
     get_text,
     locust_command,
     locust_env,
+    locust_process,
     locust_processes,
+    master_args,
     post_form,
     run_cases,
     run_locust,
@@ -110,6 +115,66 @@ def test_a_p95_a_few_ms_over_its_target_fails_above_a_second(tmp_path, start_ser
     assert p95["http"]["passed"] == "false", p95["http"]
     assert 1020 <= int(p95["http"]["actual"]) <= 1045, p95["http"]
     assert run.returncode == 1, run.output[-3000:]
+
+
+#: The project's locustfile with a bug planted in the generator: every fifth amount drawn raises.
+BUGGY_LOCUSTFILE = """
+import sys
+sys.path.insert(0, {root!r})
+from locustfile import *  # noqa: F403  (the project's personas, profile and hooks)
+import journeys.data
+
+_draws = [0]
+_amount_minor = journeys.data.PaymentData.amount_minor
+
+
+def amount_minor(self, currency):
+    _draws[0] += 1
+    if _draws[0] % 5 == 0:
+        raise KeyError(f"planted bug {{currency}}")
+    return _amount_minor(self, currency)
+
+
+journeys.data.PaymentData.amount_minor = amount_minor
+"""
+
+
+@pytest.mark.parametrize("workers", [0, 1], ids=["standalone", "master"])
+def test_an_exception_in_the_generator_fails_the_verdict(tmp_path, service, workers):
+    """A bug in the generator's own code (here one in five amounts raises) is Locust's to catch and
+    tabulate; however few, it fails the run (exit 1) with one line naming it, the workers' too."""
+    locustfile = tmp_path / "buggy.py"
+    locustfile.write_text(BUGGY_LOCUSTFILE.format(root=str(ROOT)))
+    personas = write_personas(tmp_path, SHOPPER)
+    command = locust_command(
+        tmp_path, "-f", str(locustfile), "--slo-error-rate", "1",
+        personas=personas, users=2, run_time="3s",
+    )  # fmt: skip
+    if workers:
+        port = free_port()
+        worker = [sys.executable, "-m", "locust", "-f", str(locustfile), "--worker",
+                  "--master-host", "127.0.0.1", "--master-port", str(port),
+                  "--personas", str(personas)]  # fmt: skip
+        procs = [locust_process(command + master_args(port, 1), service.url),
+                 locust_process(worker, service.url)]  # fmt: skip
+    else:
+        procs = [locust_process(command, service.url)]
+    try:
+        output = procs[0].communicate(timeout=90)[0]
+    finally:
+        for proc in procs:
+            end_process(proc)
+    run = LocustRun(
+        procs[0].returncode, output, tmp_path / "run", tmp_path / "report.html"
+    )
+    errors = [r for r in slo_rows(run) if r["metric"] == "generator_errors"]
+    assert len(errors) == 1 and errors[0]["passed"] == "false", slo_rows(run)
+    raised = int(errors[0]["actual"])
+    tabled = sum(int(r["Count"]) for r in run.csv_rows("exceptions"))
+    assert raised >= 1 and raised == tabled, (raised, run.csv_rows("exceptions"))
+    assert "planted bug" in errors[0]["message"], errors[0]
+    assert "unexpected exception" in errors[0]["message"], errors[0]
+    assert run.returncode == 1, output[-3000:]
 
 
 # A reconciliation mismatch fails the verdict outright (even with --slo-error-rate 1): checked

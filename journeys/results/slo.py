@@ -7,7 +7,9 @@ Latency and error-rate targets apply to the HTTP requests overall and to each jo
 stay out of them. A journey's own figures must hold too: failed journeys count toward a journey
 error rate judged against ``--slo-error-rate``; any duplicate charge or reconciliation mismatch
 fails outright; each persona's observed decline rate must lie within the binomial interval
-``p ± 5·sqrt(p(1-p)/n)`` around its configured rate (judged from 30 payments on). Every check
+``p ± 5·sqrt(p(1-p)/n)`` around its configured rate (judged from 30 payments on). An exception
+raised in the generator itself (Locust's Exceptions table: a bug in a locustfile or in ours) fails
+the run too, however rare: its results cannot be trusted. Every check
 reads like ``p95 612 ms > 500 ms (checkout)``. The verdict decides the exit code (0 pass, 1 fail).
 """
 
@@ -33,6 +35,7 @@ from journeys.results.distributed import (
 )
 from journeys.results.stats import Histogram, JourneyBook, JourneyCounters
 from journeys.results.tables import GOOD_CARD_JOURNEYS, personas_of
+from journeys.tracing.scrub import scrub, secrets_from_env
 from journeys.wording import counted
 
 log = logging.getLogger(__name__)
@@ -455,6 +458,18 @@ def evaluate(
                 lost_workers_message(lost),
             )
         )
+    errors = generator_errors(environment)
+    if errors:
+        verdict.checks.append(
+            Check(
+                "run",
+                "generator_errors",
+                "0",
+                str(sum(count for count, _ in errors)),
+                False,
+                generator_errors_message(errors),
+            )
+        )
     left = left_workers(environment)
     if left:
         verdict.checks.append(
@@ -468,6 +483,32 @@ def evaluate(
             )
         )
     return verdict
+
+
+def generator_errors(environment) -> list[tuple[int, str]]:
+    """(count, message) of each exception Locust caught in the users' code (its Exceptions table,
+    the workers' included on a master), most frequent first."""
+    rows = getattr(environment.runner, "exceptions", None) or {}
+    return sorted(
+        ((row.get("count", 0), str(row.get("msg", ""))) for row in rows.values()),
+        key=lambda row: -row[0],
+    )
+
+
+def generator_errors_message(errors: list[tuple[int, str]]) -> str:
+    """The ``generator_errors`` check's message: how many, and the most frequent (scrubbed of card
+    numbers and the token, cut short); the tracebacks are in Locust's Exceptions tab and CSV."""
+    count, message = errors[0]
+    first = scrub(message.splitlines()[0] if message else "", secrets_from_env())
+    if len(first) > 120:
+        first = first[:117] + "..."
+    kinds = f", {len(errors)} kinds" if len(errors) > 1 else ""
+    return (
+        f"the generator raised {counted(sum(c for c, _ in errors), 'unexpected exception')}{kinds} "
+        f"(most often, {count}x: {first}): a bug in the load generator or a locustfile, so its "
+        "results cannot be trusted; the tracebacks are in Locust's Exceptions tab and "
+        "<csv prefix>_exceptions.csv (run)"
+    )
 
 
 def lost_workers_message(lost: list[str]) -> str:
