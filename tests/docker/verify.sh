@@ -57,6 +57,14 @@ for port in "$TEST_SERVICE_PORT" "$TEST_WEB_PORT" "$TEST_MASTER_PORT"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then fail "port $port is in use on 127.0.0.1"; fi
 done
 
+step "up passes this tool's LOCUST_* options from the shell (docker-compose.yml lists each)"
+# every option journeys/ reads from LOCUST_*, except LOCUST_PERSONAS (always the mounted file)
+names=$(grep -rhoE 'env_var="LOCUST_[A-Z0-9_]+"' journeys locustfile.py | cut -d'"' -f2 | sort -u | grep -vx LOCUST_PERSONAS)
+config=$(env $(for n in $names; do printf '%s=set-in-shell ' "$n"; done) $COMPOSE -f docker-compose.yml config)
+missing=$(for n in $names; do printf '%s\n' "$config" | grep -qE "^ +$n: set-in-shell$" || printf '%s ' "$n"; done)
+[ -z "$missing" ] || fail "docker-compose.yml does not pass to up: $missing"
+ok "$(printf '%s\n' $names | wc -l) options reach the load-generator"
+
 step "build (base $BASE_IMAGE, compose: $COMPOSE): BASE_IMAGE=... $COMPOSE build, as documented"
 BASE_IMAGE="$BASE_IMAGE" compose build >"$build_log" 2>&1 \
   || { cat "$build_log" >&2; fail "BASE_IMAGE=$BASE_IMAGE $COMPOSE build"; }
@@ -99,7 +107,7 @@ ok "payments in the service's database: $before"
 
 step "master + 2 workers headless: LOCUST_EXPECT_WORKERS=2 $COMPOSE --profile workers up --scale worker=2"
 # as docs/docker.md shows it: up -d, docker wait for the master's exit code, then its logs
-LOCUST_HEADLESS=true LOCUST_RUN_TIME=10s LOCUST_EXPECT_WORKERS=2 \
+LOCUST_HEADLESS=true LOCUST_RUN_TIME=10s LOCUST_EXPECT_WORKERS=2 LOCUST_SEED=4242 \
   compose --profile workers up -d --scale worker=2 load-generator worker >/dev/null 2>&1
 rc=$(timeout 120 docker wait "$(compose ps -q load-generator)")
 out=$(compose logs --no-color --no-log-prefix --tail 80 load-generator 2>&1)
@@ -110,6 +118,8 @@ printf '%s\n' "$out" | grep -qE '2 workers connected' \
   || compose logs --no-color load-generator 2>&1 | grep -qE '2 workers connected' \
   || fail "the master saw no workers"
 summary_printed "$out" || fail "no journey summary and SLO verdict from the master"
+compose logs --no-color load-generator 2>&1 | grep -q 'data seed: 4242 ' \
+  || fail "LOCUST_SEED set in the shell did not reach the master"
 ok "master ran with 2 workers and printed the journey summary and verdict"
 after=$(payments)
 [ "$(printf '%s' "$after" | total)" -gt "$(printf '%s' "$before" | total)" ] \
