@@ -10,7 +10,8 @@
 set -eu
 . /app/docker/env.sh
 
-truthy() { case "${1:-}" in true | True | TRUE | yes | 1) return 0 ;; *) return 1 ;; esac; }
+# the values Locust takes as true, in any case (LOCUST_HEADLESS=on or Yes runs headless)
+truthy() { case "$(printf %s "${1:-}" | tr "[:upper:]" "[:lower:]")" in true | yes | on | 1) return 0 ;; *) return 1 ;; esac; }
 
 role=standalone
 truthy "${LOCUST_MODE_MASTER:-}" && role=master

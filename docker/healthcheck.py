@@ -2,32 +2,51 @@
 
 python3 healthcheck.py service     GET /health on the payment service -> 200
 python3 healthcheck.py generator   GET / on the Locust web UI -> 200 (a login page counts);
-                                   headless runs and workers have no UI: the container is
-                                   running, so Locust (PID 1) is alive -> healthy
+                                   https with --tls-cert (self-signed is fine); port, base path
+                                   and TLS from Locust's arguments or LOCUST_* env; headless
+                                   runs and workers have no UI: the container is running, so
+                                   Locust (PID 1) is alive -> healthy
 """
 
 from __future__ import annotations
 
 import os
+import ssl
 import sys
 import urllib.request
 
 
 def _truthy(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
+    # the values Locust itself takes as true (LOCUST_HEADLESS=on runs headless)
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _has_web_ui() -> bool:
+def _cmdline() -> list[str]:
+    """Locust's arguments: PID 1 is `python3 .../locust -f locustfile.py ...`."""
     try:
         with open("/proc/1/cmdline", "rb") as f:
-            cmdline = f.read().split(b"\0")
+            return f.read().decode(errors="replace").split("\0")
     except OSError:
-        cmdline = []
+        return []
+
+
+def _option(cmdline: list[str], flag: str, env: str, default: str = "") -> str:
+    """A Locust option's value: the last `--flag X` or `--flag=X`, else a non-empty $env."""
+    value = os.environ.get(env, "").strip() or default
+    for i, arg in enumerate(cmdline):
+        if arg == flag and i + 1 < len(cmdline):
+            value = cmdline[i + 1]
+        elif arg.startswith(flag + "="):
+            value = arg.split("=", 1)[1]
+    return value
+
+
+def _has_web_ui(cmdline: list[str]) -> bool:
     return not (
         _truthy("LOCUST_HEADLESS")
         or _truthy("LOCUST_MODE_WORKER")
-        or b"--headless" in cmdline
-        or b"--worker" in cmdline
+        or "--headless" in cmdline
+        or "--worker" in cmdline
     )
 
 
@@ -37,17 +56,26 @@ def main(role: str) -> int:
             f"http://127.0.0.1:{os.environ.get('PAYMENT_SERVICE_PORT', '8000')}/health"
         )
     elif role == "generator":
-        if not _has_web_ui():
+        cmdline = _cmdline()
+        if not _has_web_ui(cmdline):
             return 0
-        base = os.environ.get("LOCUST_WEB_BASE_PATH", "").rstrip("/")
-        url = f"http://127.0.0.1:{os.environ.get('LOCUST_WEB_PORT', '8089')}{base}/"
+        port = _option(cmdline, "--web-port", "LOCUST_WEB_PORT", "8089")
+        base = _option(cmdline, "--web-base-path", "LOCUST_WEB_BASE_PATH").rstrip("/")
+        tls = bool(_option(cmdline, "--tls-cert", "LOCUST_TLS_CERT"))
+        url = f"{'https' if tls else 'http'}://127.0.0.1:{port}{base}/"
     else:
         print(
             f"usage: healthcheck.py service|generator (got {role!r})", file=sys.stderr
         )
         return 2
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
+        context = None
+        if url.startswith("https"):
+            # a liveness probe on loopback: the certificate is for the UI's users to check
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        with urllib.request.urlopen(url, timeout=2, context=context) as response:
             ok = response.status == 200
     except OSError as exc:
         print(f"{url}: {exc}", file=sys.stderr)

@@ -154,6 +154,32 @@ printf '%s' "$page" | grep -q '"spawn_rate": 5' || fail "the UI is not filled in
 ok "web UI filled in with 50 users at 5 users/s"
 docker ps -q --filter "name=${COMPOSE_PROJECT_NAME}_load-generator_run" | xargs -r docker rm -f >/dev/null
 
+step "health check: the UI over TLS (as docs/docker.md shows it), LOCUST_HEADLESS=on"
+if command -v openssl >/dev/null; then
+  mkdir "$work/certs"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
+    -keyout "$work/certs/key.pem" -out "$work/certs/cert.pem" >/dev/null 2>&1
+  chmod 0644 "$work/certs/"*.pem
+  tls=$(compose run -d -v "$work/certs:/certs:ro" load-generator \
+    --tls-cert /certs/cert.pem --tls-key /certs/key.pem 2>/dev/null | tail -n 1)
+  for _ in $(seq 30); do
+    python3 -c "import ssl, urllib.request as u; u.urlopen('https://127.0.0.1:$TEST_WEB_PORT/', timeout=2, context=ssl._create_unverified_context())" 2>/dev/null && break
+    sleep 1
+  done
+  docker exec "$tls" python3 /app/docker/healthcheck.py generator >/dev/null \
+    || fail "the health check fails for a UI with --tls-cert"
+  docker rm -f "$tls" >/dev/null
+  ok "a UI with --tls-cert is healthy"
+else
+  echo "skipped the TLS check: no openssl"
+fi
+image=$(compose config | awk '/image: payment-loadgen/ {print $2; exit}')
+docker run --rm --network none -e LOCUST_HEADLESS=on --entrypoint python3 "$image" \
+  /app/docker/healthcheck.py generator >/dev/null || fail "LOCUST_HEADLESS=on is not healthy"
+out=$(docker run --rm --network none -e LOCUST_HEADLESS=On "$image" --version 2>&1)
+case "$out" in *"web UI on"*) fail "LOCUST_HEADLESS=On announces a web UI" ;; esac
+ok "LOCUST_HEADLESS=on: healthy, no web UI announced"
+
 step "datadog profile wiring: the agent's service name turns tracing on, its absence keeps it off"
 image=$(compose config | awk '/image: payment-loadgen/ {print $2; exit}')
 with=$(docker run --rm --network host --add-host datadog-agent:127.0.0.1 --entrypoint sh "$image" \
