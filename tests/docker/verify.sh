@@ -59,7 +59,9 @@ done
 
 step "up passes this tool's LOCUST_* options from the shell (docker-compose.yml lists each)"
 # every option journeys/ reads from LOCUST_*, except LOCUST_PERSONAS (always the mounted file)
-names=$(grep -rhoE 'env_var="LOCUST_[A-Z0-9_]+"' journeys locustfile.py | cut -d'"' -f2 | sort -u | grep -vx LOCUST_PERSONAS)
+# and the Locust ones docs/docker.md names for up
+names="$(grep -rhoE 'env_var="LOCUST_[A-Z0-9_]+"' journeys locustfile.py | cut -d'"' -f2 | sort -u | grep -vx LOCUST_PERSONAS)
+LOCUST_TAGS LOCUST_EXCLUDE_TAGS LOCUST_EXPECT_WORKERS_MAX_WAIT"
 config=$(env $(for n in $names; do printf '%s=set-in-shell ' "$n"; done) $COMPOSE -f docker-compose.yml config)
 missing=$(for n in $names; do printf '%s\n' "$config" | grep -qE "^ +$n: set-in-shell$" || printf '%s ' "$n"; done)
 [ -z "$missing" ] || fail "docker-compose.yml does not pass to up: $missing"
