@@ -117,10 +117,11 @@ printf '%s\n' "$out" | tail -n 25
 [ "$rc" = 0 ] || fail "distributed run exited with $rc"
 ok "exit code 0"
 printf '%s\n' "$out" | grep -qE '2 workers connected' \
-  || compose logs --no-color load-generator 2>&1 | grep -qE '2 workers connected' \
+  || grep -qE '2 workers connected' <<<"$(compose logs --no-color load-generator 2>&1)" \
   || fail "the master saw no workers"
 summary_printed "$out" || fail "no journey summary and SLO verdict from the master"
-compose logs --no-color load-generator 2>&1 | grep -q 'data seed: 4242 ' \
+# (a here-string: with pipefail, `compose logs | grep -q` fails when grep stops reading early)
+grep -q 'data seed: 4242 ' <<<"$(compose logs --no-color load-generator 2>&1)" \
   || fail "LOCUST_SEED set in the shell did not reach the master"
 ok "master ran with 2 workers and printed the journey summary and verdict"
 after=$(payments)
