@@ -22,6 +22,8 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import gevent
 from locust import events
@@ -127,3 +129,22 @@ def _release_workers(runner, forked: int) -> None:
     while len(runner.clients) < forked and time.monotonic() < deadline:
         gevent.sleep(0.1)  # they connect within a second of the fork
     runner.quit()
+
+
+class StoppedBeforeStart(Exception):
+    """SIGTERM arrived during a check that runs before the test (``sigterm_stops``)."""
+
+
+@contextmanager
+def sigterm_stops() -> Iterator[None]:
+    """SIGTERM in the block raises ``StoppedBeforeStart`` there. Before Locust sets its own
+    SIGTERM handler the process has none, and `locust` as a container's PID 1 then ignores
+    SIGTERM: ``docker stop`` waited out the whole ``--wait-for-host``."""
+    hub, main = gevent.get_hub(), gevent.getcurrent()
+    watcher = gevent.signal_handler(
+        signal.SIGTERM, lambda: hub.loop.run_callback(main.throw, StoppedBeforeStart)
+    )
+    try:
+        yield
+    finally:
+        watcher.cancel()

@@ -20,7 +20,7 @@ from flask import jsonify, request
 from locust import FastHttpUser, constant, events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
-from journeys import cookies, interim_answers, same_personas, tracing
+from journeys import cookies, ctrl_c, interim_answers, same_personas, tracing
 from journeys.client import PaymentApi
 from journeys.customer import CheckoutJourney
 from journeys.data import PaymentData, build_pools, resolve_seed
@@ -365,7 +365,16 @@ def _check_run(environment, options) -> None:
 def _check_target(host: str | None, wait_s: float, *, token_needed: bool) -> None:
     """Set, reachable, with a payment endpoint and (when operators/probers run) taking the
     token: else exit 2 now."""
-    problem = _target_problem(host, wait_s, token_needed=token_needed)
+    try:
+        with ctrl_c.sigterm_stops():
+            problem = _target_problem(host, wait_s, token_needed=token_needed)
+    except (KeyboardInterrupt, ctrl_c.StoppedBeforeStart) as stop:
+        # the wait for the target (--wait-for-host) is long: stop it at once, without a traceback
+        name = "Ctrl-C" if isinstance(stop, KeyboardInterrupt) else "SIGTERM"
+        sys.stderr.write(
+            f"{name} while checking the target: stopped. No load was sent.\n"
+        )
+        sys.exit(1)
     if problem:
         _fail(f"{problem} No load was sent.")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -307,6 +308,39 @@ def test_a_taken_web_ui_port_stops_at_once(tmp_path, idle_service):
         "holds the port or choose another with --web-port (LOCUST_WEB_PORT). No traffic was sent."
     ) in run.output, run.output[-2000:]
     assert "Traceback" not in run.output, run.output[-2000:]
+
+
+@pytest.mark.parametrize(
+    "stop", [signal.SIGINT, signal.SIGTERM], ids=["Ctrl-C", "SIGTERM"]
+)
+def test_stopped_while_waiting_for_the_target_ends_at_once(tmp_path, stop):
+    """Ctrl-C was a KeyboardInterrupt traceback; SIGTERM came before any handler, which as a
+    container's PID 1 (`docker stop`) is ignored, so it waited out all of --wait-for-host."""
+    from tests.conftest import end_process, free_port, locust_command, locust_process
+
+    host = f"http://127.0.0.1:{free_port()}"
+    proc = locust_process(
+        locust_command(tmp_path, "--wait-for-host", "60", run_time="30s"), host
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not any("data seed:" in line for line in lines):
+            assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)
+            time.sleep(0.1)
+        time.sleep(1)  # in the wait for the target
+        proc.send_signal(stop)
+        assert proc.wait(timeout=10) == 1, "".join(lines)
+    finally:
+        end_process(proc)
+    reader.join(timeout=5)
+    output = "".join(lines)
+    name = "Ctrl-C" if stop == signal.SIGINT else "SIGTERM"
+    assert f"{name} while checking the target: stopped. No load was sent." in output
+    assert "Traceback" not in output, output
+    assert not list(tmp_path.glob("run_*.csv")), list(tmp_path.iterdir())
 
 
 def test_a_host_with_credentials_is_never_printed_with_them(tmp_path):

@@ -183,6 +183,21 @@ out=$(docker run --rm --network none -e LOCUST_HEADLESS=On "$image" --version 2>
 case "$out" in *"web UI on"*) fail "LOCUST_HEADLESS=On announces a web UI" ;; esac
 ok "LOCUST_HEADLESS=on: healthy, no web UI announced"
 
+step "docker stop while the generator waits for an unreachable target (locust is PID 1)"
+waiting=$(compose run -d --no-deps -e LOCUST_HOST=http://127.0.0.1:9 -e LOCUST_HEADLESS=true \
+  -e LOCUST_RUN_TIME=10s -e LOCUST_WAIT_FOR_HOST=60 load-generator 2>/dev/null | tail -n 1)
+sleep 4
+started=$SECONDS
+docker stop -t 30 "$waiting" >/dev/null
+took=$((SECONDS - started)) rc=$(docker inspect -f '{{.State.ExitCode}}' "$waiting")
+log=$(docker logs "$waiting" 2>&1)
+docker rm "$waiting" >/dev/null
+[ "$took" -le 5 ] && [ "$rc" = 1 ] \
+  || fail "docker stop took ${took}s (exit $rc), a SIGTERM-ignoring PID 1? $(tail -n 3 <<<"$log")"
+grep -q 'SIGTERM while checking the target: stopped. No load was sent.' <<<"$log" \
+  || fail "no stop message: $(tail -n 3 <<<"$log")"
+ok "stopped in ${took}s with exit code 1, no load sent"
+
 step "datadog profile wiring: the agent's service name turns tracing on, its absence keeps it off"
 image=$(compose config | awk '/image: payment-loadgen/ {print $2; exit}')
 with=$(docker run --rm --network host --add-host datadog-agent:127.0.0.1 --entrypoint sh "$image" \
