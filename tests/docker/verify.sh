@@ -198,6 +198,17 @@ grep -q 'SIGTERM while checking the target: stopped. No load was sent.' <<<"$log
   || fail "no stop message: $(tail -n 3 <<<"$log")"
 ok "stopped in ${took}s with exit code 1, no load sent"
 
+step "docker stop of a worker that has no master to connect to"
+waiting=$(compose --profile workers run -d --no-deps worker --worker --master-host 127.0.0.1 --master-port 9 \
+  2>/dev/null | tail -n 1)
+sleep 4
+started=$SECONDS
+docker stop -t 30 "$waiting" >/dev/null
+took=$((SECONDS - started))
+docker rm "$waiting" >/dev/null
+[ "$took" -le 5 ] || fail "docker stop of a worker took ${took}s (SIGTERM ignored until the SIGKILL)"
+ok "stopped in ${took}s"
+
 step "datadog profile wiring: the agent's service name turns tracing on, its absence keeps it off"
 image=$(compose config | awk '/image: payment-loadgen/ {print $2; exit}')
 with=$(docker run --rm --network host --add-host datadog-agent:127.0.0.1 --entrypoint sh "$image" \
