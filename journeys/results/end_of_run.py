@@ -99,7 +99,7 @@ def finish_run(environment, **_kwargs) -> None:
 
 
 def write_final_locust_csv(environment, prefix: str) -> None:
-    """Rewrite Locust's ``_stats.csv`` and ``_failures.csv`` from the final stats.
+    """Rewrite Locust's ``_stats.csv``, ``_failures.csv`` and ``_exceptions.csv`` from the final stats.
 
     Locust's CSV writer refreshes them once a second and does not write again at shutdown, so
     requests and journeys of the last second could be missing; our journey CSV is exact, and
@@ -109,6 +109,7 @@ def write_final_locust_csv(environment, prefix: str) -> None:
     for suffix, write in (
         ("stats", writer.requests_csv),
         ("failures", writer.failures_csv),
+        ("exceptions", writer.exceptions_csv),
     ):
         with open(f"{prefix}_{suffix}.csv", "w", newline="") as f:
             write(csv.writer(f))
