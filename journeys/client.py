@@ -657,6 +657,8 @@ class PaymentApi:
             reason = f"report: {_no_answer(_error_of_attempt(resp))}"
         elif shape is not None and parsed is not None:
             reason = f"report: 200 breaks the contract: {shape}"
+        elif status < 400 and status != 200:  # no error, so its status is the breach
+            reason = f"report: expected 200, got {status}"
         else:
             code = _error_of(parsed).get("code")
             what = "unreadable body" if parsed is None else "unexpected shape"

@@ -22,6 +22,7 @@ test cards, a batch report over what it was paid), and in MODE:
 * ``garbage-status-line``  the report endpoint answers a status line of markup, an ANSI escape
   and a card number
 * ``report-code-card``  the report endpoint refuses with a 400 whose error code is a card number
+* ``report-201``        the report endpoint answers a well-formed report with 201, not 200
 * ``hostile-currency``  every report's ``totals`` also holds a 3-character key that is markup,
   a formula or a terminal escape (``<B>``, ``=A1``, ESC ``[J``), with one payment in it
 
@@ -207,7 +208,7 @@ class Handler(BaseHTTPRequestHandler):
             totals = {c: {k: str(v) for k, v in t.items()} for c, t in totals.items()}
         succeeded = sum(int(t["count"]) for t in totals.values())
         self.answer(
-            200,
+            201 if MODE == "report-201" else 200,
             {
                 "report_id": "rpt_1",
                 "payments": {"succeeded": succeeded, "declined": declined},

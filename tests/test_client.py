@@ -163,6 +163,22 @@ def test_a_report_missing_a_count_says_it_is_missing():
     )
 
 
+def test_a_report_with_another_status_than_200_names_the_status_not_its_shape():
+    """A report answered 201 (a service that "creates" it) with a well-formed report: the failure
+    read "report: 201 unexpected shape", blaming a body that was fine."""
+
+    def app(environ, start_response):
+        start_response("201 Created", [("Content-Type", "application/json")])
+        report = {"payments": {"succeeded": 0, "declined": 0}, "totals": {}}
+        return [json.dumps(report).encode()]
+
+    with session_to(app) as session:
+        api = PaymentApi(session, random.Random(1), "t", RetryPolicy(resends=1))
+        answer = api.generate_report("batch_report: report", {"batch_id": "b"})
+    assert answer.report is None and answer.status == 201
+    assert answer.detail == "report: expected 200, got 201"
+
+
 def test_a_report_given_up_does_not_wait_after_its_last_try():
     """A report endpoint that keeps answering 429 ``Retry-After: 1``: with one resend allowed the
     client asks twice and waits once in between; it waited a third time after the last answer

@@ -253,6 +253,7 @@ def test_a_probe_journey_fails_with_its_first_failing_probe(tmp_path, breaker):
     [
         ("garbage-status-line", "no answer (BadStatusLine), 4 times"),
         ("report-code-card", "400 (no error code)"),
+        ("report-201", "expected 200, got 201"),
     ],
 )
 def test_a_refused_report_is_named_not_quoted(breaker, monkeypatch, mode, message):

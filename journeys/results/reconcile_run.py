@@ -323,6 +323,8 @@ def _ask(
             raise NoReport(
                 f"{status} {error_code(body)}: set {TOKEN_ENV} to the service's internal token"
             )
+        if status < 400 and status != 200:  # no error, so no error code to name
+            raise NoReport(f"expected 200, got {status}")
         if status != 200:
             raise NoReport(f"{status} {error_code(body)}")
         if len(body) >= REPORT_READ_BYTES:
