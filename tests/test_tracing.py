@@ -280,6 +280,9 @@ def test_resends_are_attempts_of_one_journey_each_joined_by_the_service(
     ]
     refused = [a for a, _ in attempts if a["meta"].get("http.status_code") == "503"]
     assert unanswered and refused, [a["meta"] for a, _ in attempts]
+    # a failed attempt is not its journey's failure: the journey may be paid on a resend
+    for attempt in unanswered + refused:
+        assert attempt["meta"]["error.type"] == "http.request.failure", attempt["meta"]
     for attempt in unanswered:
         assert (
             attempt["error"] == 1

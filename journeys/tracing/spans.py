@@ -56,7 +56,10 @@ class TracedSpan:
 
     def set_error(self, message: str) -> None:
         self.span.error = 1
-        self.span.set_tag("error.type", "journey.failure")
+        # an attempt's failure is not its journey's: a 503 resent and then paid is a failed
+        # attempt of a journey that succeeded, and @error.type:journey.failure counts journeys
+        kind = "journey" if self.span.name == "journey" else "http.request"
+        self.span.set_tag("error.type", f"{kind}.failure")
         self.span.set_tag("error.message", scrub(str(message), state.secrets))
 
 
