@@ -61,6 +61,8 @@ class JourneyRun:
         self._done = True
         if self._span_cm is not None:
             self._span.set_tag("outcome", outcome)
+            if detail:  # why, for every outcome that has a reason (abandoned too)
+                self._span.set_tag("outcome.reason", detail)
             if detail and outcome in ("failed", "mismatch"):
                 self._span.set_error(detail)
         journey_finished.fire(

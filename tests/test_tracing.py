@@ -322,6 +322,33 @@ def test_resends_are_attempts_of_one_journey_each_joined_by_the_service(
             )
 
 
+def test_an_abandoned_checkout_says_why(tmp_path, trace_agent):
+    """A journey that ends without an error but not paid (abandoned) carries its reason, as a
+    failed one does: not an error (the customer gave up as told), yet no trace without a why."""
+    lost = "lost,customer,1,visa,USD,5,80,1,2,,en_US,0,0.05,lost_card"
+    service = launch_service(tmp_path, env=traced(trace_agent, "payment-service"))
+    try:
+        run = locust_run(
+            tmp_path,
+            service,
+            write_personas(tmp_path, lost, header=HEADER),
+            env=traced(trace_agent, "payment-load-generator"),
+            users=1,
+        )
+        assert run.returncode == 0, run.output[-3000:]
+    finally:
+        service.stop()
+    journeys = [
+        s
+        for s in _journeys(trace_agent.settled(quiet=0.5))
+        if s["meta"]["outcome"] == "abandoned"
+    ]
+    assert journeys, run.output[-3000:]
+    for journey in journeys:
+        assert journey["error"] == 0, journey
+        assert journey["meta"]["outcome.reason"] == "lost_card: not retried", journey
+
+
 # -- sampling ------------------------------------------------------------------------------------
 
 
