@@ -40,6 +40,7 @@ SHOPPER = "shopper,customer,1,visa|mastercard,USD|EUR,5,80,1,2,,en_US,0,0.05,ins
 OPS = "ops,operator,1,visa,USD,5,80,0,0,3,en_US,0,0.05,"
 DIGIT_RUN = re.compile(r"(?<!\d)\d{13,19}(?!\d)")
 #: Hex ids ddtrace itself adds (``_dd.p.tid`` often holds 13+ digits in a row): not ours to scrub.
+REPORT_ROUTE = "/internal/generate-report"
 TRACER_IDS = frozenset({"_dd.p.tid", "runtime-id"})
 
 
@@ -347,6 +348,47 @@ def test_an_abandoned_checkout_says_why(tmp_path, trace_agent):
     for journey in journeys:
         assert journey["error"] == 0, journey
         assert journey["meta"]["outcome.reason"] == "lost_card: not retried", journey
+
+
+def test_report_resends_are_sends_not_retries(tmp_path, trace_agent):
+    """A report resent after a timeout is counted as /pay's resends are (a send number), not as
+    a ``retry``, which for a payment means trying again after a decline."""
+    service = launch_service(
+        tmp_path,
+        *("--report-latency-ms", "400"),
+        env=traced(trace_agent, "payment-service"),
+    )
+    try:
+        locust_run(
+            tmp_path,
+            service,
+            write_personas(tmp_path, OPS, header=HEADER),
+            env=traced(trace_agent, "payment-load-generator"),
+            users=1,
+            run_time="3s",
+            extra_args=("--request-timeout", "0.3"),
+        )
+    finally:
+        service.stop()
+    reports = [
+        sorted(
+            (
+                s
+                for s in spans
+                if s["name"] == "http.request"
+                and s["meta"]["http.route"] == REPORT_ROUTE
+            ),
+            key=lambda s: s["start"],
+        )
+        for spans in trace_agent.settled(quiet=0.5).values()
+    ]
+    resent = [r for r in reports if len(r) > 1]
+    assert resent, reports
+    for sends in resent:
+        assert [s["metrics"]["report.send"] for s in sends] == list(
+            range(1, len(sends) + 1)
+        ), sends
+        assert {s["metrics"]["retry"] for s in sends} == {0}, sends
 
 
 # -- sampling ------------------------------------------------------------------------------------
