@@ -29,6 +29,10 @@ import gevent
 from locust import events
 from locust.runners import STATE_INIT, MasterRunner, WorkerRunner
 
+# imported first so that its init listener, which starts ddtrace and gives SIGTERM back from it,
+# runs before this module's sets gevent's handlers (ddtrace's Python handler would replace them)
+import journeys.tracing  # noqa: F401
+
 log = logging.getLogger(__name__)
 
 #: The environment of this process, once Locust has built it (None before ``init``).

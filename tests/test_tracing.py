@@ -7,9 +7,11 @@ span, its attempt spans and the service's spans, and no span may carry a card nu
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -25,8 +27,10 @@ from payment_contract import brand_of, luhn_valid
 from tests.conftest import (
     ROOT,
     TOKEN,
+    _clean_env,
     free_port,
     launch_service,
+    locust_command,
     run_locust,
     write_personas,
 )
@@ -389,6 +393,47 @@ def test_report_resends_are_sends_not_retries(tmp_path, trace_agent):
             range(1, len(sends) + 1)
         ), sends
         assert {s["metrics"]["retry"] for s in sends} == {0}, sends
+
+
+def test_sigterm_ends_a_traced_run_as_an_untraced_one(tmp_path, trace_agent):
+    """SIGTERM (docker stop, timeout) stops a traced run as Locust means to: summary, CSVs and
+    exit code, and the journeys it cut off reach the agent as interrupted. ddtrace took SIGTERM
+    for itself: it shut its tracer down (the cut-off journeys were never sent) and then killed
+    the process by the signal (exit 143, no summary, no CSV)."""
+    service = launch_service(
+        tmp_path, "--latency-ms", "300", env=traced(trace_agent, "payment-service")
+    )
+    try:
+        proc = subprocess.Popen(
+            locust_command(
+                tmp_path,
+                *("--host", service.url, "--stop-timeout", "0"),
+                personas=write_personas(tmp_path, SHOPPER, header=HEADER),
+                users=3,
+                run_time="30s",
+            ),
+            cwd=ROOT,
+            env={**_clean_env(), **traced(trace_agent, "payment-load-generator")},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        time.sleep(4)  # users spawned, each journey waits 300 ms for its answer
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=30)[0].decode(errors="replace")
+    finally:
+        service.stop()
+    assert proc.returncode == 1, output[
+        -3000:
+    ]  # the SLO check: stopped short of its run time
+    with open(tmp_path / "run_journeys.csv") as f:
+        counted = next(r for r in csv.DictReader(f) if r["persona"] == "All")
+    assert int(counted["interrupted"]) > 0, counted
+    interrupted = [
+        s
+        for s in _journeys(trace_agent.settled(quiet=0.5))
+        if s["meta"]["outcome"] == "interrupted"
+    ]
+    assert len(interrupted) == int(counted["interrupted"]), output[-3000:]
 
 
 # -- sampling ------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import signal
 import sys
 
 from locust import events
@@ -100,8 +101,18 @@ def _start_ddtrace(settings: Settings) -> None:
         os.environ.setdefault(name, value)
     state.log_handler = quiet_ddtrace_logs(log)
 
+    # ddtrace's tracer takes SIGTERM for itself: it shuts down (the journeys the stop cuts off are
+    # never sent) and then kills the process by the signal, so `docker stop` or `timeout` ended a
+    # run with 143 and no summary, CSV or verdict. Locust stops the run on SIGTERM and exits
+    # normally; ddtrace's atexit hook flushes then. (Before journeys.ctrl_c's handlers: a Python
+    # handler set after them would replace them, gevent's being below Python's.)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     from ddtrace.propagation.http import HTTPPropagator
     from ddtrace.trace import tracer
+
+    for sig, handler in handlers.items():
+        if handler is not None and signal.getsignal(sig) is not handler:
+            signal.signal(sig, handler)
 
     state.tracer, state.propagator, state.secrets = (
         tracer,
@@ -171,7 +182,7 @@ def _exit_now_if_agent_down() -> None:
 
 @events.init.add_listener
 def _on_init(environment, **_kwargs) -> None:
-    state.options = environment.parsed_options
+    state.options = getattr(environment, "parsed_options", None)
     try:
         banner = configure(environment)
     except SetupError as exc:
