@@ -27,6 +27,7 @@ import math
 import random
 import re
 import time
+import urllib.parse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -320,9 +321,20 @@ class PaymentApi:
         self.service_clock_ahead_s = 0.0
         # decided once per process, before any user starts (asked here, not per request)
         self._traced = tracing.enabled()
+        # where attempt spans say they went (http.url, out.host): the target, never its password
+        target = urllib.parse.urlsplit(getattr(session, "base_url", None) or "")
+        netloc = target.netloc.rpartition("@")[2]  # without user and password
+        self._url_base = (
+            f"{target.scheme}://{netloc}{target.path.rstrip('/')}" if netloc else ""
+        )
+        self._out_host = target.hostname
         # the last metadata sent and its JSON: a journey sends the same with each of its payments
         self._metadata: dict = {}
         self._metadata_json = "{}"
+
+    def _url(self, path: str) -> str | None:
+        """The full URL of ``path`` for an attempt span (None: the target is not known)."""
+        return self._url_base + path if self._url_base else None
 
     def _post(self, path: str, **kwargs):
         """``session.post`` (redirects not followed) within ``deadline_s`` for the whole attempt.
@@ -447,7 +459,9 @@ class PaymentApi:
             return self._exchange_pay(
                 label, body, headers, key, card, amount, currency, None
             )
-        with tracing.attempt_span(label, "POST", PAY_PATH, retry=retry) as span:
+        with tracing.attempt_span(
+            label, "POST", PAY_PATH, retry, self._url(PAY_PATH), self._out_host
+        ) as span:
             if span is not tracing.NO_SPAN:
                 span.set_tag("idempotency_key.sha256", key_hash(key))
                 span.set_tag("payment.send", send_no)
@@ -620,7 +634,9 @@ class PaymentApi:
         """One HTTP attempt. Returns (answer, transient, retry_after_s)."""
         headers = {**JSON_HEADERS, "Authorization": f"Bearer {self.token}"}
         # retry counts a customer's tries after a decline; a resend of the same report is a send
-        with tracing.attempt_span(label, "POST", REPORT_PATH) as span:
+        with tracing.attempt_span(
+            label, "POST", REPORT_PATH, 0, self._url(REPORT_PATH), self._out_host
+        ) as span:
             span.set_tag("report.send", resend + 1)
             tracing.inject(headers)
             with self._post(
@@ -730,7 +746,9 @@ class PaymentApi:
 
     def _probe_once(self, name, path, data, headers, status, code):
         """One probe request: (ok, message, seconds to wait before sending again or None)."""
-        with tracing.attempt_span(name, "POST", path) as span:
+        with tracing.attempt_span(
+            name, "POST", path, 0, self._url(path), self._out_host
+        ) as span:
             headers = dict(headers)
             tracing.inject(headers)
             with self._post(path, data=data, headers=headers, name=name) as resp:

@@ -164,6 +164,9 @@ def test_declined_then_recovered_checkout_is_one_trace(traced_run):
             and attempt["meta"]["http.route"] == "/pay"
         )
         assert re.fullmatch(r"[0-9a-f]{16}", attempt["meta"]["idempotency_key.sha256"])
+        # the target, as ddtrace's HTTP clients name it (an untraced service is inferred from it)
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/pay", attempt["meta"]["http.url"])
+        assert attempt["meta"]["out.host"] == "127.0.0.1"
         served = [
             s for s in children(spans, attempt) if s["service"] == "payment-service"
         ]

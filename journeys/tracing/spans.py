@@ -128,8 +128,17 @@ def journey_span(journey: str, persona: str):
     return _InFlight(span, _journey)
 
 
-def attempt_span(name: str, method: str, route: str, retry: int = 0):
-    """One HTTP attempt, a child of this user's journey span (its own trace outside a journey).
+def attempt_span(
+    name: str,
+    method: str,
+    route: str,
+    retry: int = 0,
+    url: str | None = None,
+    host: str | None = None,
+):
+    """One HTTP attempt, a child of this user's journey span (its own trace outside a journey);
+    ``url`` and ``host`` (``http.url``, ``out.host``) name the target, as ddtrace's own HTTP
+    clients do: Datadog shows an untraced service as an inferred one from them.
     A context manager giving a ``TracedSpan``, or ``NO_SPAN`` while tracing is off or the journey
     is not sampled (``inject()`` then still sends the journey's "drop" headers)."""
     if not enabled():
@@ -150,6 +159,10 @@ def attempt_span(name: str, method: str, route: str, retry: int = 0):
     span.set_tag("http.route", route)
     span.set_tag("request.name", name)
     span.set_tag("retry", retry)
+    if url:
+        span.set_tag("http.url", scrub(url, state.secrets))
+    if host:
+        span.set_tag("out.host", host)
     return _InFlight(span, _attempt)
 
 
