@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import os
 import re
 import socket
 import time
@@ -26,10 +27,31 @@ CHECK_HOST = (
     "Check --host / LOCUST_HOST: it is the service's base URL, the one /pay and "
     "/internal/generate-report hang off."
 )
+UNUSABLE_TOKEN = (
+    f"{TOKEN_ENV} has a character an Authorization header cannot carry (not printable ASCII: "
+    "a line break inside it, a letter with an accent). Use letters, digits and punctuation, "
+    "as the payment service's token is."
+)
 NO_TARGET = (
     "No target: pass --host http://127.0.0.1:8000 or set LOCUST_HOST "
     "(the reference service: python -m payment_service)."
 )
+
+
+def internal_token() -> str:
+    """The internal token as it is sent: ``PAYMENT_INTERNAL_TOKEN`` without surrounding white
+    space (the line end of a file it was read from), as the reference service reads it."""
+    return os.environ.get(TOKEN_ENV, "").strip()
+
+
+def token_unusable() -> str | None:
+    """Why the token cannot be sent, never quoting it: with a control character in it, each
+    report request would fail with the HTTP client's error, which quotes the header whole (in
+    the failures and exceptions tables, their CSVs and the verdict)."""
+    token = internal_token()
+    if token and not (token.isascii() and token.isprintable()):
+        return UNUSABLE_TOKEN
+    return None
 
 
 def without_credentials(host: str) -> str:

@@ -29,8 +29,10 @@ from journeys.personas import Persona, PersonaFileError, class_name, load_person
 from journeys.preflight import (
     NO_TARGET,
     TOKEN_ENV,
+    internal_token,
     pay_endpoint_problem,
     token_problem,
+    token_unusable,
     wait_for_host,
     web_port_problem,
 )
@@ -84,7 +86,7 @@ class PersonaUser(FastHttpUser):
         self.api = PaymentApi(
             self.client,
             self.data.jitter_rng,
-            os.environ.get(TOKEN_ENV),
+            internal_token(),
             deadline_s=self.network_timeout,
         )
         self.operator_id = f"{self.persona.name}-{worker}-{self.index}"
@@ -351,8 +353,10 @@ def _check_run(environment, options) -> None:
         and not options.autostart
     ):
         needing = []  # the personas are picked in the start form, which asks for the token then
-    if (needing or reconciling) and not os.environ.get(TOKEN_ENV):
-        _fail(missing_token(needing, reconciling=reconciling))
+    if needing or reconciling:
+        problem = token_setting_problem(needing, reconciling=reconciling)
+        if problem:
+            _fail(problem)
     # in the web UI the host may still be typed in the start form (checked when it is sent)
     if options.headless or options.autostart:
         _check_target(
@@ -387,7 +391,7 @@ def _target_problem(
     problem = wait_for_host(host, wait_s) or pay_endpoint_problem(host)
     if not problem and token_needed:
         # asked once, here: a wrong token is refused now, not 403s for the whole run
-        problem = token_problem(host, os.environ[TOKEN_ENV])
+        problem = token_problem(host, internal_token())
     return problem
 
 
@@ -398,6 +402,15 @@ def personas_needing_token(classes) -> list[str]:
         for cls in classes
         if getattr(cls, "persona", None) and cls.persona.role in ROLES_NEEDING_TOKEN
     )
+
+
+def token_setting_problem(
+    needing: list[str], *, reconciling: bool = False, picked: bool = False
+) -> str | None:
+    """Why the token, needed by ``needing`` or ``--reconcile-run``, is missing or unusable."""
+    if not internal_token():
+        return missing_token(needing, reconciling=reconciling, picked=picked)
+    return token_unusable()
 
 
 def missing_token(
@@ -489,10 +502,10 @@ def check_target_on_start(environment, web_ui=None, **_kwargs) -> None:
                 "No target: type the host (e.g. http://127.0.0.1:8000) in the start form, or "
                 "start Locust with --host or LOCUST_HOST."
             )
-        elif needing and not os.environ.get(TOKEN_ENV):
-            problem = missing_token(needing, picked=bool(picked))
         else:
-            problem = _target_problem(host, 0, token_needed=bool(needing))
+            problem = (
+                needing and token_setting_problem(needing, picked=bool(picked))
+            ) or _target_problem(host, 0, token_needed=bool(needing))
         if problem is None:
             return None
         problem += " The test was not started."
@@ -535,10 +548,8 @@ def _check_this_worker(environment, **_kwargs) -> None:
 
 
 def _token_problem_on_worker(environment) -> str | None:
-    if os.environ.get(TOKEN_ENV):
-        return None
     needing = personas_needing_token([c for c in environment.user_classes if c.tasks])
-    return missing_token(needing) if needing else None
+    return token_setting_problem(needing) if needing else None
 
 
 def _worker_cannot_run(environment, data) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from journeys.preflight import token_problem
 from tests.conftest import (
+    TOKEN,
     OwnServices,
     RunPlan,
     empty_tables,
@@ -387,6 +388,46 @@ def test_wrong_token_is_not_checked_without_operators_or_probers(tmp_path, servi
     )
     assert run.returncode != 2, run.output[-2000:]
     assert service.query("SELECT count(*) FROM payments")[0][0] > 0
+
+
+def _all_outputs(run) -> str:
+    """The run's output, its CSVs and its HTML report, as one text."""
+    files = sorted(run.csv_prefix.parent.glob("run_*.csv")) + [run.html_path]
+    return run.output + "".join(f.read_text() for f in files if f.exists())
+
+
+def test_a_token_with_a_line_end_is_sent_without_it_and_never_shown(tmp_path, service):
+    """A token read from a file keeps its line end (``\\r\\n`` from Windows): the service
+    strips it, and so must the generator. Sent as it was, every report request failed with the
+    HTTP client's error, which quoted the whole Authorization header, token included, in the
+    failures and exceptions CSVs and the verdict."""
+    personas = write_personas(tmp_path, "ops,operator,1,visa,USD,1,50,0,0,3,en_US,0,1")
+    run = run_locust(
+        tmp_path,
+        service.url,
+        "--reconcile-run",
+        users=2,
+        run_time="3s",
+        personas=personas,
+        env={"PAYMENT_INTERNAL_TOKEN": TOKEN + "\r\n"},
+    )
+    assert run.returncode == 0, run.output[-2000:]
+    assert TOKEN not in _all_outputs(run)
+
+
+def test_a_token_a_header_cannot_carry_stops_the_run_unquoted(tmp_path, idle_service):
+    bad = "tok-\t-" + TOKEN
+    personas = write_personas(tmp_path, "ops,operator,1,visa,USD,1,50,0,0,3,en_US,0,1")
+    run = run_locust(
+        tmp_path,
+        idle_service.url,
+        personas=personas,
+        env={"PAYMENT_INTERNAL_TOKEN": bad},
+    )
+    assert run.returncode == 2, run.output[-2000:]
+    assert "an Authorization header cannot carry" in run.output
+    assert TOKEN not in run.output and "Traceback" not in run.output
+    assert idle_service.query("SELECT count(*) FROM payments") == [(0,)]
 
 
 @pytest.mark.parametrize("answer", [200, 500, 302, "slow", "closed"])

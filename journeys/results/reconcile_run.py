@@ -22,7 +22,6 @@ import http.client
 import json
 import logging
 import math
-import os
 import re
 import time
 
@@ -33,6 +32,7 @@ from journeys.preflight import (
     REPORT_READ_BYTES,
     TOKEN_ENV,
     error_code,
+    internal_token,
     no_answer,
     post_report,
     report_url,
@@ -115,7 +115,7 @@ def check(environment) -> Check | None:
     )
     allowed = _with_carried_unknowns(ledger.entries, ledger.carried)
     lost = distributed.lost_workers(environment)
-    token = os.environ.get(TOKEN_ENV, "")
+    token = internal_token()
     _wait["greenlet"] = gevent.getcurrent()
     try:
         report, shift = report_of_the_run(environment.host, token, started, timeout)

@@ -29,5 +29,5 @@ def scrub(text: str, secrets: tuple[str, ...] = ()) -> str:
 
 
 def secrets_from_env() -> tuple[str, ...]:
-    token = os.environ.get("PAYMENT_INTERNAL_TOKEN", "")
+    token = os.environ.get("PAYMENT_INTERNAL_TOKEN", "").strip()  # as it is sent
     return (token,) if len(token) >= 6 else ()
