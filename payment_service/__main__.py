@@ -16,7 +16,7 @@ import sqlite3
 import sys
 
 from payment_service.faults import ERROR_PHASES, RANGES, knob_problem
-from payment_service.tracing import configure_tracing
+from payment_service.tracing import configure_tracing, scrub
 
 TOKEN_ENV = "PAYMENT_INTERNAL_TOKEN"
 
@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--access-log",
         action="store_true",
         default=_env_bool(p, "PAYMENT_ACCESS_LOG", "--access-log"),
-        help="Log every request line (paths and status only) [PAYMENT_ACCESS_LOG].",
+        help="Log every request line (path without query string, and status) [PAYMENT_ACCESS_LOG].",
     )
     faults = p.add_argument_group(
         "fault injection (all off by default; change live with PUT /internal/faults)"
@@ -352,7 +352,18 @@ def main(argv: list[str] | None = None) -> None:
     )
     if args.access_log:  # uvicorn's log_level would drop its INFO request lines too
         logging.getLogger("uvicorn.access").setLevel(logging.INFO)
+        logging.getLogger("uvicorn.access").addFilter(_paths_only)
     _server_class()(config, app.state.stopping.set).run()
+
+
+def _paths_only(record: logging.LogRecord) -> bool:
+    """uvicorn's request line without the query string, and its method and path without card
+    numbers or the token: a client may put them in a URL (``GET /pay?card=4242...``)."""
+    if isinstance(record.args, tuple) and len(record.args) == 5:
+        client, method, path, version, status = record.args
+        path = scrub(str(path).partition("?")[0])
+        record.args = (client, scrub(str(method)), path, version, status)
+    return True
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi.responses import JSONResponse
 
+from payment_service.tracing import scrub
+
 
 class ApiError(Exception):
     """An answer that refuses the request; raised anywhere, rendered once by the app."""
@@ -17,6 +19,9 @@ class ApiError(Exception):
         type_: str = "invalid_request_error",
         headers: dict[str, str] | None = None,
     ) -> None:
+        # a message may quote what the client sent (a path, a knob's value): never a card
+        # number or the token
+        message = scrub(message)
         super().__init__(message)
         self.status = status
         self.code = code

@@ -517,6 +517,30 @@ def test_access_log_has_a_line_per_request_and_no_secrets(start_service):
     assert TOKEN not in log and GOOD_CARDS["visa"] not in log
 
 
+def test_a_card_number_or_the_token_in_a_url_stays_out_of_the_log_and_answers(
+    start_service,
+):
+    """A client may put a card number or the token in a URL (a query string, a path, even the
+    method): uvicorn logged the request line whole, and the 404/405 messages quoted it."""
+    service = start_service("--access-log")
+    card = GOOD_CARDS["visa"]
+    dashed = "-".join(card[i : i + 4] for i in range(0, 16, 4))
+    answers = [
+        requests.get(f"{service.url}/pay?card={card}", timeout=10),
+        requests.get(f"{service.url}/pay/{card}/{TOKEN}", timeout=10),
+        requests.get(f"{service.url}/x/{dashed}", timeout=10),
+        requests.request(card, service.url + "/pay", timeout=10),
+    ]
+    assert [a.status_code for a in answers] == [405, 404, 404, 405]
+    service.stop()
+    texts = [service.log()] + [a.text for a in answers]
+    for text in texts:
+        digits = text.replace("-", "")
+        assert card not in digits and TOKEN not in text, text
+    assert "/pay/[card redacted]/[token redacted]" in answers[1].text
+    assert '"GET /pay HTTP/1.1" 405' in texts[0], texts[0]
+
+
 def _raw_pay(service, data: bytes) -> requests.Response:
     headers = {"Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex}
     return requests.post(service.url + "/pay", data=data, headers=headers, timeout=10)
