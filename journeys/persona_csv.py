@@ -15,18 +15,21 @@ from typing import NamedTuple
 
 import pandas as pd
 
+from journeys.tracing.scrub import scrub
+
 
 class PersonaFileError(Exception):
     """The personas file cannot be used; ``str()`` is the whole message for the user."""
 
     def __init__(self, path: str | Path, problems: list[str]) -> None:
         self.path = str(path)
-        self.problems = problems
+        # a problem quotes the cell: a card number typed where a brand or a weight goes
+        self.problems = [scrub(p) for p in problems]
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
         lines = [
             f"{self.path}: {count}; no traffic was sent. Fix the file and run again:"
         ]
-        lines += [f"  {p}" for p in problems]
+        lines += [f"  {p}" for p in self.problems]
         super().__init__("\n".join(lines))
 
 

@@ -225,6 +225,22 @@ def test_missing_token_with_operators_stops_before_traffic(tmp_path, idle_servic
     assert service.query("SELECT count(*) FROM payments") == [(0,)]
 
 
+def test_a_card_number_in_the_personas_file_is_not_quoted(tmp_path, idle_service):
+    """A test card's number typed where a brand goes (``visa|4242...``), or in any cell: the
+    problem quoted the cell whole on stderr."""
+    card = "4242424242424242"
+    dashed = "4242-4242-4242-4242"
+    personas = write_personas(
+        tmp_path,
+        f"shop,customer,1,visa|{card},USD,1,50,0,1,,en_US,0,1",
+        f"shop_two,customer,{dashed},visa,USD,1,50,0,1,,{card},0,1",
+    )
+    run = run_locust(tmp_path, idle_service.url, personas=personas)
+    assert run.returncode == 2, run.output[-2000:]
+    assert "unknown card brand '[card redacted]'" in run.output, run.output[-2000:]
+    assert card not in run.output.replace("-", ""), run.output[-2000:]
+
+
 def test_a_host_with_a_trailing_slash_works(tmp_path, idle_service):
     """``http://svc:8000/`` is how many people write a base URL; ``/pay`` must not become
     ``//pay`` (an invalid request target: every payment failed with a traceback)."""
