@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 
 from payment_contract import (
@@ -31,6 +32,9 @@ MAX_METADATA_VALUE = 500
 MAX_IDEMPOTENCY_KEY = 255
 #: deeper than any contract body (``card.number`` is level 2); deeper bodies are refused
 MAX_JSON_DEPTH = 32
+#: 13-19 digits (spaces or dashes between them) standing alone, not inside an id of letters and
+#: digits (``jf8b3f90...``, a hex id, may hold such a run by chance)
+_STANDALONE_DIGITS = re.compile(r"(?<![0-9A-Za-z])\d(?:[ -]?\d){12,18}(?![0-9A-Za-z])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,6 +326,23 @@ def parse_json_object(content_type: str | None, raw: bytes) -> dict:
     return body
 
 
+def _no_card_number_in_text(body: dict, metadata: dict[str, str]) -> None:
+    """A card number belongs in ``card[number]`` only: in a text the service stores (the
+    customer, the description, metadata) it would be written to the database whole."""
+    texts = [(f"customer[{k}]", body["customer"][k]) for k in ("id", "name", "email")]
+    texts.append(("description", body.get("description") or ""))
+    for key, value in metadata.items():
+        texts += [("metadata", key), (f"metadata[{key[:MAX_METADATA_KEY]}]", value)]
+    for param, text in texts:
+        for match in _STANDALONE_DIGITS.finditer(text):
+            if luhn_valid(re.sub(r"[ -]", "", match.group())):
+                raise _bad(
+                    "card_number_in_text",
+                    param,
+                    f"{param} holds a card number: send it in card[number] only.",
+                )
+
+
 def validate_payment(body: dict, today: dt.date | None = None) -> PaymentRequest:
     """A ``PaymentRequest`` from a parsed body, or the first ``ApiError`` in contract order."""
     today = today or dt.datetime.now(dt.UTC).date()
@@ -331,6 +352,7 @@ def validate_payment(body: dict, today: dt.date | None = None) -> PaymentRequest
     customer_id = _customer(body)
     description = _description(body)
     metadata = _metadata(body)
+    _no_card_number_in_text(body, metadata)
     request_hash = hashlib.sha256(
         json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
     ).hexdigest()

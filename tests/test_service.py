@@ -541,6 +541,33 @@ def test_a_card_number_or_the_token_in_a_url_stays_out_of_the_log_and_answers(
     assert '"GET /pay HTTP/1.1" 405' in texts[0], texts[0]
 
 
+@pytest.mark.parametrize(
+    "changes, param",
+    [
+        ({"description": "order for 4111 1111 1111 1111"}, "description"),
+        ({"metadata": {"note": "4111-1111-1111-1111"}}, "metadata[note]"),
+        ({"metadata": {"4111111111111111": "x"}}, "metadata"),
+        (
+            {"customer": {"id": "4111111111111111", "name": "n", "email": "a@b.c"}},
+            "customer[id]",
+        ),
+    ],
+)
+def test_a_card_number_in_a_stored_text_is_refused(start_service, changes, param):
+    """The database keeps last4 and a fingerprint, never the number: a number sent in a text the
+    service stores (and echoes, and keeps in the idempotent answer) was written whole."""
+    service = start_service()
+    answer = pay(service, body(**changes))
+    assert answer.status_code == 422, answer.text
+    error = answer.json()["error"]
+    assert (error["code"], error["param"]) == ("card_number_in_text", param)
+    assert "4111" not in answer.text
+    assert service.query("SELECT count(*) FROM payments") == [(0,)]
+    # an id that only holds such digits among letters (a hex id) is no card number
+    hex_id = {"journey_id": "jf8b3f90a4111111111111111b"}
+    assert pay(service, body(metadata=hex_id)).status_code == 201
+
+
 def _raw_pay(service, data: bytes) -> requests.Response:
     headers = {"Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex}
     return requests.post(service.url + "/pay", data=data, headers=headers, timeout=10)
