@@ -26,6 +26,7 @@ from journeys.persona_csv import (
     read_records,
     read_text,
 )
+from journeys.tracing.scrub import scrub
 from payment_contract import BRANDS, CURRENCIES, DECLINING_TEST_CARDS, MAX_AMOUNT_MINOR
 
 ROLES = ("customer", "operator", "prober")
@@ -416,6 +417,12 @@ def _check_name(row: _Row, name: str, role: str | None) -> None:
         row.problem(
             "persona",
             f"'{name}' is not snake_case. Use lower-case words joined by _, e.g. budget_shopper",
+        )
+    elif scrub(name) != name:
+        row.problem(
+            "persona",
+            f"'{scrub(name)}' holds a card number, which the name would carry into every "
+            "table, CSV, report and trace of the run. Rename the persona",
         )
     elif name in JOURNEY_TAGS and name not in TAGS_OF_EVERY_JOURNEY.get(role, ()):
         row.problem(

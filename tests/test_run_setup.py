@@ -227,17 +227,20 @@ def test_missing_token_with_operators_stops_before_traffic(tmp_path, idle_servic
 
 def test_a_card_number_in_the_personas_file_is_not_quoted(tmp_path, idle_service):
     """A test card's number typed where a brand goes (``visa|4242...``), or in any cell: the
-    problem quoted the cell whole on stderr."""
+    problem quoted the cell whole on stderr. In a persona's name it was taken, and carried into
+    every output of the run."""
     card = "4242424242424242"
     dashed = "4242-4242-4242-4242"
     personas = write_personas(
         tmp_path,
         f"shop,customer,1,visa|{card},USD,1,50,0,1,,en_US,0,1",
         f"shop_two,customer,{dashed},visa,USD,1,50,0,1,,{card},0,1",
+        f"shop_{card},customer,1,visa,USD,1,50,0,1,,en_US,0,1",
     )
     run = run_locust(tmp_path, idle_service.url, personas=personas)
     assert run.returncode == 2, run.output[-2000:]
     assert "unknown card brand '[card redacted]'" in run.output, run.output[-2000:]
+    assert "'shop_[card redacted]' holds a card number" in run.output
     assert card not in run.output.replace("-", ""), run.output[-2000:]
 
 
