@@ -19,9 +19,9 @@ class ApiError(Exception):
         type_: str = "invalid_request_error",
         headers: dict[str, str] | None = None,
     ) -> None:
-        # a message may quote what the client sent (a path, a knob's value): never a card
-        # number or the token
-        message = scrub(message)
+        # a message or param may quote what the client sent (a path, a knob's value, a key):
+        # never a card number or the token
+        message, param = scrub(message), param and scrub(param)
         super().__init__(message)
         self.status = status
         self.code = code

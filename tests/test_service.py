@@ -521,7 +521,8 @@ def test_a_card_number_or_the_token_in_a_url_stays_out_of_the_log_and_answers(
     start_service,
 ):
     """A client may put a card number or the token in a URL (a query string, a path, even the
-    method): uvicorn logged the request line whole, and the 404/405 messages quoted it."""
+    method): uvicorn logged the request line whole, and the 404/405 messages quoted it (as a
+    report's error quoted an unknown filter key in its param)."""
     service = start_service("--access-log")
     card = GOOD_CARDS["visa"]
     dashed = "-".join(card[i : i + 4] for i in range(0, 16, 4))
@@ -530,8 +531,11 @@ def test_a_card_number_or_the_token_in_a_url_stays_out_of_the_log_and_answers(
         requests.get(f"{service.url}/pay/{card}/{TOKEN}", timeout=10),
         requests.get(f"{service.url}/x/{dashed}", timeout=10),
         requests.request(card, service.url + "/pay", timeout=10),
+        report(
+            service, {card: 1}
+        ),  # an unknown filter key is named in message and param
     ]
-    assert [a.status_code for a in answers] == [405, 404, 404, 405]
+    assert [a.status_code for a in answers] == [405, 404, 404, 405, 400]
     service.stop()
     texts = [service.log()] + [a.text for a in answers]
     for text in texts:
