@@ -32,9 +32,11 @@ MAX_METADATA_VALUE = 500
 MAX_IDEMPOTENCY_KEY = 255
 #: deeper than any contract body (``card.number`` is level 2); deeper bodies are refused
 MAX_JSON_DEPTH = 32
-#: 13-19 digits (spaces or dashes between them) standing alone, not inside an id of letters and
-#: digits (``jf8b3f90...``, a hex id, may hold such a run by chance)
-_STANDALONE_DIGITS = re.compile(r"(?<![0-9A-Za-z])\d(?:[ -]?\d){12,18}(?![0-9A-Za-z])")
+#: 13-19 digits (spaces or dashes between them) standing alone, not inside an id of letters,
+#: digits and _ (a hex id such as ``cus_0123...`` or ``jf8b3f...`` may hold such a run by chance)
+_STANDALONE_DIGITS = re.compile(
+    r"(?<![0-9A-Za-z_])\d(?:[ -]?\d){12,18}(?![0-9A-Za-z_])"
+)
 
 
 @dataclass(frozen=True, slots=True)
