@@ -7,12 +7,15 @@ stand-in skip when Debian's ``nginx-light`` and ``libnginx-mod-http-js`` are not
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import case_result, run_tests
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -28,23 +31,64 @@ needs_nginx = pytest.mark.skipif(
 )
 
 
-def run_script(name: str, *args: str, timeout: float = 240) -> str:
+#: Each smoke test's script and arguments (``--quick`` is added). They run two at a time ahead of
+#: their checks (``bench_runs``): they only have to run through, and pinned to the same cores as
+#: each other their numbers mean nothing anyway.
+SCRIPTS = {
+    "test_throughput_prints_the_ratio_table": ("throughput.py",),
+    "test_calls_counts_python_calls_per_request": ("calls.py",),
+    # bare is the same harness; keep the smoke short
+    "test_memory_prints_kb_per_user": ("memory.py", "--configs", "journeys"),
+    "test_scale_out_compares_one_and_two_workers": ("scale_out.py", "--configs", "mix"),
+    "test_startup_times_both_personas_files": ("startup.py",),
+    "test_cpu_per_request_against_the_reference_service": ("cpu_per_request.py",),
+    "test_stand_in_speaks_the_contract": ("target.py", "--check"),
+}  # fmt: skip
+#: The scripts that need the nginx stand-in (the others run against the reference service).
+WITHOUT_NGINX = {"test_cpu_per_request_against_the_reference_service"}
+
+
+@pytest.fixture(scope="module")
+def bench_runs(request):
+    """Every selected smoke test's script, started two at a time, each to its end."""
+
+    def start(name: str, args: tuple[str, ...]):
+        def started(folder: Path):
+            command = [sys.executable, str(BENCH / name), "--quick", *args]
+            return command, dict(os.environ), None
+
+        return started
+
+    runnable = {
+        test: start(script, args)
+        for test, (script, *args) in SCRIPTS.items()
+        if test in WITHOUT_NGINX or harness.nginx_missing() is None
+    }
+    return run_tests(request, runnable, timeout=240)
+
+
+def run_alone(name: str, *args: str, timeout: float = 240) -> str:
+    """Run a script on its own (not beside another): ``layers.py``'s 1 s runs of plain Locust
+    layer files, starved by a second script, can end before Locust writes their stats row."""
     proc = subprocess.run(
         [sys.executable, str(BENCH / name), "--quick", *args],
-        check=False,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+        check=False, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-4000:]
     return output
 
 
+def run_script(bench_runs, request) -> str:
+    """The output of the running test's script, which must have exited 0."""
+    run = case_result(bench_runs, request)
+    assert run.returncode == 0, run.output[-4000:]
+    return run.output
+
+
 @needs_nginx
-def test_throughput_prints_the_ratio_table():
-    out = run_script("throughput.py")
+def test_throughput_prints_the_ratio_table(bench_runs, request):
+    out = run_script(bench_runs, request)
     assert "| config | median req/s | ratio to bare |" in out
     for config in ("bare", "mix", "traced"):
         assert re.search(rf"\|\s+{config}\s+\|", out), config
@@ -54,7 +98,7 @@ def test_throughput_prints_the_ratio_table():
 def test_layers_prints_the_cost_of_each_layer():
     # every layer, the optional request variants too, in one run (one target, one bare run)
     layers = ("bare", "request", "nocatch", "raw", "client", "journey", "mix")
-    out = run_script("layers.py", "--layers", ",".join(layers))
+    out = run_alone("layers.py", "--layers", ",".join(layers))
     assert re.search(
         r"\|\s+layer\s+\|\s+median req/s\s+\|\s+ratio to bare\s+\|", out
     ), out
@@ -63,8 +107,8 @@ def test_layers_prints_the_cost_of_each_layer():
 
 
 @needs_nginx
-def test_calls_counts_python_calls_per_request():
-    out = run_script("calls.py")
+def test_calls_counts_python_calls_per_request(bench_runs, request):
+    out = run_script(bench_runs, request)
     assert "| config | HTTP requests profiled | failures | calls/request |" in out
     for config in ("bare", "mix", "traced"):
         assert re.search(rf"\|\s+{config}\s+\|\s+[\d,]+\s+\|", out), config
@@ -72,34 +116,32 @@ def test_calls_counts_python_calls_per_request():
 
 
 @needs_nginx
-def test_memory_prints_kb_per_user():
-    out = run_script(
-        "memory.py", "--configs", "journeys"
-    )  # bare is the same harness; keep the smoke short
+def test_memory_prints_kb_per_user(bench_runs, request):
+    out = run_script(bench_runs, request)
     assert "KB/user" in out and "journeys" in out and "no sample" not in out
 
 
 @needs_nginx
-def test_scale_out_compares_one_and_two_workers():
-    out = run_script("scale_out.py", "--configs", "mix")
+def test_scale_out_compares_one_and_two_workers(bench_runs, request):
+    out = run_script(bench_runs, request)
     assert "2 workers req/s" in out
 
 
 @needs_nginx
-def test_startup_times_both_personas_files():
-    out = run_script("startup.py")
+def test_startup_times_both_personas_files(bench_runs, request):
+    out = run_script(bench_runs, request)
     assert "default personas" in out and "50 personas" in out
 
 
-def test_cpu_per_request_against_the_reference_service():
-    out = run_script("cpu_per_request.py")
+def test_cpu_per_request_against_the_reference_service(bench_runs, request):
+    out = run_script(bench_runs, request)
     assert "median CPU ms/request" in out
 
 
 @needs_nginx
-def test_stand_in_speaks_the_contract(tmp_path):
+def test_stand_in_speaks_the_contract(bench_runs, request):
     """The nginx stand-in answers as the contract says: echo, declines, validation, exact batch report."""
-    out = run_script("target.py", "--check")
+    out = run_script(bench_runs, request)
     assert "contract checks passed" in out
 
 
