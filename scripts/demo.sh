@@ -2,11 +2,12 @@
 # The main job: start the reference payment service on 127.0.0.1:8000 and drive it with Locust.
 #   make run                                              # web UI on http://127.0.0.1:8089
 #   LOCUST_HEADLESS=true LOCUST_RUN_TIME=60s make run     # headless, ends by itself
-# Reports land in reports/ (CSV, HTML, the service's SQLite file).
+# Reports land in reports/ (CSV, HTML, the service's SQLite file), or in $REPORTS_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/venv.sh requirements.txt
-mkdir -p reports
+reports="${REPORTS_DIR:-reports}"
+mkdir -p "$reports"
 port="${PAYMENT_PORT:-8000}"
 in_use='import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)'
 if .venv/bin/python -c "$in_use" "$port" 2>/dev/null; then  # else the load would go to its holder
@@ -25,24 +26,24 @@ export LOCUST_RECONCILE_RUN="${LOCUST_RECONCILE_RUN:-true}"  # its own service: 
 # Ctrl-C in the terminal is for Locust alone: the service runs in a process group of its own,
 # so it stays up for --reconcile-run's report; the EXIT trap stops it after Locust.
 own_group='import os, sys; os.setpgid(0, 0); os.execv(sys.executable, [sys.executable, *sys.argv[1:]])'
-.venv/bin/python -c "$own_group" -m payment_service --host 127.0.0.1 --port "$port" --db reports/demo.sqlite \
-  > reports/payment-service.log 2>&1 &
+.venv/bin/python -c "$own_group" -m payment_service --host 127.0.0.1 --port "$port" --db "$reports/demo.sqlite" \
+  > "$reports/payment-service.log" 2>&1 &
 service_pid=$!
 stop_service() { kill "$service_pid" 2>/dev/null || true; wait "$service_pid" 2>/dev/null || true; }
 trap stop_service EXIT
 # A TERM to this script (e.g. from a CI runner or `timeout`) stops Locust gracefully, then the service.
 trap 'kill -TERM "${locust_pid:-}" 2>/dev/null || true' TERM
 trap ':' INT  # Ctrl-C reaches Locust itself (same process group); wait for its summary
-echo "reference payment service: http://127.0.0.1:$port (log: reports/payment-service.log)"
+echo "reference payment service: http://127.0.0.1:$port (log: $reports/payment-service.log)"
 
 set +e
 # A script's background job ignores SIGINT; `trap - INT` gives Locust its Ctrl-C back
-(trap - INT; exec .venv/bin/locust -f locustfile.py --wait-for-host 20 --csv reports/run \
-  --html reports/run.html "$@") &
+(trap - INT; exec .venv/bin/locust -f locustfile.py --wait-for-host 20 --csv "$reports/run" \
+  --html "$reports/run.html" "$@") &
 locust_pid=$!
 wait "$locust_pid"
 status=$?
 if kill -0 "$locust_pid" 2>/dev/null; then wait "$locust_pid"; status=$?; fi  # interrupted by a trapped signal
 set -e
-echo "locust exited with $status; reports in reports/ (run_*.csv, run.html)"
+echo "locust exited with $status; reports in $reports/ (run_*.csv, run.html)"
 exit "$status"

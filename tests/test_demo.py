@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -15,12 +16,14 @@ def start_demo(
     port: int, env: dict | None = None
 ) -> tuple[subprocess.Popen, list[str]]:
     """scripts/demo.sh headless in a process group of its own, as a terminal runs it; its
-    output lines are collected into the list as they come."""
+    output lines are collected into the list as they come. Its reports go to a folder of its
+    own (REPORTS_DIR), not into the user's reports/."""
     demo = subprocess.Popen(
         ["bash", "scripts/demo.sh"], cwd=ROOT, text=True,
         env=locust_env(f"http://127.0.0.1:{port}", {
             "PAYMENT_PORT": str(port), "LOCUST_WEB_PORT": str(free_port()),
-            "LOCUST_HEADLESS": "true", **(env or {}),
+            "LOCUST_HEADLESS": "true", "REPORTS_DIR": tempfile.mkdtemp(prefix="demo-"),
+            **(env or {}),
         }),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
         # as in a terminal, also when pytest itself runs with SIGINT ignored (a background job)
