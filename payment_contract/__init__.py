@@ -8,13 +8,16 @@ generator still talks to the service only over HTTP.
 
 from payment_contract.cards import (
     BRANDS,
+    CARD_REDACTED,
     DECLINING_TEST_CARDS,
     TRANSIENT_DECLINE_CODES,
     ascii_digits,
     brand_of,
+    card_numbers_in,
     cvc_length,
     luhn_valid,
     mask_card,
+    redact_card_numbers,
 )
 from payment_contract.currencies import (
     CURRENCIES,
@@ -31,6 +34,7 @@ REPORT_PATH = "/internal/generate-report"
 
 __all__ = [
     "BRANDS",
+    "CARD_REDACTED",
     "CURRENCIES",
     "DECLINING_TEST_CARDS",
     "MAX_AMOUNT_MINOR",
@@ -41,9 +45,11 @@ __all__ = [
     "Currency",
     "ascii_digits",
     "brand_of",
+    "card_numbers_in",
     "cvc_length",
     "format_minor",
     "luhn_valid",
     "mask_card",
+    "redact_card_numbers",
     "to_minor",
 ]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+
 #: Brands the contract knows, in a stable order.
 BRANDS: tuple[str, ...] = ("visa", "mastercard", "amex", "discover", "jcb")
 
@@ -18,6 +21,15 @@ DECLINING_TEST_CARDS: dict[str, str] = {
 
 #: Decline codes that are transient: the same card may succeed later.
 TRANSIENT_DECLINE_CODES: frozenset[str] = frozenset({"processing_error"})
+
+#: What a written card number looks like: 13-19 digits, a space or dash allowed between any two.
+_DIGIT_RUN = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
+#: The same standing alone, not inside an id of letters, digits and ``_`` (a hex id such as
+#: ``cus_0123...`` or ``jf8b3f...`` may hold such a run by chance).
+_STANDALONE_DIGIT_RUN = re.compile(
+    r"(?<![0-9A-Za-z_])\d(?:[ -]?\d){12,18}(?![0-9A-Za-z_])"
+)
+CARD_REDACTED = "[card redacted]"
 
 _LENGTHS = {
     "visa": (13, 16, 19),
@@ -82,3 +94,23 @@ def mask_card(number: str) -> str:
     """A loggable form of a card number: brand and last four digits only (``visa ••••4242``)."""
     brand = brand_of(number) or "card"
     return f"{brand} ••••{number[-4:]}" if len(number) >= 4 else brand
+
+
+def card_numbers_in(text: str, standalone: bool = False) -> Iterator[re.Match]:
+    """The card numbers written in ``text``: runs of 13-19 digits (spaces or dashes between them
+    allowed) that pass Luhn. ``standalone``: only runs not inside an id of letters and digits."""
+    # most texts are short names or numbers: no room for 13 digits, and no regex to run
+    if len(text) < 13 or sum(map(str.isdigit, text)) < 13:
+        return
+    pattern = _STANDALONE_DIGIT_RUN if standalone else _DIGIT_RUN
+    for match in pattern.finditer(text):
+        if luhn_valid(match.group().replace(" ", "").replace("-", "")):
+            yield match
+
+
+def redact_card_numbers(text: str) -> str:
+    """``text`` with every card number (see ``card_numbers_in``) replaced by ``CARD_REDACTED``."""
+    found = list(card_numbers_in(text))
+    for match in reversed(found):
+        text = text[: match.start()] + CARD_REDACTED + text[match.end() :]
+    return text

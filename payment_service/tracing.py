@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 
-from payment_contract import luhn_valid
+from payment_contract import redact_card_numbers
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +34,6 @@ DDTRACE_DEFAULTS = {
 }
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
-_DIGIT_RUN = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
 
 
 def _get(name: str) -> str | None:
@@ -112,17 +110,7 @@ def scrub(text: str) -> str:
     token = os.environ.get("PAYMENT_INTERNAL_TOKEN") or ""
     if len(token) >= 6 and token in text:
         text = text.replace(token, "[token redacted]")
-    if sum(c.isdigit() for c in text) < 13:
-        return text
-
-    def redact(match: re.Match) -> str:
-        return (
-            "[card redacted]"
-            if luhn_valid(re.sub(r"[ -]", "", match.group()))
-            else match.group()
-        )
-
-    return _DIGIT_RUN.sub(redact, text)
+    return redact_card_numbers(text)
 
 
 class _OneWarning(logging.Handler):

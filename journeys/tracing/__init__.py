@@ -33,7 +33,7 @@ from journeys.tracing.lifecycle import (
     enabled,
     setup_failure,
 )
-from journeys.tracing.scrub import CARD_REDACTED, TOKEN_REDACTED, scrub
+from journeys.tracing.scrub import TOKEN_REDACTED, scrub
 from journeys.tracing.settings import (
     DDTRACE_DEFAULTS,
     DEFAULT_SERVICE,
@@ -55,7 +55,6 @@ from journeys.tracing.spans import (
 )
 
 __all__ = [
-    "CARD_REDACTED",
     "DDTRACE_DEFAULTS",
     "DEFAULT_SERVICE",
     "EMPTY_UPLOAD",
