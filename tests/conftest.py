@@ -338,6 +338,20 @@ def master_args(port: int, workers: int) -> list[str]:
             "--master-bind-host", "127.0.0.1"]  # fmt: skip
 
 
+def processes_args(workers: int = 2) -> list[str]:
+    """``--processes`` with its master on a free port: Locust's default, 5557, is one port for
+    every forked run on the machine, so two at once (or another tool's) collide."""
+    port = str(free_port())
+    return [
+        "--processes",
+        str(workers),
+        "--master-bind-port",
+        port,
+        "--master-port",
+        port,
+    ]
+
+
 def worker_command(master_port: int, personas: Path | str | None = None) -> list[str]:
     """``python -m locust --worker`` for a master on 127.0.0.1:``master_port``."""
     command = [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--worker",

@@ -24,6 +24,7 @@ from tests.conftest import (
     locust_command,
     locust_process,
     master_args,
+    processes_args,
     run_locust,
     worker_command,
 )
@@ -133,21 +134,18 @@ def test_a_processes_master_stopped_at_start_up_lets_its_workers_go(
     exit forgets live children); for five minutes they held the output pipe open (``| tee``
     hung), knocked at the master port, and the corrected rerun there counted them as workers
     lost, failing its verdict."""
-    port = str(free_port())
-    ports = ["--master-bind-port", port, "--master-port", port]
+    processes = processes_args()
     run = run_locust(
         tmp_path,
         idle_service.url,
-        "--processes",
-        "2",
-        *ports,
+        *processes,
         "--tags",
         "chekout",
         timeout=25,
     )
     assert run.returncode == 2, run.output[-2000:]
     deadline = time.monotonic() + 5
-    while left := _processes_with(f"--master-port {port}"):
+    while left := _processes_with(f"--master-port {processes[-1]}"):
         if time.monotonic() > deadline:
             for pid in left:
                 os.kill(pid, signal.SIGTERM)

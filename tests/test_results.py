@@ -20,6 +20,7 @@ from tests.conftest import (
     LocustRun,
     locust_command,
     locust_env,
+    processes_args,
     run_locust,
     write_personas,
 )
@@ -198,7 +199,7 @@ def test_forked_workers_make_keys_and_batches_of_their_own(tmp_path, service):
     the payments were 422 idempotency_key_reused and batches mixed two workers' payments)."""
     personas = write_personas(tmp_path, SHOPPER, OPS)
     run = run_locust(
-        tmp_path, service.url, "--seed", "35", "--processes", "2",
+        tmp_path, service.url, "--seed", "35", *processes_args(),
         personas=personas, users=4, run_time="2s",
     )  # fmt: skip
     assert run.returncode == 0, run.output[-4000:]
@@ -251,7 +252,7 @@ def test_reset_stats_on_workers_forgets_the_journeys_locust_forgets(tmp_path, se
     complete: the journeys it had not reported yet must go too. They stayed: 80 checkouts
     finished in the journeys CSV, 73 in Locust's own ``journey`` row."""
     run = run_locust(
-        tmp_path, service.url, "--seed", "42", "--reset-stats", "--processes", "2",
+        tmp_path, service.url, "--seed", "42", "--reset-stats", *processes_args(),
         "--tags", "checkout", users=20, spawn_rate=4, run_time="10s",
     )  # fmt: skip
     assert "Resetting stats" in run.output, run.output[-3000:]
@@ -423,7 +424,7 @@ def test_one_sigterm_to_a_forked_run_counts_everything_and_no_worker_as_left(
     run, not before it (no ``workers_left``), and their final reports come before they quit:
     Locust's ``quit`` first let the master end with both workers lost and no request counted."""
     command = locust_command(
-        tmp_path, "--seed", "37", "--processes", "2",
+        tmp_path, "--seed", "37", *processes_args(),
         personas=write_personas(tmp_path, SHOPPER, OPS), users=4, run_time="20s",
     )  # fmt: skip
     locust = subprocess.Popen(

@@ -26,6 +26,7 @@ from tests.conftest import (
     locust_processes,
     master_args,
     post_form,
+    processes_args,
     run_cases,
     run_tests,
     start_web_ui,
@@ -343,7 +344,7 @@ def test_ctrl_c_to_a_processes_master_reports_the_final_stats_in_html(
     service = start_service("--latency-ms", "300")
     personas = write_personas(tmp_path, SHOPPER, OPS)
     command = locust_command(
-        tmp_path, "--seed", "43", "--processes", "2",
+        tmp_path, "--seed", "43", *processes_args(),
         personas=personas, users=4, run_time="30s",
     )  # fmt: skip
     locust = locust_processes(command, service.url)[0]
