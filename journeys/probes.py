@@ -70,7 +70,7 @@ def _pay_json(amount: int, currency: str, card, customer) -> dict:
 
 
 class _Probes(Journey):
-    # each pass, Locust picks edge or error probes at random (equal weights)
+    # each pass, the user picks edge or error probes from its seeded stream (equal weights)
     one_pass = True
 
     def probe_all(self, journey: str, probes) -> None:

@@ -19,6 +19,7 @@ import types
 from flask import jsonify, request
 from locust import FastHttpUser, constant, events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
+from locust.user.task import DefaultTaskSet
 
 from journeys import cookies, ctrl_c, interim_answers, same_personas, tracing
 from journeys.client import PaymentApi
@@ -90,6 +91,16 @@ class PersonaUser(FastHttpUser):
             deadline_s=self.network_timeout,
         )
         self.operator_id = f"{self.persona.name}-{worker}-{self.index}"
+        # Locust picks each pass's journey with the process's unseeded ``random``: a prober's
+        # mix of edge and error probes, and so its data, changed from run to run of one --seed
+        self._taskset_instance.get_next_task = self._next_journey
+
+    def _next_journey(self):
+        """The journey of the next pass, drawn from the user's seeded stream."""
+        tasks = self.tasks
+        if len(tasks) < 2:  # nothing to draw (none: Locust's own error)
+            return DefaultTaskSet.get_next_task(self._taskset_instance)
+        return tasks[int(self.data.rng.random() * len(tasks))]
 
 
 def _tagged_task(task, tag: str):

@@ -214,6 +214,39 @@ def test_seed_repeats_the_data(request):
     )
 
 
+def test_seed_repeats_a_probers_data(request):
+    """A prober has two journeys (edge and error probes) and each pass picks one: Locust picked
+    it with the process's unseeded ``random``, so two runs with one seed took different journeys
+    after the first few passes, and with them different amounts, cards and customers."""
+    prober = "solo_prober,prober,1,visa|amex|jcb,USD|JPY,1,100,0,0,,ja_JP,0,0.02"
+    services = OwnServices()
+    starter = services.starter(
+        lambda folder: RunPlan(
+            (), ("--seed", "31"),
+            personas=write_personas(folder, prober), users=1, run_time="2s",
+        )
+    )  # fmt: skip
+    try:
+        done = run_processes(request, [("first", starter), ("again", starter)])
+        runs = {}
+        for key, case in done.items():
+            if isinstance(case, BaseException):
+                raise case
+            runs[key] = case.context.query(
+                "SELECT amount, currency, brand, last4, json_extract(metadata, '$.journey'), "
+                "json_extract(metadata, '$.probe') FROM payments ORDER BY created_at, rowid "
+                "LIMIT 60"
+            )
+    finally:
+        services.stop()
+    assert len(runs["first"]) == 60, done["first"].output[-2000:]
+    journeys = {row[4] for row in runs["first"]}
+    assert journeys == {"edge_probes", "error_probes"}, journeys
+    assert runs["first"] == runs["again"], (
+        "the same seed must repeat the prober's payments"
+    )
+
+
 def test_missing_token_with_operators_stops_before_traffic(tmp_path, idle_service):
     service = idle_service
     personas = write_personas(tmp_path, "ops,operator,1,visa,USD,1,50,0,0,3,en_US,0,1")
