@@ -457,7 +457,9 @@ def _persona(row: _Row) -> Persona | None:
         low=0,
         low_open=True,
         high=MAX_WEIGHT,
-        fix="The weight is a relative share, e.g. 10",
+        # weight 0 is how users try to turn a persona off
+        fix="The weight is a relative share, e.g. 10; to leave the persona out of the run, "
+        "put # before its row",
     )
     brands = row.choices("card_types", BRANDS, "card brand")
     currencies = row.choices("currencies", CURRENCIES, "currency")

@@ -51,6 +51,17 @@ def test_default_file_tells_a_story():
     assert all(p.batch_size for p in personas if p.role == "operator")
 
 
+def test_a_zero_weight_says_how_to_leave_the_persona_out(tmp_path):
+    """Weight 0 is how users try to turn a persona off: the refusal named the range and a
+    share "e.g. 10", never how to leave the persona out."""
+    [problem] = problems(tmp_path, GOOD.replace(",10,", ",0,"), OPERATOR)
+    assert problem == (
+        f"{tmp_path / 'personas.csv'}, line 2, column weight: 0 is out of range; it must be "
+        "> 0 and <= 1000000. The weight is a relative share, e.g. 10; to leave the persona "
+        "out of the run, put # before its row"
+    )
+
+
 def test_good_rows_become_immutable_personas(tmp_path):
     [persona, operator] = load_personas(write_personas(tmp_path, GOOD, OPERATOR))
     assert persona.class_name == "BudgetShopper" and operator.class_name == "BackOffice"
