@@ -49,6 +49,10 @@ DECLINE_CODES = tuple(dict.fromkeys(DECLINING_TEST_CARDS.values()))
 SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 #: A whole number written as a decimal (8.0, 8.00), as pandas writes an int column with gaps.
 WHOLE_DECIMAL = re.compile(r"([+-]?[0-9]+)\.0*")
+#: A number with a comma where the point goes (9,99), as spreadsheets in many locales write it.
+DECIMAL_COMMA = re.compile(r"([+-]?[0-9]+),([0-9]+)")
+#: Signs written between a cell's values where | belongs: visa amex, visa;amex, USD/EUR.
+OTHER_SEPARATORS = re.compile(r"[;/]|\s")
 #: Names locustfile.py already binds: a persona class of that name would replace them there.
 RESERVED_CLASS_NAMES = frozenset({"LoadProfile"})
 #: Tags the journeys carry (roles included). A persona's name is a tag too, so a persona of one
@@ -157,6 +161,10 @@ class _Row:
                 column, f"'{text}' is not {noun}. Write it with the digits 0-9"
             )
             return None
+        comma = DECIMAL_COMMA.fullmatch(text)
+        if comma:
+            self.problem(column, _comma_in_number(text, comma))
+            return None
         try:
             # int(), float() and Decimal() read 2_4 as 24 (Python's digit grouping); here a typo
             if "_" in text:
@@ -198,6 +206,20 @@ class _Row:
             )
             return None
         items = [item.strip() for item in text.split("|")]
+        inside = next(filter(None, map(OTHER_SEPARATORS.search, items)), None)
+        if inside:
+            sign = "spaces" if inside[0].isspace() else inside[0]
+            parts = list(filter(None, re.split(r"[|;/\s]+", text)))
+            # only known values: a card number's groups (4242 4242 ...) joined by | would
+            # escape the scrubbing of card numbers
+            known = all(part in allowed for part in parts)
+            joined = "|".join(parts if known else list(allowed)[:2])
+            self.problem(
+                column,
+                f"'{text}' separates its values with {sign}. "
+                f"Several values are separated with |, e.g. {joined}",
+            )
+            return None
         empty = "" in items
         items = [item for item in items if item]
         if empty:
@@ -515,7 +537,7 @@ def _persona(row: _Row) -> Persona | None:
     elif locale is not None and locale not in AVAILABLE_LOCALES:
         row.problem(
             "locale",
-            f"unknown Faker locale '{locale}'{_hint(locale, AVAILABLE_LOCALES)}. "
+            f"unknown Faker locale '{locale}'{_locale_hint(locale)}. "
             "Use one like en_US, de_DE, ja_JP",
         )
     wait_min = row.number(
@@ -571,6 +593,33 @@ def _persona(row: _Row) -> Persona | None:
         float(wait_max),
         codes or DECLINE_CODES,
     )
+
+
+def _comma_in_number(text: str, comma: re.Match) -> str:
+    """The problem of a number written with a comma: a decimal comma (9,99), or with three
+    digits after it, maybe a thousands separator (1,500)."""
+    point = f"{comma[1]}.{comma[2]}"
+    if len(comma[2]) == 3:
+        return (
+            f"'{text}' has a comma. Write {comma[1]}{comma[2]} (no thousands separator), "
+            f"or {point} if the comma is a decimal one"
+        )
+    return f"'{text}' has a decimal comma. Write it with a point: {point}"
+
+
+def _locale_hint(locale: str) -> str:
+    """``_hint`` for a locale, or the locales of a language written alone (ja → ja_JP)."""
+    hint = _hint(locale, AVAILABLE_LOCALES)
+    if hint:
+        return hint
+    language = [
+        name
+        for name in AVAILABLE_LOCALES
+        if name.split("_")[0] == locale.lower() and name not in DEPRECATED_LOCALES
+    ]
+    if len(language) == 1:
+        return f" (did you mean '{language[0]}'?)"
+    return f" (did you mean one of {', '.join(language)}?)" if language else ""
 
 
 def _escaped(text: str) -> str:

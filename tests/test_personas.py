@@ -554,6 +554,77 @@ def test_values_separated_by_a_comma(tmp_path, before, after, column, fix):
 
 
 @pytest.mark.parametrize(
+    "before,after,column,written,fix",
+    [
+        (
+            "visa|mastercard",
+            "visa mastercard",
+            "card_types",
+            "spaces",
+            "visa|mastercard",
+        ),
+        ("visa|mastercard", "visa; amex", "card_types", ";", "visa|amex"),
+        ("USD|EUR", "USD/EUR|GBP", "currencies", "/", "USD|EUR|GBP"),
+    ],
+)
+def test_values_separated_by_spaces_or_another_sign(
+    tmp_path, before, after, column, written, fix
+):
+    """'visa amex' got "unknown card brand 'visa amex' (did you mean 'visa'?)": a fix that
+    drops amex and does not say to use |."""
+    [problem] = problems(tmp_path, GOOD.replace(before, after))
+    assert problem == (
+        f"{tmp_path / 'personas.csv'}, line 2, column {column}: '{after}' separates its "
+        f"values with {written}. Several values are separated with |, e.g. {fix}"
+    )
+
+
+def test_a_card_number_with_spaces_in_a_list_is_not_quoted_in_pieces(tmp_path):
+    [problem] = problems(
+        tmp_path, GOOD.replace("visa|mastercard", "4242 4242 4242 4242")
+    )
+    assert "4242" not in problem, problem
+    assert "separated with |, e.g. visa|mastercard" in problem
+
+
+@pytest.mark.parametrize("column", ["amount_min", "amount_max", "decline_rate"])
+def test_a_decimal_comma_says_to_write_a_point(tmp_path, column):
+    """A spreadsheet in a German or French locale writes 9,99: "is not a number" left the
+    user to guess why."""
+    cells = GOOD.split(",")
+    cells[NUMERIC[column]] = '"0,25"'
+    [problem] = problems(tmp_path, ",".join(cells))
+    assert problem == (
+        f"{tmp_path / 'personas.csv'}, line 2, column {column}: '0,25' has a decimal comma. "
+        "Write it with a point: 0.25"
+    )
+
+
+def test_a_thousands_separator_is_not_taken_for_a_decimal_comma(tmp_path):
+    cells = GOOD.split(",")
+    cells[NUMERIC["amount_max"]] = '"1,500"'
+    [problem] = problems(tmp_path, ",".join(cells))
+    assert problem.endswith(
+        "column amount_max: '1,500' has a comma. Write 1500 (no thousands separator), or "
+        "1.500 if the comma is a decimal one"
+    ), problem
+
+
+@pytest.mark.parametrize(
+    "locale,hint",
+    [
+        ("ja", " (did you mean 'ja_JP'?)"),
+        ("FR", " (did you mean one of fr_BE, fr_CA, fr_CH, fr_DZ, fr_FR?)"),
+    ],
+)
+def test_a_language_alone_as_locale_gets_its_locales(tmp_path, locale, hint):
+    """'ja' got no hint at all (difflib finds ja_JP too far from it); the deprecated fr_QC is
+    not offered."""
+    [problem] = problems(tmp_path, GOOD.replace("en_US", locale))
+    assert f"column locale: unknown Faker locale '{locale}'{hint}" in problem
+
+
+@pytest.mark.parametrize(
     "before,after,hint",
     [
         ("USD|EUR", "usd|EUR", "unknown currency 'usd' (did you mean 'USD'?)"),
