@@ -69,6 +69,7 @@ TAGS_OF_EVERY_JOURNEY = {
 }
 #: Locales Faker still takes but warns about (a UserWarning in the run's log): their successors.
 DEPRECATED_LOCALES = {"fr_QC": "fr_CA"}
+SAVE_WITH_COMMAS = "Save it as CSV with commas (in a spreadsheet: CSV, comma delimited)"
 #: Upper bounds where a bigger value would hang or distort a run rather than mean something.
 MAX_WEIGHT = 1_000_000  # Locust's user mix breaks down beyond ~1e16
 MAX_WAIT_S = 3600
@@ -249,6 +250,19 @@ def load_personas(path: str | Path) -> list[Persona]:
     path = Path(path)
     shown = str(path)
     records = read_records(shown, read_text(path))
+    sign = _separator_hint(records[0]) if records else None
+    if sign == ",":  # what the file is: nothing to do but skip it
+        records = records[1:]
+    elif sign:
+        raise PersonaFileError(
+            path,
+            [
+                (
+                    f"{shown}, line {records[0].line}: the file says its columns are separated "
+                    f"by '{sign}' (sep={sign}), but it must be comma-separated. {SAVE_WITH_COMMAS}"
+                )
+            ],
+        )
     if not records:
         raise PersonaFileError(
             path,
@@ -292,7 +306,7 @@ def _header_problems(shown: str, line: int, columns: list[str]) -> list[str]:
         return [
             (
                 f"{where}: the columns are separated by {separator}, but the file must be "
-                "comma-separated. Save it as CSV with commas (in a spreadsheet: CSV, comma delimited)"
+                f"comma-separated. {SAVE_WITH_COMMAS}"
             )
         ]
     if not set(columns) & set(KNOWN):
@@ -327,6 +341,12 @@ def _header_problems(shown: str, line: int, columns: list[str]) -> list[str]:
         if column not in columns
     ]
     return problems
+
+
+def _separator_hint(record: Record) -> str | None:
+    """The sign of the ``sep=,`` line a file made for Excel may start with, or None."""
+    text = record.text.strip()
+    return text[4:] if len(text) == 5 and text[:4].lower() == "sep=" else None
 
 
 def _separator(columns: list[str]) -> str | None:

@@ -539,6 +539,28 @@ def test_a_file_not_separated_by_commas(tmp_path, separator, named):
     assert f"separated by {named}" in problem and "comma-separated" in problem
 
 
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_excels_separator_hint_line(tmp_path, newline):
+    """A file made for Excel may start with "sep=,": it was "there is no header ... (it looks
+    like a persona)". "sep=," is what the file is, so it is skipped; another sign is refused."""
+    path = tmp_path / "personas.csv"
+    path.write_text(newline.join(["sep=,", PERSONA_HEADER, GOOD, ""]))
+    [persona] = load_personas(path)
+    assert persona.name == "budget_shopper"
+    path.write_text(
+        newline.join(
+            ["sep=;", PERSONA_HEADER.replace(",", ";"), GOOD.replace(",", ";")]
+        )
+    )
+    with pytest.raises(PersonaFileError) as caught:
+        load_personas(path)
+    [problem] = caught.value.problems
+    assert problem == (
+        f"{path}, line 1: the file says its columns are separated by ';' (sep=;), but it must "
+        "be comma-separated. Save it as CSV with commas (in a spreadsheet: CSV, comma delimited)"
+    )
+
+
 @pytest.mark.parametrize(
     "before,after,column,fix",
     [
