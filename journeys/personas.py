@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from faker.config import AVAILABLE_LOCALES
+from faker.providers.currency import Provider as FakerCurrencies
 
 from journeys.persona_csv import (
     PersonaFileError,
@@ -49,6 +50,8 @@ DECLINE_CODES = tuple(dict.fromkeys(DECLINING_TEST_CARDS.values()))
 SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 #: A whole number written as a decimal (8.0, 8.00), as pandas writes an int column with gaps.
 WHOLE_DECIMAL = re.compile(r"([+-]?[0-9]+)\.0*")
+#: ISO 4217 codes and names (Faker's list), to tell a currency the contract lacks from a typo.
+ISO_CURRENCIES = dict(FakerCurrencies.currencies)
 #: A number with a comma where the point goes (9,99), as spreadsheets in many locales write it.
 DECIMAL_COMMA = re.compile(r"([+-]?[0-9]+),([0-9]+)")
 #: Signs written between a cell's values where | belongs: visa amex, visa;amex, USD/EUR.
@@ -195,7 +198,12 @@ class _Row:
             return None
         return value
 
-    def choices(self, column: str, allowed, noun: str) -> tuple[str, ...] | None:
+    def choices(
+        self, column: str, allowed, noun: str, elsewhere: dict[str, str] | None = None
+    ) -> tuple[str, ...] | None:
+        """The cell's |-separated values, each one of ``allowed``; ``elsewhere`` names real
+        values that are not allowed (a currency the contract lacks), which get no "did you
+        mean": KWD is no typo of KRW."""
         text = self.text(column)
         if text is None:
             return None
@@ -230,10 +238,15 @@ class _Row:
             )
         bad = [item for item in items if item not in allowed]
         for item in bad:
+            real = item.upper() not in allowed and (elsewhere or {}).get(item.upper())
             self.problem(
                 column,
-                f"unknown {noun} '{item}'{_hint(item, allowed)}. "
-                f"Use {', '.join(allowed)}, separated by |",
+                (
+                    f"'{item}' ({real}) is not a {noun} the contract supports"
+                    if real
+                    else f"unknown {noun} '{item}'{_hint(item, allowed)}"
+                )
+                + f". Use {', '.join(allowed)}, separated by |",
             )
         twice = [item for item in dict.fromkeys(items) if items.count(item) > 1]
         for item in twice:
@@ -504,7 +517,7 @@ def _persona(row: _Row) -> Persona | None:
         "put # before its row",
     )
     brands = row.choices("card_types", BRANDS, "card brand")
-    currencies = row.choices("currencies", CURRENCIES, "currency")
+    currencies = row.choices("currencies", CURRENCIES, "currency", ISO_CURRENCIES)
     amount_min = row.number(
         "amount_min",
         Decimal,

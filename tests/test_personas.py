@@ -609,6 +609,19 @@ def test_a_card_number_with_spaces_in_a_list_is_not_quoted_in_pieces(tmp_path):
     assert "separated with |, e.g. visa|mastercard" in problem
 
 
+@pytest.mark.parametrize(
+    "code,name",
+    [("KWD", "Kuwaiti dinar"), ("SGD", "Singapore dollar"), ("BHD", "Bahraini dinar")],
+)
+def test_a_currency_the_contract_lacks_is_not_taken_for_a_typo(tmp_path, code, name):
+    """KWD got "did you mean 'KRW'?", SGD "did you mean 'USD'?": another country's money."""
+    [problem] = problems(tmp_path, GOOD.replace("USD|EUR", f"USD|{code}"))
+    assert problem.endswith(
+        f"column currencies: '{code}' ({name}) is not a currency the contract supports. "
+        "Use USD, EUR, GBP, CAD, AUD, CHF, SEK, JPY, KRW, separated by |"
+    ), problem
+
+
 @pytest.mark.parametrize("column", ["amount_min", "amount_max", "decline_rate"])
 def test_a_decimal_comma_says_to_write_a_point(tmp_path, column):
     """A spreadsheet in a German or French locale writes 9,99: "is not a number" left the
