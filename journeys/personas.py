@@ -642,6 +642,8 @@ def _comma_in_number(text: str, comma: re.Match) -> str:
 
 def _locale_hint(locale: str) -> str:
     """``_hint`` for a locale, or the locales of a language written alone (ja → ja_JP)."""
+    if locale.casefold() == "en_uk":  # the closest spelling, en_US, is another country
+        return " (did you mean 'en_GB'?)"
     hint = _hint(locale, AVAILABLE_LOCALES)
     if hint:
         return hint

@@ -649,12 +649,13 @@ def test_a_thousands_separator_is_not_taken_for_a_decimal_comma(tmp_path):
     "locale,hint",
     [
         ("ja", " (did you mean 'ja_JP'?)"),
+        ("en_UK", " (did you mean 'en_GB'?)"),
         ("FR", " (did you mean one of fr_BE, fr_CA, fr_CH, fr_DZ, fr_FR?)"),
     ],
 )
 def test_a_language_alone_as_locale_gets_its_locales(tmp_path, locale, hint):
-    """'ja' got no hint at all (difflib finds ja_JP too far from it); the deprecated fr_QC is
-    not offered."""
+    """'ja' got no hint at all (difflib finds ja_JP too far from it), en_UK got 'en_US' (another
+    country); the deprecated fr_QC is not offered."""
     [problem] = problems(tmp_path, GOOD.replace("en_US", locale))
     assert f"column locale: unknown Faker locale '{locale}'{hint}" in problem
 
