@@ -271,8 +271,9 @@ def load_personas(path: str | Path) -> list[Persona]:
             path,
             [
                 (
-                    f"{shown}, line {records[0].line}: the file says its columns are separated "
-                    f"by '{sign}' (sep={sign}), but it must be comma-separated. {SAVE_WITH_COMMAS}"
+                    f"{shown}, line {records[0].line}: sep= says the columns are separated by "
+                    f"{'tabs' if sign == chr(9) else repr(sign)}, but the file must be "
+                    f"comma-separated. {SAVE_WITH_COMMAS}"
                 )
             ],
         )
@@ -358,7 +359,7 @@ def _header_problems(shown: str, line: int, columns: list[str]) -> list[str]:
 
 def _separator_hint(record: Record) -> str | None:
     """The sign of the ``sep=,`` line a file made for Excel may start with, or None."""
-    text = record.text.strip()
+    text = record.text.strip("\n ")  # not a tab: sep=<tab> is one
     return text[4:] if len(text) == 5 and text[:4].lower() == "sep=" else None
 
 

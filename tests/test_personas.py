@@ -547,18 +547,17 @@ def test_excels_separator_hint_line(tmp_path, newline):
     path.write_text(newline.join(["sep=,", PERSONA_HEADER, GOOD, ""]))
     [persona] = load_personas(path)
     assert persona.name == "budget_shopper"
-    path.write_text(
-        newline.join(
-            ["sep=;", PERSONA_HEADER.replace(",", ";"), GOOD.replace(",", ";")]
+    for sign, named in ((";", "';'"), ("\t", "tabs")):
+        header, row = PERSONA_HEADER.replace(",", sign), GOOD.replace(",", sign)
+        path.write_text(newline.join([f"sep={sign}", header, row]))
+        with pytest.raises(PersonaFileError) as caught:
+            load_personas(path)
+        [problem] = caught.value.problems
+        assert problem == (
+            f"{path}, line 1: sep= says the columns are separated by {named}, but the file "
+            "must be comma-separated. Save it as CSV with commas (in a spreadsheet: CSV, "
+            "comma delimited)"
         )
-    )
-    with pytest.raises(PersonaFileError) as caught:
-        load_personas(path)
-    [problem] = caught.value.problems
-    assert problem == (
-        f"{path}, line 1: the file says its columns are separated by ';' (sep=;), but it must "
-        "be comma-separated. Save it as CSV with commas (in a spreadsheet: CSV, comma delimited)"
-    )
 
 
 @pytest.mark.parametrize(
