@@ -72,6 +72,7 @@ TAGS_OF_EVERY_JOURNEY = {
 }
 #: Locales Faker still takes but warns about (a UserWarning in the run's log): their successors.
 DEPRECATED_LOCALES = {"fr_QC": "fr_CA"}
+#: The fix for a file separated by anything but commas.
 SAVE_WITH_COMMAS = "Save it as CSV with commas (in a spreadsheet: CSV, comma delimited)"
 #: Upper bounds where a bigger value would hang or distort a run rather than mean something.
 MAX_WEIGHT = 1_000_000  # Locust's user mix breaks down beyond ~1e16
