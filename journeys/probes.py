@@ -21,6 +21,7 @@ from journeys.client import DUPLICATE_CHARGE, JSON_HEADERS, shown_code
 from payment_contract import (
     CURRENCIES,
     MAX_AMOUNT_MINOR,
+    MAX_IDEMPOTENCY_KEY,
     MIN_AMOUNT_MINOR,
     PAY_PATH,
     REPORT_PATH,
@@ -263,6 +264,27 @@ class ErrorProbesJourney(_Probes):
                 raw=json.dumps(self._valid_body()),
                 headers={"Content-Type": "text/plain", **key},
             ),
+            # a valid payment without a key, or with one too long to store: a service that
+            # takes it cannot be resent to safely after a timeout (a second charge)
+            self._expect(
+                run,
+                "missing idempotency key",
+                400,
+                "missing_idempotency_key",
+                body=self._valid_body(),
+                headers=JSON_HEADERS,
+            ),
+            self._expect(
+                run,
+                "idempotency key too long",
+                400,
+                "invalid_idempotency_key",
+                body=self._valid_body(),
+                headers={
+                    **JSON_HEADERS,
+                    "Idempotency-Key": "k" * (MAX_IDEMPOTENCY_KEY + 1),
+                },
+            ),
         ]
         return _first(problems)
 
@@ -319,6 +341,7 @@ class ErrorProbesJourney(_Probes):
                 run,
                 "report without token",
                 401,
+                "missing_token",
                 raw=body,
                 headers=JSON_HEADERS,
                 path=REPORT_PATH,
@@ -327,6 +350,7 @@ class ErrorProbesJourney(_Probes):
                 run,
                 "report with wrong token",
                 403,
+                "invalid_token",
                 raw=body,
                 path=REPORT_PATH,
                 headers={
@@ -338,6 +362,7 @@ class ErrorProbesJourney(_Probes):
                 run,
                 "report with bad range",
                 400,
+                "invalid_range",
                 raw=json.dumps(
                     {"from": "2026-02-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}
                 ),

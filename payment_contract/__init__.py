@@ -31,6 +31,8 @@ from payment_contract.currencies import (
 #: The contract's two endpoints, relative to the service's base URL.
 PAY_PATH = "/pay"
 REPORT_PATH = "/internal/generate-report"
+#: The longest ``Idempotency-Key`` a payment may carry (one character more is a 400).
+MAX_IDEMPOTENCY_KEY = 255
 
 __all__ = [
     "BRANDS",
@@ -38,6 +40,7 @@ __all__ = [
     "CURRENCIES",
     "DECLINING_TEST_CARDS",
     "MAX_AMOUNT_MINOR",
+    "MAX_IDEMPOTENCY_KEY",
     "MIN_AMOUNT_MINOR",
     "PAY_PATH",
     "REPORT_PATH",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from payment_contract import (
     CURRENCIES,
     MAX_AMOUNT_MINOR,
+    MAX_IDEMPOTENCY_KEY,
     MIN_AMOUNT_MINOR,
     ascii_digits,
     brand_of,
@@ -29,7 +30,6 @@ MAX_DESCRIPTION = 500
 MAX_METADATA_KEYS = 50
 MAX_METADATA_KEY = 40
 MAX_METADATA_VALUE = 500
-MAX_IDEMPOTENCY_KEY = 255
 #: deeper than any contract body (``card.number`` is level 2); deeper bodies are refused
 MAX_JSON_DEPTH = 32
 

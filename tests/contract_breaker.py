@@ -25,6 +25,11 @@ test cards, a batch report over what it was paid), and in MODE:
 * ``report-201``        the report endpoint answers a well-formed report with 201, not 200
 * ``hostile-currency``  every report's ``totals`` also holds a 3-character key that is markup,
   a formula or a terminal escape (``<B>``, ``=A1``, ESC ``[J``), with one payment in it
+* ``report-other-codes``  the report endpoint refuses a missing token, a wrong token and a bad
+  range with the contract's statuses but other error codes
+
+In every mode ``/pay`` ignores the ``Idempotency-Key`` header: it pays without one, or with one
+longer than 255 characters.
 
 A /pay without a card (the generator's preflight sends ``{}``) is a 400, as in the contract.
 
@@ -139,6 +144,8 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(GARBAGE_STATUS_LINE)
         elif self.path == "/internal/generate-report" and MODE == "report-code-card":
             self.answer(400, {"error": {"code": "4242424242424242"}})
+        elif self.path == "/internal/generate-report" and MODE == "report-other-codes":
+            self.report_other_codes(body)
         elif self.path == "/internal/generate-report":
             self.report(body)
         else:
@@ -193,6 +200,17 @@ class Handler(BaseHTTPRequestHandler):
             },
             drip=MODE == "drip" and count % 3 == 0,
         )
+
+    def report_other_codes(self, body: dict) -> None:
+        """The contract's statuses for a refused report, with codes of its own."""
+        auth = self.headers.get("Authorization") or ""
+        if not auth:
+            return self.answer(401, {"error": {"code": "unauthorized"}})
+        if auth.startswith("Bearer wrong-"):
+            return self.answer(403, {"error": {"code": "forbidden"}})
+        if body.get("from") and body.get("to") and body["from"] > body["to"]:
+            return self.answer(400, {"error": {"code": "bad_request"}})
+        self.report(body)
 
     def report(self, body: dict) -> None:
         with lock:

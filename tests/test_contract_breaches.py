@@ -248,6 +248,33 @@ def test_a_probe_journey_fails_with_its_first_failing_probe(tmp_path, breaker):
     assert len(probes) > len(first), (probes, journeys)
 
 
+def test_error_probes_name_what_the_service_should_have_refused(tmp_path, breaker):
+    """A service that pays without an ``Idempotency-Key`` (or with one over 255 characters)
+    cannot be resent to safely, and one that refuses a report with another code than the
+    contract's is not the contract: the error probes name each, expected against got."""
+    run = run_locust(
+        tmp_path, breaker("report-other-codes"), "--tags", "errors", "--seed", str(SEED),
+        personas=write_personas(tmp_path, PROBER), users=1, run_time="2s",
+    )  # fmt: skip
+    failures = {
+        (r["Name"], r["Error"])
+        for r in run.csv_rows("failures")
+        if r["Method"] == "POST"
+    }
+    expected = {
+        ("missing idempotency key", "expected 400 missing_idempotency_key, got 201"),
+        ("idempotency key too long", "expected 400 invalid_idempotency_key, got 201"),
+        ("report without token", "expected 401 missing_token, got 401 unauthorized"),
+        ("report with wrong token", "expected 403 invalid_token, got 403 forbidden"),
+        ("report with bad range", "expected 400 invalid_range, got 400 bad_request"),
+    }
+    for probe, message in expected:
+        assert (
+            f"error_probes: {probe}",
+            f"CatchResponseError('{message}')",
+        ) in failures, (probe, sorted(failures))
+
+
 @pytest.mark.parametrize(
     ("mode", "message"),
     [

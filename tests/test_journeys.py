@@ -342,6 +342,8 @@ def test_probes_pass_against_the_reference_service(request, journey_runs):
         "error_probes: bad luhn",
         "error_probes: report with wrong token",
         "error_probes: key reuse: replay",
+        "error_probes: missing idempotency key",
+        "error_probes: idempotency key too long",
     } <= names
     failed = {
         k: r["Failure Count"]
