@@ -3,6 +3,9 @@
     think → start batch → pay batch_size payments (ledger: paid count/amount per currency, declines)
           → POST /internal/generate-report {batch_id} → report == ledger? ▶ reconciled | mismatch
 
+The report must hold the ledger exactly: count and amount per currency, and its succeeded and
+declined counts.
+
 A payment with no readable answer even after resends (same key) leaves the ledger unknown, so the
 journey fails rather than reconcile against a guess.
 """
@@ -50,9 +53,14 @@ class Ledger:
                     f"{currency}: paid {count} / {_money(amount, currency)}, "
                     f"report {r_count} / {_money(r_amount, currency)}"
                 )
-        r_declined = (report.get("payments") or {}).get("declined", 0)
-        if r_declined != self.declined:
-            problems.append(f"declined: paid {self.declined}, report {r_declined}")
+        # the report's own count of succeeded payments too: a report whose totals are right
+        # but whose count is not does not hold what was paid
+        counts = report.get("payments") or {}
+        paid = sum(count for count, _ in self.totals.values())
+        for what, ours in (("succeeded", paid), ("declined", self.declined)):
+            theirs = counts.get(what, 0)
+            if theirs != ours:
+                problems.append(f"{what}: paid {ours}, report {theirs}")
         return problems
 
 

@@ -25,6 +25,8 @@ test cards, a batch report over what it was paid), and in MODE:
 * ``report-201``        the report endpoint answers a well-formed report with 201, not 200
 * ``hostile-currency``  every report's ``totals`` also holds a 3-character key that is markup,
   a formula or a terminal escape (``<B>``, ``=A1``, ESC ``[J``), with one payment in it
+* ``report-succeeded-off``  every report's ``payments.succeeded`` is one more than its ``totals``
+  hold (the totals themselves are right)
 * ``report-other-codes``  the report endpoint refuses a missing token, a wrong token and a bad
   range with the contract's statuses but other error codes
 
@@ -225,6 +227,8 @@ class Handler(BaseHTTPRequestHandler):
         if MODE == "report-mistyped":
             totals = {c: {k: str(v) for k, v in t.items()} for c, t in totals.items()}
         succeeded = sum(int(t["count"]) for t in totals.values())
+        if MODE == "report-succeeded-off":
+            succeeded += 1
         self.answer(
             201 if MODE == "report-201" else 200,
             {

@@ -275,6 +275,27 @@ def test_error_probes_name_what_the_service_should_have_refused(tmp_path, breake
         ) in failures, (probe, sorted(failures))
 
 
+def test_a_report_whose_succeeded_count_is_off_is_a_mismatch(tmp_path, breaker):
+    """The batch report's ``payments.succeeded`` must be what the operator paid, as its
+    ``totals`` must: a report counting one payment more there (its totals right) reconciles
+    nothing, and the failure names what differs."""
+    run = run_locust(
+        tmp_path, breaker("report-succeeded-off"), "--seed", str(SEED),
+        personas=write_personas(tmp_path, OPS), users=1, run_time="2s",
+    )  # fmt: skip
+    batch = next(
+        r for r in run.csv_rows("journeys")
+        if r["journey"] == "batch_report" and r["persona"] == "All"
+    )  # fmt: skip
+    assert int(batch["mismatch"]) > 0 and batch["reconciled"] in ("", "0"), batch
+    errors = {r["Error"] for r in run.csv_rows("failures") if r["Method"] == "journey"}
+    assert errors == {
+        "mismatch: the batch report differs from what was paid (succeeded)"
+    }, errors
+    logged = re.findall(r"succeeded: paid (\d+), report (\d+)", run.output)
+    assert logged and all(int(r) == int(p) + 1 for p, r in logged), run.output[-3000:]
+
+
 @pytest.mark.parametrize(
     ("mode", "message"),
     [
