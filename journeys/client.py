@@ -744,6 +744,22 @@ class PaymentApi:
             waits += 1
             gevent.sleep(wait_s)
 
+    def _book_taken_probe(self, data: str | bytes, headers: dict[str, str]) -> None:
+        """A probe's payment the service should have refused but took (a 2xx) may exist: it
+        goes into the ledger as unknown, so ``--reconcile-run`` does not call it a double
+        charge (the probe's failure names the acceptance). Not when its body has no positive
+        whole amount (nothing to allow), nor for a key whose payment is booked already."""
+        if headers.get("Idempotency-Key") in self._ids_by_key:
+            return
+        try:
+            body = json.loads(data)
+        except ValueError:
+            return
+        amount = body.get("amount") if isinstance(body, dict) else None
+        currency = body.get("currency") if isinstance(body, dict) else None
+        if type(amount) is int and amount > 0 and isinstance(currency, str):
+            ledger.record(currency, amount, unknown=True)
+
     def _probe_once(self, name, path, data, headers, status, code):
         """One probe request: (ok, message, seconds to wait before sending again or None)."""
         with tracing.attempt_span(
@@ -759,6 +775,8 @@ class PaymentApi:
                     resp.success()
                     return True, "", None
                 wait_s = None
+                if path == PAY_PATH and 200 <= got < 300:
+                    self._book_taken_probe(data, headers)
                 if got == 429:
                     answer, wait_s = self._rate_limit_wait(resp)
                 elif got:

@@ -275,6 +275,31 @@ def test_error_probes_name_what_the_service_should_have_refused(tmp_path, breake
         ) in failures, (probe, sorted(failures))
 
 
+def test_bad_requests_the_service_paid_are_in_the_books_as_unknown(tmp_path, breaker):
+    """A probe's request the service should have refused but took (a 2xx: it may hold the
+    payment) goes into the ledger as unknown, as the payment of a 2xx other than 201 does: the
+    probe names the acceptance, and ``--reconcile-run`` does not take that payment for a double
+    charge. A body without a positive whole amount books nothing (no amount to allow)."""
+    run = run_locust(
+        tmp_path, breaker("report-other-codes"), "--tags", "errors", "--seed", str(SEED),
+        personas=write_personas(tmp_path, PROBER), users=1, run_time="2s",
+    )  # fmt: skip
+    # each error journey's bad requests with a positive whole amount the breaker took: too
+    # large amount, unknown currency, bad luhn, expired card, wrong cvc, missing field, wrong
+    # content type, no key, a key too long -> 9 unknown (not the key reuse with another body:
+    # its key's payment is booked already)
+    journeys = next(
+        r for r in run.csv_rows("journeys")
+        if r["journey"] == "error_probes" and r["persona"] == "All"
+    )  # fmt: skip
+    finished = int(journeys["failed"]) + int(journeys["succeeded"] or 0)
+    ledger = run.csv_rows("ledger")
+    unknown = sum(int(r["unknown_payments"]) for r in ledger)
+    assert finished >= 1 and unknown >= 9 * finished, (journeys, ledger)
+    assert all(int(r["unknown_amount_minor"]) >= 0 for r in ledger), ledger
+    assert {r["currency"] for r in ledger} <= {"USD", "JPY", "XXX"}, ledger
+
+
 def test_a_report_whose_succeeded_count_is_off_is_a_mismatch(tmp_path, breaker):
     """The batch report's ``payments.succeeded`` must be what the operator paid, as its
     ``totals`` must: a report counting one payment more there (its totals right) reconciles

@@ -7,8 +7,9 @@ master with each stats report, like the journey counters. With ``--csv PREFIX`` 
 written to ``PREFIX_ledger.csv`` (``currency, payments, amount_minor, unknown_payments,
 unknown_amount_minor``). "Unknown" payments got no readable answer even after every resend with
 the same key (the service was down for longer than the client retries), or were in flight when
-the run stopped their user: they may or may not exist, so a report may hold up to that many more
-payments than the ledger, never fewer. (A payment given up after 429s alone is not unknown: a
+the run stopped their user, or were an error probe's bad request the service took (a 2xx): they
+may or may not exist, so a report may hold up to that many more payments than the ledger, never
+fewer. (A payment given up after 429s alone is not unknown: a
 429 stores nothing.)
 Every persona's payments are in it, the probers' too (edge probes and the first use of the key
 the error probes then reuse go through the same client).
