@@ -4,20 +4,26 @@
 from __future__ import annotations
 
 
-def unknown_tags(classes, options) -> str | None:
-    """A message naming ``--tags``/``--exclude-tags`` values no journey carries, with the tags
-    there are; None when all are known. Locust would silently run (or skip) the rest."""
-    personas = {
-        cls.persona.name: cls.persona.role for cls in classes if hasattr(cls, "persona")
-    }
-    class_names = {cls.__name__ for cls in classes if hasattr(cls, "persona")}
-    known = {
+def _tags_of(cls) -> set[str]:
+    return {
         tag
-        for cls in classes
         for journey in cls.tasks
         for task in getattr(journey, "tasks", [journey])
         for tag in getattr(task, "locust_tag_set", ())
     }
+
+
+def unknown_tags(classes, options, every_class=()) -> str | None:
+    """A message naming ``--tags``/``--exclude-tags`` values no journey of the run's
+    ``classes`` carries, with the tags there are (and the classes left out of the run,
+    ``every_class`` but not ``classes``, that carry them); None when all are known. Locust
+    would silently run (or skip) the rest."""
+    personas = {
+        cls.persona.name: cls.persona.role for cls in classes if hasattr(cls, "persona")
+    }
+    class_names = {cls.__name__ for cls in classes if hasattr(cls, "persona")}
+    known = set().union(*map(_tags_of, classes))
+    left_out = [cls for cls in every_class if cls not in classes]
     for flag, given in (
         ("--tags", options.tags),
         ("--exclude-tags", options.exclude_tags),
@@ -41,6 +47,13 @@ def unknown_tags(classes, options) -> str | None:
                     f"takes every word after it (locust {tag} {flag} ...)."
                     for tag in unknown
                     if tag in class_names
+                )
+                + "".join(
+                    f" {tag!r} is a tag of {', '.join(names)}, left out of this run by the "
+                    f"classes named: name {'it' if len(names) == 1 else 'them'} too, or no "
+                    "classes to run every persona."
+                    for tag in unknown
+                    if (names := [c.__name__ for c in left_out if tag in _tags_of(c)])
                 )
                 + " No traffic was sent."
             )

@@ -339,7 +339,11 @@ def _check_run(environment, options) -> None:
         options.seed,
         options.seed,
     )
-    problem = unknown_tags(environment.user_classes, options)
+    problem = unknown_tags(
+        environment.user_classes,
+        options,
+        (environment.available_user_classes or {}).values(),
+    )
     if problem:
         _fail(problem)
     filtered = list(environment.user_classes)

@@ -137,6 +137,25 @@ def test_a_class_after_tags_is_named_as_a_class(tmp_path, idle_service):
     assert idle_service.query("SELECT COUNT(*) FROM payments") == [(0,)]
 
 
+def test_a_tag_of_a_persona_left_out_says_so(tmp_path, idle_service):
+    """``locust AlphaShopper --tags beta_shopper``: the tag is a persona's name, but not of a
+    class this run has; the message listed the run's tags only, as if ``beta_shopper`` did
+    not exist."""
+    personas = write_personas(tmp_path, *MIX)
+    run = run_locust(
+        tmp_path, idle_service.url, "AlphaShopper", "--tags", "beta_shopper",
+        personas=personas, timeout=25,
+    )  # fmt: skip
+    assert run.returncode == 2, run.output[-2000:]
+    assert (
+        "--tags: no journey carries the tag 'beta_shopper'. Tags are roles (customer), journey "
+        "tags (checkout) and persona names (alpha_shopper). 'beta_shopper' is a tag of "
+        "BetaShopper, left out of this run by the classes named: name it too, or no classes to "
+        "run every persona. No traffic was sent."
+    ) in run.output, run.output[-2000:]
+    assert idle_service.query("SELECT COUNT(*) FROM payments") == [(0,)]
+
+
 def test_a_config_file_cannot_name_user_classes(tmp_path, idle_service):
     """Locust reads no user classes from a config file: a right name there is refused too,
     saying where to name it instead (not "unrecognized arguments: --user-classes=...")."""
