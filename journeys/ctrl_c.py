@@ -107,11 +107,14 @@ def _quit(runner) -> None:
 def _handle_ctrl_c_in_the_loop(environment, **_kwargs) -> None:
     global _environment
     _environment = environment
-    # only Python's own handler is replaced: `locust --processes` sets its own in the parent
+    # only Python's own handler is replaced: `locust --processes` sets its own in the parent,
+    # and a shell starts its background jobs (`locust ... &` in a CI script) with SIGINT ignored
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         gevent.signal_handler(signal.SIGINT, _interrupt_the_main_greenlet)
-        if not isinstance(getattr(environment, "runner", None), WorkerRunner):
-            gevent.signal_handler(signal.SIGTERM, _on_sigterm)
+    # SIGTERM regardless: tied to SIGINT's handler, `kill` of a background job's profile run
+    # ended it with exit 143, no report and, with --processes, its workers orphaned
+    if not isinstance(getattr(environment, "runner", None), WorkerRunner):
+        gevent.signal_handler(signal.SIGTERM, _on_sigterm)
 
 
 @events.init.add_listener

@@ -151,3 +151,26 @@ def test_a_processes_master_stopped_at_start_up_lets_its_workers_go(
                 os.kill(pid, signal.SIGTERM)
             raise AssertionError(f"forked workers left running: {left}")
         time.sleep(0.2)
+
+
+def test_sigterm_stops_a_profile_started_with_ctrl_c_ignored(tmp_path, service):
+    """``locust ... &`` in a script (a CI job) starts Locust with SIGINT ignored, as a shell does
+    for its background jobs. The SIGTERM handler for a running load profile was set only when
+    SIGINT had Python's own handler, so there ``kill`` ended a spike with exit 143: no phase
+    report, no CSV, no HTML, and with ``--processes`` its workers orphaned."""
+    command = locust_command(tmp_path, "--profile", "spike", users=2, run_time="20s")
+    # as a shell starts `locust ... &`: SIGINT ignored, which exec keeps
+    ignore_ctrl_c = "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); os.execv(sys.argv[1], sys.argv[1:])"
+    proc = locust_process([sys.executable, "-c", ignore_ctrl_c, *command], service.url)
+    try:
+        service.wait_for_payments(proc)
+        time.sleep(1)
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=30)[0]
+    finally:
+        end_process(proc)
+    assert proc.returncode == 1, output[-3000:]
+    tail = output[-2000:]
+    assert "stopped at" in tail and "never ran: peak, recovery" in tail, tail
+    assert (tmp_path / "run_profile.csv").exists()
+    assert (tmp_path / "report.html").exists()
