@@ -132,6 +132,32 @@ def test_spike_jumps_to_the_peak_and_recovers(tmp_path, service):
     assert "peak vs baseline: p95" in run.output
     assert "recovery vs baseline: p95" in run.output
     assert "stopped at" not in run.output  # the end of its run time is no early stop
+    # the SLO verdict judges the peak and the recovery too (a healthy service: they pass)
+    judged = {(r["scope"], r["metric"]): r["passed"] for r in run.csv_rows("slo")}
+    assert judged[("spike peak", "error_rate")] == "true", judged
+    assert judged[("spike recovery", "error_rate")] == "true", judged
+
+
+def test_soak_fails_its_verdict_on_a_bad_last_window(tmp_path, start_service):
+    """The verdict judged the whole run only: a soak whose last window broke the targets (a
+    live slowdown and 4.5 % errors in its last 3 s) passed with exit 0, as the other 12 s
+    kept the run's error rate at 0.8 %. The last window is judged on its own now, and its
+    check counts the requests of the phase table's last row."""
+    service = start_service("--error-rate", "0.3", "--error-phase", "before")
+    run = run_locust(
+        tmp_path, service.url, "--profile", "soak", "--soak-window", "2s",
+        users=4, run_time="6s",
+    )  # fmt: skip
+    assert run.returncode == 1, run.output[-3000:]
+    last = phase_rows(run)[-1]
+    check = next(
+        r
+        for r in run.csv_rows("slo")
+        if (r["scope"], r["metric"]) == ("soak last window", "error_rate")
+    )
+    assert check["passed"] == "false", check
+    assert f"of {last['requests']} requests" in check["message"], (check, last)
+    assert "(soak last window, " in run.output
 
 
 def test_step_climbs_in_stairs(tmp_path, service):

@@ -10,6 +10,7 @@ Modules, each with one job:
 * ``shape``     ``LoadProfile``, the one shape class: follows the schedule tick by tick
 * ``phases``    per-phase HTTP request counters, mergeable from workers
 * ``report``    the phase table, the profile's comparison, ``PREFIX_profile.csv``
+* ``verdict``   the SLO checks of the phases a profile is about (a spike's peak, a soak's end)
 * ``hooks``     the Locust event listeners tying it together
 
 See docs/profiles.md.

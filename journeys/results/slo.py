@@ -2,9 +2,10 @@
 
     locust ... --slo-p50-ms 100 --slo-p95-ms 500 --slo-error-rate 0.01 [--slo-journey-p95-ms 2000]
 
-Latency and error-rate targets apply to the HTTP requests overall and to each journey's requests
-(Locust entries named ``"<journey>: ..."``); the ``journey`` timing entries are not requests and
-stay out of them. A journey's own figures must hold too: failed journeys count toward a journey
+Latency and error-rate targets apply to the HTTP requests overall, to each journey's requests
+(Locust entries named ``"<journey>: ..."``) and to the phases a load profile is about (a spike's
+peak and recovery, a soak's last window: ``journeys.profiles.verdict``); the ``journey`` timing
+entries are not requests and stay out of them. A journey's own figures must hold too: failed journeys count toward a journey
 error rate judged against ``--slo-error-rate``; any duplicate charge or reconciliation mismatch
 fails outright; each persona's observed decline rate must lie within the binomial interval
 ``p ± 5·sqrt(p(1-p)/n)`` around its configured rate (judged from 30 payments on). An exception
@@ -288,7 +289,7 @@ def _latency_check(
     return Check(scope, metric, f"< {target:g}", str(actual), actual < target, message)
 
 
-def _request_checks(
+def request_checks(
     scope: str, figures: RequestFigures, targets: SloTargets
 ) -> list[Check]:
     checks = [
@@ -436,16 +437,17 @@ def evaluate(
             )
         )
     else:
-        verdict.checks += _request_checks(HTTP_SCOPE, overall, targets)
+        verdict.checks += request_checks(HTTP_SCOPE, overall, targets)
     # journeys we know of: those the book saw, and ours that sent requests ("<journey>: ...")
     names = {e.name.split(": ", 1)[0] for e in request_stats.entries.values()}
     seen = set(book.journeys()) | (names & set(JOURNEYS))
     for journey in [j for j in JOURNEYS if j in seen] + sorted(seen - set(JOURNEYS)):
         figures = request_figures(request_stats, journey)
         if figures.requests:
-            verdict.checks += _request_checks(journey, figures, targets)
+            verdict.checks += request_checks(journey, figures, targets)
         verdict.checks += _journey_checks(journey, book, targets)
     verdict.checks += _decline_checks(book, personas_of(environment))
+    verdict.checks += _profile_phase_checks(targets)
     lost = lost_workers(environment)
     if lost:
         verdict.checks.append(
@@ -483,6 +485,15 @@ def evaluate(
             )
         )
     return verdict
+
+
+def _profile_phase_checks(targets: SloTargets) -> list[Check]:
+    """A spike's peak and recovery, a soak's last window: judged on their own too."""
+    # imported here: journeys.profiles imports the results
+    from journeys.profiles.phases import book as phases
+    from journeys.profiles.verdict import phase_checks
+
+    return phase_checks(phases, targets)
 
 
 def generator_errors(environment) -> list[tuple[int, str]]:

@@ -1,0 +1,48 @@
+"""The SLO targets judged on the phases a profile is about, as well as on the whole run.
+
+The whole run dilutes them: a soak whose last 3 s of 15 had 4.5 % errors and a p95 ×30 kept
+0.8 % over the run, and its verdict passed with exit 0. So the verdict also judges, with the same
+targets (``--slo-p50-ms``, ``--slo-p95-ms``, ``--slo-error-rate``, HTTP requests only):
+
+* spike: the peak and the recovery (scopes ``spike peak``, ``spike recovery``)
+* soak:  the last window (``soak last window``)
+* step:  no phase: the top of the stairs is meant to break them; the knee says where
+
+The error rate is judged on any number of requests (a collapsing service answers few); p50 and
+p95 from ``MIN_REQUESTS_TO_COMPARE`` requests on, as in the phase report (fewer give one request's
+time). A phase the run never reached (stopped early) is not judged: the ``run_time`` check fails.
+"""
+
+from __future__ import annotations
+
+from journeys.profiles.phases import PhaseBook
+from journeys.profiles.report import MIN_REQUESTS_TO_COMPARE
+
+#: profile -> {phase: the scope its checks carry}
+JUDGED = {
+    "spike": {"peak": "spike peak", "recovery": "spike recovery"},
+    "soak": {"last": "soak last window"},
+}
+
+
+def phase_checks(book: PhaseBook, targets) -> list:
+    """The checks of the judged phases that ran (``slo.Check``), empty for steady and step."""
+    # imported here: journeys.results.slo calls this, and importing it at the top would loop
+    from journeys.results.slo import RequestFigures, request_checks
+
+    if book.schedule is None:
+        return []
+    judged = JUDGED.get(book.schedule.profile, {})
+    checks = []
+    for index, phase in enumerate(book.schedule.phases[: book.reached + 1]):
+        scope = judged.get(phase.name)
+        stats = book.phases.get(index)
+        if scope is None or stats is None or not stats.requests:
+            continue
+        figures = RequestFigures(stats.requests, stats.failures, stats.times)
+        checks += [
+            check
+            for check in request_checks(scope, figures, targets)
+            if check.metric == "error_rate" or stats.requests >= MIN_REQUESTS_TO_COMPARE
+        ]
+    return checks
