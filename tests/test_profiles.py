@@ -129,6 +129,13 @@ def test_spike_jumps_to_the_peak_and_recovers(tmp_path, service):
     assert len(curve[first : last + 1]) >= 2, curve  # held, not a blip
     check_phases(run, [("baseline", 2), ("peak", 6), ("recovery", 2)])
     assert "Load profile spike: 2 → 6 → 2 users" in run.output
+    # each phase is logged as it starts (the console, the web UI's Logs tab)
+    for line in (
+        "baseline: 2 users, 0-2 s",
+        "peak: 6 users, 2-5 s",
+        "recovery: 2 users, 5-7 s",
+    ):
+        assert f"Load profile spike, phase {line}" in run.output, run.output[-3000:]
     assert "peak vs baseline: p95" in run.output
     assert "recovery vs baseline: p95" in run.output
     assert "stopped at" not in run.output  # the end of its run time is no early stop

@@ -56,9 +56,24 @@ class LoadProfile(LoadTestShape):
         index = self._schedule.index_at(self.get_run_time())
         if index is None:
             return None  # run time over: Locust stops the test
+        if index != book.current:
+            self._log_phase(index)
         book.enter(index)
         if isinstance(self.runner, MasterRunner):
             # every tick: late workers catch up
             self.runner.send_message(PHASE_MESSAGE, index)
         phase = self._schedule.phases[index]
         return phase.users, phase.spawn_rate
+
+    def _log_phase(self, index: int) -> None:
+        """Which phase runs now, in the console and the web UI's Logs tab: a soak's phases
+        keep the user count, so Locust's own log never showed where a long run was."""
+        phase = self._schedule.phases[index]
+        log.info(
+            "Load profile %s, phase %s: %d users, %g-%g s",
+            self._schedule.profile,
+            phase.name,
+            phase.users,
+            phase.start_s,
+            phase.end_s,
+        )
