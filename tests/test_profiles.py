@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LocustRun, write_personas
+from tests.conftest import (
+    LocustRun,
+    end_process,
+    get_text,
+    post_form,
+    start_web_ui,
+    write_personas,
+)
 from tests.conftest import run_locust as _run_locust
 
 #: Busy customers (little think time), so even a 1-user, 2-second phase has requests in it.
@@ -165,6 +172,38 @@ def test_soak_fails_its_verdict_on_a_bad_last_window(tmp_path, start_service):
     assert check["passed"] == "false", check
     assert f"of {last['requests']} requests" in check["message"], (check, last)
     assert "(soak last window, " in run.output
+    # the HTML report has the phase table and the drift, as the console does
+    html = run.html_path.read_text()
+    section = html[html.index('<div id="load-profile">') :]
+    assert "Load profile soak: 4 users over 6s (3 phases)" in section
+    window = f"{float(last['start_s']):g}-{float(last['end_s']):g}"
+    cells = [f"<td>{v}</td>" for v in (window, last["requests"], last["failures"])]
+    row = section[section.index('<td class="l">last</td>') :].split("</tr>")[0]
+    assert all(c in row for c in cells), (row, last)
+    assert "drift, last vs first window: p95" in section
+
+
+def test_the_web_ui_report_shows_the_phases_of_the_running_test(tmp_path, service):
+    """The web UI's HTML report mid-spike: the phases so far, and the recovery to come is
+    not one that "never ran" (the wording of a run stopped early)."""
+    proc, ui = start_web_ui(
+        tmp_path, service.url, personas=write_personas(tmp_path, BUSY)
+    )
+    try:
+        started = post_form(
+            ui + "/swarm", user_count=2, spawn_rate=50, host=service.url,
+            profile="spike", run_time="20s",
+        )  # fmt: skip
+        assert started and started["success"], started
+        service.wait_for_payments(timeout=15)
+        html = get_text(ui + "/stats/report")
+    finally:
+        post_form(ui + "/stop")
+        end_process(proc)
+    part = html[html.index('<div id="load-profile">') :]
+    assert '<td class="l">baseline</td>' in part, part[:3000]
+    assert "the recovery has not started yet" in part, part[:3000]
+    assert "never ran" not in part, part[:3000]
 
 
 def test_step_climbs_in_stairs(tmp_path, service):

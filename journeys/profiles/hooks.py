@@ -218,6 +218,18 @@ def _profile_run(environment) -> bool:
     )
 
 
+def phase_report(environment) -> report.PhaseReport | None:
+    """The phase report of this process's profile test as it stands (None: no profile test),
+    for the HTML report; the console's and the log's are its lines."""
+    if not _profile_run(environment):
+        return None
+    table = report.rows(book)
+    notes = report.notes(
+        book, table, lost_workers(environment), left_workers(environment)
+    )
+    return report.PhaseReport(report.title(book), table, notes)
+
+
 @events.test_stop.add_listener
 def log_report_in_web_ui(environment, **_kwargs) -> None:
     """Web UI runs can be many per process: log each one's report when it stops."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -38,6 +39,15 @@ KNEE_MIN_GAIN_MS = 10.0
 KNEE_ERROR_RATE = 0.01
 #: Fewer requests than this in a window give no p95 worth comparing (one outlier is the p95).
 MIN_REQUESTS_TO_COMPARE = 20
+
+
+@dataclass(frozen=True)
+class PhaseReport:
+    """The report as the HTML report shows it: ``title``, the ``table`` rows, the ``notes``."""
+
+    title: str
+    table: list[dict[str, Any]]
+    notes: list[str]
 
 
 def rows(book: PhaseBook) -> list[dict[str, Any]]:
@@ -101,7 +111,7 @@ def lines(
     workers that ``left``, an early stop), the profile's comparison."""
     if book.schedule is None:
         return []
-    out = [f"Load profile {book.schedule.describe()} — HTTP requests per phase"]
+    out = [title(book)]
     out.append(
         f"{'phase':<12}{'window (s)':>14}{'users':>7}{'reqs':>9}{'fails':>7}"
         f"{'err%':>8}{'p50 ms':>8}{'p95 ms':>8}"
@@ -112,14 +122,30 @@ def lines(
             f"{r['phase']:<12}{window:>14}{r['target_users']:>7}{r['requests']:>9}"
             f"{r['failures']:>7}{_pct(r['error_rate']):>8}{_ms(r['p50_ms']):>8}{_ms(r['p95_ms']):>8}"
         )
-    out += lost_workers_line(lost)
-    out += left_workers_line(left, table)
+    return out + notes(book, table, lost, left)
+
+
+def title(book: PhaseBook) -> str:
+    """``Load profile spike: 4 → 20 → 4 users over 12s (3 phases) — HTTP requests per phase``"""
+    return f"Load profile {book.schedule.describe()} — HTTP requests per phase"
+
+
+def notes(
+    book: PhaseBook,
+    table: list[dict[str, Any]],
+    lost: Sequence[str] = (),
+    left: Sequence[Departure] = (),
+) -> list[str]:
+    """The lines under the table: what cut it short, then the profile's comparison."""
+    out = lost_workers_line(lost) + left_workers_line(left, table)
     stop = stopped_early(book)
     if stop:
         out.append(stop)
     compare = {"spike": _spike, "soak": _soak, "step": _step}.get(book.schedule.profile)
     if compare:
-        out += compare({r["phase"]: r for r in table}, table)
+        # a test still running (the web UI's report) has phases yet to come, not phases that never ran
+        missing = "has not started yet" if book.stopped_at_s is None else "never ran"
+        out += compare({r["phase"]: r for r in table}, table, missing)
     return out
 
 
@@ -186,11 +212,14 @@ def stopped_early(book: PhaseBook) -> str | None:
     return line + (f"; never ran: {', '.join(never)}" if never else "")
 
 
-def _compare(label: str, by_name: dict, before: str, after: str) -> str:
-    """``_versus`` of two phases, or why not: a run stopped early never reached one."""
+def _compare(
+    label: str, by_name: dict, before: str, after: str, missing_word: str = "never ran"
+) -> str:
+    """``_versus`` of two phases, or why not: a run stopped early never reached one (a
+    running one has not yet)."""
     missing = [name for name in (before, after) if name not in by_name]
     if missing:
-        return f"{label}: not compared: the {' and the '.join(missing)} never ran"
+        return f"{label}: not compared: the {' and the '.join(missing)} {missing_word}"
     return _versus(label, by_name[before], by_name[after])
 
 
@@ -210,18 +239,18 @@ def _versus(label: str, before: dict | None, after: dict | None) -> str:
     )
 
 
-def _spike(by_name: dict, _table: list) -> list[str]:
+def _spike(by_name: dict, _table: list, missing: str = "never ran") -> list[str]:
     return [
-        _compare("peak vs baseline", by_name, "baseline", "peak"),
-        _compare("recovery vs baseline", by_name, "baseline", "recovery"),
+        _compare("peak vs baseline", by_name, "baseline", "peak", missing),
+        _compare("recovery vs baseline", by_name, "baseline", "recovery", missing),
     ]
 
 
-def _soak(by_name: dict, _table: list) -> list[str]:
-    return [_compare("drift, last vs first window", by_name, "first", "last")]
+def _soak(by_name: dict, _table: list, missing: str = "never ran") -> list[str]:
+    return [_compare("drift, last vs first window", by_name, "first", "last", missing)]
 
 
-def _step(_by_name: dict, table: list) -> list[str]:
+def _step(_by_name: dict, table: list, _missing: str = "") -> list[str]:
     """The knee: the first step whose error rate reached 1% (on any number of requests: a
     collapsing service answers few), or whose p95 doubled, and by ``KNEE_MIN_GAIN_MS`` at least,
     against the baseline, the first step

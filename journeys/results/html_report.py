@@ -40,7 +40,17 @@ STYLE = f"""
 """
 
 TEXT = frozenset(
-    {"journey", "persona", "user_class", "role", "result", "scope", "metric", "message"}
+    {
+        "phase",
+        "journey",
+        "persona",
+        "user_class",
+        "role",
+        "result",
+        "scope",
+        "metric",
+        "message",
+    }
 )
 
 
@@ -97,6 +107,41 @@ def funnel_svg(row: dict) -> str:
     return "".join(parts)
 
 
+PHASE_TITLES = (
+    ("phase", "Phase"),
+    ("window", "Window (s)"),
+    ("target_users", "Target users"),
+    ("requests", "Requests"),
+    ("failures", "Failures"),
+    ("error_rate", "Error rate"),
+    ("p50_ms", "p50 ms"),
+    ("p95_ms", "p95 ms"),
+)
+
+
+def profile_part(report) -> str:
+    """A load profile test's phase table and the lines under it (stops, the comparison), as
+    the console prints them (``journeys.profiles.report.PhaseReport``); nothing without one."""
+    if report is None:
+        return ""
+    rows = [
+        {
+            **r,
+            "window": f"{r['start_s']:g}-{r['end_s']:g}",
+            "error_rate": pct(r["error_rate"]),
+        }
+        for r in report.table
+    ]
+    notes = "".join(f"<li>{escape(line)}</li>" for line in report.notes)
+    return (
+        '<h2>Load profile</h2><div id="load-profile">'
+        f"<p>{escape(report.title)}</p>"
+        + _table(PHASE_TITLES, rows)
+        + (f"<ul>{notes}</ul>" if notes else "")
+        + "</div>"
+    )
+
+
 def section(snapshot: Snapshot) -> str:
     verdict = snapshot.verdict
     status = "pass" if verdict.passed else "fail"
@@ -128,6 +173,7 @@ def section(snapshot: Snapshot) -> str:
             verdict_rows(verdict, failed_first=True)[1:],
             lambda r: "" if r["passed"] else "fail",
         )
+        + profile_part(snapshot.profile)
         + "</section>"
     )
 

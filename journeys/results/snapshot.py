@@ -17,6 +17,8 @@ class Snapshot:
     rows: list[dict[str, Any]]
     mix: list[dict[str, Any]]
     verdict: Verdict
+    #: a load profile test's phase report (``journeys.profiles.report.PhaseReport``), else None
+    profile: Any = None
 
 
 def take(environment, extra_checks: Iterable[Check] = ()) -> Snapshot:
@@ -30,4 +32,12 @@ def take(environment, extra_checks: Iterable[Check] = ()) -> Snapshot:
         rows=journey_rows(shown, personas_of(environment)),
         mix=mix_rows(environment, shown),
         verdict=verdict,
+        profile=_phase_report(environment),
     )
+
+
+def _phase_report(environment):
+    # imported here: journeys.profiles imports the results
+    from journeys.profiles.hooks import phase_report
+
+    return phase_report(environment)
