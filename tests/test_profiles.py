@@ -255,6 +255,9 @@ def test_soak_holds_and_reports_drift_on_a_distributed_run(tmp_path, service):
     ]
     assert "drift, last vs first window: p95" in run.output
     assert "stopped at" not in run.output and "never ran" not in run.output
+    # each phase logged once as it starts (a master's start restarts the shape's clock)
+    for phase in ("first", "middle", "last"):
+        assert run.output.count(f"Load profile soak, phase {phase}:") == 1, phase
 
 
 def test_unknown_profile_stops_before_any_traffic(tmp_path, service):

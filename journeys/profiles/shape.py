@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 
+import gevent
 from locust import LoadTestShape
 from locust.runners import MasterRunner
 
@@ -30,6 +31,7 @@ class LoadProfile(LoadTestShape):
     def __init__(self) -> None:
         super().__init__()
         self._schedule: Schedule | None = None
+        self._logged: int | None = None  # the phase last logged as starting
 
     def reset_time(self) -> None:
         """A run starts: lay out its schedule from the options as they are now (CLI or web form)."""
@@ -42,6 +44,9 @@ class LoadProfile(LoadTestShape):
             log.error("%s", exc)
             self._schedule = None
         book.start(self._schedule)
+        # a master's first start() calls this again from the tick loop of the test it runs
+        if self.runner is None or gevent.getcurrent() is not self.runner.shape_greenlet:
+            self._logged = None
         if self._schedule is not None and self._schedule != previous:
             log.info("Load profile %s", self._schedule.describe())
 
@@ -56,7 +61,7 @@ class LoadProfile(LoadTestShape):
         index = self._schedule.index_at(self.get_run_time())
         if index is None:
             return None  # run time over: Locust stops the test
-        if index != book.current:
+        if index != self._logged:
             self._log_phase(index)
         book.enter(index)
         if isinstance(self.runner, MasterRunner):
@@ -68,6 +73,7 @@ class LoadProfile(LoadTestShape):
     def _log_phase(self, index: int) -> None:
         """Which phase runs now, in the console and the web UI's Logs tab: a soak's phases
         keep the user count, so Locust's own log never showed where a long run was."""
+        self._logged = index
         phase = self._schedule.phases[index]
         log.info(
             "Load profile %s, phase %s: %d users, %g-%g s",
