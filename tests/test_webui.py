@@ -33,6 +33,7 @@ from tests.conftest import (
     master_args,
     post_form,
     run_locust,
+    start_web_ui,
     wait_http,
     write_personas,
 )
@@ -448,3 +449,74 @@ def test_the_start_form_says_when_no_worker_is_ready(tmp_path, service):
     assert answer["message"].startswith("No worker is ready to run the test"), answer
     assert "Traceback" not in output, output[-3000:]
     assert service.query("SELECT count(*) FROM payments") == [(0,)]
+
+
+# Starts a test from the form with a p95 target typed into its "Custom parameters", reads the
+# SLO tab at once (before the first journey's think time is over) and again once requests came.
+FORM_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    from playwright.sync_api import sync_playwright
+
+    url, chromium = sys.argv[1], sys.argv[2]
+    seen = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(url)
+        page.get_by_text("Custom parameters").click()
+        seen["fields"] = [f.get_attribute("name")
+                          for f in page.locator("input[name^=slo]").all()]
+        page.locator("input[name=sloP95Ms]").fill("0.5")
+        page.get_by_role("button", name="Start").click()
+        page.get_by_role("tab", name="SLO", exact=True).click(timeout=20000)
+        verdict = page.locator("table tbody tr").first
+        verdict.wait_for(timeout=10000)
+        seen["first"] = [r.locator("td").all_inner_texts()
+                         for r in page.locator("table tbody tr").all()]
+        page.locator("table tbody tr", has_text="p95_ms").first.wait_for(timeout=15000)
+        page.wait_for_timeout(300)
+        seen["later"] = [r.locator("td").all_inner_texts()
+                         for r in page.locator("table tbody tr").all()]
+        browser.close()
+    print(json.dumps(seen))
+    """
+)
+
+
+@pytest.mark.skipif(
+    not shutil.which(CHROMIUM),
+    reason="needs Debian's chromium (apt-get install chromium)",
+)
+def test_the_start_form_sets_the_slo_targets(tmp_path, service):
+    """The SLO targets are fields of the start form, and a value typed there is the test's
+    target (the form sent ``slo_p9_5ms`` for ``slo_p50_ms``: the fields were missing, and once
+    shown, Locust dropped their values). Before the test's first request the SLO tab waits
+    instead of failing the run for "no HTTP requests"; the verdict's row names no failure,
+    each failed check being its own row below."""
+    slow = "slow,customer,1,visa,USD,5,80,0,0,,en_US,4,4"  # first request after 4 s
+    locust, ui = start_web_ui(
+        tmp_path, service.url, "--users", "1", "--run-time", "7s",
+        personas=write_personas(tmp_path, slow),
+    )  # fmt: skip
+    try:
+        browser = subprocess.run(
+            [sys.executable, "-c", FORM_SCRIPT, ui + "/", CHROMIUM],
+            capture_output=True, text=True, timeout=90, check=False,
+        )  # fmt: skip
+    finally:
+        output = end_process(locust)
+    assert browser.returncode == 0, browser.stderr[-3000:] + "\n" + output[-3000:]
+    seen = json.loads(browser.stdout.strip().splitlines()[-1])
+    assert sorted(seen["fields"]) == [
+        "sloErrorRate", "sloJourneyP95Ms", "sloP50Ms", "sloP95Ms"
+    ], seen["fields"]  # fmt: skip
+    assert seen["first"][0][:2] == ["WAIT", "run"], seen["first"]
+    assert not any(r[0] == "FAIL" for r in seen["first"]), seen["first"]
+    later = {(r[1], r[2]): r for r in seen["later"]}
+    assert later[("http", "p95_ms")][3] == "< 0.5", seen["later"]
+    verdict = seen["later"][0]
+    assert re.fullmatch(
+        r"SLO verdict: FAIL \(\d+ of \d+ checks failed\)", verdict[5]
+    ), verdict
+    assert "Traceback" not in output, output[-3000:]

@@ -49,6 +49,8 @@ MIN_PAYMENTS_FOR_DECLINE_CHECK = 30
 #: the wrong share.
 DECLINE_SIGMAS = 5.0
 HTTP_SCOPE = "http"
+#: The check that fails a run without a single HTTP request.
+NO_REQUESTS_METRIC = "requests"
 
 
 #: The options that set the targets (their ``parsed_options`` names, and the start form's).
@@ -86,6 +88,11 @@ def add_slo_options(parser) -> None:
         env_var="LOCUST_SLO_JOURNEY_P95_MS",
         help="95th percentile of whole-journey durations must stay below this many ms (default: not checked).",
     )
+    # fields of the web UI's start form ("Custom parameters"), set per test: Locust shows a
+    # plugin's option there only when added with its parser's own add_argument, not a group's
+    for action in parser._actions:
+        if action.dest in SLO_OPTIONS:
+            action.include_in_web_ui = True
 
 
 @dataclass(frozen=True)
@@ -429,7 +436,7 @@ def evaluate(
         verdict.checks.append(
             Check(
                 HTTP_SCOPE,
-                "requests",
+                NO_REQUESTS_METRIC,
                 "> 0",
                 "0",
                 False,

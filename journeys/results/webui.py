@@ -17,16 +17,18 @@ from typing import Any
 from flask import jsonify, make_response, request
 from flask_login import current_user
 from locust import events
-from locust.runners import WorkerRunner
+from locust.runners import STATE_STOPPED, STATE_STOPPING, WorkerRunner
 from locust.util.date import format_safe_timestamp
 from werkzeug.datastructures import ImmutableMultiDict
 
 from journeys.results import csv_report, html_report, ledger
 from journeys.results.slo import (
     CHECK_TITLES,
+    NO_REQUESTS_METRIC,
     SLO_OPTIONS,
     SloConfigError,
     SloTargets,
+    Verdict,
     verdict_rows,
 )
 from journeys.results.snapshot import Snapshot, take
@@ -115,16 +117,41 @@ def _in_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"name": f"{i:04d}", **row} for i, row in enumerate(rows)]
 
 
-def extended_stats(snapshot: Snapshot) -> list[dict[str, Any]]:
+def slo_rows(verdict: Verdict, live: bool = False) -> list[dict[str, Any]]:
+    """The SLO tab: the verdict, then the failed checks, then the rest.
+
+    The verdict's row names no failure: each has its row right below (the whole list, repeated
+    there, made that row five lines high at 1400 px, and a page high on a phone). Until a test
+    stops (``live``) without an HTTP request yet (its first seconds, or right after a reset),
+    the verdict waits instead of failing: "no HTTP requests were recorded" is said of a run
+    that ended so.
+    """
+    waiting = live and any(
+        c.metric == NO_REQUESTS_METRIC and not c.passed for c in verdict.checks
+    )
+    if waiting:
+        checks = [c for c in verdict.checks if c.metric != NO_REQUESTS_METRIC]
+        verdict = Verdict(verdict.targets, checks)
+    rows = verdict_rows(verdict, failed_first=True)
+    rows[0]["message"] = verdict.result()
+    if waiting and verdict.passed:
+        rows[0].update(
+            result="WAIT",
+            actual="waiting",
+            message="SLO verdict: waiting for the first HTTP request of the test "
+            "(or of its statistics, after a reset)",
+        )
+    return rows
+
+
+def extended_stats(snapshot: Snapshot, live: bool = False) -> list[dict[str, Any]]:
     return [
         {"key": "journeys", "data": _in_order(_cells(JOURNEY_TITLES, snapshot.rows))},
         {"key": "journey-funnel", "data": _in_order(_funnel_rows(snapshot.rows))},
         {"key": "persona-mix", "data": _in_order(_cells(MIX_TITLES, snapshot.mix))},
         {
             "key": "slo",
-            "data": _in_order(
-                _cells(CHECK_TITLES, verdict_rows(snapshot.verdict, failed_first=True))
-            ),
+            "data": _in_order(_cells(CHECK_TITLES, slo_rows(snapshot.verdict, live))),
         },
     ]
 
@@ -168,10 +195,23 @@ def set_form_values(name: str, values: list[str]) -> None:
     request.form = ImmutableMultiDict(fields + [(name, v) for v in values])
 
 
+def restore_field_names(options) -> None:
+    """In a ``before_request`` hook: the posted form's fields for ``options`` under their names.
+    The form sends a custom parameter's field as the snake case of its title, which splits the
+    digits (``slo_p50_ms`` comes as ``slo_p5_0ms``): Locust would drop the value unseen."""
+    by_letters = {option.replace("_", ""): option for option in options}
+    request.form = ImmutableMultiDict(
+        [
+            (by_letters.get(k.replace("_", ""), k), v)
+            for k, v in request.form.items(multi=True)
+        ]
+    )
+
+
 @events.init.add_listener
 def check_slo_fields(environment, web_ui=None, **_kwargs) -> None:
-    """The start form has a field per SLO option (Locust shows our options there): a bad value
-    is refused with the message a bad flag gets, instead of a test judged against it."""
+    """The start form has a field per SLO option (its "Custom parameters"): a bad value is
+    refused with the message a bad flag gets, instead of a test judged against it."""
     if web_ui is None or isinstance(environment.runner, WorkerRunner):
         return
 
@@ -179,6 +219,7 @@ def check_slo_fields(environment, web_ui=None, **_kwargs) -> None:
     def _refuse_bad_targets():
         if not start_form_sent(web_ui) or environment.parsed_options is None:
             return None
+        restore_field_names(SLO_OPTIONS)
         options = argparse.Namespace(**vars(environment.parsed_options))
         for attr in SLO_OPTIONS:
             if attr in request.form:
@@ -228,7 +269,9 @@ def add_tabs(environment, web_ui=None, **_kwargs) -> None:
             # add the journey rows once, when it is new, so both show the same moment
             payload = response.get_json()
             if "extended_stats" not in payload:
-                payload["extended_stats"] = extended_stats(_take(environment))
+                # before the test stops (its cached answer may be from just before its start)
+                live = environment.runner.state not in (STATE_STOPPING, STATE_STOPPED)
+                payload["extended_stats"] = extended_stats(_take(environment), live)
                 response.set_data(json.dumps(payload))
         elif request.path == f"{base}/" and response.mimetype == "text/html":
             html = response.get_data(as_text=True)
