@@ -390,6 +390,8 @@ def test_the_funnel_shows_journeys_interrupted_by_the_end_of_the_run():
     assert funnel_stages_of_row(shopper)[-1] == ("interrupted", 2)
     svg = html_report.funnel_svg(shopper)
     assert ">interrupted</text>" in svg
+    # as the web UI's tab writes it ("2 50%" was read as 250%)
+    assert ">2 (50%)</text>" in svg, svg
     # it shrinks to a narrow screen instead of losing its counts off the right edge
     assert 'viewBox="0 0 500 ' in svg and "max-width: 100%" in svg, svg[:300]
     tab = next(

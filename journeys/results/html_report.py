@@ -99,9 +99,10 @@ def funnel_svg(row: dict) -> str:
         parts.append(
             f'<rect x="{x:.1f}" y="{y}" width="{width:.1f}" height="{bar_h}" fill="{colors[i % len(colors)]}" rx="3"/>'
         )
-        share = pct(count / started, 0) if stages[0][1] else ""
+        # "4 (100%)" as the web UI's Funnel tab writes it: "4 100%" read as 4100%
+        share = f" ({pct(count / started, 0)})" if stages[0][1] else ""
         parts.append(
-            f'<text x="{label_w + bar_w + 8}" y="{y + 16}" font-size="12">{count} {escape(share)}</text>'
+            f'<text x="{label_w + bar_w + 8}" y="{y + 16}" font-size="12">{count}{escape(share)}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
