@@ -493,10 +493,10 @@ def test_the_start_form_sets_the_slo_targets(tmp_path, service):
     target (the form sent ``slo_p9_5ms`` for ``slo_p50_ms``: the fields were missing, and once
     shown, Locust dropped their values). Before the test's first request the SLO tab waits
     instead of failing the run for "no HTTP requests"; the verdict's row names no failure,
-    each failed check being its own row below."""
+    each failed check being its own row below. An edit of the running test keeps its targets."""
     slow = "slow,customer,1,visa,USD,5,80,0,0,,en_US,4,4"  # first request after 4 s
     locust, ui = start_web_ui(
-        tmp_path, service.url, "--users", "1", "--run-time", "7s",
+        tmp_path, service.url, "--users", "1", "--run-time", "9s",
         personas=write_personas(tmp_path, slow),
     )  # fmt: skip
     try:
@@ -504,9 +504,13 @@ def test_the_start_form_sets_the_slo_targets(tmp_path, service):
             [sys.executable, "-c", FORM_SCRIPT, ui + "/", CHROMIUM],
             capture_output=True, text=True, timeout=90, check=False,
         )  # fmt: skip
+        # the edit form after a page reload: the command line's target, under the form's name
+        post_form(ui + "/swarm", user_count=1, spawn_rate=1, slo_p9_5ms="500")
+        edited = get_text(ui + "/journeys/slo/csv")
     finally:
         output = end_process(locust)
     assert browser.returncode == 0, browser.stderr[-3000:] + "\n" + output[-3000:]
+    assert "http,p95_ms,< 0.5," in edited, edited
     seen = json.loads(browser.stdout.strip().splitlines()[-1])
     assert sorted(seen["fields"]) == [
         "sloErrorRate", "sloJourneyP95Ms", "sloP50Ms", "sloP95Ms"

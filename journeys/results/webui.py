@@ -17,7 +17,13 @@ from typing import Any
 from flask import jsonify, make_response, request
 from flask_login import current_user
 from locust import events
-from locust.runners import STATE_STOPPED, STATE_STOPPING, WorkerRunner
+from locust.runners import (
+    STATE_RUNNING,
+    STATE_SPAWNING,
+    STATE_STOPPED,
+    STATE_STOPPING,
+    WorkerRunner,
+)
 from locust.util.date import format_safe_timestamp
 from werkzeug.datastructures import ImmutableMultiDict
 
@@ -211,7 +217,8 @@ def restore_field_names(options) -> None:
 @events.init.add_listener
 def check_slo_fields(environment, web_ui=None, **_kwargs) -> None:
     """The start form has a field per SLO option (its "Custom parameters"): a bad value is
-    refused with the message a bad flag gets, instead of a test judged against it."""
+    refused with the message a bad flag gets, instead of a test judged against it. The targets
+    are the test's from its start: an edit of the running test leaves them."""
     if web_ui is None or isinstance(environment.runner, WorkerRunner):
         return
 
@@ -220,6 +227,16 @@ def check_slo_fields(environment, web_ui=None, **_kwargs) -> None:
         if not start_form_sent(web_ui) or environment.parsed_options is None:
             return None
         restore_field_names(SLO_OPTIONS)
+        if environment.runner.state in (STATE_SPAWNING, STATE_RUNNING):
+            # an edit of the running test keeps the targets it started with: after a page
+            # reload the edit form holds the command line's, and set the test's back unseen
+            keep = [
+                (k, v)
+                for k, v in request.form.items(multi=True)
+                if k not in SLO_OPTIONS
+            ]
+            request.form = ImmutableMultiDict(keep)
+            return None
         options = argparse.Namespace(**vars(environment.parsed_options))
         for attr in SLO_OPTIONS:
             if attr in request.form:
