@@ -17,6 +17,8 @@ from locust.stats import RequestStats
 from journeys.events import JourneyResult
 from journeys.results import csv_report, html_report, summary, webui
 from journeys.results.slo import (
+    NO_REQUESTS_METRIC,
+    Check,
     SloConfigError,
     SloTargets,
     Verdict,
@@ -403,3 +405,25 @@ def test_the_funnel_shows_journeys_interrupted_by_the_end_of_the_run():
         "1 (50%)",
     )
     assert webui.FUNNEL_TITLES[-1] == ("interrupted", "Interrupted")
+
+
+def test_the_slo_tab_names_no_failure_in_its_verdict_row_and_waits_for_requests():
+    """The web UI's SLO tab: the verdict's row says how many checks failed, each failed check
+    being its own row right below (the whole list there made that row a page high on a narrow
+    window); a test without a request yet waits until it stops, instead of failing."""
+    slow = Check("http", "p95_ms", "< 500", "612", False, "p95 612 ms > 500 ms (http)")
+    verdict = Verdict(
+        SloTargets(), [Check("http", "p50_ms", "< 100", "2", True, "p50"), slow]
+    )
+    rows = webui.slo_rows(verdict, live=True)
+    assert rows[0]["message"] == "SLO verdict: FAIL (1 of 2 checks failed)", rows[0]
+    assert rows[1]["message"] == slow.message  # failed first
+    none = Check("http", NO_REQUESTS_METRIC, "> 0", "0", False, "no HTTP requests")
+    waiting = webui.slo_rows(Verdict(SloTargets(), [none]), live=True)
+    assert [(r["result"], r["metric"]) for r in waiting] == [("WAIT", "verdict")]
+    # once the test stopped, a run without requests fails
+    ended = webui.slo_rows(Verdict(SloTargets(), [none]), live=False)
+    assert [r["result"] for r in ended] == ["FAIL", "FAIL"], ended
+    # a failure beside it is not hidden by the wait
+    both = webui.slo_rows(Verdict(SloTargets(), [none, slow]), live=True)
+    assert [r["result"] for r in both] == ["FAIL", "FAIL"], both
