@@ -93,10 +93,24 @@ BROWSER_SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.skipif(
+needs_chromium = pytest.mark.skipif(
     not shutil.which(CHROMIUM),
     reason="needs Debian's chromium (apt-get install chromium)",
 )
+
+
+def run_browser(script: str, *args: str) -> subprocess.CompletedProcess:
+    """``script`` (Playwright) in a Python process of its own, with ``args`` and Chromium's path."""
+    return subprocess.run(
+        [sys.executable, "-c", script, *args, CHROMIUM],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+
+
+@needs_chromium
 def test_journeys_tab_shows_the_live_run(tmp_path, service):
     personas = write_personas(tmp_path, SHOPPER, OPS)
     port = free_port()
@@ -126,13 +140,7 @@ def test_journeys_tab_shows_the_live_run(tmp_path, service):
     try:
         ui = f"http://127.0.0.1:{port}/"
         wait_http(ui, timeout=30)
-        browser = subprocess.run(
-            [sys.executable, "-c", BROWSER_SCRIPT, ui, str(tmp_path), CHROMIUM],
-            capture_output=True,
-            text=True,
-            timeout=90,
-            check=False,
-        )
+        browser = run_browser(BROWSER_SCRIPT, ui, str(tmp_path))
         with urllib.request.urlopen(ui + "journeys/csv", timeout=5) as r:
             live_csv = r.read().decode()
             saved_as = r.headers["Content-Disposition"]
@@ -479,10 +487,7 @@ FORM_SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.skipif(
-    not shutil.which(CHROMIUM),
-    reason="needs Debian's chromium (apt-get install chromium)",
-)
+@needs_chromium
 def test_the_start_form_sets_the_slo_targets(tmp_path, service):
     """The SLO targets are fields of the start form, and a value typed there is the test's
     target (the fields were missing, and once shown, Locust dropped their values: the form
@@ -494,10 +499,7 @@ def test_the_start_form_sets_the_slo_targets(tmp_path, service):
         personas=write_personas(tmp_path, slow),
     )  # fmt: skip
     try:
-        browser = subprocess.run(
-            [sys.executable, "-c", FORM_SCRIPT, ui + "/", CHROMIUM],
-            capture_output=True, text=True, timeout=90, check=False,
-        )  # fmt: skip
+        browser = run_browser(FORM_SCRIPT, ui + "/")
         # the edit form after a page reload: the command line's target, under the form's name
         post_form(ui + "/swarm", user_count=1, spawn_rate=1, slo_p9_5ms="500")
         report = get_text(ui + "/stats/report")
