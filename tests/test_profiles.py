@@ -150,6 +150,10 @@ def test_spike_jumps_to_the_peak_and_recovers(tmp_path, service):
     judged = {(r["scope"], r["metric"]): r["passed"] for r in run.csv_rows("slo")}
     assert judged[("spike peak", "error_rate")] == "true", judged
     assert judged[("spike recovery", "error_rate")] == "true", judged
+    # the persona mix: the users at the end (the base) and the most at once (the peak)
+    mix = run.csv_rows("persona_mix")
+    assert sum(int(r["users"]) for r in mix) == 2, mix
+    assert sum(int(r["peak_users"]) for r in mix) == 6, mix
 
 
 def test_soak_fails_its_verdict_on_a_bad_last_window(tmp_path, start_service):

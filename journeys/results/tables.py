@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from locust.runners import STATE_STOPPED, STATE_STOPPING, MasterRunner
-
 from journeys.results.stats import OUTCOMES, JourneyBook, JourneyCounters
+from journeys.results.user_counts import peaks, users_now
 
 ALL = "All"
 
@@ -87,6 +86,7 @@ MIX_TITLES = (
     ("share_configured", "Configured share"),
     ("users", "Users"),
     ("share_users", "User share"),
+    ("peak_users", "Peak users"),
     ("journeys_started", "Journeys started"),
     ("share_journeys", "Journey share"),
 )
@@ -218,21 +218,6 @@ def journey_rows(book: JourneyBook, personas: dict) -> list[dict[str, Any]]:
     return rows
 
 
-def spawned_users(environment) -> dict[str, int]:
-    """Users per class name now, or when the run stopped (like Locust's own report)."""
-    runner = environment.runner
-    if runner is None:
-        return {}
-    if (
-        runner.state in (STATE_STOPPED, STATE_STOPPING)
-        and runner.final_user_classes_count
-    ):
-        return dict(runner.final_user_classes_count)
-    if isinstance(runner, MasterRunner):
-        return dict(runner.reported_user_classes_count)
-    return dict(runner.user_classes_count)
-
-
 def mix_rows(environment, book: JourneyBook) -> list[dict[str, Any]]:
     """Configured share (weight / total weight) vs actual users and actual journeys started."""
     classes = [
@@ -240,7 +225,8 @@ def mix_rows(environment, book: JourneyBook) -> list[dict[str, Any]]:
         for cls in environment.user_classes
         if getattr(cls, "persona", None) is not None
     ]
-    users = spawned_users(environment)
+    users = users_now(environment)
+    peak = peaks(users)
     total_weight = sum(cls.weight for cls in classes) or 1
     total_users = sum(users.get(cls.__name__, 0) for cls in classes)
     started = {
@@ -260,6 +246,7 @@ def mix_rows(environment, book: JourneyBook) -> list[dict[str, Any]]:
             "share_users": _round(users.get(cls.__name__, 0) / total_users, 4)
             if total_users
             else None,
+            "peak_users": peak.get(cls.__name__, 0),
             "journeys_started": started[cls.persona.name],
             "share_journeys": _round(started[cls.persona.name] / total_started, 4)
             if total_started
