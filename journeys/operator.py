@@ -16,6 +16,7 @@ import itertools
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from locust import tag, task
 
@@ -24,6 +25,20 @@ from journeys.client import DUPLICATE_CHARGE
 from payment_contract import format_minor
 
 log = logging.getLogger(__name__)
+
+
+class Difference(NamedTuple):
+    """One way a report differs from the ledger: ``what`` (a currency's count and amount, or
+    the report's count of ``succeeded`` or ``declined`` payments), whether the report holds
+    ``more`` than was paid (double charges, someone else's payments) or less (lost payments,
+    a report that leaves some out), and the ``figures`` of both."""
+
+    what: str
+    more: bool
+    figures: str
+
+    def __str__(self) -> str:
+        return f"{self.what}: {self.figures}"
 
 
 @dataclass
@@ -40,8 +55,8 @@ class Ledger:
         entry[0] += 1
         entry[1] += amount
 
-    def differences(self, report: dict) -> list[str]:
-        """Human-readable differences between the ledger and a report (empty when they agree)."""
+    def differences(self, report: dict) -> list[Difference]:
+        """What differs between the ledger and a report (empty when they agree)."""
         problems = []
         reported = report.get("totals") or {}
         for currency in sorted(set(self.totals) | set(reported)):
@@ -50,8 +65,12 @@ class Ledger:
             r_count, r_amount = r.get("count", 0), r.get("amount", 0)
             if (count, amount) != (r_count, r_amount):
                 problems.append(
-                    f"{currency}: paid {count} / {_money(amount, currency)}, "
-                    f"report {r_count} / {_money(r_amount, currency)}"
+                    Difference(
+                        currency,
+                        _more((r_count, r_amount), (count, amount)),
+                        f"paid {count} / {_money(amount, currency)}, "
+                        f"report {r_count} / {_money(r_amount, currency)}",
+                    )
                 )
         # the report's own count of succeeded payments too: a report whose totals are right
         # but whose count is not does not hold what was paid
@@ -60,8 +79,30 @@ class Ledger:
         for what, ours in (("succeeded", paid), ("declined", self.declined)):
             theirs = counts.get(what, 0)
             if theirs != ours:
-                problems.append(f"{what}: paid {ours}, report {theirs}")
+                problems.append(
+                    Difference(
+                        what, _more(theirs, ours), f"paid {ours}, report {theirs}"
+                    )
+                )
         return problems
+
+
+def _more(reported, paid) -> bool:
+    try:
+        return reported > paid
+    except TypeError:  # a report's figure that is no number: neither more nor less
+        return False
+
+
+def mismatch_message(problems: list[Difference]) -> str:
+    """The journey's failure: what differs, grouped by which way, without the figures (so
+    Locust's failures table keeps one row per kind of mismatch, not one per batch)."""
+    ways = (
+        ("more in the report", [p.what for p in problems if p.more]),
+        ("less in the report", [p.what for p in problems if not p.more]),
+    )
+    differ = "; ".join(f"{way}: {', '.join(whats)}" for way, whats in ways if whats)
+    return f"the batch report differs from what was paid ({differ})"
 
 
 #: Mismatches logged with their figures (each also fails its journey, which counts them all).
@@ -69,12 +110,12 @@ MISMATCHES_LOGGED = 20
 _mismatches_logged = itertools.count()
 
 
-def _log_mismatch(batch_id: str, problems: list[str]) -> None:
+def _log_mismatch(batch_id: str, figures: str) -> None:
     """The figures of a mismatch, for the first few: the failure message names only what differs,
     so Locust's failures table keeps one row per kind of mismatch, not one per batch."""
     n = next(_mismatches_logged)
     if n < MISMATCHES_LOGGED:
-        log.warning("mismatch in batch %s: %s", batch_id, "; ".join(problems))
+        log.warning("mismatch in batch %s: %s", batch_id, figures)
     elif n == MISMATCHES_LOGGED:
         log.warning(
             "more batch mismatches: their figures are not logged "
@@ -153,11 +194,8 @@ class BatchReportJourney(Journey):
             return "failed", f"no report ({report.detail})"
         problems = ledger.differences(report.report)
         if problems:
-            run.tag("mismatch", "; ".join(problems))
-            _log_mismatch(batch_id, problems)
-            differ = ", ".join(p.split(":", 1)[0] for p in problems)
-            return (
-                "mismatch",
-                f"the batch report differs from what was paid ({differ})",
-            )
+            figures = "; ".join(map(str, problems))
+            run.tag("mismatch", figures)
+            _log_mismatch(batch_id, figures)
+            return "mismatch", mismatch_message(problems)
         return "reconciled", ""

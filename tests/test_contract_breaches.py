@@ -315,7 +315,7 @@ def test_a_report_whose_succeeded_count_is_off_is_a_mismatch(tmp_path, breaker):
     assert int(batch["mismatch"]) > 0 and batch["reconciled"] in ("", "0"), batch
     errors = {r["Error"] for r in run.csv_rows("failures") if r["Method"] == "journey"}
     assert errors == {
-        "mismatch: the batch report differs from what was paid (succeeded)"
+        "mismatch: the batch report differs from what was paid (more in the report: succeeded)"
     }, errors
     logged = re.findall(r"succeeded: paid (\d+), report (\d+)", run.output)
     assert logged and all(int(r) == int(p) + 1 for p, r in logged), run.output[-3000:]

@@ -228,9 +228,11 @@ def test_tampered_report_is_caught_and_fails_the_verdict_outright(
     # the failures table names what differs: one row per currency that differs, not per batch
     errors = [r["Error"] for r in run.csv_rows("failures") if r["Method"] == "journey"]
     assert 1 <= len(errors) <= 2 < n(row, "mismatch"), (errors, row)
+    # ... and which way: the tampered report leaves a payment out
     assert errors[0].startswith(
-        "mismatch: the batch report differs from what was paid ("
-    )
+        "mismatch: the batch report differs from what was paid (less in the report: "
+    ), errors
+    assert "more in the report" not in errors[0], errors
     # ... and the log has the figures
     assert "mismatch in batch batch_" in run.output and "paid 4 /" in run.output
     assert "report 3 /" in run.output
