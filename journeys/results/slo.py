@@ -171,7 +171,8 @@ class SloTargets:
         )
         return (
             f"p50 < {self.p50_ms:g} ms, p95 < {self.p95_ms:g} ms, error rate <= {self.error_rate:.2%} "
-            f"(HTTP overall and per journey); {journey}; no duplicate charges or reconciliation "
+            f"(HTTP overall, per journey and per judged load profile phase); {journey}; no "
+            "duplicate charges or reconciliation "
             f"mismatches; decline rate within {DECLINE_SIGMAS:g} sigma of the configured one "
             f"(personas with >= {MIN_PAYMENTS_FOR_DECLINE_CHECK} payments)"
         )
