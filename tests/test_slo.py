@@ -261,7 +261,11 @@ def test_a_run_stopped_before_its_run_time_fails_and_keeps_its_reports(
 
     The service answers in 300 ms, so at the signal some of the 4 users are waiting for one."""
     service = start_service("--latency-ms", "300")
-    personas = write_personas(tmp_path, SHOPPER, OPS)
+    # no think time: at the signal every user is in a journey (with 0-50 ms, users whose
+    # journeys run in step can all sit between two)
+    personas = write_personas(
+        tmp_path, *(p.replace(",0,0.05", ",0,0") for p in (SHOPPER, OPS))
+    )
     # Locust's default stop: users are killed mid-journey (no --stop-timeout grace)
     command = locust_command(
         tmp_path, "--seed", "43", "--stop-timeout", "0", "--profile", profile,
