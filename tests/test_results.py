@@ -381,15 +381,16 @@ def test_a_worker_that_leaves_mid_run_fails_the_verdict(tmp_path, service):
 
     run = run_locust(
         tmp_path, service.url, "--seed", "36", "--profile", "soak",
-        personas=write_personas(tmp_path, SHOPPER, OPS), users=4, run_time="4s",
-        workers=2, kill_a_worker_when=service.has_payments, kill_a_worker_after_s=1,
+        personas=write_personas(tmp_path, SHOPPER, OPS), users=4, run_time="5s",
+        # early in the run: on a busy machine a second's wait once came after the run's end
+        workers=2, kill_a_worker_when=service.has_payments, kill_a_worker_after_s=0.5,
         worker_signal=signal.SIGTERM,
     )  # fmt: skip
     worker = run.worker_outputs[0]
     assert run.worker_returncodes[0] == 0, worker[-3000:]
     assert run.returncode == 1, run.output[-3000:]
     left = re.search(
-        r"Worker (\S+) left at \d+ s of the 4 s run: its journeys are counted, but its 2 users "
+        r"Worker (\S+) left at \d+ s of the 5 s run: its journeys are counted, but its 2 users "
         r"stopped, so the load was lower than asked until Locust started them again on the "
         r"other workers \(run\)",
         run.output,

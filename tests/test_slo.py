@@ -116,8 +116,9 @@ def test_a_p95_a_few_ms_over_its_target_fails_above_a_second(
     run = case_result(slow_service_runs, request).locust_run()
     p95 = {r["scope"]: r for r in slo_rows(run) if r["metric"] == "p95_ms"}
     assert p95["http"]["passed"] == "false", p95["http"]
-    # 1000-1040 ms plus the client's own time, in 10 ms buckets above a second
-    assert 1020 <= int(p95["http"]["actual"]) <= 1100, p95["http"]
+    # 1000-1040 ms plus the client's own time, in 10 ms buckets above a second (1349 seen on a
+    # machine busy with other suites: the bound is for a p95 rounded far up, 2000 say)
+    assert 1020 <= int(p95["http"]["actual"]) <= 1500, p95["http"]
     assert run.returncode == 1, run.output[-3000:]
 
 
