@@ -103,15 +103,20 @@ def workdir(keep: bool) -> Iterator[Path]:
             shutil.rmtree(path, ignore_errors=True)
 
 
+#: The configs that run the project's own locustfile.
+PROJECT_CONFIGS = frozenset({"mix", "traced"})
+
+
 def _exit_on_sigterm(signum, _frame) -> None:
     raise SystemExit(128 + signum)
 
 
 def run_time(args: argparse.Namespace, config: str) -> float:
-    """Seconds for one run of ``config``: ``--duration``, but 2 for a ``bare`` run with
-    ``--quick``: plain Locust (the bare user) writes its --csv stats once a second, not at the
-    end, so a 1 s run would leave it no row (the project's locustfile rewrites them at the end)."""
-    return 2 if args.quick and config == "bare" else args.duration
+    """Seconds for one run of ``config``: ``--duration``, but 2 with ``--quick`` for a run of any
+    locustfile but the project's (``mix``, ``traced``): plain Locust (the bare user, the layer
+    file) writes its --csv stats once a second, not at the end, so a 1 s run, slowed by other
+    work on the machine, can leave it no row (the project's locustfile rewrites them at the end)."""
+    return 2 if args.quick and config not in PROJECT_CONFIGS else args.duration
 
 
 # -- processes ------------------------------------------------------------------------------------
