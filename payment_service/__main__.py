@@ -284,6 +284,8 @@ def parse_settings(argv: list[str] | None = None):
                 "requires, or pass --dev to generate one for local use."
             )
         token = secrets.token_urlsafe(24)
+        # where ``tracing.scrub`` looks: answers and logs redact the generated token as a set one
+        os.environ[TOKEN_ENV] = token
         print(
             f"--dev: generated internal token {token} (export {TOKEN_ENV}={token} for the load generator)",
             flush=True,
