@@ -327,7 +327,7 @@ def _server_class():
     return _Server
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     # before the app is imported, so FastAPI is patched
     print(configure_tracing(), flush=True)
     args, settings = parse_settings(argv)
@@ -355,7 +355,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.access_log:  # uvicorn's log_level would drop its INFO request lines too
         logging.getLogger("uvicorn.access").setLevel(logging.INFO)
         logging.getLogger("uvicorn.access").addFilter(_paths_only)
-    _server_class()(config, app.state.stopping.set).run()
+    try:
+        _server_class()(config, app.state.stopping.set).run()
+    except KeyboardInterrupt:
+        # uvicorn re-raises Ctrl-C after its graceful shutdown (``uvicorn.run`` catches it, its
+        # ``Server.run`` does not): the stop is done, so end as a shell expects, without a traceback
+        return 130
+    return 0
 
 
 def _paths_only(record: logging.LogRecord) -> bool:

@@ -347,9 +347,12 @@ def test_a_token_no_header_can_carry_exactly_exits_2(tmp_path, token):
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_sigterm_cuts_a_stall_short_with_a_503_and_exits_at_once(start_service):
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGINT"])
+def test_a_stop_cuts_a_stall_short_with_a_503_and_exits_at_once(start_service, stop):
     """A stalled /pay (stored, answer held back) is answered 503 'retry with the same key' when
-    the service is stopped, instead of holding the shutdown 5 s and ending in a traceback."""
+    the service is stopped, instead of holding the shutdown 5 s and ending in a traceback. Ctrl-C
+    (SIGINT) ended in a KeyboardInterrupt traceback: uvicorn re-raises the signal after its
+    shutdown, and only ``uvicorn.run`` catches it, not the ``Server.run`` the service calls."""
     import signal
     import threading
 
@@ -362,11 +365,12 @@ def test_sigterm_cuts_a_stall_short_with_a_503_and_exits_at_once(start_service):
         assert time.monotonic() < deadline, service.log()
         time.sleep(0.05)
     stopped = time.monotonic()
-    service.proc.send_signal(signal.SIGTERM)
-    service.proc.wait(10)
+    service.proc.send_signal(getattr(signal, stop))
+    code = service.proc.wait(10)
     caller.join(5)
     assert time.monotonic() - stopped < 2.5, service.log()
     assert answers and answers[0].status_code == 503, service.log()
     assert answers[0].json()["error"]["code"] == "service_unavailable"
     assert "Traceback" not in service.log()
     assert service.query("SELECT idempotency_key FROM payments") == [(key,)]
+    assert code == (130 if stop == "SIGINT" else -signal.SIGTERM), service.log()
