@@ -287,6 +287,12 @@ def _utf8(text: str) -> bool:
     return True
 
 
+def _not_json(literal: str) -> float:
+    """Python's ``json`` reads ``NaN``, ``Infinity`` and ``-Infinity``; JSON (RFC 8259) has no
+    such literals, so a body holding one is malformed (else one in an unknown field paid)."""
+    raise ValueError(f"{literal} is not a JSON value")
+
+
 def _invalid_json(reason: str) -> ApiError:
     return ApiError(400, "invalid_json", f"The body is not valid JSON: {reason[:100]}.")
 
@@ -308,7 +314,7 @@ def parse_json_object(content_type: str | None, raw: bytes) -> dict:
             f"it is not UTF-8 ({exc.reason} at byte {exc.start})"
         ) from None
     try:
-        body = json.loads(text)
+        body = json.loads(text, parse_constant=_not_json)
     except RecursionError:
         raise _invalid_json(
             f"it is nested deeper than {MAX_JSON_DEPTH} levels"
