@@ -183,8 +183,16 @@ def create_app(settings: Settings) -> FastAPI:
         status_code=201,
         summary="Charge a card",
         responses={
-            201: {"model": schemas.Payment},
-            **_error_responses(400, 402, 409, 413, 422, 429, 500),
+            201: {
+                "model": schemas.Payment,
+                "headers": {
+                    "Idempotent-Replayed": {
+                        "description": "`true` when the answer is the stored one for this key.",
+                        "schema": {"type": "string", "enum": ["true"]},
+                    }
+                },
+            },
+            **_error_responses(400, 402, 409, 413, 422, 429, 500, 503),
         },
         openapi_extra={
             "requestBody": {
@@ -200,7 +208,7 @@ def create_app(settings: Settings) -> FastAPI:
                     "name": "Idempotency-Key",
                     "in": "header",
                     "required": True,
-                    "schema": {"type": "string", "maxLength": 255},
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
                 }
             ],
         },
@@ -323,7 +331,7 @@ def create_app(settings: Settings) -> FastAPI:
         summary="Change fault knobs while running (internal token required)",
         responses={
             200: {"model": schemas.FaultsModel},
-            **_error_responses(400, 401, 403),
+            **_error_responses(400, 401, 403, 413),
         },
         openapi_extra={
             "requestBody": {

@@ -1,63 +1,84 @@
 """The contract's shapes as pydantic models, for the OpenAPI document only.
 
 Requests are validated by ``validation.py`` (precise Stripe-style codes in a fixed order); these
-models describe the same fields so ``/openapi.json`` and ``/docs`` show the contract.
+models describe the same fields and limits so ``/openapi.json`` and ``/docs`` show the contract.
+The limits come from where the service enforces them, so the two cannot drift apart.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import math
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from payment_contract import BRANDS, CURRENCIES, MAX_AMOUNT_MINOR, MIN_AMOUNT_MINOR
+from payment_service.faults import ERROR_PHASES, RANGES
+from payment_service.validation import (
+    MAX_DESCRIPTION,
+    MAX_METADATA_KEY,
+    MAX_METADATA_KEYS,
+    MAX_METADATA_VALUE,
+)
+
+NonEmpty = Annotated[str, StringConstraints(min_length=1)]
+MetadataKey = Annotated[str, StringConstraints(max_length=MAX_METADATA_KEY)]
+MetadataValue = Annotated[str, StringConstraints(max_length=MAX_METADATA_VALUE)]
 
 
 class CardIn(BaseModel):
     number: str = Field(
-        description="Card number, digits only; Luhn-valid; brand from the prefix.",
+        pattern=r"^[0-9]{13,19}$",
+        description="Card number, ASCII digits only; Luhn-valid; brand from prefix and length.",
         examples=["4242424242424242"],
     )
     exp_month: int = Field(ge=1, le=12)
     exp_year: int = Field(
-        description="Four digits; month/year must not be in the past."
+        ge=2000, le=2100, description="Four digits; month/year must not be in the past."
     )
-    cvc: str = Field(description="4 digits for amex, 3 for other brands.")
+    cvc: str = Field(
+        pattern=r"^[0-9]{3,4}$", description="4 digits for amex, 3 for other brands."
+    )
 
 
 class CustomerIn(BaseModel):
-    id: str
-    name: str
-    email: str
+    id: NonEmpty
+    name: NonEmpty
+    email: NonEmpty = Field(description="Contains '@'.")
 
 
 class PayRequest(BaseModel):
     amount: int = Field(
-        ge=1,
-        le=99_999_999,
+        ge=MIN_AMOUNT_MINOR,
+        le=MAX_AMOUNT_MINOR,
         description="Minor units (cents; whole yen/won for JPY/KRW).",
     )
-    currency: str = Field(
-        description="Upper-case ISO 4217: USD EUR GBP CAD AUD CHF SEK JPY KRW."
+    currency: Literal[tuple(CURRENCIES)] = Field(  # type: ignore[valid-type]
+        description="Upper-case ISO 4217."
     )
     card: CardIn
     customer: CustomerIn
-    description: str | None = Field(default=None, max_length=500)
-    metadata: dict[str, str] | None = Field(
-        default=None, description="Flat string map, e.g. persona, batch_id."
-    )
+    description: str | None = Field(default=None, max_length=MAX_DESCRIPTION)
+    metadata: (
+        Annotated[dict[MetadataKey, MetadataValue], Field(max_length=MAX_METADATA_KEYS)]
+        | None
+    ) = Field(default=None, description="Flat string map, e.g. persona, batch_id.")
 
 
 class CardOut(BaseModel):
-    brand: Literal["visa", "mastercard", "amex", "discover", "jcb"]
+    brand: Literal[BRANDS]  # type: ignore[valid-type]
     last4: str
 
 
 class Payment(BaseModel):
     id: str
+    object: Literal["payment"]
     status: Literal["succeeded"]
     amount: int
     currency: str
     card: CardOut
     created: int = Field(description="Unix seconds.")
+    description: str | None
     metadata: dict[str, str]
 
 
@@ -76,6 +97,9 @@ class ErrorDetail(BaseModel):
     payment_id: str | None = Field(
         default=None, description="402 only: the stored declined payment."
     )
+    retryable: bool | None = Field(
+        default=None, description="402 only: true for processing_error (transient)."
+    )
 
 
 class ErrorBody(BaseModel):
@@ -83,11 +107,19 @@ class ErrorBody(BaseModel):
 
 
 class ReportRequest(BaseModel):
-    batch_id: str | None = None
+    """Unknown keys are refused (400 invalid_filter)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    batch_id: NonEmpty | None = None
     from_: str | None = Field(
-        default=None, alias="from", description="ISO 8601, inclusive."
+        default=None,
+        alias="from",
+        description="ISO 8601, inclusive; no zone is UTC.",
     )
-    to: str | None = Field(default=None, description="ISO 8601, exclusive.")
+    to: str | None = Field(
+        default=None, description="ISO 8601, exclusive; no zone is UTC."
+    )
 
 
 class CurrencyTotal(BaseModel):
@@ -111,16 +143,31 @@ class Report(BaseModel):
     brands: dict[str, int] = Field(description="Succeeded payments per card brand.")
 
 
+def _knob(name: str, default: float):
+    """A numeric knob's field with the range ``faults.RANGES`` enforces."""
+    low, high, what = RANGES[name]
+    return Field(
+        default=default,
+        ge=low,
+        le=high if math.isfinite(high) else None,
+        description=what,
+    )
+
+
 class FaultsModel(BaseModel):
-    latency_ms: float = 0
-    jitter_ms: float = 0
-    error_rate: float = 0
-    error_phase: Literal["before", "after", "mixed"] = "mixed"
-    stall_rate: float = 0
-    stall_s: float = 30
-    garbage_rate: float = 0
-    rate_limit_rps: float = 0
-    report_latency_ms: float = 0
+    """Unknown knobs are refused (400 invalid_faults)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    latency_ms: float = _knob("latency_ms", 0)
+    jitter_ms: float = _knob("jitter_ms", 0)
+    error_rate: float = _knob("error_rate", 0)
+    error_phase: Literal[ERROR_PHASES] = "mixed"  # type: ignore[valid-type]
+    stall_rate: float = _knob("stall_rate", 0)
+    stall_s: float = _knob("stall_s", 30)
+    garbage_rate: float = _knob("garbage_rate", 0)
+    rate_limit_rps: float = _knob("rate_limit_rps", 0)
+    report_latency_ms: float = _knob("report_latency_ms", 0)
     report_tamper: bool = False
     replay_charges: bool = False
-    clock_offset_s: float = 0
+    clock_offset_s: float = _knob("clock_offset_s", 0)

@@ -422,6 +422,35 @@ def test_openapi_document_describes_the_contract(service):
     }
 
 
+def test_openapi_document_holds_the_rules_the_service_enforces(service):
+    """The document left out what the service answers and refuses: the 503 of a fault or a stop,
+    the limits of exp_year, cvc, metadata and the customer's strings, the report's unknown keys
+    (400), and fields every payment and decline carries (object, description, retryable)."""
+    doc = requests.get(service.url + "/openapi.json", timeout=5).json()
+    schemas, paths = doc["components"]["schemas"], doc["paths"]
+    assert "503" in paths["/pay"]["post"]["responses"]
+    assert "413" in paths["/internal/faults"]["put"]["responses"]
+    replayed = paths["/pay"]["post"]["responses"]["201"].get("headers", {})
+    assert "Idempotent-Replayed" in replayed, replayed
+    card = schemas["CardIn"]["properties"]
+    assert (card["exp_year"]["minimum"], card["exp_year"]["maximum"]) == (2000, 2100)
+    assert card["cvc"]["pattern"] and card["number"]["pattern"]
+    customer = schemas["CustomerIn"]["properties"]
+    assert all(customer[k]["minLength"] == 1 for k in ("id", "name", "email"))
+    metadata = schemas["PayRequest"]["properties"]["metadata"]["anyOf"][0]
+    assert metadata["maxProperties"] == 50
+    assert metadata["propertyNames"]["maxLength"] == 40
+    assert metadata["additionalProperties"]["maxLength"] == 500
+    assert schemas["ReportRequest"]["additionalProperties"] is False
+    assert (
+        schemas["ReportRequest"]["properties"]["batch_id"]["anyOf"][0]["minLength"] == 1
+    )
+    assert {"object", "description"} <= set(schemas["Payment"]["properties"])
+    assert "retryable" in schemas["ErrorDetail"]["properties"]
+    faults = schemas["FaultsModel"]["properties"]
+    assert (faults["error_rate"]["minimum"], faults["error_rate"]["maximum"]) == (0, 1)
+
+
 def _start(args, env_extra=None, token=True):
     env = {"PATH": "/usr/bin:/bin", "DD_TRACE_ENABLED": "false", **(env_extra or {})}
     if token:
