@@ -9,9 +9,11 @@ generated one (printed once, for local use only).
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import secrets
+import socket
 import sqlite3
 import sys
 
@@ -270,6 +272,7 @@ def parse_settings(argv: list[str] | None = None):
         parser.error(str(exc))
     if not 0 < args.port < 65536:
         parser.error(f"argument --port: {args.port} is not a TCP port (1-65535)")
+    args.listener = _listen(parser, args.host, args.port)
     token = (os.environ.get(TOKEN_ENV) or "").strip()
     if token and not (token.isascii() and token.isprintable()):
         parser.error(
@@ -293,6 +296,37 @@ def parse_settings(argv: list[str] | None = None):
     return args, Settings(
         db_path=args.db, token=token, faults=faults, fault_seed=args.fault_seed
     )
+
+
+def _listen(parser: argparse.ArgumentParser, host: str, port: int) -> socket.socket:
+    """The bound socket the server will serve on, or one line naming the flag and exit 2: a port
+    in use, or a host that is no address of this machine (uvicorn said only "[Errno 98] error
+    while attempting to bind", with exit 3)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (OSError, UnicodeError) as exc:
+        parser.error(
+            f"argument --host: cannot resolve {host!r} ({exc}); pass an IP address"
+        )
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        reason = (exc.strerror or str(exc)).lower()
+        if exc.errno == errno.EADDRNOTAVAIL:
+            parser.error(
+                f"argument --host: {host} is no address of this machine ({reason}); "
+                "pass one it has, e.g. 127.0.0.1 or 0.0.0.0"
+            )
+        parser.error(
+            f"argument --port: cannot listen on {host}:{port} ({reason}); stop what holds "
+            "it or pass another port"
+        )
+    return sock
 
 
 def _open_app(create_app, settings):
@@ -356,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("uvicorn.access").setLevel(logging.INFO)
         logging.getLogger("uvicorn.access").addFilter(_paths_only)
     try:
-        _server_class()(config, app.state.stopping.set).run()
+        _server_class()(config, app.state.stopping.set).run(sockets=[args.listener])
     except KeyboardInterrupt:
         # uvicorn re-raises Ctrl-C after its graceful shutdown (``uvicorn.run`` catches it, its
         # ``Server.run`` does not): the stop is done, so end as a shell expects, without a traceback
