@@ -165,7 +165,9 @@ def _card(body: dict, today: dt.date) -> tuple[str, str]:
             "exp_year must be a four-digit year.",
         )
     if (year, month) < (today.year, today.month):
-        raise _bad("expired_card", "card[exp_year]", "The card has expired.")
+        # the field to change: the year when it is past, else the month of this year
+        field = "exp_year" if year < today.year else "exp_month"
+        raise _bad("expired_card", f"card[{field}]", "The card has expired.")
     cvc = card["cvc"]
     if (
         not isinstance(cvc, str)

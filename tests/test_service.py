@@ -207,6 +207,20 @@ def test_boundaries_pay(service):
     assert pay(service, body(description="d" * 500)).status_code == 201
 
 
+def test_an_expired_card_names_the_field_to_change(service):
+    """A past year is card[exp_year]; this year with a past month is card[exp_month] (the year
+    is right there): the param named exp_year for both, pointing a form at the wrong field."""
+    today = dt.datetime.now(dt.UTC).date()  # the service's clock
+    if today.month == 1:
+        pytest.skip("no past month in this year in January")
+    for card, param in [
+        ({"exp_year": today.year - 1, "exp_month": 12}, "card[exp_year]"),
+        ({"exp_year": today.year, "exp_month": today.month - 1}, "card[exp_month]"),
+    ]:
+        error = pay(service, body(card=card)).json()["error"]
+        assert (error["code"], error["param"]) == ("expired_card", param), error
+
+
 def test_malformed_requests_are_400(service):
     url = service.url + "/pay"
     key = {"Idempotency-Key": uuid.uuid4().hex}
