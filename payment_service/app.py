@@ -461,7 +461,9 @@ def _instant(body: dict, key: str) -> str | None:
             400, "invalid_range", f"{key!r} must be an ISO 8601 string.", key
         )
     try:
-        moment = dt.datetime.fromisoformat(value)  # 3.11+: "Z" is understood
+        # 3.11+ reads "Z" and a lower-case "t", but not RFC 3339's lower-case "z"
+        zulu = value[:-1] + "Z" if value.endswith("z") else value
+        moment = dt.datetime.fromisoformat(zulu)
     except ValueError:
         raise ApiError(
             400,

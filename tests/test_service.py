@@ -727,6 +727,12 @@ def test_report_range_boundaries_and_zones(service):
     got = report(service, {"from": None, "to": None}).json()
     assert got["payments"]["succeeded"] == 1 and got["filter"] == {}, got
     assert paid["created"] == int(at.timestamp())
+    # RFC 3339 allows a lower-case t and z: the t was read, the z was a 400 invalid_range
+    lower = at.strftime("%Y-%m-%dt%H:%M:%S.%fz")
+    assert (succeeded(service, {"from": lower}), succeeded(service, {"to": lower})) == (
+        1,
+        0,
+    )
 
 
 def _chunks(data: bytes, size: int = 65536):
