@@ -350,8 +350,8 @@ def create_app(settings: Settings) -> FastAPI:
         )
         try:
             faults.set(faults.faults.updated(changes))
-        except (FaultConfigError, TypeError) as exc:
-            raise ApiError(400, "invalid_faults", str(exc)) from None
+        except FaultConfigError as exc:
+            raise ApiError(400, "invalid_faults", str(exc), exc.knob) from None
         log.warning("faults now: %s", ", ".join(faults.faults.active) or "off")
         return faults.faults.as_dict()
 

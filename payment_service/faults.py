@@ -74,7 +74,12 @@ def _real(value: object) -> float | None:
 
 
 class FaultConfigError(ValueError):
-    """A fault knob with a value it cannot take; the message names the knob and the valid range."""
+    """A fault knob with a value it cannot take; the message names the knob and the valid range,
+    ``knob`` is the first bad one (the error's ``param``)."""
+
+    def __init__(self, message: str, knob: str | None = None) -> None:
+        super().__init__(message)
+        self.knob = knob
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,21 +105,21 @@ class Faults:
     clock_offset_s: float = 0.0
 
     def __post_init__(self) -> None:
-        problems = [
-            problem
-            for problem in (knob_problem(name, getattr(self, name)) for name in RANGES)
-            if problem
-        ]
+        problems = {
+            name: problem
+            for name in RANGES
+            if (problem := knob_problem(name, getattr(self, name)))
+        }
         if self.error_phase not in ERROR_PHASES:
-            problems.append(
+            problems["error_phase"] = (
                 f"error_phase must be one of {', '.join(ERROR_PHASES)} (got {self.error_phase!r})"
             )
         for name in ("report_tamper", "replay_charges"):
             value = getattr(self, name)
             if not isinstance(value, bool):
-                problems.append(f"{name} must be true or false (got {value!r})")
+                problems[name] = f"{name} must be true or false (got {value!r})"
         if problems:
-            raise FaultConfigError("; ".join(problems))
+            raise FaultConfigError("; ".join(problems.values()), next(iter(problems)))
 
     def updated(self, changes: dict) -> Faults:
         """A copy with ``changes`` applied; unknown knobs and bad values raise FaultConfigError."""
@@ -122,7 +127,8 @@ class Faults:
         unknown = sorted(set(changes) - known)
         if unknown:
             raise FaultConfigError(
-                f"unknown fault knob(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+                f"unknown fault knob(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}",
+                unknown[0],
             )
         return replace(self, **changes)
 

@@ -233,14 +233,19 @@ def test_fault_values_that_would_break_every_request_are_refused(start_service):
         '{"latency_ms": 1e300}',
         '{"stall_s": 1e300}',
         '{"report_latency_ms": 3600001}',
+        '{"error_phase": "during"}',
+        '{"report_tamper": 1}',
+        '{"error_rat": 0.1}',
     ):
         r = requests.put(
             service.url + "/internal/faults", data=knobs, headers=headers, timeout=5
         )
         assert r.status_code == 400, (knobs, r.text)
         error = r.json()["error"]
-        assert error["code"] == "invalid_faults"
-        assert next(iter(json.loads(knobs))) in error["message"]
+        # param names the knob, as a field error's does (it was null)
+        knob = next(iter(json.loads(knobs)))
+        assert (error["code"], error["param"]) == ("invalid_faults", knob), error
+        assert knob in error["message"]
     assert requests.get(service.url + "/health", timeout=5).json()["faults"] == []
     assert pay(service, body()).status_code == 201
     assert "Traceback" not in service.log()
