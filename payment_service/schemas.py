@@ -16,6 +16,7 @@ from payment_contract import BRANDS, CURRENCIES, MAX_AMOUNT_MINOR, MIN_AMOUNT_MI
 from payment_service.faults import ERROR_PHASES, RANGES
 from payment_service.validation import (
     MAX_DESCRIPTION,
+    MAX_EMAIL,
     MAX_METADATA_KEY,
     MAX_METADATA_KEYS,
     MAX_METADATA_VALUE,
@@ -44,7 +45,7 @@ class CardIn(BaseModel):
 class CustomerIn(BaseModel):
     id: NonEmpty
     name: NonEmpty
-    email: NonEmpty = Field(description="Contains '@'.")
+    email: NonEmpty = Field(max_length=MAX_EMAIL, description="Contains '@'.")
 
 
 class PayRequest(BaseModel):

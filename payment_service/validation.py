@@ -27,6 +27,8 @@ from payment_contract.currencies import format_minor
 from payment_service.errors import ApiError
 
 MAX_DESCRIPTION = 500
+#: SMTP's limit on an address (RFC 5321)
+MAX_EMAIL = 254
 MAX_METADATA_KEYS = 50
 MAX_METADATA_KEY = 40
 MAX_METADATA_VALUE = 500
@@ -195,7 +197,7 @@ def _customer(body: dict) -> str:
     customer_id = _string(customer, "id", "customer[id]")
     _string(customer, "name", "customer[name]")
     email = _string(customer, "email", "customer[email]")
-    if "@" not in email or len(email) > 254:
+    if "@" not in email or len(email) > MAX_EMAIL:
         raise _bad(
             "invalid_email", "customer[email]", "customer email is not a valid address."
         )

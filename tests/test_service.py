@@ -176,6 +176,12 @@ def test_each_test_card_declines_with_402_and_is_stored(service, number, decline
             "invalid_email",
             "customer[email]",
         ),
+        (
+            body(customer={"id": "c", "name": "n", "email": "a@" + "b" * 253}),
+            422,
+            "invalid_email",
+            "customer[email]",
+        ),
     ],
 )
 def test_validation_errors_are_precise_and_store_nothing(
@@ -451,6 +457,7 @@ def test_openapi_document_holds_the_rules_the_service_enforces(service):
     assert card["cvc"]["pattern"] and card["number"]["pattern"]
     customer = schemas["CustomerIn"]["properties"]
     assert all(customer[k]["minLength"] == 1 for k in ("id", "name", "email"))
+    assert customer["email"]["maxLength"] == 254
     metadata = schemas["PayRequest"]["properties"]["metadata"]["anyOf"][0]
     assert metadata["maxProperties"] == 50
     assert metadata["propertyNames"]["maxLength"] == 40
