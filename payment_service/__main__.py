@@ -272,7 +272,6 @@ def parse_settings(argv: list[str] | None = None):
         parser.error(str(exc))
     if not 0 < args.port < 65536:
         parser.error(f"argument --port: {args.port} is not a TCP port (1-65535)")
-    args.listener = _listen(parser, args.host, args.port)
     token = (os.environ.get(TOKEN_ENV) or "").strip()
     if token and not (token.isascii() and token.isprintable()):
         parser.error(
@@ -293,6 +292,8 @@ def parse_settings(argv: list[str] | None = None):
             f"--dev: generated internal token {token} (export {TOKEN_ENV}={token} for the load generator)",
             flush=True,
         )
+    # last: every other check passed, so a bad value is reported without holding the port
+    args.listener = _listen(parser, args.host, args.port)
     return args, Settings(
         db_path=args.db, token=token, faults=faults, fault_seed=args.fault_seed
     )
