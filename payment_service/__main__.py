@@ -147,7 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="Log every request line (path without query string, and status) [PAYMENT_ACCESS_LOG].",
     )
     faults = p.add_argument_group(
-        "fault injection (all off by default; change live with PUT /internal/faults)"
+        "fault injection (all off by default; change live with PUT /internal/faults)",
+        "Latency, 5xx, stalls and garbage act on a /pay that makes a payment: a refusal "
+        "(400, 409, 413, 422) and a replay are answered at once. The rate limit counts every /pay.",
     )
     fadd = faults.add_argument
     fadd(
