@@ -25,6 +25,7 @@ from payment_service import schemas
 from payment_service.errors import ApiError
 from payment_service.faults import FaultConfigError, FaultInjector, Faults
 from payment_service.store import Store, timestamp
+from payment_service.tracing import scrub
 from payment_service.validation import (
     PaymentRequest,
     idempotency_key,
@@ -522,7 +523,8 @@ def build_report(rows: list[tuple], filter_: dict, now: dt.datetime) -> dict:
     return {
         "report_id": "rpt_" + secrets.token_hex(8),
         "generated_at": now.isoformat().replace("+00:00", "Z"),
-        "filter": {k: str(v) for k, v in filter_.items() if v is not None},
+        # quoted as sent, but never a card number or the token (a slip in the wrong field)
+        "filter": {k: scrub(str(v)) for k, v in filter_.items() if v is not None},
         "payments": counts,
         "totals": totals,
         "brands": brands,

@@ -391,6 +391,17 @@ def test_report_auth(service):
     assert requests.get(service.url + "/internal/faults", timeout=5).status_code == 401
 
 
+def test_a_report_never_echoes_the_token_or_a_card_number_in_its_filter(service):
+    """The report quotes its filter: the token pasted as a batch_id (a script's slip) came back
+    whole in the 200, as a card number did, where every error message redacts them."""
+    card = GOOD_CARDS["visa"]
+    for batch_id in (TOKEN, card):
+        r = report(service, {"batch_id": batch_id})
+        assert r.status_code == 200, r.text
+        assert TOKEN not in r.text and card not in r.text, r.text
+        assert r.json()["payments"] == {"succeeded": 0, "declined": 0}
+
+
 def test_faults_can_be_changed_live(start_service):
     service = start_service()
     headers = {"Authorization": f"Bearer {TOKEN}"}
