@@ -9,6 +9,7 @@ generated one (printed once, for local use only).
 from __future__ import annotations
 
 import argparse
+import copy
 import errno
 import logging
 import os
@@ -386,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         log_level="warning",
+        log_config=_timed_log_config(uvicorn.config.LOGGING_CONFIG),
         access_log=args.access_log,
         timeout_graceful_shutdown=5,
     )
@@ -399,6 +401,15 @@ def main(argv: list[str] | None = None) -> int:
         # ``Server.run`` does not): the stop is done, so end as a shell expects, without a traceback
         return 130
     return 0
+
+
+def _timed_log_config(base: dict) -> dict:
+    """uvicorn's logging config with the time first on each line, as the service's own lines
+    have it (uvicorn's request lines had none: no way to put them beside a run's timeline)."""
+    config = copy.deepcopy(base)
+    for formatter in config["formatters"].values():
+        formatter["fmt"] = "%(asctime)s " + formatter["fmt"]
+    return config
 
 
 def _paths_only(record: logging.LogRecord) -> bool:

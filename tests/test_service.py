@@ -590,6 +590,11 @@ def test_access_log_has_a_line_per_request_and_no_secrets(start_service):
     assert '"POST /pay HTTP/1.1" 201' in log, log
     assert '"POST /internal/generate-report HTTP/1.1" 200' in log, log
     assert TOKEN not in log and GOOD_CARDS["visa"] not in log
+    # each line has its time, as the service's own lines have: uvicorn's had none, so a
+    # request could not be put beside the run's timeline
+    line = next(line for line in log.splitlines() if "POST /pay" in line)
+    stamp = dt.datetime.strptime(line[:19], "%Y-%m-%d %H:%M:%S")
+    assert abs(stamp - dt.datetime.now()) < dt.timedelta(minutes=1), line
 
 
 def test_a_card_number_or_the_token_in_a_url_stays_out_of_the_log_and_answers(
