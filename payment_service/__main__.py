@@ -19,7 +19,7 @@ import sqlite3
 import sys
 
 from payment_service.faults import ERROR_PHASES, RANGES, knob_problem
-from payment_service.tracing import configure_tracing, scrub
+from payment_service.tracing import MIN_TOKEN_LENGTH, configure_tracing, scrub
 
 TOKEN_ENV = "PAYMENT_INTERNAL_TOKEN"
 
@@ -281,6 +281,11 @@ def parse_settings(argv: list[str] | None = None):
             f"{TOKEN_ENV} has a character an Authorization header cannot carry as is (not "
             "printable ASCII: clients would send it in different encodings). Use letters, "
             "digits and punctuation, e.g. the output of `openssl rand -hex 24`."
+        )
+    if token and len(token) < MIN_TOKEN_LENGTH:
+        parser.error(
+            f"{TOKEN_ENV} is shorter than {MIN_TOKEN_LENGTH} characters: answers and logs could "
+            "not redact it. Use a longer one, e.g. the output of `openssl rand -hex 24`."
         )
     if not token:
         if not args.dev:

@@ -32,6 +32,9 @@ DDTRACE_DEFAULTS = {
     "DD_TRACE_LOG_STREAM_HANDLER": "false",
     "DD_TRACE_REMOVE_INTEGRATION_SERVICE_NAMES_ENABLED": "true",  # SQLite spans under payment-service
 }
+#: The shortest token ``scrub`` redacts (a shorter one would redact ordinary words); the
+#: service refuses to start with a shorter one.
+MIN_TOKEN_LENGTH = 6
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 
@@ -108,7 +111,7 @@ def scrub(text: str) -> str:
     if not text:
         return text
     token = os.environ.get("PAYMENT_INTERNAL_TOKEN") or ""
-    if len(token) >= 6 and token in text:
+    if len(token) >= MIN_TOKEN_LENGTH and token in text:
         text = text.replace(token, "[token redacted]")
     return redact_card_numbers(text)
 

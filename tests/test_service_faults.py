@@ -363,6 +363,16 @@ def test_a_token_no_header_can_carry_exactly_exits_2(tmp_path, token):
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
+def test_a_token_too_short_to_redact_exits_2(tmp_path):
+    """Answers and logs redact the token only from 6 characters on (a shorter one would redact
+    ordinary words): a 5-character token started, and a 404 quoted it from the URL."""
+    proc = run_service(tmp_path, env={"PAYMENT_INTERNAL_TOKEN": "ab3d5"})
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    line = proc.stderr.strip()
+    assert "PAYMENT_INTERNAL_TOKEN" in line and "6" in line and "ab3d5" not in line
+    assert len(line.splitlines()) == 1
+
+
 @pytest.mark.parametrize("stop", ["SIGTERM", "SIGINT"])
 def test_a_stop_cuts_a_stall_short_with_a_503_and_exits_at_once(start_service, stop):
     """A stalled /pay (stored, answer held back) is answered 503 'retry with the same key' when
