@@ -182,6 +182,23 @@ def test_each_test_card_declines_with_402_and_is_stored(service, number, decline
             "invalid_email",
             "customer[email]",
         ),
+        # a card number in a text is an error of its field, in the contract's order: it was
+        # checked after every field, so a later field's error came first
+        (
+            body(
+                customer={"id": "c", "name": "4111 1111 1111 1111", "email": "a@b"},
+                description="x" * 501,
+            ),
+            422,
+            "card_number_in_text",
+            "customer[name]",
+        ),
+        (
+            body(description="4111 1111 1111 1111", metadata={"a": 5}),
+            422,
+            "card_number_in_text",
+            "description",
+        ),
     ],
 )
 def test_validation_errors_are_precise_and_store_nothing(
