@@ -19,6 +19,7 @@ from journeys.argtypes import (
     share,
     writable_file,
 )
+from journeys.option_sources import name_the_source_of_bad_values
 from journeys.results import reconcile_run
 
 DEFAULT_PERSONAS = "personas.csv"
@@ -91,60 +92,3 @@ def add_options(parser) -> None:
     for action in parser._actions:
         if action.dest in ("csv_prefix", "html_file"):
             action.type = writable_file
-
-
-def name_the_source_of_bad_values(parser) -> None:
-    """Make argparse's "argument -u/--users: invalid int value: 'abc'" say where the value came
-    from when it was not typed on the command line: the ``LOCUST_*`` variable or a config file.
-
-    A value set in the environment or a config file long ago is easy to miss, and argparse only
-    names the flag. Locust's own options and ours go through this one parser, so this covers all.
-    """
-    _parsers[:] = [parser]
-    stock_error = parser.error
-
-    def error(message: str):
-        source = _source_of(parser, _action_named_in(parser, message))
-        if source:
-            message = f"{message} (set by {source}: fix the value or remove it)"
-        stock_error(message)
-
-    parser.error = error
-
-
-#: The parser Locust parsed the command line with (for ``source_of`` after parsing).
-_parsers: list = []
-
-
-def source_of(dest: str) -> str | None:
-    """Where option ``dest`` got its value when not from the command line: the ``LOCUST_*``
-    variable or config file line, for messages about values checked after parsing."""
-    if not _parsers:
-        return None
-    parser = _parsers[0]
-    action = next((a for a in parser._actions if a.dest == dest), None)
-    return _source_of(parser, action)
-
-
-def _action_named_in(parser, message: str):
-    """The option an argparse message is about ("argument -u/--users: ...")."""
-    for action in parser._actions:
-        if action.option_strings and message.startswith(
-            f"argument {'/'.join(action.option_strings)}:"
-        ):
-            return action
-    return None
-
-
-def _source_of(parser, action) -> str | None:
-    """The ``LOCUST_*`` variable or config file line that gave the option its value; None when
-    it came from the command line (configargparse then ignores the other two)."""
-    if action is None:
-        return None
-    for source, settings in parser.get_source_to_settings_dict().items():
-        for key, (setting_action, value) in settings.items():
-            if setting_action is action and source == "environment_variables":
-                return f"{key}={value!r}"
-            if setting_action is action and source.startswith("config_file|"):
-                return f"{key} = {value} in {source.partition('|')[2]}"
-    return None

@@ -26,6 +26,7 @@ from locust import events
 from locust.runners import WorkerRunner
 
 from journeys.events import JOURNEYS
+from journeys.option_sources import source_of
 from journeys.results.collector import JOURNEY_REQUEST_TYPE
 from journeys.results.distributed import (
     Departure,
@@ -107,7 +108,6 @@ class SloTargets:
         """Targets from parsed options; SloConfigError names every bad value at once, and where
         it was set (``name_sources``: the environment or a config file, not the web UI's form)."""
         problems = []
-        from journeys.options import source_of  # (options imports the results)
 
         def where_set(attr: str) -> str | None:
             return source_of(attr) if name_sources else None
