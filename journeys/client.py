@@ -39,6 +39,7 @@ from journeys.data import compact_json, flat_json, string_json
 from journeys.report_shape import report_shape_problem
 from journeys.results import ledger
 from journeys.retry_after import RETRY_AFTER_CAP_S, retry_after_s
+from journeys.wording import quotable_code
 from payment_contract import PAY_PATH, REPORT_PATH
 
 if TYPE_CHECKING:
@@ -168,18 +169,12 @@ def _no_answer(error: BaseException | None) -> str:
     return f"no answer: {type(error).__name__}"
 
 
-_CODE = re.compile(r"[a-z][a-z_]{0,39}")  # the contract's codes: no digits, so no ids
-
-
 def shown_code(code: Any) -> str:
-    """An error or decline code as a failure message may show it: a contract-like identifier,
-    else a fixed phrase (a service could put anything there, a card number or a timestamp, and
-    Locust's failures table gets one row per distinct message)."""
+    """An error or decline code as a failure message may show it: a contract-like identifier
+    (``wording.quotable_code``), else a fixed phrase."""
     if code is None or code == "":
         return "no code"
-    return (
-        code if isinstance(code, str) and _CODE.fullmatch(code) else "an unknown code"
-    )
+    return code if quotable_code(code) else "an unknown code"
 
 
 def _error_of(body: Any) -> dict:

@@ -8,7 +8,6 @@ import http.client
 import json
 import logging
 import os
-import re
 import socket
 import time
 import urllib.error
@@ -17,6 +16,7 @@ from email.message import Message
 from urllib.parse import urlsplit, urlunsplit
 
 from journeys import tracing
+from journeys.wording import quotable_code
 from payment_contract import PAY_PATH, REPORT_PATH
 
 log = logging.getLogger(__name__)
@@ -283,9 +283,6 @@ def token_problem(host: str, token: str, timeout: float = 5.0) -> str | None:
     return None
 
 
-_CODE = re.compile(r"[a-z][a-z_]{0,39}")  # the contract's codes: no digits, so no ids
-
-
 def error_code(body: bytes) -> str:
     """The contract's ``error.code`` (e.g. ``invalid_token``) if the body has one."""
     try:
@@ -293,6 +290,4 @@ def error_code(body: bytes) -> str:
     except Exception:  # noqa: BLE001  (any body will do; the status says enough)
         return "(no error code)"
     # as the client shows codes: \w also let through digits (a card number) and any script
-    return (
-        code if isinstance(code, str) and _CODE.fullmatch(code) else "(no error code)"
-    )
+    return code if quotable_code(code) else "(no error code)"

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 
 def counted(n: int, noun: str) -> str:
     """``1 payment``, ``3 payments``: a count with its noun in the right number."""
     return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+#: The contract's error and decline codes: lower case and ``_``, no digits (so no ids).
+_CODE = re.compile(r"[a-z][a-z_]{0,39}")
+
+
+def quotable_code(code: Any) -> bool:
+    """Whether a message may quote ``code`` as the service sent it: a contract-like identifier.
+    A service could put anything there (a card number, a timestamp, markup), and Locust's
+    failures table gets one row per distinct message."""
+    return isinstance(code, str) and _CODE.fullmatch(code) is not None
