@@ -246,18 +246,8 @@ def parse_settings(argv: list[str] | None = None):
     parser = build_parser()
     # argparse also converts (and checks) the PAYMENT_* env defaults
     args = parser.parse_args(argv)
-    names = (
-        "latency_ms",
-        "jitter_ms",
-        "error_rate",
-        "stall_rate",
-        "stall_s",
-        "garbage_rate",
-        "rate_limit_rps",
-        "report_latency_ms",
-        "clock_offset_s",
-    )
-    values = {name: float(getattr(args, name)) for name in names}
+    # every numeric knob has a flag of the same name
+    values = {name: float(getattr(args, name)) for name in RANGES}
     # argparse checks choices on the command line only, not the env twin's default
     if args.error_phase not in ERROR_PHASES:
         parser.error(
