@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import copy
 import errno
+import functools
 import logging
 import os
 import secrets
@@ -54,42 +55,31 @@ def _env(name: str, default):
     return os.environ.get(name) or default
 
 
-def _env_bool(parser: argparse.ArgumentParser, name: str, flag: str) -> bool:
-    """A switch's ``PAYMENT_*`` twin, read now (argparse does not convert a store_true
-    default): a bad value is the same one-line exit 2 as a bad flag."""
-    try:
-        return _bool(_env(name, "false"))
-    except argparse.ArgumentTypeError as exc:
-        parser.error(f"argument {flag}: {exc}")
-
-
-#: Each flag's ``PAYMENT_*`` twin, to name it when its value is the bad one.
-ENV_TWINS = {
-    "--host": "PAYMENT_SERVICE_HOST",
-    "--port": "PAYMENT_SERVICE_PORT",
-    "--db": "PAYMENT_DB",
-    "--dev": "PAYMENT_DEV",
-    "--access-log": "PAYMENT_ACCESS_LOG",
-    "--latency-ms": "PAYMENT_LATENCY_MS",
-    "--jitter-ms": "PAYMENT_JITTER_MS",
-    "--error-rate": "PAYMENT_ERROR_RATE",
-    "--error-phase": "PAYMENT_ERROR_PHASE",
-    "--stall-rate": "PAYMENT_STALL_RATE",
-    "--stall-s": "PAYMENT_STALL_S",
-    "--garbage-rate": "PAYMENT_GARBAGE_RATE",
-    "--rate-limit-rps": "PAYMENT_RATE_LIMIT_RPS",
-    "--report-latency-ms": "PAYMENT_REPORT_LATENCY_MS",
-    "--report-tamper": "PAYMENT_REPORT_TAMPER",
-    "--replay-charges": "PAYMENT_REPLAY_CHARGES",
-    "--clock-offset-s": "PAYMENT_CLOCK_OFFSET_S",
-}
-
-
 class _Parser(argparse.ArgumentParser):
     """One clear line on bad input instead of the usage wall, naming the env twin that set a bad
     value (nothing on the command line was wrong then)."""
 
     given: tuple[str, ...] = ()
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        #: Each flag's ``PAYMENT_*`` twin, to name it when its value is the bad one.
+        self.env_twins: dict[str, str] = {}
+
+    def add_with_twin(self, group, flag: str, env: str, help: str, **kwargs) -> None:
+        """Add ``flag`` to ``group`` with its ``PAYMENT_*`` twin ``env``: the twin gives the
+        default (the flag wins) and ends the help text, and a bad value from it is named."""
+        self.env_twins[flag] = env
+        if kwargs.get("action") == "store_true":
+            # argparse does not convert a store_true default: the twin is read now, and a bad
+            # value is the same one-line exit 2 as a bad flag
+            try:
+                kwargs["default"] = _bool(_env(env, "false"))
+            except argparse.ArgumentTypeError as exc:
+                self.error(f"argument {flag}: {exc}")
+        else:
+            kwargs["default"] = _env(env, kwargs.get("default"))
+        group.add_argument(flag, help=f"{help} [{env}].", **kwargs)
 
     def parse_args(self, args=None, namespace=None):
         self.given = tuple(sys.argv[1:] if args is None else args)
@@ -105,7 +95,7 @@ class _Parser(argparse.ArgumentParser):
     def _source(self, message: str) -> str:
         """`` (set by PAYMENT_X='v': ...)`` when the flag the message names took its env twin."""
         flag = message.removeprefix("argument ").split(":")[0].split("/")[-1]
-        env = ENV_TWINS.get(flag)
+        env = self.env_twins.get(flag)
         on_command_line = any(a == flag or a.startswith(flag + "=") for a in self.given)
         if env is None or on_command_line or not os.environ.get(env):
             return ""
@@ -118,118 +108,115 @@ def build_parser() -> argparse.ArgumentParser:
         description="Reference payment service (FastAPI + SQLite) for the payment load generator. "
         "Each flag but --fault-seed has a PAYMENT_* env twin, shown in brackets.",
     )
-    add = p.add_argument
-    add(
-        "--host",
-        default=_env("PAYMENT_SERVICE_HOST", "127.0.0.1"),
-        help="Bind address [PAYMENT_SERVICE_HOST].",
-    )
-    add(
-        "--port",
-        type=int,
-        default=_env("PAYMENT_SERVICE_PORT", 8000),
-        help="Port [PAYMENT_SERVICE_PORT].",
-    )
-    add(
-        "--db",
-        default=_env("PAYMENT_DB", "payments.sqlite"),
-        help="SQLite file (WAL) [PAYMENT_DB].",
-    )
+    add = functools.partial(p.add_with_twin, p)
+    add("--host", "PAYMENT_SERVICE_HOST", "Bind address", default="127.0.0.1")
+    add("--port", "PAYMENT_SERVICE_PORT", "Port", type=int, default=8000)
+    add("--db", "PAYMENT_DB", "SQLite file (WAL)", default="payments.sqlite")
     add(
         "--dev",
+        "PAYMENT_DEV",
+        "Generate and print an internal token when PAYMENT_INTERNAL_TOKEN is unset",
         action="store_true",
-        default=_env_bool(p, "PAYMENT_DEV", "--dev"),
-        help="Generate and print an internal token when PAYMENT_INTERNAL_TOKEN is unset [PAYMENT_DEV].",
     )
     add(
         "--access-log",
+        "PAYMENT_ACCESS_LOG",
+        "Log every request line (path without query string, and status)",
         action="store_true",
-        default=_env_bool(p, "PAYMENT_ACCESS_LOG", "--access-log"),
-        help="Log every request line (path without query string, and status) [PAYMENT_ACCESS_LOG].",
     )
     faults = p.add_argument_group(
         "fault injection (all off by default; change live with PUT /internal/faults)",
         "Latency, 5xx, stalls and garbage act on a /pay that makes a payment: a refusal "
         "(400, 409, 413, 422) and a replay are answered at once. The rate limit counts every /pay.",
     )
-    fadd = faults.add_argument
+    fadd = functools.partial(p.add_with_twin, faults)
     fadd(
         "--latency-ms",
+        "PAYMENT_LATENCY_MS",
+        "Added latency per /pay",
         type=_knob("latency_ms"),
-        default=_env("PAYMENT_LATENCY_MS", 0),
-        help="Added latency per /pay [PAYMENT_LATENCY_MS].",
+        default=0,
     )
     fadd(
         "--jitter-ms",
+        "PAYMENT_JITTER_MS",
+        "Plus a uniform 0..N ms per /pay",
         type=_knob("jitter_ms"),
-        default=_env("PAYMENT_JITTER_MS", 0),
-        help="Plus a uniform 0..N ms per /pay [PAYMENT_JITTER_MS].",
+        default=0,
     )
     fadd(
         "--error-rate",
+        "PAYMENT_ERROR_RATE",
+        "Share of /pay answered with a 5xx",
         type=_knob("error_rate"),
-        default=_env("PAYMENT_ERROR_RATE", 0),
-        help="Share of /pay answered with a 5xx [PAYMENT_ERROR_RATE].",
+        default=0,
     )
     fadd(
         "--error-phase",
+        "PAYMENT_ERROR_PHASE",
+        "before: 503 and nothing stored; after: payment stored, then 500; mixed: either "
+        "(default)",
         choices=ERROR_PHASES,
-        default=_env("PAYMENT_ERROR_PHASE", "mixed"),
-        help="before: 503 and nothing stored; after: payment stored, then 500; mixed: either "
-        "(default) [PAYMENT_ERROR_PHASE].",
+        default="mixed",
     )
     fadd(
         "--stall-rate",
+        "PAYMENT_STALL_RATE",
+        "Share of /pay that store the payment and then answer only after --stall-s",
         type=_knob("stall_rate"),
-        default=_env("PAYMENT_STALL_RATE", 0),
-        help="Share of /pay that store the payment and then answer only after --stall-s [PAYMENT_STALL_RATE].",
+        default=0,
     )
     fadd(
         "--stall-s",
+        "PAYMENT_STALL_S",
+        "Length of a stall in seconds (default 30)",
         type=_knob("stall_s"),
-        default=_env("PAYMENT_STALL_S", 30),
-        help="Length of a stall in seconds (default 30) [PAYMENT_STALL_S].",
+        default=30,
     )
     fadd(
         "--garbage-rate",
+        "PAYMENT_GARBAGE_RATE",
+        "Share of /pay answers with a garbage body: HTML, truncated JSON or the wrong shape "
+        "(the payment is stored)",
         type=_knob("garbage_rate"),
-        default=_env("PAYMENT_GARBAGE_RATE", 0),
-        help="Share of /pay answers with a garbage body: HTML, truncated JSON or the wrong shape "
-        "(the payment is stored) [PAYMENT_GARBAGE_RATE].",
+        default=0,
     )
     fadd(
         "--rate-limit-rps",
+        "PAYMENT_RATE_LIMIT_RPS",
+        "Allow this many /pay per second; above it 429 with Retry-After (0 = off)",
         type=_knob("rate_limit_rps"),
-        default=_env("PAYMENT_RATE_LIMIT_RPS", 0),
-        help="Allow this many /pay per second; above it 429 with Retry-After (0 = off) [PAYMENT_RATE_LIMIT_RPS].",
+        default=0,
     )
     fadd(
         "--report-latency-ms",
+        "PAYMENT_REPORT_LATENCY_MS",
+        "Added latency per report",
         type=_knob("report_latency_ms"),
-        default=_env("PAYMENT_REPORT_LATENCY_MS", 0),
-        help="Added latency per report [PAYMENT_REPORT_LATENCY_MS].",
+        default=0,
     )
     fadd(
         "--report-tamper",
+        "PAYMENT_REPORT_TAMPER",
+        "Reports leave out one succeeded payment, to prove reconciliation catches it",
         action="store_true",
-        default=_env_bool(p, "PAYMENT_REPORT_TAMPER", "--report-tamper"),
-        help="Reports leave out one succeeded payment, to prove reconciliation catches it [PAYMENT_REPORT_TAMPER].",
     )
     fadd(
         "--replay-charges",
+        "PAYMENT_REPLAY_CHARGES",
+        "A replay (same key, same body) charges again under a new payment id instead of "
+        "answering the stored payment, to prove duplicate charges are caught",
         action="store_true",
-        default=_env_bool(p, "PAYMENT_REPLAY_CHARGES", "--replay-charges"),
-        help="A replay (same key, same body) charges again under a new payment id instead of "
-        "answering the stored payment, to prove duplicate charges are caught [PAYMENT_REPLAY_CHARGES].",
     )
     fadd(
         "--clock-offset-s",
+        "PAYMENT_CLOCK_OFFSET_S",
+        "The service's clock runs this many seconds ahead (negative: behind) in stored "
+        "payments and reports, as on another host",
         type=_knob("clock_offset_s"),
-        default=_env("PAYMENT_CLOCK_OFFSET_S", 0),
-        help="The service's clock runs this many seconds ahead (negative: behind) in stored "
-        "payments and reports, as on another host [PAYMENT_CLOCK_OFFSET_S].",
+        default=0,
     )
-    fadd(
+    faults.add_argument(
         "--fault-seed",
         type=int,
         default=None,
