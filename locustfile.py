@@ -14,6 +14,7 @@ import journeys.results  # journey stats, web UI tabs, CSV/HTML, SLO exit code
 import journeys.tracing  # noqa: F401  (Datadog APM from DD_* env vars)
 from journeys.options import personas_path
 from journeys.profiles import LoadProfile  # noqa: F401  (--profile steady|spike|soak|step)
+from journeys.run_checks import prepare_run  # noqa: F401  (setup checked: exit 2 before traffic)
 from journeys.users import persona_user_classes
 
 globals().update(persona_user_classes(personas_path()))

@@ -563,7 +563,8 @@ def test_class_picker_leaves_the_token_to_the_start_form(tmp_path, monkeypatch, 
 
     from locust.env import Environment
 
-    from journeys.users import _check_run, persona_user_classes
+    from journeys.run_checks import _check_run
+    from journeys.users import persona_user_classes
 
     personas = write_personas(
         tmp_path,
@@ -585,7 +586,7 @@ def test_class_picker_leaves_the_token_to_the_start_form(tmp_path, monkeypatch, 
 
 
 def test_a_missing_token_names_one_persona_in_the_singular():
-    from journeys.users import missing_token
+    from journeys.run_checks import missing_token
 
     assert "persona ops calls the internal report endpoint" in missing_token(["ops"])
     assert "leave that persona out" in missing_token(["ops"])

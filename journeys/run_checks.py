@@ -1,0 +1,335 @@
+"""Before any traffic: the run's setup checked, so a misconfigured run ends with exit 2 and one
+message instead of a run whose every request fails.
+
+The master (or a standalone run) checks at ``init``: the tracing settings, the web UI's port, the
+user count, the ``--tags``, the internal token and the target (``journeys.preflight``). The web
+UI's start form brings the host and the personas later: the same checks answer in the form. A
+worker checks its own token and tracing settings at ``test_start`` and leaves the run when it
+cannot take part.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from flask import jsonify, request
+from locust import events
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
+
+from journeys import ctrl_c, same_personas, tracing
+from journeys.data import resolve_seed
+from journeys.preflight import (
+    NO_TARGET,
+    TOKEN_ENV,
+    internal_token,
+    pay_endpoint_problem,
+    token_problem,
+    token_unusable,
+    wait_for_host,
+    web_port_problem,
+)
+from journeys.results import reconcile_run
+from journeys.results.webui import set_form_values, start_form_sent
+from journeys.tags import unknown_tags
+from journeys.users import ROLES_NEEDING_TOKEN
+
+log = logging.getLogger(__name__)
+
+
+def _fail(message: str) -> None:
+    sys.stderr.write(f"{message}\n")
+    sys.exit(2)
+
+
+#: The ``--csv`` files Locust opens before our checks run (``<prefix>_stats.csv`` etc.).
+CSV_SUFFIXES = ("_stats.csv", "_stats_history.csv", "_failures.csv", "_exceptions.csv")
+
+
+def _remove_empty_csvs(prefix: str | None) -> None:
+    """Locust creates the ``--csv`` files before our checks; a run stopped by them leaves them
+    empty, and they go, so a run that never ran leaves nothing that looks like its results."""
+    for suffix in CSV_SUFFIXES if prefix else ():
+        path = f"{prefix}{suffix}"
+        if os.path.isfile(path) and os.path.getsize(path) == 0:
+            os.remove(path)
+
+
+@events.init.add_listener
+def prepare_run(environment, **_kwargs) -> None:
+    """Before any traffic: seed, tags, token and target checks (master/standalone decide)."""
+    options = environment.parsed_options
+    if options is None:
+        return
+    if isinstance(environment.runner, WorkerRunner):
+        return  # the master checks; a worker gets seed and tags with its first spawn message
+    try:
+        _check_run(environment, options)
+    except SystemExit:
+        _remove_empty_csvs(getattr(options, "csv_prefix", None))
+        raise
+
+
+def _check_run(environment, options) -> None:
+    tracing_problem = tracing.setup_failure()
+    if tracing_problem:
+        _fail(f"{tracing_problem} No traffic was sent.")
+    if environment.web_ui is not None:
+        problem = web_port_problem(options.web_host, options.web_port)
+        if problem:
+            _fail(problem)
+    users = getattr(options, "num_users", None)
+    if (users or 0) < 0:
+        _fail(
+            f"-u/--users (LOCUST_USERS) must be 0 or more, got {users}. No traffic was sent."
+        )
+    if users == 0 and (options.headless or options.autostart):
+        _fail(
+            "-u/--users (LOCUST_USERS) is 0: a run without the web UI needs at least 1 user "
+            "(0 is only for starting the web UI idle). No traffic was sent."
+        )
+    if options.seed is None:
+        options.seed = resolve_seed(None)
+    log.info(
+        "data seed: %s (pass --seed %s to repeat this run's data)",
+        options.seed,
+        options.seed,
+    )
+    problem = unknown_tags(
+        environment.user_classes,
+        options,
+        (environment.available_user_classes or {}).values(),
+    )
+    if problem:
+        _fail(problem)
+    filtered = list(environment.user_classes)
+    environment._filter_tasks_by_tags()
+    active = [cls for cls in filtered if cls.tasks]
+    if not active:
+        _fail(
+            "No persona has a journey left after --tags/--exclude-tags; check the tag names in the README."
+        )
+    environment.user_classes[:] = active
+    # --class-picker offers every class Locust found, tags or not: a persona left with no
+    # journey would be ticked, and its users would raise "No tasks defined" every second
+    picker = environment.available_user_classes or {}
+    for name, cls in list(picker.items()):
+        if cls in filtered and cls not in active:
+            del picker[name]
+    needing = personas_needing_token(active)
+    reconciling = reconcile_run.wanted(options)
+    if (
+        getattr(options, "class_picker", False)
+        and not options.headless
+        and not options.autostart
+    ):
+        needing = []  # the personas are picked in the start form, which asks for the token then
+    if needing or reconciling:
+        problem = token_setting_problem(needing, reconciling=reconciling)
+        if problem:
+            _fail(problem)
+    # in the web UI the host may still be typed in the start form (checked when it is sent)
+    if options.headless or options.autostart:
+        _check_target(
+            environment.host,
+            options.wait_for_host,
+            token_needed=bool(needing) or reconciling,
+        )
+
+
+def _check_target(host: str | None, wait_s: float, *, token_needed: bool) -> None:
+    """Set, reachable, with a payment endpoint and (when operators/probers run) taking the
+    token: else exit 2 now."""
+    try:
+        with ctrl_c.sigterm_stops():
+            problem = _target_problem(host, wait_s, token_needed=token_needed)
+    except (KeyboardInterrupt, ctrl_c.StoppedBeforeStart) as stop:
+        # the wait for the target (--wait-for-host) is long: stop it at once, without a traceback
+        name = "Ctrl-C" if isinstance(stop, KeyboardInterrupt) else "SIGTERM"
+        sys.stderr.write(
+            f"{name} while checking the target: stopped. No load was sent.\n"
+        )
+        sys.exit(1)
+    if problem:
+        _fail(f"{problem} No load was sent.")
+
+
+def _target_problem(
+    host: str | None, wait_s: float, *, token_needed: bool
+) -> str | None:
+    if not host:
+        return NO_TARGET
+    problem = wait_for_host(host, wait_s) or pay_endpoint_problem(host)
+    if not problem and token_needed:
+        # asked once, here: a wrong token is refused now, not 403s for the whole run
+        problem = token_problem(host, internal_token())
+    return problem
+
+
+def personas_needing_token(classes) -> list[str]:
+    """Names of the personas among ``classes`` that call the internal report endpoint."""
+    return sorted(
+        cls.persona.name
+        for cls in classes
+        if getattr(cls, "persona", None) and cls.persona.role in ROLES_NEEDING_TOKEN
+    )
+
+
+def token_setting_problem(
+    needing: list[str], *, reconciling: bool = False, picked: bool = False
+) -> str | None:
+    """Why the token, needed by ``needing`` or ``--reconcile-run``, is missing or unusable."""
+    if not internal_token():
+        return missing_token(needing, reconciling=reconciling, picked=picked)
+    return token_unusable()
+
+
+def missing_token(
+    needing: list[str], *, reconciling: bool = False, picked: bool = False
+) -> str:
+    """Why the token is needed (personas, ``--reconcile-run``) and every way out, in one go
+    (``picked``: the personas were picked in the web UI's start form, ``--class-picker``)."""
+    why, ways_out = [], []
+    if needing:
+        who = (
+            f"persona {needing[0]} calls"
+            if len(needing) == 1
+            else f"personas {', '.join(needing)} call"
+        )
+        why.append(f"{who} the internal report endpoint")
+        them = "that persona" if len(needing) == 1 else "those personas"
+        how = (
+            "untick it in the form" if len(needing) == 1 else "untick them in the form"
+        )
+        ways_out.append(
+            f"leave {them} out ({how if picked else 'e.g. --tags customer'})"
+        )
+    if reconciling:
+        endpoint = "it" if needing else "the internal report endpoint"
+        why.append(f"--reconcile-run asks {endpoint} for the run's payments")
+        ways_out.append("drop --reconcile-run")
+    return (
+        f"{TOKEN_ENV} is not set, but {' and '.join(why)}. Set {TOKEN_ENV} to the payment "
+        f"service's internal token, or {' and '.join(ways_out)}."
+    )
+
+
+#: The start form's answer on a master whose workers are all busy stopping, or none connected.
+NO_WORKER_READY = (
+    "No worker is ready to run the test: start one (locust -f locustfile.py --worker "
+    "--master-host ...), or, right after a stop, wait until the workers report ready again (up "
+    "to --stop-timeout, {stop_timeout:g} s). The test was not started."
+)
+
+
+@events.init.add_listener
+def check_target_on_start(environment, web_ui=None, **_kwargs) -> None:
+    """The web UI's start form brings the host (and, with ``--class-picker``, the personas): the
+    headless preflight's checks, answered in the form instead of a run whose every request fails.
+
+    Not for an edit of a running test (the form posts to ``/swarm`` too: lowering the load of a
+    struggling service must not be refused), nor before Locust's ``--web-login`` check.
+    """
+    if web_ui is None or isinstance(environment.runner, WorkerRunner):
+        return
+
+    @web_ui.app.before_request
+    def _check_swarm():
+        if not start_form_sent(web_ui):
+            return None
+        if environment.runner is not None and environment.runner.state in (
+            STATE_RUNNING,
+            STATE_SPAWNING,
+        ):
+            if environment.available_user_classes and request.form.get("user_classes"):
+                # the edit form posts the picker as the page last saw it: after a reload,
+                # every persona. Locust would take them all for the run's classes (the running
+                # users keep theirs), and the tabs and reports would show personas not running.
+                set_form_values(
+                    "user_classes", [cls.__name__ for cls in environment.user_classes]
+                )
+            return None
+        runner = environment.runner
+        if isinstance(runner, MasterRunner) and not runner.worker_count:
+            # Locust would answer success, log "can't start a distributed test" and start nothing
+            problem = NO_WORKER_READY.format(stop_timeout=environment.stop_timeout or 0)
+            log.error("%s", problem)
+            return jsonify(
+                {"success": False, "message": problem, "host": environment.host}
+            )
+        # Locust sets the host from the form's field, even an empty one
+        host = request.form.get("host", environment.host or "").strip()
+        classes = environment.user_classes
+        picked = request.form.getlist("user_classes")
+        if picked and environment.available_user_classes:
+            classes = [
+                environment.available_user_classes[n]
+                for n in picked
+                if n in environment.available_user_classes
+            ]
+        needing = personas_needing_token(classes)
+        if not host:
+            problem = (
+                "No target: type the host (e.g. http://127.0.0.1:8000) in the start form, or "
+                "start Locust with --host or LOCUST_HOST."
+            )
+        else:
+            problem = (
+                needing and token_setting_problem(needing, picked=bool(picked))
+            ) or _target_problem(host, 0, token_needed=bool(needing))
+        if problem is None:
+            return None
+        problem += " The test was not started."
+        log.error("%s", problem)
+        return jsonify({"success": False, "message": problem, "host": environment.host})
+
+
+#: Worker → master: this worker cannot take part (no token for the personas it would run,
+#: DD_* values tracing cannot run with).
+CANNOT_RUN_MESSAGE = "worker_cannot_run"
+
+
+@events.init.add_listener
+def _hear_workers_that_cannot_run(environment, **_kwargs) -> None:
+    if isinstance(environment.runner, MasterRunner):
+        environment.runner.register_message(
+            CANNOT_RUN_MESSAGE,
+            lambda msg, **_kw: _worker_cannot_run(environment, msg.data),
+        )
+
+
+@events.test_start.add_listener
+def _check_this_worker(environment, **_kwargs) -> None:
+    """Worker: the master checked its own token and ``DD_*`` values, not this process's. A
+    worker started without the token (another shell, a late joiner) would fail each of its
+    operator journeys with a 403, and one whose ``DD_*`` values tracing cannot run with would
+    send no traces: it leaves instead (exit 2, nothing sent), and the master ends the run with
+    exit 2, naming it."""
+    runner = same_personas.worker_runner(environment)
+    if runner is None:
+        return
+    problem = _token_problem_on_worker(environment) or tracing.setup_failure()
+    if problem:
+        same_personas.leave_the_run(
+            runner,
+            CANNOT_RUN_MESSAGE,
+            {"worker": runner.client_id, "problem": problem},
+            f"On this worker: {problem}",
+        )
+
+
+def _token_problem_on_worker(environment) -> str | None:
+    needing = personas_needing_token([c for c in environment.user_classes if c.tasks])
+    return token_setting_problem(needing) if needing else None
+
+
+def _worker_cannot_run(environment, data) -> None:
+    """Master: a worker cannot take part; end the run with exit 2."""
+    data = data if isinstance(data, dict) else {}
+    log.error(
+        "Worker %s cannot take part: %s The test stops.",
+        data.get("worker", "?"),
+        data.get("problem", "its setup differs from the master's."),
+    )
+    same_personas.stop_for_a_worker(environment, data.get("worker"))
