@@ -196,7 +196,6 @@ class ErrorProbesJourney(_Probes):
 
     def _expect(
         self,
-        run,
         step,
         status,
         code=None,
@@ -237,11 +236,11 @@ class ErrorProbesJourney(_Probes):
             body = self._valid_body()
             for key, value in change.items():
                 body[key] = {**body[key], **value} if isinstance(value, dict) else value
-            problems.append(self._expect(run, step, 422, code, body=body))
+            problems.append(self._expect(step, 422, code, body=body))
         missing = self._valid_body()
         del missing["customer"]
         problems.append(
-            self._expect(run, "missing field", 422, "parameter_missing", body=missing)
+            self._expect("missing field", 422, "parameter_missing", body=missing)
         )
         return _first(problems)
 
@@ -249,7 +248,6 @@ class ErrorProbesJourney(_Probes):
         key = {"Idempotency-Key": self.data.idempotency_key()}
         problems = [
             self._expect(
-                run,
                 "malformed json",
                 400,
                 "invalid_json",
@@ -257,7 +255,6 @@ class ErrorProbesJourney(_Probes):
                 headers={**JSON_HEADERS, **key},
             ),
             self._expect(
-                run,
                 "wrong content type",
                 400,
                 "unsupported_content_type",
@@ -267,7 +264,6 @@ class ErrorProbesJourney(_Probes):
             # a valid payment without a key, or with one too long to store: a service that
             # takes it cannot be resent to safely after a timeout (a second charge)
             self._expect(
-                run,
                 "missing idempotency key",
                 400,
                 "missing_idempotency_key",
@@ -275,7 +271,6 @@ class ErrorProbesJourney(_Probes):
                 headers=JSON_HEADERS,
             ),
             self._expect(
-                run,
                 "idempotency key too long",
                 400,
                 "invalid_idempotency_key",
@@ -325,7 +320,6 @@ class ErrorProbesJourney(_Probes):
         other_amount = amount + 1 if amount < MAX_AMOUNT_MINOR else amount - 1
         other = _pay_json(other_amount, currency, card, customer)
         return self._expect(
-            run,
             "key reuse with another body",
             422,
             "idempotency_key_reused",
@@ -338,7 +332,6 @@ class ErrorProbesJourney(_Probes):
         token = self.api.token or ""
         problems = [
             self._expect(
-                run,
                 "report without token",
                 401,
                 "missing_token",
@@ -347,7 +340,6 @@ class ErrorProbesJourney(_Probes):
                 path=REPORT_PATH,
             ),
             self._expect(
-                run,
                 "report with wrong token",
                 403,
                 "invalid_token",
@@ -359,7 +351,6 @@ class ErrorProbesJourney(_Probes):
                 },
             ),
             self._expect(
-                run,
                 "report with bad range",
                 400,
                 "invalid_range",

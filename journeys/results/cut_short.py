@@ -88,10 +88,10 @@ def started_at() -> float | None:
 def check_if_stopped() -> Check | None:
     """``check`` for the web UI while Locust runs: only once the test has stopped (a test still
     running has not run its time yet)."""
-    return check(None) if "stopped" in _plan else None
+    return check() if "stopped" in _plan else None
 
 
-def check(environment) -> Check | None:
+def check() -> Check | None:
     """The failing ``run_time`` check for a run stopped early, else None. Call it at quitting."""
     planned = _plan.get("seconds")
     if not planned:

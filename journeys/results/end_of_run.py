@@ -69,7 +69,7 @@ def finish_run(environment, **_kwargs) -> None:
     extra = [
         check
         for check in (
-            cut_short.check(environment),
+            cut_short.check(),
             same_personas.check(),
             reconcile_run.check(environment),
         )
