@@ -1,7 +1,8 @@
 """The payment API client: the one module that knows the contract over HTTP.
 
 Journeys call ``pay`` and ``generate_report`` and get typed answers back; they never build JSON,
-headers or parse responses. The client:
+headers or parse responses (the error probes alone build the bad requests they send, through
+``expect``, which judges the answer). The client:
 
 * builds bodies and headers (``Idempotency-Key``, the internal token, trace headers);
 * names every request for Locust's stats table (``checkout: pay``, ``batch_report: report``);
@@ -80,8 +81,9 @@ class RetryPolicy:
 class PayAnswer:
     """What ``POST /pay`` finally said, after any resends with the same key.
 
-    ``kind`` is ``paid`` (201), ``declined`` (402), ``refused`` (another 4xx) or ``unknown`` (no
-    readable answer after all resends: the payment may or may not exist).
+    ``kind`` is ``paid`` (201), ``declined`` (402), ``refused`` (another 4xx, or an answer that
+    breaks the contract: a 2xx or 3xx other than 201, a 201 whose echo differs from what was
+    sent) or ``unknown`` (no readable answer after all resends: the payment may or may not exist).
     """
 
     kind: str
