@@ -18,7 +18,7 @@ from flask import jsonify, request
 from locust import events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
-from journeys import ctrl_c, same_personas, tracing
+from journeys import ctrl_c, leave_run, tracing
 from journeys.data import resolve_seed
 from journeys.preflight import (
     NO_TARGET,
@@ -306,12 +306,12 @@ def _check_this_worker(environment, **_kwargs) -> None:
     operator journeys with a 403, and one whose ``DD_*`` values tracing cannot run with would
     send no traces: it leaves instead (exit 2, nothing sent), and the master ends the run with
     exit 2, naming it."""
-    runner = same_personas.worker_runner(environment)
+    runner = leave_run.worker_runner(environment)
     if runner is None:
         return
     problem = _token_problem_on_worker(environment) or tracing.setup_failure()
     if problem:
-        same_personas.leave_the_run(
+        leave_run.leave_the_run(
             runner,
             CANNOT_RUN_MESSAGE,
             {"worker": runner.client_id, "problem": problem},
@@ -332,4 +332,4 @@ def _worker_cannot_run(environment, data) -> None:
         data.get("worker", "?"),
         data.get("problem", "its setup differs from the master's."),
     )
-    same_personas.stop_for_a_worker(environment, data.get("worker"))
+    leave_run.stop_for_a_worker(environment, data.get("worker"))

@@ -13,15 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import sys
-import time
 
-import gevent
 from locust import events
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import MasterRunner
 
-from journeys.results.distributed import forget_worker
+from journeys import leave_run
 from journeys.results.slo import Check
 from journeys.wording import counted
 
@@ -70,27 +66,10 @@ def _on_init(environment, **_kwargs) -> None:
         )
 
 
-def worker_runner(environment, wait_s: float = 5.0) -> WorkerRunner | None:
-    """In a ``test_start`` listener: this worker's runner, else None (master, standalone).
-
-    A worker that joins a running test gets its first spawn message while Locust is still
-    creating its runner: ``test_start`` then fires with ``environment.runner`` still None. Its
-    users start only once the listeners return, so waiting here for the runner costs nothing.
-    """
-    options = environment.parsed_options
-    deadline = time.monotonic() + wait_s
-    while environment.runner is None and getattr(options, "worker", False):
-        if time.monotonic() > deadline:
-            return None
-        gevent.sleep(0.02)
-    runner = environment.runner
-    return runner if isinstance(runner, WorkerRunner) else None
-
-
 @events.test_start.add_listener
 def _check_on_worker(environment, **_kwargs) -> None:
     """Worker: the options of the first spawn carry the master's fingerprints."""
-    runner = worker_runner(environment)
+    runner = leave_run.worker_runner(environment)
     if runner is None or loaded.fingerprints is None:
         return
     theirs = getattr(environment.parsed_options, OPTION, None)
@@ -102,24 +81,13 @@ def _check_on_worker(environment, **_kwargs) -> None:
         "personas": ", ".join(loaded.names),
         "differences": differences(theirs, loaded.fingerprints),
     }
-    leave_the_run(
+    leave_run.leave_the_run(
         runner,
         MESSAGE,
         detail,
         f"This worker's personas ({detail['personas']} from {detail['path']}) differ from the "
         f"master's: {detail['differences']}. {FIX}",
     )
-
-
-def leave_the_run(runner, message: str, data: dict, why: str) -> None:
-    """Worker, in ``test_start``: tell the master ``message`` (``data``), say ``why`` and exit 2
-    before any user starts (the master then stops the run: ``stop_for_a_worker``)."""
-    runner.send_message(message, data)
-    sys.stderr.write(f"{why} No traffic was sent from this worker.\n")
-    sys.stderr.flush()
-    logging.shutdown()
-    gevent.sleep(0.2)  # let the message reach the master
-    os._exit(2)  # no users started yet: nothing to finish or report
 
 
 def differences(masters: dict[str, str], workers: dict[str, str]) -> str:
@@ -153,20 +121,7 @@ def _worker_differs(environment, data) -> None:
         FIX,
     )
     differing.append(str(data.get("worker", "?")))
-    stop_for_a_worker(environment, data.get("worker"))
-
-
-def stop_for_a_worker(environment, worker: str | None) -> None:
-    """Master: ``worker`` cannot take part (it has left), and is forgotten at once. A headless
-    or ``--autostart`` run ends with exit 2; in the web UI only the test stops (quitting the
-    runner left the web UI up with its workers gone and a start button that started nothing)."""
-    options = environment.parsed_options
-    forget_worker(environment.runner, worker)
-    if options is not None and not (options.headless or options.autostart):
-        gevent.spawn(environment.runner.stop)
-        return
-    environment.process_exit_code = 2
-    gevent.spawn(environment.runner.quit)
+    leave_run.stop_for_a_worker(environment, data.get("worker"))
 
 
 def check() -> Check | None:

@@ -585,7 +585,7 @@ def test_a_worker_joining_a_running_test_gets_its_checks():
     import gevent
     from locust.runners import WorkerRunner
 
-    from journeys.same_personas import worker_runner
+    from journeys.leave_run import worker_runner
 
     runner = object.__new__(
         WorkerRunner
@@ -610,7 +610,7 @@ def test_a_worker_that_cannot_take_part_stops_only_the_web_ui_test():
 
     import gevent
 
-    from journeys.same_personas import stop_for_a_worker
+    from journeys.leave_run import stop_for_a_worker
 
     calls = []
     runner = argparse.Namespace(
