@@ -22,8 +22,6 @@ from journeys import ctrl_c, leave_run, tracing
 from journeys.data import resolve_seed
 from journeys.preflight import (
     NO_TARGET,
-    TOKEN_ENV,
-    internal_token,
     pay_endpoint_problem,
     token_problem,
     token_unusable,
@@ -32,6 +30,7 @@ from journeys.preflight import (
 )
 from journeys.results import reconcile_run
 from journeys.results.webui import set_form_values, start_form_sent
+from journeys.service_http import TOKEN_ENV, internal_token
 from journeys.tags import unknown_tags
 from journeys.users import ROLES_NEEDING_TOKEN
 

@@ -26,8 +26,8 @@ from journeys.customer import CheckoutJourney
 from journeys.data import PaymentData, build_pools
 from journeys.operator import BatchReportJourney
 from journeys.personas import Persona, PersonaFileError, class_name, load_personas
-from journeys.preflight import internal_token
 from journeys.probes import EdgeProbesJourney, ErrorProbesJourney
+from journeys.service_http import internal_token
 from journeys.wording import counted
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,11 @@ import time
 import gevent
 from locust.runners import STATE_STOPPED
 
-from journeys.preflight import (
+from journeys.report_shape import report_shape_problem
+from journeys.results import cut_short, distributed, ledger
+from journeys.results.slo import Check
+from journeys.retry_after import RETRY_AFTER_CAP_S, retry_after_s
+from journeys.service_http import (
     REPORT_READ_BYTES,
     TOKEN_ENV,
     error_code,
@@ -37,10 +41,6 @@ from journeys.preflight import (
     post_report,
     report_url,
 )
-from journeys.report_shape import report_shape_problem
-from journeys.results import cut_short, distributed, ledger
-from journeys.results.slo import Check
-from journeys.retry_after import RETRY_AFTER_CAP_S, retry_after_s
 from journeys.wording import counted
 
 log = logging.getLogger(__name__)
