@@ -29,8 +29,8 @@ from journeys.preflight import (
     web_port_problem,
 )
 from journeys.results import reconcile_run
-from journeys.results.webui import set_form_values, start_form_sent
 from journeys.service_http import TOKEN_ENV, internal_token
+from journeys.start_form import set_form_values, start_form_sent
 from journeys.tags import unknown_tags
 from journeys.users import ROLES_NEEDING_TOKEN
 

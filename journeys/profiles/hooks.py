@@ -35,7 +35,7 @@ from journeys.profiles.schedule import (
 )
 from journeys.profiles.shape import LoadProfile
 from journeys.results.distributed import left_workers, lost_workers
-from journeys.results.webui import set_form_values
+from journeys.start_form import set_form_values
 
 log = logging.getLogger(__name__)
 console = logging.getLogger("locust.stats_logger")  # Locust's own plain console output

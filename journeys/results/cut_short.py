@@ -19,9 +19,12 @@ from locust import events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, WorkerRunner
 from locust.util.timespan import parse_timespan
 
+# imported before this module's hooks: the web UI's check of the start form's SLO fields must
+# refuse a bad form before _remember_the_plan lays out a plan for a test that never starts
+from journeys.results import webui  # noqa: F401
 from journeys.results.distributed import END_GRACE_S
 from journeys.results.slo import Check
-from journeys.results.webui import start_form_sent
+from journeys.start_form import start_form_sent
 
 # "start" and "stopped" (time.monotonic()), "seconds" (the planned run time, None: no plan)
 _plan: dict[str, float | None] = {}

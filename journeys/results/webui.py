@@ -15,7 +15,6 @@ import re
 from typing import Any
 
 from flask import jsonify, make_response, request
-from flask_login import current_user
 from locust import events
 from locust.runners import (
     STATE_RUNNING,
@@ -46,6 +45,7 @@ from journeys.results.tables import (
     funnel_stages_of_row,
     pct,
 )
+from journeys.start_form import restore_field_names, start_form_sent
 
 FUNNEL_TITLES = (
     ("journey", "Journey"),
@@ -165,7 +165,7 @@ def extended_stats(snapshot: Snapshot, live: bool = False) -> list[dict[str, Any
 def _take(environment) -> Snapshot:
     """The run as the tabs, downloads and HTML report show it: with the checks the end of the
     run adds (a test stopped before its run time fails ``run_time``), once they apply."""
-    # imported here: cut_short imports this module (start_form_sent)
+    # imported here: cut_short imports this module (its hooks come after ours)
     from journeys import same_personas
     from journeys.results import cut_short, reconcile_run
 
@@ -179,39 +179,11 @@ def _take(environment) -> Snapshot:
 
 def _profile_csv() -> str:
     """``PREFIX_profile.csv`` of the current or last profile test, as it stands."""
-    # imported here: journeys.profiles imports this module (set_form_values)
+    # imported here: journeys.profiles imports the results
     from journeys.profiles import report
     from journeys.profiles.phases import book
 
     return csv_report.as_text(report.write, report.rows(book))
-
-
-def start_form_sent(web_ui) -> bool:
-    """True in a ``before_request`` hook when the start form (or the edit of a running test) is
-    posted to ``/swarm`` by a user Locust will let through (``--web-login`` checks come later)."""
-    if request.method != "POST" or not request.path.endswith("/swarm"):
-        return False
-    return not (web_ui.web_login and not current_user.is_authenticated)
-
-
-def set_form_values(name: str, values: list[str]) -> None:
-    """In a ``before_request`` hook: the posted form's field ``name`` holds ``values`` instead,
-    for Locust's view to read (werkzeug caches ``request.form`` and lets it be replaced)."""
-    fields = [(k, v) for k, v in request.form.items(multi=True) if k != name]
-    request.form = ImmutableMultiDict(fields + [(name, v) for v in values])
-
-
-def restore_field_names(options) -> None:
-    """In a ``before_request`` hook: the posted form's fields for ``options`` under their names.
-    The form sends a custom parameter's field as the snake case of its title, which splits the
-    digits (``slo_p50_ms`` comes as ``slo_p5_0ms``): Locust would drop the value unseen."""
-    by_letters = {option.replace("_", ""): option for option in options}
-    request.form = ImmutableMultiDict(
-        [
-            (by_letters.get(k.replace("_", ""), k), v)
-            for k, v in request.form.items(multi=True)
-        ]
-    )
 
 
 @events.init.add_listener
