@@ -21,6 +21,7 @@ from journeys.client import DUPLICATE_CHARGE, JSON_HEADERS, shown_code
 from payment_contract import (
     CURRENCIES,
     MAX_AMOUNT_MINOR,
+    MAX_DESCRIPTION,
     MAX_IDEMPOTENCY_KEY,
     MIN_AMOUNT_MINOR,
     PAY_PATH,
@@ -28,7 +29,6 @@ from payment_contract import (
 )
 
 UNICODE_NAME = "Zoë Ångström-Łukasiewicz 山田 太郎 Đặng"
-MAX_DESCRIPTION = 500
 
 
 def month_somewhere(now: dt.datetime) -> tuple[int, int]:

@@ -33,6 +33,8 @@ PAY_PATH = "/pay"
 REPORT_PATH = "/internal/generate-report"
 #: The longest ``Idempotency-Key`` a payment may carry (one character more is a 400).
 MAX_IDEMPOTENCY_KEY = 255
+#: The longest ``description`` a payment may carry (one character more is a 422).
+MAX_DESCRIPTION = 500
 
 __all__ = [
     "BRANDS",
@@ -40,6 +42,7 @@ __all__ = [
     "CURRENCIES",
     "DECLINING_TEST_CARDS",
     "MAX_AMOUNT_MINOR",
+    "MAX_DESCRIPTION",
     "MAX_IDEMPOTENCY_KEY",
     "MIN_AMOUNT_MINOR",
     "PAY_PATH",

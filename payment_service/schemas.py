@@ -12,10 +12,15 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from payment_contract import BRANDS, CURRENCIES, MAX_AMOUNT_MINOR, MIN_AMOUNT_MINOR
+from payment_contract import (
+    BRANDS,
+    CURRENCIES,
+    MAX_AMOUNT_MINOR,
+    MAX_DESCRIPTION,
+    MIN_AMOUNT_MINOR,
+)
 from payment_service.faults import ERROR_PHASES, RANGES
 from payment_service.validation import (
-    MAX_DESCRIPTION,
     MAX_EMAIL,
     MAX_METADATA_KEY,
     MAX_METADATA_KEYS,

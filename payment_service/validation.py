@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from payment_contract import (
     CURRENCIES,
     MAX_AMOUNT_MINOR,
+    MAX_DESCRIPTION,
     MAX_IDEMPOTENCY_KEY,
     MIN_AMOUNT_MINOR,
     ascii_digits,
@@ -26,7 +27,6 @@ from payment_contract import (
 from payment_contract.currencies import format_minor
 from payment_service.errors import ApiError
 
-MAX_DESCRIPTION = 500
 #: SMTP's limit on an address (RFC 5321)
 MAX_EMAIL = 254
 MAX_METADATA_KEYS = 50
