@@ -1,8 +1,8 @@
 """Payment load generator: realistic, stateful traffic for POST /pay and the report endpoint.
 
 This file is the table of contents. Personas (``personas.csv``) become user classes; their
-journeys live in ``journeys/``; results, SLOs, load profiles and tracing hook into Locust's
-events when imported.
+journeys live in ``journeys/``; the run's setup checks, results, SLOs, load profiles and tracing
+hook into Locust's events when imported.
 
     locust -f locustfile.py --host http://127.0.0.1:8000            # web UI on :8089
     locust -f locustfile.py --headless -u 10 -r 2 -t 60s --tags operator
