@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from journeys.tracing.scrub import scrub
+from journeys.scrub import scrub
 
 
 class PersonaFileError(Exception):

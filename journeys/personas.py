@@ -27,7 +27,7 @@ from journeys.persona_csv import (
     read_records,
     read_text,
 )
-from journeys.tracing.scrub import scrub
+from journeys.scrub import scrub
 from payment_contract import BRANDS, CURRENCIES, DECLINING_TEST_CARDS, MAX_AMOUNT_MINOR
 
 ROLES = ("customer", "operator", "prober")

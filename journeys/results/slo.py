@@ -37,7 +37,7 @@ from journeys.results.distributed import (
 )
 from journeys.results.stats import Histogram, JourneyBook, JourneyCounters
 from journeys.results.tables import GOOD_CARD_JOURNEYS, personas_of
-from journeys.tracing.scrub import scrub, secrets_from_env
+from journeys.scrub import scrub, secrets_from_env
 from journeys.wording import counted
 
 log = logging.getLogger(__name__)

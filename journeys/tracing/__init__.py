@@ -21,11 +21,12 @@ flight are kept per user; spans never cross users. String tag values are scrubbe
 and the internal token. An absent or failing agent costs one warning; the run carries on.
 
 The modules: ``settings`` (the DD_* rules, pure), ``lifecycle`` (ddtrace started once per process,
-and the end of the run), ``spans`` (journeys, attempts, headers), ``scrub`` (card numbers and the
-token out of tag values), ``agent`` (is the agent there; ddtrace's log kept to one warning).
-Importing this package registers its Locust event listeners.
+and the end of the run), ``spans`` (journeys, attempts, headers), ``agent`` (is the agent there;
+ddtrace's log kept to one warning); tag values are scrubbed by ``journeys.scrub``. Importing this
+package registers its Locust event listeners.
 """
 
+from journeys.scrub import TOKEN_REDACTED, scrub
 from journeys.tracing.agent import EMPTY_UPLOAD, agent_answers, quiet_ddtrace_logs
 from journeys.tracing.lifecycle import (
     configure,
@@ -33,7 +34,6 @@ from journeys.tracing.lifecycle import (
     enabled,
     setup_failure,
 )
-from journeys.tracing.scrub import TOKEN_REDACTED, scrub
 from journeys.tracing.settings import (
     DDTRACE_DEFAULTS,
     DEFAULT_SERVICE,

@@ -12,8 +12,8 @@ import sys
 from locust import events
 from locust.runners import MasterRunner
 
+from journeys.scrub import secrets_from_env
 from journeys.tracing.agent import OneWarning, agent_answers, quiet_ddtrace_logs
-from journeys.tracing.scrub import secrets_from_env
 from journeys.tracing.settings import (
     DDTRACE_DEFAULTS,
     WAY_OUT,

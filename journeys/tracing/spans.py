@@ -8,8 +8,8 @@ import random
 from contextvars import ContextVar
 from typing import Any, Self
 
+from journeys.scrub import scrub
 from journeys.tracing.lifecycle import enabled, state
-from journeys.tracing.scrub import scrub
 
 
 class _NoSpan:

@@ -1,4 +1,5 @@
-"""Span tag values without card numbers or the internal token."""
+"""Texts that leave the generator without card numbers or the internal token: span tag values,
+the SLO verdict's messages and the personas file's errors."""
 
 from __future__ import annotations
 
