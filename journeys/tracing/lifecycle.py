@@ -186,9 +186,8 @@ def _on_init(environment, **_kwargs) -> None:
     try:
         banner = configure(environment)
     except SetupError as exc:
-        state.problem = str(
-            exc
-        )  # the run's checks (journeys.users) stop it before traffic
+        # the run's checks (journeys.run_checks) stop it before traffic
+        state.problem = str(exc)
         return
     rate = getattr(state.options, "trace_sample_rate", 1.0)
     if state.settings is not None and state.settings.enabled and rate < 1.0:
@@ -208,6 +207,6 @@ def _on_quit(exit_code: int, **_kwargs) -> None:
 
 def setup_failure() -> str | None:
     """Why tracing cannot run with this process's ``DD_*`` values, else None. The run's checks
-    (``journeys.users``) act on it: a master or standalone run exits 2 before any traffic; a
+    (``journeys.run_checks``) act on it: a master or standalone run exits 2 before any traffic; a
     worker leaves at its first spawn, telling the master (which would wait for it forever)."""
     return state.problem
