@@ -1,5 +1,5 @@
 """The report endpoint: the shape its answer must have before anyone reconciles
-against it (the operator journey, the preflight and ``--reconcile-run`` all use it)."""
+against it (the API client's report for the operator journey, and ``--reconcile-run``)."""
 
 from __future__ import annotations
 
