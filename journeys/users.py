@@ -82,6 +82,13 @@ class PersonaUser(FastHttpUser):
         # mix of edge and error probes, and so its data, changed from run to run of one --seed
         self._taskset_instance.get_next_task = self._next_journey
 
+    def on_stop(self) -> None:
+        """Close this user's connections. A stopped user (a spike's end, a lower user count
+        from the web UI) is in reference cycles, as every Locust user is, so it lives on until
+        Python's next full garbage collection, and its sockets with it: a long run kept the
+        connections of every user it had stopped open."""
+        self.client.client.close()
+
     def _next_journey(self):
         """The journey of the next pass, drawn from the user's seeded stream."""
         tasks = self.tasks
