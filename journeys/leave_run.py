@@ -11,7 +11,7 @@ import sys
 import time
 
 import gevent
-from locust.runners import WorkerRunner
+from locust.runners import STATE_INIT, WorkerRunner
 
 from journeys.results.distributed import forget_worker
 
@@ -47,11 +47,22 @@ def leave_the_run(runner, message: str, data: dict, why: str) -> None:
 def stop_for_a_worker(environment, worker: str | None) -> None:
     """Master: ``worker`` cannot take part (it has left), and is forgotten at once. A headless
     or ``--autostart`` run ends with exit 2; in the web UI only the test stops (quitting the
-    runner left the web UI up with its workers gone and a start button that started nothing)."""
+    runner left the web UI up with its workers gone and a start button that started nothing).
+    A headless master still waiting for ``--expect-workers`` exits 2 at once: Locust's wait
+    loop would outlive the quit, waiting forever."""
     options = environment.parsed_options
-    forget_worker(environment.runner, worker)
+    runner = environment.runner
+    forget_worker(runner, worker)
     if options is not None and not (options.headless or options.autostart):
-        gevent.spawn(environment.runner.stop)
+        gevent.spawn(runner.stop)
         return
     environment.process_exit_code = 2
-    gevent.spawn(environment.runner.quit)
+    if runner.state == STATE_INIT:
+        gevent.spawn(_quit_before_the_test, runner)
+    else:
+        gevent.spawn(runner.quit)
+
+
+def _quit_before_the_test(runner) -> None:
+    runner.quit()  # sends every connected worker "quit"
+    sys.exit(2)  # raised in the main greenlet, as Locust's own shutdown does

@@ -1,4 +1,4 @@
-"""Distributed runs: every worker must run the master's personas.
+"""Distributed runs: every worker must run the master's personas and the master's code.
 
 The master hands out users by persona class name and judges each persona's decline rate by its
 own file; a worker started with another file (or none, so the default) would crash on a class it
@@ -7,6 +7,11 @@ each of its personas with the options of every spawn; at test start each worker 
 its own and, when they differ, says which personas do.
 A worker that differs tells the master and leaves (exit 2, nothing sent); the master then ends
 the run with exit 2 and says which worker and how to fix it.
+
+The same goes for the tool's own code (``code_version``): a worker from another checkout or
+image leaves before its users start, naming the files that differ. A worker older than this
+check does not compare; the master knows it by its reports (they lack the code's fingerprints,
+or carry others), merges none of its journeys, tells it to quit and ends the run the same way.
 """
 
 from __future__ import annotations
@@ -15,9 +20,9 @@ import hashlib
 import logging
 
 from locust import events
-from locust.runners import MasterRunner
+from locust.runners import STATE_INIT, MasterRunner
 
-from journeys import leave_run
+from journeys import code_version, leave_run
 from journeys.results.slo import Check
 from journeys.wording import counted
 
@@ -44,6 +49,13 @@ class _Loaded:
 loaded = _Loaded()
 #: Master: ids of the workers of this run that reported other personas.
 differing: list[str] = []
+CODE_MESSAGE = "code_differs"
+CODE_FIX = (
+    "Start every worker from the master's code (the same checkout, commit or image) and "
+    "personas file."
+)
+#: Master: ids of the workers of this run that run another version of this tool.
+other_code: list[str] = []
 
 
 def remember(personas, path) -> None:
@@ -59,10 +71,24 @@ def remember(personas, path) -> None:
 def _on_init(environment, **_kwargs) -> None:
     runner = environment.runner
     if isinstance(runner, MasterRunner):
-        if environment.parsed_options is not None:
-            setattr(environment.parsed_options, OPTION, loaded.fingerprints)
+        options = environment.parsed_options
+        if options is not None:
+            setattr(options, OPTION, loaded.fingerprints)
+            setattr(options, code_version.KEY, code_version.fingerprints())
         runner.register_message(
             MESSAGE, lambda msg, **_kw: _worker_differs(environment, msg.data)
+        )
+        runner.register_message(
+            CODE_MESSAGE,
+            lambda msg, **_kw: _worker_code_differs(
+                environment,
+                msg.data.get("worker"),
+                msg.data.get("code"),
+                sent_load=False,
+            ),
+        )
+        environment.events.worker_report.add_listener(
+            lambda client_id, data, **_kw: _check_report(environment, client_id, data)
         )
 
 
@@ -72,6 +98,16 @@ def _check_on_worker(environment, **_kwargs) -> None:
     runner = leave_run.worker_runner(environment)
     if runner is None or loaded.fingerprints is None:
         return
+    masters_code = getattr(environment.parsed_options, code_version.KEY, None)
+    if masters_code is not None and masters_code != code_version.fingerprints():
+        leave_run.leave_the_run(
+            runner,
+            CODE_MESSAGE,
+            {"worker": runner.client_id, "code": code_version.fingerprints()},
+            "This worker runs another version of the load generator than the master ("
+            f"{code_version.differences(masters_code, code_version.fingerprints())}). "
+            f"{CODE_FIX}",
+        )
     theirs = getattr(environment.parsed_options, OPTION, None)
     if theirs is None or theirs == loaded.fingerprints:
         return
@@ -124,8 +160,54 @@ def _worker_differs(environment, data) -> None:
     leave_run.stop_for_a_worker(environment, data.get("worker"))
 
 
+def _check_report(environment, client_id: str, data: dict) -> None:
+    """Master: a report from another version of this tool (one older than the worker's own
+    check sends no fingerprints) is not merged (``distributed``); end the run for it."""
+    if not code_version.same_as_ours(data):
+        sent_load = environment.runner.state != STATE_INIT
+        _worker_code_differs(
+            environment, client_id, data.get(code_version.KEY), sent_load
+        )
+
+
+def _worker_code_differs(
+    environment, worker: str | None, code, sent_load: bool
+) -> None:
+    """Master: ``worker`` runs another version of this tool; end the run with exit 2."""
+    if worker in other_code:
+        return
+    other_code.append(str(worker))
+    what = (
+        code_version.differences(code_version.fingerprints(), code)
+        if isinstance(code, dict)
+        else "its reports carry no fingerprint of its code: an older version"
+    )
+    log.error(
+        "Worker %s runs another version of the load generator than this master (%s): %s. "
+        "%s The run stops.",
+        worker,
+        what,
+        "none of its journeys are counted" if sent_load else "it sent no load",
+        CODE_FIX,
+    )
+    if worker in environment.runner.clients:  # an older worker does not leave by itself
+        environment.runner.send_message("quit", client_id=worker)
+    leave_run.stop_for_a_worker(environment, worker)
+
+
 def check() -> Check | None:
-    """The failing ``personas`` check of a run stopped for it, for the verdict; else None."""
+    """The failing ``personas`` (or ``code``) check of a run stopped for it, for the verdict;
+    else None."""
+    if other_code:
+        return Check(
+            "setup",
+            "code",
+            "the master's on every worker",
+            f"{counted(len(other_code), 'worker')} {'differs' if len(other_code) == 1 else 'differ'}",
+            False,
+            f"worker {', '.join(other_code)} ran another version of the load generator than "
+            f"the master; the run was stopped. {CODE_FIX} (setup)",
+        )
     if not differing:
         return None
     return Check(

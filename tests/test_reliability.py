@@ -9,6 +9,7 @@ run equals the generator's own ledger (``PREFIX_ledger.csv``) of confirmed payme
 from __future__ import annotations
 
 import csv
+import shutil
 import signal
 import subprocess
 import sys
@@ -533,6 +534,96 @@ def test_a_worker_with_other_personas_stops_the_run_with_exit_2(tmp_path, idle_s
     assert service.query("SELECT count(*) FROM payments") == [(0,)]
 
 
+def code_copy(tmp_path, edit: tuple[str, str, str]):
+    """The tool's code copied under ``tmp_path``, with ``edit`` (file, old, new) applied: another
+    version of it, as an older checkout or image would be."""
+    copy = tmp_path / "other_version"
+    for package in ("journeys", "payment_contract"):
+        shutil.copytree(
+            ROOT / package, copy / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    shutil.copy(ROOT / "locustfile.py", copy)
+    path, old, new = edit
+    source = (copy / path).read_text()
+    assert old in source, path
+    (copy / path).write_text(source.replace(old, new, 1))
+    return copy
+
+
+def worker_of(copy, port: int, personas) -> list[str]:
+    """``worker_command`` for the code in ``copy``."""
+    command = worker_command(port, personas)
+    command[command.index("-f") + 1] = str(copy / "locustfile.py")
+    return command
+
+
+def test_a_worker_of_another_code_version_stops_the_run_with_exit_2(tmp_path, service):
+    """A worker from another checkout merged wrongly: one older than a field of the journey
+    counters broke every merge of its reports on the master (a traceback each), its journeys
+    silently missing from the results. Now a worker joining a running test with other code
+    leaves before its users start, naming the files that differ; the master exits 2."""
+    port = free_port()
+    personas = write_personas(tmp_path, CUSTOMERS)
+    master = locust_process(
+        locust_command(
+            tmp_path, *master_args(port, 1), run_time="20s", personas=personas
+        ),
+        service.url,
+    )
+    copy = code_copy(tmp_path, ("journeys/data.py", '"""', '"""Another version. '))
+    first = locust_process(worker_command(port, personas), service.url)
+    time.sleep(3)  # the test runs: the other version joins it
+    worker = locust_process(worker_of(copy, port, personas), service.url)
+    worker_output, master_output = outputs_of(worker, master)
+    end_process(first)
+    assert worker.returncode == 2, worker_output[-2000:]
+    expected = "another version of the load generator than the master (other content: journeys/data.py)"
+    assert expected in worker_output, worker_output[-2000:]
+    assert "other content: journeys/data.py" in master_output, master_output[-3000:]
+    assert master.returncode == 2, master_output[-3000:]
+    assert "ran another version of the load generator" in master_output, master_output[
+        -3000:
+    ]
+
+
+def test_a_worker_older_than_the_code_check_is_refused_before_any_load(
+    tmp_path, idle_service
+):
+    """A worker older than the code check does not compare: the master knows it by its
+    reports, which lack the code's fingerprints. It hung in its wait for --expect-workers
+    after telling the workers to quit; now it exits 2 before any load, and so do they."""
+    service = idle_service
+    port = free_port()
+    personas = write_personas(tmp_path, CUSTOMERS)
+    master = locust_process(
+        locust_command(
+            tmp_path, *master_args(port, 2), run_time="10s", personas=personas
+        ),
+        service.url,
+    )
+    # an older version: its reports and options carry no "journeys_code"
+    old = code_copy(
+        tmp_path, ("journeys/code_version.py", 'KEY = "journeys_code"', 'KEY = "x"')
+    )
+    first = locust_process(worker_command(port, personas), service.url)
+    time.sleep(2)  # connected: the master tells it to quit too
+    worker = locust_process(worker_of(old, port, personas), service.url)
+    try:
+        master_output = master.communicate(timeout=30)[0]
+        outputs = [p.communicate(timeout=15)[0] for p in (first, worker)]
+    finally:
+        for process in (master, first, worker):
+            end_process(process)
+    assert master.returncode == 2, master_output[-3000:]
+    assert (
+        "runs another version of the load generator than this master (its reports carry no "
+        "fingerprint of its code: an older version): it sent no load."
+    ) in master_output, master_output[-3000:]
+    for output in outputs:
+        assert "Got quit message from master" in output, output[-2000:]
+    assert service.query("SELECT count(*) FROM payments") == [(0,)]
+
+
 def outputs_of(worker, master) -> tuple[str, str]:
     """The outputs of a worker that is to leave on its own, then of its master, which forgets
     it at once: no wait for its final report at the end (it waited 8 s for it), and not a
@@ -617,6 +708,7 @@ def test_a_worker_that_cannot_take_part_stops_only_the_web_ui_test():
         stop=lambda: calls.append("stop"),
         quit=lambda: calls.append("quit"),
         clients={"bad": "its node", "good": "its node"},
+        state="running",  # a test runs (one still waiting for its workers exits at once)
     )
     for headless, autostart in ((False, False), (True, False), (False, True)):
         env = argparse.Namespace(

@@ -45,6 +45,7 @@ from locust.runners import (
     WorkerRunner,
 )
 
+from journeys import code_version
 from journeys.results.collector import book, connected_workers
 from journeys.wording import counted
 
@@ -206,12 +207,15 @@ def send_journey_counters(client_id: str, data: dict, **_kwargs) -> None:
         data[REPORT_KEY] = book.serialize()
         book.clear()
     data[IN_FLIGHT_KEY] = book.in_flight_report()
+    data[code_version.KEY] = code_version.fingerprints()
     if workers.stopping:
         data[FINAL_KEY] = True
 
 
 @events.worker_report.add_listener
 def merge_journey_counters(client_id: str, data: dict, **_kwargs) -> None:
+    if not code_version.same_as_ours(data):
+        return  # another version of this tool: not merged (same_personas stops the run)
     book.merge(data.get(REPORT_KEY) or [], data.get(IN_FLIGHT_KEY), source=client_id)
     workers.reporting.add(client_id)
     if data.get(FINAL_KEY):
