@@ -12,9 +12,10 @@ import journeys.ctrl_c  # Ctrl-C ends the run between requests; a waiting master
 import journeys.options  # --personas, --seed, --request-timeout, --wait-for-host, --trace-sample-rate
 import journeys.results  # journey stats, web UI tabs, CSV/HTML, SLO exit code
 import journeys.tracing  # noqa: F401  (Datadog APM from DD_* env vars)
-from journeys.options import personas_path
+from journeys.options import personas_path, refuse_a_taken_master_port
 from journeys.profiles import LoadProfile  # noqa: F401  (--profile steady|spike|soak|step)
 from journeys.run_checks import prepare_run  # noqa: F401  (setup checked: exit 2 before traffic)
 from journeys.users import persona_user_classes
 
+refuse_a_taken_master_port()  # before --processes forks its workers
 globals().update(persona_user_classes(personas_path()))

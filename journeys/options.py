@@ -20,6 +20,7 @@ from journeys.argtypes import (
     writable_file,
 )
 from journeys.option_sources import name_the_source_of_bad_values
+from journeys.preflight import master_port_problem
 from journeys.results import reconcile_run
 
 DEFAULT_PERSONAS = "personas.csv"
@@ -46,6 +47,34 @@ def personas_path(argv: list[str] | None = None) -> Path:
     if chosen == DEFAULT_PERSONAS and not path.exists():
         return PROJECT_DIR / DEFAULT_PERSONAS
     return path
+
+
+def refuse_a_taken_master_port(argv: list[str] | None = None) -> None:
+    """A master (``--master``, or ``--processes`` without ``--worker``) whose
+    ``--master-bind-port`` is taken ends here with exit 2, before ``--processes`` forks its
+    workers: Locust found out only after, with a traceback, and left those workers running."""
+    parser = get_empty_argument_parser(add_help=False)
+    parser.add_argument("--master", action="store_true", env_var="LOCUST_MODE_MASTER")
+    parser.add_argument("--worker", action="store_true", env_var="LOCUST_MODE_WORKER")
+    parser.add_argument(
+        "--processes", type=int, default=None, env_var="LOCUST_PROCESSES"
+    )
+    parser.add_argument(
+        "--master-bind-host", default="*", env_var="LOCUST_MASTER_BIND_HOST"
+    )
+    parser.add_argument(
+        "--master-bind-port", type=int, default=5557, env_var="LOCUST_MASTER_BIND_PORT"
+    )
+    try:
+        known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    except SystemExit:
+        return  # a bad value: Locust's own parser names it later
+    if known.worker or not (known.master or known.processes):
+        return
+    problem = master_port_problem(known.master_bind_host, known.master_bind_port)
+    if problem:
+        sys.stderr.write(f"{problem}\n")
+        sys.exit(2)
 
 
 @events.init_command_line_parser.add_listener

@@ -61,20 +61,35 @@ def target_address(host: str) -> tuple[str, int]:
 def web_port_problem(web_host: str, web_port: int) -> str | None:
     """None when the web UI can listen on ``web_port``; else why not. Locust would find out
     after start-up: a traceback, exit 1 and a verdict failed for "no HTTP requests"."""
-    host = web_host if web_host not in ("", "*") else "0.0.0.0"
+    problem = _bind_problem(web_host, web_port)
+    return problem and (
+        f"The web UI cannot listen on {problem}: stop what holds the port or choose another "
+        "with --web-port (LOCUST_WEB_PORT). No traffic was sent."
+    )
+
+
+def master_port_problem(bind_host: str, bind_port: int) -> str | None:
+    """None when a master can listen for its workers on ``bind_port``; else why not. Locust
+    would find out after ``--processes`` forked its workers: a traceback, exit 1, and the
+    forked workers left running, knocking at the port for good."""
+    problem = _bind_problem(bind_host, bind_port)
+    return problem and (
+        f"The master cannot listen for its workers on {problem}: stop what holds the port or "
+        "choose another with --master-bind-port (LOCUST_MASTER_BIND_PORT; with --processes "
+        "pass the same port as --master-port too). No traffic was sent."
+    )
+
+
+def _bind_problem(host: str, port: int) -> str | None:
+    """None when a server can listen on ``host:port``; else ``host:port (why)``."""
+    host = host if host not in ("", "*") else "0.0.0.0"
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(
-            socket.SOL_SOCKET, socket.SO_REUSEADDR, 1
-        )  # as gevent's server
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do
         try:
-            probe.bind((host, web_port))
+            probe.bind((host, port))
         except OSError as exc:
-            return (
-                f"The web UI cannot listen on {host}:{web_port} ({exc.strerror or exc}): stop "
-                "what holds the port or choose another with --web-port (LOCUST_WEB_PORT). "
-                "No traffic was sent."
-            )
+            return f"{host}:{port} ({exc.strerror or exc})"
     return None
 
 

@@ -382,6 +382,35 @@ def test_a_taken_web_ui_port_stops_at_once(tmp_path, idle_service):
     assert "Traceback" not in run.output, run.output[-2000:]
 
 
+def test_a_taken_master_port_stops_before_workers_fork(tmp_path, idle_service):
+    """``--processes`` with its master port taken: Locust found out after forking its workers,
+    with a traceback and exit 1, and left the workers running for good (they never heard a
+    master, so they never gave up)."""
+    import os
+    import socket
+    import subprocess
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = str(holder.getsockname()[1])
+        args = ("--processes", "2", "--master-bind-port", port, "--master-port", port)
+        run = run_locust(tmp_path, idle_service.url, *args, timeout=25)
+        pattern = f"--master-bind-port {port} "
+        left = subprocess.run(
+            ["pgrep", "-f", "--", pattern], capture_output=True, text=True, check=False
+        ).stdout.split()
+        for pid in left:  # the forked workers Locust left behind
+            os.kill(int(pid), signal.SIGKILL)
+    assert run.returncode == 2, run.output[-2000:]
+    assert (
+        f"The master cannot listen for its workers on 0.0.0.0:{port} (Address already in use): "
+        "stop what holds the port or choose another with --master-bind-port"
+    ) in run.output, run.output[-2000:]
+    assert "Traceback" not in run.output, run.output[-2000:]
+    assert not left, "forked workers left running"
+
+
 @pytest.mark.parametrize(
     "stop", [signal.SIGINT, signal.SIGTERM], ids=["Ctrl-C", "SIGTERM"]
 )
