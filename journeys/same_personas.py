@@ -23,6 +23,7 @@ from locust import events
 from locust.runners import STATE_INIT, MasterRunner
 
 from journeys import code_version, leave_run
+from journeys.results.distributed import STRANGER_KEY
 from journeys.results.slo import Check
 from journeys.wording import counted
 
@@ -163,7 +164,7 @@ def _worker_differs(environment, data) -> None:
 def _check_report(environment, client_id: str, data: dict) -> None:
     """Master: a report from another version of this tool (one older than the worker's own
     check sends no fingerprints) is not merged (``distributed``); end the run for it."""
-    if not code_version.same_as_ours(data):
+    if not data.get(STRANGER_KEY) and not code_version.same_as_ours(data):
         sent_load = environment.runner.state != STATE_INIT
         _worker_code_differs(
             environment, client_id, data.get(code_version.KEY), sent_load

@@ -624,6 +624,46 @@ def test_a_worker_older_than_the_code_check_is_refused_before_any_load(
     assert service.query("SELECT count(*) FROM payments") == [(0,)]
 
 
+def test_workers_a_killed_master_left_running_do_not_count_in_the_next_one(
+    tmp_path, service
+):
+    """A master killed mid-test leaves its workers running their users (Locust's workers never
+    connect again, and give up only after 60 s without a heartbeat), still reporting to the
+    port. The next master there merged their requests, journeys and ledger into its own test
+    and failed it for two "workers lost" that were never its own. Now it counts none of their
+    reports and tells them to quit."""
+    port = free_port()
+    personas = write_personas(tmp_path, CUSTOMERS)
+
+    def master(run_time: str) -> subprocess.Popen:
+        command = locust_command(
+            tmp_path, *master_args(port, 1), run_time=run_time, personas=personas
+        )
+        return locust_process(command, service.url)
+
+    first = master("60s")
+    stranded = locust_process(worker_command(port, personas), service.url)
+    time.sleep(4)  # its test runs
+    first.kill()
+    end_process(first)
+    second = master("5s")
+    worker = locust_process(worker_command(port, personas), service.url)
+    try:
+        output = second.communicate(timeout=40)[0]
+        stranded_output = stranded.communicate(timeout=15)[0]
+    finally:
+        for process in (second, worker, stranded):
+            end_process(process)
+    assert second.returncode == 0, output[-3000:]
+    assert (
+        "reports to this master but never connected to it (a master before it on this port "
+        "left it running): its reports are not counted, and it was told to quit"
+    ) in output, output[-3000:]
+    assert "lost before" not in output, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
+    assert "Got quit message from master" in stranded_output, stranded_output[-2000:]
+
+
 def outputs_of(worker, master) -> tuple[str, str]:
     """The outputs of a worker that is to leave on its own, then of its master, which forgets
     it at once: no wait for its final report at the end (it waited 8 s for it), and not a

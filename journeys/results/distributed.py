@@ -44,6 +44,7 @@ from locust.runners import (
     MasterRunner,
     WorkerRunner,
 )
+from locust.stats import StatsEntry
 
 from journeys import code_version
 from journeys.results.collector import book, connected_workers
@@ -59,6 +60,8 @@ FINAL_KEY = "journeys_final"
 FINAL_REPORTS_MARGIN_S = 5.0
 #: Worker → master: this worker leaves the test on its own (SIGTERM, Ctrl-C) while it runs users.
 LEAVING_MESSAGE = "journeys_worker_leaving"
+#: Set by the master in a report from a worker that never connected to it (emptied, not counted).
+STRANGER_KEY = "journeys_stranger"
 #: A stop this close to the planned end, or a worker leaving this close to the end of the test
 #: (``locust --processes``: one Ctrl-C reaches the master and its workers at once), is the end.
 END_GRACE_S = 1.0
@@ -214,7 +217,7 @@ def send_journey_counters(client_id: str, data: dict, **_kwargs) -> None:
 
 @events.worker_report.add_listener
 def merge_journey_counters(client_id: str, data: dict, **_kwargs) -> None:
-    if not code_version.same_as_ours(data):
+    if data.get(STRANGER_KEY) or not code_version.same_as_ours(data):
         return  # another version of this tool: not merged (same_personas stops the run)
     book.merge(data.get(REPORT_KEY) or [], data.get(IN_FLIGHT_KEY), source=client_id)
     workers.reporting.add(client_id)
@@ -297,6 +300,51 @@ def forget_worker(runner: MasterRunner, worker_id: str | None) -> None:
     workers.reporting.discard(worker_id)
 
 
+class _Strangers:
+    """Master: the workers that ever connected to it, and the strangers it told to quit."""
+
+    def __init__(self) -> None:
+        self.connected: set[str] = set()
+        self.told: set[str] = set()
+
+
+strangers = _Strangers()
+
+
+def ignore_strangers(runner: MasterRunner) -> None:
+    """Master: a worker that never connected to this master reports to it all the same: one a
+    killed master left running (Locust's workers never connect again, and run their users until
+    60 s pass without a heartbeat). Locust merged its requests into this test, and we its
+    journeys and ledger, counting it as a worker lost at the end. Its reports are emptied
+    before any listener reads them, and it is told to quit: its load is no part of this test."""
+    events_ = runner.environment.events
+    events_.worker_connect.add_listener(
+        lambda client_id, **_kw: strangers.connected.add(client_id)
+    )
+
+    def empty_a_strangers_report(client_id: str, data: dict, **_kw) -> None:
+        if client_id in strangers.connected or client_id in runner.clients:
+            return
+        total = runner.stats.total
+        empty_total = StatsEntry(runner.stats, total.name, total.method).serialize()
+        data.clear()
+        data.update(stats=[], stats_total=empty_total, errors={}, user_classes_count={})
+        data[STRANGER_KEY] = True
+        if client_id in strangers.told:
+            return
+        strangers.told.add(client_id)
+        log.warning(
+            "Worker %s reports to this master but never connected to it (a master before it "
+            "on this port left it running): its reports are not counted, and it was told to "
+            "quit",
+            client_id,
+        )
+        runner.server.send_to_client(Message("quit", None, client_id))
+
+    # first of all: Locust's own listener merges the requests of any report
+    events_.worker_report._handlers.insert(0, empty_a_strangers_report)
+
+
 def give_up_waiting() -> None:
     """A second signal: stop waiting for the workers' final reports."""
     workers.give_up = True
@@ -315,6 +363,7 @@ def stop_workers_before_quitting(environment, runner=None, **_kwargs) -> None:
         return
     if not isinstance(runner, MasterRunner):
         return
+    ignore_strangers(runner)
     runner.register_message(
         LEAVING_MESSAGE,
         lambda msg, **_kw: _worker_leaves(runner, msg.node_id, msg.data),
