@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from locust import events
-from locust.argument_parser import get_empty_argument_parser
+from locust.argument_parser import get_empty_argument_parser, setup_parser_arguments
 
 from journeys.argtypes import (
     non_negative_float,
@@ -49,26 +49,27 @@ def personas_path(argv: list[str] | None = None) -> Path:
     return path
 
 
+class _LeftToLocust(Exception):
+    """A value this early read cannot take: Locust's own parser says so later."""
+
+
+def _leave_it_to_locust(message: str):
+    raise _LeftToLocust(message)
+
+
 def refuse_a_taken_master_port(argv: list[str] | None = None) -> None:
     """A master (``--master``, or ``--processes`` without ``--worker``) whose
     ``--master-bind-port`` is taken ends here with exit 2, before ``--processes`` forks its
     workers: Locust found out only after, with a traceback, and left those workers running."""
+    # Locust's own options, read from the places Locust reads them (flags, LOCUST_*, config
+    # files); a bad value is left for Locust's parser to name, once
     parser = get_empty_argument_parser(add_help=False)
-    parser.add_argument("--master", action="store_true", env_var="LOCUST_MODE_MASTER")
-    parser.add_argument("--worker", action="store_true", env_var="LOCUST_MODE_WORKER")
-    parser.add_argument(
-        "--processes", type=int, default=None, env_var="LOCUST_PROCESSES"
-    )
-    parser.add_argument(
-        "--master-bind-host", default="*", env_var="LOCUST_MASTER_BIND_HOST"
-    )
-    parser.add_argument(
-        "--master-bind-port", type=int, default=5557, env_var="LOCUST_MASTER_BIND_PORT"
-    )
+    setup_parser_arguments(parser)
+    parser.error = _leave_it_to_locust
     try:
         known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
-    except SystemExit:
-        return  # a bad value: Locust's own parser names it later
+    except (_LeftToLocust, SystemExit):  # SystemExit: --help, --version (Locust's to answer)
+        return
     if known.worker or not (known.master or known.processes):
         return
     problem = master_port_problem(known.master_bind_host, known.master_bind_port)
