@@ -68,7 +68,10 @@ def refuse_a_taken_master_port(argv: list[str] | None = None) -> None:
     parser.error = _leave_it_to_locust
     try:
         known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
-    except (_LeftToLocust, SystemExit):  # SystemExit: --help, --version (Locust's to answer)
+    except (
+        _LeftToLocust,
+        SystemExit,
+    ):  # SystemExit: --help, --version (Locust's to answer)
         return
     if known.worker or not (known.master or known.processes):
         return
