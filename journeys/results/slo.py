@@ -69,19 +69,19 @@ def add_slo_options(parser) -> None:
         "--slo-p50-ms",
         default="100",
         env_var="LOCUST_SLO_P50_MS",
-        help="Median response time must stay below this many ms, overall and per journey (default 100).",
+        help="Median response time must stay below this many ms, overall, per journey and per judged load profile phase (default 100).",
     )
     group.add_argument(
         "--slo-p95-ms",
         default="500",
         env_var="LOCUST_SLO_P95_MS",
-        help="95th percentile response time must stay below this many ms, overall and per journey (default 500).",
+        help="95th percentile response time must stay below this many ms, overall, per journey and per judged load profile phase (default 500).",
     )
     group.add_argument(
         "--slo-error-rate",
         default="0.01",
         env_var="LOCUST_SLO_ERROR_RATE",
-        help="Share of failed requests, and of failed journeys, allowed at most (0..1, default 0.01).",
+        help="Share of failed requests (overall, per journey and per judged load profile phase), and of failed journeys, allowed at most (0..1, default 0.01).",
     )
     group.add_argument(
         "--slo-journey-p95-ms",
