@@ -1,6 +1,6 @@
 """Preflight: make sure the target answers before any user starts (or wait for it, if asked),
-and that it takes the internal token: a misconfiguration found now is exit 2 in a second, not a
-failed run minutes later."""
+and that it takes the internal token; and that the web UI's and the master's ports are free: a
+misconfiguration found now is exit 2 in a second, not a failed run minutes later."""
 
 from __future__ import annotations
 
