@@ -212,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--clock-offset-s",
         "PAYMENT_CLOCK_OFFSET_S",
         "The service's clock runs this many seconds ahead (negative: behind) in stored "
-        "payments and reports, as on another host",
+        "payments, reports and card expiry, as on another host",
         type=_knob("clock_offset_s"),
         default=0,
     )
