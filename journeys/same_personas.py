@@ -9,9 +9,11 @@ A worker that differs tells the master and leaves (exit 2, nothing sent); the ma
 the run with exit 2 and says which worker and how to fix it.
 
 The same goes for the tool's own code (``code_version``): a worker from another checkout or
-image leaves before its users start, naming the files that differ. A worker older than this
-check does not compare; the master knows it by its reports (they lack the code's fingerprints,
-or carry others), merges none of its journeys, tells it to quit and ends the run the same way.
+image leaves before its users start, naming the files that differ (when the master sees its
+first report before any spawn, the master sends its fingerprints so the worker can). A worker
+older than this check does not compare; the master knows it by its reports (they lack the
+code's fingerprints, or carry others), merges none of its journeys, tells it to quit and ends
+the run the same way.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import hashlib
 import logging
 
 from locust import events
-from locust.runners import STATE_INIT, MasterRunner
+from locust.runners import STATE_INIT, MasterRunner, WorkerRunner
 
 from journeys import code_version, leave_run
 from journeys.results.distributed import STRANGER_KEY
@@ -91,6 +93,11 @@ def _on_init(environment, **_kwargs) -> None:
         environment.events.worker_report.add_listener(
             lambda client_id, data, **_kw: _check_report(environment, client_id, data)
         )
+    elif isinstance(runner, WorkerRunner):
+        # the master saw other code in this worker's first report, before any spawn
+        runner.register_message(
+            CODE_MESSAGE, lambda msg, **_kw: _leave_for_other_code(runner, msg.data)
+        )
 
 
 @events.test_start.add_listener
@@ -101,14 +108,7 @@ def _check_on_worker(environment, **_kwargs) -> None:
         return
     masters_code = getattr(environment.parsed_options, code_version.KEY, None)
     if masters_code is not None and masters_code != code_version.fingerprints():
-        leave_run.leave_the_run(
-            runner,
-            CODE_MESSAGE,
-            {"worker": runner.client_id, "code": code_version.fingerprints()},
-            "This worker runs another version of the load generator than the master ("
-            f"{code_version.differences(masters_code, code_version.fingerprints())}). "
-            f"{CODE_FIX}",
-        )
+        _leave_for_other_code(runner, masters_code)
     theirs = getattr(environment.parsed_options, OPTION, None)
     if theirs is None or theirs == loaded.fingerprints:
         return
@@ -124,6 +124,18 @@ def _check_on_worker(environment, **_kwargs) -> None:
         detail,
         f"This worker's personas ({detail['personas']} from {detail['path']}) differ from the "
         f"master's: {detail['differences']}. {FIX}",
+    )
+
+
+def _leave_for_other_code(runner, masters_code: dict[str, str]) -> None:
+    """Worker: the master runs other code; name the files that differ and exit 2."""
+    leave_run.leave_the_run(
+        runner,
+        CODE_MESSAGE,
+        {"worker": runner.client_id, "code": code_version.fingerprints()},
+        "This worker runs another version of the load generator than the master ("
+        f"{code_version.differences(masters_code, code_version.fingerprints())}). "
+        f"{CODE_FIX}",
     )
 
 
@@ -191,8 +203,12 @@ def _worker_code_differs(
         "none of its journeys are counted" if sent_load else "it sent no load",
         CODE_FIX,
     )
-    if worker in environment.runner.clients:  # an older worker does not leave by itself
-        environment.runner.send_message("quit", client_id=worker)
+    if worker in environment.runner.clients:  # a worker that has not left by itself
+        if isinstance(code, dict):  # one with the check: it names the files, exits 2
+            environment.runner.send_message(
+                CODE_MESSAGE, code_version.fingerprints(), client_id=worker
+            )
+        environment.runner.send_message("quit", client_id=worker)  # older ones quit
     leave_run.stop_for_a_worker(environment, worker)
 
 

@@ -586,6 +586,32 @@ def test_a_worker_of_another_code_version_stops_the_run_with_exit_2(tmp_path, se
     ]
 
 
+def test_a_worker_of_another_code_version_waiting_for_the_start_exits_2(
+    tmp_path, idle_service
+):
+    """A worker of other code that connects before the test starts is seen by the master in
+    its first report, before any spawn: the master told it to quit, so it exited 0 without a
+    word on why ("Got quit message from master"). Now it names the files and exits 2 too."""
+    port = free_port()
+    personas = write_personas(tmp_path, CUSTOMERS)
+    master = locust_process(
+        locust_command(
+            tmp_path, *master_args(port, 1), run_time="10s", personas=personas
+        ),
+        idle_service.url,
+    )
+    copy = code_copy(tmp_path, ("journeys/data.py", '"""', '"""Another version. '))
+    worker = locust_process(worker_of(copy, port, personas), idle_service.url)
+    worker_output, master_output = outputs_of(worker, master)
+    assert master.returncode == 2, master_output[-3000:]
+    assert "other content: journeys/data.py" in master_output, master_output[-3000:]
+    assert worker.returncode == 2, worker_output[-2000:]
+    assert "than the master (other content: journeys/data.py)" in worker_output, (
+        worker_output[-2000:]
+    )
+    assert idle_service.query("SELECT count(*) FROM payments") == [(0,)]
+
+
 def test_a_worker_older_than_the_code_check_is_refused_before_any_load(
     tmp_path, idle_service
 ):
