@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import tempfile
 from pathlib import Path
 
 
@@ -76,10 +77,36 @@ def writable_file(text: str) -> str:
         raise argparse.ArgumentTypeError(
             f"cannot write {text}: {existing} is a file, not a folder"
         )
-    if not os.access(existing, os.W_OK | os.X_OK):
+    if not _can_write_in(existing) or (
+        os.path.isfile(text) and not os.access(text, os.W_OK)
+    ):
         raise argparse.ArgumentTypeError(
-            f"cannot write {text}: this user (uid {os.getuid()}) may not write in {existing}; "
+            f"cannot write {text}: this user (uid {os.getuid()}) may not write "
+            f"{text if os.path.isfile(text) else f'in {existing}'}; "
             "pick another path or make the folder writable (in Docker: a mounted folder "
             "must be writable by the container's user)"
         )
     return text
+
+
+def report_file(text: str) -> str:
+    """``--html``: a writable file path, not a folder (``--html reports/`` would run the whole
+    test and then fail to write the report, losing the run's results with it)."""
+    if text.endswith(("/", os.sep)) or os.path.isdir(text):
+        name = os.path.join(text.rstrip("/" + os.sep) or text, "report.html")
+        raise argparse.ArgumentTypeError(
+            f"cannot write {text}: it is a folder; name the report's file, e.g. {name}"
+        )
+    return writable_file(text)
+
+
+def _can_write_in(folder: Path) -> bool:
+    """Whether a file can be made in ``folder``, tried for real: ``os.access`` says yes to root
+    everywhere, also where no file can be made (``/proc``, a read-only mount)."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False

@@ -16,6 +16,7 @@ from locust.argument_parser import get_empty_argument_parser, setup_parser_argum
 from journeys.argtypes import (
     non_negative_float,
     positive_float,
+    report_file,
     share,
     writable_file,
 )
@@ -123,5 +124,7 @@ def add_options(parser) -> None:
     reconcile_run.add_option(group)
     # Locust's report options: refuse a path we cannot write before the run, not after it
     for action in parser._actions:
-        if action.dest in ("csv_prefix", "html_file"):
+        if action.dest == "csv_prefix":
             action.type = writable_file
+        elif action.dest == "html_file":
+            action.type = report_file

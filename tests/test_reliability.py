@@ -470,6 +470,18 @@ def bad_env_runs(request, idle_service):
             {"LOCUST_CSV": "/etc/passwd/run"},
             "/etc/passwd is a file, not a folder (set by LOCUST_CSV=",
         ),
+        (
+            {"LOCUST_HTML": "/tmp"},
+            "--html: cannot write /tmp: it is a folder; name the report's file, e.g. /tmp/report.html",
+        ),
+        (
+            {"LOCUST_HTML": "/proc/reports/run.html"},
+            "--html: cannot write /proc/reports/run.html: this user (uid",
+        ),
+        (
+            {"LOCUST_CSV": "/proc/reports/run"},
+            "--csv: cannot write /proc/reports/run: this user (uid",
+        ),
     ],
     ids=[
         "users-abc",
@@ -488,6 +500,9 @@ def bad_env_runs(request, idle_service):
         "unknown-exclude-tag",
         "html-under-a-file",
         "csv-under-a-file",
+        "html-is-a-folder",
+        "html-where-no-file-can-be-made",
+        "csv-where-no-file-can-be-made",
     ],
 )
 def test_bad_env_values_stop_before_any_traffic(
