@@ -63,3 +63,10 @@ def _source_of(parser, action) -> str | None:
             if setting_action is action and source.startswith("config_file|"):
                 return f"{key} = {value} in {source.partition('|')[2]}"
     return None
+
+
+def env_var_names() -> set[str]:
+    """Every ``LOCUST_*`` variable an option (Locust's or ours) reads."""
+    if not _parsers:
+        return set()
+    return {a.env_var for a in _parsers[0]._actions if getattr(a, "env_var", None)}

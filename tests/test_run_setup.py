@@ -459,6 +459,32 @@ def test_no_host_stops_with_one_clear_line(tmp_path):
     assert "Traceback" not in run.output and "SLO verdict" not in run.output
 
 
+def test_a_locust_variable_nothing_reads_is_named(tmp_path):
+    """A CI job's typo (LOCUST_RUNTIME) left a headless run without a run time, never ending,
+    and a worker's name on a master (LOCUST_MASTER_PORT) left --processes workers dialling 5557:
+    Locust ignored both without a word."""
+    env = {
+        "LOCUST_RUNTIME": "5s",
+        "LOCUST_MASTER_PORT": "19999",
+        "LOCUST_FOO": "1",
+        "LOCUST_SERVICE_HOST": "10.0.0.1",  # Kubernetes sets these for a service "locust"
+    }
+    run = run_locust(tmp_path, "", run_time="30s", timeout=25, env=env)
+    assert run.returncode == 2, run.output[-2000:]
+    out = run.output
+    assert "LOCUST_RUNTIME is set, but no Locust or tool option reads it" in out, out
+    assert "did you mean LOCUST_RUN_TIME?" in out, out
+    assert (
+        "LOCUST_MASTER_PORT" in out and "did you mean LOCUST_MASTER_NODE_PORT?" in out
+    )
+    assert (
+        "LOCUST_FOO is set" in out
+        and "LOCUST_FOO is set, but no Locust or tool option reads it: it is ignored (the README"
+        in out
+    )
+    assert "LOCUST_SERVICE_HOST" not in out and "LOCUST_HOST is set" not in out
+
+
 def test_wrong_token_stops_before_traffic(tmp_path, idle_service):
     service = idle_service
     personas = write_personas(tmp_path, "ops,operator,1,visa,USD,1,50,0,0,3,en_US,0,1")

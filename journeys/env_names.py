@@ -1,0 +1,70 @@
+"""``LOCUST_*`` variables that nothing reads, named at start: Locust ignores them without a word.
+
+A CI job's typo leaves the run without the setting it meant: ``LOCUST_RUNTIME=60s`` (for
+``LOCUST_RUN_TIME``) gave a headless run with no run time, which never ended;
+``LOCUST_MASTER_PORT`` (a worker reads ``LOCUST_MASTER_NODE_PORT``) left ``--processes`` workers
+dialling port 5557 while their master waited for them forever. A warning, not a refusal: a
+Kubernetes service named ``locust`` sets ``LOCUST_SERVICE_HOST`` and the like in every pod.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+import re
+
+from locust import events
+from locust.runners import WorkerRunner
+
+from journeys.option_sources import env_var_names
+
+log = logging.getLogger(__name__)
+
+#: Read by Locust outside its options, by our Docker entrypoint, or set by Kubernetes.
+READ_ELSEWHERE = {
+    "LOCUST_USER_CLASSES",
+    "LOCUST_PLAYWRIGHT",
+    "LOCUST_SKIP_MONKEY_PATCH",
+    "LOCUST_SKIP_URLLIB",
+    "LOCUST_WAIT_FOR_WORKERS_REPORT_AFTER_RAMP_UP",
+    "LOCUST_WORKER_ADDITIONAL_WAIT_BEFORE_READY_AFTER_STOP",
+    "LOCUST_MODE_MASTER",
+    "LOCUST_MODE_WORKER",
+}
+KUBERNETES_SERVICE_LINK = re.compile(r"LOCUST_(SERVICE_HOST|SERVICE_PORT|PORT)(_|$)")
+
+
+def unread_variables(environ: dict, known: set[str]) -> list[str]:
+    """One line per ``LOCUST_*`` name in ``environ`` that no option (``known``) reads."""
+    lines = []
+    for name in sorted(environ):
+        if (
+            not name.startswith("LOCUST_")
+            or name in known | READ_ELSEWHERE
+            or KUBERNETES_SERVICE_LINK.match(name)
+        ):
+            continue
+        # compared without the shared "LOCUST_", which makes every name look close
+        close = difflib.get_close_matches(
+            name[7:], sorted(k[7:] for k in known), n=1, cutoff=0.75
+        )
+        hint = f"did you mean LOCUST_{close[0]}? " if close else ""
+        lines.append(
+            f"{name} is set, but no Locust or tool option reads it: it is ignored ({hint}"
+            "the README and `locust --help` list the LOCUST_* names)"
+        )
+    return lines
+
+
+@events.init.add_listener
+def name_unread_variables(environment, **_kwargs) -> None:
+    options = environment.parsed_options
+    if options is None:
+        return
+    if isinstance(environment.runner, WorkerRunner) and getattr(
+        options, "processes", None
+    ):
+        return  # forked by a --processes master, which has said it
+    for line in unread_variables(dict(os.environ), env_var_names()):
+        log.warning("%s", line)
