@@ -153,6 +153,12 @@ def test_spike_jumps_to_the_peak_and_recovers(tmp_path, service):
     assert "peak vs baseline: p95" in run.output
     assert "recovery vs baseline: p95" in run.output
     assert "stopped at" not in run.output  # the end of its run time is no early stop
+    # the verdict comes last, after the phase table: a CI log's tail shows it at a glance
+    tail = run.output.rstrip().splitlines()[-3:]
+    assert run.output.index("HTTP requests per phase") < run.output.index(
+        "SLO verdict: PASS"
+    ), run.output[-3000:]
+    assert any(line.startswith("SLO verdict: PASS") for line in tail), tail
     # the SLO verdict judges the peak and the recovery too (a healthy service: they pass)
     judged = {(r["scope"], r["metric"]): r["passed"] for r in run.csv_rows("slo")}
     assert judged[("spike peak", "error_rate")] == "true", judged

@@ -34,11 +34,11 @@ from journeys.profiles.schedule import (
     profile_of,
 )
 from journeys.profiles.shape import LoadProfile
+from journeys.results import end_of_run
 from journeys.results.distributed import left_workers, lost_workers
 from journeys.start_form import set_form_values
 
 log = logging.getLogger(__name__)
-console = logging.getLogger("locust.stats_logger")  # Locust's own plain console output
 
 _last_report: list[str] = []
 
@@ -256,10 +256,9 @@ def write_report(environment, **_kwargs) -> None:
     )
 
 
-@events.quit.add_listener
-def print_report(**_kwargs) -> None:
-    if _last_report:
-        console.info("")
-        for line in _last_report:
-            console.info(line)
-        console.info("")
+def _printed_report() -> list[str]:
+    """The phase table for the end of a headless run, printed just before the verdict."""
+    return list(_last_report)
+
+
+end_of_run.reports_before_summary.append(_printed_report)

@@ -7,7 +7,8 @@ the test first (journeys in flight end as ``interrupted``, their payments go int
 "unknown"), ``cut_short`` fails the verdict, and we write Locust's report again from the final
 stats (none on SIGTERM, an early one on Ctrl-C) before adding the journeys to it.
 The SLO verdict sets ``environment.process_exit_code``: 0 when every check passed, 1 otherwise.
-The terminal summary is printed on ``quit``, after Locust's own tables, so the verdict comes last.
+The terminal summary is printed on ``quit``, after Locust's own tables and the phase table of a
+load profile, so the verdict comes last.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import atexit
 import csv
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import gevent
@@ -141,9 +143,21 @@ def _keep_the_journeys_in_the_html_report() -> None:
             html_report.inject(file, snapshot)
 
 
+#: Reports printed between Locust's tables and the summary (the load profile's phase table):
+#: each gives its lines, or none. The verdict stays the last thing a CI log shows.
+reports_before_summary: list[Callable[[], list[str]]] = []
+
+
 @events.quit.add_listener
 def print_summary(**_kwargs) -> None:
-    """Last words, after Locust's own tables: the journey summary and the verdict."""
+    """Last words, after Locust's own tables and the other reports: the journey summary and
+    the verdict."""
+    for report in reports_before_summary:
+        lines = report()
+        if lines:
+            console.info("")
+            for line in lines:
+                console.info(line)
     snapshot = _last.pop("snapshot", None)
     if snapshot is None:
         return
