@@ -119,6 +119,15 @@ def test_a_p95_a_few_ms_over_its_target_fails_above_a_second(
     # 1000-1040 ms plus the client's own time, in 10 ms buckets above a second (1349 seen on a
     # machine busy with other suites: the bound is for a p95 rounded far up, 2000 say)
     assert 1020 <= int(p95["http"]["actual"]) <= 1500, p95["http"]
+    # a script reads the figures as plain numbers and the failed check's excess (CI gates)
+    row = p95["http"]
+    assert (row["target_value"], row["actual_value"]) == ("1020", row["actual"]), row
+    assert row["over_by"] == str(int(row["actual"]) - 1020), row
+    held = next(r for r in slo_rows(run) if r["metric"] == "error_rate")
+    assert held["passed"] == "true" and held["over_by"] == "", held
+    assert float(held["target_value"]) == 0.01 and float(held["actual_value"]) == 0, (
+        held
+    )
     assert run.returncode == 1, run.output[-3000:]
 
 
@@ -290,6 +299,10 @@ def test_a_run_stopped_before_its_run_time_fails_and_keeps_its_reports(
     assert "KeyboardInterrupt" not in output, output[-3000:]
     stopped = next(r for r in slo_rows(run) if r["metric"] == "run_time")
     assert (stopped["target"], stopped["passed"]) == ("30 s", "false"), stopped
+    ran = int(stopped["actual_value"])
+    assert (stopped["target_value"], stopped["over_by"]) == ("30", str(30 - ran)), (
+        stopped
+    )
     assert (
         "stopped after" in stopped["message"]
         and "of its 30 s run time" in stopped["message"]

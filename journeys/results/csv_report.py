@@ -7,13 +7,32 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 from typing import IO, Any
 
 from journeys.results.slo import Verdict, verdict_rows
 from journeys.results.tables import JOURNEY_COLUMNS, MIX_COLUMNS
 
-SLO_COLUMNS = ("scope", "metric", "target", "actual", "passed", "message")
+SLO_COLUMNS = (
+    "scope",
+    "metric",
+    "target",
+    "actual",
+    "passed",
+    "message",
+    "target_value",
+    "actual_value",
+    "over_by",
+)
+
+#: ``< 1000``, ``<= 0.01``, ``0``, ``> 0``, ``30 s``, ``12 payments``: a bound and a number,
+#: with at most one word of unit after it.
+_FIGURE = re.compile(
+    r"(?P<op><=|>=|<|>|=)?\s*(?P<number>-?\d+(?:\.\d+)?)(?:\s+[a-z]+)?"
+)
+#: The decline-rate check's ``0.025..0.115``.
+_RANGE = re.compile(r"(?P<low>\d+(?:\.\d+)?)\.\.(?P<high>\d+(?:\.\d+)?)")
 
 
 def _write(out: IO[str], columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
@@ -35,9 +54,36 @@ def write_mix(out: IO[str], rows: list[dict[str, Any]]) -> None:
 
 def write_slo(out: IO[str], verdict: Verdict) -> None:
     rows = [
-        {**row, "passed": str(row["passed"]).lower()} for row in verdict_rows(verdict)
+        {**row, **figures(row), "passed": str(row["passed"]).lower()}
+        for row in verdict_rows(verdict)
     ]
     _write(out, SLO_COLUMNS, rows)
+
+
+def figures(row: dict) -> dict:
+    """A check's target and actual as plain numbers, for a script (``target`` ``< 1000`` is
+    ``target_value`` 1000; ``actual`` ``4 s`` is ``actual_value`` 4), and for a failed check
+    ``over_by``: how far past its target the figure is, in the target's unit (p95 612 against
+    ``< 500`` is 112; 3 duplicate charges against ``0`` is 3; 4 s run against ``30 s`` is 26).
+    A decline rate outside ``0.025..0.115`` is over by its distance to the nearer end. Empty
+    where a side is not a number (``the ledger``, the verdict row) and for a check that held."""
+    target, actual = _FIGURE.fullmatch(row["target"]), _FIGURE.fullmatch(row["actual"])
+    out = {
+        "target_value": target and target["number"],
+        "actual_value": actual and actual["number"],
+        "over_by": None,
+    }
+    if actual and not row["passed"]:
+        value = float(actual["number"])
+        bounds = _RANGE.fullmatch(row["target"])
+        if (
+            target
+        ):  # a failed bound or count is on its wrong side: the distance is the excess
+            out["over_by"] = f"{abs(value - float(target['number'])):.6g}"
+        elif bounds:  # outside low..high: the distance to the nearer end
+            low, high = float(bounds["low"]), float(bounds["high"])
+            out["over_by"] = f"{max(low - value, value - high):.6g}"
+    return out
 
 
 def as_text(writer, *args) -> str:
