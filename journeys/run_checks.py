@@ -38,12 +38,25 @@ log = logging.getLogger(__name__)
 
 
 def _fail(message: str) -> None:
+    _remove_earlier_reports(_this_run)  # said first: the reason stays the last line
     sys.stderr.write(f"{message}\n")
     sys.exit(2)
 
 
+#: The options of the run being checked (for ``_fail``).
+_this_run: list = []
+
+
 #: The ``--csv`` files Locust opens before our checks run (``<prefix>_stats.csv`` etc.).
 CSV_SUFFIXES = ("_stats.csv", "_stats_history.csv", "_failures.csv", "_exceptions.csv")
+#: The ``--csv`` files the tool writes at the end of a run.
+OUR_CSV_SUFFIXES = (
+    "_journeys.csv",
+    "_persona_mix.csv",
+    "_slo.csv",
+    "_ledger.csv",
+    "_profile.csv",
+)
 
 
 def _remove_empty_csvs(prefix: str | None) -> None:
@@ -55,6 +68,27 @@ def _remove_empty_csvs(prefix: str | None) -> None:
             os.remove(path)
 
 
+def _remove_earlier_reports(runs: list) -> None:
+    """A run stopped before any traffic would have overwritten the reports at its ``--csv``
+    prefix and ``--html`` path: an earlier run's left there (a CI workspace kept between
+    builds) go too, or a job archiving them would keep that run's verdict (``PASS``) as this
+    one's, beside Locust's own CSV files, which it empties at start."""
+    if not runs:
+        return
+    options = runs.pop()
+    prefix = getattr(options, "csv_prefix", None)
+    paths = [f"{prefix}{suffix}" for suffix in OUR_CSV_SUFFIXES] if prefix else []
+    html = getattr(options, "html_file", None)
+    paths += [html] if html else []
+    removed = [path for path in paths if os.path.isfile(path)]
+    for path in removed:
+        os.remove(path)
+    if removed:
+        sys.stderr.write(
+            f"Removed the previous run's reports, not this run's: {', '.join(removed)}\n"
+        )
+
+
 @events.init.add_listener
 def prepare_run(environment, **_kwargs) -> None:
     """Before any traffic: seed, tags, token and target checks (master/standalone decide)."""
@@ -63,11 +97,14 @@ def prepare_run(environment, **_kwargs) -> None:
         return
     if isinstance(environment.runner, WorkerRunner):
         return  # the master checks; a worker gets seed and tags with its first spawn message
+    _this_run[:] = [options]
     try:
         _check_run(environment, options)
     except SystemExit:
         _remove_empty_csvs(getattr(options, "csv_prefix", None))
+        _remove_earlier_reports(_this_run)
         raise
+    _this_run.clear()
 
 
 def _check_run(environment, options) -> None:

@@ -338,13 +338,20 @@ def test_a_host_with_a_wrong_base_path_stops_before_traffic(
 def test_unreachable_host_stops_at_once(tmp_path):
     from tests.conftest import free_port
 
+    # a previous run's reports in the same place (a CI workspace kept between builds)
+    stale = ["run_stats.csv", "run_slo.csv", "run_journeys.csv", "run_ledger.csv"]
+    for name in [*stale, "report.html"]:
+        (tmp_path / name).write_text("from the previous run: verdict PASS\n")
     run = run_locust(
         tmp_path, f"http://127.0.0.1:{free_port()}", run_time="30s", timeout=25
     )
     assert run.returncode == 2
     assert "cannot be reached" in run.output and "--wait-for-host" in run.output
-    # Locust's --csv files were created before the check, empty: a run that never ran leaves none
+    # Locust's --csv files were created before the check, empty: a run that never ran leaves
+    # none, and no earlier run's verdict or report for a CI job to archive as this one's
     assert not list(tmp_path.glob("run_*.csv")), list(tmp_path.iterdir())
+    assert not (tmp_path / "report.html").exists()
+    assert "the previous run's reports" in run.output, run.output[-2000:]
 
 
 def test_an_unreachable_host_after_waiting_says_to_wait_longer(tmp_path):
