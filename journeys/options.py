@@ -61,7 +61,8 @@ def _leave_it_to_locust(message: str):
 def refuse_a_taken_master_port(argv: list[str] | None = None) -> None:
     """A master (``--master``, or ``--processes`` without ``--worker``) whose
     ``--master-bind-port`` is taken ends here with exit 2, before ``--processes`` forks its
-    workers: Locust found out only after, with a traceback, and left those workers running."""
+    workers: Locust found out only after, with a traceback, and left those workers running.
+    So does a ``--processes`` master whose workers would dial another port."""
     # Locust's own options, read from the places Locust reads them (flags, LOCUST_*, config
     # files); a bad value is left for Locust's parser to name, once
     parser = get_empty_argument_parser(add_help=False)
@@ -76,10 +77,26 @@ def refuse_a_taken_master_port(argv: list[str] | None = None) -> None:
         return
     if known.worker or not (known.master or known.processes):
         return
-    problem = master_port_problem(known.master_bind_host, known.master_bind_port)
+    problem = (known.processes and forked_workers_port_problem(known)) or (
+        master_port_problem(known.master_bind_host, known.master_bind_port)
+    )
     if problem:
         sys.stderr.write(f"{problem}\n")
         sys.exit(2)
+
+
+def forked_workers_port_problem(known) -> str | None:
+    """``--processes``: Locust's forked workers dial ``--master-port``, not the port their
+    master listens on; when the two differ they never meet, and a headless master waits for
+    them for good (a CI job hung until killed)."""
+    if known.master_port == known.master_bind_port:
+        return None
+    return (
+        f"--processes: the forked workers would connect to port {known.master_port} "
+        f"(--master-port, LOCUST_MASTER_NODE_PORT), but the master listens on "
+        f"{known.master_bind_port} (--master-bind-port, LOCUST_MASTER_BIND_PORT): pass the "
+        "same port to both. No traffic was sent."
+    )
 
 
 @events.init_command_line_parser.add_listener

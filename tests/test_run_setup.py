@@ -419,6 +419,36 @@ def test_a_taken_master_port_stops_before_workers_fork(tmp_path, idle_service):
 
 
 @pytest.mark.parametrize(
+    "env,args",
+    [
+        ({}, ["--master-bind-port", "{port}"]),
+        ({"LOCUST_MASTER_BIND_PORT": "{port}", "LOCUST_MASTER_PORT": "{port}"}, []),
+    ],
+    ids=["flag", "env-var-of-another-name"],
+)
+def test_processes_whose_workers_would_dial_another_port_stop_before_forking(
+    tmp_path, idle_service, env, args
+):
+    """With --processes, Locust's forked workers dial --master-port (LOCUST_MASTER_NODE_PORT),
+    5557 unless told, whatever --master-bind-port the master listens on: the headless master
+    waited for them forever (a CI job hung 10 minutes until killed, no report)."""
+    from tests.conftest import free_port
+
+    port = str(free_port())
+    env = {k: v.format(port=port) for k, v in env.items()}
+    args = [a.format(port=port) for a in args]
+    run = run_locust(
+        tmp_path, idle_service.url, "--processes", "2", *args, env=env, timeout=25
+    )
+    assert run.returncode == 2, run.output[-2000:]
+    assert (
+        f"--processes: the forked workers would connect to port 5557 (--master-port, "
+        f"LOCUST_MASTER_NODE_PORT), but the master listens on {port} (--master-bind-port"
+    ) in run.output, run.output[-2000:]
+    assert "Traceback" not in run.output and "Waiting for workers" not in run.output
+
+
+@pytest.mark.parametrize(
     "stop", [signal.SIGINT, signal.SIGTERM], ids=["Ctrl-C", "SIGTERM"]
 )
 def test_stopped_while_waiting_for_the_target_ends_at_once(tmp_path, stop):
