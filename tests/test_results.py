@@ -446,3 +446,37 @@ def test_one_sigterm_to_a_forked_run_counts_everything_and_no_worker_as_left(
     failed = {r["metric"] for r in run.csv_rows("slo") if r["passed"] == "false"}
     assert failed == {"verdict", "run_time"}, output[-3000:]
     assert_matches_database(run, service)
+
+
+def test_reports_that_cannot_be_written_at_the_end_keep_the_verdict(tmp_path, service):
+    """The --csv folder gone by the end of the run (a full disk, a cleanup job): the end of
+    the run raised on its first CSV, a traceback and exit 2 with no verdict printed, no
+    journey CSVs and the HTML report without its journeys. Now what can be written is, the
+    verdict is printed last, and the exit code is 2 (a report the job asked for is missing)."""
+    import shutil
+
+    from tests.conftest import locust_process
+
+    folder = tmp_path / "csv"
+    personas = write_personas(
+        tmp_path, "shopper,customer,1,visa,USD,5,50,0,1,,en_US,0.2,0.5"
+    )
+    command = locust_command(
+        tmp_path, "--csv", str(folder / "run"), run_time="4s", personas=personas
+    )
+    proc = locust_process(command, service.url)
+    deadline = time.monotonic() + 20
+    while not (folder / "run_stats.csv").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    shutil.rmtree(folder)
+    folder.write_text("a file where the --csv folder was\n")
+    output = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 2, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
+    assert f"Could not write the --csv files at {folder / 'run'}" in output, output[
+        -3000:
+    ]
+    assert (
+        output.rstrip().splitlines()[-1].startswith(("SLO verdict", "  FAILED", "  ok"))
+    ), output[-1500:]
+    assert "journey-results" in (tmp_path / "report.html").read_text(encoding="utf-8")

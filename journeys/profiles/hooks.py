@@ -250,7 +250,13 @@ def write_report(environment, **_kwargs) -> None:
     table = report.rows(book)
     prefix = getattr(environment.parsed_options, "csv_prefix", None)
     if prefix:
-        log.info("Load profile CSV: %s", report.write_csv(prefix, table))
+        try:
+            log.info("Load profile CSV: %s", report.write_csv(prefix, table))
+        except (
+            OSError
+        ) as exc:  # as for the other CSV files (results.end_of_run): exit 2
+            log.error("Could not write the load profile CSV at %s (%s)", prefix, exc)
+            environment.process_exit_code = max(environment.process_exit_code or 0, 2)
     _last_report.extend(
         report.lines(book, table, lost_workers(environment), left_workers(environment))
     )

@@ -79,25 +79,45 @@ def finish_run(environment, **_kwargs) -> None:
     ]
     snapshot = take(environment, extra)
     options = environment.parsed_options
+    unwritten = []
     if options is not None and getattr(options, "csv_prefix", None):
-        write_final_locust_csv(environment, options.csv_prefix)
-        paths = csv_report.write_files(
-            options.csv_prefix, snapshot.rows, snapshot.mix, snapshot.verdict
-        )
-        paths.append(ledger.write_csv(options.csv_prefix))
-        log.info("Journey CSV files: %s", ", ".join(str(p) for p in paths))
+        try:
+            write_csv_files(environment, options.csv_prefix, snapshot)
+        except OSError as exc:
+            unwritten.append(f"the --csv files at {options.csv_prefix} ({exc})")
     if options is not None and getattr(options, "html_file", None):
-        write_locust_report(environment, options)
-        if html_report.inject(options.html_file, snapshot):
-            _injected[options.html_file] = snapshot
-        else:
-            log.warning(
-                "No HTML report at %s to add the journeys to", options.html_file
-            )
+        try:
+            write_html_report(environment, options, snapshot)
+        except OSError as exc:
+            unwritten.append(f"the --html report {options.html_file} ({exc})")
+    for what in unwritten:
+        # the run and its verdict stand; the job asked for a report it will not find (exit 2)
+        log.error("Could not write %s: the verdict is printed below", what)
     _last["snapshot"] = snapshot
     environment.process_exit_code = max(
-        environment.process_exit_code or 0, snapshot.verdict.exit_code
+        environment.process_exit_code or 0,
+        snapshot.verdict.exit_code,
+        2 if unwritten else 0,
     )
+
+
+def write_csv_files(environment, prefix: str, snapshot) -> None:
+    """Locust's CSV files from the final stats, then ours (journeys, mix, SLO, ledger)."""
+    write_final_locust_csv(environment, prefix)
+    paths = csv_report.write_files(
+        prefix, snapshot.rows, snapshot.mix, snapshot.verdict
+    )
+    paths.append(ledger.write_csv(prefix))
+    log.info("Journey CSV files: %s", ", ".join(str(p) for p in paths))
+
+
+def write_html_report(environment, options, snapshot) -> None:
+    """Locust's report from the final stats, with the journeys added."""
+    write_locust_report(environment, options)
+    if html_report.inject(options.html_file, snapshot):
+        _injected[options.html_file] = snapshot
+    else:
+        log.warning("No HTML report at %s to add the journeys to", options.html_file)
 
 
 def write_final_locust_csv(environment, prefix: str) -> None:
