@@ -15,6 +15,8 @@ import hashlib
 from functools import cache
 from pathlib import Path
 
+from journeys.wording import named_differences
+
 #: Report key (worker → master) and spawn option (master → workers).
 KEY = "journeys_code"
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,14 +46,4 @@ def same_as_ours(report: dict) -> bool:
 
 def differences(masters: dict[str, str], workers: dict[str, str]) -> str:
     """Which files differ between the master's fingerprints and a worker's, by name."""
-    both = masters.keys() & workers.keys()
-    parts = []
-    for label, names in (
-        ("other content", sorted(n for n in both if masters[n] != workers[n])),
-        ("only on the master", sorted(masters.keys() - workers.keys())),
-        ("only on the worker", sorted(workers.keys() - masters.keys())),
-    ):
-        if names:
-            more = f" and {len(names) - NAMED} more" if len(names) > NAMED else ""
-            parts.append(f"{label}: {', '.join(names[:NAMED])}{more}")
-    return "; ".join(parts)
+    return named_differences(masters, workers, "other content", most=NAMED)

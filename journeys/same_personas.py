@@ -27,7 +27,7 @@ from locust.runners import STATE_INIT, MasterRunner, WorkerRunner
 from journeys import code_version, leave_run
 from journeys.results.distributed import STRANGER_KEY
 from journeys.results.slo import Check
-from journeys.wording import counted
+from journeys.wording import counted, named_differences
 
 log = logging.getLogger(__name__)
 
@@ -141,19 +141,7 @@ def _leave_for_other_code(runner, masters_code: dict[str, str]) -> None:
 
 def differences(masters: dict[str, str], workers: dict[str, str]) -> str:
     """Which personas differ, by name: only on one side, or on both with other values."""
-    changed = sorted(
-        n for n in masters.keys() & workers.keys() if masters[n] != workers[n]
-    )
-    parts = [
-        f"{label}: {', '.join(names)}"
-        for label, names in (
-            ("other values in", changed),
-            ("only on the master", sorted(masters.keys() - workers.keys())),
-            ("only on the worker", sorted(workers.keys() - masters.keys())),
-        )
-        if names
-    ]
-    return "; ".join(parts) or "other content"
+    return named_differences(masters, workers, "other values in") or "other content"
 
 
 def _worker_differs(environment, data) -> None:

@@ -20,3 +20,34 @@ def quotable_code(code: Any) -> bool:
     A service could put anything there (a card number, a timestamp, markup), and Locust's
     failures table gets one row per distinct message."""
     return isinstance(code, str) and _CODE.fullmatch(code) is not None
+
+
+def named_differences(
+    masters: dict[str, str],
+    workers: dict[str, str],
+    changed: str,
+    most: int | None = None,
+) -> str:
+    """Which names of two ``{name: fingerprint}`` maps differ: ``changed`` (on both sides, other
+    fingerprints), ``only on the master``, ``only on the worker``; each list cut to ``most``
+    names and "and N more". Empty when they agree."""
+    parts = []
+    for label, names in (
+        (
+            changed,
+            sorted(
+                n for n in masters.keys() & workers.keys() if masters[n] != workers[n]
+            ),
+        ),
+        ("only on the master", sorted(masters.keys() - workers.keys())),
+        ("only on the worker", sorted(workers.keys() - masters.keys())),
+    ):
+        if names:
+            shown = names if most is None else names[:most]
+            more = (
+                f" and {len(names) - len(shown)} more"
+                if len(names) > len(shown)
+                else ""
+            )
+            parts.append(f"{label}: {', '.join(shown)}{more}")
+    return "; ".join(parts)
