@@ -23,7 +23,7 @@ from locust import events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, WorkerRunner
 from locust.util.timespan import parse_timespan
 
-from journeys.profiles import report
+from journeys.profiles import report, verdict
 from journeys.profiles.phases import PHASE_MESSAGE, REPORT_KEY, book
 from journeys.profiles.schedule import (
     DEFAULT_PROFILE,
@@ -34,7 +34,7 @@ from journeys.profiles.schedule import (
     profile_of,
 )
 from journeys.profiles.shape import LoadProfile
-from journeys.results import end_of_run
+from journeys.results import end_of_run, slo
 from journeys.results.distributed import left_workers, lost_workers
 from journeys.start_form import set_form_values
 
@@ -268,3 +268,4 @@ def _printed_report() -> list[str]:
 
 
 end_of_run.reports_before_summary.append(_printed_report)
+slo.more_checks.append(lambda targets: verdict.phase_checks(book, targets))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from journeys.profiles.phases import PhaseBook
 from journeys.profiles.report import MIN_REQUESTS_TO_COMPARE
+from journeys.results.slo import Check, RequestFigures, SloTargets, request_checks
 
 #: profile -> {phase: the scope its checks carry}
 JUDGED = {
@@ -25,11 +26,8 @@ JUDGED = {
 }
 
 
-def phase_checks(book: PhaseBook, targets) -> list:
-    """The checks of the judged phases that ran (``slo.Check``), empty for steady and step."""
-    # imported here: journeys.results.slo calls this, and importing it at the top would loop
-    from journeys.results.slo import RequestFigures, request_checks
-
+def phase_checks(book: PhaseBook, targets: SloTargets) -> list[Check]:
+    """The checks of the judged phases that ran, empty for steady and step."""
     if book.schedule is None:
         return []
     judged = JUDGED.get(book.schedule.profile, {})

@@ -4,7 +4,7 @@
 
 Latency and error-rate targets apply to the HTTP requests overall, to each journey's requests
 (Locust entries named ``"<journey>: ..."``) and to the phases a load profile is about (a spike's
-peak and recovery, a soak's last window: ``journeys.profiles.verdict``); the ``journey`` timing
+peak and recovery, a soak's last window: ``journeys.profiles.verdict``, through ``more_checks``); the ``journey`` timing
 entries are not requests and stay out of them. A journey's own figures must hold too: failed journeys count toward a journey
 error rate judged against ``--slo-error-rate``; any duplicate charge or reconciliation mismatch
 fails outright; each persona's observed decline rate must lie within the binomial interval
@@ -20,6 +20,7 @@ import logging
 import math
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from locust import events
@@ -417,6 +418,12 @@ def _decline_checks(book: JourneyBook, personas: dict) -> list[Check]:
     return checks
 
 
+#: More checks, each ``targets -> [Check]``, from the parts that judge more than the requests
+#: and journeys: the load profile's phases (``journeys.profiles.hooks`` registers them; the
+#: profiles import the results, not the other way round).
+more_checks: list[Callable[[SloTargets], list[Check]]] = []
+
+
 def evaluate(
     environment, book: JourneyBook, targets: SloTargets | None = None
 ) -> Verdict:
@@ -455,7 +462,8 @@ def evaluate(
             verdict.checks += request_checks(journey, figures, targets)
         verdict.checks += _journey_checks(journey, book, targets)
     verdict.checks += _decline_checks(book, personas_of(environment))
-    verdict.checks += _profile_phase_checks(targets)
+    for more in more_checks:
+        verdict.checks += more(targets)
     lost = lost_workers(environment)
     if lost:
         verdict.checks.append(
@@ -493,15 +501,6 @@ def evaluate(
             )
         )
     return verdict
-
-
-def _profile_phase_checks(targets: SloTargets) -> list[Check]:
-    """A spike's peak and recovery, a soak's last window: judged on their own too."""
-    # imported here: journeys.profiles imports the results
-    from journeys.profiles.phases import book as phases
-    from journeys.profiles.verdict import phase_checks
-
-    return phase_checks(phases, targets)
 
 
 def generator_errors(environment) -> list[tuple[int, str]]:
