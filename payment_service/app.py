@@ -175,7 +175,8 @@ def create_app(settings: Settings) -> FastAPI:
                 type_="authentication_error",
             )
 
-    @app.get("/health")
+    # HEAD too: uptime checkers and some load balancers probe with it (405 read as "down")
+    @app.api_route("/health", methods=["GET", "HEAD"])
     async def health() -> dict:
         return {"status": "ok", "faults": faults.faults.active}
 

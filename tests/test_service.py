@@ -457,6 +457,15 @@ def test_faults_can_be_changed_live(start_service):
     assert health["faults"] == [], health  # error_phase alone injects nothing
 
 
+def test_health_answers_get_and_head(service):
+    """Uptime checkers and load balancers probe with HEAD as well as GET."""
+    got = requests.get(service.url + "/health", timeout=5)
+    assert got.status_code == 200 and got.json()["status"] == "ok"
+    head = requests.head(service.url + "/health", timeout=5)
+    assert head.status_code == 200, head.status_code
+    assert head.content == b""
+
+
 def test_openapi_document_describes_the_contract(service):
     doc = requests.get(service.url + "/openapi.json", timeout=5).json()
     assert {"/pay", "/internal/generate-report", "/health"} <= set(doc["paths"])
