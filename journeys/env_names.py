@@ -21,7 +21,8 @@ from journeys.option_sources import env_var_names
 
 log = logging.getLogger(__name__)
 
-#: Read by Locust outside its options, by our Docker entrypoint, or set by Kubernetes.
+#: Read by Locust outside its options (``LOCUST_MODE_MASTER``/``WORKER`` are options' names and
+#: need no entry here); Kubernetes' service links are matched below.
 READ_ELSEWHERE = {
     "LOCUST_USER_CLASSES",
     "LOCUST_PLAYWRIGHT",
@@ -29,8 +30,6 @@ READ_ELSEWHERE = {
     "LOCUST_SKIP_URLLIB",
     "LOCUST_WAIT_FOR_WORKERS_REPORT_AFTER_RAMP_UP",
     "LOCUST_WORKER_ADDITIONAL_WAIT_BEFORE_READY_AFTER_STOP",
-    "LOCUST_MODE_MASTER",
-    "LOCUST_MODE_WORKER",
 }
 KUBERNETES_SERVICE_LINK = re.compile(r"LOCUST_(SERVICE_HOST|SERVICE_PORT|PORT)(_|$)")
 
