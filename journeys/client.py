@@ -36,6 +36,7 @@ import gevent
 from gevent import getcurrent
 
 from journeys import tracing
+from journeys.content_coding import UNDECODED, undecoded, unreadable
 from journeys.data import compact_json, flat_json, string_json
 from journeys.report_shape import report_shape_problem
 from journeys.results import ledger
@@ -501,6 +502,10 @@ class PaymentApi:
             return None, reason, self._asked_wait(resp), reason
         body = _json_body(resp)
         if status == 201:
+            if body is None:
+                # the payment was made but the answer does not say which: ask again, same key
+                reason = unreadable(resp, 201, "201 with unreadable body")
+                return None, reason, None, reason
             return self._judge_paid(body, key, card, amount, currency)
         # 200, 204, a redirect (not followed): not what the contract answers
         if status < 400:
@@ -510,7 +515,7 @@ class PaymentApi:
             return PayAnswer("refused", status, detail=failure), None, None, failure
         error = _error_of(body)
         if body is None or not error:
-            reason = f"{status} without a JSON error body"
+            reason = unreadable(resp, status, f"{status} without a JSON error body")
             if status == 402:
                 # a garbled decline, like a garbled 201: the same key again may bring the
                 # readable answer (and the payment id the decline was stored under)
@@ -534,11 +539,7 @@ class PaymentApi:
         payment_id = body.get("id") if isinstance(body, dict) else None
         if not isinstance(payment_id, str) or not payment_id:
             # the payment was made but the answer does not say which: ask again with the same key
-            reason = (
-                "201 with unreadable body"
-                if body is None
-                else "201 without a payment id"
-            )
+            reason = "201 without a payment id"
             return None, reason, None, reason
         self._read_service_clock(body.get("created"))
         earlier = self._remember(key, payment_id)
@@ -676,7 +677,9 @@ class PaymentApi:
             reason = f"report: expected 200, got {status}"
         else:
             code = _error_of(parsed).get("code")
-            what = "unreadable body" if parsed is None else "unexpected shape"
+            what = "unexpected shape"
+            if parsed is None:
+                what = UNDECODED if undecoded(resp) else "unreadable body"
             reason = f"report: {status} {shown_code(code) if code else what}"
         if status >= 500:
             wait_s = self._asked_wait(resp)
@@ -776,8 +779,10 @@ class PaymentApi:
                     self._book_taken_probe(data, headers)
                 if got == 429:
                     answer, wait_s = self._rate_limit_wait(resp)
+                elif got_code:
+                    answer = f"{got} {shown_code(got_code)}"
                 elif got:
-                    answer = f"{got}{' ' + shown_code(got_code) if got_code else ''}"
+                    answer = unreadable(resp, got, str(got))
                 else:
                     answer = _no_answer(_error_of_attempt(resp))
                 message = f"expected {status}{' ' + code if code else ''}, got {answer}"

@@ -20,7 +20,7 @@ from locust import FastHttpUser, constant, events
 from locust.runners import MasterRunner, WorkerRunner
 from locust.user.task import DefaultTaskSet
 
-from journeys import cookies, interim_answers, same_personas
+from journeys import content_coding, cookies, interim_answers, same_personas
 from journeys.client import PaymentApi
 from journeys.customer import CheckoutJourney
 from journeys.data import PaymentData, build_pools
@@ -33,6 +33,8 @@ from journeys.wording import counted
 log = logging.getLogger(__name__)
 # a 103 Early Hints or an unasked 100 Continue before an answer (see journeys/interim_answers.py)
 interim_answers.install()
+# x-gzip read as gzip, a body that does not decode named, not raised (journeys/content_coding.py)
+content_coding.install()
 
 JOURNEYS_BY_ROLE = {
     "customer": [CheckoutJourney],

@@ -27,6 +27,8 @@ test cards, a batch report over what it was paid), and in MODE:
   a formula or a terminal escape (``<B>``, ``=A1``, ESC ``[J``), with one payment in it
 * ``report-succeeded-off``  every report's ``payments.succeeded`` is one more than its ``totals``
   hold (the totals themselves are right)
+* ``undecodable-body``  every other /pay answer says ``Content-Encoding: gzip`` over a body that
+  is not gzip
 * ``report-other-codes``  the report endpoint refuses a missing token, a wrong token and a bad
   range with the contract's statuses but other error codes
 
@@ -113,6 +115,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "text/html" if html else "application/json")
         self.send_header("Content-Length", str(len(data)))
+        if MODE == "undecodable-body" and self.path == "/pay" and seen["/pay"] % 2:
+            self.send_header("Content-Encoding", "gzip")  # over plain JSON
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()

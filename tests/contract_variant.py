@@ -6,8 +6,9 @@ A proxy in front of a running reference service (``UPSTREAM``, e.g. ``http://127
 that keeps its meaning (validation, idempotency, declines, reports) and changes how it is said,
 the way another service speaking the same contract might:
 
-* ``gzip``, ``deflate``, ``br``  compressed bodies (``Content-Encoding``) when the request's
-  ``Accept-Encoding`` allows it; several take turns
+* ``gzip``, ``deflate``, ``br``, ``x-gzip``  compressed bodies (``Content-Encoding``) when the
+  request's ``Accept-Encoding`` allows it (``x-gzip``: gzip under its old name, which RFC 9110
+  asks a client to read as gzip); several take turns
 * ``chunked``          ``Transfer-Encoding: chunked`` instead of ``Content-Length``; with
   ``eof-body`` too, the three ways take turns
 * ``close``            ``Connection: close`` on every answer
@@ -68,6 +69,7 @@ seen: Counter = Counter()
 ids: dict[str, str] = {}  # the reference's payment id -> this variant's
 local = threading.local()
 COMPRESS = {"gzip": gzip.compress, "deflate": zlib.compress, "br": brotli.compress}
+COMPRESS["x-gzip"] = gzip.compress  # gzip's old name, which a client must read as gzip
 ENCODINGS = itertools.cycle([e for e in COMPRESS if e in VARIATIONS] or [None])
 _framings = [f for f in ("chunked", "eof-body") if f in VARIATIONS]
 #: how a body's end is told: one way, or all three in turns when several are asked for
@@ -152,7 +154,9 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(0.3)
         headers = [("Content-Type", content_type), *extra]
         encoding = next(ENCODINGS, None)  # in turns when several are asked for
-        if encoding and encoding in self.headers.get("Accept-Encoding", ""):
+        if encoding and encoding.removeprefix("x-") in self.headers.get(
+            "Accept-Encoding", ""
+        ):
             data = COMPRESS[encoding](data)
             headers.append(("Content-Encoding", encoding))
         if "close" in VARIATIONS:

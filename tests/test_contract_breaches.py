@@ -132,6 +132,7 @@ def breach_runs(request):
         ("report-mistyped", "report: 200 breaks the contract: totals."),
         ("drip", "no answer: TimeoutError"),  # --request-timeout bounds a whole attempt
         ("html-404", "404 without a JSON error body"),  # a proxy's page: not resent
+        ("undecodable-body", "201 body does not decode by its Content-Encoding"),
         (
             "hostile-strings",
             "duplicate charge: the idempotency key named another payment",
