@@ -64,6 +64,26 @@ _duplicates_logged = itertools.count()
 SERVICE_CLOCK_SPAN_S = 10 * 366 * 86400
 
 
+#: Whether a 201's ``created`` that breaks the contract was named (once per process).
+_created_breach_named = False
+
+
+def _name_created_breach(what: str) -> None:
+    """Warn, once, that a 201's ``created`` is ``what``: no request fails on it (the payment is
+    made), but without the service's clock the probes go by this machine's."""
+    global _created_breach_named
+    if _created_breach_named:
+        return
+    _created_breach_named = True
+    log.warning(
+        "the service breaks the contract: a 201's created is %s; the contract's created is "
+        "unix seconds (an integer such as 1764064800). No request fails on it, but the edge "
+        'probes choose the card expiring "this month" by this machine\'s clock, not the '
+        "service's (logged once)",
+        what,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """How hard the client tries before giving up on one request (same idempotency key)."""
@@ -369,11 +389,16 @@ class PaymentApi:
 
     def _read_service_clock(self, created) -> None:
         if isinstance(created, bool) or not isinstance(created, int | float):
+            _name_created_breach("missing" if created is None else "not a number")
             return
         # stamped in the whole second ``created`` names (or at that fraction), a moment ago
         ahead = created + 0.5 - time.time()
         if math.isfinite(ahead) and abs(ahead) <= SERVICE_CLOCK_SPAN_S:
             self.service_clock_ahead_s = ahead
+        else:
+            _name_created_breach(
+                "not unix seconds (ten years or more off this machine's clock)"
+            )
 
     # -- POST /pay -------------------------------------------------------------------------------
 

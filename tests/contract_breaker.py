@@ -203,6 +203,7 @@ class Handler(BaseHTTPRequestHandler):
                 "amount": body["amount"],
                 "currency": body["currency"],
                 "card": {"brand": brand_of(number), "last4": last4},
+                "created": int(time.time()),
             },
             drip=MODE == "drip" and count % 3 == 0,
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import random
 import re
 import subprocess
 import sys
@@ -17,10 +18,16 @@ import urllib.request
 from types import SimpleNamespace
 
 import pytest
+from gevent.pywsgi import WSGIServer
+from locust import events
+from locust.contrib.fasthttp import FastHttpSession
 
-from journeys.data import card_pool
+from journeys import client
+from journeys.client import PaymentApi
+from journeys.data import PaymentData, build_pools, card_pool
+from journeys.personas import load_personas
 from journeys.results import reconcile_run
-from payment_contract import BRANDS, DECLINING_TEST_CARDS
+from payment_contract import BRANDS, DECLINING_TEST_CARDS, brand_of
 from tests.conftest import (
     ROOT,
     TOKEN,
@@ -342,3 +349,62 @@ def test_a_refused_report_is_named_not_quoted(breaker, monkeypatch, mode, messag
     with pytest.raises(reconcile_run.NoReport) as caught:
         reconcile_run.report_of_the_run(url, TOKEN, time.time() - 10)
     assert str(caught.value) == message, str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("created", "named"),
+    [
+        (
+            "2026-12-07T10:00:00Z",
+            "created is not a number",
+        ),  # ISO 8601, not unix seconds
+        (int(time.time() * 1000), "created is not unix seconds"),  # milliseconds
+        (None, "created is missing"),
+    ],
+)
+def test_a_created_that_is_not_unix_seconds_is_named_once(
+    monkeypatch, caplog, created, named
+):
+    """A 201 whose ``created`` is not the contract's unix seconds fails no request (the payment
+    is made and echoed right), but the client cannot follow the service's clock with it, and the
+    run said nothing of it: one warning names the field and the rule."""
+    monkeypatch.setattr(client, "_created_breach_named", False, raising=False)
+
+    def app(environ, start_response):
+        sent = json.loads(environ["wsgi.input"].read())
+        number = sent["card"]["number"]
+        paid = {
+            "id": "pay_1", "status": "succeeded", "amount": sent["amount"],
+            "currency": sent["currency"],
+            "card": {"brand": brand_of(number), "last4": number[-4:]},
+        }  # fmt: skip
+        if created is not None:
+            paid["created"] = created
+        start_response("201 Created", [("Content-Type", "application/json")])
+        return [json.dumps(paid).encode()]
+
+    persona = next(
+        p for p in load_personas(ROOT / "personas.csv") if p.role == "customer"
+    )
+    build_pools(persona, 1)
+    data = PaymentData(persona, 1, 0)
+    server = WSGIServer(("127.0.0.1", 0), app, log=None)
+    server.start()
+    try:
+        session = FastHttpSession(
+            f"http://127.0.0.1:{server.server_port}", events.request, user=None
+        )
+        api = PaymentApi(session, random.Random(1), None)
+        kinds = [
+            api.pay(
+                "checkout: pay", card=data.good_card(), customer=data.customer(),
+                amount=500, currency="USD", key=data.idempotency_key(), metadata={},
+            ).kind
+            for _ in range(2)
+        ]  # fmt: skip
+    finally:
+        server.stop()
+    assert kinds == ["paid", "paid"]
+    warned = [r.getMessage() for r in caplog.records if "created" in r.getMessage()]
+    assert len(warned) == 1 and named in warned[0], warned
+    assert "unix seconds" in warned[0] and "this month" in warned[0], warned
