@@ -20,7 +20,13 @@ from locust import FastHttpUser, constant, events
 from locust.runners import MasterRunner, WorkerRunner
 from locust.user.task import DefaultTaskSet
 
-from journeys import content_coding, cookies, interim_answers, same_personas
+from journeys import (
+    content_coding,
+    cookies,
+    interim_answers,
+    same_personas,
+    stale_connections,
+)
 from journeys.client import PaymentApi
 from journeys.customer import CheckoutJourney
 from journeys.data import PaymentData, build_pools
@@ -35,6 +41,8 @@ log = logging.getLogger(__name__)
 interim_answers.install()
 # x-gzip read as gzip, a body that does not decode named, not raised (journeys/content_coding.py)
 content_coding.install()
+# a request that crossed the service's close of an idle connection goes again (stale_connections.py)
+stale_connections.install()
 
 JOURNEYS_BY_ROLE = {
     "customer": [CheckoutJourney],

@@ -23,7 +23,7 @@ from gevent.pywsgi import WSGIServer
 from locust import events
 from locust.contrib.fasthttp import FastHttpSession
 
-from journeys import interim_answers
+from journeys import interim_answers, stale_connections
 from journeys.client import PaymentApi, RetryPolicy
 from journeys.data import PaymentData, build_pools
 from journeys.personas import load_personas
@@ -380,3 +380,71 @@ def test_a_5xx_asking_for_no_wait_does_not_spend_the_resends_at_once():
     backoffs = [policy.backoff(n, rng) for n in range(3)]
     assert answer.report is None and len(asked) == 4
     assert asked[-1] - asked[0] >= sum(backoffs) - 0.05, (asked, backoffs)
+
+
+def _serve_connections(server, scripts: list[list[str]], seen: list[int]) -> None:
+    """Accept one connection per script in ``scripts``; for each request on it, do the next
+    step: ``answer`` (a 201, kept alive) or ``drop`` (close without a byte of answer, as a
+    service does with a connection it found idle as the request went out). ``seen`` gets the
+    number of each connection a request came on."""
+    body = b'{"id": "pay_1", "status": "succeeded"}'
+    for number, script in enumerate(scripts):
+        conn, _ = server.accept()
+        with conn:
+            for step in script:
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    head += conn.recv(65536)
+                seen.append(number)
+                if step == "drop":
+                    break
+                conn.sendall(
+                    b"HTTP/1.1 201 Created\r\nContent-Length: %d\r\n\r\n%s"
+                    % (len(body), body)
+                )
+
+
+@pytest.mark.parametrize(
+    ("scripts", "statuses", "seen"),
+    [
+        # the second request crosses the close of the kept-alive connection: sent again
+        ([["answer", "drop"], ["answer"]], [201, 201], [0, 0, 1]),
+        # a new connection closed without an answer is the service's failure: not sent again
+        ([["drop"]], [0], [0]),
+    ],
+)
+def test_a_request_crossing_the_close_of_an_idle_connection_is_sent_again(
+    scripts, statuses, seen
+):
+    """A service may close a kept-alive connection it finds idle (uvicorn after 5 s; the
+    personas think up to 5 s), and the close can cross the next request on the wire: that
+    request gets no byte of answer. Locust's client sent it again on a new connection only
+    for idempotent methods, so every POST failed ("no answer: HTTPConnectionClosed": 3 of 123
+    payments against the reference with a think time of 5 s), though the service never took
+    it. Sent once more on a new connection, as HTTP clients do for a request that is safe to
+    replay; a request a new connection got no answer to still fails."""
+    stale_connections.install()
+    server = socket.create_server(("127.0.0.1", 0))
+    got: list[int] = []
+    serving = gevent.spawn(_serve_connections, server, scripts, got)
+    failed = []
+
+    def record(exception=None, **_kw):
+        failed.append(exception) if exception else None
+
+    events.request.add_listener(record)
+    try:
+        session = FastHttpSession(
+            f"http://127.0.0.1:{server.getsockname()[1]}", events.request, user=None
+        )
+        answers = []
+        for _ in statuses:
+            with session.post("/pay", data=b"{}", catch_response=True) as answer:
+                answers.append(answer.status_code)
+                answer.success() if answer.status_code == 201 else answer.failure("-")
+    finally:
+        events.request.remove_listener(record)
+        serving.kill()
+        server.close()
+    assert answers == statuses and got == seen, (answers, got)
+    assert len(failed) == statuses.count(0), failed

@@ -1,0 +1,41 @@
+"""A request that crossed the service's close of an idle connection: sent again, once.
+
+A service may close a kept-alive connection it finds idle (uvicorn after 5 s, while the personas
+think up to 5 s). Locust's client (geventhttpclient) checks a pooled connection before reusing
+it, but a close that crosses the next request on the wire comes after that check: the request
+gets no byte of answer. The client sends such a request again on a new connection only for
+idempotent methods, so every POST failed ("no answer: HTTPConnectionClosed"), a failed request
+the service never took. Every request the generator sends may be sent again (a payment carries
+its idempotency key, a report stores nothing, a probe is refused), as HTTP clients do for a
+request safe to replay (Go's, for one with an ``Idempotency-Key``): ``install`` lets one that got
+no answer on a reused connection go again on another. One that got none on a new connection
+still fails: that is the service's doing.
+"""
+
+from __future__ import annotations
+
+from gevent.local import local
+from geventhttpclient import client
+from geventhttpclient.connectionpool import ConnectionPool
+
+_take_socket = ConnectionPool.get_socket
+_may_send_again = client._may_retry_after_send_error
+#: per greenlet (a user): whether its request went out on a connection used before
+_last = local()
+
+
+def _get_socket(self: ConnectionPool):
+    idle = tuple(self._socket_queue.queue)
+    sock = _take_socket(self)
+    _last.reused = any(sock is s for s in idle)
+    return sock
+
+
+def _may_retry_after_send_error(method: str) -> bool:
+    return _may_send_again(method) or getattr(_last, "reused", False)
+
+
+def install() -> None:
+    """Send such requests again (once per process; idempotent)."""
+    ConnectionPool.get_socket = _get_socket
+    client._may_retry_after_send_error = _may_retry_after_send_error
