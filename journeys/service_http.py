@@ -1,7 +1,8 @@
 """Requests to the payment service outside Locust's client (urllib): the preflight's checks and
 ``--reconcile-run``'s report. Proxies are bypassed, redirects are not followed (they would
-carry the token), interim 1xx answers are read past, and what a message may show of an answer
-never quotes the service's bytes.
+carry the token), interim 1xx answers are read past, an HTTPS service's certificate is taken as
+Locust's users take it (unverified), and what a message may show of an answer never quotes the
+service's bytes.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import ssl
 import urllib.error
 import urllib.request
 from email.message import Message
@@ -74,6 +76,16 @@ class _FinalAnswers(urllib.request.HTTPHandler, urllib.request.HTTPSHandler):
         return self.do_open(_TlsConnection, req, context=self._context)
 
 
+def _as_the_users_do() -> ssl.SSLContext:
+    """TLS without verifying the certificate, as Locust's users (``FastHttpUser.insecure``,
+    True) reach the service: verified here, a service with a self-signed certificate took the
+    load, but the checks were skipped and ``--reconcile-run`` failed the books for no report."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # no CA certificates to load
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 def report_url(host: str) -> str:
     """The report endpoint's URL on ``host``, without credentials (safe to print)."""
     return without_credentials(host).rstrip("/") + REPORT_PATH
@@ -129,7 +141,9 @@ def post_json(
         method="POST",
     )
     opener = urllib.request.build_opener(
-        urllib.request.ProxyHandler({}), _NoRedirects, _FinalAnswers
+        urllib.request.ProxyHandler({}),
+        _NoRedirects,
+        _FinalAnswers(context=_as_the_users_do()),
     )
     try:
         with opener.open(request, timeout=timeout) as answer:

@@ -32,6 +32,7 @@ the way another service speaking the same contract might:
 * ``early-hints``      a ``103 Early Hints`` before every answer
 * ``http-1.0``         HTTP/1.0 answers (a connection per request)
 * ``503-retry-after``  every fourth ``/pay`` is a 503 with ``Retry-After: 1`` (nothing forwarded)
+* ``tls``              HTTPS with a self-signed certificate (made with ``openssl`` at start)
 
 ``GET /stats`` returns what it saw: requests per path, connections accepted.
 """
@@ -45,7 +46,10 @@ import http.client
 import itertools
 import json
 import socket
+import ssl
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -283,5 +287,23 @@ class Handler(BaseHTTPRequestHandler):
         )
 
 
+def self_signed_tls() -> ssl.SSLContext:
+    """A server context with a certificate for 127.0.0.1 that no one signed."""
+    folder = Path(tempfile.mkdtemp())
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return context
+
+
 if __name__ == "__main__":
-    ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+    server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
+    if "tls" in VARIATIONS:
+        server.socket = self_signed_tls().wrap_socket(server.socket, server_side=True)
+    server.serve_forever()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.utils
 import json
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -49,8 +50,10 @@ def variant(service):
             [sys.executable, script, str(port), service.url, variations]
         )
         started.append(proc)
-        wait_http(f"http://127.0.0.1:{port}/health")
-        return f"http://127.0.0.1:{port}" + ("/v1" if "base-path" in variations else "")
+        scheme = "https" if "tls" in variations.split(",") else "http"
+        wait_http(f"{scheme}://127.0.0.1:{port}/health")
+        path = "/v1" if "base-path" in variations else ""
+        return f"{scheme}://127.0.0.1:{port}{path}"
 
     yield start
     for proc in started:
@@ -448,3 +451,23 @@ def test_a_request_crossing_the_close_of_an_idle_connection_is_sent_again(
         server.close()
     assert answers == statuses and got == seen, (answers, got)
     assert len(failed) == statuses.count(0), failed
+
+
+@pytest.mark.skipif(
+    shutil.which("openssl") is None, reason="makes its certificate with openssl"
+)
+def test_a_service_behind_https_with_a_self_signed_certificate_passes(
+    tmp_path, variant
+):
+    """Locust's users do not verify the service's certificate (``FastHttpUser.insecure``), so
+    the load reached an HTTPS service with a self-signed one; the checks before the load and
+    ``--reconcile-run`` verified it: the checks were skipped with a warning and the books failed
+    with "no report of the run from the service: ... CERTIFICATE_VERIFY_FAILED", exit 1."""
+    run = run_locust(
+        tmp_path, variant("tls"), "--seed", "7", "--reconcile-run",
+        personas=write_personas(tmp_path, SHOPPER, OPS), users=2, run_time="2s",
+    )  # fmt: skip
+    assert run.returncode == 0, run.output[-3000:]
+    assert "check: no answer" not in run.output, run.output[-3000:]  # preflight's
+    books = next(r for r in run.csv_rows("slo") if r["metric"] == "books")
+    assert books["passed"] == "true", books
