@@ -8,8 +8,8 @@ idempotent methods, so every POST failed ("no answer: HTTPConnectionClosed"), a 
 the service never took. Every request the generator sends may be sent again (a payment carries
 its idempotency key, a report stores nothing, a probe is refused), as HTTP clients do for a
 request safe to replay (Go's, for one with an ``Idempotency-Key``): ``install`` lets one that got
-no answer on a reused connection go again on another. One that got none on a new connection
-still fails: that is the service's doing.
+no answer on a reused connection go again on another (within the client's bounded tries). One
+that got none on a new connection still fails: that is the service's doing.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ _last = local()
 def _get_socket(self: ConnectionPool):
     idle = tuple(self._socket_queue.queue)
     sock = _take_socket(self)
-    _last.reused = any(sock is s for s in idle)
+    _last.reused = sock in idle  # sockets compare by identity
     return sock
 
 
