@@ -603,6 +603,10 @@ class PaymentApi:
             failure = (
                 f"402 {shown_code(decline)}, expected decline {expected} ({card.brand})"
             )
+        elif not isinstance(payment_id, str) or not payment_id:
+            # the contract's decline names the payment it stored: without it a replay that
+            # declines under another id (a second stored decline) goes unseen
+            failure = "402 without a payment_id"
         if duplicate:
             failure = DUPLICATE_CHARGE
         return (

@@ -12,6 +12,7 @@ test cards, a batch report over what it was paid), and in MODE:
 * ``status-200``        /pay answers 200 instead of 201
 * ``every-third-200``   every third /pay answers 200 instead of 201
 * ``decline-no-code``   402 without ``decline_code``
+* ``decline-no-id``     402 without ``payment_id``
 * ``report-mistyped``   the report's counts are strings
 * ``drip``              every third 201 sends its body one byte every 0.3 s
 * ``html-404``          every other /pay is a proxy's 404 page (HTML)
@@ -188,6 +189,8 @@ class Handler(BaseHTTPRequestHandler):
             error = {"code": "card_declined", "payment_id": payment_id}
             if MODE != "decline-no-code":
                 error["decline_code"] = decline
+            if MODE == "decline-no-id":
+                del error["payment_id"]
             return self.answer(402, {"error": error})
         with lock:
             entry = batches[batch]["totals"][body["currency"]]

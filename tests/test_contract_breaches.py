@@ -136,6 +136,7 @@ def breach_runs(request):
         ("redirect", "expected 201, got 307"),
         ("status-200", "expected 201, got 200"),
         ("decline-no-code", "402 without a decline_code"),
+        ("decline-no-id", "402 without a payment_id"),
         ("report-mistyped", "report: 200 breaks the contract: totals."),
         ("drip", "no answer: TimeoutError"),  # --request-timeout bounds a whole attempt
         ("html-404", "404 without a JSON error body"),  # a proxy's page: not resent
@@ -168,9 +169,17 @@ def test_a_contract_breach_is_named_and_handled(request, breach_runs, mode, fail
 
     # what may not be resent was not, and the books hold only what may have been stored
     resends = {name for (_, name) in stats if "resend" in name}
-    if mode in ("redirect", "status-200", "decline-no-code", "html-404"):
+    if mode in (
+        "redirect",
+        "status-200",
+        "decline-no-code",
+        "decline-no-id",
+        "html-404",
+    ):
         assert not any(name.startswith("checkout: pay") for name in resends), resends
-    if mode in ("redirect", "retry-after-garbage", "decline-no-code", "html-404"):
+    if mode in (
+        "redirect", "retry-after-garbage", "decline-no-code", "decline-no-id", "html-404"
+    ):  # fmt: skip
         assert unknown_payments(run) == 0, run.csv_rows("ledger")
     if mode == "drip":  # resent with the same key after the deadline
         assert any(name.endswith("(resend same key)") for _, name in stats), sorted(
