@@ -13,6 +13,7 @@ from gevent import monkey
 
 monkey.patch_all()
 
+import contextlib
 import csv
 import functools
 import json
@@ -666,3 +667,48 @@ def case_result(results: dict[str, CaseRun | BaseException], request) -> CaseRun
     if isinstance(result, BaseException):
         raise result
     return result
+
+
+def paid_answer(sent: dict, **fields) -> dict:
+    """The contract's 201 body for the ``/pay`` body ``sent`` (id ``pay_1``), with ``fields``
+    added or replaced (``created=None`` leaves it out): what a fake service in a test answers."""
+    from payment_contract import brand_of
+
+    number = sent["card"]["number"]
+    paid = {
+        "id": "pay_1", "status": "succeeded", "amount": sent["amount"],
+        "currency": sent["currency"], "created": int(time.time()),
+        "card": {"brand": brand_of(number), "last4": number[-4:]},
+    }  # fmt: skip
+    paid.update(fields)
+    return {k: v for k, v in paid.items() if v is not None}
+
+
+@contextlib.contextmanager
+def customer_api(app, policy=None):
+    """(a ``PaymentApi`` of a customer, its ``PaymentData``) against the WSGI ``app`` served on
+    127.0.0.1 for the ``with`` block; no token."""
+    import random
+
+    from gevent.pywsgi import WSGIServer
+    from locust import events
+    from locust.contrib.fasthttp import FastHttpSession
+
+    from journeys.client import PaymentApi
+    from journeys.data import PaymentData, build_pools
+    from journeys.personas import load_personas
+
+    persona = next(
+        p for p in load_personas(ROOT / "personas.csv") if p.role == "customer"
+    )
+    build_pools(persona, 1)
+    server = WSGIServer(("127.0.0.1", 0), app, log=None)
+    server.start()
+    try:
+        session = FastHttpSession(
+            f"http://127.0.0.1:{server.server_port}", events.request, user=None
+        )
+        api = PaymentApi(session, random.Random(1), None, policy)
+        yield api, PaymentData(persona, 1, 0)
+    finally:
+        server.stop()

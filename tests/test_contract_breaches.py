@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import random
 import re
 import subprocess
 import sys
@@ -18,23 +17,20 @@ import urllib.request
 from types import SimpleNamespace
 
 import pytest
-from gevent.pywsgi import WSGIServer
-from locust import events
-from locust.contrib.fasthttp import FastHttpSession
 
 from journeys import client
-from journeys.client import PaymentApi
-from journeys.data import PaymentData, build_pools, card_pool
-from journeys.personas import load_personas
+from journeys.data import card_pool
 from journeys.results import reconcile_run
-from payment_contract import BRANDS, DECLINING_TEST_CARDS, brand_of
+from payment_contract import BRANDS, DECLINING_TEST_CARDS
 from tests.conftest import (
     ROOT,
     TOKEN,
     case_result,
+    customer_api,
     free_port,
     locust_command,
     locust_env,
+    paid_answer,
     run_cases,
     run_locust,
     wait_http,
@@ -381,29 +377,10 @@ def test_a_created_that_is_not_unix_seconds_is_named_once(
 
     def app(environ, start_response):
         sent = json.loads(environ["wsgi.input"].read())
-        number = sent["card"]["number"]
-        paid = {
-            "id": "pay_1", "status": "succeeded", "amount": sent["amount"],
-            "currency": sent["currency"],
-            "card": {"brand": brand_of(number), "last4": number[-4:]},
-        }  # fmt: skip
-        if created is not None:
-            paid["created"] = created
         start_response("201 Created", [("Content-Type", "application/json")])
-        return [json.dumps(paid).encode()]
+        return [json.dumps(paid_answer(sent, created=created)).encode()]
 
-    persona = next(
-        p for p in load_personas(ROOT / "personas.csv") if p.role == "customer"
-    )
-    build_pools(persona, 1)
-    data = PaymentData(persona, 1, 0)
-    server = WSGIServer(("127.0.0.1", 0), app, log=None)
-    server.start()
-    try:
-        session = FastHttpSession(
-            f"http://127.0.0.1:{server.server_port}", events.request, user=None
-        )
-        api = PaymentApi(session, random.Random(1), None)
+    with customer_api(app) as (api, data):
         kinds = [
             api.pay(
                 "checkout: pay", card=data.good_card(), customer=data.customer(),
@@ -411,8 +388,6 @@ def test_a_created_that_is_not_unix_seconds_is_named_once(
             ).kind
             for _ in range(2)
         ]  # fmt: skip
-    finally:
-        server.stop()
     assert kinds == ["paid", "paid"]
     warned = [r.getMessage() for r in caplog.records if "created" in r.getMessage()]
     assert len(warned) == 1 and named in warned[0], warned

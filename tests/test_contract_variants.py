@@ -26,12 +26,18 @@ from locust.contrib.fasthttp import FastHttpSession
 
 from journeys import interim_answers, stale_connections
 from journeys.client import PaymentApi, RetryPolicy
-from journeys.data import PaymentData, build_pools
-from journeys.personas import load_personas
 from journeys.results import reconcile_run
 from journeys.retry_after import retry_after_s
-from payment_contract import brand_of
-from tests.conftest import ROOT, TOKEN, free_port, run_locust, wait_http, write_personas
+from tests.conftest import (
+    ROOT,
+    TOKEN,
+    customer_api,
+    free_port,
+    paid_answer,
+    run_locust,
+    wait_http,
+    write_personas,
+)
 
 SHOPPER = "shopper,customer,2,visa|mastercard,USD|EUR,5,80,0.4,1,,en_US,0,0.05"
 OPS = "ops,operator,1,visa|amex,USD|JPY,1,500,0.3,0,4,en_US,0,0.05"
@@ -220,33 +226,14 @@ def test_a_5xx_with_retry_after_is_resent_when_the_service_asks():
                 [("Content-Type", "application/json"), ("Retry-After", "1")],
             )
             return [b'{"error": {"type": "api_error", "code": "service_unavailable"}}']
-        number = sent["card"]["number"]
-        paid = {
-            "id": "pay_1", "status": "succeeded", "amount": sent["amount"],
-            "currency": sent["currency"], "created": int(time.time()),
-            "card": {"brand": brand_of(number), "last4": number[-4:]},
-        }  # fmt: skip
         start_response("201 Created", [("Content-Type", "application/json")])
-        return [json.dumps(paid).encode()]
+        return [json.dumps(paid_answer(sent)).encode()]
 
-    persona = next(
-        p for p in load_personas(ROOT / "personas.csv") if p.role == "customer"
-    )
-    build_pools(persona, 1)
-    data = PaymentData(persona, 1, 0)
-    server = WSGIServer(("127.0.0.1", 0), app, log=None)
-    server.start()
-    try:
-        session = FastHttpSession(
-            f"http://127.0.0.1:{server.server_port}", events.request, user=None
-        )
-        api = PaymentApi(session, random.Random(1), None, RetryPolicy(backoff_s=0.01))
+    with customer_api(app, RetryPolicy(backoff_s=0.01)) as (api, data):
         answer = api.pay(
             "checkout: pay", card=data.good_card(), customer=data.customer(),
             amount=500, currency="USD", key=data.idempotency_key(), metadata={},
         )  # fmt: skip
-    finally:
-        server.stop()
     assert (answer.kind, answer.attempts) == ("paid", 2), answer
     assert 0.9 <= asked[1] - asked[0] < 2, asked[1] - asked[0]
 
