@@ -46,15 +46,13 @@ def _content(self: CompatResponse) -> bytes:
     body = self._response.read()
     self.release()
     codings = self.headers.getlist("content-encoding")
-    if (
-        not codings or not body
-    ):  # the usual answer; and an empty body is empty in any coding
+    # the usual answer has none; and an empty body is empty in any coding
+    if not codings or not body:
         return body
+    names = [c.strip().lower() for value in codings for c in value.split(",")]
     try:
-        for value in reversed(codings):
-            for coding in reversed(value.split(",")):
-                if coding.strip():
-                    body = DECODERS[coding.strip().lower()](body)
+        for name in reversed([n for n in names if n]):  # the last one applied first
+            body = DECODERS[name](body)
     except (KeyError, zlib.error, brotli.error):
         self.undecoded = True
         return b""
