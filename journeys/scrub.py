@@ -1,5 +1,5 @@
 """Texts that leave the generator without card numbers or the internal token: span tag values,
-the SLO verdict's messages and the personas file's errors."""
+the SLO verdict's checks, a batch mismatch's log line and the personas file's errors."""
 
 from __future__ import annotations
 

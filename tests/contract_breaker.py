@@ -32,6 +32,8 @@ test cards, a batch report over what it was paid), and in MODE:
   is not gzip
 * ``report-other-codes``  the report endpoint refuses a missing token, a wrong token and a bad
   range with the contract's statuses but other error codes
+* ``report-count-card``  every report's count per currency is a card number (a whole number, so
+  the report has the contract's shape)
 
 In every mode ``/pay`` ignores the ``Idempotency-Key`` header: it pays without one, or with one
 longer than 255 characters.
@@ -75,6 +77,8 @@ HOSTILE = (
 GARBAGE_STATUS_LINE = (
     b"HTTP/1.1 2OO \x1b[2J<script>alert(1)</script> 4242424242424242\r\n\r\n"
 )
+#: ``report-count-card``'s count: a test card's number
+CARD_COUNT = "4242424242424242"
 HOSTILE_CURRENCIES = ("<B>", "=A1", "\x1b[J")
 batches: dict = defaultdict(
     lambda: {"totals": defaultdict(lambda: [0, 0]), "declined": 0}
@@ -232,6 +236,8 @@ class Handler(BaseHTTPRequestHandler):
         if MODE == "hostile-currency":
             key = HOSTILE_CURRENCIES[seen[self.path] % len(HOSTILE_CURRENCIES)]
             totals[key] = {"count": 1, "amount": 100}
+        if MODE == "report-count-card":
+            totals = {c: {**t, "count": int(CARD_COUNT)} for c, t in totals.items()}
         if MODE == "report-mistyped":
             totals = {c: {k: str(v) for k, v in t.items()} for c, t in totals.items()}
         succeeded = sum(int(t["count"]) for t in totals.values())

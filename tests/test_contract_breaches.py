@@ -392,3 +392,22 @@ def test_a_created_that_is_not_unix_seconds_is_named_once(
     warned = [r.getMessage() for r in caplog.records if "created" in r.getMessage()]
     assert len(warned) == 1 and named in warned[0], warned
     assert "unix seconds" in warned[0] and "this month" in warned[0], warned
+
+
+def test_a_report_count_that_is_a_card_number_is_never_printed(tmp_path, breaker):
+    """A report's counts are whole numbers the service chooses: one that is a card number
+    (``report-count-card``) still fails the batch (mismatch) and the books, but neither the
+    mismatch's log line nor the verdict (terminal, SLO CSV, HTML report) quotes it."""
+    run = run_locust(
+        tmp_path, breaker("report-count-card"), "--reconcile-run", "--seed", str(SEED),
+        personas=write_personas(tmp_path, SHOPPER, OPS), users=2, run_time="2s",
+    )  # fmt: skip
+    assert run.returncode == 1, run.output[-3000:]
+    assert "mismatch in batch" in run.output, run.output[-3000:]
+    books = next(r for r in run.csv_rows("slo") if r["metric"] == "books")
+    assert books["passed"] == "false" and "the service holds" in books["message"], books
+    outputs = {"locust output": run.output, "report.html": run.html_path.read_text()}
+    for path in tmp_path.glob("run_*.csv"):
+        outputs[path.name] = path.read_text()
+    leaked = [name for name, text in outputs.items() if "4242424242424242" in text]
+    assert not leaked, leaked

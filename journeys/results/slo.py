@@ -181,7 +181,11 @@ class SloTargets:
 
 @dataclass(frozen=True)
 class Check:
-    """One judged figure: ``message`` says what and by how much, e.g. ``p95 612 ms > 500 ms (checkout)``."""
+    """One judged figure: ``message`` says what and by how much, e.g. ``p95 612 ms > 500 ms (checkout)``.
+
+    ``actual`` and ``message`` are kept scrubbed of card numbers and the token: some quote
+    figures the service chose (a report's count of payments), and every check reaches the
+    terminal, the SLO CSV, the HTML report and the web UI."""
 
     scope: str
     metric: str
@@ -189,6 +193,11 @@ class Check:
     actual: str
     passed: bool
     message: str
+
+    def __post_init__(self) -> None:
+        secrets = secrets_from_env()
+        object.__setattr__(self, "actual", scrub(self.actual, secrets))
+        object.__setattr__(self, "message", scrub(self.message, secrets))
 
 
 @dataclass
