@@ -20,7 +20,12 @@ import sqlite3
 import sys
 
 from payment_service.faults import ERROR_PHASES, RANGES, knob_problem
-from payment_service.tracing import MIN_TOKEN_LENGTH, configure_tracing, scrub
+from payment_service.tracing import (
+    MIN_TOKEN_LENGTH,
+    configure_tracing,
+    scrub,
+    scrub_url,
+)
 
 TOKEN_ENV = "PAYMENT_INTERNAL_TOKEN"
 
@@ -399,7 +404,7 @@ def _paths_only(record: logging.LogRecord) -> bool:
     numbers or the token: a client may put them in a URL (``GET /pay?card=4242...``)."""
     if isinstance(record.args, tuple) and len(record.args) == 5:
         client, method, path, version, status = record.args
-        path = scrub(str(path).partition("?")[0])
+        path = scrub_url(str(path).partition("?")[0])  # uvicorn percent-encodes it
         record.args = (client, scrub(str(method)), path, version, status)
     return True
 

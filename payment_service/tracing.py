@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import logging
 import os
+from urllib.parse import quote, unquote, unquote_plus
 
-from payment_contract import redact_card_numbers
+from payment_contract import CARD_REDACTED, redact_card_numbers
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ DDTRACE_DEFAULTS = {
 #: The shortest token ``scrub`` redacts (a shorter one would redact ordinary words); the
 #: service refuses to start with a shorter one.
 MIN_TOKEN_LENGTH = 6
+TOKEN_REDACTED = "[token redacted]"
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 
@@ -97,7 +99,8 @@ def _start_ddtrace(url: str, service: str) -> None:
                     span.resource = scrub(span.resource)
                 for key, value in list(span.get_tags().items()):
                     if isinstance(value, str):
-                        clean = scrub(value)
+                        # the request's URL as sent: its query string percent-encoded
+                        clean = scrub_url(value) if key == "http.url" else scrub(value)
                         if clean != value:
                             span.set_tag(key, clean)
             return trace
@@ -112,8 +115,32 @@ def scrub(text: str) -> str:
         return text
     token = os.environ.get("PAYMENT_INTERNAL_TOKEN") or ""
     if len(token) >= MIN_TOKEN_LENGTH and token in text:
-        text = text.replace(token, "[token redacted]")
+        text = text.replace(token, TOKEN_REDACTED)
     return redact_card_numbers(text)
+
+
+#: what stays readable when a scrubbed URL is encoded again: RFC 3986's delimiters
+_URL_DELIMITERS = ":/?#[]@!$&'()*+,;="
+
+
+def scrub_url(url: str) -> str:
+    """``url`` (or its path), percent-encoded as sent, scrubbed as ``scrub`` does, and of what
+    its escapes hide from ``scrub``: a card number written with spaces (``4242%204242...``,
+    ``4242+4242...`` in a query string) or glued to an escape's hex digits (``%20`` and 16
+    digits read as 18 digits). When decoding it shows one, the decoded URL is scrubbed and
+    encoded again (the redaction marks left readable); else it is kept as it was."""
+    clean = scrub(url)
+    if "%" not in url and "+" not in url:
+        return clean
+    path, mark, query = url.partition("?")
+    decoded = unquote(path) + mark + unquote_plus(query)
+    scrubbed = scrub(decoded)
+    if scrubbed == decoded:
+        return clean
+    encoded = quote(scrubbed, safe=_URL_DELIMITERS)
+    for redacted in (CARD_REDACTED, TOKEN_REDACTED):
+        encoded = encoded.replace(quote(redacted, safe=_URL_DELIMITERS), redacted)
+    return encoded
 
 
 class _OneWarning(logging.Handler):

@@ -651,6 +651,24 @@ def test_a_card_number_or_the_token_in_a_url_stays_out_of_the_log_and_answers(
     assert '"GET /pay HTTP/1.1" 405' in texts[0], texts[0]
 
 
+def test_a_card_number_behind_url_escapes_stays_out_of_the_log(start_service):
+    """uvicorn logs a path percent-encoded: a card number written with spaces in a URL
+    (``/cards/4242%204242%20...``), or after an encoded space or ``#`` (``/pay%204242...``,
+    digits glued to the escape's), passed the scrubber, which looks for 13-19 digits with
+    spaces or dashes between."""
+    service = start_service("--access-log")
+    card = GOOD_CARDS["visa"]
+    spaced = "%20".join(card[i : i + 4] for i in range(0, 16, 4))
+    for path in (f"/cards/{spaced}", f"/pay%20{card}", f"/pay%23{card}"):
+        assert requests.get(service.url + path, timeout=10).status_code == 404
+    service.stop()
+    log = service.log()
+    for escape in ("%20", "%23"):
+        assert card not in log.replace(escape, ""), log
+    assert '"GET /cards/[card redacted] HTTP/1.1" 404' in log, log
+    assert '"GET /pay%20[card redacted] HTTP/1.1" 404' in log, log
+
+
 @pytest.mark.parametrize(
     "changes, param",
     [

@@ -19,6 +19,8 @@ import tempfile
 import textwrap
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 
 import pytest
@@ -442,6 +444,34 @@ def test_sigterm_ends_a_traced_run_as_an_untraced_one(tmp_path, trace_agent):
         if s["meta"]["outcome"] == "interrupted"
     ]
     assert len(interrupted) == int(counted["interrupted"]), output[-3000:]
+
+
+def test_a_card_number_behind_url_escapes_stays_out_of_the_services_spans(
+    tmp_path, trace_agent
+):
+    """ddtrace keeps a request's query string as sent, percent-encoded: a card number written
+    with spaces there (``?card=4242%204242...`` or, form-encoded, ``4242+4242...``) passed
+    the service's span scrubber, which looks for digits with spaces or dashes between."""
+    service = launch_service(tmp_path, env=traced(trace_agent, "payment-service"))
+    card = "4242424242424242"
+    groups = [card[i : i + 4] for i in range(0, 16, 4)]
+    try:
+        for query in ("%20".join(groups), "+".join(groups), f"x%20{card}"):
+            with contextlib.suppress(urllib.error.HTTPError):  # 405: /pay is POST only
+                urllib.request.urlopen(f"{service.url}/pay?card={query}", timeout=10)
+    finally:
+        service.stop()
+    spans = [
+        s
+        for t in trace_agent.settled(quiet=0.5).values()
+        for s in t
+        if s["name"] == "fastapi.request" and "card=" in s["meta"].get("http.url", "")
+    ]
+    assert len(spans) == 3, spans
+    for span in spans:
+        url = span["meta"]["http.url"]
+        assert card not in re.sub(r"%20|\+", "", url), url
+        assert url.endswith(("card=[card redacted]", "x%20[card redacted]")), url
 
 
 # -- sampling ------------------------------------------------------------------------------------
