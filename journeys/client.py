@@ -164,7 +164,8 @@ _decode_json, _scan_json = _decoder.decode, _decoder.scan_once
 
 
 def _json_body(response) -> Any:
-    """The parsed JSON body, or None when it is missing or not JSON (not UTF-8 included)."""
+    """The parsed JSON body, or None when it is missing or not JSON (not UTF-8 included, or
+    nested deeper than Python's recursion limit: a RecursionError, not a ValueError)."""
     try:
         text = (response.content or b"").decode()
         # the usual answer, one JSON value and nothing around it: the C scanner alone, without
@@ -177,7 +178,7 @@ def _json_body(response) -> Any:
         except StopIteration:
             pass
         return _decode_json(text)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         return None
 
 

@@ -34,6 +34,7 @@ test cards, a batch report over what it was paid), and in MODE:
   range with the contract's statuses but other error codes
 * ``report-count-card``  every report's count per currency is a card number (a whole number, so
   the report has the contract's shape)
+* ``deep-json``         every 201 and every report is JSON nested 100,000 levels deep
 
 In every mode ``/pay`` ignores the ``Idempotency-Key`` header: it pays without one, or with one
 longer than 255 characters.
@@ -77,6 +78,8 @@ HOSTILE = (
 GARBAGE_STATUS_LINE = (
     b"HTTP/1.1 2OO \x1b[2J<script>alert(1)</script> 4242424242424242\r\n\r\n"
 )
+#: ``deep-json``'s answer: deeper than Python's recursion limit
+DEEP_JSON = b"[" * 100_000 + b"]" * 100_000
 #: ``report-count-card``'s count: a test card's number
 CARD_COUNT = "4242424242424242"
 HOSTILE_CURRENCIES = ("<B>", "=A1", "\x1b[J")
@@ -136,6 +139,13 @@ class Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
+    def answer_deep(self, status: int) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(DEEP_JSON)))
+        self.end_headers()
+        self.wfile.write(DEEP_JSON)
+
     def do_GET(self) -> None:
         self.answer(200, dict(seen) if self.path == "/stats" else {"status": "ok"})
 
@@ -148,6 +158,8 @@ class Handler(BaseHTTPRequestHandler):
             body = json.loads(raw or b"{}")
         except ValueError:  # a probe's malformed body
             return self.answer(400, {"error": {"code": "invalid_json"}})
+        if MODE == "deep-json" and (self.path != "/pay" or "card" in body):
+            return self.answer_deep(201 if self.path == "/pay" else 200)
         if self.path == "/pay":
             self.pay(body, count)
         elif self.path == "/internal/generate-report" and MODE == "garbage-status-line":

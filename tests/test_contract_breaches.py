@@ -411,3 +411,24 @@ def test_a_report_count_that_is_a_card_number_is_never_printed(tmp_path, breaker
         outputs[path.name] = path.read_text()
     leaked = [name for name, text in outputs.items() if "4242424242424242" in text]
     assert not leaked, leaked
+
+
+def test_an_answer_nested_too_deep_to_parse_is_unreadable_not_a_crash(
+    tmp_path, breaker
+):
+    """JSON nested deeper than Python's recursion limit (``deep-json``: every 201 and report)
+    raised RecursionError, which is no ValueError: each payment raised in the generator
+    (Exceptions table, requests missing from the stats) and ``--reconcile-run`` crashed the end
+    of the run (no verdict, no journey CSVs). Such an answer is unreadable, like any other."""
+    run = run_locust(
+        tmp_path, breaker("deep-json"), "--reconcile-run", "--seed", str(SEED),
+        "--request-timeout", "1",
+        personas=write_personas(tmp_path, SHOPPER, OPS), users=2, run_time="2s",
+    )  # fmt: skip
+    assert "Traceback" not in run.output, run.output[-3000:]
+    assert run.returncode == 1, run.output[-3000:]
+    errors = {r["Error"] for r in run.csv_rows("failures")}
+    assert any("201 with unreadable body" in e for e in errors), errors
+    assert run.csv_rows("exceptions") == [], run.csv_rows("exceptions")
+    books = next(r for r in run.csv_rows("slo") if r["metric"] == "books")
+    assert "the answer is not JSON" in books["message"], books

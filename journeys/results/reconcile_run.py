@@ -331,7 +331,8 @@ def _ask(
             raise NoReport(f"the report is over {REPORT_READ_BYTES >> 20} MiB")
         try:
             report = json.loads(body)
-        except ValueError:
+        # RecursionError: nested too deep to parse, no report either
+        except (ValueError, RecursionError):
             raise NoReport("the answer is not JSON") from None
         shape = report_shape_problem(report)
         if shape:
