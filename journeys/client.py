@@ -392,8 +392,10 @@ class PaymentApi:
         if isinstance(created, bool) or not isinstance(created, int | float):
             _name_created_breach("missing" if created is None else "not a number")
             return
-        # stamped in the whole second ``created`` names (or at that fraction), a moment ago
-        ahead = created + 0.5 - time.time()
+        try:  # stamped in the whole second ``created`` names (or at that fraction), a moment ago
+            ahead = created + 0.5 - time.time()
+        except OverflowError:  # a whole number too large for a float: no clock either
+            return
         if math.isfinite(ahead) and abs(ahead) <= SERVICE_CLOCK_SPAN_S:
             self.service_clock_ahead_s = ahead
         else:

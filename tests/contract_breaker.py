@@ -35,6 +35,7 @@ test cards, a batch report over what it was paid), and in MODE:
 * ``report-count-card``  every report's count per currency is a card number (a whole number, so
   the report has the contract's shape)
 * ``deep-json``         every 201 and every report is JSON nested 100,000 levels deep
+* ``huge-created``      every 201's ``created`` is a whole number of 400 digits
 
 In every mode ``/pay`` ignores the ``Idempotency-Key`` header: it pays without one, or with one
 longer than 255 characters.
@@ -222,7 +223,7 @@ class Handler(BaseHTTPRequestHandler):
                 "amount": body["amount"],
                 "currency": body["currency"],
                 "card": {"brand": brand_of(number), "last4": last4},
-                "created": int(time.time()),
+                "created": 10**400 if MODE == "huge-created" else int(time.time()),
             },
             drip=MODE == "drip" and count % 3 == 0,
         )
