@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from urllib.parse import urlsplit
 
 from flask import jsonify, request
 from locust import events
@@ -29,7 +30,7 @@ from journeys.preflight import (
     web_port_problem,
 )
 from journeys.results import reconcile_run
-from journeys.service_http import TOKEN_ENV, internal_token
+from journeys.service_http import TOKEN_ENV, internal_token, without_credentials
 from journeys.start_form import set_form_values, start_form_sent
 from journeys.tags import unknown_tags
 from journeys.users import ROLES_NEEDING_TOKEN
@@ -165,6 +166,9 @@ def _check_run(environment, options) -> None:
         problem = token_setting_problem(needing, reconciling=reconciling)
         if problem:
             _fail(problem)
+    problem = credentials_problem(environment.host, needing)
+    if problem:
+        _fail(f"{problem} No load was sent.")
     # in the web UI the host may still be typed in the start form (checked when it is sent)
     if options.headless or options.autostart:
         _check_target(
@@ -209,6 +213,27 @@ def personas_needing_token(classes) -> list[str]:
         cls.persona.name
         for cls in classes
         if getattr(cls, "persona", None) and cls.persona.role in ROLES_NEEDING_TOKEN
+    )
+
+
+def credentials_problem(host: str | None, needing: list[str]) -> str | None:
+    """Why ``host``'s ``user:password@`` cannot be used by this run: Locust's client sends them
+    as the Authorization header of every request, in place of the internal token that the
+    report requests of ``needing`` carry (each would be refused with 401). Never quotes them."""
+    if not needing or not host or "@" not in urlsplit(host).netloc:
+        return None
+    who = (
+        f"persona {needing[0]}"
+        if len(needing) == 1
+        else f"personas {', '.join(needing)}"
+    )
+    return (
+        f"--host carries a user and password ({without_credentials(host)} with user:password@ "
+        f"before its host name): Locust sends them as the Authorization header of every "
+        f"request, in place of {TOKEN_ENV}, so each internal report request of {who} would "
+        "be refused. Take them out of --host (LOCUST_HOST), or leave "
+        f"{'that persona' if len(needing) == 1 else 'those personas'} out "
+        "(e.g. --tags customer)."
     )
 
 
@@ -312,8 +337,10 @@ def check_target_on_start(environment, web_ui=None, **_kwargs) -> None:
             )
         else:
             problem = (
-                needing and token_setting_problem(needing, picked=bool(picked))
-            ) or _target_problem(host, 0, token_needed=bool(needing))
+                (needing and token_setting_problem(needing, picked=bool(picked)))
+                or credentials_problem(host, needing)
+                or _target_problem(host, 0, token_needed=bool(needing))
+            )
         if problem is None:
             return None
         problem += " The test was not started."
