@@ -8,6 +8,7 @@ file Locust wrote.
 
 from __future__ import annotations
 
+import re
 from html import escape
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from journeys.results.tables import (
 )
 
 SECTION_ID = "journey-results"
+#: the target as Locust's report data holds it, with ``user:password@`` (group 2)
+_HOST_CREDENTIALS = re.compile(r'("host": "[A-Za-z][A-Za-z0-9+.-]*://)([^"/@]*@)')
 STYLE = f"""
 #{SECTION_ID} {{ font-family: Roboto, Helvetica, Arial, sans-serif; color: #1d1d1f; background: #fff;
   max-width: 1400px; margin: 0 auto; padding: 8px 24px 32px; }}  /* the journeys table: ~1,300 px */
@@ -180,7 +183,10 @@ def section(snapshot: Snapshot) -> str:
 
 
 def insert(html: str, snapshot: Snapshot) -> str:
-    """``html`` with the journeys section just before ``</body>`` (replacing an earlier one)."""
+    """``html`` with the journeys section just before ``</body>`` (replacing an earlier one),
+    and its target without ``user:password@`` (Locust's report quotes ``--host`` whole; every
+    other output leaves a password out)."""
+    html = _HOST_CREDENTIALS.sub(r"\1", html)
     start = html.find(f'<section id="{SECTION_ID}">')
     if start != -1:
         end = html.find("</section>", start) + len("</section>")
