@@ -95,6 +95,7 @@ def _start_ddtrace(url: str, service: str) -> None:
 
         def process_trace(self, trace):
             for span in trace:
+                _scrub_trace_tags(span.context)
                 if span.resource:
                     span.resource = scrub(span.resource)
                 for key, value in list(span.get_tags().items()):
@@ -107,6 +108,19 @@ def _start_ddtrace(url: str, service: str) -> None:
 
     ddtrace.patch(fastapi=True, starlette=True, sqlite3=True)
     tracer.configure(trace_processors=[Scrubber()])
+
+
+def _scrub_trace_tags(context) -> None:
+    """The trace-level tags a client's headers set (its ``baggage`` items, ``x-datadog-tags``),
+    scrubbed: ddtrace puts them on the span after every trace filter has run."""
+    meta = (
+        context._meta
+    )  # no public way to reach them before they are copied onto the span
+    for key, value in list(meta.items()):
+        if isinstance(value, str):
+            clean = scrub(value)  # baggage items come percent-decoded
+            if clean != value:
+                meta[key] = clean
 
 
 def scrub(text: str) -> str:

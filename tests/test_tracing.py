@@ -474,6 +474,38 @@ def test_a_card_number_behind_url_escapes_stays_out_of_the_services_spans(
         assert url.endswith(("card=[card redacted]", "x%20[card redacted]")), url
 
 
+def test_a_card_number_or_the_token_in_trace_headers_stays_out_of_the_services_spans(
+    tmp_path, trace_agent
+):
+    """A client's baggage (``user.id``, ``session.id``, ``account.id`` are tagged by default)
+    and its ``x-datadog-tags`` become trace-level tags, which ddtrace puts on the span after
+    every trace filter ran: a card number or the token there reached the agent whole."""
+    service = launch_service(tmp_path, env=traced(trace_agent, "payment-service"))
+    card = "4242424242424242"
+    headers = {
+        "baggage": f"user.id={card},session.id=4242%204242%204242%204242,account.id={TOKEN}",
+        "x-datadog-trace-id": "1234567",
+        "x-datadog-parent-id": "7654321",
+        "x-datadog-tags": f"_dd.p.card={card}",
+    }
+    try:
+        request = urllib.request.Request(service.url + "/health", headers=headers)
+        urllib.request.urlopen(request, timeout=10).close()
+    finally:
+        service.stop()
+    spans = [
+        s
+        for t in trace_agent.settled(quiet=0.5).values()
+        for s in t
+        if s["name"] == "fastapi.request" and s["resource"] == "GET /health"
+    ]
+    tagged = [s["meta"] for s in spans if "baggage.account.id" in s["meta"]]
+    assert tagged, spans
+    for meta in tagged:
+        texts = " ".join(meta.values())
+        assert card not in texts.replace(" ", "") and TOKEN not in texts, meta
+
+
 # -- sampling ------------------------------------------------------------------------------------
 
 
