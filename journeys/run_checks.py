@@ -166,24 +166,26 @@ def _check_run(environment, options) -> None:
         problem = token_setting_problem(needing, reconciling=reconciling)
         if problem:
             _fail(problem)
-    problem = credentials_problem(environment.host, needing)
-    if problem:
-        _fail(f"{problem} No load was sent.")
     # in the web UI the host may still be typed in the start form (checked when it is sent)
     if options.headless or options.autostart:
         _check_target(
             environment.host,
             options.wait_for_host,
             token_needed=bool(needing) or reconciling,
+            needing=needing,
         )
 
 
-def _check_target(host: str | None, wait_s: float, *, token_needed: bool) -> None:
+def _check_target(
+    host: str | None, wait_s: float, *, token_needed: bool, needing: list[str]
+) -> None:
     """Set, reachable, with a payment endpoint and (when operators/probers run) taking the
     token: else exit 2 now."""
     try:
         with ctrl_c.sigterm_stops():
-            problem = _target_problem(host, wait_s, token_needed=token_needed)
+            problem = _target_problem(
+                host, wait_s, token_needed=token_needed, needing=needing
+            )
     except (KeyboardInterrupt, ctrl_c.StoppedBeforeStart) as stop:
         # the wait for the target (--wait-for-host) is long: stop it at once, without a traceback
         name = "Ctrl-C" if isinstance(stop, KeyboardInterrupt) else "SIGTERM"
@@ -196,11 +198,17 @@ def _check_target(host: str | None, wait_s: float, *, token_needed: bool) -> Non
 
 
 def _target_problem(
-    host: str | None, wait_s: float, *, token_needed: bool
+    host: str | None, wait_s: float, *, token_needed: bool, needing: list[str]
 ) -> str | None:
+    """What stops a run at ``host``: none, unreachable, no payment endpoint, credentials in
+    the place of the token ``needing`` personas send, or the token refused."""
     if not host:
         return NO_TARGET
-    problem = wait_for_host(host, wait_s) or pay_endpoint_problem(host)
+    problem = (
+        wait_for_host(host, wait_s)
+        or pay_endpoint_problem(host)
+        or credentials_problem(host, needing)
+    )
     if not problem and token_needed:
         # asked once, here: a wrong token is refused now, not 403s for the whole run
         problem = token_problem(host, internal_token())
@@ -337,10 +345,8 @@ def check_target_on_start(environment, web_ui=None, **_kwargs) -> None:
             )
         else:
             problem = (
-                (needing and token_setting_problem(needing, picked=bool(picked)))
-                or credentials_problem(host, needing)
-                or _target_problem(host, 0, token_needed=bool(needing))
-            )
+                needing and token_setting_problem(needing, picked=bool(picked))
+            ) or _target_problem(host, 0, token_needed=bool(needing), needing=needing)
         if problem is None:
             return None
         problem += " The test was not started."
