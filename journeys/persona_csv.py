@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from journeys.scrub import scrub
+from journeys.scrub import scrub, secrets_from_env
 
 
 class PersonaFileError(Exception):
@@ -23,8 +23,10 @@ class PersonaFileError(Exception):
 
     def __init__(self, path: str | Path, problems: list[str]) -> None:
         self.path = str(path)
-        # a problem quotes the cell: a card number typed where a brand or a weight goes
-        self.problems = [scrub(p) for p in problems]
+        # a problem quotes the cell: a card number typed where a brand or a weight goes, or
+        # the internal token pasted into the wrong file
+        secrets = secrets_from_env()
+        self.problems = [scrub(p, secrets) for p in problems]
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
         lines = [
             f"{self.path}: {count}; no traffic was sent. Fix the file and run again:"

@@ -608,6 +608,16 @@ def test_a_card_number_with_spaces_in_a_list_is_not_quoted_in_pieces(tmp_path):
     assert "separated with |, e.g. visa|mastercard" in problem
 
 
+def test_the_token_pasted_into_a_cell_is_not_quoted(tmp_path, monkeypatch):
+    """A cell's problem quotes the cell: the internal token pasted there (the wrong file for
+    it) went to stderr and a CI job's log whole, though card numbers were scrubbed."""
+    token = "ops-token-9f2c41d7e5"
+    monkeypatch.setenv("PAYMENT_INTERNAL_TOKEN", token)
+    [problem] = problems(tmp_path, GOOD.replace("en_US", token))
+    assert token not in problem, problem
+    assert "unknown Faker locale '[token redacted]'" in problem, problem
+
+
 @pytest.mark.parametrize(
     "code,name",
     [("KWD", "Kuwaiti dinar"), ("SGD", "Singapore dollar"), ("BHD", "Bahraini dinar")],
