@@ -481,6 +481,20 @@ def test_stopped_while_waiting_for_the_target_ends_at_once(tmp_path, stop):
     assert not list(tmp_path.glob("run_*.csv")), list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("variable", ["LOCUST_SEED", "LOCUST_SLO_P95_MS"])
+def test_the_token_in_the_wrong_variable_is_not_quoted(
+    tmp_path, idle_service, variable
+):
+    """A CI job that maps its secret to the wrong variable: the bad value's message quoted it
+    (argparse's "invalid ... value: '<token>'" and the tool's "set by LOCUST_SEED='<token>'")
+    into the job's log. Now the bad value is named, the token redacted."""
+    run = run_locust(tmp_path, idle_service.url, env={variable: TOKEN}, timeout=25)
+    assert run.returncode == 2, run.output[-2000:]
+    assert f"{variable}='[token redacted]'" in run.output, run.output[-2000:]
+    assert TOKEN not in run.output
+    assert idle_service.query("SELECT count(*) FROM payments") == [(0,)]
+
+
 def test_a_host_with_credentials_is_never_printed_with_them(tmp_path):
     run = run_locust(tmp_path, "http://user:s3cret-pw@127.0.0.1:9", timeout=25)
     assert run.returncode == 2, run.output[-2000:]

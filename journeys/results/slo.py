@@ -155,13 +155,15 @@ class SloTargets:
                 "than the 95th percentile, so this p50 target could never fail; swapped?)"
             )
         if problems:
-            raise SloConfigError(
+            message = (
                 "Invalid SLO target: "
                 + "; ".join(problems)
                 + ". Response-time targets are milliseconds above 0 (e.g. --slo-p95-ms 500), the error "
                 "rate is a fraction from 0 to 1 (e.g. --slo-error-rate 0.01); the same rules apply to "
                 "their LOCUST_SLO_* environment variables and the web UI's fields."
             )
+            # a value is quoted: the token mapped to the wrong variable by a CI job
+            raise SloConfigError(scrub(message, secrets_from_env()))
         return targets
 
     def describe(self) -> str:
