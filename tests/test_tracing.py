@@ -950,8 +950,12 @@ def test_the_preflights_drop_headers_follow_the_inject_styles(env, names):
             {"DD_TRACE_ENABLED": "true", "DD_TRACE_AGENT_TIMEOUT_SECONDS": "abc"},
             "DD_TRACE_AGENT_TIMEOUT_SECONDS='abc'",
         ),
+        (  # the token mapped to the wrong variable (a CI job): named, not quoted
+            {"DD_TRACE_ENABLED": "true", "DD_TRACE_AGENT_PORT": TOKEN},
+            "DD_TRACE_AGENT_PORT='[token redacted]' is not a port number",
+        ),
     ],
-    ids=["port", "url", "enabled", "style", "ddtrace"],
+    ids=["port", "url", "enabled", "style", "ddtrace", "token"],
 )
 def test_a_bad_dd_value_stops_the_run_before_traffic(tmp_path, service, env, named):
     """Tracing was asked for and cannot work: a run without its traces is a wasted run."""
@@ -962,7 +966,7 @@ def test_a_bad_dd_value_stops_the_run_before_traffic(tmp_path, service, env, nam
         run.output[-3000:]
     )
     assert "DD_TRACE_ENABLED=false runs without tracing" in run.output
-    assert "Traceback" not in run.output, run.output[-3000:]
+    assert "Traceback" not in run.output and TOKEN not in run.output, run.output[-3000:]
     assert service.query("SELECT count(*) FROM payments") == [(0,)]
     assert not list(tmp_path.glob("run_*.csv")), "no empty CSV files of a run never run"
 

@@ -9,6 +9,8 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from journeys.scrub import scrub, secrets_from_env
+
 DEFAULT_SERVICE = "payment-load-generator"
 DEFAULT_AGENT_PORT = "8126"
 OFF_BANNER = "tracing: off (set DD_TRACE_ENABLED=true or DD_AGENT_HOST to enable)"
@@ -80,7 +82,11 @@ PROPAGATION_STYLES = ("datadog", "tracecontext", "b3multi", "b3", "baggage", "no
 
 
 class SetupError(Exception):
-    """A DD_* value tracing cannot run with; the message names it and the way out."""
+    """A DD_* value tracing cannot run with; the message names it and the way out (quoting the
+    value, scrubbed: the token mapped to the wrong variable by a CI job is not shown)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(scrub(message, secrets_from_env()))
 
 
 def setup_problem(environ: Mapping[str, str]) -> str | None:
