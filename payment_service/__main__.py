@@ -91,9 +91,11 @@ class _Parser(argparse.ArgumentParser):
         return super().parse_args(args, namespace)
 
     def error(self, message: str):
+        # the value is quoted (twice): the token mapped to the wrong variable is not shown
+        said = scrub(f"{message.rstrip('.')}{self._source(message)}")
         self.exit(
             2,
-            f"payment service: {message.rstrip('.')}{self._source(message)}. "
+            f"payment service: {said}. "
             "Run `python -m payment_service --help` for every flag.\n",
         )
 

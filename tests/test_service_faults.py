@@ -334,6 +334,17 @@ def test_a_bad_env_twin_is_named_with_its_flag(tmp_path, env, flag):
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in line
 
 
+def test_the_token_in_the_wrong_env_twin_is_not_quoted(tmp_path):
+    """The bad value's line quoted it twice (argparse's and "set by PAYMENT_X='...'"): the
+    token mapped to the wrong variable went whole into a CI job's log."""
+    token = "svc-token-5e8a1f0c"
+    env = {"PAYMENT_INTERNAL_TOKEN": token, "PAYMENT_ERROR_RATE": token}
+    proc = run_service(tmp_path, env=env)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    line = proc.stderr.strip()
+    assert "PAYMENT_ERROR_RATE='[token redacted]'" in line and token not in line, line
+
+
 def test_a_port_in_use_is_a_clear_error(start_service, tmp_path):
     """uvicorn's own line ("ERROR: [Errno 98] error while attempting to bind ...", exit 3) named
     no flag; a host not on this machine said "[Errno 99] ..." only."""
