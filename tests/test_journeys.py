@@ -242,6 +242,13 @@ def test_tampered_report_is_caught_and_fails_the_verdict_outright(
         for r in run.csv_rows("slo")
         if r["passed"] == "false" and r["metric"] != "verdict"
     ), run.csv_rows("slo")
+    # the failed journeys the SLO judges are those Locust's journey row counts as failures
+    locust_row = run.stats()[("journey", "batch_report")]
+    judged = next(r for r in run.csv_rows("slo") if r["metric"] == "journey_error_rate")
+    failures = int(locust_row["Failure Count"])
+    finished = int(locust_row["Request Count"])
+    assert judged["actual_value"] == f"{failures / finished:.4f}", (judged, locust_row)
+    assert f"(batch_report, {failures} of {finished}" in judged["message"], judged
     # each mismatch is a failed "journey" entry in Locust's failures, naming what differed
     named = [(r["Method"], r["Name"], r["Error"]) for r in run.csv_rows("failures")]
     assert any(

@@ -5,8 +5,9 @@
 Latency and error-rate targets apply to the HTTP requests overall, to each journey's requests
 (Locust entries named ``"<journey>: ..."``) and to the phases a load profile is about (a spike's
 peak and recovery, a soak's last window: ``journeys.profiles.verdict``, through ``more_checks``); the ``journey`` timing
-entries are not requests and stay out of them. A journey's own figures must hold too: failed journeys count toward a journey
-error rate judged against ``--slo-error-rate``; any duplicate charge or reconciliation mismatch
+entries are not requests and stay out of them. A journey's own figures must hold too: failed journeys (a reconciliation mismatch
+included, as in Locust's journey row) count toward a journey error rate judged against
+``--slo-error-rate``; any duplicate charge or reconciliation mismatch
 fails outright; each persona's observed decline rate must lie within the binomial interval
 ``p ± 5·sqrt(p(1-p)/n)`` around its configured rate (judged from 30 payments on). An exception
 raised in the generator itself (Locust's Exceptions table: a bug in a locustfile or in ours) fails
@@ -349,7 +350,10 @@ def _journey_checks(
 ) -> list[Check]:
     counters = book.total(journey)
     checks = []
-    finished, failed = counters.finished, counters.outcomes["failed"]
+    # a mismatch is a failed journey too, as Locust's own journey row counts it (and it also
+    # fails the verdict outright below)
+    finished = counters.finished
+    failed = counters.outcomes["failed"] + counters.outcomes["mismatch"]
     if finished:
         rate = failed / finished
         ok = rate <= targets.error_rate
