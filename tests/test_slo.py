@@ -73,6 +73,10 @@ def slow_service_runs(request):
                     "--seed", "42", "--slo-p50-ms", "2000",
                     env={"LOCUST_SLO_P95_MS": "3000", "LOCUST_SLO_ERROR_RATE": "0.5"},
                 ),
+                "test_locust_percentiles_stay_within_the_samples_as_the_verdicts_do": starter(
+                    "--slo-p50-ms", "2000", "--slo-p95-ms", "3000",
+                    flags=("--latency-ms", "1003"),
+                ),
                 "test_a_p95_a_few_ms_over_its_target_fails_above_a_second": starter(
                     "--slo-p50-ms", "1020", "--slo-p95-ms", "1020",
                     flags=("--latency-ms", "1000", "--jitter-ms", "40"),
@@ -129,6 +133,33 @@ def test_a_p95_a_few_ms_over_its_target_fails_above_a_second(
         held
     )
     assert run.returncode == 1, run.output[-3000:]
+
+
+def test_locust_percentiles_stay_within_the_samples_as_the_verdicts_do(
+    request, slow_service_runs
+):
+    """Answers of 1004-1009 ms fall in the 1000 and 1010 ms buckets. The verdict and the
+    journeys keep a percentile within the fastest and slowest sample (p95 1008 ms), so Locust's
+    tables, CSV and HTML must too: they showed 1010 beside a max of 1008, the verdict's 1008."""
+    run = case_result(slow_service_runs, request).locust_run()
+    for row in run.csv_rows("stats"):
+        low = round(float(row["Min Response Time"]))
+        high = round(float(row["Max Response Time"]))
+        for column in ("50%", "95%", "99%", "100%"):
+            assert low <= int(row[column]) <= high, (column, row)
+    aggregated = run.stats()[("", "Aggregated")]
+    http = {
+        r["metric"]: r["actual_value"] for r in slo_rows(run) if r["scope"] == "http"
+    }
+    assert (http["p50_ms"], http["p95_ms"]) == (aggregated["50%"], aggregated["95%"])
+    checkout = next(
+        r for r in run.csv_rows("journeys") if r["persona"] == "All"
+    )  # fmt: skip
+    locust_journey = run.stats()[("journey", "checkout")]
+    assert (checkout["p50_ms"], checkout["p95_ms"], checkout["p99_ms"]) == (
+        locust_journey["50%"], locust_journey["95%"], locust_journey["99%"],
+    ), (checkout, locust_journey)  # fmt: skip
+    assert run.returncode == 0, run.output[-3000:]
 
 
 #: The project's locustfile with a bug planted in the generator: every fifth amount drawn raises.
