@@ -248,7 +248,10 @@ def test_tampered_report_is_caught_and_fails_the_verdict_outright(
     failures = int(locust_row["Failure Count"])
     finished = int(locust_row["Request Count"])
     assert judged["actual_value"] == f"{failures / finished:.4f}", (judged, locust_row)
-    assert f"(batch_report, {failures} of {finished}" in judged["message"], judged
+    mismatches = n(row, "mismatch")
+    assert judged["message"].endswith(
+        f"(batch_report, {failures} of {finished}, {mismatches} of them mismatches)"
+    ), judged
     # each mismatch is a failed "journey" entry in Locust's failures, naming what differed
     named = [(r["Method"], r["Name"], r["Error"]) for r in run.csv_rows("failures")]
     assert any(

@@ -352,11 +352,12 @@ def _journey_checks(
     checks = []
     # a mismatch is a failed journey too, as Locust's own journey row counts it (and it also
     # fails the verdict outright below)
-    finished = counters.finished
-    failed = counters.outcomes["failed"] + counters.outcomes["mismatch"]
+    finished, mismatches = counters.finished, counters.outcomes["mismatch"]
+    failed = counters.outcomes["failed"] + mismatches
     if finished:
         rate = failed / finished
         ok = rate <= targets.error_rate
+        among = f", {mismatches} of them mismatches" if mismatches else ""
         checks.append(
             Check(
                 journey,
@@ -365,7 +366,7 @@ def _journey_checks(
                 f"{rate:.4f}",
                 ok,
                 f"failed journeys {rate:.2%} {'<=' if ok else '>'} {targets.error_rate:.2%} "
-                f"({journey}, {failed} of {finished})",
+                f"({journey}, {failed} of {finished}{among})",
             )
         )
     for metric, count, what in (
