@@ -375,6 +375,12 @@ def test_a_run_stopped_before_its_run_time_fails_and_keeps_its_reports(
         paid = int(ledger[currency]["payments"])
         unknown = int(ledger[currency]["unknown_payments"])
         assert paid <= count <= paid + unknown, (currency, count, ledger[currency])
+    # the history's last row has the final totals (it is sampled once a second)
+    last = [r for r in run.csv_rows("stats_history") if r["Name"] == "Aggregated"][-1]
+    final = run.stats()[("", "Aggregated")]
+    assert (last["Total Request Count"], last["Total Failure Count"]) == (
+        final["Request Count"], final["Failure Count"],
+    ), (last, final)  # fmt: skip
 
 
 def html_report_requests(html: str) -> int:

@@ -15,6 +15,14 @@ Modules, each with one job:
 * ``ledger``      every payment the service confirmed; ``reconcile_run`` checks the service's report against it
 * ``webui``       Journeys / SLO / Funnel / Personas tabs and CSV downloads
 * ``csv_report``, ``html_report``, ``summary``   the end-of-run outputs, written by ``end_of_run``
+* ``history_csv`` Locust's ``_stats_history.csv`` ends with a row of the final totals
 """
 
-from journeys.results import collector, distributed, end_of_run, slo, webui  # noqa: F401
+from journeys.results import (  # noqa: F401
+    collector,
+    distributed,
+    end_of_run,
+    history_csv,
+    slo,
+    webui,
+)
