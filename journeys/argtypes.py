@@ -14,6 +14,28 @@ import os
 import tempfile
 from pathlib import Path
 
+from locust.util.timespan import parse_timespan
+
+
+def run_time(text: str) -> int:
+    """Locust's ``-t/--run-time`` (``20s``, ``3m``, ``1h30m``) in seconds, above 0: Locust reads
+    ``0`` as no run time, so a headless run (a CI job) given ``-t 0`` never ended."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            "it is empty: give a run time such as 20s, 3m or 1h30m"
+        )
+    try:
+        seconds = parse_timespan(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(
+            f"{text} is no run time: Locust would run without a limit, and a headless run "
+            "would never end. Give one above 0 (e.g. -t 60s), or leave -t out and stop the "
+            "run yourself"
+        )
+    return seconds
+
 
 def finite_number(text: str) -> float:
     """A finite number (``nan``, ``inf`` and words refused)."""

@@ -17,6 +17,7 @@ from journeys.argtypes import (
     non_negative_float,
     positive_float,
     report_file,
+    run_time,
     share,
     writable_file,
 )
@@ -139,9 +140,12 @@ def add_options(parser) -> None:
         "send 'drop' trace headers, so the service drops its spans for them too.",
     )
     reconcile_run.add_option(group)
-    # Locust's report options: refuse a path we cannot write before the run, not after it
+    # Locust's options refused before the run, not found out after it: a run time of 0 (no
+    # limit: a headless run never ends) and report paths we cannot write
     for action in parser._actions:
-        if action.dest == "csv_prefix":
+        if action.dest == "run_time":
+            action.type = run_time
+        elif action.dest == "csv_prefix":
             action.type = writable_file
         elif action.dest == "html_file":
             action.type = report_file

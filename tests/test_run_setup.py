@@ -741,3 +741,22 @@ def test_a_missing_token_names_one_persona_in_the_singular():
     assert "leave that persona out (untick it in the form)" in missing_token(
         ["ops"], picked=True
     )
+
+
+@pytest.mark.parametrize(
+    ("run_time", "needle"),
+    [
+        ("0", "-t/--run-time: 0 is no run time: Locust would run without a limit"),
+        ("0s", "-t/--run-time: 0s is no run time: Locust would run without a limit"),
+        ("", "-t/--run-time: it is empty: give a run time such as 20s, 3m or 1h30m"),
+    ],
+)
+def test_a_run_time_of_0_is_refused_not_a_run_that_never_ends(
+    tmp_path, idle_service, run_time, needle
+):
+    """``-t 0`` (or ``LOCUST_RUN_TIME=0``) read as "no run time": a headless CI run that never
+    ended. An empty value was refused without saying what a run time looks like."""
+    run = run_locust(tmp_path, idle_service.url, run_time=run_time, timeout=20)
+    assert run.returncode == 2, run.output[-2000:]
+    assert needle in run.output, run.output[-2000:]
+    assert idle_service.query("SELECT count(*) FROM payments") == [(0,)]
