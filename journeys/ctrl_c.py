@@ -22,7 +22,7 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import gevent
@@ -39,10 +39,30 @@ log = logging.getLogger(__name__)
 _environment = None
 
 
+#: What a further Ctrl-C does once one has stopped the run (``when_stopped_again``).
+_stop_again: list[Callable[[], None]] = []
+
+
+def when_stopped_again(stop_again: Callable[[], None]) -> None:
+    """Once a Ctrl-C has stopped the run, a further one calls ``stop_again`` instead of
+    raising ``KeyboardInterrupt`` in the main greenlet: pressed twice, it landed wherever the
+    end of the run was (stopping the users, writing the reports): a traceback, and no report
+    or verdict at all."""
+    _stop_again[:] = [stop_again]
+
+
+#: True once a Ctrl-C has stopped the run (raised in the main greenlet).
+_interrupted: list[bool] = []
+
+
 def _interrupt_the_main_greenlet() -> None:
+    if _interrupted and _stop_again:
+        _stop_again[0]()
+        return
     if _waiting_for_workers():
         _stop_waiting_for_workers("Ctrl-C")
         return
+    _interrupted.append(True)
     _raise_keyboard_interrupt_in_the_main_greenlet()
 
 

@@ -174,3 +174,43 @@ def test_sigterm_stops_a_profile_started_with_ctrl_c_ignored(tmp_path, service):
     assert "stopped at" in tail and "never ran: peak, recovery" in tail, tail
     assert (tmp_path / "run_profile.csv").exists()
     assert (tmp_path / "report.html").exists()
+
+
+def test_a_second_ctrl_c_while_the_first_stops_the_users_still_writes_the_reports(
+    tmp_path, start_service
+):
+    """Ctrl-C pressed twice, as people do: the first stops the users (each gets its
+    ``--stop-timeout`` grace to finish its 2 s request), the second came while Locust waited
+    for them and was a ``KeyboardInterrupt`` traceback: no CSV, no HTML, no verdict, exit -2.
+    It now cuts the grace short, and the run ends as one Ctrl-C ends it."""
+    service = start_service("--latency-ms", "2000")
+    personas = tmp_path / "personas.csv"
+    personas.write_text(
+        "persona,role,weight,card_types,currencies,amount_min,amount_max,decline_rate,"
+        "max_retries,batch_size,locale,wait_min,wait_max\n"
+        "shopper,customer,1,visa,USD,5,80,0,0,,en_US,0,0.05\n"
+    )
+    command = locust_command(
+        tmp_path, "--stop-timeout", "30", personas=personas, users=2, run_time="60s"
+    )
+    locust = locust_process(command, service.url)
+    try:
+        service.wait_for_payments(locust)
+        time.sleep(
+            0.5
+        )  # a request of each user in flight: the first Ctrl-C waits for them
+        locust.send_signal(signal.SIGINT)
+        time.sleep(1)
+        locust.send_signal(signal.SIGINT)
+        second = time.monotonic()
+        output = locust.communicate(timeout=60)[0]
+        took = time.monotonic() - second
+    finally:
+        end_process(locust, timeout=15)
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output, output[
+        -3000:
+    ]
+    assert locust.returncode == 1, output[-3000:]
+    assert "SLO verdict: FAIL" in output, output[-3000:]
+    assert (tmp_path / "run_slo.csv").exists() and (tmp_path / "report.html").exists()
+    assert took < 10, f"the second Ctrl-C waited out the grace: {took:.1f} s"

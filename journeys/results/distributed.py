@@ -350,6 +350,22 @@ def give_up_waiting() -> None:
     workers.give_up = True
 
 
+def stop_now(runner) -> None:
+    """Ctrl-C again while the test stops: stop the users at once instead of waiting for them
+    (their ``--stop-timeout`` grace). A master stops waiting for its workers (Locust waits
+    until they report no users, up to the grace plus 60 s) and leaves without the final
+    reports still to come: those workers count as lost, as after a second SIGTERM."""
+    give_up_waiting()
+    if not isinstance(runner, MasterRunner):
+        runner.user_greenlets.kill(block=False)
+        return
+    if runner.state != STATE_STOPPING:
+        return
+    workers.given_up |= connected_workers(runner) - workers.finished
+    for client in runner.clients.all:
+        client.user_classes_count = {}  # what Locust's stop waits for: no user reported
+
+
 @events.init.add_listener
 def stop_workers_before_quitting(environment, runner=None, **_kwargs) -> None:
     """Master: on quit, stop the workers first and wait for their final reports. Worker:

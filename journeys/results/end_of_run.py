@@ -25,7 +25,7 @@ from locust.html import get_html_report, process_html_filename
 from locust.runners import WorkerRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
-from journeys import same_personas
+from journeys import ctrl_c, same_personas
 from journeys.results import (
     csv_report,
     cut_short,
@@ -48,6 +48,22 @@ _injected: dict = {}
 
 #: True once the first ``quitting`` has begun (see ``finish_run``).
 _finishing: list = []
+
+
+@events.init.add_listener
+def _hear_ctrl_c_again(environment, runner=None, **_kwargs) -> None:
+    if runner is not None and not isinstance(runner, WorkerRunner):
+        ctrl_c.when_stopped_again(lambda: _stop_now(runner))
+
+
+def _stop_now(runner) -> None:
+    """Ctrl-C again while the run stops: wait no longer (for the users, the workers' final
+    reports, ``--reconcile-run``'s report); the reports are written as after one Ctrl-C."""
+    log.warning(
+        "Ctrl-C again: stopping without waiting any longer; writing the reports"
+    )
+    distributed.stop_now(runner)
+    reconcile_run.stop_waiting("Ctrl-C")
 
 
 @events.quitting.add_listener
