@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import logging
 import socket
+import ssl
 import time
 from urllib.parse import urlsplit
 
@@ -127,6 +128,12 @@ def pay_endpoint_problem(host: str, timeout: float = 5.0) -> str | None:
     try:
         status, _body, _headers = post_json(url, {}, {}, timeout)
     except (OSError, http.client.HTTPException, ValueError) as exc:
+        if _tls_refused(exc) and _answers_plain_http(url, timeout):
+            plain = "http://" + without_credentials(host).split("://", 1)[1]
+            return (
+                f"The target {without_credentials(host)} does not speak TLS: it answers plain "
+                f"HTTP there. Use {plain} in --host / LOCUST_HOST."
+            )
         log.warning(
             "payment endpoint check: no answer from %s (%s); not checked",
             url,
@@ -139,6 +146,21 @@ def pay_endpoint_problem(host: str, timeout: float = 5.0) -> str | None:
             + CHECK_HOST
         )
     return None
+
+
+def _tls_refused(exc: BaseException) -> bool:
+    """The TLS handshake failed (urllib wraps the ``ssl.SSLError`` in a ``URLError``)."""
+    return isinstance(getattr(exc, "reason", exc), ssl.SSLError)
+
+
+def _answers_plain_http(url: str, timeout: float) -> bool:
+    """``url`` (an ``https://`` one) answers when asked in plain HTTP: ``--host`` says https
+    to a service without TLS, and every request of the run would fail its handshake."""
+    try:
+        post_json("http://" + url.split("://", 1)[1], {}, {}, timeout)
+    except (OSError, http.client.HTTPException, ValueError):
+        return False
+    return True
 
 
 def token_problem(host: str, token: str, timeout: float = 5.0) -> str | None:

@@ -760,3 +760,17 @@ def test_a_run_time_of_0_is_refused_not_a_run_that_never_ends(
     assert run.returncode == 2, run.output[-2000:]
     assert needle in run.output, run.output[-2000:]
     assert idle_service.query("SELECT count(*) FROM payments") == [(0,)]
+
+
+def test_https_to_a_plain_http_service_stops_before_traffic(tmp_path, idle_service):
+    """``https://`` to a service that speaks plain HTTP: the checks warned "no answer (SSL:
+    WRONG_VERSION_NUMBER); not checked" and the run went on, every request failing with an
+    SSLError, exit 1 as if the service had broken its SLOs."""
+    host = idle_service.url.replace("http://", "https://")
+    run = run_locust(tmp_path, host, run_time="10s", timeout=25)
+    assert run.returncode == 2, run.output[-2000:]
+    assert (
+        f"The target {host} does not speak TLS: it answers plain HTTP there. Use "
+        f"{idle_service.url} in --host / LOCUST_HOST."
+    ) in run.output, run.output[-2000:]
+    assert "SLO verdict" not in run.output
