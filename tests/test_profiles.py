@@ -551,3 +551,40 @@ def test_users_stopped_by_a_profile_close_their_connections(tmp_path, service):
     assert "phase peak: 12 users" in log.read_text()
     # the 2 users of the recovery, not the 12 of the peak
     assert open_sockets <= 3, f"{open_sockets} sockets open with 2 users left"
+
+
+@pytest.mark.parametrize(
+    ("profile", "needle"),
+    [
+        (
+            "soak",
+            (
+                "The run time (3s) ends before the ramp-up does (10 users at 2/s take 5s): "
+                "the load would never hold. Lengthen --run-time or raise --spawn-rate."
+            ),
+        ),
+        (
+            "spike",
+            (
+                "Raise --spawn-rate, lengthen --run-time (the spike starts at 0.33 of it) or "
+                "move --spike-at later."
+            ),
+        ),
+    ],
+)
+def test_a_run_time_shorter_than_the_ramp_up_says_to_lengthen_it(profile, needle):
+    """``-t 3s`` with the default 10 users at 2/s: a soak said the windows "do not fit in the
+    -2s the load holds", and a spike told to raise the spawn rate or move --spike-at, never
+    the run time the user had just made too short."""
+    from argparse import Namespace
+
+    from journeys.profiles.schedule import ProfileConfigError, build_schedule
+
+    options = Namespace(
+        profile=profile, num_users=10, spawn_rate=2, run_time=3, reset_stats=False,
+        soak_window=None, spike_multiplier=5, spike_spawn_rate=None, spike_at=None,
+        spike_duration=None,
+    )  # fmt: skip
+    with pytest.raises(ProfileConfigError) as refused:
+        build_schedule(options)
+    assert needle in str(refused.value), str(refused.value)

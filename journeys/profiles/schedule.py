@@ -272,9 +272,8 @@ def _ramp_up(users: int, rate: float) -> float:
 
 def _spike(options, users: int, rate: float, run_time: float) -> list[Phase]:
     peak = max(users + 1, round(users * options.spike_multiplier))
-    at = _whole(
-        (_span_of(options.spike_at) or Span(DEFAULT_SPIKE_AT, True)).seconds(run_time)
-    )
+    spike_at = _span_of(options.spike_at) or Span(DEFAULT_SPIKE_AT, True)
+    at = _whole(spike_at.seconds(run_time))
     duration = _whole(
         (
             _span_of(options.spike_duration) or Span(DEFAULT_SPIKE_DURATION, True)
@@ -289,11 +288,15 @@ def _spike(options, users: int, rate: float, run_time: float) -> list[Phase]:
             f"(--spike-at), shorten it (--spike-duration) or lengthen --run-time. No traffic was sent."
         )
     if ramp >= at:
+        longer = (
+            f", lengthen --run-time (the spike starts at {spike_at.value:.2g} of it)"
+            if spike_at.fraction
+            else ""
+        )
         raise ProfileConfigError(
             f"The spike starts at {at:g}s, before the ramp-up to {counted(users, 'user')} ends "
             f"({counted(users, 'user')} at {rate:g}/s take {ramp:g}s), so there would be no "
-            "baseline. "
-            f"Raise --spawn-rate or move --spike-at later. No traffic was sent."
+            f"baseline. Raise --spawn-rate{longer} or move --spike-at later. No traffic was sent."
         )
     _check_the_jumps(users, peak, jump_rate, duration, run_time - at - duration)
     return [
@@ -331,7 +334,13 @@ def _soak(options, users: int, rate: float, run_time: float) -> list[Phase]:
     window = _whole(
         (_span_of(options.soak_window) or Span(DEFAULT_SOAK_WINDOW, True)).seconds(hold)
     )
-    if hold <= 0 or window * 2 > hold:
+    if hold <= 0:
+        raise ProfileConfigError(
+            f"The run time ({run_time:g}s) ends before the ramp-up does ({counted(users, 'user')} "
+            f"at {rate:g}/s take {ramp:g}s): the load would never hold. Lengthen --run-time or "
+            "raise --spawn-rate. No traffic was sent."
+        )
+    if window * 2 > hold:
         raise ProfileConfigError(
             f"The soak windows ({window:g}s first and last) do not fit in the {hold:g}s the load "
             f"holds after a {ramp:g}s ramp-up. Shorten --soak-window or lengthen --run-time. "
