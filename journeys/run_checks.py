@@ -21,6 +21,7 @@ from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRu
 
 from journeys import ctrl_c, leave_run, tracing
 from journeys.data import resolve_seed
+from journeys.idle_personas import idle_personas
 from journeys.preflight import (
     NO_TARGET,
     pay_endpoint_problem,
@@ -29,6 +30,7 @@ from journeys.preflight import (
     wait_for_host,
     web_port_problem,
 )
+from journeys.profiles.schedule import ProfileConfigError, build_schedule
 from journeys.results import reconcile_run
 from journeys.service_http import TOKEN_ENV, internal_token, without_credentials
 from journeys.start_form import set_form_values, start_form_sent
@@ -174,6 +176,22 @@ def _check_run(environment, options) -> None:
             token_needed=bool(needing) or reconciling,
             needing=needing,
         )
+        _name_idle_personas(active, options)  # after the errors: a run that starts
+
+
+def _name_idle_personas(classes, options) -> None:
+    """Warn about personas the run's user count gives no user (at a load profile's most)."""
+    users = getattr(options, "num_users", None) or 0
+    try:
+        most = max(phase.users for phase in build_schedule(options).phases)
+    except (ProfileConfigError, ValueError, AttributeError):
+        most = users  # a profile that cannot run is refused on its own
+    said = (
+        f"-u {users}" if most == users else f"-u {users} ({most} at the profile's most)"
+    )
+    warning = users and idle_personas(classes, max(users, most), said)
+    if warning:
+        log.warning("%s", warning)
 
 
 def _check_target(

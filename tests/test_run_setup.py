@@ -774,3 +774,17 @@ def test_https_to_a_plain_http_service_stops_before_traffic(tmp_path, idle_servi
         f"{idle_service.url} in --host / LOCUST_HOST."
     ) in run.output, run.output[-2000:]
     assert "SLO verdict" not in run.output
+
+
+def test_personas_left_without_a_user_are_named(tmp_path, service):
+    """``-u 1`` with three personas: Locust gives the one user to the heaviest, the other two
+    send nothing, and the verdict passed without a word about them."""
+    personas = write_personas(tmp_path, *MIX)
+    run = run_locust(tmp_path, service.url, users=1, run_time="2s", personas=personas)
+    assert (
+        "-u 1 leaves 2 of the 3 personas without a user, so they send nothing: "
+        "beta_shopper, gamma_shopper. Locust shares the users by weight: from -u 5 on "
+        "every persona gets one."
+    ) in run.output, run.output[-3000:]
+    run = run_locust(tmp_path, service.url, users=5, run_time="2s", personas=personas)
+    assert "without a user" not in run.output, run.output[-3000:]
