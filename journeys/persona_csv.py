@@ -39,12 +39,18 @@ def read_text(path: Path) -> str:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
+        # run from another folder (locust -f path/to/locustfile.py), a relative path misses
+        where = (
+            ""
+            if path.is_absolute()
+            else f" in {Path.cwd()} (the working directory, where a relative path starts)"
+        )
         raise PersonaFileError(
             path,
             [
                 (
-                    f"{path}: file not found. Pass --personas PATH (or LOCUST_PERSONAS) "
-                    "pointing at a personas CSV, or restore personas.csv"
+                    f"{path}: file not found{where}. Pass --personas PATH (or "
+                    "LOCUST_PERSONAS) pointing at a personas CSV, or restore personas.csv"
                 )
             ],
         ) from None

@@ -418,6 +418,18 @@ def test_missing_file(tmp_path):
         load_personas(tmp_path / "nope.csv")
 
 
+def test_a_relative_path_not_found_names_the_working_directory(tmp_path, monkeypatch):
+    """``locust -f path/to/locustfile.py --personas my.csv`` run from another folder: the
+    message said only "my.csv: file not found", not where it was looked for."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(PersonaFileError) as caught:
+        load_personas(Path("my.csv"))
+    assert (
+        f"my.csv: file not found in {tmp_path} (the working directory, where a relative "
+        "path starts)" in str(caught.value)
+    ), str(caught.value)
+
+
 @settings(
     max_examples=150,
     deadline=None,
