@@ -34,7 +34,7 @@ from journeys.profiles.schedule import ProfileConfigError, build_schedule
 from journeys.results import reconcile_run
 from journeys.service_http import TOKEN_ENV, internal_token, without_credentials
 from journeys.start_form import set_form_values, start_form_sent
-from journeys.tags import unknown_tags
+from journeys.tags import quiet_locusts_tag_warnings, tag_summary, unknown_tags
 from journeys.users import ROLES_NEEDING_TOKEN
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,7 @@ def prepare_run(environment, **_kwargs) -> None:
     options = environment.parsed_options
     if options is None:
         return
+    quiet_locusts_tag_warnings()  # workers filter the tasks too, at their first spawn
     if isinstance(environment.runner, WorkerRunner):
         return  # the master checks; a worker gets seed and tags with its first spawn message
     _this_run[:] = [options]
@@ -150,6 +151,9 @@ def _check_run(environment, options) -> None:
             "No persona has a journey left after --tags/--exclude-tags; check the tag names in the README."
         )
     environment.user_classes[:] = active
+    summary = tag_summary(options, filtered, active)
+    if summary:
+        log.info("%s", summary)
     # --class-picker offers every class Locust found, tags or not: a persona left with no
     # journey would be ticked, and its users would raise "No tasks defined" every second
     picker = environment.available_user_classes or {}

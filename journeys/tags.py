@@ -3,6 +3,56 @@
 
 from __future__ import annotations
 
+import logging
+
+from journeys.wording import counted
+
+#: Locust's warning for each journey and persona a tag filter leaves without tasks.
+LOCUSTS_NO_TASKS_LEFT = "had no tasks left after filtering"
+
+
+class _NoTasksLeftUnsaid(logging.Filter):
+    """Drops Locust's "... had no tasks left after filtering, instantiating it will fail!":
+    one line per journey and persona a tag leaves out (14 for ``--tags operator``), alarming
+    and harmless here, as the run drops those personas before any user (``run_checks``);
+    ``tag_summary`` says which personas run instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return LOCUSTS_NO_TASKS_LEFT not in record.getMessage()
+
+
+def quiet_locusts_tag_warnings() -> None:
+    """Install the filter on the root logger, which Locust's warning goes through (once)."""
+    root = logging.getLogger()
+    if not any(isinstance(f, _NoTasksLeftUnsaid) for f in root.filters):
+        root.addFilter(_NoTasksLeftUnsaid())
+
+
+def tag_summary(options, classes, running) -> str | None:
+    """``--tags operator: 2 of the 9 personas have journeys left and run: ...``, or None
+    without tag options."""
+    given = [
+        f"{flag} {' '.join(values)}"
+        for flag, values in (
+            ("--tags", options.tags),
+            ("--exclude-tags", options.exclude_tags),
+        )
+        if values
+    ]
+    if not given:
+        return None
+    names = sorted(cls.persona.name for cls in running if hasattr(cls, "persona"))
+    total = sum(1 for cls in classes if hasattr(cls, "persona"))
+    verb = (
+        "has journeys left and runs"
+        if len(names) == 1
+        else "have journeys left and run"
+    )
+    return (
+        f"{' '.join(given)}: {len(names)} of the {counted(total, 'persona')} {verb}: "
+        f"{', '.join(names)}"
+    )
+
 
 def _tags_of(cls) -> set[str]:
     return {

@@ -788,3 +788,29 @@ def test_personas_left_without_a_user_are_named(tmp_path, service):
     ) in run.output, run.output[-3000:]
     run = run_locust(tmp_path, service.url, users=5, run_time="2s", personas=personas)
     assert "without a user" not in run.output, run.output[-3000:]
+
+
+def test_tags_name_the_personas_they_leave_instead_of_locusts_warnings(
+    tmp_path, service
+):
+    """``--tags`` leaving journeys out of personas: Locust logged "... had no tasks left after
+    filtering, instantiating it will fail!" for each journey and persona left out (14 lines
+    for ``--tags operator`` with the shipped personas), alarming and harmless; one line now
+    says which personas run."""
+    personas = write_personas(
+        tmp_path, *MIX, "ops,operator,1,visa,USD,1,500,0,0,2,en_US,0.5,1"
+    )
+    run = run_locust(
+        tmp_path, service.url, "--tags", "operator", personas=personas, run_time="2s"
+    )
+    assert "had no tasks left after filtering" not in run.output, run.output[-3000:]
+    assert (
+        "--tags operator: 1 of the 4 personas has journeys left and runs: ops"
+        in run.output
+    ), run.output[-3000:]
+    run = run_locust(
+        tmp_path, service.url, "--exclude-tags", "customer", "operator",
+        personas=personas, run_time="2s",
+    )  # fmt: skip
+    assert run.returncode == 2, run.output[-3000:]
+    assert "had no tasks left after filtering" not in run.output, run.output[-3000:]
