@@ -17,6 +17,7 @@ from tests.conftest import (
     OwnServices,
     RunPlan,
     empty_tables,
+    processes_args,
     run_locust,
     run_processes,
     write_personas,
@@ -814,3 +815,26 @@ def test_tags_name_the_personas_they_leave_instead_of_locusts_warnings(
     )  # fmt: skip
     assert run.returncode == 2, run.output[-3000:]
     assert "had no tasks left after filtering" not in run.output, run.output[-3000:]
+
+
+def test_a_processes_run_ending_during_its_ramp_up_stops_its_workers(tmp_path, service):
+    """``--processes 2 -t 3s`` with 10 users at 2/s: the run time ends mid-ramp. Locust's master
+    stop left its spawning going, so the workers started the rest of the users after the stop
+    and ran them until the master gave up waiting for them ("Timeout waiting for all workers to
+    stop", 60 s later): a 3 s run of 63 s, its load after the run time counted, exit 0.
+    (With a --stop-timeout the workers were still stopping when the spawn messages came.)"""
+    personas = write_personas(
+        tmp_path, "shopper,customer,1,visa,USD,5,50,0,1,,en_US,0.5,1"
+    )
+    started = time.monotonic()
+    run = run_locust(
+        tmp_path, service.url, *processes_args(), "--stop-timeout", "0", users=10,
+        spawn_rate=2, run_time="3s", personas=personas, timeout=90,
+    )  # fmt: skip
+    took = time.monotonic() - started
+    assert "Timeout waiting for all workers to stop" not in run.output, run.output[
+        -3000:
+    ]
+    assert took < 30, f"{took:.0f} s for a 3 s run"
+    after_stop = run.output.split("--run-time limit reached", 1)[1]
+    assert "All users spawned" not in after_stop, after_stop[-3000:]

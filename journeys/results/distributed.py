@@ -366,6 +366,21 @@ def stop_now(runner) -> None:
         client.user_classes_count = {}  # what Locust's stop waits for: no user reported
 
 
+@events.test_stopping.add_listener
+def stop_spawning(environment, **_kwargs) -> None:
+    """Master: a test that stops mid-ramp stops handing out users. Locust's master stop leaves
+    the greenlet that walks its users dispatcher going (the loop holds the dispatcher), so a
+    run time ending during the ramp-up (``--processes 2 -t 3s``, 10 users at 2/s) had the
+    workers start the rest of the users after the stop and run them until the master gave up
+    waiting for them, 60 s on: load after the run time, counted in its results. Here, before
+    Locust sends "stop", the dispatch is given the users it has handed out as its target: it
+    ends once its current pause between two spawn messages is over, sending none."""
+    runner = environment.runner
+    dispatcher = getattr(runner, "_users_dispatcher", None)
+    if isinstance(runner, MasterRunner) and dispatcher is not None:
+        dispatcher._target_user_count = dispatcher._current_user_count
+
+
 @events.init.add_listener
 def stop_workers_before_quitting(environment, runner=None, **_kwargs) -> None:
     """Master: on quit, stop the workers first and wait for their final reports. Worker:
