@@ -62,6 +62,31 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def _seconds(text: str, number) -> float:
+    """``number(text)``, or for a time span with a unit (``5s``, ``2m``), what to write."""
+    try:
+        return number(text)
+    except argparse.ArgumentTypeError as not_a_number:
+        try:
+            seconds = parse_timespan(text.strip())
+        except ValueError:
+            raise not_a_number from None  # not a time span either
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number: the option takes seconds without a unit, so write "
+            f"{seconds}"
+        ) from None
+
+
+def positive_seconds(text: str) -> float:
+    """Seconds above 0 (``--request-timeout``); ``5s`` is refused, naming ``5``."""
+    return _seconds(text, positive_float)
+
+
+def non_negative_seconds(text: str) -> float:
+    """Seconds, 0 or more (``--wait-for-host``); ``2m`` is refused, naming ``120``."""
+    return _seconds(text, non_negative_float)
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)

@@ -14,8 +14,8 @@ from locust import events
 from locust.argument_parser import get_empty_argument_parser, setup_parser_arguments
 
 from journeys.argtypes import (
-    non_negative_float,
-    positive_float,
+    non_negative_seconds,
+    positive_seconds,
     report_file,
     run_time,
     share,
@@ -119,14 +119,14 @@ def add_options(parser) -> None:
     )
     group.add_argument(
         "--request-timeout",
-        type=positive_float,
+        type=positive_seconds,
         default=10.0,
         env_var="LOCUST_REQUEST_TIMEOUT",
         help="Seconds a request may take, whole answer included, before it is resent with the same idempotency key (default 10).",
     )
     group.add_argument(
         "--wait-for-host",
-        type=non_negative_float,
+        type=non_negative_seconds,
         default=0.0,
         env_var="LOCUST_WAIT_FOR_HOST",
         help="Seconds to wait for the target to come up before the run (default 0: fail at once).",

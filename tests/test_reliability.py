@@ -437,6 +437,17 @@ def bad_env_runs(request, idle_service):
             "--request-timeout: 'abc' is not a number (set by LOCUST_REQUEST_TIMEOUT='abc'",
         ),
         (
+            {"LOCUST_REQUEST_TIMEOUT": "5s"},
+            (
+                "--request-timeout: '5s' is not a number: the option takes seconds without a "
+                "unit, so write 5 (set by LOCUST_REQUEST_TIMEOUT='5s'"
+            ),
+        ),
+        (
+            {"LOCUST_WAIT_FOR_HOST": "2m"},
+            "--wait-for-host: '2m' is not a number: the option takes seconds without a unit, so write 120",
+        ),
+        (
             {"LOCUST_WAIT_FOR_HOST": "nan"},
             "--wait-for-host: 'nan' is not a finite number (set by LOCUST_WAIT_FOR_HOST='nan'",
         ),
@@ -493,6 +504,8 @@ def bad_env_runs(request, idle_service):
         "slo-error-rate",
         "request-timeout",
         "request-timeout-abc",
+        "request-timeout-with-a-unit",
+        "wait-for-host-with-a-unit",
         "wait-for-host-nan",
         "trace-sample-rate",
         "no-token",
