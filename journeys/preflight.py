@@ -53,8 +53,14 @@ def token_unusable() -> str | None:
 def target_address(host: str) -> tuple[str, int]:
     parts = urlsplit(host)
     if parts.scheme not in ("http", "https") or not parts.hostname:
+        shown = without_credentials(host)
+        if (
+            "://" not in shown
+        ):  # the scheme left out: localhost:8000 (user:pw@ not told apart)
+            shown = shown.rpartition("@")[2]
+        meant = f" Did you mean http://{shown}?" if shown and "://" not in shown else ""
         raise ValueError(
-            f"--host {without_credentials(host)!r} is not a URL like http://127.0.0.1:8000."
+            f"--host {shown!r} is not a URL like http://127.0.0.1:8000.{meant}"
         )
     return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
 

@@ -698,6 +698,25 @@ def test_a_host_that_is_not_a_url_gets_a_whole_sentence(host):
     assert "is not a URL like http://127.0.0.1:8000." in problem, problem
 
 
+@pytest.mark.parametrize("host", ["127.0.0.1:9511", "localhost:9511", "svc.internal"])
+def test_a_host_without_a_scheme_is_named_with_one(host):
+    """``--host localhost:8000``, the scheme left out: the message said what a URL looks like,
+    not the one meant."""
+    from journeys.preflight import wait_for_host
+
+    problem = wait_for_host(host, 0)
+    assert problem.endswith(f"Did you mean http://{host}?"), problem
+
+
+def test_a_host_without_a_scheme_is_never_shown_with_its_password():
+    """Without ``://`` the credentials were not told from the host, and shown whole."""
+    from journeys.preflight import wait_for_host
+
+    problem = wait_for_host("admin:s3cret@localhost:9511", 0)
+    assert "s3cret" not in problem, problem
+    assert problem.endswith("Did you mean http://localhost:9511?"), problem
+
+
 @pytest.mark.parametrize("picker", [False, True])
 def test_class_picker_leaves_the_token_to_the_start_form(tmp_path, monkeypatch, picker):
     """Without a token, ``locust --class-picker`` must still open the web UI, where a tester may
