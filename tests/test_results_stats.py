@@ -226,6 +226,18 @@ def test_decline_interval_is_five_sigma():
             {"slo_journey_p95_ms": "nan"},
             "--slo-journey-p95-ms must be a positive number",
         ),
+        ({"slo_p95_ms": "5%"}, "--slo-p95-ms must be a number, got '5%'. "),
+        (  # a percentage: it said only "must be a number"
+            {"slo_error_rate": "1%"},
+            "--slo-error-rate must be a number, got '1%': write 0.01 for 1%",
+        ),
+        (  # the way to turn it off: it said only "must be a number"
+            {"slo_journey_p95_ms": "off"},
+            (
+                "--slo-journey-p95-ms must be a number, got 'off': leave it unset or empty "
+                "to judge no journey durations"
+            ),
+        ),
     ],
 )
 def test_bad_targets_are_named(values, needle):

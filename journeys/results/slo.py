@@ -98,6 +98,21 @@ def add_slo_options(parser) -> None:
             action.include_in_web_ui = True
 
 
+def _fix(raw, optional: bool, share_of: float | None) -> str:
+    """What to write instead of a target that is not a number, when it can be told: how to
+    leave an optional target out (``off``), a share (``share_of``) given as a percentage."""
+    text = str(raw).strip()
+    if optional:
+        return ": leave it unset or empty to judge no journey durations"
+    if share_of is None:
+        return ""
+    try:
+        share = float(text.removesuffix("%")) / 100 if text.endswith("%") else None
+    except ValueError:
+        share = None
+    return f": write {share:g} for {text}" if share is not None else ""
+
+
 @dataclass(frozen=True)
 class SloTargets:
     p50_ms: float = 100.0
@@ -123,7 +138,9 @@ class SloTargets:
             try:
                 value = float(raw)
             except (TypeError, ValueError):
-                problems.append(f"{flag} must be a number, got {raw!r}{where}")
+                problems.append(
+                    f"{flag} must be a number, got {raw!r}{_fix(raw, optional, upper)}{where}"
+                )
                 return default
             if upper is not None and not 0 <= value <= upper:
                 problems.append(
