@@ -17,11 +17,14 @@ from pathlib import Path
 
 import pytest
 
+from journeys.results.stats import OUTCOMES
 from tests.conftest import (
     ROOT,
+    LocustRun,
     end_process,
     free_port,
     locust_command,
+    locust_env,
     locust_process,
     master_args,
     processes_args,
@@ -176,13 +179,16 @@ def test_sigterm_stops_a_profile_started_with_ctrl_c_ignored(tmp_path, service):
     assert (tmp_path / "report.html").exists()
 
 
+@pytest.mark.parametrize("forked", [False, True], ids=["standalone", "processes"])
 def test_a_second_ctrl_c_while_the_first_stops_the_users_still_writes_the_reports(
-    tmp_path, start_service
+    tmp_path, start_service, forked
 ):
     """Ctrl-C pressed twice, as people do: the first stops the users (each gets its
     ``--stop-timeout`` grace to finish its 2 s request), the second came while Locust waited
-    for them and was a ``KeyboardInterrupt`` traceback: no CSV, no HTML, no verdict, exit -2.
-    It now cuts the grace short, and the run ends as one Ctrl-C ends it."""
+    for them and was a ``KeyboardInterrupt`` traceback: no CSV, no HTML, no verdict, exit -2
+    (with ``--processes``, in the master's wait for its workers). It now cuts the grace short,
+    on the workers too (a terminal's Ctrl-C reaches them all), and the run ends as one Ctrl-C
+    ends it, every journey counted."""
     service = start_service("--latency-ms", "2000")
     personas = tmp_path / "personas.csv"
     personas.write_text(
@@ -191,26 +197,35 @@ def test_a_second_ctrl_c_while_the_first_stops_the_users_still_writes_the_report
         "shopper,customer,1,visa,USD,5,80,0,0,,en_US,0,0.05\n"
     )
     command = locust_command(
-        tmp_path, "--stop-timeout", "30", personas=personas, users=2, run_time="60s"
-    )
-    locust = locust_process(command, service.url)
+        tmp_path, "--stop-timeout", "30", *(processes_args(1) if forked else []),
+        personas=personas, users=2, run_time="60s",
+    )  # fmt: skip
+    locust = subprocess.Popen(
+        command, cwd=ROOT, env=locust_env(service.url), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
     try:
         service.wait_for_payments(locust)
         time.sleep(
             0.5
         )  # a request of each user in flight: the first Ctrl-C waits for them
-        locust.send_signal(signal.SIGINT)
-        time.sleep(1)
-        locust.send_signal(signal.SIGINT)
+        os.killpg(locust.pid, signal.SIGINT)  # as a terminal sends it: to every process
+        time.sleep(0.3)
+        os.killpg(locust.pid, signal.SIGINT)
         second = time.monotonic()
         output = locust.communicate(timeout=60)[0]
         took = time.monotonic() - second
     finally:
+        if locust.poll() is None:
+            os.killpg(locust.pid, signal.SIGKILL)
         end_process(locust, timeout=15)
     assert "Traceback" not in output and "KeyboardInterrupt" not in output, output[
         -3000:
     ]
     assert locust.returncode == 1, output[-3000:]
     assert "SLO verdict: FAIL" in output, output[-3000:]
-    assert (tmp_path / "run_slo.csv").exists() and (tmp_path / "report.html").exists()
     assert took < 10, f"the second Ctrl-C waited out the grace: {took:.1f} s"
+    run = LocustRun(1, output, tmp_path / "run", tmp_path / "report.html")
+    assert run.html_path.exists()
+    (row,) = [r for r in run.csv_rows("journeys") if r["persona"] == "All"]
+    assert int(row["started"]) == sum(int(row[o] or 0) for o in OUTCOMES), row

@@ -52,16 +52,18 @@ _finishing: list = []
 
 @events.init.add_listener
 def _hear_ctrl_c_again(environment, runner=None, **_kwargs) -> None:
-    if runner is not None and not isinstance(runner, WorkerRunner):
+    if (
+        runner is not None
+    ):  # a worker too: Ctrl-C reaches a --processes run's workers as well
         ctrl_c.when_stopped_again(lambda: _stop_now(runner))
 
 
 def _stop_now(runner) -> None:
     """Ctrl-C again while the run stops: wait no longer (for the users, the workers' final
-    reports, ``--reconcile-run``'s report); the reports are written as after one Ctrl-C."""
-    log.warning(
-        "Ctrl-C again: stopping without waiting any longer; writing the reports"
-    )
+    reports, ``--reconcile-run``'s report); the reports are written as after one Ctrl-C (a
+    worker's users stop at once, and its final report goes to the master)."""
+    then = "its final report" if isinstance(runner, WorkerRunner) else "the reports"
+    log.warning("Ctrl-C again: stopping without waiting any longer; %s next", then)
     distributed.stop_now(runner)
     reconcile_run.stop_waiting("Ctrl-C")
 
