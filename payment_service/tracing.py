@@ -106,8 +106,23 @@ def _start_ddtrace(url: str, service: str) -> None:
                             span.set_tag(key, clean)
             return trace
 
+    _require_trace_tags()
     ddtrace.patch(fastapi=True, starlette=True, sqlite3=True)
     tracer.configure(trace_processors=[Scrubber()])
+
+
+def _require_trace_tags() -> None:
+    """Refuse to trace when ddtrace's ``Context._meta`` (read by ``_scrub_trace_tags``) is gone:
+    the scrubber would raise on every trace, and ddtrace logs a processor's error and sends the
+    trace on unscrubbed."""
+    from ddtrace.trace import Context
+
+    meta = getattr(Context(), "_meta", None)
+    if not isinstance(meta, dict):
+        raise RuntimeError(  # noqa: TRY004  (ddtrace changed, not a caller's value)
+            "this ddtrace has no Context._meta, where the span scrubber finds a client's "
+            "baggage tags; install the ddtrace version requirements.txt names"
+        )
 
 
 def _scrub_trace_tags(context) -> None:

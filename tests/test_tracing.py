@@ -982,3 +982,23 @@ def test_a_worker_that_cannot_trace_stops_the_run(tmp_path, service):
     assert "DD_TRACE_AGENT_TIMEOUT_SECONDS='abc'" in run.output, run.output[-3000:]
     assert "Traceback" not in run.output + run.worker_outputs[0]
     assert service.query("SELECT count(*) FROM payments") == [(0,)]
+
+
+def test_service_tracing_stays_off_when_ddtrace_hides_trace_tags(monkeypatch):
+    """The service's span scrubber reaches a client's baggage tags through ddtrace's private
+    ``Context._meta``. Should ddtrace drop it, the scrubber would raise on every trace, and
+    ddtrace logs a processor's error and sends the trace on unscrubbed: tracing stays off instead,
+    saying why."""
+    import os
+
+    from ddtrace.trace import Context
+
+    from payment_service import tracing
+
+    monkeypatch.setattr(
+        os, "environ", dict(os.environ, DD_TRACE_AGENT_URL="http://127.0.0.1:9")
+    )
+    monkeypatch.setattr(Context, "_meta", None, raising=False)
+    banner = tracing.configure_tracing()
+    assert banner.startswith("tracing: off (ddtrace failed to start"), banner
+    assert "Context._meta" in banner
