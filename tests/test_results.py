@@ -284,6 +284,30 @@ def test_a_worker_missing_before_the_test_started_is_not_lost_in_it():
     distributed.workers.__init__()
 
 
+def test_a_stop_mid_ramp_ends_the_dispatch_or_names_the_locust_private_it_lacks():
+    """The master's stop gives Locust's users dispatcher the users handed out as its target
+    (private fields): a Locust without that field is named, not silently given a new one."""
+    import argparse
+
+    import pytest
+    from locust.runners import MasterRunner
+
+    from journeys.results import distributed
+
+    runner = object.__new__(
+        MasterRunner
+    )  # no environment: only its type and fields count
+    runner.greenlet = None  # what Runner.__del__ looks at
+    runner._users_dispatcher = argparse.Namespace(
+        _current_user_count=3, _target_user_count=10
+    )
+    distributed.stop_spawning(argparse.Namespace(runner=runner))
+    assert runner._users_dispatcher._target_user_count == 3
+    runner._users_dispatcher = argparse.Namespace(_current_user_count=3)
+    with pytest.raises(RuntimeError, match="_target_user_count"):
+        distributed.stop_spawning(argparse.Namespace(runner=runner))
+
+
 def test_only_a_worker_that_left_before_the_end_with_users_counts_as_left():
     """A worker's leaving counts when the master's test runs and the worker ran users; not
     when it comes with the end of the test (one Ctrl-C reaches a ``--processes`` master and

@@ -374,11 +374,20 @@ def stop_spawning(environment, **_kwargs) -> None:
     workers start the rest of the users after the stop and run them until the master gave up
     waiting for them, 60 s on: load after the run time, counted in its results. Here, before
     Locust sends "stop", the dispatch is given the users it has handed out as its target: it
-    ends once its current pause between two spawn messages is over, sending none."""
+    ends once its current pause between two spawn messages is over, sending none. Both are
+    Locust's privates: one it no longer has raises, named, rather than set nothing."""
     runner = environment.runner
-    dispatcher = getattr(runner, "_users_dispatcher", None)
-    if isinstance(runner, MasterRunner) and dispatcher is not None:
-        dispatcher._target_user_count = dispatcher._current_user_count
+    if not isinstance(runner, MasterRunner):
+        return
+    dispatcher = runner._users_dispatcher  # None before the first start
+    if dispatcher is None:
+        return
+    if not hasattr(dispatcher, "_target_user_count"):
+        raise RuntimeError(
+            "Locust's users dispatcher has no _target_user_count: a run stopping mid-ramp "
+            "keeps handing out users; install the locust version requirements.txt names"
+        )
+    dispatcher._target_user_count = dispatcher._current_user_count
 
 
 @events.init.add_listener
