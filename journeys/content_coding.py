@@ -16,6 +16,8 @@ import zlib
 import brotli
 from geventhttpclient.useragent import CompatResponse
 
+from journeys.library_patch import original
+
 #: What a failure says of such a body, after the status: ``201 body does not decode ...``.
 UNDECODED = "body does not decode by its Content-Encoding"
 
@@ -71,4 +73,5 @@ def unreadable(response, status: int, usual: str) -> str:
 
 def install() -> None:
     """Decode answers as above (once per process; idempotent)."""
+    original(CompatResponse, "_content", "content_coding")  # what ``content`` calls
     CompatResponse._content = _content

@@ -12,7 +12,11 @@ from __future__ import annotations
 
 from geventhttpclient.response import HTTPResponse, HTTPSocketResponse
 
-_release_when_complete = HTTPSocketResponse._on_message_complete
+from journeys.library_patch import original
+
+_release_when_complete = original(
+    HTTPSocketResponse, "_on_message_complete", "interim_answers"
+)
 
 
 def _on_message_complete(self) -> None:

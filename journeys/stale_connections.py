@@ -18,8 +18,10 @@ from gevent.local import local
 from geventhttpclient import client
 from geventhttpclient.connectionpool import ConnectionPool
 
-_take_socket = ConnectionPool.get_socket
-_may_send_again = client._may_retry_after_send_error
+from journeys.library_patch import original
+
+_take_socket = original(ConnectionPool, "get_socket", "stale_connections")
+_may_send_again = original(client, "_may_retry_after_send_error", "stale_connections")
 #: per greenlet (a user): whether its request went out on a connection used before
 _last = local()
 

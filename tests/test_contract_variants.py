@@ -458,3 +458,20 @@ def test_a_service_behind_https_with_a_self_signed_certificate_passes(
     assert "check: no answer" not in run.output, run.output[-3000:]  # preflight's
     books = next(r for r in run.csv_rows("slo") if r["metric"] == "books")
     assert books["passed"] == "true", books
+
+
+def test_a_patched_private_the_library_lacks_is_named():
+    """The client's fixes replace geventhttpclient privates: one a new version renamed stops
+    the tool, naming it, rather than leaving the fix quietly undone."""
+    from geventhttpclient.useragent import CompatResponse
+
+    from journeys.library_patch import original
+
+    assert (
+        original(CompatResponse, "_content", "content_coding")
+        is CompatResponse._content
+    )
+    with pytest.raises(
+        RuntimeError, match=r"CompatResponse has no _body, .*content_coding\.py"
+    ):
+        original(CompatResponse, "_body", "content_coding")
