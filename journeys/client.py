@@ -394,8 +394,8 @@ class PaymentApi:
             return
         try:  # stamped in the whole second ``created`` names (or at that fraction), a moment ago
             ahead = created + 0.5 - time.time()
-        except OverflowError:  # a whole number too large for a float: no clock either
-            return
+        except OverflowError:  # a whole number too large for a float
+            ahead = math.inf
         if math.isfinite(ahead) and abs(ahead) <= SERVICE_CLOCK_SPAN_S:
             self.service_clock_ahead_s = ahead
         else:

@@ -364,6 +364,7 @@ def test_a_refused_report_is_named_not_quoted(breaker, monkeypatch, mode, messag
             "created is not a number",
         ),  # ISO 8601, not unix seconds
         (int(time.time() * 1000), "created is not unix seconds"),  # milliseconds
+        (10**400, "created is not unix seconds"),  # too large for a float
         (None, "created is missing"),
     ],
 )
