@@ -383,9 +383,11 @@ def locust_processes(
 
 
 def locust_process(
-    command: list[str], host: str, env: dict | None = None
+    command: list[str], host: str, env: dict | None = None, group: bool = False
 ) -> subprocess.Popen:
-    """Start ``command`` (a Locust one) against ``host``, its output (text) on ``stdout``."""
+    """Start ``command`` (a Locust one) against ``host``, its output (text) on ``stdout``;
+    with ``group``, in a process group of its own (``os.killpg`` signals it and the workers
+    ``--processes`` forks at once, as a terminal's Ctrl-C does)."""
     return subprocess.Popen(
         command,
         cwd=ROOT,
@@ -393,6 +395,7 @@ def locust_process(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=group,
     )
 
 

@@ -24,7 +24,6 @@ from tests.conftest import (
     end_process,
     free_port,
     locust_command,
-    locust_env,
     locust_process,
     master_args,
     processes_args,
@@ -200,10 +199,7 @@ def test_a_second_ctrl_c_while_the_first_stops_the_users_still_writes_the_report
         tmp_path, "--stop-timeout", "30", *(processes_args(1) if forked else []),
         personas=personas, users=2, run_time="60s",
     )  # fmt: skip
-    locust = subprocess.Popen(
-        command, cwd=ROOT, env=locust_env(service.url), stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )  # fmt: skip
+    locust = locust_process(command, service.url, group=True)
     try:
         service.wait_for_payments(locust)
         time.sleep(

@@ -10,16 +10,14 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 from journeys.results.stats import FINISHED_OUTCOMES, OUTCOMES
 from tests.conftest import (
-    ROOT,
     LocustRun,
     locust_command,
-    locust_env,
+    locust_process,
     processes_args,
     run_locust,
     write_personas,
@@ -452,10 +450,7 @@ def test_one_sigterm_to_a_forked_run_counts_everything_and_no_worker_as_left(
         tmp_path, "--seed", "37", *processes_args(),
         personas=write_personas(tmp_path, SHOPPER, OPS), users=4, run_time="20s",
     )  # fmt: skip
-    locust = subprocess.Popen(
-        command, cwd=ROOT, env=locust_env(service.url), stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )  # fmt: skip
+    locust = locust_process(command, service.url, group=True)
     try:
         service.wait_for_payments(locust)
         time.sleep(1)
