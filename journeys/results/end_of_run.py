@@ -52,9 +52,8 @@ _finishing: list = []
 
 @events.init.add_listener
 def _hear_ctrl_c_again(environment, runner=None, **_kwargs) -> None:
-    if (
-        runner is not None
-    ):  # a worker too: Ctrl-C reaches a --processes run's workers as well
+    # a worker too: Ctrl-C reaches a --processes run's workers as well
+    if runner is not None:
         ctrl_c.when_stopped_again(lambda: _stop_now(runner))
 
 
@@ -75,7 +74,8 @@ def finish_run(environment, **_kwargs) -> None:
     if _finishing:
         # quitting again (a SIGTERM, or Ctrl-C after one) while the first is still at work:
         # cut its wait for the workers' final reports or the report of --reconcile-run short
-        # and let it write everything and end the process. Locust's shutdown must not go on here: it would exit first.
+        # and let it write everything and end the process. Locust's shutdown must not go on
+        # here: it would exit first.
         main = gevent.getcurrent() is gevent.get_hub().parent
         distributed.give_up_waiting()
         reconcile_run.stop_waiting("Ctrl-C" if main else "SIGTERM")
