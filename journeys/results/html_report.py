@@ -22,10 +22,11 @@ from journeys.results.tables import (
     funnel_stages_of_row,
     pct,
 )
+from journeys.service_http import without_credentials
 
 SECTION_ID = "journey-results"
-#: the target as Locust's report data holds it, with ``user:password@`` (group 2)
-_HOST_CREDENTIALS = re.compile(r'("host": "[A-Za-z][A-Za-z0-9+.-]*://)([^"/@]*@)')
+#: the target as Locust's report data holds it (group 2), perhaps with ``user:password@``
+_HOST = re.compile(r'("host": ")([A-Za-z][A-Za-z0-9+.-]*://[^"]*)(")')
 STYLE = f"""
 #{SECTION_ID} {{ font-family: Roboto, Helvetica, Arial, sans-serif; color: #1d1d1f; background: #fff;
   max-width: 1400px; margin: 0 auto; padding: 8px 24px 32px; }}  /* the journeys table: ~1,300 px */
@@ -186,7 +187,7 @@ def insert(html: str, snapshot: Snapshot) -> str:
     """``html`` with the journeys section just before ``</body>`` (replacing an earlier one),
     and its target without ``user:password@`` (Locust's report quotes ``--host`` whole; every
     other output leaves a password out)."""
-    html = _HOST_CREDENTIALS.sub(r"\1", html)
+    html = _HOST.sub(lambda m: m[1] + without_credentials(m[2]) + m[3], html)
     start = html.find(f'<section id="{SECTION_ID}">')
     if start != -1:
         end = html.find("</section>", start) + len("</section>")
