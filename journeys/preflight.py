@@ -54,9 +54,8 @@ def target_address(host: str) -> tuple[str, int]:
     parts = urlsplit(host)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         shown = without_credentials(host)
-        if (
-            "://" not in shown
-        ):  # the scheme left out: localhost:8000 (user:pw@ not told apart)
+        # the scheme left out: localhost:8000 (user:pw@ not told apart)
+        if "://" not in shown:
             shown = shown.rpartition("@")[2]
         meant = f" Did you mean http://{shown}?" if shown and "://" not in shown else ""
         raise ValueError(

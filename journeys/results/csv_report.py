@@ -76,9 +76,8 @@ def figures(row: dict) -> dict:
     if actual and not row["passed"]:
         value = float(actual["number"])
         bounds = _RANGE.fullmatch(row["target"])
-        if (
-            target
-        ):  # a failed bound or count is on its wrong side: the distance is the excess
+        # a failed bound or count is on its wrong side: the distance is the excess
+        if target:
             out["over_by"] = f"{abs(value - float(target['number'])):.6g}"
         elif bounds:  # outside low..high: the distance to the nearer end
             low, high = float(bounds["low"]), float(bounds["high"])
