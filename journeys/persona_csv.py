@@ -32,7 +32,9 @@ class PersonaFileError(Exception):
             f"{self.path}: {count}; no traffic was sent. Fix the file and run again:"
         ]
         lines += [f"  {p}" for p in self.problems]
-        super().__init__("\n".join(lines))
+        super().__init__(
+            scrub("\n".join(lines), secrets)
+        )  # the path too: LOCUST_PERSONAS
 
 
 def read_text(path: Path) -> str:

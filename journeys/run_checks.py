@@ -32,6 +32,7 @@ from journeys.preflight import (
 )
 from journeys.profiles.schedule import ProfileConfigError, build_schedule
 from journeys.results import reconcile_run
+from journeys.scrub import scrub, secrets_from_env
 from journeys.service_http import TOKEN_ENV, internal_token, without_credentials
 from journeys.start_form import set_form_values, start_form_sent
 from journeys.tags import quiet_locusts_tag_warnings, tag_summary, unknown_tags
@@ -42,7 +43,8 @@ log = logging.getLogger(__name__)
 
 def _fail(message: str) -> None:
     _remove_earlier_reports(_this_run)  # said first: the reason stays the last line
-    sys.stderr.write(f"{message}\n")
+    # a message may quote a value (a --tags value): the token mapped to the wrong variable
+    sys.stderr.write(f"{scrub(message, secrets_from_env())}\n")
     sys.exit(2)
 
 

@@ -496,6 +496,21 @@ def test_the_token_in_the_wrong_variable_is_not_quoted(
     assert idle_service.query("SELECT count(*) FROM payments") == [(0,)]
 
 
+@pytest.mark.parametrize(
+    "variable", ["LOCUST_TAGS", "LOCUST_EXCLUDE_TAGS", "LOCUST_PERSONAS"]
+)
+def test_the_token_as_a_tag_or_personas_path_is_not_quoted(
+    tmp_path, idle_service, variable
+):
+    """The same slip into a variable whose value a setup check quotes: 'no journey carries the
+    tag '<token>'' and '<token>: 1 problem' went to the job's log whole."""
+    run = run_locust(tmp_path, idle_service.url, env={variable: TOKEN}, timeout=25)
+    assert run.returncode == 2, run.output[-2000:]
+    assert "[token redacted]" in run.output, run.output[-2000:]
+    assert TOKEN not in run.output
+    assert idle_service.query("SELECT count(*) FROM payments") == [(0,)]
+
+
 def test_a_host_with_credentials_is_never_printed_with_them(tmp_path):
     run = run_locust(tmp_path, "http://user:s3cret-pw@127.0.0.1:9", timeout=25)
     assert run.returncode == 2, run.output[-2000:]
