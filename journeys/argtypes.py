@@ -71,10 +71,12 @@ def _seconds(text: str, number) -> float:
             seconds = parse_timespan(text.strip())
         except ValueError:
             raise not_a_number from None  # not a time span either
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a number: the option takes seconds without a unit, so write "
-            f"{seconds}"
-        ) from None
+        unit = f"{text!r} is not a number: the option takes seconds without a unit"
+        try:
+            number(str(seconds))
+        except argparse.ArgumentTypeError as out_of_range:  # 0s: 0 is refused too
+            raise argparse.ArgumentTypeError(f"{unit}, and {out_of_range}") from None
+        raise argparse.ArgumentTypeError(f"{unit}, so write {seconds}") from None
 
 
 def positive_seconds(text: str) -> float:

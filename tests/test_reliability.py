@@ -444,6 +444,13 @@ def bad_env_runs(request, idle_service):
             ),
         ),
         (
+            {"LOCUST_REQUEST_TIMEOUT": "0s"},
+            (
+                "--request-timeout: '0s' is not a number: the option takes seconds without a "
+                "unit, and must be > 0, got 0"
+            ),
+        ),
+        (
             {"LOCUST_WAIT_FOR_HOST": "2m"},
             "--wait-for-host: '2m' is not a number: the option takes seconds without a unit, so write 120",
         ),
@@ -505,6 +512,7 @@ def bad_env_runs(request, idle_service):
         "request-timeout",
         "request-timeout-abc",
         "request-timeout-with-a-unit",
+        "request-timeout-0s",
         "wait-for-host-with-a-unit",
         "wait-for-host-nan",
         "trace-sample-rate",
