@@ -18,8 +18,10 @@ class FinalRowCSVFileWriter(locust.stats.StatsCSVFileWriter):
     """Locust's ``--csv`` writer, ending the history with a row of the final stats."""
 
     def close_files(self) -> None:
-        self._stats_history_data_rows(self.stats_history_csv_writer, time.time())
-        super().close_files()
+        try:  # a Locust whose writer lacks these privates still gets its files closed
+            self._stats_history_data_rows(self.stats_history_csv_writer, time.time())
+        finally:
+            super().close_files()
 
 
 # Locust's main looks the class up when it creates the writer, after loading the locustfile
