@@ -302,12 +302,12 @@ def locust_command(
     *args: str,
     users: int = 4,
     spawn_rate: float = 50,
-    run_time: str = "4s",
+    run_time: str | None = "4s",
     personas: Path | str | None = None,
     headless: bool = True,
 ) -> list[str]:
     """``python -m locust`` with the project's locustfile, writing ``tmp_path/run_*.csv`` and
-    ``tmp_path/report.html``, plus ``args``."""
+    ``tmp_path/report.html``, plus ``args`` (no ``--run-time`` when ``run_time`` is None)."""
     base = [
         sys.executable,
         "-m",
@@ -318,8 +318,7 @@ def locust_command(
         str(users),
         "--spawn-rate",
         str(spawn_rate),
-        "--run-time",
-        run_time,
+        *(("--run-time", run_time) if run_time is not None else ()),
         "--csv",
         str(tmp_path / "run"),
         "--html",
@@ -454,7 +453,7 @@ def run_locust(
     *args: str,
     users: int = 4,
     spawn_rate: float = 50,
-    run_time: str = "4s",
+    run_time: str | None = "4s",
     env: dict | None = None,
     workers: int = 0,
     timeout: float = 120,
