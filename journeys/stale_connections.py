@@ -21,16 +21,21 @@ from geventhttpclient.connectionpool import ConnectionPool
 from journeys.library_patch import original
 
 _take_socket = original(ConnectionPool, "get_socket", "stale_connections")
+_new_socket = original(ConnectionPool, "_create_socket", "stale_connections")
 _may_send_again = original(client, "_may_retry_after_send_error", "stale_connections")
 #: per greenlet (a user): whether its request went out on a connection used before
 _last = local()
 
 
 def _get_socket(self: ConnectionPool):
-    idle = tuple(self._socket_queue.queue)
-    sock = _take_socket(self)
-    _last.reused = sock in idle  # sockets compare by identity
-    return sock
+    # a pooled socket unless the pool has to make one (below): no copy of the idle queue
+    _last.reused = True
+    return _take_socket(self)
+
+
+def _create_socket(self: ConnectionPool):
+    _last.reused = False
+    return _new_socket(self)
 
 
 def _may_retry_after_send_error(method: str) -> bool:
@@ -40,4 +45,5 @@ def _may_retry_after_send_error(method: str) -> bool:
 def install() -> None:
     """Send such requests again (once per process; idempotent)."""
     ConnectionPool.get_socket = _get_socket
+    ConnectionPool._create_socket = _create_socket
     client._may_retry_after_send_error = _may_retry_after_send_error
