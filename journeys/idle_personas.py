@@ -51,7 +51,7 @@ def _users_needed(classes, users: int) -> tuple[set[str], int | None]:
         if n <= users:
             running.add(name)
         if len(seen) == len(classes):
-            return (running if n >= users else seen), n
+            return running, n  # (more users than n: running already holds them all)
         if n >= MOST_USERS_LOOKED_AT:
             return running, None
     return running, None

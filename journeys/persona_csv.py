@@ -28,13 +28,12 @@ class PersonaFileError(Exception):
         secrets = secrets_from_env()
         self.problems = [scrub(p, secrets) for p in problems]
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
-        lines = [
+        # the path too: LOCUST_PERSONAS may hold the token (the problems are scrubbed above)
+        header = (
             f"{self.path}: {count}; no traffic was sent. Fix the file and run again:"
-        ]
-        lines += [f"  {p}" for p in self.problems]
-        super().__init__(
-            scrub("\n".join(lines), secrets)
-        )  # the path too: LOCUST_PERSONAS
+        )
+        lines = [scrub(header, secrets)] + [f"  {p}" for p in self.problems]
+        super().__init__("\n".join(lines))
 
 
 def read_text(path: Path) -> str:

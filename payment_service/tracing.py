@@ -128,9 +128,8 @@ def _require_trace_tags() -> None:
 def _scrub_trace_tags(context) -> None:
     """The trace-level tags a client's headers set (its ``baggage`` items, ``x-datadog-tags``),
     scrubbed: ddtrace puts them on the span after every trace filter has run."""
-    meta = (
-        context._meta
-    )  # no public way to reach them before they are copied onto the span
+    # no public way to reach them before they are copied onto the span
+    meta = context._meta
     for key, value in list(meta.items()):
         if isinstance(value, str):
             clean = scrub(value)  # baggage items come percent-decoded
