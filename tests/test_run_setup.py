@@ -13,6 +13,7 @@ import pytest
 
 from journeys.preflight import token_problem
 from tests.conftest import (
+    ROOT,
     TOKEN,
     OwnServices,
     RunPlan,
@@ -873,3 +874,34 @@ def test_a_processes_run_ending_during_its_ramp_up_stops_its_workers(tmp_path, s
     assert took < 30, f"{took:.0f} s for a 3 s run"
     after_stop = run.output.split("--run-time limit reached", 1)[1]
     assert "All users spawned" not in after_stop, after_stop[-3000:]
+
+
+LEAKY_LOCUSTFILE = """
+import logging, os
+from locust import events
+
+@events.test_start.add_listener
+def _log_secrets(**_):
+    token = os.environ["PAYMENT_INTERNAL_TOKEN"]
+    logging.getLogger("locust.leaky").warning("card %s, token %s", "4242 4242 4242 4242", token)
+    try:
+        raise ValueError(f"body had 5555555555554444 and {token}")
+    except ValueError:
+        logging.getLogger("leaky").exception("a library failed")
+"""
+
+
+def test_no_log_line_carries_a_card_number_or_the_token(tmp_path, service):
+    """Our own messages scrub at their source; whatever else logs (Locust, a library, a
+    listener someone adds) goes through the scrubbing log records: message and traceback."""
+    leaky = tmp_path / "leaky.py"
+    leaky.write_text(LEAKY_LOCUSTFILE)
+    locustfiles = f"{ROOT / 'locustfile.py'},{leaky}"
+    run = run_locust(tmp_path, service.url, "-f", locustfiles, users=1, run_time="2s")
+    assert "card [card redacted], token [token redacted]" in run.output, run.output[
+        -3000:
+    ]
+    assert "ValueError: body had [card redacted] and [token redacted]" in run.output
+    for secret in (TOKEN, "4242 4242 4242 4242", "5555555555554444"):
+        assert secret not in run.output
+    assert run.returncode == 0, run.output[-2000:]
