@@ -10,9 +10,9 @@ hook into Locust's events when imported.
 
 import journeys.ctrl_c  # Ctrl-C ends the run between requests; a waiting master lets its workers go
 import journeys.env_names
-import journeys.log_scrub  # every log record leaves without card numbers or the token
 import journeys.options  # --personas, --seed, --request-timeout, --wait-for-host, --trace-sample-rate
 import journeys.results  # journey stats, web UI tabs, CSV/HTML, SLO exit code
+import journeys.scrub_sinks  # every log record and exception row without card numbers or the token
 import journeys.tracing  # noqa: F401  (Datadog APM from DD_* env vars)
 from journeys.options import personas_path, refuse_a_taken_master_port
 from journeys.profiles import LoadProfile  # noqa: F401  (--profile steady|spike|soak|step)

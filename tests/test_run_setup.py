@@ -877,31 +877,53 @@ def test_a_processes_run_ending_during_its_ramp_up_stops_its_workers(tmp_path, s
 
 
 LEAKY_LOCUSTFILE = """
-import logging, os
+import logging, os, sys
 from locust import events
+from locust.runners import MasterRunner
 
 @events.test_start.add_listener
-def _log_secrets(**_):
+def _log_secrets(environment, **_):
+    if isinstance(environment.runner, MasterRunner):
+        return  # its workers' users raise, as in any run
     token = os.environ["PAYMENT_INTERNAL_TOKEN"]
     logging.getLogger("locust.leaky").warning("card %s, token %s", "4242 4242 4242 4242", token)
     try:
         raise ValueError(f"body had 5555555555554444 and {token}")
-    except ValueError:
+    except ValueError as e:
         logging.getLogger("leaky").exception("a library failed")
+        environment.events.user_error.fire(user_instance=None, exception=e, tb=sys.exc_info()[2])
 """
 
 
-def test_no_log_line_carries_a_card_number_or_the_token(tmp_path, service):
+@pytest.mark.parametrize("distributed", [False, True])
+def test_no_log_line_or_exception_row_carries_a_card_number_or_the_token(
+    tmp_path, service, distributed
+):
     """Our own messages scrub at their source; whatever else logs (Locust, a library, a
-    listener someone adds) goes through the scrubbing log records: message and traceback."""
+    listener someone adds) goes through the scrubbing log records, message and traceback, and
+    an exception a user raises reaches Locust's Exceptions table scrubbed (on the master too)."""
     leaky = tmp_path / "leaky.py"
     leaky.write_text(LEAKY_LOCUSTFILE)
     locustfiles = f"{ROOT / 'locustfile.py'},{leaky}"
-    run = run_locust(tmp_path, service.url, "-f", locustfiles, users=1, run_time="2s")
-    assert "card [card redacted], token [token redacted]" in run.output, run.output[
-        -3000:
-    ]
-    assert "ValueError: body had [card redacted] and [token redacted]" in run.output
+    forked = (
+        processes_args(1) if distributed else []
+    )  # its worker forked with both files
+    run = run_locust(
+        tmp_path, service.url, "-f", locustfiles, *forked, users=1, run_time="2s"
+    )
+    logs = run.output
+    assert "card [card redacted], token [token redacted]" in logs, logs[-3000:]
+    assert "ValueError: body had [card redacted] and [token redacted]" in logs
+    exceptions = run.csv_rows("exceptions")
+    assert [row["Message"] for row in exceptions] == [
+        "body had [card redacted] and [token redacted]"
+    ], exceptions
+    html = run.html_path.read_text()
     for secret in (TOKEN, "4242 4242 4242 4242", "5555555555554444"):
-        assert secret not in run.output
-    assert run.returncode == 0, run.output[-2000:]
+        assert secret not in logs
+        assert secret not in html
+    # an exception in the users' code fails the verdict: its results cannot be trusted
+    assert "the generator raised 1 unexpected exception" in run.output, run.output[
+        -2000:
+    ]
+    assert run.returncode == 1
