@@ -880,6 +880,7 @@ LEAKY_LOCUSTFILE = """
 import logging, os, sys
 from locust import events
 from locust.runners import MasterRunner
+from journeys.base import JourneyRun
 
 @events.test_start.add_listener
 def _log_secrets(environment, **_):
@@ -892,6 +893,15 @@ def _log_secrets(environment, **_):
     except ValueError as e:
         logging.getLogger("leaky").exception("a library failed")
         environment.events.user_error.fire(user_instance=None, exception=e, tb=sys.exc_info()[2])
+    environment.events.request.fire(
+        request_type="POST", name="leaky", response_time=1, response_length=0, context={},
+        exception=Exception(f"answer echoed 4242-4242-4242-4242 with {token}"),
+    )
+    try:
+        with JourneyRun("leaky", "nobody"):
+            raise KeyError("5555 5555 5555 4444")
+    except KeyError:
+        pass
 """
 
 
@@ -918,8 +928,18 @@ def test_no_log_line_or_exception_row_carries_a_card_number_or_the_token(
     assert [row["Message"] for row in exceptions] == [
         "body had [card redacted] and [token redacted]"
     ], exceptions
+    failures = {(r["Method"], r["Name"]): r["Error"] for r in run.csv_rows("failures")}
+    assert failures[("POST", "leaky")] == (
+        "Exception('answer echoed [card redacted] with [token redacted]')"
+    ), failures
+    assert failures[("journey", "leaky")] == "failed: KeyError: '[card redacted]'"
     html = run.html_path.read_text()
-    for secret in (TOKEN, "4242 4242 4242 4242", "5555555555554444"):
+    for secret in (
+        TOKEN,
+        "4242 4242 4242 4242",
+        "5555555555554444",
+        "5555 5555 5555 4444",
+    ):
         assert secret not in logs
         assert secret not in html
     # an exception in the users' code fails the verdict: its results cannot be trusted

@@ -23,6 +23,7 @@ from journeys.events import (
     journey_started,
 )
 from journeys.results.stats import JourneyBook
+from journeys.scrub_sinks import scrubbed_error
 
 #: Locust stats entries of this type are whole journeys, not HTTP requests.
 JOURNEY_REQUEST_TYPE = "journey"
@@ -106,7 +107,7 @@ def on_journey_finished(result: JourneyResult, **_kwargs) -> None:
     entry.log(result.duration_ms, 0)
     if result.outcome in UNEXPECTED_OUTCOMES:
         # Locust's RequestStats.log_error without its total: the entry and the failures table
-        error = JourneyFailure(_failure_message(result))
+        error = scrubbed_error(JourneyFailure(_failure_message(result)))
         entry.log_error(error)
         key = StatsError.create_key(JOURNEY_REQUEST_TYPE, result.journey, error)
         if key not in stats.errors:
