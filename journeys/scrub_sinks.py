@@ -9,7 +9,7 @@ thought of.
 Records are wrapped through Python's log record factory (the logging cookbook's hook for
 changing every record), so the scrubbing holds from the locustfile's import on, before Locust
 sets up its handlers, in master, workers and ``--processes`` children alike. Records, exceptions
-and failures are few (nothing is logged per request, a failure is scrubbed in ~2 µs), so
+and failures are few (nothing is logged per request, a failure is scrubbed in ~3 µs), so
 scrubbing each costs nothing that shows.
 """
 
