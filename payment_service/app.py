@@ -24,7 +24,7 @@ from payment_contract import DECLINING_TEST_CARDS, TRANSIENT_DECLINE_CODES
 from payment_service import schemas
 from payment_service.errors import ApiError
 from payment_service.faults import FaultConfigError, FaultInjector, Faults
-from payment_service.store import Store, timestamp
+from payment_service.store import KeyTaken, Store, StoredAnswer, timestamp
 from payment_service.tracing import scrub
 from payment_service.validation import (
     PaymentRequest,
@@ -239,21 +239,13 @@ def create_app(settings: Settings) -> FastAPI:
                 "Idempotency-Key",
             )
         stored = store.answer_for(key, faults.now())
-        if stored is not None:
-            if stored.request_hash != payment.request_hash:
-                raise ApiError(
-                    422,
-                    "idempotency_key_reused",
-                    "This Idempotency-Key was used with a different request body; use a new key.",
-                    "Idempotency-Key",
-                )
-            if not faults.faults.replay_charges:
-                return JSONResponse(
-                    stored.response,
-                    stored.status_code,
-                    headers={"Idempotent-Replayed": "true"},
-                )
-            # the replay-charges fault: a service that forgets what the key paid charges again
+        # the replay-charges fault: a service that forgets what the key paid charges the same
+        # body again (another body is still refused)
+        replace = faults.faults.replay_charges
+        if stored is not None and (
+            not replace or stored.request_hash != payment.request_hash
+        ):
+            return replay(stored, payment)
         in_flight.add(key)
         try:
             delay = faults.delay_s()
@@ -267,7 +259,10 @@ def create_app(settings: Settings) -> FastAPI:
                     "Temporarily unavailable; retry with the same key.",
                     type_="api_error",
                 )
-            status, answer = charge(store, payment, key, faults.now())
+            status, answer = charge(store, payment, key, faults.now(), replace)
+        # another service process on this database answered the key meanwhile
+        except KeyTaken as taken:
+            return replay(taken.stored, payment)
         finally:
             in_flight.discard(key)
         if phase == "after":
@@ -383,10 +378,29 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
+def replay(stored: StoredAnswer, payment: PaymentRequest) -> JSONResponse:
+    """The answer stored for the key, or a 422 when it was stored for another body."""
+    if stored.request_hash != payment.request_hash:
+        raise ApiError(
+            422,
+            "idempotency_key_reused",
+            "This Idempotency-Key was used with a different request body; use a new key.",
+            "Idempotency-Key",
+        )
+    return JSONResponse(
+        stored.response, stored.status_code, headers={"Idempotent-Replayed": "true"}
+    )
+
+
 def charge(
-    store: Store, payment: PaymentRequest, key: str, now: dt.datetime
+    store: Store,
+    payment: PaymentRequest,
+    key: str,
+    now: dt.datetime,
+    replace: bool = False,
 ) -> tuple[int, dict]:
-    """Decide the payment (test cards decline), store it with its answer, return (status, answer)."""
+    """Decide the payment (test cards decline), store it with its answer, return (status, answer);
+    ``KeyTaken`` when the key got its answer meanwhile (unless ``replace``)."""
     payment_id = "pay_" + secrets.token_hex(12)
     decline = DECLINING_TEST_CARDS.get(payment.number)
     if decline is None:
@@ -440,6 +454,8 @@ def charge(
         payment.request_hash,
         status,
         answer,
+        now,
+        replace,
     )
     return status, answer
 

@@ -2,7 +2,9 @@
 
 The service runs one process with one event loop, so a single connection used from that loop is
 enough and keeps every write atomic: a payment and the idempotent answer for its key are committed
-together, so a replay can never disagree with the books.
+together, so a replay can never disagree with the books. The key is checked again inside that
+write transaction: another service process on the same file (``make run`` twice, a scaled
+container) cannot see this one's keys in flight, and would otherwise charge the key a second time.
 """
 
 from __future__ import annotations
@@ -72,6 +74,14 @@ class StoredAnswer:
     payment_id: str | None
 
 
+class KeyTaken(Exception):
+    """The key got its answer from another writer of this database while this request was in flight."""
+
+    def __init__(self, stored: StoredAnswer) -> None:
+        super().__init__("idempotency key already answered")
+        self.stored = stored
+
+
 class Store:
     """The service's database. Open with ``Store(path)``; all methods are short transactions."""
 
@@ -116,10 +126,16 @@ class Store:
         request_hash: str,
         status_code: int,
         response: dict,
+        now: dt.datetime,
+        replace: bool = False,
     ) -> None:
-        """Insert the payment and its idempotent answer in one transaction."""
+        """Insert the payment and its idempotent answer in one transaction; ``KeyTaken`` (nothing
+        stored) when the key already has a live answer, unless ``replace`` (the replay-charges fault)."""
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
+            stored = None if replace else self.answer_for(key, now)
+            if stored is not None:
+                raise KeyTaken(stored)
             self.db.execute(
                 "INSERT INTO payments (id, status, amount, currency, brand, last4, fingerprint, decline_code, "
                 "customer_id, batch_id, description, metadata, idempotency_key, created_at) "

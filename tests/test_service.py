@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -320,6 +321,29 @@ def test_key_in_flight_is_409(start_service):
         "idempotency_key_in_use",
     )
     assert service.query("SELECT COUNT(*) FROM payments") == [(1,)]
+
+
+def test_two_services_on_one_database_charge_a_key_once(start_service, tmp_path):
+    """Two processes on one file (``make run`` twice, a scaled container) each hold the key in
+    flight on their own: the write transaction must still see the other's payment."""
+    db = tmp_path / "shared.sqlite"
+    one = start_service("--latency-ms", "400", db_path=db)
+    two = start_service("--latency-ms", "400", db_path=db)
+    key, other_key = uuid.uuid4().hex, uuid.uuid4().hex
+    with ThreadPoolExecutor(4) as pool:
+        same = [pool.submit(pay, svc, body(), key) for svc in (one, two)]
+        differ = [
+            pool.submit(pay, one, body(), other_key),
+            pool.submit(pay, two, body(amount=1251), other_key),
+        ]
+        same, differ = [f.result() for f in same], [f.result() for f in differ]
+    assert [r.status_code for r in same] == [201, 201], [r.text for r in same]
+    assert same[0].json()["id"] == same[1].json()["id"]
+    assert sorted(r.status_code for r in differ) == [201, 422], [r.text for r in differ]
+    counts = one.query(
+        "SELECT idempotency_key, COUNT(*) FROM payments GROUP BY idempotency_key"
+    )
+    assert sorted(counts) == sorted([(key, 1), (other_key, 1)])
 
 
 def test_expired_key_is_free_again(service):
