@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from payment_contract import DECLINING_TEST_CARDS, TRANSIENT_DECLINE_CODES
 from payment_service import schemas
@@ -66,16 +67,24 @@ def _too_large() -> ApiError:
 
 async def read_body(request: Request) -> bytes:
     """The request's body, or a 413 once it passes ``MAX_BODY_BYTES`` (by Content-Length, or
-    counted as it streams in when chunked), so a huge body is never held whole."""
+    counted as it streams in when chunked), so a huge body is never held whole. A client gone
+    before its body ended is a 400 nobody reads, not an unhandled error and a traceback in the log."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise _too_large()
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _too_large()
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise _too_large()
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise ApiError(
+            400,
+            "invalid_json",
+            "The body ended early: the client closed the connection.",
+        ) from None
     return b"".join(chunks)
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import socket
 import sqlite3
 import subprocess
 import sys
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -852,6 +854,24 @@ def test_a_body_over_a_mebibyte_is_413_and_never_read_whole(service, chunked):
     assert (r.status_code, r.json()["error"]["code"]) == (413, "request_too_large")
     fine = body(metadata={f"k{i:02}": "\U0001f600" * 500 for i in range(50)})
     assert pay(service, fine).status_code == 201
+
+
+def test_a_client_gone_before_its_body_ends_is_no_error_in_the_log(service):
+    """A client that gives up mid-upload (a timeout, a user stopped) is not the service's fault:
+    no ``unhandled ClientDisconnect`` ERROR and uvicorn traceback in its log, nothing stored."""
+    logged = len(service.log())
+    for path in ("/pay", "/internal/generate-report"):
+        with socket.create_connection(("127.0.0.1", service.port), timeout=5) as conn:
+            conn.sendall(
+                f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"Idempotency-Key: k\r\nAuthorization: Bearer {TOKEN}\r\n"
+                "Content-Length: 100\r\n\r\n{".encode()
+            )
+    assert requests.get(service.url + "/health", timeout=5).status_code == 200
+    time.sleep(0.3)  # the service notices each close as the connection is torn down
+    new = service.log()[logged:]
+    assert "Traceback" not in new and "ERROR" not in new, new[:2000]
+    assert service.query("SELECT COUNT(*) FROM payments") == [(0,)]
 
 
 def test_unknown_paths_and_methods_answer_in_the_contracts_error_shape(service):
