@@ -5,6 +5,7 @@ enough and keeps every write atomic: a payment and the idempotent answer for its
 together, so a replay can never disagree with the books. The key is checked again inside that
 write transaction: another service process on the same file (``make run`` twice, a scaled
 container) cannot see this one's keys in flight, and would otherwise charge the key a second time.
+Reports read a snapshot on a connection of their own, off the event loop (``report_rows``).
 """
 
 from __future__ import annotations
@@ -87,6 +88,8 @@ class Store:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        #: ``--db :memory:`` is this connection's alone: reports read it here, on the event loop
+        self.in_memory = str(path) == ":memory:"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(
             self.path, check_same_thread=False, isolation_level=None, timeout=10
@@ -160,20 +163,46 @@ class Store:
             )
 
     def report_rows(
-        self, batch_id: str | None, start: str | None, end: str | None
-    ) -> list[tuple]:
-        """(status, currency, brand, count, amount) groups for payments matching the filter."""
-        where, params = _where(batch_id, start, end)
-        sql = f"SELECT status, currency, brand, COUNT(*), SUM(amount) FROM payments{where} GROUP BY status, currency, brand"
-        return self.db.execute(sql, params).fetchall()
-
-    def latest_succeeded(
-        self, batch_id: str | None, start: str | None, end: str | None
-    ) -> tuple | None:
-        """(currency, brand, amount) of the newest succeeded payment matching the filter (report-tamper fault)."""
-        where, params = _where(batch_id, start, end, "status = 'succeeded'")
-        sql = f"SELECT currency, brand, amount FROM payments{where} ORDER BY created_at DESC LIMIT 1"
-        return self.db.execute(sql, params).fetchone()
+        self,
+        batch_id: str | None,
+        start: str | None,
+        end: str | None,
+        latest: bool = False,
+    ) -> tuple[list[tuple], tuple | None]:
+        """(status, currency, brand, count, amount) groups for payments matching the filter, and
+        with ``latest`` (currency, brand, amount) of the newest succeeded one (report-tamper
+        fault), from one snapshot. Read on a connection of its own, so it can run in a thread
+        (``asyncio.to_thread``): a report over many payments takes ~0.2 s per 300k on the event
+        loop, and held every payment and /health that long; in WAL mode it reads while the
+        service's connection writes. A database in memory is read on the service's connection,
+        on the event loop (``in_memory``)."""
+        reader = (
+            self.db
+            if self.in_memory
+            else sqlite3.connect(self.path, isolation_level=None, timeout=10)
+        )
+        try:
+            reader.execute("BEGIN")  # both queries read one snapshot
+            where, params = _where(batch_id, start, end)
+            rows = reader.execute(
+                f"SELECT status, currency, brand, COUNT(*), SUM(amount) FROM payments{where} "
+                "GROUP BY status, currency, brand",
+                params,
+            ).fetchall()
+            newest = None
+            if latest:
+                where, params = _where(batch_id, start, end, "status = 'succeeded'")
+                newest = reader.execute(
+                    f"SELECT currency, brand, amount FROM payments{where} "
+                    "ORDER BY created_at DESC LIMIT 1",
+                    params,
+                ).fetchone()
+            return rows, newest
+        finally:
+            if reader is self.db:
+                reader.execute("ROLLBACK")  # the read transaction; nothing was written
+            else:
+                reader.close()
 
 
 def _where(

@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import requests
@@ -409,6 +410,46 @@ def test_report_totals_after_known_payments(service):
     assert report(service, window).json()["payments"]["succeeded"] == 5
     past = {"from": "2020-01-01T00:00:00Z", "to": "2020-01-02T00:00:00Z"}
     assert report(service, past).json()["payments"] == {"succeeded": 0, "declined": 0}
+
+
+def test_a_database_in_memory_pays_and_reports(start_service):
+    """``--db :memory:`` (a throwaway service) is the service's connection alone: its reports
+    must read it there, not on a connection of their own (an empty database: a 500)."""
+    service = start_service(db_path=Path(":memory:"))
+    assert pay(service, body()).status_code == 201
+    r = report(service)
+    assert (r.status_code, r.json().get("payments")) == (
+        200,
+        {"succeeded": 1, "declined": 0},
+    ), r.text
+
+
+def test_a_long_report_does_not_hold_up_other_requests(start_service):
+    """A report over a big database (300k payments: ~0.2 s each) reads on a connection of its
+    own off the event loop: payments and /health are answered meanwhile, not after it."""
+    service = start_service()
+    con = sqlite3.connect(service.db_path)
+    with con:
+        con.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300000) "
+            "INSERT INTO payments (id, status, amount, currency, brand, last4, fingerprint, "
+            "customer_id, batch_id, idempotency_key, created_at) SELECT 'pay_' || i, "
+            "'succeeded', 100, 'USD', 'visa', '4242', 'fp', 'cus', 'b', 'k' || i, "
+            "'2026-01-01T00:00:00.000000Z' FROM n"
+        )
+    con.close()
+    with ThreadPoolExecutor(3) as pool:
+        started = time.monotonic()
+        reports = [pool.submit(report, service) for _ in range(3)]
+        waits = []
+        while not all(r.done() for r in reports):
+            sent = time.monotonic()
+            requests.get(service.url + "/health", timeout=10)
+            waits.append(time.monotonic() - sent)
+        took = time.monotonic() - started
+    assert all(r.result().json()["payments"]["succeeded"] == 300000 for r in reports)
+    assert took > 0.15, "the reports were too quick to tell"
+    assert max(waits) < took / 2, (max(waits), took)
 
 
 @pytest.mark.parametrize(
