@@ -61,8 +61,10 @@ COLUMNS = {
 
 
 def timestamp(moment: dt.datetime) -> str:
-    """Stored form of a UTC instant: fixed-width ISO 8601, so text order is time order."""
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Stored form of a UTC instant: fixed-width ISO 8601, so text order is time order.
+    ``isoformat`` pads the year to four digits (glibc's ``%Y`` wrote the year 500 as "500")."""
+    utc = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    return utc.isoformat(timespec="microseconds") + "Z"
 
 
 @dataclass(frozen=True, slots=True)
