@@ -153,7 +153,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled %s: %s", type(exc).__name__, str(exc)[:200])
+        # scrubbed before it is cut: a cut could leave a card number or the token in half
+        log.error("unhandled %s: %s", type(exc).__name__, scrub(str(exc))[:200])
         return ApiError(
             500,
             "internal_error",
