@@ -51,7 +51,8 @@ def unread_variables(environ: dict, known: set[str]) -> list[str]:
         hint = f"did you mean LOCUST_{close[0]}? " if close else ""
         lines.append(
             f"{name} is set, but no Locust or tool option reads it: it is ignored ({hint}"
-            "the README and `locust --help` list the LOCUST_* names)"
+            "Locust's LOCUST_* names: https://docs.locust.io/en/stable/configuration.html; "
+            "the tool's: its README)"
         )
     return lines
 

@@ -547,10 +547,13 @@ def test_a_locust_variable_nothing_reads_is_named(tmp_path):
     )
     assert (
         "LOCUST_FOO is set" in out
-        and "LOCUST_FOO is set, but no Locust or tool option reads it: it is ignored (the README"
+        and "LOCUST_FOO is set, but no Locust or tool option reads it: it is ignored (Locust's"
         in out
     )
     assert "LOCUST_SERVICE_HOST" not in out and "LOCUST_HOST is set" not in out
+    # Locust's --help lists no LOCUST_* name: the warning sent users there for nothing
+    assert "locust --help" not in out, out
+    assert "https://docs.locust.io/en/stable/configuration.html" in out, out
 
 
 def test_wrong_token_stops_before_traffic(tmp_path, idle_service):
