@@ -186,15 +186,17 @@ def _check_run(environment, options) -> None:
 
 
 def _name_idle_personas(classes, options) -> None:
-    """Warn about personas the run's user count gives no user (at a load profile's most)."""
-    users = getattr(options, "num_users", None) or 0
+    """Warn about personas the run's user count gives no user (at a load profile's most).
+    Without ``-u`` (no ``locust.conf`` where ``locust`` runs) Locust starts its default of 1."""
+    given = getattr(options, "num_users", None)
+    users = 1 if given is None else given
     try:
         most = max(phase.users for phase in build_schedule(options).phases)
-    except (ProfileConfigError, ValueError, AttributeError):
+    except (ProfileConfigError, ValueError, AttributeError, TypeError):
         most = users  # a profile that cannot run is refused on its own
-    said = (
-        f"-u {users}" if most == users else f"-u {users} ({most} at the profile's most)"
-    )
+    said = f"-u {users}" if given is not None else "No -u: Locust's default of 1 user"
+    if most != users:
+        said += f" ({most} at the profile's most)"
     warning = users and idle_personas(classes, max(users, most), said)
     if warning:
         log.warning("%s", warning)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +19,8 @@ from tests.conftest import (
     OwnServices,
     RunPlan,
     empty_tables,
+    locust_command,
+    locust_env,
     processes_args,
     run_locust,
     run_processes,
@@ -828,6 +831,25 @@ def test_personas_left_without_a_user_are_named(tmp_path, service):
     ) in run.output, run.output[-3000:]
     run = run_locust(tmp_path, service.url, users=5, run_time="2s", personas=personas)
     assert "without a user" not in run.output, run.output[-3000:]
+
+
+def test_personas_left_without_a_user_are_named_when_u_is_not_given(tmp_path, service):
+    """No ``-u`` and no ``locust.conf`` (``locust`` run outside this folder): Locust runs its
+    default of 1 user, which went to the heaviest persona, and no warning named the others."""
+    personas = write_personas(tmp_path, *MIX)
+    command = locust_command(tmp_path, run_time="1s", personas=personas)
+    at = command.index("--users")
+    del command[at : at + 2]
+    run = subprocess.run(
+        command, cwd=tmp_path, env=locust_env(service.url), capture_output=True,
+        text=True, timeout=60, check=False,
+    )  # fmt: skip
+    output = run.stdout + run.stderr
+    assert (
+        "No -u: Locust's default of 1 user leaves 2 of the 3 personas without a user, so "
+        "they send nothing: beta_shopper, gamma_shopper. Locust shares the users by weight: "
+        "from -u 5 on every persona gets one."
+    ) in output, output[-3000:]
 
 
 def test_tags_name_the_personas_they_leave_instead_of_locusts_warnings(
