@@ -71,10 +71,16 @@ class _Parser(argparse.ArgumentParser):
         #: Each flag's ``PAYMENT_*`` twin, to name it when its value is the bad one.
         self.env_twins: dict[str, str] = {}
 
-    def add_with_twin(self, group, flag: str, env: str, help: str, **kwargs) -> None:
+    def add_with_twin(
+        self, group, flag: str, env: str, help: str, knob: str | None = None, **kwargs
+    ) -> None:
         """Add ``flag`` to ``group`` with its ``PAYMENT_*`` twin ``env``: the twin gives the
-        default (the flag wins) and ends the help text, and a bad value from it is named."""
+        default (the flag wins) and ends the help text, and a bad value from it is named. A
+        numeric fault ``knob`` is parsed and checked by its range, which the help names."""
         self.env_twins[flag] = env
+        if knob is not None:
+            kwargs["type"] = _knob(knob)
+            help = f"{help}; {RANGES[knob][2]}"
         if kwargs.get("action") == "store_true":
             # argparse does not convert a store_true default: the twin is read now, and a bad
             # value is the same one-line exit 2 as a bad flag
@@ -116,9 +122,19 @@ def build_parser() -> argparse.ArgumentParser:
         "Each flag but --fault-seed has a PAYMENT_* env twin, shown in brackets.",
     )
     add = functools.partial(p.add_with_twin, p)
-    add("--host", "PAYMENT_SERVICE_HOST", "Bind address", default="127.0.0.1")
-    add("--port", "PAYMENT_SERVICE_PORT", "Port", type=int, default=8000)
-    add("--db", "PAYMENT_DB", "SQLite file (WAL)", default="payments.sqlite")
+    add(
+        "--host",
+        "PAYMENT_SERVICE_HOST",
+        "Bind address (default 127.0.0.1)",
+        default="127.0.0.1",
+    )
+    add("--port", "PAYMENT_SERVICE_PORT", "Port (default 8000)", type=int, default=8000)
+    add(
+        "--db",
+        "PAYMENT_DB",
+        "SQLite file (WAL; default payments.sqlite, its folder created)",
+        default="payments.sqlite",
+    )
     add(
         "--dev",
         "PAYMENT_DEV",
@@ -141,21 +157,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--latency-ms",
         "PAYMENT_LATENCY_MS",
         "Added latency per /pay",
-        type=_knob("latency_ms"),
+        knob="latency_ms",
         default=0,
     )
     fadd(
         "--jitter-ms",
         "PAYMENT_JITTER_MS",
         "Plus a uniform 0..N ms per /pay",
-        type=_knob("jitter_ms"),
+        knob="jitter_ms",
         default=0,
     )
     fadd(
         "--error-rate",
         "PAYMENT_ERROR_RATE",
         "Share of /pay answered with a 5xx",
-        type=_knob("error_rate"),
+        knob="error_rate",
         default=0,
     )
     fadd(
@@ -170,14 +186,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--stall-rate",
         "PAYMENT_STALL_RATE",
         "Share of /pay that store the payment and then answer only after --stall-s",
-        type=_knob("stall_rate"),
+        knob="stall_rate",
         default=0,
     )
     fadd(
         "--stall-s",
         "PAYMENT_STALL_S",
-        "Length of a stall in seconds (default 30)",
-        type=_knob("stall_s"),
+        "Length of a stall (default 30)",
+        knob="stall_s",
         default=30,
     )
     fadd(
@@ -185,21 +201,21 @@ def build_parser() -> argparse.ArgumentParser:
         "PAYMENT_GARBAGE_RATE",
         "Share of /pay answers with a garbage body: HTML, truncated JSON or the wrong shape "
         "(the payment is stored)",
-        type=_knob("garbage_rate"),
+        knob="garbage_rate",
         default=0,
     )
     fadd(
         "--rate-limit-rps",
         "PAYMENT_RATE_LIMIT_RPS",
-        "Allow this many /pay per second; above it 429 with Retry-After (0 = off)",
-        type=_knob("rate_limit_rps"),
+        "Allow this many /pay per second, above it 429 with Retry-After",
+        knob="rate_limit_rps",
         default=0,
     )
     fadd(
         "--report-latency-ms",
         "PAYMENT_REPORT_LATENCY_MS",
         "Added latency per report",
-        type=_knob("report_latency_ms"),
+        knob="report_latency_ms",
         default=0,
     )
     fadd(
@@ -220,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
         "PAYMENT_CLOCK_OFFSET_S",
         "The service's clock runs this many seconds ahead (negative: behind) in stored "
         "payments, reports and card expiry, as on another host",
-        type=_knob("clock_offset_s"),
+        knob="clock_offset_s",
         default=0,
     )
     faults.add_argument(

@@ -620,6 +620,25 @@ def test_bad_start_up_input_exits_2_with_one_line(args, env, needle):
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
+def test_help_names_the_defaults_and_each_knobs_range():
+    """``--help`` gave no default for --host, --port and --db and no knob's range (the ranges
+    were only found by a refusal): the README says --help lists every knob."""
+    proc = _start(["--help"])
+    assert proc.returncode == 0, proc.stderr
+    text = " ".join(proc.stdout.split())  # argparse wraps the lines
+    for said in (
+        "Bind address (default 127.0.0.1)",
+        "Port (default 8000)",
+        "SQLite file (WAL; default payments.sqlite",
+        "Share of /pay answered with a 5xx; a share from 0 to 1, e.g. 0.05",
+        "Added latency per /pay; milliseconds from 0 to 3600000 (an hour)",
+        "Retry-After; 0 (off) or requests/s from 0.01",
+        "Length of a stall (default 30); seconds from 0 to 3600 (an hour)",
+        "; seconds from -315360000 to 315360000 (ten years either way)",
+    ):
+        assert said in text, text
+
+
 def test_dev_mode_prints_a_generated_token_and_keeps_it_out_of_answers_and_logs(
     tmp_path,
 ):
