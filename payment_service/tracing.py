@@ -61,7 +61,10 @@ def configure_tracing() -> str:
     """Turn tracing on or off from DD_* env vars before the app is imported; returns a banner line."""
     url = _agent_url()
     if url is None:
-        return OFF_BANNER
+        flag = _get("DD_TRACE_ENABLED")
+        # it wins over an agent: say so, not "set DD_AGENT_HOST"
+        off_by = (flag or "").lower() in _FALSE and f"DD_TRACE_ENABLED={flag}"
+        return f"tracing: off ({off_by})" if off_by else OFF_BANNER
     service = _get("DD_SERVICE") or DEFAULT_SERVICE
     try:
         _start_ddtrace(url, service)

@@ -839,12 +839,27 @@ OFF = textwrap.dedent(
             {"DD_AGENT_HOST": "", "DD_TRACE_AGENT_URL": " "},
             "tracing: off",
         ),  # empty counts as unset
-        ({"DD_TRACE_ENABLED": "false", "DD_AGENT_HOST": "127.0.0.1"}, "tracing: off"),
+        (
+            {"DD_TRACE_ENABLED": "false", "DD_AGENT_HOST": "127.0.0.1"},
+            "tracing: off (DD_TRACE_ENABLED=false)",
+        ),
     ],
 )
 def test_off_is_free(env, banner):
     stdout = python(OFF, env)
     assert stdout.startswith(banner), stdout
+
+
+def test_the_service_says_why_tracing_is_off(monkeypatch):
+    """DD_TRACE_ENABLED=false beside an agent: both banners said "set DD_TRACE_ENABLED=true or
+    DD_AGENT_HOST to enable", the agent being set already; the reason is the false."""
+    import os
+
+    from payment_service import tracing
+
+    env = dict(os.environ, DD_TRACE_ENABLED="false", DD_AGENT_HOST="127.0.0.1")
+    monkeypatch.setattr(os, "environ", env)
+    assert tracing.configure_tracing() == "tracing: off (DD_TRACE_ENABLED=false)"
 
 
 @pytest.mark.parametrize(

@@ -35,10 +35,12 @@ class Settings:
     service: str = DEFAULT_SERVICE
     env: str | None = None
     version: str | None = None
+    #: what turned tracing off when it was asked to (``DD_TRACE_ENABLED=false``), else None
+    off_by: str | None = None
 
     def banner(self) -> str:
         if not self.enabled:
-            return OFF_BANNER
+            return f"tracing: off ({self.off_by})" if self.off_by else OFF_BANNER
         extra = "".join(
             f", {k} {v}" for k, v in (("env", self.env), ("version", self.version)) if v
         )
@@ -58,7 +60,9 @@ def settings_from_env(
 
     flag = (get("DD_TRACE_ENABLED") or "").lower()
     url, host = get("DD_TRACE_AGENT_URL"), get("DD_AGENT_HOST")
-    if flag in FALSE or not (flag in TRUE or url or host):
+    if flag in FALSE:  # wins over an agent: the banner says so, not "set DD_AGENT_HOST"
+        return Settings(False, off_by=f"DD_TRACE_ENABLED={get('DD_TRACE_ENABLED')}")
+    if not (flag in TRUE or url or host):
         return Settings(False)
     if not url:
         host = host or "127.0.0.1"
