@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -90,3 +91,24 @@ def test_a_taken_port_is_named_before_anything_runs(idle_service):
         "payment service with PAYMENT_PORT (e.g. PAYMENT_PORT=8001 make run)"
     ) in output, output[-3000:]
     assert idle_service.query("SELECT count(*) FROM payments") == [(0,)]
+
+
+def test_a_python_older_than_3_11_is_named_before_the_install(tmp_path):
+    """``make run`` with a python3 older than 3.11 (Locust 2.47 and pandas 3 need 3.11) made
+    .venv with it, then pip failed with "No matching distribution found for locust==2.47.0"."""
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts" / "venv.sh", tmp_path / "scripts")
+    shutil.copy(ROOT / "requirements.txt", tmp_path)
+    old = tmp_path / "python3.10"
+    old.write_text(
+        '#!/bin/sh\ncase "$1" in --version) echo "Python 3.10.12" ;; *) exit 1 ;; esac\n'
+    )
+    old.chmod(0o755)
+    run = subprocess.run(
+        ["bash", "scripts/venv.sh"], cwd=tmp_path, env={"PATH": os.environ["PATH"],
+        "PYTHON": str(old)}, capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "needs Python 3.11 or newer" in run.stderr, run.stderr
+    assert "Python 3.10.12" in run.stderr and "PYTHON=python3.11 make run" in run.stderr
+    assert not (tmp_path / ".venv").exists()
