@@ -371,9 +371,11 @@ def _server_class():
 
 
 def main(argv: list[str] | None = None) -> int:
-    # before the app is imported, so FastAPI is patched
-    print(configure_tracing(), flush=True)
+    # before the app is imported, so FastAPI is patched; said after the flags are read, so
+    # --help and a bad flag's one line come without it
+    tracing_banner = configure_tracing()
     args, settings = parse_settings(argv)
+    print(tracing_banner, flush=True)
     import uvicorn
 
     from payment_service.app import create_app

@@ -625,6 +625,8 @@ def test_help_names_the_defaults_and_each_knobs_range():
     were only found by a refusal): the README says --help lists every knob."""
     proc = _start(["--help"])
     assert proc.returncode == 0, proc.stderr
+    # the tracing banner ("tracing: off ...") came first, above the usage
+    assert proc.stdout.startswith("usage: python -m payment_service"), proc.stdout[:300]
     text = " ".join(proc.stdout.split())  # argparse wraps the lines
     for said in (
         "Bind address (default 127.0.0.1)",
