@@ -7,6 +7,7 @@ curve, and ``PREFIX_profile.csv`` for the phase report. Short knobs keep the fil
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import subprocess
@@ -69,6 +70,14 @@ def user_curve(run: LocustRun, run_time_s: int) -> list[int]:
 def plateaus(counts: list[int]) -> list[int]:
     """The curve with repeats collapsed: [2, 2, 6, 6, 2] -> [2, 6, 2]."""
     return [c for i, c in enumerate(counts) if i == 0 or counts[i - 1] != c]
+
+
+def html_user_curve(run: LocustRun) -> list[int]:
+    """The HTML report's *Number of Users* chart: its points' user counts in time order."""
+    html = run.html_path.read_text()
+    start = html.index("window.templateArgs = ") + len("window.templateArgs = ")
+    args, _ = json.JSONDecoder().raw_decode(html[start:])
+    return [point["user_count"][1] for point in args["history"]]
 
 
 def phase_rows(run: LocustRun) -> list[dict]:
@@ -142,6 +151,10 @@ def test_spike_jumps_to_the_peak_and_recovers(tmp_path, service):
     assert set(curve[:first]) == {2} and curve[-1] == 2, curve
     assert len(curve[first : last + 1]) >= 2, curve  # held, not a blip
     check_phases(run, [("baseline", 2), ("peak", 6), ("recovery", 2)])
+    # the HTML report's user chart draws the same shape (Locust samples it every 5 s: it
+    # began in the peak and never showed the baseline), ending at 0 once the users stopped
+    chart = html_user_curve(run)
+    assert plateaus(chart)[:4] == [0, 2, 6, 2], chart
     assert "Load profile spike: 2 → 6 → 2 users" in run.output
     # each phase is logged as it starts (the console, the web UI's Logs tab)
     for line in (

@@ -10,6 +10,7 @@ Modules, each with one job:
 * ``shape``     ``LoadProfile``, the one shape class: follows the schedule tick by tick
 * ``phases``    per-phase HTTP request counters, mergeable from workers
 * ``report``    the phase table, the profile's comparison, ``PREFIX_profile.csv``
+* ``chart``     the corners of the user curve in Locust's chart history (the HTML report)
 * ``verdict``   the SLO checks of the phases a profile is about (a spike's peak, a soak's end)
 * ``hooks``     the Locust event listeners tying it together
 

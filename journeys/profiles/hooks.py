@@ -8,6 +8,8 @@
 * ``request``                   HTTP requests (not ``journey`` entries) counted into the phase,
                                 listened to only while a phase is counted (``book.on_counting``)
 * ``report_to_master`` / ``worker_report``  workers ship their phase counters, the master adds them
+* ``test_start`` / ``spawning_complete``  points in Locust's chart history (the HTML report's
+                                charts): the start, and where a phase's users have arrived
 * ``test_stopping``             when the run stopped, to cut the last phase's window
 * ``quitting`` / ``quit``       ``PREFIX_profile.csv``, then the report after Locust's own tables
 """
@@ -23,7 +25,7 @@ from locust import events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, WorkerRunner
 from locust.util.timespan import parse_timespan
 
-from journeys.profiles import report, verdict
+from journeys.profiles import chart, report, verdict
 from journeys.profiles.phases import PHASE_MESSAGE, REPORT_KEY, book
 from journeys.profiles.schedule import (
     DEFAULT_PROFILE,
@@ -96,6 +98,16 @@ def set_up(environment, runner=None, web_ui=None, **_kwargs) -> None:
             _fail(str(exc))
     if web_ui is not None:
         web_ui.app.before_request(lambda: _check_start_form(environment))
+    for event in (environment.events.test_start, environment.events.spawning_complete):
+        event.add_listener(lambda **_kwargs: _chart_point(environment))
+
+
+def _chart_point(environment) -> None:
+    """A point in Locust's chart history as a profile test starts (0 users: the test's start
+    clears the history) and where a phase's users have all arrived or left (the point where
+    a phase starts is the shape's)."""
+    if _profile_run(environment):
+        chart.mark(environment.runner)
 
 
 def _on_phase(environment, msg, **_kwargs) -> None:

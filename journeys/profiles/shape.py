@@ -16,6 +16,7 @@ import gevent
 from locust import LoadTestShape
 from locust.runners import MasterRunner
 
+from journeys.profiles import chart
 from journeys.profiles.phases import PHASE_MESSAGE, book
 from journeys.profiles.schedule import ProfileConfigError, Schedule, build_schedule
 
@@ -63,6 +64,7 @@ class LoadProfile(LoadTestShape):
             return None  # run time over: Locust stops the test
         if index != self._logged:
             self._log_phase(index)
+            chart.mark(self.runner)  # the users the phase starts from
         book.enter(index)
         if isinstance(self.runner, MasterRunner):
             # every tick: late workers catch up
