@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+from decimal import Decimal
 from typing import Any
 
 
@@ -51,3 +53,23 @@ def named_differences(
             )
             parts.append(f"{label}: {', '.join(shown)}{more}")
     return "; ".join(parts)
+
+
+#: A share shows 4 decimals (``0.0123``, ``1.23%``) unless its target needs more, up to this.
+SHARE_DECIMALS, MOST_SHARE_DECIMALS = 4, 12
+
+
+def share_decimals(target: float) -> int:
+    """Decimals for a share judged against ``target``: 4, or more for a target below 0.1 % so
+    it keeps two significant digits. A 99.999 % target is ``0.000010`` (``0.0010%``), not
+    ``0.0000`` (``0.00%``), and the figure judged against it shows as many."""
+    if not 0 < target < 0.001:
+        return SHARE_DECIMALS
+    return min(MOST_SHARE_DECIMALS, 1 - math.floor(math.log10(target)))
+
+
+def plain(number: float) -> str:
+    """``number`` as people and scripts read it, without an exponent: ``0.01``, ``0.00001``
+    (``:g`` writes ``1e-05``)."""
+    text = f"{number:g}"
+    return text if "e" not in text else format(Decimal(repr(number)), "f")

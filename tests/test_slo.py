@@ -82,6 +82,10 @@ def slow_service_runs(request):
                     flags=("--latency-ms", "1000", "--jitter-ms", "40"),
                     users=4, run_time="5s",
                 ),
+                "test_a_five_nines_error_target_keeps_its_digits": starter(
+                    "--slo-error-rate", "0.00001",
+                    flags=("--error-rate", "0.05", "--error-phase", "before"),
+                ),
             },
             timeout=120,
         )  # fmt: skip
@@ -133,6 +137,31 @@ def test_a_p95_a_few_ms_over_its_target_fails_above_a_second(
         held
     )
     assert run.returncode == 1, run.output[-3000:]
+
+
+def test_a_five_nines_error_target_keeps_its_digits(request, slow_service_runs):
+    """``--slo-error-rate 0.00001`` (99.999 % of requests answered): the verdict read "error
+    rate <= 0.00%" and its failures "> 0.00%", the CSV's actual was 0.0000 and its
+    target_value and over_by blank (the target ``1e-05`` was no plain number to a script)."""
+    run = case_result(slow_service_runs, request).locust_run()
+    assert run.returncode == 1, run.output[-3000:]
+    assert "error rate <= 0.0010% (HTTP overall" in run.output, run.output[-3000:]
+    row = next(
+        r for r in slo_rows(run) if (r["scope"], r["metric"]) == ("http", "error_rate")
+    )
+    assert row["passed"] == "false" and row["target"] == "<= 0.00001", row
+    assert re.fullmatch(
+        r"error rate \d+\.\d{4}% > 0\.0010% \(http, \d+ of \d+ requests\)",
+        row["message"],
+    ), row
+    failed, sent = map(
+        int, re.search(r"(\d+) of (\d+) requests", row["message"]).groups()
+    )
+    assert float(row["target_value"]) == 0.00001, row
+    assert float(row["actual_value"]) == pytest.approx(failed / sent, abs=1e-6), row
+    assert float(row["over_by"]) == pytest.approx(failed / sent - 0.00001, abs=1e-6), (
+        row
+    )
 
 
 def test_locust_percentiles_stay_within_the_samples_as_the_verdicts_do(

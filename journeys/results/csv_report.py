@@ -27,9 +27,9 @@ SLO_COLUMNS = (
 )
 
 #: ``< 1000``, ``<= 0.01``, ``0``, ``> 0``, ``30 s``, ``12 payments``: a bound and a number,
-#: with at most one word of unit after it.
+#: with at most one word of unit after it; ``< 1e+20`` too (a target of ``--slo-p95-ms 1e20``).
 _FIGURE = re.compile(
-    r"(?P<op><=|>=|<|>|=)?\s*(?P<number>-?\d+(?:\.\d+)?)(?:\s+[a-z]+)?"
+    r"(?P<op><=|>=|<|>|=)?\s*(?P<number>-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)(?:\s+[a-z]+)?"
 )
 #: The decline-rate check's ``0.025..0.115``.
 _RANGE = re.compile(r"(?P<low>\d+(?:\.\d+)?)\.\.(?P<high>\d+(?:\.\d+)?)")

@@ -40,7 +40,7 @@ from journeys.results.distributed import (
 from journeys.results.stats import Histogram, JourneyBook, JourneyCounters
 from journeys.results.tables import GOOD_CARD_JOURNEYS, personas_of
 from journeys.scrub import scrub, secrets_from_env
-from journeys.wording import counted
+from journeys.wording import counted, plain, share_decimals
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +191,8 @@ class SloTargets:
             else "journey p95 not checked"
         )
         return (
-            f"p50 < {self.p50_ms:g} ms, p95 < {self.p95_ms:g} ms, error rate <= {self.error_rate:.2%} "
+            f"p50 < {self.p50_ms:g} ms, p95 < {self.p95_ms:g} ms, error rate <= "
+            f"{self.error_rate:.{share_decimals(self.error_rate) - 2}%} "
             f"(HTTP overall, per journey and per judged load profile phase); {journey}; no "
             "duplicate charges or reconciliation "
             f"mismatches; decline rate within {DECLINE_SIGMAS:g} sigma of the configured one "
@@ -346,20 +347,35 @@ def request_checks(
             targets.p95_ms,
         ),
     ]
-    rate = figures.error_rate
-    ok = rate <= targets.error_rate
     checks.append(
-        Check(
+        _rate_check(
             scope,
             "error_rate",
-            f"<= {targets.error_rate:g}",
-            f"{rate:.4f}",
-            ok,
-            f"error rate {rate:.2%} {'<=' if ok else '>'} {targets.error_rate:.2%} "
-            f"({scope}, {figures.failures} of {figures.requests} requests)",
+            "error rate",
+            figures.error_rate,
+            targets.error_rate,
+            f"{figures.failures} of {figures.requests} requests",
         )
     )
     return checks
+
+
+def _rate_check(
+    scope: str, metric: str, label: str, rate: float, target: float, counts: str
+) -> Check:
+    """``error rate 1.20% > 1.00% (checkout, 3 of 250 requests)``: at most ``target``, both
+    shown with the digits the target needs (``wording.share_decimals``)."""
+    decimals = share_decimals(target)
+    ok = rate <= target
+    return Check(
+        scope,
+        metric,
+        f"<= {plain(target)}",
+        f"{rate:.{decimals}f}",
+        ok,
+        f"{label} {rate:.{decimals - 2}%} {'<=' if ok else '>'} "
+        f"{target:.{decimals - 2}%} ({scope}, {counts})",
+    )
 
 
 def _journey_checks(
@@ -372,18 +388,15 @@ def _journey_checks(
     finished, mismatches = counters.finished, counters.outcomes["mismatch"]
     failed = counters.outcomes["failed"] + mismatches
     if finished:
-        rate = failed / finished
-        ok = rate <= targets.error_rate
         among = f", {mismatches} of them mismatches" if mismatches else ""
         checks.append(
-            Check(
+            _rate_check(
                 journey,
                 "journey_error_rate",
-                f"<= {targets.error_rate:g}",
-                f"{rate:.4f}",
-                ok,
-                f"failed journeys {rate:.2%} {'<=' if ok else '>'} {targets.error_rate:.2%} "
-                f"({journey}, {failed} of {finished}{among})",
+                "failed journeys",
+                failed / finished,
+                targets.error_rate,
+                f"{failed} of {finished}{among}",
             )
         )
     for metric, count, what in (
