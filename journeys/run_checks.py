@@ -11,7 +11,6 @@ cannot take part.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from urllib.parse import urlsplit
 
@@ -19,7 +18,7 @@ from flask import jsonify, request
 from locust import events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
-from journeys import ctrl_c, leave_run, tracing
+from journeys import ctrl_c, leave_run, setup_stop, tracing
 from journeys.data import resolve_seed
 from journeys.idle_personas import idle_personas
 from journeys.preflight import (
@@ -32,7 +31,6 @@ from journeys.preflight import (
 )
 from journeys.profiles.schedule import ProfileConfigError, build_schedule
 from journeys.results import reconcile_run
-from journeys.scrub import scrub, secrets_from_env
 from journeys.service_http import TOKEN_ENV, internal_token, without_credentials
 from journeys.start_form import set_form_values, start_form_sent
 from journeys.tags import quiet_locusts_tag_warnings, tag_summary, unknown_tags
@@ -42,56 +40,11 @@ log = logging.getLogger(__name__)
 
 
 def _fail(message: str) -> None:
-    _remove_earlier_reports(_this_run)  # said first: the reason stays the last line
-    # a message may quote a value (a --tags value): the token mapped to the wrong variable
-    sys.stderr.write(f"{scrub(message, secrets_from_env())}\n")
-    sys.exit(2)
+    setup_stop.stop(_this_run[0] if _this_run else None, message)
 
 
 #: The options of the run being checked (for ``_fail``).
 _this_run: list = []
-
-
-#: The ``--csv`` files Locust opens before our checks run (``<prefix>_stats.csv`` etc.).
-CSV_SUFFIXES = ("_stats.csv", "_stats_history.csv", "_failures.csv", "_exceptions.csv")
-#: The ``--csv`` files the tool writes at the end of a run.
-OUR_CSV_SUFFIXES = (
-    "_journeys.csv",
-    "_persona_mix.csv",
-    "_slo.csv",
-    "_ledger.csv",
-    "_profile.csv",
-)
-
-
-def _remove_empty_csvs(prefix: str | None) -> None:
-    """Locust creates the ``--csv`` files before our checks; a run stopped by them leaves them
-    empty, and they go, so a run that never ran leaves nothing that looks like its results."""
-    for suffix in CSV_SUFFIXES if prefix else ():
-        path = f"{prefix}{suffix}"
-        if os.path.isfile(path) and os.path.getsize(path) == 0:
-            os.remove(path)
-
-
-def _remove_earlier_reports(runs: list) -> None:
-    """A run stopped before any traffic would have overwritten the reports at its ``--csv``
-    prefix and ``--html`` path: an earlier run's left there (a CI workspace kept between
-    builds) go too, or a job archiving them would keep that run's verdict (``PASS``) as this
-    one's, beside Locust's own CSV files, which it empties at start."""
-    if not runs:
-        return
-    options = runs.pop()
-    prefix = getattr(options, "csv_prefix", None)
-    paths = [f"{prefix}{suffix}" for suffix in OUR_CSV_SUFFIXES] if prefix else []
-    html = getattr(options, "html_file", None)
-    paths += [html] if html else []
-    removed = [path for path in paths if os.path.isfile(path)]
-    for path in removed:
-        os.remove(path)
-    if removed:
-        sys.stderr.write(
-            f"Removed the previous run's reports, not this run's: {', '.join(removed)}\n"
-        )
 
 
 @events.init.add_listener
@@ -107,10 +60,10 @@ def prepare_run(environment, **_kwargs) -> None:
     try:
         _check_run(environment, options)
     except SystemExit:
-        _remove_empty_csvs(getattr(options, "csv_prefix", None))
-        _remove_earlier_reports(_this_run)
+        setup_stop.clear_reports(options)  # also after an exit not ours (done: a no-op)
         raise
-    _this_run.clear()
+    finally:
+        _this_run.clear()
 
 
 def _check_run(environment, options) -> None:

@@ -259,6 +259,9 @@ def bad_target_runs(request, idle_service):
     their checks (each only starts up and stops)."""
 
     def start(folder, params):
+        # a previous run's reports in the same places (a CI workspace kept between builds)
+        for name in ("run_slo.csv", "run_journeys.csv", "report.html"):
+            (folder / name).write_text("from the previous run: verdict PASS\n")
         command = locust_command(
             folder, *params["args"], personas=write_personas(folder, SHOPPER),
             users=1, run_time="3s",
@@ -296,10 +299,14 @@ def test_bad_targets_stop_before_any_traffic(
     request, bad_target_runs, idle_service, args, env, needle
 ):
     service = idle_service
-    run = case_result(bad_target_runs, request).locust_run()
+    case = case_result(bad_target_runs, request)
+    run = case.locust_run()
     assert run.returncode == 2, run.output[-2000:]
     assert needle in run.output and "No traffic was sent" in run.output
     assert "Traceback" not in run.output
+    # no report, neither Locust's emptied CSVs nor an earlier run's verdict (docs/ci.md)
+    assert not list(case.folder.glob("run_*.csv")), list(case.folder.iterdir())
+    assert not (case.folder / "report.html").exists()
     assert service.query("SELECT count(*) FROM payments") == [(0,)]
 
 

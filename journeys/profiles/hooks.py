@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 
 from flask import jsonify, request
 from locust import events
@@ -38,6 +37,7 @@ from journeys.profiles.schedule import (
 from journeys.profiles.shape import LoadProfile
 from journeys.results import end_of_run, slo
 from journeys.results.distributed import left_workers, lost_workers
+from journeys.setup_stop import stop
 from journeys.start_form import set_form_values
 
 log = logging.getLogger(__name__)
@@ -71,11 +71,6 @@ def _use_profile(environment, profile: str) -> None:
         environment.shape_class = shape
 
 
-def _fail(message: str) -> None:
-    sys.stderr.write(f"{message}\n")
-    sys.exit(2)
-
-
 @events.init.add_listener
 def set_up(environment, runner=None, web_ui=None, **_kwargs) -> None:
     if isinstance(runner, WorkerRunner):
@@ -84,9 +79,10 @@ def set_up(environment, runner=None, web_ui=None, **_kwargs) -> None:
     options = environment.parsed_options
     profile = profile_of(options)
     if profile != DEFAULT_PROFILE and _our_shape(environment) is None:
-        _fail(
+        stop(
+            options,
             f"--profile {profile} needs the LoadProfile shape in the locustfile: add "
-            "`from journeys.profiles import LoadProfile  # noqa: F401`. No traffic was sent."
+            "`from journeys.profiles import LoadProfile  # noqa: F401`. No traffic was sent.",
         )
     if _our_shape(environment) is None:
         return
@@ -95,7 +91,7 @@ def set_up(environment, runner=None, web_ui=None, **_kwargs) -> None:
         try:
             build_schedule(options)
         except ProfileConfigError as exc:
-            _fail(str(exc))
+            stop(options, str(exc))
     if web_ui is not None:
         web_ui.app.before_request(lambda: _check_start_form(environment))
     for event in (environment.events.test_start, environment.events.spawning_complete):

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from journeys.results.distributed import (
 from journeys.results.stats import Histogram, JourneyBook, JourneyCounters
 from journeys.results.tables import GOOD_CARD_JOURNEYS, personas_of
 from journeys.scrub import scrub, secrets_from_env
+from journeys.setup_stop import stop
 from journeys.wording import counted, plain, share_decimals
 
 log = logging.getLogger(__name__)
@@ -622,8 +622,7 @@ def validate_targets(environment, **_kwargs) -> None:
     try:
         SloTargets.from_options(environment.parsed_options)
     except SloConfigError as exc:
-        sys.stderr.write(f"{exc} No traffic was sent.\n")
-        sys.exit(2)
+        stop(environment.parsed_options, f"{exc} No traffic was sent.")
 
 
 @events.test_start.add_listener

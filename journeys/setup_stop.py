@@ -1,0 +1,57 @@
+"""A run stopped before any traffic (exit 2): its message, and no report that looks like its own.
+
+Locust creates its ``--csv`` files before the setup checks run, so a run they stop leaves them
+empty; and an earlier run's reports at the same ``--csv`` prefix and ``--html`` path (a CI
+workspace kept between builds) would be archived as this run's, their ``PASS`` in ``_slo.csv``
+beside this run's exit 2. Every setup check that ends a run (``run_checks``, the load profile's,
+the SLO targets') goes through here::
+
+    stop(environment.parsed_options, "The spike window ... No traffic was sent.")
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import NoReturn
+
+from journeys.scrub import scrub, secrets_from_env
+
+#: The ``--csv`` files Locust opens before our checks run (``<prefix>_stats.csv`` etc.).
+CSV_SUFFIXES = ("_stats.csv", "_stats_history.csv", "_failures.csv", "_exceptions.csv")
+#: The ``--csv`` files the tool writes at the end of a run.
+OUR_CSV_SUFFIXES = (
+    "_journeys.csv",
+    "_persona_mix.csv",
+    "_slo.csv",
+    "_ledger.csv",
+    "_profile.csv",
+)
+
+
+def stop(options, message: str) -> NoReturn:
+    """End the run with ``message`` and exit code 2, its places cleared (``clear_reports``)."""
+    clear_reports(options)  # said first: the reason stays the last line
+    # a message may quote a value (a --tags value): the token mapped to the wrong variable
+    sys.stderr.write(f"{scrub(message, secrets_from_env())}\n")
+    sys.exit(2)
+
+
+def clear_reports(options) -> None:
+    """Remove Locust's empty ``--csv`` files and an earlier run's reports at this run's
+    ``--csv`` prefix and ``--html`` path (naming those); safe to call again."""
+    prefix = getattr(options, "csv_prefix", None)
+    for suffix in CSV_SUFFIXES if prefix else ():
+        path = f"{prefix}{suffix}"
+        if os.path.isfile(path) and os.path.getsize(path) == 0:
+            os.remove(path)
+    paths = [f"{prefix}{suffix}" for suffix in OUR_CSV_SUFFIXES] if prefix else []
+    html = getattr(options, "html_file", None)
+    paths += [html] if html else []
+    removed = [path for path in paths if os.path.isfile(path)]
+    for path in removed:
+        os.remove(path)
+    if removed:
+        sys.stderr.write(
+            f"Removed the previous run's reports, not this run's: {', '.join(removed)}\n"
+        )
