@@ -24,6 +24,7 @@ from journeys.argtypes import (
 from journeys.option_sources import name_the_source_of_bad_values
 from journeys.preflight import master_port_problem
 from journeys.results import reconcile_run
+from journeys.setup_stop import stop
 
 DEFAULT_PERSONAS = "personas.csv"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -64,26 +65,28 @@ def refuse_a_taken_master_port(argv: list[str] | None = None) -> None:
     ``--master-bind-port`` is taken ends here with exit 2, before ``--processes`` forks its
     workers: Locust found out only after, with a traceback, and left those workers running.
     So does a ``--processes`` master whose workers would dial another port."""
-    # Locust's own options, read from the places Locust reads them (flags, LOCUST_*, config
-    # files); a bad value is left for Locust's parser to name, once
-    parser = get_empty_argument_parser(add_help=False)
-    setup_parser_arguments(parser)
-    parser.error = _leave_it_to_locust
-    try:
-        known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
-    except (
-        _LeftToLocust,
-        SystemExit,
-    ):  # SystemExit: --help, --version (Locust's to answer)
-        return
-    if known.worker or not (known.master or known.processes):
+    known = locust_options_early(argv)
+    if known is None or known.worker or not (known.master or known.processes):
         return
     problem = (known.processes and forked_workers_port_problem(known)) or (
         master_port_problem(known.master_bind_host, known.master_bind_port)
     )
     if problem:
-        sys.stderr.write(f"{problem}\n")
-        sys.exit(2)
+        stop(known, problem)
+
+
+def locust_options_early(argv: list[str] | None = None):
+    """Locust's own options while the locustfile loads, read from the places Locust reads
+    them (flags, LOCUST_*, config files); None when a value is bad (left for Locust's parser
+    to name, once) and for --help and --version (Locust's to answer)."""
+    parser = get_empty_argument_parser(add_help=False)
+    setup_parser_arguments(parser)
+    parser.error = _leave_it_to_locust
+    try:
+        known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    except (_LeftToLocust, SystemExit):
+        return None
+    return known
 
 
 def forked_workers_port_problem(known) -> str | None:

@@ -4,7 +4,7 @@ Locust creates its ``--csv`` files before the setup checks run, so a run they st
 empty; and an earlier run's reports at the same ``--csv`` prefix and ``--html`` path (a CI
 workspace kept between builds) would be archived as this run's, their ``PASS`` in ``_slo.csv``
 beside this run's exit 2. Every setup check that ends a run (``run_checks``, the load profile's,
-the SLO targets') goes through here::
+the SLO targets', the personas file's and the master port's) goes through here::
 
     stop(environment.parsed_options, "The spike window ... No traffic was sent.")
 """
@@ -39,13 +39,19 @@ def stop(options, message: str) -> NoReturn:
 
 def clear_reports(options) -> None:
     """Remove Locust's empty ``--csv`` files and an earlier run's reports at this run's
-    ``--csv`` prefix and ``--html`` path (naming those); safe to call again."""
+    ``--csv`` prefix and ``--html`` path (naming those); safe to call again. A run stopped
+    while the locustfile loads (the personas file) finds Locust's files still whole: they
+    are an earlier run's too. A worker writes none: its master clears them."""
+    if options is None or getattr(options, "worker", False):
+        return
     prefix = getattr(options, "csv_prefix", None)
-    for suffix in CSV_SUFFIXES if prefix else ():
-        path = f"{prefix}{suffix}"
+    locusts = [f"{prefix}{suffix}" for suffix in CSV_SUFFIXES] if prefix else []
+    for path in locusts:
         if os.path.isfile(path) and os.path.getsize(path) == 0:
-            os.remove(path)
-    paths = [f"{prefix}{suffix}" for suffix in OUR_CSV_SUFFIXES] if prefix else []
+            os.remove(path)  # this run's, as Locust opened them
+    paths = locusts + (
+        [f"{prefix}{suffix}" for suffix in OUR_CSV_SUFFIXES] if prefix else []
+    )
     html = getattr(options, "html_file", None)
     paths += [html] if html else []
     removed = [path for path in paths if os.path.isfile(path)]

@@ -12,7 +12,6 @@ import difflib
 import itertools
 import logging
 import os
-import sys
 import time
 import types
 
@@ -31,9 +30,11 @@ from journeys.client import PaymentApi
 from journeys.customer import CheckoutJourney
 from journeys.data import PaymentData, build_pools
 from journeys.operator import BatchReportJourney
+from journeys.options import locust_options_early
 from journeys.personas import Persona, PersonaFileError, class_name, load_personas
 from journeys.probes import EdgeProbesJourney, ErrorProbesJourney
 from journeys.service_http import internal_token
+from journeys.setup_stop import stop
 from journeys.wording import counted
 
 log = logging.getLogger(__name__)
@@ -163,8 +164,8 @@ def persona_user_classes(path) -> dict[str, type[PersonaUser]]:
     try:
         personas = load_personas(path)
     except PersonaFileError as exc:
-        sys.stderr.write(f"{exc}\n")
-        sys.exit(2)
+        # read before Locust opens its --csv files: an earlier run's are still whole
+        stop(locust_options_early(), str(exc))
     same_personas.remember(personas, path)
     _class_names[:] = [p.class_name for p in personas]
     return {p.class_name: persona_user_class(p) for p in personas}

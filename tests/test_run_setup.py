@@ -42,6 +42,11 @@ def test_bad_personas_file_exits_2_before_any_request(tmp_path, idle_service):
         "bad_one,customer,-1,visa,USDD,5,50,0,1,,en_US,0,1",
         name="broken.csv",
     )
+    # a previous run's reports in the same places (a CI workspace kept between builds): its
+    # stats and its PASS stayed, the personas being read before Locust empties its CSVs
+    stale = ["run_stats.csv", "run_slo.csv", "run_journeys.csv", "report.html"]
+    for name in stale:
+        (tmp_path / name).write_text("from the previous run: verdict PASS\n")
     run = run_locust(tmp_path, service.url, personas=personas, run_time="3s")
     assert run.returncode == 2, run.output[-2000:]
     assert "broken.csv" in run.output
@@ -52,6 +57,8 @@ def test_bad_personas_file_exits_2_before_any_request(tmp_path, idle_service):
     )
     assert "Traceback" not in run.output
     assert service.query("SELECT count(*) FROM payments") == [(0,)]
+    assert not [name for name in stale if (tmp_path / name).exists()], stale
+    assert "the previous run's reports" in run.output, run.output[-2000:]
 
 
 def test_user_counts_follow_the_persona_weights(tmp_path, service):
