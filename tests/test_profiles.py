@@ -204,12 +204,14 @@ def test_soak_fails_its_verdict_on_a_bad_last_window(tmp_path, start_service):
     )
     assert check["passed"] == "false", check
     assert f"of {last['requests']} requests" in check["message"], (check, last)
-    assert "(soak last window, " in run.output
+    # where to look: the window of the run it judged (the charts', the phase table's)
+    window = f"{float(last['start_s']):g}-{float(last['end_s']):g}"
+    assert f"(soak last window, {window} s, " in check["message"], (check, last)
+    assert f"(soak last window, {window} s, " in run.output
     # the HTML report has the phase table and the drift, as the console does
     html = run.html_path.read_text()
     section = html[html.index('<div id="load-profile">') :]
     assert "Load profile soak: 4 users over 6s (3 phases)" in section
-    window = f"{float(last['start_s']):g}-{float(last['end_s']):g}"
     cells = [f"<td>{v}</td>" for v in (window, last["requests"], last["failures"])]
     row = section[section.index('<td class="l">last</td>') :].split("</tr>")[0]
     assert all(c in row for c in cells), (row, last)

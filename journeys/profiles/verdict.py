@@ -11,12 +11,14 @@ targets (``--slo-p50-ms``, ``--slo-p95-ms``, ``--slo-error-rate``, HTTP requests
 The error rate is judged on any number of requests (a collapsing service answers few); p50 and
 p95 from ``MIN_REQUESTS_TO_COMPARE`` requests on, as in the phase report (fewer give one request's
 time). A phase the run never reached (stopped early) is not judged: the ``run_time`` check fails.
+Each check names the phase's window, where to look in the charts: ``p95 612 ms > 500 ms (spike
+peak, 60-120 s, 112 ms over)``.
 """
 
 from __future__ import annotations
 
 from journeys.profiles.phases import PhaseBook
-from journeys.profiles.report import MIN_REQUESTS_TO_COMPARE
+from journeys.profiles.report import MIN_REQUESTS_TO_COMPARE, rows
 from journeys.results.slo import Check, RequestFigures, SloTargets, request_checks
 
 #: profile -> {phase: the scope its checks carry}
@@ -32,15 +34,18 @@ def phase_checks(book: PhaseBook, targets: SloTargets) -> list[Check]:
         return []
     judged = JUDGED.get(book.schedule.profile, {})
     checks = []
-    for index, phase in enumerate(book.schedule.phases[: book.reached + 1]):
-        scope = judged.get(phase.name)
+    # the phase table's rows: each phase the run reached, its window cut where it stopped
+    for index, row in enumerate(rows(book)):
+        scope = judged.get(row["phase"])
         stats = book.phases.get(index)
         if scope is None or stats is None or not stats.requests:
             continue
         figures = RequestFigures(stats.requests, stats.failures, stats.times)
+        # where to look: the window of the run, as the phase table and the charts show it
+        where = f"{scope}, {row['start_s']:g}-{row['end_s']:g} s"
         checks += [
             check
-            for check in request_checks(scope, figures, targets)
+            for check in request_checks(scope, figures, targets, where)
             if check.metric == "error_rate" or stats.requests >= MIN_REQUESTS_TO_COMPARE
         ]
     return checks
