@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -72,12 +73,19 @@ def plateaus(counts: list[int]) -> list[int]:
     return [c for i, c in enumerate(counts) if i == 0 or counts[i - 1] != c]
 
 
-def html_user_curve(run: LocustRun) -> list[int]:
-    """The HTML report's *Number of Users* chart: its points' user counts in time order."""
+def html_user_points(run: LocustRun) -> list[tuple[datetime, int]]:
+    """The HTML report's *Number of Users* chart: its points (time, users) in time order."""
     html = run.html_path.read_text()
     start = html.index("window.templateArgs = ") + len("window.templateArgs = ")
     args, _ = json.JSONDecoder().raw_decode(html[start:])
-    return [point["user_count"][1] for point in args["history"]]
+    return [
+        (datetime.fromisoformat(at), users)
+        for at, users in (point["user_count"] for point in args["history"])
+    ]
+
+
+def html_user_curve(run: LocustRun) -> list[int]:
+    return [users for _, users in html_user_points(run)]
 
 
 def phase_rows(run: LocustRun) -> list[dict]:
@@ -274,10 +282,21 @@ def test_soak_holds_and_reports_drift_on_a_distributed_run(tmp_path, service):
         users=4,
         run_time="6s",
         workers=2,
+        # Locust's master fires spawning_complete once its workers report their users, or
+        # after this wait (1 s unless set): 0 is a busy machine's start, before any report
+        env={"LOCUST_WAIT_FOR_WORKERS_REPORT_AFTER_RAMP_UP": "0"},
     )
     assert_ran_cleanly(run)
     for out in run.worker_outputs:
         assert "Traceback" not in out, out[-3000:]
+    # the HTML report's user chart: from 0 at the start to the 4 users once the workers say
+    # so (its point as the ramp ended had said 0, so the chart drew a ramp over 5 s)
+    points = html_user_points(run)
+    assert points[0][1] == 0, points
+    reached = next(at for at, users in points if users == 4)
+    assert (reached - points[0][0]).total_seconds() <= 2, points
+    chart = html_user_curve(run)
+    assert 0 not in chart[1 : chart.index(4)], points
     curve = user_curve(
         run, 6
     )  # the master's count follows the workers' reports: may lag a beat

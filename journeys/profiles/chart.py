@@ -10,8 +10,16 @@ starts and where a phase's users have all arrived or left (``hooks``), and as ea
 
 from __future__ import annotations
 
-from locust.runners import WorkerRunner
+import time
+
+import gevent
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, WorkerRunner
 from locust.stats import update_stats_history
+
+#: How long a master waits for its workers to report the users a phase reached: Locust waits
+#: 1 s, then fires ``spawning_complete`` whatever they said (its user count still 0 at a busy
+#: start); past this, Locust's own 5 s sampler has them.
+REACHED_WAIT_S = 5.0
 
 
 def mark(runner) -> None:
@@ -22,3 +30,23 @@ def mark(runner) -> None:
         and runner.stats.total.use_response_times_cache
     ):
         update_stats_history(runner)
+
+
+def mark_reached(runner) -> None:
+    """A point once the users the runner aims at are running: at once standalone, and on a
+    master as soon as its workers' reports say so (they may come after ``spawning_complete``)."""
+    if runner.user_count == runner.target_user_count:
+        mark(runner)
+    else:
+        gevent.spawn(_mark_when_reached, runner, time.monotonic() + REACHED_WAIT_S)
+
+
+def _mark_when_reached(runner, deadline: float) -> None:
+    while time.monotonic() < deadline and runner.state in (
+        STATE_RUNNING,
+        STATE_SPAWNING,
+    ):
+        gevent.sleep(0.1)
+        if runner.user_count == runner.target_user_count:
+            mark(runner)
+            return

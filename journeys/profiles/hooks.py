@@ -94,16 +94,20 @@ def set_up(environment, runner=None, web_ui=None, **_kwargs) -> None:
             stop(options, str(exc))
     if web_ui is not None:
         web_ui.app.before_request(lambda: _check_start_form(environment))
-    for event in (environment.events.test_start, environment.events.spawning_complete):
-        event.add_listener(lambda **_kwargs: _chart_point(environment))
+    environment.events.test_start.add_listener(
+        lambda **_kwargs: _chart_point(environment, chart.mark)
+    )
+    environment.events.spawning_complete.add_listener(
+        lambda **_kwargs: _chart_point(environment, chart.mark_reached)
+    )
 
 
-def _chart_point(environment) -> None:
+def _chart_point(environment, mark) -> None:
     """A point in Locust's chart history as a profile test starts (0 users: the test's start
     clears the history) and where a phase's users have all arrived or left (the point where
     a phase starts is the shape's)."""
     if _profile_run(environment):
-        chart.mark(environment.runner)
+        mark(environment.runner)
 
 
 def _on_phase(environment, msg, **_kwargs) -> None:
