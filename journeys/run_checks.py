@@ -31,6 +31,7 @@ from journeys.preflight import (
 )
 from journeys.profiles.schedule import ProfileConfigError, build_schedule
 from journeys.results import reconcile_run
+from journeys.seed_form import log_seed
 from journeys.service_http import TOKEN_ENV, internal_token, without_credentials
 from journeys.start_form import set_form_values, start_form_sent
 from journeys.tags import quiet_locusts_tag_warnings, tag_summary, unknown_tags
@@ -86,11 +87,7 @@ def _check_run(environment, options) -> None:
         )
     if options.seed is None:
         options.seed = resolve_seed(None)
-    log.info(
-        "data seed: %s (pass --seed %s to repeat this run's data)",
-        options.seed,
-        options.seed,
-    )
+    log_seed(options.seed)
     problem = unknown_tags(
         environment.user_classes,
         options,

@@ -276,6 +276,17 @@ def build_data_pools(environment, **_kwargs) -> None:
 
 
 @events.test_start.add_listener
+def count_users_afresh(environment, **_kwargs) -> None:
+    """Number each test's users from 0 again: a user's data stream is drawn from the seed and
+    its number, so a second test of one web UI with the first's seed sends the first's data
+    (counting on, it sent other data)."""
+    classes = environment.available_user_classes or {}
+    for cls in {*classes.values(), *environment.user_classes}:
+        if hasattr(cls, "persona"):
+            cls._indices = itertools.count()
+
+
+@events.test_start.add_listener
 def apply_request_timeout(environment, **_kwargs) -> None:
     """``--request-timeout`` for every user, at test start: a worker knows the master's value
     only from then on (at init it has its own command line's)."""

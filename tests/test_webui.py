@@ -514,3 +514,50 @@ def test_the_start_form_sets_the_slo_targets(tmp_path, service):
     ], seen["fields"]  # fmt: skip
     assert [r[:2] for r in seen["slo"]] == [["WAIT", "run"]], seen["slo"]
     assert "Traceback" not in output, output[-3000:]
+
+
+def test_each_test_of_one_seed_sends_the_same_data(tmp_path, service):
+    """A second test with the seed of the first sends its data again, as a headless run of
+    that seed does (its users were numbered on from the first test's, so no payment was
+    alike). A seed posted to /swarm is the test's: an empty one draws a new seed, one that is
+    no whole number is refused (Locust's int() of it was a 500 that started nothing)."""
+    steady = "steady,customer,1,visa|amex,USD|EUR,5,80,0.2,2,,de_DE,0,0"
+    locust, ui = start_web_ui(
+        tmp_path, service.url, "--seed", "7",
+        personas=write_personas(tmp_path, steady),
+    )  # fmt: skip
+    paid = "SELECT amount, currency, last4, customer_id, status FROM payments"
+
+    def one_test(**form) -> list[tuple]:
+        before = service.query("SELECT count(*) FROM payments")[0][0]
+        started = post_form(
+            ui + "/swarm", user_count=1, spawn_rate=1, host=service.url, **form
+        )
+        assert started["success"], started
+        deadline = time.monotonic() + 10
+        while service.query("SELECT count(*) FROM payments")[0][0] < before + 6:
+            assert time.monotonic() < deadline, "no traffic"
+            time.sleep(0.1)
+        post_form(ui + "/stop")
+        return service.query(f"{paid} ORDER BY created_at LIMIT 6 OFFSET ?", (before,))
+
+    try:
+        first = one_test()
+        assert one_test() == first
+        assert one_test(seed="7") == first
+        assert one_test(seed="8") != first
+        drawn = one_test(seed=" ")
+        bad = post_form(ui + "/swarm", user_count=1, spawn_rate=1, seed="7x")
+    finally:
+        output = end_process(locust)
+    assert drawn != first
+    assert not bad["success"], bad
+    assert "--seed must be a whole number, got '7x'" in bad["message"], bad
+    seeds = re.findall(r"data seed: (\d+)", output)
+    assert seeds[:6] == ["7", "7", "7", "7", "8", seeds[5]] and seeds[5] not in (
+        "7",
+        "8",
+    ), seeds
+    assert "Traceback" not in output and "resulted in a 500" not in output, output[
+        -3000:
+    ]

@@ -1,0 +1,72 @@
+"""The seed of a web UI test: each test logs its own, and a ``seed`` posted to ``/swarm``
+(the form has no such field; a script starting tests may send one) sets it.
+
+Locust turns a posted ``seed`` into the option with ``int()``: an empty one (to draw a new
+seed) or a typo was a 500 that started nothing and said nothing. Here an empty one draws a
+seed and a bad one is refused with the flag's wording. An edit of a running test keeps the
+test's seed: users it adds would draw from another seed's data pools, built by Faker mid-test.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import jsonify, request
+from locust import events
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, WorkerRunner
+from werkzeug.datastructures import ImmutableMultiDict
+
+from journeys.data import resolve_seed
+from journeys.start_form import set_form_values, start_form_sent
+
+log = logging.getLogger(__name__)
+
+
+def log_seed(seed: int) -> None:
+    log.info("data seed: %s (pass --seed %s to repeat this run's data)", seed, seed)
+
+
+@events.init.add_listener
+def check_seed_field(environment, web_ui=None, **_kwargs) -> None:
+    """A ``seed`` posted to start a test: empty draws one, anything but a whole number is
+    refused before the test starts."""
+    if web_ui is None or isinstance(environment.runner, WorkerRunner):
+        return
+
+    @web_ui.app.before_request
+    def _seed_of_the_test():
+        if not start_form_sent(web_ui) or "seed" not in request.form:
+            return None
+        if environment.runner.state in (STATE_SPAWNING, STATE_RUNNING):
+            request.form = ImmutableMultiDict(
+                [(k, v) for k, v in request.form.items(multi=True) if k != "seed"]
+            )
+            return None
+        text = request.form["seed"].strip()
+        try:
+            seed = int(text) if text else resolve_seed(None)
+        except ValueError:
+            problem = (
+                f"--seed must be a whole number, got {text!r}: send one to repeat a test's "
+                "data, or an empty seed to draw a new one. The test was not started."
+            )
+            log.error("%s", problem)
+            return jsonify(
+                {"success": False, "message": problem, "host": environment.host}
+            )
+        set_form_values("seed", [str(seed)])
+        return None
+
+
+@events.test_start.add_listener
+def log_the_tests_seed(environment, **_kwargs) -> None:
+    """A web UI runs several tests, each maybe with a seed of its own (a headless run's is
+    logged once, when the run is checked)."""
+    options = environment.parsed_options
+    if (
+        environment.web_ui is None
+        or options is None
+        or isinstance(environment.runner, WorkerRunner)
+    ):
+        return
+    log_seed(options.seed)
