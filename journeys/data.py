@@ -150,8 +150,17 @@ def luhn_complete(partial: str) -> str:
     return next(partial + d for d in "0123456789" if luhn_valid(partial + d))
 
 
+def expiry(rng: random.Random, today: dt.date | None = None) -> tuple[int, int]:
+    """``(month, year)`` 12 to 60 months after this month: a service whose clock runs up to a
+    year ahead (another host's) still takes the card (from next January, a December's cards
+    were expired to a clock two months ahead)."""
+    today = today or dt.date.today()
+    months = today.year * 12 + today.month - 1 + rng.randint(12, 60)
+    return months % 12 + 1, months // 12
+
+
 def make_card(brand: str, rng: random.Random, today: dt.date | None = None) -> Card:
-    """A Luhn-valid, non-declining card of ``brand`` expiring 1–5 years from now."""
+    """A Luhn-valid, non-declining card of ``brand`` expiring 1–5 years after this month."""
     prefixes, length = PREFIXES[brand]
     while True:
         prefix = rng.choice(prefixes)
@@ -161,17 +170,17 @@ def make_card(brand: str, rng: random.Random, today: dt.date | None = None) -> C
         number = luhn_complete(body)
         if number not in DECLINING_TEST_CARDS:
             break
-    year = (today or dt.date.today()).year + rng.randint(1, 5)
+    month, year = expiry(rng, today)
     cvc = "".join(rng.choice("0123456789") for _ in range(cvc_length(brand)))
-    return Card(number, rng.randint(1, 12), year, cvc, brand)
+    return Card(number, month, year, cvc, brand)
 
 
 def declining_card(code: str, rng: random.Random, today: dt.date | None = None) -> Card:
     """The network test card that declines with ``code``, with valid expiry and CVC."""
-    year = (today or dt.date.today()).year + rng.randint(1, 5)
+    month, year = expiry(rng, today)
     return Card(
         TEST_CARD_BY_CODE[code],
-        rng.randint(1, 12),
+        month,
         year,
         f"{rng.randint(0, 999):03d}",
         "visa",
