@@ -184,6 +184,9 @@ class _Row:
         if not (value.is_finite() if kind is Decimal else math.isfinite(value)):
             self.problem(column, f"'{text}' is not a finite number. {fix}".rstrip())
             return None
+        if value == 0:
+            # -0 would show as a decline rate of "-0%" and a -0.0 in the CSVs
+            value = abs(value)
         if (
             low is not None
             and (value <= low if low_open else value < low)

@@ -79,6 +79,15 @@ def test_good_rows_become_immutable_personas(tmp_path):
         persona.weight = 3
 
 
+def test_minus_zero_is_zero(tmp_path):
+    """A -0 decline rate or think time is 0: it was kept as -0.0, which the journeys table
+    showed as a configured decline rate of "-0%" and the CSVs as -0.0."""
+    row = "careful,customer,1,visa,USD,5,60,-0,2,,en_US,-0.0,-0"
+    [persona] = load_personas(write_personas(tmp_path, row))
+    rates = (persona.decline_rate, persona.wait_min, persona.wait_max)
+    assert [f"{rate:.0%}" for rate in rates] == ["0%", "0%", "0%"], rates
+
+
 def test_optional_columns_default(tmp_path):
     header = "persona,role,weight,card_types,currencies,amount_min,amount_max,decline_rate,max_retries,batch_size,locale"
     [persona] = load_personas(
