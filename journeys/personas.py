@@ -597,6 +597,12 @@ def _persona(row: _Row) -> Persona | None:
         if row.text("decline_codes", False)
         else None
     )
+    if codes and role == "prober":
+        row.problem(
+            "decline_codes",
+            "the prober role sends no declining cards (its probes pick their own). "
+            "Leave decline_codes empty",
+        )
     wait_min = _default_wait(row, "wait_min", wait_min)
     wait_max = _default_wait(row, "wait_max", wait_max)
     if wait_min is not None and wait_max is not None and wait_min > wait_max:

@@ -79,6 +79,17 @@ def test_good_rows_become_immutable_personas(tmp_path):
         persona.weight = 3
 
 
+def test_decline_codes_of_a_prober_are_refused(tmp_path):
+    """A prober sends no declining card, so its decline_codes were ignored without a word
+    (as a batch_size is not, for a customer)."""
+    row = "probe,prober,1,visa,USD,1,5,0,0,,en_US,1,3,lost_card"
+    [problem] = problems(tmp_path, row, header=PERSONA_HEADER + ",decline_codes")
+    assert (
+        ", line 2, column decline_codes: the prober role sends no declining " in problem
+    )
+    assert problem.endswith("Leave decline_codes empty"), problem
+
+
 def test_minus_zero_is_zero(tmp_path):
     """A -0 decline rate or think time is 0: it was kept as -0.0, which the journeys table
     showed as a configured decline rate of "-0%" and the CSVs as -0.0."""
