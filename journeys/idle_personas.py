@@ -13,6 +13,8 @@ from journeys.wording import counted
 
 #: How far to look for the user count that gives every persona a user.
 MOST_USERS_LOOKED_AT = 100_000
+#: Personas named in the warning; a file of 1,000 made one line of 6,000 characters.
+MOST_NAMED = 10
 
 
 def idle_personas(classes, users: int, said: str | None = None) -> str | None:
@@ -28,6 +30,12 @@ def idle_personas(classes, users: int, said: str | None = None) -> str | None:
     if not idle:
         return None
     they = "it sends" if len(idle) == 1 else "they send"
+    shown = ", ".join(idle[:MOST_NAMED])
+    if len(idle) > MOST_NAMED:
+        shown += (
+            f", and {len(idle) - MOST_NAMED} more (the persona mix lists every persona "
+            "and its users)"
+        )
     enough = (
         f"from -u {every} on every persona gets one"
         if every
@@ -35,7 +43,7 @@ def idle_personas(classes, users: int, said: str | None = None) -> str | None:
     )
     return (
         f"{said or f'-u {users}'} leaves {len(idle)} of the {counted(len(names), 'persona')} "
-        f"without a user, so {they} nothing: {', '.join(idle)}. Locust shares the users by "
+        f"without a user, so {they} nothing: {shown}. Locust shares the users by "
         f"weight: {enough}."
     )
 

@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from journeys.idle_personas import idle_personas
 from journeys.preflight import token_problem
 from tests.conftest import (
     ROOT,
@@ -857,6 +858,22 @@ def test_personas_left_without_a_user_are_named_when_u_is_not_given(tmp_path, se
         "they send nothing: beta_shopper, gamma_shopper. Locust shares the users by weight: "
         "from -u 5 on every persona gets one."
     ) in output, output[-3000:]
+
+
+def test_many_personas_left_without_a_user_are_counted_not_all_named():
+    """A file of 1,000 personas run with -u 20: the warning named all 980 left out, one line
+    of over 6,000 characters; ten are named, and the persona mix lists them all."""
+    classes = [type(f"P{i:04d}", (), {"weight": 1}) for i in range(1000)]
+    warning = idle_personas(classes, 20)
+    named = warning.split("nothing: ")[1].split(" and 970 more")[0]
+    assert (
+        named == "P0020, P0021, P0022, P0023, P0024, P0025, P0026, P0027, P0028, P0029,"
+    )
+    assert warning.startswith("-u 20 leaves 980 of the 1000 personas without a user, ")
+    assert (
+        " and 970 more (the persona mix lists every persona and its users). " in warning
+    )
+    assert len(warning) < 400, warning
 
 
 def test_tags_name_the_personas_they_leave_instead_of_locusts_warnings(
