@@ -19,7 +19,6 @@ from locust import events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
 from journeys import ctrl_c, leave_run, setup_stop, tracing
-from journeys.data import resolve_seed
 from journeys.idle_personas import idle_personas
 from journeys.preflight import (
     NO_TARGET,
@@ -31,7 +30,7 @@ from journeys.preflight import (
 )
 from journeys.profiles.schedule import ProfileConfigError, build_schedule
 from journeys.results import reconcile_run
-from journeys.seed_form import log_seed
+from journeys.seed_form import settle_the_seed
 from journeys.service_http import TOKEN_ENV, internal_token, without_credentials
 from journeys.start_form import set_form_values, start_form_sent
 from journeys.tags import quiet_locusts_tag_warnings, tag_summary, unknown_tags
@@ -85,9 +84,7 @@ def _check_run(environment, options) -> None:
             "-u/--users (LOCUST_USERS) is 0: a run without the web UI needs at least 1 user "
             "(0 is only for starting the web UI idle). No traffic was sent."
         )
-    if options.seed is None:
-        options.seed = resolve_seed(None)
-    log_seed(options.seed)
+    settle_the_seed(options)
     problem = unknown_tags(
         environment.user_classes,
         options,

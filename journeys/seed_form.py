@@ -1,5 +1,7 @@
 """The seed of a web UI test: each test logs its own, and a ``seed`` posted to ``/swarm``
-(the form has no such field; a script starting tests may send one) sets it.
+(the form has no such field; a script starting tests may send one) sets it. Started without
+``--seed``, every test draws a seed of its own (new data, as a new headless run has); with
+``--seed N`` every test repeats N's data.
 
 Locust turns a posted ``seed`` into the option with ``int()``: an empty one (to draw a new
 seed) or a typo was a 500 that started nothing and said nothing. Here an empty one draws a
@@ -22,8 +24,20 @@ from journeys.start_form import set_form_values, start_form_sent
 log = logging.getLogger(__name__)
 
 
+#: The run was started with ``--seed``: its web UI tests repeat that seed's data.
+_seed_asked = False
+
+
 def log_seed(seed: int) -> None:
     log.info("data seed: %s (pass --seed %s to repeat this run's data)", seed, seed)
+
+
+def settle_the_seed(options) -> None:
+    """The run's seed: the one asked for, else a new one; logged either way."""
+    global _seed_asked
+    _seed_asked = options.seed is not None
+    options.seed = resolve_seed(options.seed)
+    log_seed(options.seed)
 
 
 @events.init.add_listener
@@ -35,12 +49,16 @@ def check_seed_field(environment, web_ui=None, **_kwargs) -> None:
 
     @web_ui.app.before_request
     def _seed_of_the_test():
-        if not start_form_sent(web_ui) or "seed" not in request.form:
+        if not start_form_sent(web_ui):
             return None
         if environment.runner.state in (STATE_SPAWNING, STATE_RUNNING):
             request.form = ImmutableMultiDict(
                 [(k, v) for k, v in request.form.items(multi=True) if k != "seed"]
             )
+            return None
+        if "seed" not in request.form:
+            if not _seed_asked:  # no --seed: each test new data, its seed logged
+                set_form_values("seed", [str(resolve_seed(None))])
             return None
         text = request.form["seed"].strip()
         try:

@@ -561,3 +561,35 @@ def test_each_test_of_one_seed_sends_the_same_data(tmp_path, service):
     assert "Traceback" not in output and "resulted in a 500" not in output, output[
         -3000:
     ]
+
+
+def test_without_a_seed_each_test_draws_its_own(tmp_path, service):
+    """Started without --seed, the run's seed is drawn, and each web UI test draws one of its
+    own: a second test sends new data, as a second headless run does (it repeated the first's),
+    and logs the seed that repeats it."""
+    steady = "steady,customer,1,visa|amex,USD|EUR,5,80,0.2,2,,de_DE,0,0"
+    locust, ui = start_web_ui(
+        tmp_path, service.url, personas=write_personas(tmp_path, steady)
+    )
+    paid = "SELECT amount, currency, last4, customer_id, status FROM payments"
+
+    def one_test() -> list[tuple]:
+        before = service.query("SELECT count(*) FROM payments")[0][0]
+        started = post_form(ui + "/swarm", user_count=1, spawn_rate=1, host=service.url)
+        assert started["success"], started
+        deadline = time.monotonic() + 10
+        while service.query("SELECT count(*) FROM payments")[0][0] < before + 6:
+            assert time.monotonic() < deadline, "no traffic"
+            time.sleep(0.1)
+        post_form(ui + "/stop")
+        return service.query(f"{paid} ORDER BY created_at LIMIT 6 OFFSET ?", (before,))
+
+    try:
+        first, second = one_test(), one_test()
+    finally:
+        output = end_process(locust)
+    assert first != second
+    seeds = re.findall(r"data seed: (\d+)", output)
+    assert len(seeds) == 3 and len(set(seeds)) == 3, (
+        seeds
+    )  # the run's, then each test's
