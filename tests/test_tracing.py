@@ -181,6 +181,19 @@ def test_declined_then_recovered_checkout_is_one_trace(traced_run):
         )
 
 
+def test_attempt_spans_get_apm_metrics_as_datadogs_http_clients_do(traced_run):
+    """Datadog computes a service's request, error and latency metrics (the service page's
+    resources, monitors on ``trace.http.request.*``) from top-level and *measured* spans only.
+    An attempt shares its journey's service, so it is not top-level: ddtrace's own HTTP client
+    integrations mark such spans measured. Unmarked, ``POST /pay`` had no metrics of its own."""
+    _, traces = traced_run
+    attempts = [s for t in traces.values() for s in t if s["name"] == "http.request"]
+    assert attempts
+    for attempt in attempts:
+        assert attempt["metrics"].get("_dd.measured") == 1, attempt
+        assert attempt["type"] == "http" and attempt["meta"]["span.kind"] == "client"
+
+
 def test_operator_report_is_in_its_batch_trace(traced_run):
     _, traces = traced_run
     batches = journeys_in(traces, "batch_report")

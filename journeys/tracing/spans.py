@@ -155,6 +155,9 @@ def attempt_span(
     )
     span.set_tag("span.kind", "client")
     span.set_tag("component", "locust")
+    # APM's request, error and latency metrics come from top-level and measured spans only;
+    # an attempt shares its journey's service, so it is measured, as ddtrace's HTTP clients do
+    span.set_metric("_dd.measured", 1)
     span.set_tag("http.method", method)
     span.set_tag("http.route", route)
     span.set_tag("request.name", name)
