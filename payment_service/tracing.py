@@ -87,6 +87,13 @@ def _start_ddtrace(url: str, service: str) -> None:
         DD_TRACE_ENABLED="true", DD_TRACE_AGENT_URL=url, DD_SERVICE=service
     )
     for name, value in DDTRACE_DEFAULTS.items():
+        if (
+            name == "DD_TRACE_PROPAGATION_STYLE_EXTRACT"
+            and "DD_TRACE_PROPAGATION_STYLE" in os.environ
+        ):
+            # the user chose the styles (for both sides): ddtrace lets the _EXTRACT variable
+            # win over it, so our default would read none of the generator's B3 headers
+            continue
         os.environ.setdefault(name, value)
     _quiet_ddtrace_logs()
 

@@ -519,6 +519,34 @@ def test_a_card_number_or_the_token_in_trace_headers_stays_out_of_the_services_s
         assert card not in texts.replace(" ", "") and TOKEN not in texts, meta
 
 
+def test_the_service_reads_the_header_style_both_sides_are_given(tmp_path, trace_agent):
+    """DD_TRACE_PROPAGATION_STYLE=b3multi set for the generator and the service alike (a B3
+    mesh): the generator sends B3 headers, and the service must read them. Its default for
+    the extract styles (datadog, tracecontext) overrode the general variable, so every service
+    span started a trace of its own."""
+    service = launch_service(
+        tmp_path,
+        env={
+            **traced(trace_agent, "payment-service"),
+            "DD_TRACE_PROPAGATION_STYLE": "b3multi",
+        },
+    )
+    headers = {"x-b3-traceid": f"{1234567:032x}", "x-b3-spanid": f"{7654321:016x}"}
+    try:
+        request = urllib.request.Request(service.url + "/health", headers=headers)
+        urllib.request.urlopen(request, timeout=10).close()
+    finally:
+        service.stop()
+    spans = [
+        s
+        for t in trace_agent.settled(quiet=0.5).values()
+        for s in t
+        if s["name"] == "fastapi.request" and s["resource"] == "GET /health"
+    ]
+    joined = [s["parent_id"] for s in spans if s["trace_id"] == 1234567]
+    assert joined == [7654321], [(s["trace_id"], s["parent_id"]) for s in spans]
+
+
 # -- sampling ------------------------------------------------------------------------------------
 
 
