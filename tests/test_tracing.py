@@ -979,6 +979,38 @@ def test_the_preflights_drop_headers_follow_the_inject_styles(env, names):
     assert python(DROP_HEADERS, env).strip() == names
 
 
+SAMPLED_HEADERS = textwrap.dedent(
+    """
+    import os
+    import locust
+    from journeys import tracing
+    tracing.configure()
+    with tracing.journey_span("checkout", "p"):
+        with tracing.attempt_span("checkout: pay", "POST", "/pay"):
+            headers = {}
+            tracing.inject(headers)
+    print(headers.get("x-datadog-sampling-priority"), headers["traceparent"][-2:], flush=True)
+    os._exit(0)  # no agent to flush to: skip ddtrace's wait for one at exit
+    """
+)
+
+
+@pytest.mark.parametrize(
+    "rate, sent",
+    [("0", "-1 00"), ("1", "2 01"), (None, "1 01")],
+    ids=["rules-drop", "rules-keep", "default"],
+)
+def test_an_attempt_carries_its_journeys_sampling_decision(rate, sent):
+    """ddtrace decides a trace's fate (its sampling rules, or the agent's rates for a busy
+    service) at the root; the attempt's headers must carry that decision, or the service decides
+    on its own: a journey ddtrace dropped had its service spans kept (priority 1), so Datadog
+    showed them under a parent that was never kept, and vice versa."""
+    env = {"DD_TRACE_AGENT_URL": "http://127.0.0.1:1"}
+    if rate is not None:
+        env["DD_TRACE_SAMPLING_RULES"] = f'[{{"sample_rate": {rate}}}]'
+    assert python(SAMPLED_HEADERS, env).strip() == sent
+
+
 # -- DD_* values tracing cannot run with: exit 2 before any traffic ------------------------------
 
 

@@ -220,11 +220,15 @@ class _InFlight(_Current):
 
 
 def inject(headers: dict) -> None:
-    """Add the current attempt's trace headers (``x-datadog-*`` and W3C ``traceparent``)."""
+    """Add the current attempt's trace headers (``x-datadog-*`` and W3C ``traceparent``), with
+    the journey's sampling decision."""
     if state.tracer is None:
         return
     current = _attempt.get() or _journey.get()
     if isinstance(current, _Unsampled):
         headers.update(current.headers)
     elif current is not None:
-        state.propagator.inject(current.span.context, headers)
+        # the span, not its context: ddtrace then makes the trace's sampling decision (its
+        # rules, the agent's rates) at the journey and sends it; a context without one left
+        # the service to decide alone (and W3C's flag said "not sampled")
+        state.propagator.inject(current.span, headers)
