@@ -33,6 +33,8 @@ DDTRACE_DEFAULTS = {
     "DD_TRACE_LOG_STREAM_HANDLER": "false",
     "DD_TRACE_REMOVE_INTEGRATION_SERVICE_NAMES_ENABLED": "true",  # SQLite spans under payment-service
 }
+#: Seconds the service waits at exit for ddtrace's last send to the agent (ddtrace's own: 5).
+SHUTDOWN_WAIT_S = 1
 #: The shortest token ``scrub`` redacts (a shorter one would redact ordinary words); the
 #: service refuses to start with a shorter one.
 MIN_TOKEN_LENGTH = 6
@@ -119,6 +121,9 @@ def _start_ddtrace(url: str, service: str) -> None:
     _require_trace_tags()
     ddtrace.patch(fastapi=True, starlette=True, sqlite3=True)
     tracer.configure(trace_processors=[Scrubber()])
+    # ddtrace waits up to 5 s at exit for its last send: an agent that is down or never
+    # answers held every stop that long; a local agent takes the last second's spans at once
+    tracer.SHUTDOWN_TIMEOUT = SHUTDOWN_WAIT_S
 
 
 def _require_trace_tags() -> None:

@@ -753,6 +753,23 @@ def test_a_worker_ends_promptly_when_the_agent_never_answers(
     assert "does not answer" in run.worker_outputs[0], run.worker_outputs[0][-3000:]
 
 
+def test_the_service_stops_promptly_when_the_agent_never_answers(
+    tmp_path, silent_agent
+):
+    """At exit ddtrace waits up to 5 s for its last send (``docker stop``, ``make run``'s end,
+    every test's service): a traced service with no agent to take its spans stopped in ~6.4 s
+    against ~1.4 s untraced. The spans of its last second are not worth that wait."""
+    env = {"DD_TRACE_ENABLED": "true", "DD_TRACE_AGENT_URL": silent_agent}
+    service = launch_service(tmp_path, env=env)
+    urllib.request.urlopen(service.url + "/health", timeout=10).close()
+    time.sleep(1.5)  # ddtrace's writer has started its send to the silent agent
+    started = time.monotonic()
+    service.stop()
+    took = time.monotonic() - started
+    assert "tracing: on" in service.log(), service.log()[-2000:]
+    assert took < 4, f"the service took {took:.1f} s to stop"
+
+
 # -- distributed: every worker traces its own journeys ------------------------------------------
 
 
