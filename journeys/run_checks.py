@@ -130,20 +130,45 @@ def _check_run(environment, options) -> None:
             needing=needing,
         )
         _name_idle_personas(active, options)  # after the errors: a run that starts
+        _named_at_init.append(True)
 
 
-def _name_idle_personas(classes, options) -> None:
-    """Warn about personas the run's user count gives no user (at a load profile's most).
-    Without ``-u`` (no ``locust.conf`` where ``locust`` runs) Locust starts its default of 1."""
+#: The first test's idle personas were named at ``init`` (headless, ``--autostart``).
+_named_at_init: list[bool] = []
+
+
+@events.test_start.add_listener
+def name_idle_personas_of_the_form(environment, **_kwargs) -> None:
+    """A test the web UI's form starts: its user count (and profile) come from the form, which
+    Locust has copied into the options by now; the headless warning, said for that test."""
+    if (
+        isinstance(environment.runner, WorkerRunner)
+        or environment.parsed_options is None
+    ):
+        return
+    if _named_at_init:
+        _named_at_init.clear()  # the test --headless or --autostart started
+        return
+    _name_idle_personas(
+        environment.user_classes, environment.parsed_options, "the start form's users"
+    )
+
+
+def _name_idle_personas(classes, options, source: str | None = None) -> None:
+    """Warn about personas the run's user count gives no user (at a load profile's most);
+    ``source`` says where that count came from when not from ``-u``. Without ``-u`` (no
+    ``locust.conf`` where ``locust`` runs) Locust starts its default of 1."""
     given = getattr(options, "num_users", None)
     users = 1 if given is None else given
     try:
         most = max(phase.users for phase in build_schedule(options).phases)
     except (ProfileConfigError, ValueError, AttributeError, TypeError):
         most = users  # a profile that cannot run is refused on its own
-    said = f"-u {users}" if given is not None else "No -u: Locust's default of 1 user"
+    notes = [source] if source else []
     if most != users:
-        said += f" ({most} at the profile's most)"
+        notes.append(f"{most} at the profile's most")
+    said = f"-u {users}" if given is not None else "No -u: Locust's default of 1 user"
+    said += f" ({'; '.join(notes)})" if notes else ""
     warning = users and idle_personas(classes, max(users, most), said)
     if warning:
         log.warning("%s", warning)

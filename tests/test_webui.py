@@ -338,6 +338,10 @@ def test_the_start_form_refuses_a_missing_or_unreachable_target(tmp_path, servic
         edited = swarm(service.url, users=1, user_classes=["Shopper"])
         assert edited["success"], edited
         assert get_text(ui + "/journeys/profile/csv").strip() == steady_phases.strip()
+        # a test the form starts with too few users for every persona says so, as -u does
+        post_form(ui + "/stop")
+        one = swarm(service.url, users=1, user_classes=["Ops", "Shopper"])
+        assert one["success"], one
     finally:
         output = end_process(locust)
     assert "Traceback" not in output, output[-3000:]
@@ -345,6 +349,9 @@ def test_the_start_form_refuses_a_missing_or_unreachable_target(tmp_path, servic
         "WARNING/journeys.profiles.hooks: The spike profile sets the user count"
         in output
     )
+    idle = "-u 1 (the start form's users) leaves 1 of the 2 personas without a user"
+    assert output.count(idle) == 1, output[-3000:]
+    assert "so it sends nothing: ops." in output, output[-3000:]
 
 
 def test_a_worker_leaving_a_web_ui_test_fails_it_not_the_next(tmp_path, service):
