@@ -87,6 +87,24 @@ BROWSER_SCRIPT = textwrap.dedent(
         page.wait_for_timeout(500)
         seen["tab overflow at 1170"] = page.evaluate(
             "(s => s.scrollWidth - s.clientWidth)(document.querySelector('.MuiTabs-scroller'))")
+        # a 1000 px window: the Journeys table scrolls sideways; scrolled to its alarms and
+        # rates, each row still says which journey and persona it is
+        page.set_viewport_size({"width": 1000, "height": 800})
+        page.get_by_role("tab", name="Journeys", exact=True).click()
+        page.wait_for_timeout(500)
+        seen["journeys scrolled right at 1000"] = page.evaluate('''() => {
+            const box = document.querySelector('table').parentElement;
+            box.scrollLeft = box.scrollWidth;
+            const view = box.getBoundingClientRect();
+            const row = box.querySelector('tbody tr');
+            const seen = cell => { const r = cell.getBoundingClientRect();
+                return r.left >= view.left && r.right <= view.right + 1 &&
+                    document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2)
+                        .closest('td, th') === cell ? cell.innerText : null; };
+            return {scrolled: box.scrollLeft,
+                    cells: [...row.cells].map(seen).filter(t => t !== null)};
+        }''')
+        page.screenshot(path=f"{shots}/journeys-at-1000.png")
         browser.close()
     print(json.dumps(seen))
     """
@@ -172,6 +190,10 @@ def test_journeys_tab_shows_the_live_run(tmp_path, service):
     edges = seen["tab right edges at 1280"]
     assert len(edges) == 11 and max(edges) <= 1280, edges
     assert seen["tab overflow at 1170"] <= 0, seen["tab overflow at 1170"]
+    narrow = seen["journeys scrolled right at 1000"]
+    assert narrow["scrolled"] > 0, narrow  # the columns do not all fit at 1000 px
+    assert narrow["cells"][:2] == ["batch_report", "ops"], narrow
+    assert len(narrow["cells"]) > 4, narrow
     # the alarms are in view without scrolling sideways; the rates may be off to the right
     columns = seen["journeys header right edges at 1280"]
     assert columns["Dup. charges"] <= 1280 < columns["Declines observed"], columns

@@ -77,6 +77,27 @@ TAB_STYLE = (
 )
 
 
+#: The Journeys table's CSS: wider than a 1000 px window, it scrolls sideways to its alarms
+#: and rates, and its Journey and Persona columns stay in view (sticky) so each row still says
+#: whose figures they are. CSS cannot name a tab: the table with a header cell per Journeys
+#: column is that table (Locust's widest has 13). The cells are opaque (the Paper's colour) so
+#: the columns scrolled under them do not show through; the Journey column's width is fixed,
+#: as the Persona column is pinned that far from the left.
+_JOURNEYS_TABLE = f"table:has(>thead th:nth-child({len(JOURNEY_TITLES)}))"
+JOURNEYS_TABLE_STYLE = (
+    "<style>"
+    f"{_JOURNEYS_TABLE},{_JOURNEYS_TABLE}>*,{_JOURNEYS_TABLE} tr"
+    "{background-color:inherit}"
+    f"{_JOURNEYS_TABLE} :is(th,td):nth-child(-n+2)"
+    "{position:sticky;z-index:1;background-color:inherit}"
+    f"{_JOURNEYS_TABLE} :is(th,td):first-child"
+    "{left:0;box-sizing:border-box;width:9rem;min-width:9rem}"
+    f"{_JOURNEYS_TABLE} :is(th,td):nth-child(2)"
+    "{left:9rem;box-shadow:inset -1px 0 0 rgba(128,128,128,.4)}"
+    "</style>"
+)
+
+
 def download_name(environment, name: str) -> str:
     """A download's file name as Locust names its own (``Locust_<test start>_<locustfile>_<host>
     _requests.csv``), so a test's files sort together and the next test's keep their own names."""
@@ -264,7 +285,8 @@ def add_tabs(environment, web_ui=None, **_kwargs) -> None:
                 response.set_data(json.dumps(payload))
         elif request.path == f"{base}/" and response.mimetype == "text/html":
             html = response.get_data(as_text=True)
-            response.set_data(html.replace("</head>", f"{TAB_STYLE}</head>", 1))
+            style = TAB_STYLE + JOURNEYS_TABLE_STYLE
+            response.set_data(html.replace("</head>", f"{style}</head>", 1))
         elif request.path == f"{base}/stats/report":  # the HTML report to download
             html = response.get_data(as_text=True)
             response.set_data(html_report.insert(html, _take(environment)))
