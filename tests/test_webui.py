@@ -104,6 +104,11 @@ BROWSER_SCRIPT = textwrap.dedent(
             return {scrolled: box.scrollLeft,
                     cells: [...row.cells].map(seen).filter(t => t !== null)};
         }''')
+        # ... and the header's buttons (Edit, Stop, Reset, the theme) are all in the window
+        seen["header buttons right of 1000"] = [
+            b.inner_text() or "theme" for b in page.locator("header button").all()
+            if b.is_visible() and b.bounding_box()["x"] + b.bounding_box()["width"] > 1000
+        ]
         page.screenshot(path=f"{shots}/journeys-at-1000.png")
         browser.close()
     print(json.dumps(seen))
@@ -194,6 +199,7 @@ def test_journeys_tab_shows_the_live_run(tmp_path, service):
     assert narrow["scrolled"] > 0, narrow  # the columns do not all fit at 1000 px
     assert narrow["cells"][:2] == ["batch_report", "ops"], narrow
     assert len(narrow["cells"]) > 4, narrow
+    assert seen["header buttons right of 1000"] == [], seen
     # the alarms are in view without scrolling sideways; the rates may be off to the right
     columns = seen["journeys header right edges at 1280"]
     assert columns["Dup. charges"] <= 1280 < columns["Declines observed"], columns

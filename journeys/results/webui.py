@@ -77,6 +77,18 @@ TAB_STYLE = (
 )
 
 
+#: Locust's header (logo, Host/Status/Users/RPS/Failures, Edit/Stop/Reset, the theme button)
+#: is ~1090 px wide, ~1180 with Workers: in a narrower window its last buttons were cut off, out
+#: of reach (Reset at 1000 px). Below 1280 px its figures and buttons wrap onto a second line
+#: instead, off the window's edge; from 1280 px it is Locust's (one line fits there, Workers
+#: included, by shrinking the Host, which wrapping would not do).
+HEADER_STYLE = (
+    "<style>@media (max-width:1279px){"
+    "header .MuiToolbar-root>.MuiBox-root{flex-wrap:wrap;justify-content:flex-end;row-gap:4px}"
+    "header .MuiToolbar-root{padding-top:6px;padding-bottom:6px}"
+    "}</style>"
+)
+
 #: The Journeys table's CSS: wider than a 1000 px window, it scrolls sideways to its alarms
 #: and rates, and its Journey and Persona columns stay in view (sticky) so each row still says
 #: whose figures they are. CSS cannot name a tab: the table with a header cell per Journeys
@@ -285,7 +297,7 @@ def add_tabs(environment, web_ui=None, **_kwargs) -> None:
                 response.set_data(json.dumps(payload))
         elif request.path == f"{base}/" and response.mimetype == "text/html":
             html = response.get_data(as_text=True)
-            style = TAB_STYLE + JOURNEYS_TABLE_STYLE
+            style = TAB_STYLE + HEADER_STYLE + JOURNEYS_TABLE_STYLE
             response.set_data(html.replace("</head>", f"{style}</head>", 1))
         elif request.path == f"{base}/stats/report":  # the HTML report to download
             html = response.get_data(as_text=True)
