@@ -628,3 +628,54 @@ def test_without_a_seed_each_test_draws_its_own(tmp_path, service):
     assert len(seeds) == 3 and len(set(seeds)) == 3, (
         seeds
     )  # the run's, then each test's
+
+
+# Starts a test from the form, stops it with the Stop button after its first payments and reads
+# the SLO tab of that same page (Locust's page polls no more once the test has stopped).
+STOP_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    from playwright.sync_api import sync_playwright
+
+    url, chromium = sys.argv[1], sys.argv[2]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(url)
+        page.get_by_role("button", name="Start").click()
+        page.get_by_role("tab", name="SLO", exact=True).click(timeout=20000)
+        page.locator("table tbody tr", has_text="p95_ms").first.wait_for(timeout=15000)
+        page.get_by_role("button", name="Stop").click()
+        page.get_by_role("button", name="New").wait_for(timeout=15000)
+        try:
+            page.locator("table tbody tr", has_text="books").first.wait_for(timeout=8000)
+        except Exception:
+            pass  # the rows as the page shows them
+        rows = [r.locator("td").all_inner_texts() for r in page.locator("table tbody tr").all()]
+        browser.close()
+    print(json.dumps(rows))
+    """
+)
+
+
+@needs_chromium
+def test_the_slo_tab_shows_the_books_check_after_stop(tmp_path, service):
+    """With --reconcile-run the books check is asked for once the test stops; Locust's page
+    polls no more then, and the SLO tab it showed had no books row: a verdict without the check
+    that the downloads and the HTML report (with it) could contradict."""
+    locust, ui = start_web_ui(
+        tmp_path, service.url, "--users", "4", "--spawn-rate", "4", "--reconcile-run",
+        personas=write_personas(tmp_path, SHOPPER),
+    )  # fmt: skip
+    try:
+        browser = run_browser(STOP_SCRIPT, ui + "/")
+    finally:
+        output = end_process(locust)
+    assert browser.returncode == 0, browser.stderr[-3000:] + "\n" + output[-3000:]
+    rows = json.loads(browser.stdout.strip().splitlines()[-1])
+    books = [r for r in rows if r[2] == "books"]
+    assert books and books[0][0] == "pass", rows
+    assert "holds the" in books[0][5], books
+    # stopped before its run time: the verdict fails on that (run_time) alone
+    assert rows[0][5] == "SLO verdict: FAIL (1 of 11 checks failed)", rows
+    assert "Traceback" not in output, output[-3000:]

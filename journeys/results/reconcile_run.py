@@ -166,11 +166,16 @@ def check(environment) -> Check | None:
 #: The web UI's books check: the test it is for (its start) and the greenlet asking for it.
 _live: dict = {}
 
+#: How long a web UI request waits for the books check of a test that has just stopped:
+#: Locust's page polls no more once the test has stopped, so the answer it gets then is the
+#: SLO tab it shows (a reload or a download asks again).
+ANSWER_WAIT_S = 5.0
+
 
 def check_if_stopped(environment) -> Check | None:
     """``check`` for the web UI's SLO tab once a test has stopped: asked once per test, in the
-    background (None until the answer is in). The end of the run asks again: workers' last
-    reports may still arrive after a stop."""
+    background; a request waits up to ``ANSWER_WAIT_S`` for it (None until the answer is in).
+    The end of the run asks again: workers' last reports may still arrive after a stop."""
     runner = environment.runner
     started = cut_short.started_at()
     if not wanted(environment.parsed_options) or started is None:
@@ -180,6 +185,7 @@ def check_if_stopped(environment) -> Check | None:
     if _live.get("started") != started:
         _live.update(started=started, asking=gevent.spawn(check, environment))
     asking = _live["asking"]
+    asking.join(timeout=ANSWER_WAIT_S)
     return asking.value if asking.ready() else None
 
 
