@@ -12,11 +12,14 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import time
 from typing import Any
 
+import gevent
 from flask import jsonify, make_response, request
 from locust import events
 from locust.runners import (
+    STATE_CLEANUP,
     STATE_RUNNING,
     STATE_SPAWNING,
     STATE_STOPPED,
@@ -108,6 +111,10 @@ JOURNEYS_TABLE_STYLE = (
     "{left:9rem;box-shadow:inset -1px 0 0 rgba(128,128,128,.4)}"
     "</style>"
 )
+
+
+#: Beyond ``--stop-timeout``: how long a ``/stats/requests`` answer waits for a stop to end.
+STOP_WAIT_S = 10
 
 
 def download_name(environment, name: str) -> str:
@@ -281,6 +288,21 @@ def add_tabs(environment, web_ui=None, **_kwargs) -> None:
             {"href": "./journeys/profile/csv", "title": "Download load profile CSV"},
         ],
     )
+
+    @web_ui.app.before_request
+    def answer_once_stopped():
+        """Locust's page polls ``/stats/requests`` only while the answer says "spawning" or
+        "running": one that says "cleanup" or "stopping" (users finishing their journeys
+        within ``--stop-timeout``, a master waiting for its workers) would be the page's last,
+        its tables and verdict short of the journeys still finishing. Answer once stopped."""
+        if request.path != f"{base}/stats/requests" or environment.runner is None:
+            return
+        deadline = time.monotonic() + (environment.stop_timeout or 0) + STOP_WAIT_S
+        while (
+            environment.runner.state in (STATE_CLEANUP, STATE_STOPPING)
+            and time.monotonic() < deadline
+        ):
+            gevent.sleep(0.1)
 
     @web_ui.app.after_request
     def add_journey_results(response):
