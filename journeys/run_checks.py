@@ -154,6 +154,22 @@ def name_idle_personas_of_the_form(environment, **_kwargs) -> None:
     )
 
 
+def _name_idle_personas_of_an_edit(environment) -> None:
+    """An edit of a running steady test down to a user count that leaves personas idle says
+    so, as its start would have (a load profile refuses the edit on its own)."""
+    if environment.shape_class is not None:
+        return
+    try:
+        users = int(request.form.get("user_count", ""))
+    except ValueError:
+        return  # Locust answers a malformed count
+    warning = users > 0 and idle_personas(
+        environment.user_classes, users, f"-u {users} (the edit of the running test)"
+    )
+    if warning:
+        log.warning("%s", warning)
+
+
 def _name_idle_personas(classes, options, source: str | None = None) -> None:
     """Warn about personas the run's user count gives no user (at a load profile's most);
     ``source`` says where that count came from when not from ``-u``. Without ``-u`` (no
@@ -316,6 +332,7 @@ def check_target_on_start(environment, web_ui=None, **_kwargs) -> None:
                 set_form_values(
                     "user_classes", [cls.__name__ for cls in environment.user_classes]
                 )
+            _name_idle_personas_of_an_edit(environment)
             return None
         runner = environment.runner
         if isinstance(runner, MasterRunner) and not runner.worker_count:

@@ -363,6 +363,7 @@ def test_the_start_form_refuses_a_missing_or_unreachable_target(tmp_path, servic
         post_form(ui + "/stop")
         picked = swarm(service.url, shape_class="LoadProfile")
         assert picked["success"] and "shape class" not in picked["message"], picked
+        # (an edit down to 1 user: Ops, running since this start, is left without one)
         edited = swarm(service.url, users=1, user_classes=["Shopper"])
         assert edited["success"], edited
         assert get_text(ui + "/journeys/profile/csv").strip() == steady_phases.strip()
@@ -379,6 +380,10 @@ def test_the_start_form_refuses_a_missing_or_unreachable_target(tmp_path, servic
     )
     idle = "-u 1 (the start form's users) leaves 1 of the 2 personas without a user"
     assert output.count(idle) == 1, output[-3000:]
+    edit = (
+        "-u 1 (the edit of the running test) leaves 1 of the 2 personas without a user"
+    )
+    assert output.count(edit) == 1, output[-3000:]
     assert "so it sends nothing: ops." in output, output[-3000:]
 
 
