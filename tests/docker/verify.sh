@@ -6,7 +6,8 @@
 #   bash tests/docker/verify.sh          (needs a Docker daemon; tests/test_docker.py runs it)
 #
 # Everything runs on the host network (tests/docker/compose.hostnet.yml) on ports 18000 (service),
-# 18089 (web UI) and 15557 (master), and is torn down with `down -v` on exit.
+# 18089 (web UI) and 15557 (master), and is torn down with `down -v` on exit. On a shared machine
+# pick free ones: TEST_SERVICE_PORT, TEST_WEB_PORT, TEST_MASTER_PORT.
 #   BASE_IMAGE   base for the build (default local/python:3.11-slim; python:3.12-slim with a registry)
 #   COMPOSE      compose command (default: `docker compose` if present, else `docker-compose`)
 set -euo pipefail
@@ -19,7 +20,8 @@ fi
 # The shell's own LOCUST_*/DD_* settings would leak into the compose file's ${VAR:-default}s.
 while read -r name; do unset "$name"; done < <(compgen -e | grep -E '^(LOCUST|DD|PAYMENT)_' || true)
 export COMPOSE_PROJECT_NAME="${COMPOSE_PROJECT_NAME:-loadgen-verify}"
-export TEST_SERVICE_PORT=18000 TEST_WEB_PORT=18089 TEST_MASTER_PORT=15557
+export TEST_SERVICE_PORT="${TEST_SERVICE_PORT:-18000}" TEST_WEB_PORT="${TEST_WEB_PORT:-18089}"
+export TEST_MASTER_PORT="${TEST_MASTER_PORT:-15557}"
 export LOCUST_WEB_PORT="$TEST_WEB_PORT" # keeps the base file's port mapping in step (host mode drops it)
 export PAYMENT_INTERNAL_TOKEN="verify-$RANDOM$RANDOM"
 
