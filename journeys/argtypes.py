@@ -149,6 +149,40 @@ def report_file(text: str) -> str:
     return writable_file(text)
 
 
+def readable_file(text: str) -> str:
+    """A file this user can read (``--tls-cert``, ``--tls-key``): found now, not as a web UI
+    that starts, says https, and then fails every connection with a traceback (a private key
+    mounted into a container keeps its 0600 and its owner, so the container's user can't read
+    it). Empty is Locust's default: no TLS."""
+    if not text:
+        return text
+    try:
+        with open(text, "rb"):
+            return text
+    except FileNotFoundError:
+        problem = "no such file"
+    except IsADirectoryError:
+        problem = "it is a folder, not a file"
+    except PermissionError:
+        problem = (
+            f"this user (uid {os.getuid()}) may not read it; make it readable (in Docker: by "
+            "the container's user, or run with --user)"
+        )
+    except OSError as exc:
+        problem = exc.strerror or str(exc)
+    raise argparse.ArgumentTypeError(f"cannot read {text}: {problem}")
+
+
+def url_path(text: str) -> str:
+    """``--web-base-path``: a path starting with ``/``. Locust refused ``locust`` only after
+    start-up, with exit 1, the code of a failed SLO verdict."""
+    if text and not text.startswith("/"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must start with a slash: write /{text}"
+        )
+    return text
+
+
 def _can_write_in(folder: Path) -> bool:
     """Whether a file can be made in ``folder``, tried for real: ``os.access`` says yes to root
     everywhere, also where no file can be made (``/proc``, a read-only mount)."""

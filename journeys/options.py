@@ -16,9 +16,11 @@ from locust.argument_parser import get_empty_argument_parser, setup_parser_argum
 from journeys.argtypes import (
     non_negative_seconds,
     positive_seconds,
+    readable_file,
     report_file,
     run_time,
     share,
+    url_path,
     writable_file,
 )
 from journeys.option_sources import name_the_source_of_bad_values
@@ -144,11 +146,15 @@ def add_options(parser) -> None:
     )
     reconcile_run.add_option(group)
     # Locust's options refused before the run, not found out after it: a run time of 0 (no
-    # limit: a headless run never ends) and report paths we cannot write
+    # limit: a headless run never ends), report paths we cannot write, TLS files we cannot
+    # read and a web base path without its leading slash
+    types = {
+        "run_time": run_time,
+        "csv_prefix": writable_file,
+        "html_file": report_file,
+        "tls_cert": readable_file,
+        "tls_key": readable_file,
+        "web_base_path": url_path,
+    }
     for action in parser._actions:
-        if action.dest == "run_time":
-            action.type = run_time
-        elif action.dest == "csv_prefix":
-            action.type = writable_file
-        elif action.dest == "html_file":
-            action.type = report_file
+        action.type = types.get(action.dest, action.type)

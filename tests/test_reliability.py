@@ -500,6 +500,18 @@ def bad_env_runs(request, idle_service):
             {"LOCUST_CSV": "/proc/reports/run"},
             "--csv: cannot write /proc/reports/run: this user (uid",
         ),
+        (
+            {"LOCUST_TLS_CERT": "/nonexistent/cert.pem", "LOCUST_TLS_KEY": "/tmp"},
+            "--tls-cert: cannot read /nonexistent/cert.pem: no such file (set by LOCUST_TLS_CERT=",
+        ),
+        (
+            {"LOCUST_TLS_KEY": "/tmp"},
+            "--tls-key: cannot read /tmp: it is a folder, not a file (set by LOCUST_TLS_KEY=",
+        ),
+        (
+            {"LOCUST_WEB_BASE_PATH": "locust"},
+            "--web-base-path: 'locust' must start with a slash: write /locust (set by",
+        ),
     ],
     ids=[
         "users-abc",
@@ -524,6 +536,9 @@ def bad_env_runs(request, idle_service):
         "html-is-a-folder",
         "html-where-no-file-can-be-made",
         "csv-where-no-file-can-be-made",
+        "tls-cert-missing",
+        "tls-key-a-folder",
+        "web-base-path-without-slash",
     ],
 )
 def test_bad_env_values_stop_before_any_traffic(

@@ -175,6 +175,16 @@ if command -v openssl >/dev/null; then
     || fail "the health check fails for a UI with --tls-cert"
   docker rm -f "$tls" >/dev/null
   ok "a UI with --tls-cert is healthy"
+  # a private key as it usually is (0600, the host's owner): the container's user can't read it
+  chmod 0600 "$work/certs/key.pem"
+  set +e
+  out=$(compose run --rm -T --no-deps -v "$work/certs:/certs:ro" -e LOCUST_HEADLESS=true \
+    -e LOCUST_RUN_TIME=3s load-generator --tls-cert /certs/cert.pem --tls-key /certs/key.pem 2>&1)
+  rc=$?
+  set -e
+  [ "$rc" = 2 ] && grep -q 'cannot read /certs/key.pem: this user (uid 10001) may not read it' <<<"$out" \
+    || fail "an unreadable --tls-key: exit $rc, $(tail -n 3 <<<"$out")"
+  ok "an unreadable --tls-key stops the run with exit 2 and says why"
 else
   echo "skipped the TLS check: no openssl"
 fi
