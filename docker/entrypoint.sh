@@ -28,7 +28,16 @@ case "$expect" in
   '' | *[!0-9]*) echo "LOCUST_EXPECT_WORKERS must be a whole number, got '$expect'" >&2; exit 2 ;;
 esac
 if [ "$role" = worker ]; then
-  # A worker gets its options from the master; a stray LOCUST_EXPECT_WORKERS means nothing here.
+  # docker-compose.yml passes the load-generator's LOCUST_EXPECT_WORKERS to its workers too: 0
+  # means that generator runs standalone, so a worker would wait for a master that never comes
+  # (and `--scale worker=N` would look like N workers while one process sends the load).
+  if [ "$expect" = 0 ] && [ -n "${LOCUST_EXPECT_WORKERS:-}" ]; then
+    echo "This worker has no master: LOCUST_EXPECT_WORKERS is 0 or unset, so the load-generator" \
+         "runs standalone and no worker takes part. Give it the number of workers:" \
+         "LOCUST_EXPECT_WORKERS=3 docker compose --profile workers up --scale worker=3" >&2
+    exit 2
+  fi
+  # Otherwise a worker gets its options from the master.
   unset LOCUST_EXPECT_WORKERS
 elif [ "$role" = standalone ] && [ "$expect" -gt 0 ]; then
   role=master

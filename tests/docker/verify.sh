@@ -211,7 +211,8 @@ grep -q 'SIGTERM while checking the target: stopped. No load was sent.' <<<"$log
 ok "stopped in ${took}s with exit code 1, no load sent"
 
 step "docker stop of a worker that has no master to connect to"
-waiting=$(compose --profile workers run -d --no-deps worker --worker --master-host 127.0.0.1 --master-port 9 \
+waiting=$(compose --profile workers run -d --no-deps -e LOCUST_EXPECT_WORKERS=1 worker --worker \
+  --master-host 127.0.0.1 --master-port 9 \
   2>/dev/null | tail -n 1)
 sleep 4
 started=$SECONDS
@@ -220,6 +221,17 @@ took=$((SECONDS - started))
 docker rm "$waiting" >/dev/null
 [ "$took" -le 5 ] || fail "docker stop of a worker took ${took}s (SIGTERM ignored until the SIGKILL)"
 ok "stopped in ${took}s"
+
+step "workers for a standalone generator (--scale worker=N without LOCUST_EXPECT_WORKERS) stop at once"
+set +e
+# (timeout runs a command, not the compose function: the merged file it wrote last; without the
+# fix the worker waits for good)
+out=$(timeout 60 $COMPOSE -f "$work/compose.yml" --profile workers run --rm -T --no-deps worker 2>&1)
+rc=$?
+set -e
+[ "$rc" = 2 ] && grep -q 'This worker has no master: LOCUST_EXPECT_WORKERS is 0 or unset' <<<"$out" \
+  || fail "a worker without a master: exit $rc, $(tail -n 3 <<<"$out")"
+ok "exit code 2, the fix named"
 
 step "datadog profile wiring: the agent's service name turns tracing on, its absence keeps it off"
 image=$(compose config | awk '/image: payment-loadgen/ {print $2; exit}')
