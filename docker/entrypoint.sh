@@ -13,6 +13,17 @@ set -eu
 # the values Locust takes as true, in any case (LOCUST_HEADLESS=on or Yes runs headless)
 truthy() { case "$(printf %s "${1:-}" | tr "[:upper:]" "[:lower:]")" in true | yes | on | 1) return 0 ;; *) return 1 ;; esac; }
 
+# Locust prints its --help before it loads the locustfile, so this tool's own options (--personas,
+# --seed, --profile, the SLO targets, ...) were missing from it: print the whole parser's help.
+for arg in "$@"; do
+  case "$arg" in
+    -h | --help)
+      exec python3 -c 'import locustfile
+from locust.argument_parser import get_parser
+get_parser().print_help()' ;;
+  esac
+done
+
 role=standalone
 truthy "${LOCUST_MODE_MASTER:-}" && role=master
 truthy "${LOCUST_MODE_WORKER:-}" && role=worker
@@ -60,7 +71,8 @@ if [ "$role" != worker ]; then
   if [ "$csv" = yes ] && [ -z "${LOCUST_CSV:-}" ]; then set -- --csv reports/run "$@"; fi
   if [ "$html" = yes ] && [ -z "${LOCUST_HTML:-}" ]; then set -- --html reports/run.html "$@"; fi
   case " $* " in
-    *" --headless "*) ;;
+    # no web UI: headless, or Locust answers and exits
+    *" --headless "* | *" --version "* | *" -V "* | *" --list "* | *" -l "* | *" --show-task-ratio"*) ;;
     *) truthy "${LOCUST_HEADLESS:-}" \
          || echo "web UI on container port ${LOCUST_WEB_PORT:-8089}" \
                  "(docker compose up publishes it on 127.0.0.1; docker compose run needs --service-ports)" ;;

@@ -194,6 +194,12 @@ docker run --rm --network none -e LOCUST_HEADLESS=on --entrypoint python3 "$imag
 out=$(docker run --rm --network none -e LOCUST_HEADLESS=On "$image" --version 2>&1)
 case "$out" in *"web UI on"*) fail "LOCUST_HEADLESS=On announces a web UI" ;; esac
 ok "LOCUST_HEADLESS=on: healthy, no web UI announced"
+out=$(docker run --rm --network none "$image" --help 2>&1)
+for option in --personas --seed --profile --slo-p95-ms --reconcile-run --headless; do
+  grep -qE "^ +$option( |$)" <<<"$out" || fail "docker run <image> --help does not list $option"
+done
+case "$out" in *"web UI on"*) fail "--help announces a web UI" ;; esac
+ok "docker run <image> --help lists Locust's options and this tool's"
 
 step "docker stop while the generator waits for an unreachable target (locust is PID 1)"
 waiting=$(compose run -d --no-deps -e LOCUST_HOST=http://127.0.0.1:9 -e LOCUST_HEADLESS=true \
