@@ -35,7 +35,7 @@ WORKDIR /app
 COPY payment_contract/ payment_contract/
 COPY payment_service/ payment_service/
 COPY journeys/ journeys/
-COPY locust.conf locustfile.py personas.csv ./
+COPY locust.conf locustfile.py ./
 COPY docker/ docker/
 RUN python3 -m compileall -q payment_contract payment_service journeys locustfile.py \
  && chmod 0755 docker/*.sh
@@ -56,6 +56,9 @@ ENTRYPOINT ["/app/docker/service-entrypoint.sh"]
 
 # --- generator: Locust with our locustfile (the default target) --------------------------------
 FROM runtime AS generator
+# The traffic mix, in its own last layer: editing it rebuilds this layer only, not the code's
+# layers or the service image (compose mounts it anyway, so no rebuild is needed to use it).
+COPY personas.csv ./
 # The CSV and HTML reports (docker/entrypoint.sh writes them here unless told otherwise).
 RUN mkdir /app/reports && chown app:app /app/reports
 USER 10001:10001
