@@ -66,6 +66,17 @@ def prepare_run(environment, **_kwargs) -> None:
         _this_run.clear()
 
 
+def _login_without_a_check(environment, options) -> bool:
+    """``--web-login`` with nothing to check the login: only our locustfile is loaded (a second
+    one may register a check in its own ``init`` listener, after this one) and the UI has no
+    secret key for its session, which a login check sets."""
+    return (
+        bool(getattr(options, "web_login", False))
+        and len(environment.parsed_locustfiles or []) <= 1
+        and not environment.web_ui.app.secret_key
+    )
+
+
 def _check_run(environment, options) -> None:
     tracing_problem = tracing.setup_failure()
     if tracing_problem:
@@ -74,6 +85,15 @@ def _check_run(environment, options) -> None:
         problem = web_port_problem(options.web_host, options.web_port)
         if problem:
             _fail(problem)
+        if _login_without_a_check(environment, options):
+            _fail(
+                "--web-login (LOCUST_WEB_LOGIN) puts a login page in front of the web UI, but no "
+                "login check is registered: Locust has none of its own, so every page would "
+                "answer 'Locust auth exception' (and log a traceback). Add one in a second "
+                "locustfile (-f locustfile.py,auth.py; see Locust's 'authentication' docs), or "
+                "leave --web-login out and keep the UI on 127.0.0.1 or behind a proxy with a "
+                "login. No traffic was sent."
+            )
     users = getattr(options, "num_users", None)
     if (users or 0) < 0:
         _fail(

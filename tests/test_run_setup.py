@@ -402,6 +402,24 @@ def test_a_taken_web_ui_port_stops_at_once(tmp_path, idle_service):
     assert "Traceback" not in run.output, run.output[-2000:]
 
 
+def test_web_login_without_a_login_check_stops_at_once(tmp_path, idle_service):
+    """``--web-login`` (LOCUST_WEB_LOGIN, listed for compose's ``up``) with only our locustfile:
+    Locust has no login check of its own, so every page answered "Locust auth exception: ...
+    no secret key was set" and logged a RuntimeError traceback, for the whole run."""
+    from tests.conftest import free_port
+
+    run = run_locust(
+        tmp_path, idle_service.url, "--web-host", "127.0.0.1", "--web-port",
+        str(free_port()), headless=False, env={"LOCUST_WEB_LOGIN": "true"}, timeout=15,
+    )  # fmt: skip
+    assert run.returncode == 2, run.output[-2000:]
+    assert (
+        "--web-login (LOCUST_WEB_LOGIN) puts a login page in front of the web UI, but no login "
+        "check is registered"
+    ) in run.output, run.output[-2000:]
+    assert "Traceback" not in run.output, run.output[-2000:]
+
+
 def test_a_taken_master_port_stops_before_workers_fork(tmp_path, idle_service):
     """``--processes`` with its master port taken: Locust found out after forking its workers,
     with a traceback and exit 1, and left the workers running for good (they never heard a
