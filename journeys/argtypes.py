@@ -131,7 +131,7 @@ def writable_file(text: str) -> str:
     ):
         raise argparse.ArgumentTypeError(
             f"cannot write {text}: this user (uid {os.getuid()}) may not write "
-            f"{text if os.path.isfile(text) else f'in {existing}'}; "
+            f"{text if os.path.isfile(text) else f'in {existing.absolute()}'}; "
             "pick another path or make the folder writable (in Docker: a mounted folder "
             "must be writable by the container's user)"
         )

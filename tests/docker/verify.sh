@@ -102,6 +102,16 @@ docker rm "$COMPOSE_PROJECT_NAME-run" >/dev/null
 grep -q 'id="journey-results"' "$work/reports/run.html" || fail "no journeys in /app/reports/run.html"
 grep -q '^checkout,' "$work/reports/run_journeys.csv" || fail "no checkout row in run_journeys.csv"
 ok "reports copied out with docker cp: $(cd "$work/reports" && ls | tr '\n' ' ')"
+# a host folder mounted over /app/reports that the container's user may not write in
+mkdir -m 0755 "$work/not-writable"
+set +e
+out=$(compose run --rm -T --no-deps -v "$work/not-writable:/app/reports" -e LOCUST_HEADLESS=true \
+  -e LOCUST_RUN_TIME=3s load-generator 2>&1)
+rc=$?
+set -e
+[ "$rc" = 2 ] && grep -q 'this user (uid 10001) may not write in /app/reports;' <<<"$out" \
+  || fail "a reports folder the container may not write in: exit $rc, $(tail -n 3 <<<"$out")"
+ok "a mounted reports folder the container may not write in: exit 2, the folder named"
 [ "$(docker inspect -f '{{.State.Health.Status}}' "$(compose ps -q payment-service)")" = healthy ] \
   || fail "payment-service is not healthy"
 ok "payment-service healthy (GET /health)"
