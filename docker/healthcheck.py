@@ -11,6 +11,7 @@ python3 healthcheck.py generator   GET / on the Locust web UI -> 200 (a login pa
 from __future__ import annotations
 
 import os
+import random
 import ssl
 import sys
 import urllib.request
@@ -39,6 +40,21 @@ def _option(cmdline: list[str], flag: str, env: str, default: str = "") -> str:
         elif arg.startswith(flag + "="):
             value = arg.split("=", 1)[1]
     return value
+
+
+def _drop_headers() -> dict[str, str]:
+    """Trace headers saying "drop" (sampling priority -1), in Datadog's and W3C's styles: a
+    traced service would start a trace for every probe (every 5 s), none of it load. The
+    standard library's copy of ``journeys.tracing.drop_headers``' fallback (this script runs
+    every few seconds and imports nothing of ours)."""
+    trace_id, parent_id = random.getrandbits(63) or 1, random.getrandbits(63) or 1
+    return {
+        "x-datadog-trace-id": str(trace_id),
+        "x-datadog-parent-id": str(parent_id),
+        "x-datadog-sampling-priority": "-1",
+        "traceparent": f"00-{trace_id:032x}-{parent_id:016x}-00",
+        "tracestate": "dd=s:-1",
+    }
 
 
 def _has_web_ui(cmdline: list[str]) -> bool:
@@ -75,7 +91,8 @@ def main(role: str) -> int:
             context = ssl.create_default_context()
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
-        with urllib.request.urlopen(url, timeout=2, context=context) as response:
+        probe = urllib.request.Request(url, headers=_drop_headers())
+        with urllib.request.urlopen(probe, timeout=2, context=context) as response:
             ok = response.status == 200
     except OSError as exc:
         print(f"{url}: {exc}", file=sys.stderr)

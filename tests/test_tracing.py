@@ -586,6 +586,28 @@ def test_sample_rate_zero_traces_nothing_and_tells_the_service_to_drop(
     )
 
 
+def test_the_docker_health_check_tells_a_traced_service_to_drop(tmp_path, trace_agent):
+    """The service image's HEALTHCHECK asks GET /health every 5 s: with tracing on, each was a
+    trace of its own in Datadog (some 17,000 a day per container), none of them load."""
+    service = launch_service(tmp_path, env=traced(trace_agent, "payment-service"))
+    try:
+        check = subprocess.run(
+            [sys.executable, str(ROOT / "docker" / "healthcheck.py"), "service"],
+            env={"PAYMENT_SERVICE_PORT": service.url.rsplit(":", 1)[1]},
+            capture_output=True, text=True, timeout=10, check=False,
+        )  # fmt: skip
+        assert check.returncode == 0, check.stdout + check.stderr
+    finally:
+        service.stop()
+    traces = trace_agent.settled(quiet=0.5, timeout=8)
+    roots = [min(t, key=lambda s: s["start"]) for t in traces.values()]
+    health = [r for r in roots if r["resource"] == "GET /health"]
+    assert health, {r["resource"] for r in roots}
+    # launch_service's own wait for /health starts traces too; the check's is the last one
+    last = max(health, key=lambda r: r["start"])
+    assert last["metrics"].get("_sampling_priority_v1") == -1, last
+
+
 # -- the agent is down ---------------------------------------------------------------------------
 
 

@@ -100,7 +100,8 @@ def drop_headers() -> dict[str, str]:
     """Trace headers saying "drop" (priority -1) for a request that is not load (the preflight's
     checks, ``--reconcile-run``'s report), so a traced service starts no trace of its own for it. While ddtrace runs here
     they come from its propagator, in the styles it injects (``DD_TRACE_PROPAGATION_STYLE_INJECT``);
-    otherwise (tracing off, or a master) Datadog's and W3C's, written out."""
+    otherwise (tracing off, or a master) Datadog's and W3C's, written out (as the Docker health
+    check, ``docker/healthcheck.py``, writes them too)."""
     if state.tracer is not None:
         return dict(_unsampled().headers)
     trace_id, parent_id = random.getrandbits(63) or 1, random.getrandbits(63) or 1
