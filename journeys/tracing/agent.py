@@ -59,7 +59,11 @@ def quiet_ddtrace_logs(owner: logging.Logger) -> OneWarning | None:
 EMPTY_UPLOAD = ("/v0.4/traces", b"\x90")
 
 
-def agent_answers(url: str, timeout: float = 0.5) -> bool:
+#: How long the end of a run waits for the agent to take that upload.
+ANSWER_WAIT_S = 0.5
+
+
+def agent_answers(url: str, timeout: float = ANSWER_WAIT_S) -> bool:
     """True when the trace agent at ``url`` takes an upload of no traces within ``timeout`` s.
 
     The upload, not ``GET /info``: an agent whose intake is backed up still answers /info at

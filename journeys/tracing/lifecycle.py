@@ -13,7 +13,12 @@ from locust import events
 from locust.runners import MasterRunner
 
 from journeys.scrub import secrets_from_env
-from journeys.tracing.agent import OneWarning, agent_answers, quiet_ddtrace_logs
+from journeys.tracing.agent import (
+    ANSWER_WAIT_S,
+    OneWarning,
+    agent_answers,
+    quiet_ddtrace_logs,
+)
 from journeys.tracing.settings import (
     DDTRACE_DEFAULTS,
     WAY_OUT,
@@ -148,8 +153,10 @@ def drop_unsent_if_agent_down() -> bool:
         if handler is not None:
             handler.warned = True
         log.warning(
-            "tracing: the trace agent at %s does not answer; traces not sent yet are dropped",
+            "tracing: the trace agent at %s does not answer (an upload waited %g s); "
+            "traces not sent yet are dropped",
             state.settings.agent_url,
+            ANSWER_WAIT_S,
         )
     try:
         # ddtrace internals: best effort
