@@ -12,7 +12,8 @@
 Timeouts, connection errors, 5xx and 429 are handled below the journey by the API client, which
 resends with the *same* idempotency key (so the service can never charge twice). Those resends
 show in the attempts per payment, not in the funnel: a checkout paid after a resend "succeeded",
-and "retried" counts checkouts that tried again after a decline.
+and "retried" counts checkouts that tried again after a decline. Still no answer after every
+resend ▶ failed, "no answer after every resend (...)": the payment may exist (ledger: unknown).
 """
 
 from __future__ import annotations
@@ -73,11 +74,7 @@ class CheckoutJourney(Journey):
                 # neither paid nor declined: the first attempt says nothing about declines
                 if retries == 0:
                     run.unsettled_payments = 1
-                return (
-                    "failed",
-                    answer.detail
-                    or f"{answer.status} {answer.error_code or ''}".strip(),
-                )
+                return "failed", not_paid(answer)
             if retries == 0:
                 run.declined_payments = 1
             code = answer.decline_code
@@ -102,3 +99,12 @@ class CheckoutJourney(Journey):
             return self.data.corrected_card(card)
         # ANOTHER_CARD, a processing_error that came back, and codes this contract doesn't name
         return self.data.good_card(exclude=card)
+
+
+def not_paid(answer) -> str:
+    """Why a checkout's payment was neither paid nor declined: the refusal, or no answer after
+    every resend with the same key, named as such (the payment may exist: the ledger books it
+    unknown), so a failures table does not read it as a refusal the service gave once."""
+    if answer.kind == "unknown":
+        return f"no answer after every resend ({answer.detail or 'no detail'})"
+    return answer.detail or f"{answer.status} {answer.error_code or ''}".strip()

@@ -21,7 +21,7 @@ from journeys.data import PaymentData, build_pools
 from journeys.personas import load_personas
 from journeys.report_shape import report_shape_problem
 from journeys.results import ledger
-from tests.conftest import ROOT
+from tests.conftest import ROOT, customer_api
 
 
 def test_a_reused_key_naming_another_payment_is_a_duplicate_and_memory_stays_bounded():
@@ -73,6 +73,34 @@ def test_a_payment_given_up_after_429s_alone_is_not_booked_as_unknown(start_serv
     assert _not_paid("key reuse: first use", given_up) == (
         "key reuse: first use: no answer after every resend (429 rate limited)"
     )
+
+
+def test_a_checkout_without_an_answer_says_its_fate_is_unknown():
+    """A checkout whose payment got no answer after every resend fails naming that (the
+    payment may exist, the ledger books it unknown), not as if the service had refused it: the
+    failures table read "failed: 503 service_unavailable" like a one-off refusal."""
+    from journeys.customer import not_paid
+
+    def app(environ, start_response):
+        environ["wsgi.input"].read()
+        start_response(
+            "503 Service Unavailable", [("Content-Type", "application/json")]
+        )
+        return [b'{"error": {"code": "service_unavailable", "message": "down"}}']
+
+    with customer_api(app, RetryPolicy(resends=1, backoff_s=0.01)) as (api, data):
+        currency = data.currency()
+        answer = api.pay(
+            "checkout: pay", card=data.good_card(), customer=data.customer(),
+            amount=data.amount_minor(currency), currency=currency,
+            key=data.idempotency_key(), metadata={"journey": "checkout"},
+        )  # fmt: skip
+    assert (answer.kind, answer.attempts) == ("unknown", 2)
+    assert not_paid(answer) == "no answer after every resend (503 service_unavailable)"
+    refused = SimpleNamespace(
+        kind="refused", status=422, error_code="x", detail="422 x"
+    )
+    assert not_paid(refused) == "422 x"
 
 
 @contextlib.contextmanager
