@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from typing import NoReturn
 
 from journeys.scrub import scrub, secrets_from_env
@@ -27,6 +28,9 @@ OUR_CSV_SUFFIXES = (
     "_ledger.csv",
     "_profile.csv",
 )
+#: A live Locust rewrites its open ``--csv`` files every second and flushes them every 5 s
+#: (``CSV_STATS_FLUSH_INTERVAL_SEC``): one of them changed this recently is a run's still going.
+LIVE_WINDOW_S = 15
 
 
 def stop(options, message: str) -> NoReturn:
@@ -41,7 +45,8 @@ def clear_reports(options) -> None:
     """Remove Locust's empty ``--csv`` files and an earlier run's reports at this run's
     ``--csv`` prefix and ``--html`` path (naming those); safe to call again. A run stopped
     while the locustfile loads (the personas file) finds Locust's files still whole: they
-    are an earlier run's too. A worker writes none: its master clears them."""
+    are an earlier run's too, unless a run still going writes them (``_being_written``): those
+    stay. A worker writes none: its master clears them."""
     if options is None or getattr(options, "worker", False):
         return
     prefix = getattr(options, "csv_prefix", None)
@@ -54,10 +59,26 @@ def clear_reports(options) -> None:
     )
     html = getattr(options, "html_file", None)
     paths += [html] if html else []
-    removed = [path for path in paths if os.path.isfile(path)]
+    live = [path for path in locusts if _being_written(path)]
+    removed = [path for path in paths if os.path.isfile(path) and path not in live]
     for path in removed:
         os.remove(path)
     if removed:
         sys.stderr.write(
             f"Removed the previous run's reports, not this run's: {', '.join(removed)}\n"
         )
+    if live:
+        sys.stderr.write(
+            f"Left {', '.join(live)}: still being written (changed in the last "
+            f"{LIVE_WINDOW_S} s), by a run with the same --csv prefix that is still going.\n"
+        )
+
+
+def _being_written(path: str) -> bool:
+    """A live run's open ``--csv`` file: removing it, that run would write on into a file
+    nobody can open, ending with none (a second start of the same command, stopped for
+    the master port the first one holds)."""
+    try:
+        return time.time() - os.path.getmtime(path) < LIVE_WINDOW_S
+    except OSError:
+        return False

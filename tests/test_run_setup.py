@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -22,6 +23,7 @@ from tests.conftest import (
     empty_tables,
     locust_command,
     locust_env,
+    locust_process,
     processes_args,
     run_locust,
     run_processes,
@@ -48,6 +50,8 @@ def test_bad_personas_file_exits_2_before_any_request(tmp_path, idle_service):
     stale = ["run_stats.csv", "run_slo.csv", "run_journeys.csv", "report.html"]
     for name in stale:
         (tmp_path / name).write_text("from the previous run: verdict PASS\n")
+        # a run that ended a minute ago, not one still writing them
+        os.utime(tmp_path / name, (time.time() - 60,) * 2)
     run = run_locust(tmp_path, service.url, personas=personas, run_time="3s")
     assert run.returncode == 2, run.output[-2000:]
     assert "broken.csv" in run.output
@@ -60,6 +64,30 @@ def test_bad_personas_file_exits_2_before_any_request(tmp_path, idle_service):
     assert service.query("SELECT count(*) FROM payments") == [(0,)]
     assert not [name for name in stale if (tmp_path / name).exists()], stale
     assert "the previous run's reports" in run.output, run.output[-2000:]
+
+
+def test_a_stopped_run_leaves_the_reports_a_live_run_is_writing(tmp_path, service):
+    """A run stopped at start (a bad personas file, a master port a live run holds) beside a
+    run still going with the same ``--csv`` prefix: the stop removed that run's open CSV files,
+    and it wrote on into unlinked files, ending with no stats, history or failures CSV."""
+    live = locust_process(
+        locust_command(tmp_path, "--tags", "customer", users=1, run_time="6s"),
+        service.url,
+    )
+    history = tmp_path / "run_stats_history.csv"
+    deadline = time.monotonic() + 20
+    while not (history.exists() and history.read_text().count("\n") > 1):
+        assert live.poll() is None and time.monotonic() < deadline, "no history written"
+        time.sleep(0.2)
+    bad = write_personas(tmp_path, "bad_one,customer,-1,visa,USD,5,50,0,1,,en_US,0,1")
+    stopped = run_locust(tmp_path, service.url, personas=bad, run_time="3s")
+    out = live.communicate(timeout=30)[0]
+    assert stopped.returncode == 2, stopped.output[-2000:]
+    assert live.returncode in (0, 1), out[-2000:]
+    for name in ("run_stats.csv", "run_stats_history.csv", "run_failures.csv"):
+        assert (tmp_path / name).exists(), (name, stopped.output[-2000:])
+    assert "Aggregated" in (tmp_path / "run_stats.csv").read_text()
+    assert "still being written" in stopped.output, stopped.output[-2000:]
 
 
 def test_user_counts_follow_the_persona_weights(tmp_path, service):
@@ -424,7 +452,6 @@ def test_a_taken_master_port_stops_before_workers_fork(tmp_path, idle_service):
     """``--processes`` with its master port taken: Locust found out after forking its workers,
     with a traceback and exit 1, and left the workers running for good (they never heard a
     master, so they never gave up)."""
-    import os
     import socket
     import subprocess
 
