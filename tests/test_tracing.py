@@ -487,13 +487,31 @@ def test_a_card_number_behind_url_escapes_stays_out_of_the_services_spans(
         assert url.endswith(("card=[card redacted]", "x%20[card redacted]")), url
 
 
+def _health_spans(
+    tmp_path, trace_agent, headers: dict, env: dict | None = None
+) -> list:
+    """The spans a traced service sends for one ``GET /health`` with ``headers``."""
+    service_env = {**traced(trace_agent, "payment-service"), **(env or {})}
+    service = launch_service(tmp_path, env=service_env)
+    try:
+        request = urllib.request.Request(service.url + "/health", headers=headers)
+        urllib.request.urlopen(request, timeout=10).close()
+    finally:
+        service.stop()
+    return [
+        s
+        for t in trace_agent.settled(quiet=0.5).values()
+        for s in t
+        if s["name"] == "fastapi.request" and s["resource"] == "GET /health"
+    ]
+
+
 def test_a_card_number_or_the_token_in_trace_headers_stays_out_of_the_services_spans(
     tmp_path, trace_agent
 ):
     """A client's baggage (``user.id``, ``session.id``, ``account.id`` are tagged by default)
     and its ``x-datadog-tags`` become trace-level tags, which ddtrace puts on the span after
     every trace filter ran: a card number or the token there reached the agent whole."""
-    service = launch_service(tmp_path, env=traced(trace_agent, "payment-service"))
     card = "4242424242424242"
     headers = {
         "baggage": f"user.id={card},session.id=4242%204242%204242%204242,account.id={TOKEN}",
@@ -501,17 +519,7 @@ def test_a_card_number_or_the_token_in_trace_headers_stays_out_of_the_services_s
         "x-datadog-parent-id": "7654321",
         "x-datadog-tags": f"_dd.p.card={card}",
     }
-    try:
-        request = urllib.request.Request(service.url + "/health", headers=headers)
-        urllib.request.urlopen(request, timeout=10).close()
-    finally:
-        service.stop()
-    spans = [
-        s
-        for t in trace_agent.settled(quiet=0.5).values()
-        for s in t
-        if s["name"] == "fastapi.request" and s["resource"] == "GET /health"
-    ]
+    spans = _health_spans(tmp_path, trace_agent, headers)
     tagged = [s["meta"] for s in spans if "baggage.account.id" in s["meta"]]
     assert tagged, spans
     for meta in tagged:
@@ -524,25 +532,9 @@ def test_the_service_reads_the_header_style_both_sides_are_given(tmp_path, trace
     mesh): the generator sends B3 headers, and the service must read them. Its default for
     the extract styles (datadog, tracecontext) overrode the general variable, so every service
     span started a trace of its own."""
-    service = launch_service(
-        tmp_path,
-        env={
-            **traced(trace_agent, "payment-service"),
-            "DD_TRACE_PROPAGATION_STYLE": "b3multi",
-        },
-    )
     headers = {"x-b3-traceid": f"{1234567:032x}", "x-b3-spanid": f"{7654321:016x}"}
-    try:
-        request = urllib.request.Request(service.url + "/health", headers=headers)
-        urllib.request.urlopen(request, timeout=10).close()
-    finally:
-        service.stop()
-    spans = [
-        s
-        for t in trace_agent.settled(quiet=0.5).values()
-        for s in t
-        if s["name"] == "fastapi.request" and s["resource"] == "GET /health"
-    ]
+    env = {"DD_TRACE_PROPAGATION_STYLE": "b3multi"}
+    spans = _health_spans(tmp_path, trace_agent, headers, env)
     joined = [s["parent_id"] for s in spans if s["trace_id"] == 1234567]
     assert joined == [7654321], [(s["trace_id"], s["parent_id"]) for s in spans]
 
