@@ -566,20 +566,9 @@ def test_each_test_of_one_seed_sends_the_same_data(tmp_path, service):
         tmp_path, service.url, "--seed", "7",
         personas=write_personas(tmp_path, steady),
     )  # fmt: skip
-    paid = "SELECT amount, currency, last4, customer_id, status FROM payments"
 
     def one_test(**form) -> list[tuple]:
-        before = service.query("SELECT count(*) FROM payments")[0][0]
-        started = post_form(
-            ui + "/swarm", user_count=1, spawn_rate=1, host=service.url, **form
-        )
-        assert started["success"], started
-        deadline = time.monotonic() + 10
-        while service.query("SELECT count(*) FROM payments")[0][0] < before + 6:
-            assert time.monotonic() < deadline, "no traffic"
-            time.sleep(0.1)
-        post_form(ui + "/stop")
-        return service.query(f"{paid} ORDER BY created_at LIMIT 6 OFFSET ?", (before,))
+        return _first_payments_of_a_test(ui, service, **form)
 
     try:
         first = one_test()
@@ -603,6 +592,23 @@ def test_each_test_of_one_seed_sends_the_same_data(tmp_path, service):
     ]
 
 
+def _first_payments_of_a_test(ui: str, service, **form) -> list[tuple]:
+    """Start a one-user test from the web UI (``form``: more fields to post), stop it after
+    its sixth payment, and return those six payments' data."""
+    paid = "SELECT amount, currency, last4, customer_id, status FROM payments"
+    before = service.query("SELECT count(*) FROM payments")[0][0]
+    started = post_form(
+        ui + "/swarm", user_count=1, spawn_rate=1, host=service.url, **form
+    )
+    assert started["success"], started
+    deadline = time.monotonic() + 10
+    while service.query("SELECT count(*) FROM payments")[0][0] < before + 6:
+        assert time.monotonic() < deadline, "no traffic"
+        time.sleep(0.1)
+    post_form(ui + "/stop")
+    return service.query(f"{paid} ORDER BY created_at LIMIT 6 OFFSET ?", (before,))
+
+
 def test_without_a_seed_each_test_draws_its_own(tmp_path, service):
     """Started without --seed, the run's seed is drawn, and each web UI test draws one of its
     own: a second test sends new data, as a second headless run does (it repeated the first's),
@@ -611,21 +617,10 @@ def test_without_a_seed_each_test_draws_its_own(tmp_path, service):
     locust, ui = start_web_ui(
         tmp_path, service.url, personas=write_personas(tmp_path, steady)
     )
-    paid = "SELECT amount, currency, last4, customer_id, status FROM payments"
-
-    def one_test() -> list[tuple]:
-        before = service.query("SELECT count(*) FROM payments")[0][0]
-        started = post_form(ui + "/swarm", user_count=1, spawn_rate=1, host=service.url)
-        assert started["success"], started
-        deadline = time.monotonic() + 10
-        while service.query("SELECT count(*) FROM payments")[0][0] < before + 6:
-            assert time.monotonic() < deadline, "no traffic"
-            time.sleep(0.1)
-        post_form(ui + "/stop")
-        return service.query(f"{paid} ORDER BY created_at LIMIT 6 OFFSET ?", (before,))
 
     try:
-        first, second = one_test(), one_test()
+        first = _first_payments_of_a_test(ui, service)
+        second = _first_payments_of_a_test(ui, service)
     finally:
         output = end_process(locust)
     assert first != second
