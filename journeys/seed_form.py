@@ -16,7 +16,6 @@ import logging
 from flask import jsonify, request
 from locust import events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, WorkerRunner
-from werkzeug.datastructures import ImmutableMultiDict
 
 from journeys.data import resolve_seed
 from journeys.start_form import set_form_values, start_form_sent
@@ -52,9 +51,7 @@ def check_seed_field(environment, web_ui=None, **_kwargs) -> None:
         if not start_form_sent(web_ui):
             return None
         if environment.runner.state in (STATE_SPAWNING, STATE_RUNNING):
-            request.form = ImmutableMultiDict(
-                [(k, v) for k, v in request.form.items(multi=True) if k != "seed"]
-            )
+            set_form_values("seed", [])  # an edit keeps the test's seed
             return None
         if "seed" not in request.form:
             if not _seed_asked:  # no --seed: each test new data, its seed logged
