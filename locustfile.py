@@ -14,10 +14,10 @@ import journeys.options  # --personas, --seed, --request-timeout, --wait-for-hos
 import journeys.results  # journey stats, web UI tabs, CSV/HTML, SLO exit code
 import journeys.scrub_sinks  # every log record and exception row without card numbers or the token
 import journeys.tracing  # noqa: F401  (Datadog APM from DD_* env vars)
-from journeys.options import personas_path, refuse_a_taken_master_port
+from journeys.options import personas_path, refuse_taken_ports
 from journeys.profiles import LoadProfile  # noqa: F401  (--profile steady|spike|soak|step)
 from journeys.run_checks import prepare_run  # noqa: F401  (setup checked: exit 2 before traffic)
 from journeys.users import persona_user_classes
 
-refuse_a_taken_master_port()  # before --processes forks its workers
+refuse_taken_ports()  # before Locust opens its --csv files and --processes forks
 globals().update(persona_user_classes(personas_path()))

@@ -24,7 +24,7 @@ from journeys.argtypes import (
     writable_file,
 )
 from journeys.option_sources import name_the_source_of_bad_values
-from journeys.preflight import master_port_problem
+from journeys.preflight import master_port_problem, web_port_problem
 from journeys.results import reconcile_run
 from journeys.setup_stop import stop
 
@@ -62,19 +62,34 @@ def _leave_it_to_locust(message: str):
     raise _LeftToLocust(message)
 
 
-def refuse_a_taken_master_port(argv: list[str] | None = None) -> None:
-    """A master (``--master``, or ``--processes`` without ``--worker``) whose
-    ``--master-bind-port`` is taken ends here with exit 2, before ``--processes`` forks its
-    workers: Locust found out only after, with a traceback, and left those workers running.
-    So does a ``--processes`` master whose workers would dial another port."""
+def refuse_taken_ports(argv: list[str] | None = None) -> None:
+    """A taken port ends the run here with exit 2, while the locustfile loads, before Locust
+    opens its ``--csv`` files: those of the live run that usually holds the port (the same
+    command started twice) stay whole, where Locust would empty them. The web UI's port
+    (``run_checks`` checks it again, for a locustfile that does not call this); and a master's
+    (``--master``, or ``--processes`` without ``--worker``) ``--master-bind-port``, before
+    ``--processes`` forks its workers: Locust found out only after, with a traceback, and left
+    those workers running. So does a ``--processes`` master whose workers would dial another
+    port."""
     known = locust_options_early(argv)
-    if known is None or known.worker or not (known.master or known.processes):
+    if known is None or known.worker or _answers_and_exits(known):
         return
-    problem = (known.processes and forked_workers_port_problem(known)) or (
-        master_port_problem(known.master_bind_host, known.master_bind_port)
-    )
+    web_ui = known.headful or not known.headless
+    problem = web_ui and web_port_problem(known.web_host, known.web_port)
+    if not problem and (known.master or known.processes):
+        problem = (known.processes and forked_workers_port_problem(known)) or (
+            master_port_problem(known.master_bind_host, known.master_bind_port)
+        )
     if problem:
         stop(known, problem)
+
+
+def _answers_and_exits(known) -> bool:
+    """``--list`` and ``--show-task-ratio(-json)``: Locust prints and exits, opening no port
+    (a look at the classes while a run holds the ports)."""
+    return bool(
+        known.list_commands or known.show_task_ratio or known.show_task_ratio_json
+    )
 
 
 def locust_options_early(argv: list[str] | None = None):

@@ -411,9 +411,14 @@ def test_an_unreachable_host_after_waiting_says_to_wait_longer(tmp_path):
 
 def test_a_taken_web_ui_port_stops_at_once(tmp_path, idle_service):
     """Locust found out after start-up: a traceback, exit 1, and CSV and HTML reports of a
-    run that never was, failed for "no HTTP requests were recorded"."""
+    run that never was, failed for "no HTTP requests were recorded". The port is usually a
+    live web UI's (a second start of one command): its CSVs at the same prefix, which Locust
+    emptied as it opened this run's before the check, stay whole."""
     import socket
 
+    live = ["run_stats.csv", "run_stats_history.csv", "run_failures.csv"]
+    for name in live:  # as a live run keeps them: written a moment ago
+        (tmp_path / name).write_text("Type,Name\nGET,/live\n")
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
@@ -428,6 +433,8 @@ def test_a_taken_web_ui_port_stops_at_once(tmp_path, idle_service):
         "holds the port or choose another with --web-port (LOCUST_WEB_PORT). No traffic was sent."
     ) in run.output, run.output[-2000:]
     assert "Traceback" not in run.output, run.output[-2000:]
+    for name in live:
+        assert "/live" in (tmp_path / name).read_text(), (name, run.output[-2000:])
 
 
 def test_web_login_without_a_login_check_stops_at_once(tmp_path, idle_service):
