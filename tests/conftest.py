@@ -462,11 +462,13 @@ def run_locust(
     kill_a_worker_after_s: float | None = None,
     kill_a_worker_when: Callable[[], bool] | None = None,
     worker_signal: int = signal.SIGKILL,
+    continue_the_worker_after_s: float | None = None,
 ) -> LocustRun:
     """Run real Locust against ``host``; ``workers > 0`` runs a master and that many workers
     (``kill_a_worker_after_s``: send the first worker ``worker_signal`` that long after
     starting them, or that long after ``kill_a_worker_when()`` first holds: it is polled from
-    their start)."""
+    their start; ``continue_the_worker_after_s``: then SIGCONT it that much later, for a
+    ``worker_signal`` of SIGSTOP)."""
     prefix = tmp_path / "run"
     html = tmp_path / "report.html"
     base = locust_command(
@@ -503,6 +505,9 @@ def run_locust(
         if kill_a_worker_after_s is not None or kill_a_worker_when is not None:
             time.sleep(kill_a_worker_after_s or 0)
             worker_procs[0].send_signal(worker_signal)
+            if continue_the_worker_after_s is not None:
+                time.sleep(continue_the_worker_after_s)
+                worker_procs[0].send_signal(signal.SIGCONT)
         out, _ = master.communicate(timeout=timeout)
     finally:
         if master.poll() is None:  # the test failed while it ran: end it

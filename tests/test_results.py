@@ -267,7 +267,7 @@ def test_a_worker_missing_before_the_test_started_is_not_lost_in_it():
 
     from locust.runners import STATE_INIT, STATE_MISSING, MasterRunner
 
-    from journeys.results import distributed
+    from journeys.results import distributed, missing_workers
 
     runner = object.__new__(
         MasterRunner
@@ -275,10 +275,13 @@ def test_a_worker_missing_before_the_test_started_is_not_lost_in_it():
     runner.greenlet = None  # what Runner.__del__ looks at
     runner.clients = {
         "gone": argparse.Namespace(id="gone", state=STATE_MISSING),
-        "here": argparse.Namespace(id="here", state=STATE_INIT),
+        "here": argparse.Namespace(id="here", state=STATE_INIT, user_classes_count={}),
     }
     distributed._new_test(argparse.Namespace(runner=runner))
     assert distributed.workers.reporting == {"here"}
+    # nor 'workers_missing' (it went missing before this test)
+    missing_workers._look(runner)
+    assert missing_workers._gaps == []
     distributed.workers.__init__()
 
 
@@ -393,6 +396,36 @@ def test_a_worker_lost_mid_run_fails_the_verdict(tmp_path, start_service):
     assert books["passed"] == "true", books
     assert "more payments than confirmed not judged: worker" in books["message"], books
     assert f"({charged[0][0]} in all)" in books["message"], books
+
+
+def test_a_worker_frozen_mid_run_fails_the_verdict(tmp_path, service):
+    """A worker that sends nothing for seconds (SIGSTOP then SIGCONT, a paused VM, a network cut
+    that heals) is "missing" to Locust until its heartbeats come back: its users sent nothing
+    meanwhile and its requests in flight are timed with the pause, so the load was lower than
+    asked. Its final report comes, so nothing is lost, and the run passed, exit 0."""
+
+    run = run_locust(
+        tmp_path, service.url, "--seed", "37",
+        personas=write_personas(tmp_path, SHOPPER, OPS), users=4, run_time="8s",
+        # Locust marks a worker missing after 3 s without a heartbeat
+        workers=2, kill_a_worker_when=service.has_payments, kill_a_worker_after_s=0.5,
+        worker_signal=signal.SIGSTOP, continue_the_worker_after_s=4.5,
+    )  # fmt: skip
+    assert run.worker_returncodes[0] == 0, run.worker_outputs[0][-3000:]
+    assert run.returncode == 1, run.output[-3000:]
+    assert "workers_lost" not in {r["metric"] for r in run.csv_rows("slo")}
+    missing = next(r for r in run.csv_rows("slo") if r["metric"] == "workers_missing")
+    assert (missing["actual"], missing["passed"]) == ("1", "false"), missing
+    assert re.search(
+        r"Worker \S+ sent no heartbeat for seconds: Locust counted it missing from \d+ s to "
+        r"\d+ s of the 8 s run \(frozen, paused or cut off\); its 2 users sent nothing then, "
+        r"so the load was lower than asked; it came back, and its journeys are counted \(run\)",
+        missing["message"],
+    ), missing
+    # nothing is lost: the books hold every payment the service holds
+    paid = sum(int(r["payments"]) for r in run.csv_rows("ledger"))
+    charged = service.query("SELECT count(*) FROM payments WHERE status = 'succeeded'")
+    assert charged[0][0] == paid
 
 
 def test_a_worker_that_leaves_mid_run_fails_the_verdict(tmp_path, service):

@@ -36,6 +36,7 @@ from journeys.results.distributed import (
     run_length_s,
     what_became_of_their_users,
 )
+from journeys.results.missing_workers import missing_workers, missing_workers_message
 from journeys.results.stats import Histogram, JourneyBook, JourneyCounters
 from journeys.results.tables import GOOD_CARD_JOURNEYS, personas_of
 from journeys.scrub import scrub, secrets_from_env
@@ -550,6 +551,18 @@ def evaluate(
                 str(sum(count for count, _ in errors)),
                 False,
                 generator_errors_message(errors),
+            )
+        )
+    gaps = missing_workers(environment)
+    if gaps:
+        verdict.checks.append(
+            Check(
+                "run",
+                "workers_missing",
+                "0",
+                str(len(gaps)),
+                False,
+                missing_workers_message(gaps),
             )
         )
     left = left_workers(environment)
