@@ -705,8 +705,8 @@ def test_workers_a_killed_master_left_running_do_not_count_in_the_next_one(
     tmp_path, service
 ):
     """A master killed mid-test leaves its workers running their users (Locust's workers never
-    connect again, and give up only after 60 s without a heartbeat), still reporting to the
-    port. The next master there merged their requests, journeys and ledger into its own test
+    connect again, and ours give up only 10 s after the last heartbeat), still reporting to
+    the port. The next master there merged their requests, journeys and ledger into its own test
     and failed it for two "workers lost" that were never its own. Now it counts none of their
     reports and tells them to quit."""
     port = free_port()
@@ -739,6 +739,35 @@ def test_workers_a_killed_master_left_running_do_not_count_in_the_next_one(
     assert "lost before" not in output, output[-3000:]
     assert "Traceback" not in output, output[-3000:]
     assert "Got quit message from master" in stranded_output, stranded_output[-2000:]
+
+
+def test_a_killed_masters_workers_stop_their_load_within_seconds(tmp_path, service):
+    """A master killed mid-test: Locust's worker ran its users for 60 s more (past the 30 s run
+    time too), load no master watched, and then exited 0. Now it quits within some 10 s of the
+    master's last heartbeat, with exit code 1 and why."""
+    port = free_port()
+    personas = write_personas(tmp_path, CUSTOMERS)
+    command = locust_command(
+        tmp_path, *master_args(port, 1), run_time="30s", personas=personas
+    )
+    master = locust_process(command, service.url)
+    worker = locust_process(worker_command(port, personas), service.url)
+    try:
+        service.wait_for_payments(master)
+        master.kill()
+        killed = time.monotonic()
+        output = worker.communicate(timeout=30)[0]
+        took = time.monotonic() - killed
+    finally:
+        for process in (master, worker):
+            end_process(process)
+    assert worker.returncode == 1, output[-3000:]
+    assert took < 15, (took, output[-3000:])
+    assert (
+        f"No heartbeat from the master at 127.0.0.1:{port} for 1" in output
+        and "stopping this worker's 4 users and quitting with exit code 1" in output
+    ), output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
 
 
 def outputs_of(worker, master) -> tuple[str, str]:

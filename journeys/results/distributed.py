@@ -313,8 +313,8 @@ strangers = _Strangers()
 
 def ignore_strangers(runner: MasterRunner) -> None:
     """Master: a worker that never connected to this master reports to it all the same: one a
-    killed master left running (Locust's workers never connect again, and run their users until
-    60 s pass without a heartbeat). Locust merged its requests into this test, and we its
+    killed master left running (Locust's workers never connect again; ``lost_master`` stops
+    their users 10 s after the master's last heartbeat). Locust merged its requests into this test, and we its
     journeys and ledger, counting it as a worker lost at the end. Its reports are emptied
     before any listener reads them, and it is told to quit: its load is no part of this test."""
     events_ = runner.environment.events
