@@ -439,3 +439,32 @@ def test_the_slo_tab_names_no_failure_in_its_verdict_row_and_waits_for_requests(
     # a failure beside it is not hidden by the wait
     both = webui.slo_rows(Verdict(SloTargets(), [none, slow]), live=True)
     assert [r["result"] for r in both] == ["FAIL", "FAIL"], both
+
+
+def test_locusts_per_second_counts_keep_a_window_not_the_whole_run(monkeypatch):
+    """Locust counts requests and failures per second in a dict per stats entry (and
+    ``Aggregated``) for its current RPS, which reads the last 12 s, and never forgets a second:
+    a 5-minute run of 35 entries grew the generator by some 12 MB an hour, ~290 MB a day.
+    Two simulated hours of a request and a failure a second, standalone and on a master
+    adding up a worker's reports, keep a window, and the current RPS is still right."""
+    import locust.stats
+
+    from journeys.results import rps_window
+
+    now = [1_800_000_000.0]
+    monkeypatch.setattr(locust.stats, "time", SimpleNamespace(time=lambda: now[0]))
+    stats, master = RequestStats(), RequestStats()  # made "now": their start
+    for _ in range(2 * 3600):
+        now[0] += 1
+        stats.log_request("POST", "checkout: pay", 12, 0)
+        stats.log_error("POST", "checkout: pay", "402 card_declined")
+        worker = RequestStats(use_response_times_cache=False)
+        worker.log_request("POST", "checkout: pay", 12, 0)
+        master.get("checkout: pay", "POST").extend(worker.get("checkout: pay", "POST"))
+        master.total.extend(worker.total)
+    for entry in (stats.get("checkout: pay", "POST"), stats.total, master.total):
+        assert len(entry.num_reqs_per_sec) <= 2 * rps_window.KEEP_S, entry.name
+        assert len(entry.num_fail_per_sec) <= 2 * rps_window.KEEP_S, entry.name
+        assert entry.current_rps == 1.0
+    assert stats.total.current_fail_per_sec == 1.0
+    assert master.get("checkout: pay", "POST").num_requests == 2 * 3600

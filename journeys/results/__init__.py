@@ -16,6 +16,7 @@ Modules, each with one job:
 * ``webui``       Journeys / SLO / Funnel / Personas tabs and CSV downloads
 * ``csv_report``, ``html_report``, ``summary``   the end-of-run outputs, written by ``end_of_run``
 * ``history_csv`` Locust's ``_stats_history.csv`` ends with a row of the final totals
+* ``rps_window``  Locust's per-second counts keep the last minute, not every second of a long run
 """
 
 from journeys.results import (  # noqa: F401
@@ -23,6 +24,7 @@ from journeys.results import (  # noqa: F401
     distributed,
     end_of_run,
     history_csv,
+    rps_window,
     slo,
     webui,
 )
