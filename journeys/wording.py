@@ -73,3 +73,17 @@ def plain(number: float) -> str:
     (``:g`` writes ``1e-05``)."""
     text = f"{number:g}"
     return text if "e" not in text else format(Decimal(repr(number)), "f")
+
+
+def aligned(rows: list[list[str]], minimums: list[int], left: int) -> list[str]:
+    """Text table lines: each column as wide as its longest cell (at least its minimum) and one
+    space between columns, so no count, however large, runs into the next; the first ``left``
+    columns (names) left-aligned, the others (numbers) right-aligned."""
+    widths = [max(m, *(len(row[i]) for row in rows)) for i, m in enumerate(minimums)]
+    return [
+        " ".join(
+            cell.ljust(w) if i < left else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths))
+        )
+        for row in rows
+    ]

@@ -632,3 +632,34 @@ def test_a_run_time_shorter_than_the_ramp_up_says_to_lengthen_it(profile, needle
     with pytest.raises(ProfileConfigError) as refused:
         build_schedule(options)
     assert needle in str(refused.value), str(refused.value)
+
+
+def test_a_days_soak_keeps_the_phase_table_columns_apart():
+    """A 24 h soak at ~1200 requests/s counts 20 million requests and a million failures in a
+    window: the fixed-width columns ran them together (``206400001032000``, reqs then fails)."""
+    from argparse import Namespace
+
+    from journeys.profiles import report
+    from journeys.profiles.phases import PhaseBook
+    from journeys.profiles.schedule import build_schedule
+
+    options = Namespace(
+        profile="soak", num_users=800, spawn_rate=2, run_time=86400, soak_window=None
+    )
+    book = PhaseBook()
+    book.start(build_schedule(options))
+    for index, phase in enumerate(book.schedule.phases):
+        book.enter(index)
+        for ms in (5, 12, 1234):
+            book.record(ms, False)
+        stats = book.phases[index]
+        stats.requests = int((phase.end_s - phase.start_s) * 1200)
+        stats.failures = stats.requests // 20
+    book.stopped_at_s = 86400
+    table = report.rows(book)
+    lines = report.lines(book, table)
+    header, *rows = lines[1 : 1 + len(table)]
+    for line, row in zip(rows, table):
+        cells = line.split()
+        assert cells[3:5] == [str(row["requests"]), str(row["failures"])], line
+        assert len(line) == len(header), (header, line)

@@ -20,7 +20,7 @@ from journeys.results.distributed import (
     Departure,
     what_became_of_their_users,
 )
-from journeys.wording import counted
+from journeys.wording import aligned, counted
 
 COLUMNS = (
     "phase",
@@ -111,17 +111,29 @@ def lines(
     workers that ``left``, an early stop), the profile's comparison."""
     if book.schedule is None:
         return []
-    out = [title(book)]
-    out.append(
-        f"{'phase':<12}{'window (s)':>14}{'users':>7}{'reqs':>9}{'fails':>7}"
-        f"{'err%':>8}{'p50 ms':>8}{'p95 ms':>8}"
-    )
-    for r in table:
-        window = f"{r['start_s']:g}-{r['end_s']:g}"
-        out.append(
-            f"{r['phase']:<12}{window:>14}{r['target_users']:>7}{r['requests']:>9}"
-            f"{r['failures']:>7}{_pct(r['error_rate']):>8}{_ms(r['p50_ms']):>8}{_ms(r['p95_ms']):>8}"
-        )
+    header = [
+        "phase",
+        "window (s)",
+        "users",
+        "reqs",
+        "fails",
+        "err%",
+        "p50 ms",
+        "p95 ms",
+    ]
+    cells = [
+        [
+            r["phase"],
+            f"{r['start_s']:g}-{r['end_s']:g}",
+            *(str(r[k]) for k in ("target_users", "requests", "failures")),
+            _pct(r["error_rate"]),
+            _ms(r["p50_ms"]),
+            _ms(r["p95_ms"]),
+        ]
+        for r in table
+    ]
+    # as wide as the longest cell: a day's soak counts 20 million requests in a window
+    out = [title(book), *aligned([header, *cells], [11, 13, 6, 8, 6, 7, 7, 7], left=1)]
     return out + notes(book, table, lost, left)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from journeys.results.snapshot import Snapshot
 from journeys.results.tables import fmt, pct
+from journeys.wording import aligned
 
 COLUMNS = (
     # (header, minimum width, value): a column widens to its longest cell
@@ -40,33 +41,13 @@ def _declines(row: dict) -> str:
     return f"{pct(observed, 0) or '-'}/{pct(configured, 0) or '-'}"
 
 
-def _cell(value, width: int, left: bool) -> str:
-    text = str(value)
-    return text.ljust(width) if left else text.rjust(width)
-
-
-def _widths(cells: list[list[str]]) -> list[int]:
-    """Each column as wide as its longest cell (and at least its minimum): names never cut,
-    so two personas sharing a long prefix stay apart."""
-    return [
-        max(minimum, *(len(row[i]) for row in cells))
-        for i, (_, minimum, _) in enumerate(COLUMNS)
-    ]
-
-
 def _table(rows: list[dict]) -> list[str]:
-    """Header, rule and one line per row; journey and persona left-aligned, numbers right."""
+    """Header, rule and one line per row; journey and persona left-aligned, numbers right
+    (names never cut, so two personas sharing a long prefix stay apart)."""
     header = [h for h, _, _ in COLUMNS]
     cells = [[str(get(row)) for _, _, get in COLUMNS] for row in rows]
-    widths = _widths([header, *cells])
-
-    def line(texts: list[str]) -> str:
-        return " ".join(
-            _cell(t, w, i < 2) for i, (t, w) in enumerate(zip(texts, widths))
-        )
-
-    rule = "-" * (sum(widths) + len(widths) - 1)
-    return [line(header), rule, *(line(c) for c in cells)]
+    first, *lines = aligned([header, *cells], [m for _, m, _ in COLUMNS], left=2)
+    return [first, "-" * len(first), *lines]
 
 
 def lines(snapshot: Snapshot) -> list[str]:
