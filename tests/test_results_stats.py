@@ -468,3 +468,23 @@ def test_locusts_per_second_counts_keep_a_window_not_the_whole_run(monkeypatch):
         assert entry.current_rps == 1.0
     assert stats.total.current_fail_per_sec == 1.0
     assert master.get("checkout: pay", "POST").num_requests == 2 * 3600
+
+
+def test_the_csv_writer_stops_before_its_files_close(tmp_path):
+    """Locust closes the ``--csv`` files at shutdown while its writer greenlet still runs: one
+    that woke after (a --processes master waiting for its workers to exit) logged CRITICAL
+    ``Unhandled exception in greenlet ... ValueError: I/O operation on closed file``."""
+    import gevent
+    import locust.stats
+    from locust.env import Environment
+
+    writer = locust.stats.StatsCSVFileWriter(
+        Environment(), locust.stats.PERCENTILES_TO_REPORT, str(tmp_path / "run")
+    )
+    greenlet = gevent.spawn(writer.stats_writer)
+    gevent.sleep(0.1)  # it wrote its headers and sleeps
+    writer.close_files()
+    gevent.sleep(locust.stats.CSV_STATS_INTERVAL_SEC + 0.2)
+    assert greenlet.ready() and greenlet.exception is None, greenlet.exception
+    # the header, the writer's row as it started, the final row close_files adds
+    assert (tmp_path / "run_stats_history.csv").read_text().count("\n") == 3
