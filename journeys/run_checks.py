@@ -14,7 +14,7 @@ import logging
 import sys
 from urllib.parse import urlsplit
 
-from flask import jsonify, request
+from flask import request
 from locust import events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
@@ -32,7 +32,7 @@ from journeys.profiles.schedule import ProfileConfigError, build_schedule
 from journeys.results import reconcile_run
 from journeys.seed_form import settle_the_seed
 from journeys.service_http import TOKEN_ENV, internal_token, without_credentials
-from journeys.start_form import set_form_values, start_form_sent
+from journeys.start_form import refusal, set_form_values, start_form_sent
 from journeys.tags import quiet_locusts_tag_warnings, tag_summary, unknown_tags
 from journeys.users import ROLES_NEEDING_TOKEN
 
@@ -359,9 +359,7 @@ def check_target_on_start(environment, web_ui=None, **_kwargs) -> None:
             # Locust would answer success, log "can't start a distributed test" and start nothing
             problem = NO_WORKER_READY.format(stop_timeout=environment.stop_timeout or 0)
             log.error("%s", problem)
-            return jsonify(
-                {"success": False, "message": problem, "host": environment.host}
-            )
+            return refusal(environment, problem)
         # Locust sets the host from the form's field, even an empty one
         host = request.form.get("host", environment.host or "").strip()
         classes = environment.user_classes
@@ -386,7 +384,7 @@ def check_target_on_start(environment, web_ui=None, **_kwargs) -> None:
             return None
         problem += " The test was not started."
         log.error("%s", problem)
-        return jsonify({"success": False, "message": problem, "host": environment.host})
+        return refusal(environment, problem)
 
 
 #: Worker → master: this worker cannot take part (no token for the personas it would run,

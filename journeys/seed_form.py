@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import jsonify, request
+from flask import request
 from locust import events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, WorkerRunner
 
 from journeys.data import resolve_seed
-from journeys.start_form import set_form_values, start_form_sent
+from journeys.start_form import refusal, set_form_values, start_form_sent
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +66,7 @@ def check_seed_field(environment, web_ui=None, **_kwargs) -> None:
                 "data, or an empty seed to draw a new one. The test was not started."
             )
             log.error("%s", problem)
-            return jsonify(
-                {"success": False, "message": problem, "host": environment.host}
-            )
+            return refusal(environment, problem)
         set_form_values("seed", [str(seed)])
         return None
 

@@ -6,7 +6,7 @@ of ours.
 
 from __future__ import annotations
 
-from flask import request
+from flask import jsonify, request
 from flask_login import current_user
 from werkzeug.datastructures import ImmutableMultiDict
 
@@ -17,6 +17,12 @@ def start_form_sent(web_ui) -> bool:
     if request.method != "POST" or not request.path.endswith("/swarm"):
         return False
     return not (web_ui.web_login and not current_user.is_authenticated)
+
+
+def refusal(environment, message: str):
+    """The answer that refuses a posted start form (or edit): Locust's form shows ``message``
+    and starts nothing."""
+    return jsonify({"success": False, "message": message, "host": environment.host})
 
 
 def set_form_values(name: str, values: list[str]) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from flask import jsonify, request
+from flask import request
 from locust import events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, WorkerRunner
 from locust.util.timespan import parse_timespan
@@ -38,7 +38,7 @@ from journeys.profiles.shape import LoadProfile
 from journeys.results import end_of_run, slo
 from journeys.results.distributed import left_workers, lost_workers
 from journeys.setup_stop import stop
-from journeys.start_form import set_form_values
+from journeys.start_form import refusal, set_form_values
 
 log = logging.getLogger(__name__)
 
@@ -130,9 +130,7 @@ def _check_start_form(environment):
             )
             # Locust's edit dialog shows no answer: the Logs tab does
             log.warning("%s", message)
-            return jsonify(
-                {"success": False, "message": message, "host": environment.host}
-            )
+            return refusal(environment, message)
         return None  # editing a running test: the profile stays what it is
     options = argparse.Namespace(
         **vars(environment.parsed_options or argparse.Namespace())
@@ -149,7 +147,7 @@ def _check_start_form(environment):
         # a profile that parsed (not a mistyped one) and no run time: point at the form's field
         if isinstance(exc, ProfileConfigError) and not options.run_time:
             message = f"The {options.profile} profile needs a run time: fill in Advanced options → Run time."
-        return jsonify({"success": False, "message": message, "host": environment.host})
+        return refusal(environment, message)
     except ValueError:
         return None  # Locust's own checks answer malformed numbers
     _use_profile(environment, options.profile)

@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 import gevent
-from flask import jsonify, make_response, request
+from flask import make_response, request
 from locust import events
 from locust.runners import (
     STATE_CLEANUP,
@@ -48,7 +48,7 @@ from journeys.results.tables import (
     funnel_stages_of_row,
     pct,
 )
-from journeys.start_form import restore_field_names, start_form_sent
+from journeys.start_form import refusal, restore_field_names, start_form_sent
 
 FUNNEL_TITLES = (
     ("journey", "Journey"),
@@ -256,9 +256,7 @@ def check_slo_fields(environment, web_ui=None, **_kwargs) -> None:
         try:
             SloTargets.from_options(options, name_sources=False)
         except SloConfigError as exc:
-            return jsonify(
-                {"success": False, "message": str(exc), "host": environment.host}
-            )
+            return refusal(environment, str(exc))
         return None
 
 
