@@ -529,55 +529,40 @@ def evaluate(
     verdict.checks += _decline_checks(book, personas_of(environment))
     for more in more_checks:
         verdict.checks += more(targets)
-    lost = lost_workers(environment)
-    if lost:
-        verdict.checks.append(
-            Check(
-                "run",
-                "workers_lost",
-                "0",
-                str(len(lost)),
-                False,
-                lost_workers_message(lost),
-            )
-        )
-    errors = generator_errors(environment)
-    if errors:
-        verdict.checks.append(
-            Check(
-                "run",
-                "generator_errors",
-                "0",
-                str(sum(count for count, _ in errors)),
-                False,
-                generator_errors_message(errors),
-            )
-        )
-    gaps = missing_workers(environment)
-    if gaps:
-        verdict.checks.append(
-            Check(
-                "run",
-                "workers_missing",
-                "0",
-                str(len(gaps)),
-                False,
-                missing_workers_message(gaps),
-            )
-        )
-    left = left_workers(environment)
-    if left:
-        verdict.checks.append(
-            Check(
-                "run",
-                "workers_left",
-                "0",
-                str(len(left)),
-                False,
-                left_workers_message(left, run_length_s()),
-            )
-        )
+    verdict.checks += _run_health_checks(environment)
     return verdict
+
+
+def _run_health_checks(environment) -> list[Check]:
+    """The run's own health, each a failed ``run`` check when it went wrong: workers lost,
+    exceptions in the users' code, workers missing for a while, workers that left early."""
+    checks = []
+    if lost := lost_workers(environment):
+        checks.append(
+            _failed_run_check("workers_lost", len(lost), lost_workers_message(lost))
+        )
+    if errors := generator_errors(environment):
+        count = sum(count for count, _ in errors)
+        checks.append(
+            _failed_run_check(
+                "generator_errors", count, generator_errors_message(errors)
+            )
+        )
+    if gaps := missing_workers(environment):
+        checks.append(
+            _failed_run_check(
+                "workers_missing", len(gaps), missing_workers_message(gaps)
+            )
+        )
+    if left := left_workers(environment):
+        message = left_workers_message(left, run_length_s())
+        checks.append(_failed_run_check("workers_left", len(left), message))
+    return checks
+
+
+def _failed_run_check(metric: str, count: int, message: str) -> Check:
+    """A ``run`` check whose target is none of them: ``count`` went wrong, as ``message`` says."""
+    return Check("run", metric, "0", str(count), False, message)
 
 
 def generator_errors(environment) -> list[tuple[int, str]]:
