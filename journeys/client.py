@@ -201,6 +201,15 @@ def shown_code(code: Any) -> str:
     return code if quotable_code(code) else "an unknown code"
 
 
+def not_paid(answer: PayAnswer) -> str:
+    """Why a payment was neither paid nor declined: the refusal (the service's answer), or no
+    answer after every resend with the same key, named as such (the payment may exist: the
+    ledger books it unknown), so a failures table does not read one as the other."""
+    if answer.kind == "unknown":
+        return f"no answer after every resend ({answer.detail or 'no detail'})"
+    return answer.detail or f"{answer.status} {answer.error_code or ''}".strip()
+
+
 def _error_of(body: Any) -> dict:
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         return body["error"]

@@ -22,7 +22,7 @@ import gevent
 from locust import tag, task
 
 from journeys.base import Journey, JourneyRun
-from journeys.client import DUPLICATE_CHARGE, shown_code
+from journeys.client import DUPLICATE_CHARGE, not_paid, shown_code
 from payment_contract import TRANSIENT_DECLINE_CODES
 
 ANOTHER_CARD = frozenset({"insufficient_funds", "generic_decline"})
@@ -99,12 +99,3 @@ class CheckoutJourney(Journey):
             return self.data.corrected_card(card)
         # ANOTHER_CARD, a processing_error that came back, and codes this contract doesn't name
         return self.data.good_card(exclude=card)
-
-
-def not_paid(answer) -> str:
-    """Why a checkout's payment was neither paid nor declined: the refusal, or no answer after
-    every resend with the same key, named as such (the payment may exist: the ledger books it
-    unknown), so a failures table does not read it as a refusal the service gave once."""
-    if answer.kind == "unknown":
-        return f"no answer after every resend ({answer.detail or 'no detail'})"
-    return answer.detail or f"{answer.status} {answer.error_code or ''}".strip()

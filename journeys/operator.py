@@ -6,8 +6,10 @@
 The report must hold the ledger exactly: count and amount per currency, and its succeeded and
 declined counts.
 
-A payment with no readable answer even after resends (same key) leaves the ledger unknown, so the
-journey fails rather than reconcile against a guess.
+A payment neither paid nor declined stops the batch, and the journey fails rather than reconcile
+against a guess, naming which it was: refused (``batch payment: 422 expired_card``, nothing
+stored) or no readable answer after every resend with the same key (``batch payment: no answer
+after every resend (503 service_unavailable)``: the payment may exist, the ledger books it unknown).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import NamedTuple
 from locust import tag, task
 
 from journeys.base import Journey, JourneyRun
-from journeys.client import DUPLICATE_CHARGE
+from journeys.client import DUPLICATE_CHARGE, not_paid
 from journeys.scrub import scrub, secrets_from_env
 from payment_contract import format_minor
 
@@ -184,7 +186,7 @@ class BatchReportJourney(Journey):
                 ledger.declined += 1
             else:
                 run.unsettled_payments += 1
-                return f"batch payment without a usable answer ({answer.detail or answer.status})"
+                return f"batch payment: {not_paid(answer)}"
         return ""
 
     def reconcile(

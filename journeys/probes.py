@@ -17,7 +17,7 @@ from dataclasses import replace
 from locust import tag, task
 
 from journeys.base import Journey, JourneyRun
-from journeys.client import DUPLICATE_CHARGE, JSON_HEADERS, shown_code
+from journeys.client import DUPLICATE_CHARGE, JSON_HEADERS, not_paid, shown_code
 from payment_contract import (
     CURRENCIES,
     MAX_AMOUNT_MINOR,
@@ -48,7 +48,7 @@ def _not_paid(step: str, answer) -> str:
     resends failed or were rate limited, which has no status to show). No attempt count: it
     varies with the mix of 5xx and 429s and would split the failures table's rows."""
     if answer.kind == "unknown":
-        return f"{step}: no answer after every resend ({answer.detail})"
+        return f"{step}: {not_paid(answer)}"
     code = answer.decline_code or answer.error_code or ""
     # as the request's own failure says it: no "no code" after a 2xx
     shown = f" {shown_code(code)}" if code else ""

@@ -692,9 +692,9 @@ def paid_answer(sent: dict, **fields) -> dict:
 
 
 @contextlib.contextmanager
-def customer_api(app, policy=None):
+def customer_api(app, policy=None, role="customer"):
     """(a ``PaymentApi`` of a customer, its ``PaymentData``) against the WSGI ``app`` served on
-    127.0.0.1 for the ``with`` block; no token."""
+    127.0.0.1 for the ``with`` block; no token. ``role``: the first persona of another role."""
     import random
 
     from gevent.pywsgi import WSGIServer
@@ -705,9 +705,7 @@ def customer_api(app, policy=None):
     from journeys.data import PaymentData, build_pools
     from journeys.personas import load_personas
 
-    persona = next(
-        p for p in load_personas(ROOT / "personas.csv") if p.role == "customer"
-    )
+    persona = next(p for p in load_personas(ROOT / "personas.csv") if p.role == role)
     build_pools(persona, 1)
     server = WSGIServer(("127.0.0.1", 0), app, log=None)
     server.start()

@@ -79,15 +79,10 @@ def test_a_checkout_without_an_answer_says_its_fate_is_unknown():
     """A checkout whose payment got no answer after every resend fails naming that (the
     payment may exist, the ledger books it unknown), not as if the service had refused it: the
     failures table read "failed: 503 service_unavailable" like a one-off refusal."""
-    from journeys.customer import not_paid
+    from journeys.client import not_paid
 
-    def app(environ, start_response):
-        environ["wsgi.input"].read()
-        start_response(
-            "503 Service Unavailable", [("Content-Type", "application/json")]
-        )
-        return [b'{"error": {"code": "service_unavailable", "message": "down"}}']
-
+    down = b'{"error": {"code": "service_unavailable", "message": "down"}}'
+    app = json_app("503 Service Unavailable", down)
     with customer_api(app, RetryPolicy(resends=1, backoff_s=0.01)) as (api, data):
         currency = data.currency()
         answer = api.pay(
@@ -101,6 +96,49 @@ def test_a_checkout_without_an_answer_says_its_fate_is_unknown():
         kind="refused", status=422, error_code="x", detail="422 x"
     )
     assert not_paid(refused) == "422 x"
+
+
+def json_app(status: str, body: bytes):
+    """A WSGI app answering every request with ``status`` and the JSON ``body``."""
+
+    def app(environ, start_response):
+        environ["wsgi.input"].read()
+        start_response(status, [("Content-Type", "application/json")])
+        return [body]
+
+    return app
+
+
+def pay_one_batch(app) -> tuple[str, object]:
+    """The operator's ``pay_batch`` against ``app``: (why the batch failed, its JourneyRun)."""
+    from journeys.base import JourneyRun
+    from journeys.operator import BatchReportJourney, Ledger
+
+    policy = RetryPolicy(resends=1, backoff_s=0.01)
+    with customer_api(app, policy, role="operator") as (api, data):
+        user = SimpleNamespace(
+            persona=data.persona, data=data, api=api, operator_id="ops-0-0",
+            min_wait=None, max_wait=None, wait_function=None,
+        )  # fmt: skip
+        run = JourneyRun("batch_report", data.persona.name)
+        failure = BatchReportJourney(user).pay_batch(run, "batch_1", Ledger())
+    return failure, run
+
+
+def test_a_batch_payment_says_whether_it_was_refused_or_never_answered():
+    """A batch stops at a payment that is neither paid nor declined, and says which it was:
+    refused (the service's answer: nothing stored) or no answer after every resend (the payment
+    may exist: the ledger books it unknown). Both read "batch payment without a usable answer
+    (...)", a 422 as if the service had not answered, a 503 as if it had refused once."""
+    down = b'{"error": {"code": "service_unavailable"}}'
+    failure, run = pay_one_batch(json_app("503 Service Unavailable", down))
+    unanswered = "no answer after every resend (503 service_unavailable)"
+    assert failure == f"batch payment: {unanswered}"
+    assert (run.payments, run.attempts, run.unsettled_payments) == (1, 2, 1)
+    expired = b'{"error": {"code": "expired_card"}}'
+    failure, run = pay_one_batch(json_app("422 Unprocessable Entity", expired))
+    assert failure == "batch payment: 422 expired_card"  # refused at once: not resent
+    assert (run.payments, run.attempts, run.unsettled_payments) == (1, 1, 1)
 
 
 @contextlib.contextmanager
