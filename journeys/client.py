@@ -210,6 +210,15 @@ def not_paid(answer: PayAnswer) -> str:
     return answer.detail or f"{answer.status} {answer.error_code or ''}".strip()
 
 
+def unexpected_decline(answer: PayAnswer, card: Card) -> str:
+    """Why a decline is not the one ``card`` brings ("" when it is): a good card declined, or
+    another code than the declining test card's, breaks the contract."""
+    code = answer.decline_code
+    if code == card.decline_code:
+        return ""
+    return f"unexpected decline {shown_code(code)} ({card.brand})"
+
+
 def _error_of(body: Any) -> dict:
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         return body["error"]

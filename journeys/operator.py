@@ -10,6 +10,8 @@ A payment neither paid nor declined stops the batch, and the journey fails rathe
 against a guess, naming which it was: refused (``batch payment: 422 expired_card``, nothing
 stored) or no readable answer after every resend with the same key (``batch payment: no answer
 after every resend (503 service_unavailable)``: the payment may exist, the ledger books it unknown).
+So does a decline its card should not bring, as in a checkout (``batch payment: unexpected
+decline ...``): the service breaks the contract, whatever the report then says.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import NamedTuple
 from locust import tag, task
 
 from journeys.base import Journey, JourneyRun
-from journeys.client import DUPLICATE_CHARGE, not_paid
+from journeys.client import DUPLICATE_CHARGE, not_paid, unexpected_decline
 from journeys.scrub import scrub, secrets_from_env
 from payment_contract import format_minor
 
@@ -184,6 +186,8 @@ class BatchReportJourney(Journey):
             elif answer.kind == "declined":
                 run.declined_payments += 1
                 ledger.declined += 1
+                if surprise := unexpected_decline(answer, card):
+                    return f"batch payment: {surprise}"
             else:
                 run.unsettled_payments += 1
                 return f"batch payment: {not_paid(answer)}"

@@ -141,6 +141,22 @@ def test_a_batch_payment_says_whether_it_was_refused_or_never_answered():
     assert (run.payments, run.attempts, run.unsettled_payments) == (1, 1, 1)
 
 
+def test_an_unexpected_decline_fails_the_batch_as_it_fails_a_checkout():
+    """A decline the card should not bring (a good card declined, another code than the test
+    card's) breaks the contract: a checkout fails on it, and so does a batch now, naming it. The
+    batch counted it as an ordinary decline, reconciled (the report counts declines too) and
+    the journeys table read every such batch as ok."""
+    declined = (
+        b'{"error": {"type": "card_error", "code": "card_declined", '
+        b'"decline_code": "do_not_honor", "payment_id": "pay_1"}}'
+    )
+    failure, run = pay_one_batch(json_app("402 Payment Required", declined))
+    assert failure.startswith("batch payment: unexpected decline do_not_honor ("), (
+        failure
+    )
+    assert (run.payments, run.declined_payments, run.unsettled_payments) == (1, 1, 0)
+
+
 @contextlib.contextmanager
 def session_to(app):
     """A FastHttpSession to a real HTTP server on 127.0.0.1 that runs the WSGI ``app``."""

@@ -177,6 +177,16 @@ def test_a_contract_breach_is_named_and_handled(request, breach_runs, mode, fail
         "redirect", "retry-after-garbage", "decline-no-code", "decline-no-id", "html-404"
     ):  # fmt: skip
         assert unknown_payments(run) == 0, run.csv_rows("ledger")
+    if mode == "decline-no-code":  # a batch fails on the breach as a checkout does
+        journey_errors = {
+            (r["Name"], r["Error"])
+            for r in run.csv_rows("failures")
+            if r["Method"] == "journey"
+        }
+        assert (
+            "batch_report",
+            "failed: batch payment: unexpected decline no code (visa)",
+        ) in journey_errors, journey_errors
     if mode == "drip":  # resent with the same key after the deadline
         assert any(name.endswith("(resend same key)") for _, name in stats), sorted(
             stats
