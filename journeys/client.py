@@ -29,7 +29,7 @@ import random
 import re
 import time
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import gevent
@@ -662,7 +662,8 @@ class PaymentApi:
     # -- POST /internal/generate-report ----------------------------------------------------------
 
     def generate_report(self, name: str, filter_: dict) -> ReportAnswer:
-        """Ask for a report (by ``batch_id`` or ``from``/``to``), resending on transient failures."""
+        """Ask for a report (by ``batch_id`` or ``from``/``to``), resending on transient failures;
+        when every send failed so, the answer's detail says ``no answer after every resend``."""
         body = json.dumps(filter_)
         wait_s = 0.0
         for resend in range(self.policy.resends + 1):
@@ -676,7 +677,9 @@ class PaymentApi:
             # a 429's wait is its own (a backoff when unreadable); else ours, or longer if asked
             if answer.status != 429:
                 wait_s = self._resend_wait(wait_s, resend)
-        return answer
+        # every send failed in a way a resend may cure: say so, as a payment does (not_paid)
+        why = answer.detail.removeprefix("report: ")
+        return replace(answer, detail=f"report: no answer after every resend ({why})")
 
     def _send_report(self, label, body, resend):
         """One HTTP attempt. Returns (answer, transient, retry_after_s)."""

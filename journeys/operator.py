@@ -201,7 +201,7 @@ class BatchReportJourney(Journey):
             "batch_report: report", {"batch_id": batch_id}
         )
         if report.report is None:
-            return "failed", f"no report ({report.detail})"
+            return "failed", f"no report: {report.detail.removeprefix('report: ')}"
         problems = ledger.differences(report.report)
         if problems:
             figures = "; ".join(map(str, problems))

@@ -109,10 +109,11 @@ def json_app(status: str, body: bytes):
     return app
 
 
-def pay_one_batch(app) -> tuple[str, object]:
-    """The operator's ``pay_batch`` against ``app``: (why the batch failed, its JourneyRun)."""
+@contextlib.contextmanager
+def batch_journey(app):
+    """(an operator's BatchReportJourney, a JourneyRun of it) against ``app`` for the block."""
     from journeys.base import JourneyRun
-    from journeys.operator import BatchReportJourney, Ledger
+    from journeys.operator import BatchReportJourney
 
     policy = RetryPolicy(resends=1, backoff_s=0.01)
     with customer_api(app, policy, role="operator") as (api, data):
@@ -120,9 +121,15 @@ def pay_one_batch(app) -> tuple[str, object]:
             persona=data.persona, data=data, api=api, operator_id="ops-0-0",
             min_wait=None, max_wait=None, wait_function=None,
         )  # fmt: skip
-        run = JourneyRun("batch_report", data.persona.name)
-        failure = BatchReportJourney(user).pay_batch(run, "batch_1", Ledger())
-    return failure, run
+        yield BatchReportJourney(user), JourneyRun("batch_report", data.persona.name)
+
+
+def pay_one_batch(app) -> tuple[str, object]:
+    """The operator's ``pay_batch`` against ``app``: (why the batch failed, its JourneyRun)."""
+    from journeys.operator import Ledger
+
+    with batch_journey(app) as (journey, run):
+        return journey.pay_batch(run, "batch_1", Ledger()), run
 
 
 def test_a_batch_payment_says_whether_it_was_refused_or_never_answered():
@@ -155,6 +162,23 @@ def test_an_unexpected_decline_fails_the_batch_as_it_fails_a_checkout():
         failure
     )
     assert (run.payments, run.declined_payments, run.unsettled_payments) == (1, 1, 0)
+
+
+def test_a_batch_without_its_report_says_whether_it_was_refused_or_never_answered():
+    """A batch whose report did not come says which it was, as a batch payment does: the
+    report refused (403 invalid_token: a wrong token, no use resending) or no answer after
+    every resend. Both read "no report (report: ...)", six 503s like one refusal."""
+    from journeys.operator import Ledger
+
+    down = b'{"error": {"code": "service_unavailable"}}'
+    with batch_journey(json_app("503 Service Unavailable", down)) as (journey, run):
+        outcome = journey.reconcile(run, "batch_1", Ledger())
+    unanswered = "no answer after every resend (503 service_unavailable)"
+    assert outcome == ("failed", f"no report: {unanswered}")
+    wrong_token = b'{"error": {"code": "invalid_token"}}'
+    with batch_journey(json_app("403 Forbidden", wrong_token)) as (journey, run):
+        outcome = journey.reconcile(run, "batch_1", Ledger())
+    assert outcome == ("failed", "no report: 403 invalid_token")
 
 
 @contextlib.contextmanager
