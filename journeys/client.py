@@ -104,7 +104,8 @@ class PayAnswer:
 
     ``kind`` is ``paid`` (201), ``declined`` (402), ``refused`` (another 4xx, or an answer that
     breaks the contract: a 2xx or 3xx other than 201, a 201 whose echo differs from what was
-    sent) or ``unknown`` (no readable answer after all resends: the payment may or may not exist).
+    sent), ``unknown`` (no readable answer after all resends: the payment may or may not exist)
+    or ``rate_limited`` (a 429 after every wait, and nothing else: nothing was stored).
     """
 
     kind: str
@@ -204,9 +205,12 @@ def shown_code(code: Any) -> str:
 def not_paid(answer: PayAnswer) -> str:
     """Why a payment was neither paid nor declined: the refusal (the service's answer), or no
     answer after every resend with the same key, named as such (the payment may exist: the
-    ledger books it unknown), so a failures table does not read one as the other."""
+    ledger books it unknown), or 429s to the end (nothing stored), so a failures table does not
+    read one as another."""
     if answer.kind == "unknown":
         return f"no answer after every resend ({answer.detail or 'no detail'})"
+    if answer.kind == "rate_limited":
+        return f"still {answer.detail or '429 rate limited'} after every wait"
     return answer.detail or f"{answer.status} {answer.error_code or ''}".strip()
 
 
@@ -483,8 +487,9 @@ class PaymentApi:
             if in_flight or maybe_stored:
                 self._book_unknown(key, currency, amount)
             raise
-        if maybe_stored:  # not after 429s alone: a 429 stores nothing
-            self._book_unknown(key, currency, amount)
+        if not maybe_stored:  # 429s alone: a 429 stores nothing
+            return PayAnswer("rate_limited", 429, attempts=sends, detail=last_detail)
+        self._book_unknown(key, currency, amount)
         return PayAnswer(
             "unknown", 0, self._ids_by_key.get(key), attempts=sends, detail=last_detail
         )

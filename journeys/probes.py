@@ -44,10 +44,10 @@ def year_past_everywhere(now: dt.datetime) -> int:
 
 
 def _not_paid(step: str, answer) -> str:
-    """Why a payment a probe needed was not made: the refusal, or the lack of any answer (all
-    resends failed or were rate limited, which has no status to show). No attempt count: it
-    varies with the mix of 5xx and 429s and would split the failures table's rows."""
-    if answer.kind == "unknown":
+    """Why a payment a probe needed was not made: the refusal, or the lack of any answer after
+    every resend, or 429s to the end (``not_paid``). No attempt count: it varies with the mix
+    of 5xx and 429s and would split the failures table's rows."""
+    if answer.kind in ("unknown", "rate_limited"):
         return f"{step}: {not_paid(answer)}"
     code = answer.decline_code or answer.error_code or ""
     # as the request's own failure says it: no "no code" after a 2xx

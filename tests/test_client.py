@@ -63,7 +63,7 @@ def test_a_payment_given_up_after_429s_alone_is_not_booked_as_unknown(start_serv
 
     assert pay().kind == "paid"
     given_up = pay()  # 429, a short wait, 429 again: give up
-    assert (given_up.kind, given_up.attempts) == ("unknown", 2)
+    assert (given_up.kind, given_up.attempts) == ("rate_limited", 2)
     assert sum(entry[0] for entry in ledger.entries.values()) == 1
     assert sum(entry[2] for entry in ledger.entries.values()) == 0, ledger.entries
     assert service.query("SELECT count(*) FROM payments") == [(1,)]
@@ -71,7 +71,7 @@ def test_a_payment_given_up_after_429s_alone_is_not_booked_as_unknown(start_serv
     from journeys.probes import _not_paid
 
     assert _not_paid("key reuse: first use", given_up) == (
-        "key reuse: first use: no answer after every resend (429 rate limited)"
+        "key reuse: first use: still 429 rate limited after every wait"
     )
 
 
@@ -146,6 +146,22 @@ def test_a_batch_payment_says_whether_it_was_refused_or_never_answered():
     failure, run = pay_one_batch(json_app("422 Unprocessable Entity", expired))
     assert failure == "batch payment: 422 expired_card"  # refused at once: not resent
     assert (run.payments, run.attempts, run.unsettled_payments) == (1, 1, 1)
+
+
+def test_a_batch_payment_rate_limited_to_the_end_says_so_not_unanswered():
+    """A payment given up after 429s alone got an answer every time, and the answer says it
+    stored nothing (the ledger books nothing unknown): "no answer after every resend (429 rate
+    limited)" read as an outage that may have charged."""
+
+    def app(environ, start_response):
+        environ["wsgi.input"].read()
+        headers = [("Content-Type", "application/json"), ("Retry-After", "0")]
+        start_response("429 Too Many Requests", headers)
+        return [b'{"error": {"code": "rate_limited"}}']
+
+    failure, run = pay_one_batch(app)
+    assert failure == "batch payment: still 429 rate limited after every wait"
+    assert (run.payments, run.attempts, run.unsettled_payments) == (1, 6, 1)
 
 
 def test_an_unexpected_decline_fails_the_batch_as_it_fails_a_checkout():
