@@ -13,7 +13,8 @@ Timeouts, connection errors, 5xx and 429 are handled below the journey by the AP
 resends with the *same* idempotency key (so the service can never charge twice). Those resends
 show in the attempts per payment, not in the funnel: a checkout paid after a resend "succeeded",
 and "retried" counts checkouts that tried again after a decline. Still no answer after every
-resend ▶ failed, "no answer after every resend (...)": the payment may exist (ledger: unknown).
+resend ▶ failed, "no answer after every resend (...)": the payment may exist (ledger: unknown);
+429s to the end ▶ failed, "still 429 rate limited after every wait": nothing was stored.
 """
 
 from __future__ import annotations
