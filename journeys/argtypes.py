@@ -138,15 +138,20 @@ def writable_file(text: str) -> str:
     return text
 
 
-def report_file(text: str) -> str:
+def report_file(text: str, example: str = "report.html") -> str:
     """``--html``: a writable file path, not a folder (``--html reports/`` would run the whole
     test and then fail to write the report, losing the run's results with it)."""
     if text.endswith(("/", os.sep)) or os.path.isdir(text):
-        name = os.path.join(text.rstrip("/" + os.sep) or text, "report.html")
+        name = os.path.join(text.rstrip("/" + os.sep) or text, example)
         raise argparse.ArgumentTypeError(
             f"cannot write {text}: it is a folder; name the report's file, e.g. {name}"
         )
     return writable_file(text)
+
+
+def junit_file(text: str) -> str:
+    """``--junit-xml``: as ``--html`` (``report_file``), a folder named with ``junit.xml``."""
+    return report_file(text, "junit.xml")
 
 
 def readable_file(text: str) -> str:

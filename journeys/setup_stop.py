@@ -1,9 +1,9 @@
 """A run stopped before any traffic (exit 2): its message, and no report that looks like its own.
 
 Locust creates its ``--csv`` files before the setup checks run, so a run they stop leaves them
-empty; and an earlier run's reports at the same ``--csv`` prefix and ``--html`` path (a CI
-workspace kept between builds) would be archived as this run's, their ``PASS`` in ``_slo.csv``
-beside this run's exit 2. Every setup check that ends a run (``run_checks``, the load profile's,
+empty; and an earlier run's reports at the same ``--csv`` prefix, ``--html`` and
+``--junit-xml`` paths (a CI workspace kept between builds) would be archived as this run's,
+their ``PASS`` in ``_slo.csv`` beside this run's exit 2. Every setup check that ends a run (``run_checks``, the load profile's,
 the SLO targets', the personas file's and the master port's) goes through here::
 
     stop(environment.parsed_options, "The spike window ... No traffic was sent.")
@@ -43,10 +43,10 @@ def stop(options, message: str) -> NoReturn:
 
 def clear_reports(options) -> None:
     """Remove Locust's empty ``--csv`` files and an earlier run's reports at this run's
-    ``--csv`` prefix and ``--html`` path (naming those); safe to call again. A run stopped
-    while the locustfile loads (the personas file) finds Locust's files still whole: they
-    are an earlier run's too, unless a run still going writes them (``_being_written``): those
-    stay. A worker writes none: its master clears them."""
+    ``--csv`` prefix, ``--html`` and ``--junit-xml`` paths (naming those); safe to call
+    again. A run stopped while the locustfile loads (the personas file) finds Locust's files
+    still whole: they are an earlier run's too, unless a run still going writes them
+    (``_being_written``): those stay. A worker writes none: its master clears them."""
     if options is None or getattr(options, "worker", False):
         return
     prefix = getattr(options, "csv_prefix", None)
@@ -57,8 +57,13 @@ def clear_reports(options) -> None:
     paths = locusts + (
         [f"{prefix}{suffix}" for suffix in OUR_CSV_SUFFIXES] if prefix else []
     )
-    html = getattr(options, "html_file", None)
-    paths += [html] if html else []
+    paths += [
+        path
+        for path in (
+            getattr(options, name, None) for name in ("html_file", "junit_xml")
+        )
+        if path
+    ]
     live = [path for path in locusts if _being_written(path)]
     removed = [path for path in paths if os.path.isfile(path) and path not in live]
     for path in removed:

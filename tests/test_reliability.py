@@ -493,6 +493,10 @@ def bad_env_runs(request, idle_service):
             "--html: cannot write /tmp: it is a folder; name the report's file, e.g. /tmp/report.html",
         ),
         (
+            {"LOCUST_JUNIT_XML": "/tmp"},
+            "--junit-xml: cannot write /tmp: it is a folder; name the report's file, e.g. /tmp/junit.xml",
+        ),
+        (
             {"LOCUST_HTML": "/proc/reports/run.html"},
             "--html: cannot write /proc/reports/run.html: this user (uid",
         ),
@@ -534,6 +538,7 @@ def bad_env_runs(request, idle_service):
         "html-under-a-file",
         "csv-under-a-file",
         "html-is-a-folder",
+        "junit-xml-is-a-folder",
         "html-where-no-file-can-be-made",
         "csv-where-no-file-can-be-made",
         "tls-cert-missing",

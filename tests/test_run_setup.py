@@ -47,12 +47,21 @@ def test_bad_personas_file_exits_2_before_any_request(tmp_path, idle_service):
     )
     # a previous run's reports in the same places (a CI workspace kept between builds): its
     # stats and its PASS stayed, the personas being read before Locust empties its CSVs
-    stale = ["run_stats.csv", "run_slo.csv", "run_journeys.csv", "report.html"]
+    stale = [
+        "run_stats.csv",
+        "run_slo.csv",
+        "run_journeys.csv",
+        "report.html",
+        "junit.xml",
+    ]
     for name in stale:
         (tmp_path / name).write_text("from the previous run: verdict PASS\n")
         # a run that ended a minute ago, not one still writing them
         os.utime(tmp_path / name, (time.time() - 60,) * 2)
-    run = run_locust(tmp_path, service.url, personas=personas, run_time="3s")
+    run = run_locust(
+        tmp_path, service.url, "--junit-xml", str(tmp_path / "junit.xml"),
+        personas=personas, run_time="3s",
+    )  # fmt: skip
     assert run.returncode == 2, run.output[-2000:]
     assert "broken.csv" in run.output
     assert (
@@ -381,17 +390,19 @@ def test_unreachable_host_stops_at_once(tmp_path):
 
     # a previous run's reports in the same place (a CI workspace kept between builds)
     stale = ["run_stats.csv", "run_slo.csv", "run_journeys.csv", "run_ledger.csv"]
-    for name in [*stale, "report.html"]:
+    for name in [*stale, "report.html", "junit.xml"]:
         (tmp_path / name).write_text("from the previous run: verdict PASS\n")
     run = run_locust(
-        tmp_path, f"http://127.0.0.1:{free_port()}", run_time="30s", timeout=25
-    )
+        tmp_path, f"http://127.0.0.1:{free_port()}", "--junit-xml",
+        str(tmp_path / "junit.xml"), run_time="30s", timeout=25,
+    )  # fmt: skip
     assert run.returncode == 2
     assert "cannot be reached" in run.output and "--wait-for-host" in run.output
     # Locust's --csv files were created before the check, empty: a run that never ran leaves
     # none, and no earlier run's verdict or report for a CI job to archive as this one's
     assert not list(tmp_path.glob("run_*.csv")), list(tmp_path.iterdir())
     assert not (tmp_path / "report.html").exists()
+    assert not (tmp_path / "junit.xml").exists()  # a test report of passed checks
     assert "the previous run's reports" in run.output, run.output[-2000:]
 
 

@@ -7,6 +7,7 @@ import re
 import signal
 import sys
 import time
+from xml.etree import ElementTree
 
 import pytest
 
@@ -56,11 +57,19 @@ def slow_service_runs(request):
     their checks."""
     services = OwnServices()
 
-    def starter(*args, env=None, flags=("--latency-ms", "150"), users=3, run_time="3s"):
+    def starter(
+        *args,
+        env=None,
+        flags=("--latency-ms", "150"),
+        users=3,
+        run_time="3s",
+        junit=False,
+    ):
         return services.starter(
             lambda folder: RunPlan(
-                flags, args, personas=write_personas(folder, SHOPPER), users=users,
-                run_time=run_time, env=env,
+                flags, (*args, *(("--junit-xml", str(folder / "junit.xml")) if junit else ())),
+                personas=write_personas(folder, SHOPPER), users=users, run_time=run_time,
+                env=env,
             )
         )  # fmt: skip
 
@@ -68,10 +77,11 @@ def slow_service_runs(request):
         yield run_tests(
             request,
             {
-                "test_slow_service_fails_p50_and_exits_1": starter("--seed", "41"),
+                "test_slow_service_fails_p50_and_exits_1": starter("--seed", "41", junit=True),
                 "test_generous_targets_pass_the_slow_service": starter(
                     "--seed", "42", "--slo-p50-ms", "2000",
                     env={"LOCUST_SLO_P95_MS": "3000", "LOCUST_SLO_ERROR_RATE": "0.5"},
+                    junit=True,
                 ),
                 "test_locust_percentiles_stay_within_the_samples_as_the_verdicts_do": starter(
                     "--slo-p50-ms", "2000", "--slo-p95-ms", "3000",
@@ -103,6 +113,36 @@ def test_slow_service_fails_p50_and_exits_1(request, slow_service_runs):
     )
     assert "SLO verdict: FAIL" in run.output and "FAILED: p50 " in run.output
     assert "SLO targets: p50 < 100 ms" in run.output  # announced at the start
+    # --junit-xml: a CI system's test report, a testcase per check, the failed ones failing
+    cases = junit_cases(run)
+    checks = [r for r in slo_rows(run) if r["metric"] != "verdict"]
+    assert [(c["scope"], c["metric"]) for c in cases] == [
+        (r["scope"], r["metric"]) for r in checks
+    ]
+    assert [c["failure"] for c in cases if c["failure"]] == failed, cases
+
+
+def junit_cases(run) -> list[dict]:
+    """The ``--junit-xml`` report of ``run`` (``junit.xml`` beside its CSVs), parsed as a CI
+    system reads it: per testcase its classname (scope), name (metric) and failure message."""
+    root = ElementTree.parse(run.csv_prefix.parent / "junit.xml").getroot()
+    suite = root.find("testsuite")
+    cases = [
+        {
+            "scope": case.get("classname"),
+            "metric": case.get("name"),
+            "failure": case.find("failure") is not None
+            and case.find("failure").get("message"),
+        }
+        for case in suite.iter("testcase")
+    ]
+    failures = sum(1 for c in cases if c["failure"])
+    assert (root.tag, suite.get("tests"), suite.get("failures")) == (
+        "testsuites",
+        str(len(cases)),
+        str(failures),
+    ), ElementTree.tostring(root)[:500]
+    return cases
 
 
 def test_generous_targets_pass_the_slow_service(request, slow_service_runs):
@@ -114,6 +154,8 @@ def test_generous_targets_pass_the_slow_service(request, slow_service_runs):
         and targets[("http", "p95_ms")] == "< 3000"
     )
     assert [r["actual"] for r in slo_rows(run) if r["metric"] == "verdict"] == ["pass"]
+    cases = junit_cases(run)
+    assert len(cases) == len(slo_rows(run)) - 1 and not any(c["failure"] for c in cases)
 
 
 def test_a_p95_a_few_ms_over_its_target_fails_above_a_second(

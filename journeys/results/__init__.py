@@ -14,7 +14,8 @@ Modules, each with one job:
 * ``cut_short``   a run stopped before its ``--run-time`` fails the verdict
 * ``ledger``      every payment the service confirmed; ``reconcile_run`` checks the service's report against it
 * ``webui``       Journeys / SLO / Funnel / Personas tabs and CSV downloads
-* ``csv_report``, ``html_report``, ``summary``   the end-of-run outputs, written by ``end_of_run``
+* ``csv_report``, ``html_report``, ``junit_report``, ``summary``   the end-of-run outputs, written
+  by ``end_of_run``
 * ``history_csv`` Locust's ``_stats_history.csv`` ends with a row of the final totals
 * ``rps_window``  Locust's per-second counts keep the last minute, not every second of a long run
 """

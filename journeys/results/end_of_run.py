@@ -1,4 +1,5 @@
-"""The end of a run (master or standalone): CSV files, the HTML section, the summary, the exit code.
+"""The end of a run (master or standalone): CSV files, the HTML section, the JUnit XML report,
+the summary, the exit code.
 
 Runs in a ``quitting`` listener: at the end of a run time Locust has stopped the users by then,
 the master has the workers' final reports, and Locust has written its ``--html`` report (its CSV
@@ -31,6 +32,7 @@ from journeys.results import (
     cut_short,
     distributed,
     html_report,
+    junit_report,
     ledger,
     reconcile_run,
     summary,
@@ -108,6 +110,11 @@ def finish_run(environment, **_kwargs) -> None:
             write_html_report(environment, options, snapshot)
         except OSError as exc:
             unwritten.append(f"the --html report {options.html_file} ({exc})")
+    if options is not None and getattr(options, "junit_xml", None):
+        try:
+            junit_report.write(options.junit_xml, snapshot.verdict)
+        except OSError as exc:
+            unwritten.append(f"the --junit-xml report {options.junit_xml} ({exc})")
     for what in unwritten:
         # the run and its verdict stand; the job asked for a report it will not find (exit 2)
         log.error("Could not write %s: the verdict is printed below", what)
