@@ -12,6 +12,7 @@ import difflib
 import itertools
 import logging
 import os
+import sys
 import time
 import types
 
@@ -201,6 +202,13 @@ class _PersonaClasses(argparse.Action):
 
     def __call__(self, parser, namespace, values, option_string=None) -> None:
         problem = unknown_class_problem(values)
+        stray = (
+            problem
+            and values is not self.default
+            and stray_option_value(parser, values)
+        )
+        if stray:
+            raise argparse.ArgumentError(None, stray)
         if problem and values is self.default:
             problem += (
                 f" (set by {USER_CLASSES_ENV}={os.environ.get(USER_CLASSES_ENV)!r}: "
@@ -237,6 +245,32 @@ def unknown_class_problem(names: list[str]) -> str | None:
         return (
             f"unknown persona class '{text}'{hint}. Persona classes: {', '.join(_class_names)}, "
             "each the CamelCase form of a persona's name (--tags takes the name itself)"
+        )
+    return None
+
+
+def stray_option_value(parser, values: list[str]) -> str | None:
+    """``--junitxml reports/junit.xml``: argparse sets an option it does not know aside and
+    hands the word after it to the user classes. Then the problem is that option, not a
+    persona class: its name, the option it likely means, the fix; None when no unknown
+    class follows an unknown option on the command line."""
+    known = [name for name in parser._option_string_actions if name.startswith("--")]
+    args = sys.argv[1:]
+    for option, value in itertools.pairwise(args):
+        if (
+            value not in values
+            or value in _class_names
+            or not option.startswith("--")
+            or "=" in option
+            or any(name.startswith(option) for name in known)  # argparse takes a prefix
+        ):
+            continue
+        close = difflib.get_close_matches(option, known, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        return (
+            f"unknown option {option}{hint}: its value '{value}' was read as a persona class. "
+            "Fix the option's name: Locust's options are in locust --help, this tool's in the "
+            "README's tables"
         )
     return None
 

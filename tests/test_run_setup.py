@@ -169,6 +169,25 @@ def test_an_unknown_persona_class_names_the_classes(
     assert idle_service.query("SELECT COUNT(*) FROM payments") == [(0,)]
 
 
+def test_a_misspelled_option_is_named_not_its_value(tmp_path, idle_service):
+    """``--junitxml reports/junit.xml`` (pytest's spelling of ``--junit-xml``): argparse set
+    the option it does not know aside and gave its value to the user classes, and the run
+    stopped on "unknown persona class 'reports/junit.xml'", naming neither the option nor
+    the fix."""
+    personas = write_personas(tmp_path, *MIX)
+    run = run_locust(
+        tmp_path, idle_service.url, "--junitxml", "reports/junit.xml",
+        personas=personas, timeout=25,
+    )  # fmt: skip
+    assert run.returncode == 2, run.output[-2000:]
+    assert (
+        "unknown option --junitxml (did you mean --junit-xml?): its value "
+        "'reports/junit.xml' was read as a persona class" in run.output
+    ), run.output[-2000:]
+    assert "unknown persona class" not in run.output
+    assert idle_service.query("SELECT COUNT(*) FROM payments") == [(0,)]
+
+
 def test_a_class_after_tags_is_named_as_a_class(tmp_path, idle_service):
     """``--tags`` takes every word after it: ``locust --tags checkout BetaShopper`` read the
     class as a tag, and the message listed tags only, leaving the user to find out why."""
