@@ -22,6 +22,7 @@ import sys
 from payment_service.faults import ERROR_PHASES, RANGES, knob_problem
 from payment_service.tracing import (
     MIN_TOKEN_LENGTH,
+    check_agent,
     configure_tracing,
     scrub,
     scrub_url,
@@ -384,6 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     app = _open_app(create_app, settings)
+    check_agent()
     active = ", ".join(settings.faults.active) or "off"
     print(
         f"payment service on http://{args.host}:{args.port} (db {settings.db_path}; faults: {active})",

@@ -10,14 +10,18 @@ empty variable counts as unset. The service name defaults to ``payment-service``
 FastAPI/Starlette and sqlite3 integrations trace every request and query; incoming ``x-datadog-*`` /
 ``traceparent`` headers make those spans children of the generator's attempt span. Card numbers and
 the internal token are scrubbed from every span before it leaves the process. When off, ddtrace is
-not imported.
+not imported. An agent that is down or never answers costs one warning line, at start
+(``check_agent``) or when ddtrace first fails to send, and never holds up a request.
 """
 
 from __future__ import annotations
 
+import http.client
 import logging
 import os
-from urllib.parse import quote, unquote, unquote_plus
+import socket
+import threading
+from urllib.parse import quote, unquote, unquote_plus, urlsplit
 
 from payment_contract import CARD_REDACTED, redact_card_numbers
 
@@ -35,6 +39,9 @@ DDTRACE_DEFAULTS = {
 }
 #: Seconds the service waits at exit for ddtrace's last send to the agent (ddtrace's own: 5).
 SHUTDOWN_WAIT_S = 1
+#: Seconds the start-up check waits for the agent to take an upload of no traces (ddtrace's
+#: own timeout for a send: 2).
+AGENT_WAIT_S = 2
 #: The shortest token ``scrub`` redacts (a shorter one would redact ordinary words); the
 #: service refuses to start with a shorter one.
 MIN_TOKEN_LENGTH = 6
@@ -70,6 +77,7 @@ def configure_tracing() -> str:
     service = _get("DD_SERVICE") or DEFAULT_SERVICE
     try:
         _start_ddtrace(url, service)
+        _state["url"] = url
     except Exception as exc:  # noqa: BLE001  (tracing must never stop the service)
         return f"tracing: off (ddtrace failed to start: {type(exc).__name__}: {exc})"
     extra = "".join(
@@ -187,27 +195,103 @@ def scrub_url(url: str) -> str:
 
 
 class _OneWarning(logging.Handler):
-    """ddtrace's log output, as at most one warning per process."""
+    """ddtrace's log output and the start-up check of the agent, as at most one warning per
+    process."""
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
         self.warned = False
+        # ddtrace's writer and the agent check are threads of their own
+        self.lock = threading.Lock()
+
+    def warn(self, message: str, *args) -> None:
+        with self.lock:
+            if self.warned:
+                return
+            self.warned = True
+        log.warning(message, *args)
 
     def emit(self, record: logging.LogRecord) -> None:
-        if not self.warned:
-            self.warned = True
-            log.warning(
-                "tracing: ddtrace reported a problem, traces may be lost (further ddtrace messages "
-                "are hidden; set DD_TRACE_DEBUG=true to see them): %s",
-                str(record.msg)[:300]
-                if record.args is None
-                else record.getMessage().splitlines()[0][:300],
-            )
+        self.warn(
+            "tracing: ddtrace reported a problem, traces may be lost (further ddtrace messages "
+            "are hidden; set DD_TRACE_DEBUG=true to see them): %s",
+            str(record.msg)[:300]
+            if record.args is None
+            else record.getMessage().splitlines()[0][:300],
+        )
+
+
+#: What tracing started with: the agent's ``url`` and the ``warning`` (``_OneWarning``).
+_state: dict = {"url": None, "warning": _OneWarning()}
 
 
 def _quiet_ddtrace_logs() -> None:
     if (_get("DD_TRACE_DEBUG") or "").lower() in _TRUE:
         return
     ddlog = logging.getLogger("ddtrace")
-    ddlog.addHandler(_OneWarning())
+    ddlog.addHandler(_state["warning"])
     ddlog.propagate = False
+
+
+def check_agent() -> None:
+    """When tracing is on, check in a thread of its own (start-up and /pay never wait for it)
+    that the agent takes an upload of no traces within ``AGENT_WAIT_S``, and warn once if not:
+    ddtrace itself said nothing about a silent agent for ~20 s (a short run's whole life)."""
+    url = _state["url"]
+    if url is not None:
+        threading.Thread(
+            target=_check, args=(url,), name="trace-agent-check", daemon=True
+        ).start()
+
+
+def _check(url: str) -> None:
+    problem = _upload_problem(url, AGENT_WAIT_S)
+    if problem:
+        _state["warning"].warn(
+            "tracing: the trace agent at %s does not answer (%s): this service's spans are "
+            "lost until it does; check DD_TRACE_AGENT_URL or DD_AGENT_HOST",
+            url,
+            problem,
+        )
+
+
+def _upload_problem(url: str, timeout: float) -> str | None:
+    """None when the agent at ``url`` answers an upload of no traces within ``timeout`` s (any
+    status: it is there), else what went wrong. An upload, not ``GET /info``: an agent whose
+    intake is stuck answers /info at once (the generator's ``agent_answers`` does the same;
+    the service cannot import it, ``journeys.tracing`` imports Locust)."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        connection = _UnixConnection(parts.path, timeout)
+    elif parts.scheme == "https":
+        connection = http.client.HTTPSConnection(parts.netloc, timeout=timeout)
+    else:
+        connection = http.client.HTTPConnection(parts.netloc, timeout=timeout)
+    path = "" if parts.scheme == "unix" else parts.path.rstrip("/")
+    headers = {"Content-Type": "application/msgpack", "X-Datadog-Trace-Count": "0"}
+    try:
+        # msgpack's empty array: no traces
+        connection.request("PUT", path + "/v0.4/traces", b"\x90", headers)
+        connection.getresponse().read()
+        return None
+    except TimeoutError:
+        return f"an upload waited {timeout:g} s"
+    except (OSError, http.client.HTTPException) as exc:
+        return (
+            getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        ).lower()
+    finally:
+        connection.close()
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    """HTTP over a unix socket (``unix:///var/run/datadog/apm.socket``)."""
+
+    def __init__(self, socket_path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = socket_path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.socket_path)

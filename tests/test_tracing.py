@@ -34,6 +34,8 @@ from tests.conftest import (
     launch_service,
     locust_command,
     run_locust,
+    stop_services,
+    wait_http,
     write_personas,
 )
 from tests.trace_agent import TraceAgent
@@ -785,6 +787,53 @@ def test_the_service_stops_promptly_when_the_agent_never_answers(
     took = time.monotonic() - started
     assert "tracing: on" in service.log(), service.log()[-2000:]
     assert took < 4, f"the service took {took:.1f} s to stop"
+
+
+def test_the_service_warns_once_when_its_agent_takes_no_spans(
+    tmp_path, silent_agent, silent_unix_agent, trace_agent
+):
+    """The generator says at its end that the agent does not answer; the service said nothing
+    about a silent one until ddtrace gave up on a send, ~20 s in (a short run's whole life,
+    and a stop before then said nothing at all). It says so at start, in one line, and /pay
+    is not held up meanwhile; an agent that takes the spans costs no line."""
+    from tests.test_service import body, pay
+
+    agents = {
+        "closed port": f"http://127.0.0.1:{free_port()}",
+        "silent": silent_agent,
+        "silent unix": silent_unix_agent,
+        "real": trace_agent.url,
+    }
+    services = {
+        name: launch_service(
+            tmp_path,
+            env={"DD_TRACE_ENABLED": "true", "DD_TRACE_AGENT_URL": url},
+            wait=False,
+        )
+        for name, url in agents.items()
+    }
+    try:
+        for service in services.values():
+            wait_http(service.url + "/health")
+        # the check waits 2 s for the agent, from before the service answers; ddtrace's own
+        # complaint about a closed port (a second line) comes ~1 s after the first spans
+        slowest, deadline = 0.0, time.monotonic() + 3.5
+        while time.monotonic() < deadline:
+            for service in services.values():
+                started = time.monotonic()
+                assert pay(service, body()).status_code == 201
+                slowest = max(slowest, time.monotonic() - started)
+    finally:
+        stop_services(list(services.values()))
+    for name, service in services.items():
+        warnings = [line for line in service.log().splitlines() if "WARNING" in line]
+        if name == "real":
+            assert warnings == [], service.log()[-3000:]
+        else:
+            # ddtrace's own line named a closed port (within ~1 s), never a silent agent
+            assert len(warnings) == 1, (name, service.log()[-3000:])
+            assert agents[name] in warnings[0], (name, warnings)
+    assert slowest < 1, f"a /pay took {slowest:.2f} s"
 
 
 # -- distributed: every worker traces its own journeys ------------------------------------------
