@@ -19,6 +19,7 @@ import socket
 import sqlite3
 import sys
 
+from payment_service.expiry import TTL_HELP, describe, parse_ttl
 from payment_service.faults import ERROR_PHASES, RANGES, knob_problem
 from payment_service.tracing import (
     MIN_TOKEN_LENGTH,
@@ -55,6 +56,13 @@ def _bool(text: str) -> bool:
     if value in ("0", "false", "no", "off", ""):
         return False
     raise argparse.ArgumentTypeError(f"{text!r} is not true/false")
+
+
+def _ttl(text: str):
+    try:
+        return parse_ttl(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _env(name: str, default):
@@ -135,6 +143,16 @@ def build_parser() -> argparse.ArgumentParser:
         "PAYMENT_DB",
         "SQLite file (WAL; default payments.sqlite, its folder created)",
         default="payments.sqlite",
+    )
+    add(
+        "--key-ttl",
+        "PAYMENT_KEY_TTL",
+        "How long a payment's idempotency key is kept: a resend with it within that time gets "
+        "the stored answer, after it the key is new (and charges again). Expired keys are "
+        f"purged in the background; payments are kept. {TTL_HELP[0].upper()}{TTL_HELP[1:]} "
+        "(default 24h)",
+        type=_ttl,
+        default="24h",
     )
     add(
         "--dev",
@@ -304,7 +322,11 @@ def parse_settings(argv: list[str] | None = None):
     # last: every other check passed, so a bad value is reported without holding the port
     args.listener = _listen(parser, args.host, args.port)
     return args, Settings(
-        db_path=args.db, token=token, faults=faults, fault_seed=args.fault_seed
+        db_path=args.db,
+        token=token,
+        faults=faults,
+        fault_seed=args.fault_seed,
+        key_ttl=args.key_ttl,
     )
 
 
@@ -388,7 +410,8 @@ def main(argv: list[str] | None = None) -> int:
     check_agent()
     active = ", ".join(settings.faults.active) or "off"
     print(
-        f"payment service on http://{args.host}:{args.port} (db {settings.db_path}; faults: {active})",
+        f"payment service on http://{args.host}:{args.port} (db {settings.db_path}; keys kept "
+        f"{describe(settings.key_ttl)}; faults: {active})",
         flush=True,
     )
     config = uvicorn.Config(

@@ -24,6 +24,7 @@ from starlette.requests import ClientDisconnect
 from payment_contract import DECLINING_TEST_CARDS, TRANSIENT_DECLINE_CODES
 from payment_service import schemas
 from payment_service.errors import ApiError
+from payment_service.expiry import DEFAULT_KEY_TTL, purge_keys
 from payment_service.faults import FaultConfigError, FaultInjector, Faults
 from payment_service.store import KeyTaken, Store, StoredAnswer, timestamp
 from payment_service.tracing import scrub
@@ -96,6 +97,8 @@ class Settings:
     token: str
     faults: Faults = field(default_factory=Faults)
     fault_seed: int | None = None
+    #: How long an idempotency key's answer is replayed (None: forever); see ``expiry``.
+    key_ttl: dt.timedelta | None = DEFAULT_KEY_TTL
 
 
 def _error_responses(*codes: int) -> dict:
@@ -104,7 +107,7 @@ def _error_responses(*codes: int) -> dict:
 
 def create_app(settings: Settings) -> FastAPI:
     """The payment service app over the SQLite file in ``settings.db_path``."""
-    store = Store(settings.db_path)
+    store = Store(settings.db_path, settings.key_ttl)
     faults = FaultInjector(settings.faults, settings.fault_seed)
     in_flight: set[str] = set()
     app = FastAPI(
@@ -162,8 +165,23 @@ def create_app(settings: Settings) -> FastAPI:
             type_="api_error",
         ).response()
 
+    background: set[asyncio.Task] = set()
+
+    @app.on_event("startup")
+    async def start_purge() -> None:
+        if settings.key_ttl is not None:
+            # by the service's clock, the one ``answer_for`` reads a key's age by
+            async def purge(limit: int) -> int:
+                if store.in_memory:
+                    return store.purge_keys(faults.now(), limit)
+                return await asyncio.to_thread(store.purge_keys, faults.now(), limit)
+
+            background.add(asyncio.create_task(purge_keys(purge, settings.key_ttl)))
+
     @app.on_event("shutdown")
     def close_store() -> None:
+        for task in background:
+            task.cancel()
         store.close()
 
     def require_token(request: Request) -> None:

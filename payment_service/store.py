@@ -13,10 +13,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-IDEMPOTENCY_TTL = dt.timedelta(hours=24)
+from payment_service.expiry import DEFAULT_KEY_TTL
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS payments (
@@ -45,6 +46,7 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
     payment_id TEXT,
     created_at TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS idempotency_keys_created ON idempotency_keys (created_at);
 """
 
 
@@ -86,18 +88,22 @@ class KeyTaken(Exception):
 
 
 class Store:
-    """The service's database. Open with ``Store(path)``; all methods are short transactions."""
+    """The service's database. Open with ``Store(path)``; all methods are short transactions.
+    An idempotency key's answer lives ``key_ttl`` (None: forever)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(
+        self, path: str | Path, key_ttl: dt.timedelta | None = DEFAULT_KEY_TTL
+    ) -> None:
         self.path = Path(path)
+        self.key_ttl = key_ttl
         #: ``--db :memory:`` is this connection's alone: reports read it here, on the event loop
         self.in_memory = str(path) == ":memory:"
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(
-            self.path, check_same_thread=False, isolation_level=None, timeout=10
-        )
+        self.db = self._connect()
+        #: the purge's connection (``purge_keys``), opened at its first use
+        self._purger: sqlite3.Connection | None = None
+        self._purge_lock = threading.Lock()
         self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
         self._check_columns()
 
@@ -111,18 +117,50 @@ class Store:
                     f"its {table} table lacks {', '.join(missing)}: another application's file"
                 )
 
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(
+            self.path, check_same_thread=False, isolation_level=None, timeout=10
+        )
+        db.execute("PRAGMA synchronous=NORMAL")  # WAL: no fsync per commit
+        return db
+
     def close(self) -> None:
+        with self._purge_lock:  # a purge's batch in its thread ends first
+            if self._purger not in (None, self.db):
+                self._purger.close()
+            self._purger = None
         self.db.close()
 
     def answer_for(self, key: str, now: dt.datetime) -> StoredAnswer | None:
-        """The stored answer for a key younger than 24 h, else None (an expired key is free again)."""
+        """The stored answer for a key younger than ``key_ttl``, else None (an expired key is
+        free again, purged or not)."""
         row = self.db.execute(
             "SELECT request_hash, status_code, response, payment_id, created_at FROM idempotency_keys WHERE key = ?",
             (key,),
         ).fetchone()
-        if row is None or row[4] < timestamp(now - IDEMPOTENCY_TTL):
+        if row is None or self._expired(row[4], now):
             return None
         return StoredAnswer(row[0], row[1], json.loads(row[2]), row[3])
+
+    def _expired(self, created_at: str, now: dt.datetime) -> bool:
+        return self.key_ttl is not None and created_at < timestamp(now - self.key_ttl)
+
+    def purge_keys(self, now: dt.datetime, limit: int) -> int:
+        """Delete up to ``limit`` keys older than ``key_ttl`` (oldest first, by the
+        ``created_at`` index) in one short transaction; returns how many. Their payments stay.
+        On a connection of its own, so it can run in a thread (``asyncio.to_thread``): the
+        checkpoints its deletes cause took 30-70 ms each, which on the event loop held every
+        /pay that long. A database in memory is purged on the service's connection."""
+        if self.key_ttl is None:
+            return 0
+        with self._purge_lock:
+            if self._purger is None:
+                self._purger = self.db if self.in_memory else self._connect()
+            return self._purger.execute(
+                "DELETE FROM idempotency_keys WHERE rowid IN (SELECT rowid FROM "
+                "idempotency_keys WHERE created_at < ? ORDER BY created_at LIMIT ?)",
+                (timestamp(now - self.key_ttl), limit),
+            ).rowcount
 
     def record_payment(
         self,

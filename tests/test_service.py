@@ -365,6 +365,89 @@ def test_expired_key_is_free_again(service):
     assert second.status_code == 201 and second.json()["id"] != first
 
 
+def _aged(hours: float) -> str:
+    moment = dt.datetime.now(dt.UTC) - dt.timedelta(hours=hours)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _wait_for(condition, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout} s"
+        time.sleep(0.1)
+
+
+def test_a_key_lives_its_ttl_then_is_new_and_purged_while_payments_stay(
+    start_service,
+):
+    """Keys were kept forever (~0.8 KB each with their payment: ~9 GB a day at 130 req/s):
+    with ``--key-ttl`` a resend within the lifetime gets the stored answer, after it the key
+    is new, and the running service deletes expired keys but never a payment."""
+    service = start_service("--key-ttl", "2s")
+    assert "keys kept 2s" in service.log(), service.log()
+    key, other = uuid.uuid4().hex, uuid.uuid4().hex
+    started = time.monotonic()
+    first = pay(service, body(), key)
+    assert pay(service, body(amount=999), other).status_code == 201
+    again = pay(service, body(), key)
+    assert time.monotonic() - started < 2, "too slow to resend within the lifetime"
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json()["id"] == first.json()["id"]
+    time.sleep(max(0, started + 2.2 - time.monotonic()))
+    late = pay(service, body(), key)
+    assert late.status_code == 201 and "Idempotent-Replayed" not in late.headers
+    assert late.json()["id"] != first.json()["id"]
+
+    def keys() -> set:
+        return {row[0] for row in service.query("SELECT key FROM idempotency_keys")}
+
+    _wait_for(lambda: other not in keys())  # purged by the service on its own
+    assert service.query("SELECT COUNT(*) FROM payments") == [(3,)]
+    assert report(service).json()["payments"] == {"succeeded": 3, "declined": 0}
+
+
+def test_a_service_purges_a_days_old_keys_at_start_and_forever_keeps_them(
+    start_service, tmp_path
+):
+    """A database whose keys are over a day old (a service stopped overnight, or one that
+    kept them forever) is cleaned at the next start, in batches while /pay answers."""
+    db = tmp_path / "aged.sqlite"
+    keeper = start_service("--key-ttl", "forever", db_path=db)
+    assert "keys kept forever" in keeper.log(), keeper.log()
+    fresh, old = uuid.uuid4().hex, uuid.uuid4().hex
+    fresh_id = pay(keeper, body(), fresh).json()["id"]
+    old_id = pay(keeper, body(amount=555), old).json()["id"]
+    con = sqlite3.connect(db)
+    with con:
+        con.execute(
+            "UPDATE idempotency_keys SET created_at = ? WHERE key = ?", (_aged(25), old)
+        )
+        row = con.execute("SELECT * FROM payments WHERE id = ?", (old_id,)).fetchone()
+        answer = con.execute("SELECT * FROM idempotency_keys").fetchone()
+        aged = [(uuid.uuid4().hex, "pay_" + uuid.uuid4().hex[:24]) for _ in range(3000)]
+        con.executemany(
+            "INSERT INTO payments VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [(pid, *row[1:12], k, _aged(30)) for k, pid in aged],
+        )
+        con.executemany(
+            "INSERT INTO idempotency_keys VALUES (?,?,?,?,?,?)",
+            [(k, *answer[1:4], pid, _aged(30)) for k, pid in aged],
+        )
+    con.close()
+    replayed = pay(keeper, body(amount=555), old)
+    assert replayed.json()["id"] == old_id, "forever keeps a day-old key"
+    keeper.stop()
+
+    service = start_service(db_path=db)  # the default lifetime: 24 h
+    assert "keys kept 24h" in service.log(), service.log()
+    assert pay(service, body(), fresh).json()["id"] == fresh_id
+    _wait_for(lambda: service.query("SELECT COUNT(*) FROM idempotency_keys") == [(1,)])
+    anew = pay(service, body(amount=555), old)
+    assert anew.status_code == 201 and anew.json()["id"] != old_id
+    assert service.query("SELECT COUNT(*) FROM payments") == [(3003,)]
+    assert report(service).json()["payments"]["succeeded"] == 3003
+
+
 def test_report_totals_after_known_payments(service):
     batch = "batch_" + uuid.uuid4().hex[:8]
     paid = [
@@ -611,6 +694,8 @@ def _start(args, env_extra=None, token=True):
             {"PAYMENT_INTERNAL_TOKEN": TOKEN, "PAYMENT_REPORT_TAMPER": "maybe"},
             "--report-tamper",
         ),
+        (["--key-ttl", "0s"], {"PAYMENT_INTERNAL_TOKEN": TOKEN}, "--key-ttl"),
+        ([], {"PAYMENT_INTERNAL_TOKEN": TOKEN, "PAYMENT_KEY_TTL": "2w"}, "--key-ttl"),
     ],
 )
 def test_bad_start_up_input_exits_2_with_one_line(args, env, needle):
@@ -637,6 +722,7 @@ def test_help_names_the_defaults_and_each_knobs_range():
         "Retry-After; 0 (off) or requests/s from 0.01",
         "Length of a stall (default 30); seconds from 0 to 3600 (an hour)",
         "; seconds from -315360000 to 315360000 (ten years either way)",
+        "(e.g. 90s, 30m, 24h, 7d) from 1s to 3650d, or forever (default 24h)",
     ):
         assert said in text, text
 
