@@ -686,7 +686,8 @@ def test_the_page_s_last_poll_after_stop_has_the_final_figures(tmp_path, start_s
     running. While users finish their journeys (``--stop-timeout``; a master waiting for its
     workers) the answer said "stopping": the page kept that moment's figures, tables and
     verdict, short of the journeys still finishing (a distributed run: 29 checkouts shown, 35 in
-    the CSV). The answer now waits for the stop to end."""
+    the CSV). The answer now waits for the stop to end; so does the HTML report downloaded
+    meanwhile (it had the journeys still finishing as started, not as succeeded)."""
     service = start_service("--latency-ms", "1500")
     locust, ui = start_web_ui(
         tmp_path, service.url, "--stop-timeout", "5",
@@ -699,8 +700,14 @@ def test_the_page_s_last_poll_after_stop_has_the_final_figures(tmp_path, start_s
         stopping = threading.Thread(target=post_form, args=(ui + "/stop",))
         stopping.start()
         time.sleep(0.3)  # the users are finishing their journeys (1.5 s a payment)
+        report = {}
+        downloading = threading.Thread(
+            target=lambda: report.update(html=get_text(ui + "/stats/report?download=1"))
+        )
+        downloading.start()
         answer = json.loads(get_text(ui + "/stats/requests"))
         stopping.join(timeout=15)
+        downloading.join(timeout=15)
         final = list(csv.DictReader(io.StringIO(get_text(ui + "/journeys/csv"))))
     finally:
         output = end_process(locust)
@@ -712,4 +719,30 @@ def test_the_page_s_last_poll_after_stop_has_the_final_figures(tmp_path, start_s
         (r["journey"], r["persona"], int(r["started"]), int(r["succeeded"]))
         for r in final
     ], (shown, final)
+    in_report = [
+        (r["journey"], r["persona"], r["started"], r["succeeded"])
+        for r in _journey_rows_of_report(report["html"])
+    ]
+    assert in_report == [
+        (r["journey"], r["persona"], r["started"], r["succeeded"]) for r in final
+    ], (in_report, final)
     assert "Traceback" not in output, output[-3000:]
+
+
+def _journey_rows_of_report(html: str) -> list[dict[str, str]]:
+    """The Journeys table of an HTML report's journeys section, as rows keyed by column."""
+    from journeys.results.tables import JOURNEY_TITLES
+
+    section = html[
+        html.index("<h2>Journeys</h2>") : html.index("<h2>Journey funnels</h2>")
+    ]
+    body = section[section.index("<tbody>") : section.index("</tbody>")]
+    return [
+        dict(
+            zip(
+                [c for c, _ in JOURNEY_TITLES],
+                re.findall(r"<td[^>]*>([^<]*)</td>", row),
+            )
+        )
+        for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body)
+    ]

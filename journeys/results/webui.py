@@ -292,8 +292,12 @@ def add_tabs(environment, web_ui=None, **_kwargs) -> None:
         """Locust's page polls ``/stats/requests`` only while the answer says "spawning" or
         "running": one that says "cleanup" or "stopping" (users finishing their journeys
         within ``--stop-timeout``, a master waiting for its workers) would be the page's last,
-        its tables and verdict short of the journeys still finishing. Answer once stopped."""
-        if request.path != f"{base}/stats/requests" or environment.runner is None:
+        its tables and verdict short of the journeys still finishing. Answer once stopped; the
+        HTML report too (Download Report right after Stop), so it shows what the tabs show."""
+        if environment.runner is None or request.path not in (
+            f"{base}/stats/requests",
+            f"{base}/stats/report",
+        ):
             return
         deadline = time.monotonic() + (environment.stop_timeout or 0) + STOP_WAIT_S
         while (
