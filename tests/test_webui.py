@@ -391,7 +391,8 @@ def test_a_worker_leaving_a_web_ui_test_fails_it_not_the_next(tmp_path, service)
     """A worker that leaves a test started from the web UI (SIGTERM to it) fails that test's
     verdict with ``workers_left``, naming it, in the SLO tab's CSV while the test runs and
     after Stop; the next test started in the same web UI, on the worker that stayed, has no
-    such check (no stale departure)."""
+    such check (no stale departure). The page's last answer after Stop counts the worker that
+    stayed, so its form's Start is enabled."""
     port = free_port()
     personas = write_personas(tmp_path, SHOPPER)
     master, leaving, staying = locust_processes(
@@ -437,6 +438,8 @@ def test_a_worker_leaving_a_web_ui_test_fails_it_not_the_next(tmp_path, service)
         # a worker leaving within END_GRACE_S (1 s) of the stop left with the end of the test
         time.sleep(1.5)
         post_form(ui + "/stop")
+        # the page's last poll after Stop: its worker count enables the next test's Start
+        after_stop = json.loads(get_text(ui + "/stats/requests"))
         first = slo_rows()
         start_test_with(workers=1)  # all 4 users on the worker that stayed
         running = slo_rows()
@@ -470,6 +473,11 @@ def test_a_worker_leaving_a_web_ui_test_fails_it_not_the_next(tmp_path, service)
     # the next test: the departure was the first test's, not its own
     assert "workers_left" not in running, (running["workers_left"], output[-3000:])
     assert "workers_left" not in second, (second["workers_left"], output[-3000:])
+    # the worker that stayed counts, though it waits --stop-timeout before it is ready again
+    # (Locust's page polls no more after a stop: it said 0 workers, its Start disabled)
+    assert (after_stop["state"], after_stop["worker_count"]) == ("stopped", 1), (
+        after_stop
+    )
     assert "workers_lost" not in second, second["workers_lost"]
     assert "Traceback" not in output, output[-3000:]
 

@@ -24,6 +24,7 @@ from locust.runners import (
     STATE_SPAWNING,
     STATE_STOPPED,
     STATE_STOPPING,
+    MasterRunner,
     WorkerRunner,
 )
 from locust.util.date import format_safe_timestamp
@@ -115,6 +116,30 @@ JOURNEYS_TABLE_STYLE = (
 
 #: Beyond ``--stop-timeout``: how long a ``/stats/requests`` answer waits for a stop to end.
 STOP_WAIT_S = 10
+
+#: On a master: the workers that ran the test being stopped, and until when they count.
+_stopped_workers: dict = {}
+
+
+@events.test_stopping.add_listener
+def _remember_the_workers(environment, **_kwargs) -> None:
+    """A master forgets each worker as it reports stopped, and counts it again once it reports
+    ready, ``--stop-timeout`` later; Locust's page, polling no more after the stop, kept the
+    stop's count, 0, and its next test's Start disabled (reloading the page enabled it)."""
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        grace = 2 * (environment.stop_timeout or 0) + STOP_WAIT_S
+        _stopped_workers.update(
+            count=runner.worker_count, until=time.monotonic() + grace
+        )
+
+
+def workers_after_stop(count: int) -> int:
+    """The worker count a page is told after a stop: the test's workers until they are back
+    (a Start clicked before that is refused, saying they soon will be)."""
+    if time.monotonic() > _stopped_workers.get("until", 0):
+        return count
+    return max(count, _stopped_workers["count"])
 
 
 def download_name(environment, name: str) -> str:
@@ -318,6 +343,10 @@ def add_tabs(environment, web_ui=None, **_kwargs) -> None:
                 # before the test stops (its cached answer may be from just before its start)
                 live = environment.runner.state not in (STATE_STOPPING, STATE_STOPPED)
                 payload["extended_stats"] = extended_stats(_take(environment), live)
+                if "worker_count" in payload and not live:
+                    payload["worker_count"] = workers_after_stop(
+                        payload["worker_count"]
+                    )
                 response.set_data(json.dumps(payload))
         elif request.path == f"{base}/" and response.mimetype == "text/html":
             html = response.get_data(as_text=True)
