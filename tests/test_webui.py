@@ -754,3 +754,62 @@ def _journey_rows_of_report(html: str) -> list[dict[str, str]]:
         )
         for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body)
     ]
+
+
+def test_quitting_after_a_reset_judges_nothing(tmp_path, service):
+    """Reset statistics after a test stopped, then quit (Ctrl-C, SIGTERM, ``--autoquit``): the
+    verdict failed for "no HTTP requests were recorded", as if a test had sent nothing, beside
+    the run_time check of the test the reset had cleared. It says NOT JUDGED and why, exit 1,
+    alike in the console, ``_slo.csv``, the HTML report and the SLO tab's download; and so
+    does a web UI quit before any test was started."""
+    personas = write_personas(tmp_path, SHOPPER)
+    (tmp_path / "idle").mkdir()
+    locust, ui = start_web_ui(tmp_path, service.url, personas=personas)
+    idle, _ = start_web_ui(tmp_path / "idle", service.url, personas=personas)
+
+    def slo_rows() -> list[dict]:
+        return list(csv.DictReader(io.StringIO(get_text(ui + "/journeys/slo/csv"))))
+
+    try:
+        started = post_form(
+            ui + "/swarm", user_count=2, spawn_rate=2, host=service.url, run_time="30s"
+        )
+        assert started["success"], started
+        service.wait_for_payments(locust, timeout=15)
+        post_form(ui + "/stop")
+        stopped = slo_rows()
+        post_form(ui + "/stats/reset")
+        reset = slo_rows()
+    finally:
+        output = end_process(locust)
+        idle_output = end_process(idle)
+    # the test was judged: stopped before its run time
+    assert {r["metric"] for r in stopped} >= {"verdict", "p95_ms", "run_time"}, stopped
+    cleared = re.compile(
+        r"no test ran since the statistics were reset at \d\d:\d\d:\d\d, after the last "
+        r"test had stopped \(the reset cleared its figures\): nothing to judge \(run\)"
+    )
+    written = (tmp_path / "run_slo.csv").read_text()
+    for rows in (reset, list(csv.DictReader(io.StringIO(written)))):
+        assert [(r["metric"], r["actual"], r["passed"]) for r in rows] == [
+            ("verdict", "not judged", "false"),
+            ("requests", "0", "false"),
+        ], rows
+        assert cleared.fullmatch(rows[1]["message"]), rows
+        assert rows[0]["message"] == (
+            f"SLO verdict: NOT JUDGED (no test to judge) - {rows[1]['message']}"
+        ), rows
+    assert locust.returncode == 1, output[-3000:]
+    assert "SLO verdict: NOT JUDGED (no test to judge) - targets: " in output
+    assert cleared.search(output.split("  NOT JUDGED: ")[-1]), output[-3000:]
+    report = (tmp_path / "report.html").read_text()
+    assert '<div class="verdict fail">SLO verdict: NOT JUDGED (no test to judge)<' in (
+        report
+    )
+    assert "run_time" not in report.split('id="journey-results"')[1]
+    assert idle.returncode == 1, idle_output[-3000:]
+    assert (
+        "  NOT JUDGED: no test was started in the web UI: nothing to judge (run)"
+        in idle_output
+    ), idle_output[-3000:]
+    assert "Traceback" not in output + idle_output, output[-3000:]

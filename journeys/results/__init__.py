@@ -12,6 +12,7 @@ Modules, each with one job:
 * ``tables``      the rows every output shows (journeys, funnels, persona mix)
 * ``slo``         ``--slo-*`` options, their validation and the verdict
 * ``cut_short``   a run stopped before its ``--run-time`` fails the verdict
+* ``nothing_ran`` a web UI session with no test to judge (none started, or a reset after the last)
 * ``ledger``      every payment the service confirmed; ``reconcile_run`` checks the service's report against it
 * ``webui``       Journeys / SLO / Funnel / Personas tabs and CSV downloads
 * ``csv_report``, ``html_report``, ``junit_report``, ``summary``   the end-of-run outputs, written

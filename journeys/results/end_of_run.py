@@ -88,15 +88,18 @@ def finish_run(environment, **_kwargs) -> None:
     # SIGTERM and Ctrl-C make Locust fire ``quitting`` while the users still run (it stops
     # them after): stop them first, or the journeys and payments in flight would be missing
     distributed.stop_the_test(environment.runner)
-    extra = [
-        check
-        for check in (
-            cut_short.check(),
-            same_personas.check(),
-            reconcile_run.check(environment),
-        )
-        if check
-    ]
+
+    def extra():
+        return [
+            check
+            for check in (
+                cut_short.check(),
+                same_personas.check(),
+                reconcile_run.check(environment),
+            )
+            if check
+        ]
+
     snapshot = take(environment, extra)
     options = environment.parsed_options
     unwritten = []

@@ -28,6 +28,7 @@ from locust.runners import WorkerRunner
 
 from journeys.events import JOURNEYS
 from journeys.option_sources import source_of
+from journeys.results import nothing_ran
 from journeys.results.collector import JOURNEY_REQUEST_TYPE
 from journeys.results.distributed import (
     Departure,
@@ -226,6 +227,8 @@ class Check:
 class Verdict:
     targets: SloTargets
     checks: list[Check] = field(default_factory=list)
+    #: False when there was nothing to judge (``nothing_ran``): its one check says why
+    judged: bool = True
 
     @property
     def passed(self) -> bool:
@@ -240,7 +243,10 @@ class Verdict:
         return 0 if self.passed else 1
 
     def result(self) -> str:
-        """``SLO verdict: PASS (14 checks)`` or ``SLO verdict: FAIL (2 of 14 checks failed)``."""
+        """``SLO verdict: PASS (14 checks)`` or ``SLO verdict: FAIL (2 of 14 checks failed)``
+        (``SLO verdict: NOT JUDGED (no test to judge)``: a web UI session with none)."""
+        if not self.judged:
+            return "SLO verdict: NOT JUDGED (no test to judge)"
         if self.passed:
             return f"SLO verdict: PASS ({len(self.checks)} checks)"
         return f"SLO verdict: FAIL ({len(self.failures)} of {len(self.checks)} checks failed)"
@@ -268,12 +274,13 @@ def verdict_rows(verdict: Verdict, failed_first: bool = False) -> list[dict]:
         if failed_first
         else verdict.checks
     )
+    result = "PASS" if verdict.passed else "FAIL" if verdict.judged else "NOT JUDGED"
     overall = {
-        "result": "PASS" if verdict.passed else "FAIL",
+        "result": result,
         "scope": "run",
         "metric": "verdict",
         "target": "all checks pass",
-        "actual": "pass" if verdict.passed else "fail",
+        "actual": result.lower(),
         "passed": verdict.passed,
         "message": verdict.headline(),
     }
@@ -505,6 +512,11 @@ def evaluate(
     verdict = Verdict(targets)
     request_stats = environment.runner.stats
     overall = request_figures(request_stats)
+    why = None if overall.requests else nothing_ran.reason(environment)
+    if why:
+        # the figures left are of no test (none ran, or a reset cleared them): no other check
+        check = Check("run", NO_REQUESTS_METRIC, "> 0", "0", False, why)
+        return Verdict(targets, [check], judged=False)
     if not overall.requests:
         verdict.checks.append(
             Check(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,13 +21,15 @@ class Snapshot:
     profile: Any = None
 
 
-def take(environment, extra_checks: Iterable[Check] = ()) -> Snapshot:
+def take(environment, extra_checks: Callable[[], Iterable[Check]] = tuple) -> Snapshot:
     """What this process knows now (on the master: the sum of all workers' reports; the
-    journeys a lost worker had in flight count as interrupted); ``extra_checks`` join the
-    verdict (the end of the run adds its own)."""
+    journeys a lost worker had in flight count as interrupted); ``extra_checks()`` join the
+    verdict (the end of the run adds its own), unless there was no test to judge: they would
+    judge the test whose figures a reset cleared (its ``run_time``, its ``books``)."""
     shown = book.with_lost_workers(lost_workers(environment))
     verdict = evaluate(environment, shown)
-    verdict.checks += extra_checks
+    if verdict.judged:
+        verdict.checks += extra_checks()
     return Snapshot(
         rows=journey_rows(shown, personas_of(environment)),
         mix=mix_rows(environment, shown),

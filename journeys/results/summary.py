@@ -61,7 +61,8 @@ def lines(snapshot: Snapshot) -> list[str]:
     out.append("")
     verdict = snapshot.verdict
     out.append(f"{verdict.result()} - targets: {verdict.targets.describe()}")
-    out += [f"  FAILED: {check.message}" for check in verdict.failures]
+    failed = "FAILED" if verdict.judged else "NOT JUDGED"
+    out += [f"  {failed}: {check.message}" for check in verdict.failures]
     # run-wide checks that held are worth a line too (e.g. the service's books, --reconcile-run)
     out += [
         f"  ok: {c.message}" for c in verdict.checks if c.passed and c.scope == "run"

@@ -234,12 +234,18 @@ def _take(environment) -> Snapshot:
     from journeys import same_personas
     from journeys.results import cut_short, reconcile_run
 
-    extra = (
-        cut_short.check_if_stopped(),
-        same_personas.check(),
-        reconcile_run.check_if_stopped(environment),
-    )
-    return take(environment, [check for check in extra if check is not None])
+    def extra():
+        return [
+            check
+            for check in (
+                cut_short.check_if_stopped(),
+                same_personas.check(),
+                reconcile_run.check_if_stopped(environment),
+            )
+            if check is not None
+        ]
+
+    return take(environment, extra)
 
 
 def _profile_csv() -> str:
