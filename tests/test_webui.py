@@ -694,8 +694,9 @@ def test_the_page_s_last_poll_after_stop_has_the_final_figures(tmp_path, start_s
     running. While users finish their journeys (``--stop-timeout``; a master waiting for its
     workers) the answer said "stopping": the page kept that moment's figures, tables and
     verdict, short of the journeys still finishing (a distributed run: 29 checkouts shown, 35 in
-    the CSV). The answer now waits for the stop to end; so does the HTML report downloaded
-    meanwhile (it had the journeys still finishing as started, not as succeeded)."""
+    the CSV). The answer now waits for the stop to end; so do the HTML report and the CSV
+    files downloaded meanwhile (they had the journeys still finishing as started, not as
+    succeeded)."""
     service = start_service("--latency-ms", "1500")
     locust, ui = start_web_ui(
         tmp_path, service.url, "--stop-timeout", "5",
@@ -708,15 +709,24 @@ def test_the_page_s_last_poll_after_stop_has_the_final_figures(tmp_path, start_s
         stopping = threading.Thread(target=post_form, args=(ui + "/stop",))
         stopping.start()
         time.sleep(0.3)  # the users are finishing their journeys (1.5 s a payment)
-        report = {}
-        downloading = threading.Thread(
-            target=lambda: report.update(html=get_text(ui + "/stats/report?download=1"))
-        )
-        downloading.start()
+        during = {}  # Download Data meanwhile: the report, our CSV and Locust's
+        downloads = [
+            threading.Thread(target=lambda p=path: during.update({p: get_text(ui + p)}))
+            for path in (
+                "/stats/report?download=1",
+                "/journeys/csv",
+                "/stats/requests/csv",
+            )
+        ]
+        for download in downloads:
+            download.start()
         answer = json.loads(get_text(ui + "/stats/requests"))
         stopping.join(timeout=15)
-        downloading.join(timeout=15)
-        final = list(csv.DictReader(io.StringIO(get_text(ui + "/journeys/csv"))))
+        for download in downloads:
+            download.join(timeout=15)
+        final_csv = get_text(ui + "/journeys/csv")
+        final = list(csv.DictReader(io.StringIO(final_csv)))
+        final_requests = get_text(ui + "/stats/requests/csv")
     finally:
         output = end_process(locust)
     assert answer["state"] == "stopped", (answer["state"], output[-3000:])
@@ -729,11 +739,15 @@ def test_the_page_s_last_poll_after_stop_has_the_final_figures(tmp_path, start_s
     ], (shown, final)
     in_report = [
         (r["journey"], r["persona"], r["started"], r["succeeded"])
-        for r in _journey_rows_of_report(report["html"])
+        for r in _journey_rows_of_report(during["/stats/report?download=1"])
     ]
     assert in_report == [
         (r["journey"], r["persona"], r["started"], r["succeeded"]) for r in final
     ], (in_report, final)
+    assert during["/journeys/csv"] == final_csv, (during["/journeys/csv"], final_csv)
+    assert during["/stats/requests/csv"] == final_requests, during[
+        "/stats/requests/csv"
+    ]
     assert "Traceback" not in output, output[-3000:]
 
 

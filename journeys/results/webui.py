@@ -257,6 +257,41 @@ def _profile_csv() -> str:
     return csv_report.as_text(report.write, report.rows(book))
 
 
+#: Download Data's CSV files of ours: (path, file name, render of a ``Snapshot``).
+DOWNLOADS = (
+    (
+        "/journeys/csv",
+        "journeys",
+        lambda s: csv_report.as_text(csv_report.write_journeys, s.rows),
+    ),
+    (
+        "/journeys/persona-mix/csv",
+        "persona_mix",
+        lambda s: csv_report.as_text(csv_report.write_mix, s.mix),
+    ),
+    (
+        "/journeys/slo/csv",
+        "slo",
+        lambda s: csv_report.as_text(csv_report.write_slo, s.verdict),
+    ),
+    # the payments the service confirmed, to hold against its own report (master: merged)
+    ("/journeys/ledger/csv", "ledger", lambda _s: csv_report.as_text(ledger.write)),
+    # --profile spike, soak, step: the phases so far (empty for a steady test)
+    ("/journeys/profile/csv", "profile", lambda _s: _profile_csv()),
+)
+
+#: What waits for a stop to end: the page's poll, and Download Data's report and CSV files.
+FINAL_AFTER_STOP = (
+    "/stats/requests",
+    "/stats/report",
+    "/stats/requests/csv",
+    "/stats/requests_full_history/csv",
+    "/stats/failures/csv",
+    "/exceptions/csv",
+    *(path for path, _, _ in DOWNLOADS),
+)
+
+
 @events.init.add_listener
 def check_slo_fields(environment, web_ui=None, **_kwargs) -> None:
     """The start form has a field per SLO option (its "Custom parameters"): a bad value is
@@ -324,11 +359,11 @@ def add_tabs(environment, web_ui=None, **_kwargs) -> None:
         "running": one that says "cleanup" or "stopping" (users finishing their journeys
         within ``--stop-timeout``, a master waiting for its workers) would be the page's last,
         its tables and verdict short of the journeys still finishing. Answer once stopped; the
-        HTML report too (Download Report right after Stop), so it shows what the tabs show."""
-        if environment.runner is None or request.path not in (
-            f"{base}/stats/requests",
-            f"{base}/stats/report",
-        ):
+        report and CSV files of Download Data too (clicked right after Stop), so they show what
+        the tabs show."""
+        if environment.runner is None or request.path not in {
+            f"{base}{path}" for path in FINAL_AFTER_STOP
+        }:
             return
         deadline = time.monotonic() + (environment.stop_timeout or 0) + STOP_WAIT_S
         while (
@@ -376,25 +411,5 @@ def add_tabs(environment, web_ui=None, **_kwargs) -> None:
         view.__name__ = f"download_{name}"
         return view
 
-    for path, name, render in (
-        (
-            "/journeys/csv",
-            "journeys",
-            lambda s: csv_report.as_text(csv_report.write_journeys, s.rows),
-        ),
-        (
-            "/journeys/persona-mix/csv",
-            "persona_mix",
-            lambda s: csv_report.as_text(csv_report.write_mix, s.mix),
-        ),
-        (
-            "/journeys/slo/csv",
-            "slo",
-            lambda s: csv_report.as_text(csv_report.write_slo, s.verdict),
-        ),
-        # the payments the service confirmed, to hold against its own report (master: merged)
-        ("/journeys/ledger/csv", "ledger", lambda _s: csv_report.as_text(ledger.write)),
-        # --profile spike, soak, step: the phases so far (empty for a steady test)
-        ("/journeys/profile/csv", "profile", lambda _s: _profile_csv()),
-    ):
+    for path, name, render in DOWNLOADS:
         web_ui.app.add_url_rule(f"{base}{path}", view_func=csv_download(name, render))
