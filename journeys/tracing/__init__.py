@@ -27,7 +27,7 @@ package registers its Locust event listeners.
 """
 
 from journeys.scrub import TOKEN_REDACTED, scrub
-from journeys.tracing.agent import EMPTY_UPLOAD, agent_answers, quiet_ddtrace_logs
+from journeys.tracing.agent import EMPTY_UPLOAD, agent_problem, quiet_ddtrace_logs
 from journeys.tracing.lifecycle import (
     configure,
     drop_unsent_if_agent_down,
@@ -66,7 +66,7 @@ __all__ = [
     "Settings",
     "SetupError",
     "TracedSpan",
-    "agent_answers",
+    "agent_problem",
     "attempt_span",
     "configure",
     "drop_headers",

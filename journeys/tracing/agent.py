@@ -63,12 +63,14 @@ EMPTY_UPLOAD = ("/v0.4/traces", b"\x90")
 ANSWER_WAIT_S = 0.5
 
 
-def agent_answers(url: str, timeout: float = ANSWER_WAIT_S) -> bool:
-    """True when the trace agent at ``url`` takes an upload of no traces within ``timeout`` s.
+def agent_problem(url: str, timeout: float = ANSWER_WAIT_S) -> str | None:
+    """What keeps the trace agent at ``url`` from taking traces, or None when it takes an upload
+    of no traces (a 2xx answer) within ``timeout`` s.
 
     The upload, not ``GET /info``: an agent whose intake is backed up still answers /info at
-    once while every upload of ours waits ~20 s (and ddtrace waits for them at exit). Any
-    answer counts, an error status too: the agent is there.
+    once while every upload of ours waits ~20 s (and ddtrace waits for them at exit). An error
+    status counts as a refusal: ddtrace resends a payload answered 4xx or 5xx for ~3 s, the
+    last one at exit too. The answer reads as the end of "the trace agent at URL ...".
     """
     parts = urllib.parse.urlsplit(url)
     path, body = EMPTY_UPLOAD
@@ -77,12 +79,17 @@ def agent_answers(url: str, timeout: float = ANSWER_WAIT_S) -> bool:
     try:
         prefix = "" if parts.scheme == "unix" else parts.path.rstrip("/")
         connection.request("PUT", prefix + path, body, headers)
-        connection.getresponse().read()
-        return True
-    except Exception:  # noqa: BLE001  (any failure means: no answer)
-        return False
+        answer = connection.getresponse()
+        answer.read()
+    except TimeoutError:
+        return f"does not answer (an upload waited {timeout:g} s)"
+    except Exception as exc:  # noqa: BLE001  (any failure means: not reachable)
+        return f"is not reachable ({type(exc).__name__}: {exc})"
     finally:
         connection.close()
+    if 200 <= answer.status < 300:
+        return None
+    return f"answers an upload with {answer.status} {answer.reason}".rstrip()
 
 
 def _agent_connection(parts, timeout: float) -> http.client.HTTPConnection:

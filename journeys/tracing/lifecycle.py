@@ -13,12 +13,7 @@ from locust import events
 from locust.runners import MasterRunner
 
 from journeys.scrub import secrets_from_env
-from journeys.tracing.agent import (
-    ANSWER_WAIT_S,
-    OneWarning,
-    agent_answers,
-    quiet_ddtrace_logs,
-)
+from journeys.tracing.agent import OneWarning, agent_problem, quiet_ddtrace_logs
 from journeys.tracing.settings import (
     DDTRACE_DEFAULTS,
     WAY_OUT,
@@ -136,27 +131,27 @@ def enabled() -> bool:
 
 
 def drop_unsent_if_agent_down() -> bool:
-    """At the end of a run, forget buffered traces when the agent doesn't answer; True if so.
+    """At the end of a run, forget buffered traces when the agent doesn't take them; True if so.
 
-    ddtrace flushes its buffer at exit and retries a failing agent for seconds (about 20 s per
-    send when the agent accepts connections but never answers); with the buffer empty that final
-    flush is instant. A send already under way is cut short by ``_exit_now_if_agent_down``.
+    ddtrace flushes its buffer at exit and resends to a failing agent for seconds (~3 s when it
+    answers 500, about 20 s per send when it accepts connections but never answers); with the
+    buffer empty that final flush is instant. A send already under way is cut short by
+    ``_exit_now_if_agent_down``.
     """
     if state.tracer is None:
         return False
     handler = state.log_handler
     failing = handler is not None and handler.send_failed
-    if not failing and agent_answers(state.settings.agent_url):
+    problem = None if failing else agent_problem(state.settings.agent_url)
+    if not failing and problem is None:
         return False
-    # an agent that never answers has given ddtrace no error to warn about yet
-    if handler is None or not handler.warned:
+    if problem is not None:
         if handler is not None:
-            handler.warned = True
+            handler.warned = True  # ddtrace's complaints at exit add nothing to this
         log.warning(
-            "tracing: the trace agent at %s does not answer (an upload waited %g s); "
-            "traces not sent yet are dropped",
+            "tracing: the trace agent at %s %s; traces not sent yet are dropped",
             state.settings.agent_url,
-            ANSWER_WAIT_S,
+            problem,
         )
     try:
         # ddtrace internals: best effort
