@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import http.client
 import json
 import re
 import shutil
@@ -715,25 +716,24 @@ def intake_hung_agent():
         yield url
 
 
-def answer_every_request(status: bytes):
+def answer_every_request(answer):
     """``serve`` for ``tcp_agent``: every request on a connection (kept alive, as ddtrace keeps
-    it) is read whole and answered ``status`` with an empty JSON body."""
+    it) is read whole and answered with ``answer(method, path, headers, body)``, the raw bytes
+    of an HTTP/1.1 answer."""
 
     def serve(conn: socket.socket, held: list[socket.socket]) -> None:
         conn.settimeout(10)
         reader = conn.makefile("rb")
         try:
-            while reader.readline():  # a request line, or b"" at the end
-                length = 0
+            while request_line := reader.readline():
+                method, path = request_line.decode().split()[:2]
+                headers = {}
                 while (line := reader.readline()) not in (b"\r\n", b""):
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                reader.read(length)
-                conn.sendall(
-                    b"HTTP/1.1 %s\r\nContent-Type: application/json\r\n"
-                    b"Content-Length: 2\r\n\r\n{}" % status
-                )
+                    name, _, value = line.decode().partition(":")
+                    headers[name.strip()] = value.strip()
+                sizes = [v for k, v in headers.items() if k.lower() == "content-length"]
+                length = int(sizes[0]) if sizes else 0
+                conn.sendall(answer(method, path, headers, reader.read(length)))
         except OSError:
             pass
         finally:
@@ -743,11 +743,18 @@ def answer_every_request(status: bytes):
     return serve
 
 
+def http_answer(status: str, body: bytes = b"{}") -> bytes:
+    """The raw bytes of an HTTP/1.1 answer: ``status`` ("500 Internal Server Error"), ``body``."""
+    head = f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
+    return f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+
 @pytest.fixture
 def failing_agent():
     """A trace agent that answers every upload 500 (its intake failing): ddtrace resends each
     payload for ~3 s, also the last one at exit."""
-    with tcp_agent(answer_every_request(b"500 Internal Server Error")) as url:
+    answer = http_answer("500 Internal Server Error")
+    with tcp_agent(answer_every_request(lambda *_request: answer)) as url:
         yield url
 
 
@@ -822,6 +829,77 @@ def test_an_agent_that_does_not_take_traces_does_not_hold_the_exit(
     assert int(run.stats()[("", "Aggregated")]["Request Count"]) > 0
     assert "Journeys" in run.html_path.read_text()  # Locust's report with our section
     assert run.csv_rows("journeys"), "the journeys CSV was written"
+
+
+@pytest.fixture
+def agent_failing_at_first(trace_agent):
+    """The test agent behind a proxy that answers the first six trace uploads 500, as an agent
+    does while it restarts: ddtrace gives up the first payload after its sixth send (and
+    warns), then every upload reaches the agent."""
+    failed = []
+
+    def answer(method: str, path: str, headers: dict, body: bytes) -> bytes:
+        if path.endswith("/traces") and len(failed) < 6:
+            failed.append(path)
+            return http_answer("500 Internal Server Error")
+        connection = http.client.HTTPConnection(
+            trace_agent.url[len("http://") :], timeout=10
+        )
+        try:
+            kept = {
+                k: v
+                for k, v in headers.items()
+                if k.lower() not in ("host", "connection")
+            }
+            connection.request(method, path, body, kept)
+            reply = connection.getresponse()
+            return http_answer(f"{reply.status} {reply.reason}", reply.read())
+        finally:
+            connection.close()
+
+    with tcp_agent(answer_every_request(answer)) as url:
+        yield url
+
+
+def test_an_agent_back_after_failing_gets_the_journeys_the_end_cut_off(
+    tmp_path, trace_agent, agent_failing_at_first
+):
+    """One payload lost early in a run (an agent restarting) made the end of the run drop its
+    unsent traces without asking the agent, which was answering again: the journeys the stop
+    cut off (and the last second's) never reached it, and nothing said so."""
+    service = launch_service(tmp_path, "--latency-ms", "300")
+    try:
+        run = locust_run(
+            tmp_path,
+            service,
+            # no think time: the users' journeys (300 ms attempts) are in flight at the stop
+            write_personas(
+                tmp_path, SHOPPER.replace(",0,0.05,", ",0,0,"), header=HEADER
+            ),
+            env={
+                "DD_TRACE_ENABLED": "true",
+                "DD_TRACE_AGENT_URL": agent_failing_at_first,
+            },
+            users=3,
+            run_time="6s",
+            extra_args=("--stop-timeout", "0"),
+        )
+    finally:
+        service.stop()
+    assert "failed to send" in run.output, run.output[
+        -3000:
+    ]  # the first payload was lost
+    assert "traces not sent yet are dropped" not in run.output, run.output[-3000:]
+    counted = next(r for r in run.csv_rows("journeys") if r["persona"] == "All")
+    assert int(counted["interrupted"]) > 0, counted
+    interrupted = [
+        s
+        for s in _journeys(trace_agent.settled(quiet=0.5))
+        if s["meta"]["outcome"] == "interrupted"
+    ]
+    assert len(interrupted) == int(counted["interrupted"]), (
+        f"{len(interrupted)} interrupted journeys traced, {counted['interrupted']} counted"
+    )
 
 
 def test_a_worker_ends_promptly_when_the_agent_never_answers(

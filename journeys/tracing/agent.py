@@ -19,10 +19,8 @@ class OneWarning(logging.Handler):
         super().__init__(logging.WARNING)
         self.owner = owner
         self.warned = False
-        self.send_failed = False
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.send_failed = self.send_failed or "failed to send" in str(record.msg)
         if self.warned:
             return
         self.warned = True

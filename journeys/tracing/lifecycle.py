@@ -136,23 +136,22 @@ def drop_unsent_if_agent_down() -> bool:
     ddtrace flushes its buffer at exit and resends to a failing agent for seconds (~3 s when it
     answers 500, about 20 s per send when it accepts connections but never answers); with the
     buffer empty that final flush is instant. A send already under way is cut short by
-    ``_exit_now_if_agent_down``.
+    ``_exit_now_if_agent_down``. The agent is asked even when a send failed earlier: one back
+    from a restart takes the last traces, those of the journeys the stop cut off among them.
     """
     if state.tracer is None:
         return False
-    handler = state.log_handler
-    failing = handler is not None and handler.send_failed
-    problem = None if failing else agent_problem(state.settings.agent_url)
-    if not failing and problem is None:
+    problem = agent_problem(state.settings.agent_url)
+    if problem is None:
         return False
-    if problem is not None:
-        if handler is not None:
-            handler.warned = True  # ddtrace's complaints at exit add nothing to this
-        log.warning(
-            "tracing: the trace agent at %s %s; traces not sent yet are dropped",
-            state.settings.agent_url,
-            problem,
-        )
+    if state.log_handler is not None:
+        # ddtrace's complaints at exit would add nothing to this warning
+        state.log_handler.warned = True
+    log.warning(
+        "tracing: the trace agent at %s %s; traces not sent yet are dropped",
+        state.settings.agent_url,
+        problem,
+    )
     try:
         # ddtrace internals: best effort
         for client in state.tracer._span_aggregator.writer._clients:
