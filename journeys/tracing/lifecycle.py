@@ -120,7 +120,7 @@ def _start_ddtrace(settings: Settings) -> None:
         secrets_from_env(),
     )
     # after ddtrace's own exit hooks, so this one runs before them (atexit runs last-in first-out)
-    atexit.register(_exit_now_if_agent_down)
+    atexit.register(_exit_without_waiting_for_ddtrace)
 
 
 def enabled() -> bool:
@@ -136,8 +136,8 @@ def drop_unsent_if_agent_down() -> bool:
     ddtrace flushes its buffer at exit and resends to a failing agent for seconds (~3 s when it
     answers 500, about 20 s per send when it accepts connections but never answers); with the
     buffer empty that final flush is instant. A send already under way is cut short by
-    ``_exit_now_if_agent_down``. The agent is asked even when a send failed earlier: one back
-    from a restart takes the last traces, those of the journeys the stop cut off among them.
+    ``_exit_without_waiting_for_ddtrace``. The agent is asked even when a send failed earlier:
+    one back from a restart takes the last traces, those of the journeys the stop cut off.
     """
     if state.tracer is None:
         return False
@@ -161,17 +161,31 @@ def drop_unsent_if_agent_down() -> bool:
     return True
 
 
-def _exit_now_if_agent_down() -> None:
+#: How long the end of a run gives an agent that took the check's upload to take the last traces.
+LAST_SEND_WAIT_S = 1.0
+
+
+def _exit_without_waiting_for_ddtrace() -> None:
     """End the process once Locust is done with it, without waiting for ddtrace's writer.
 
     At process exit ddtrace joins its writer thread, and a send under way to an agent that
-    accepts connections but never answers gives up only after ~20 s (no setting shortens it for
-    the agent transport). When the agent was found down at the end of the run there is nothing
-    left to deliver, so after Locust has printed and written everything (its ``quit`` event
-    came), flush the logs and leave with Locust's exit code.
+    accepts connections but never answers gives up only after ~20 s; one the agent refuses (a
+    busy agent's 429, a 413) is resent for ~3 s. No setting shortens that for the agent
+    transport. So once Locust has printed and written everything (its ``quit`` event came), the
+    last traces get ``LAST_SEND_WAIT_S`` to reach an agent that took the end of run's check (none
+    when it did not); if they could not, flush the logs and leave with Locust's exit code.
     """
-    if not state.agent_down or state.exit_code is None:
+    if state.exit_code is None:
         return
+    if not state.agent_down:
+        if _sent_within(LAST_SEND_WAIT_S):
+            return  # nothing left for ddtrace's own exit to wait for
+        log.warning(
+            "tracing: the trace agent at %s did not take the last traces within %g s; "
+            "they are dropped",
+            state.settings.agent_url,
+            LAST_SEND_WAIT_S,
+        )
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -179,6 +193,30 @@ def _exit_now_if_agent_down() -> None:
         except Exception:  # noqa: BLE001, S110  (a closed stream has nothing left to flush)
             pass
     os._exit(state.exit_code)
+
+
+def _sent_within(seconds: float) -> bool:
+    """Send the traces ddtrace still holds; True when that ended within ``seconds``.
+
+    The send runs in an OS thread (as ddtrace's own writer does): a greenlet blocked in
+    ddtrace's native send would never let this wait end.
+    """
+    from gevent import monkey
+
+    start_thread = monkey.get_original("_thread", "start_new_thread")
+    done = monkey.get_original("_thread", "allocate_lock")()
+    done.acquire()
+
+    def send() -> None:
+        try:
+            state.tracer.flush()
+        except Exception:  # ddtrace warns of its own failures
+            log.debug("tracing: the last flush failed", exc_info=True)
+        finally:
+            done.release()
+
+    start_thread(send, ())
+    return done.acquire(timeout=seconds)
 
 
 @events.init.add_listener
