@@ -60,16 +60,21 @@ fi
 
 if [ "$role" != worker ]; then
   # Reports go to /app/reports (writable by the container's user) unless asked elsewhere:
-  # `docker cp <container>:/app/reports .` gets them out, even from a stopped container.
-  csv=yes; html=yes
+  # `docker cp <container>:/app/reports .` gets them out, even from a stopped container. The
+  # verdict as a JUnit XML test report too, for a CI job that runs the image.
+  csv=yes; html=yes; junit=yes
   for arg in "$@"; do
     case "$arg" in
       --csv | --csv=*) csv=no ;;
       --html | --html=*) html=no ;;
+      --junit-xml | --junit-xml=*) junit=no ;;
     esac
   done
   if [ "$csv" = yes ] && [ -z "${LOCUST_CSV:-}" ]; then set -- --csv reports/run "$@"; fi
   if [ "$html" = yes ] && [ -z "${LOCUST_HTML:-}" ]; then set -- --html reports/run.html "$@"; fi
+  if [ "$junit" = yes ] && [ -z "${LOCUST_JUNIT_XML:-}" ]; then
+    set -- --junit-xml reports/junit.xml "$@"
+  fi
   case " $* " in
     # no web UI: headless, or Locust answers and exits
     *" --headless "* | *" --version "* | *" -V "* | *" --list "* | *" -l "* | *" --show-task-ratio"*) ;;

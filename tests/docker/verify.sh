@@ -101,6 +101,8 @@ docker cp "$COMPOSE_PROJECT_NAME-run:/app/reports" "$work/reports"
 docker rm "$COMPOSE_PROJECT_NAME-run" >/dev/null
 grep -q 'id="journey-results"' "$work/reports/run.html" || fail "no journeys in /app/reports/run.html"
 grep -q '^checkout,' "$work/reports/run_journeys.csv" || fail "no checkout row in run_journeys.csv"
+grep -q '<testsuite name="SLO verdict"' "$work/reports/junit.xml" \
+  || fail "no JUnit report of the SLO verdict in /app/reports/junit.xml"
 ok "reports copied out with docker cp: $(cd "$work/reports" && ls | tr '\n' ' ')"
 # a host folder mounted over /app/reports that the container's user may not write in
 mkdir -m 0755 "$work/not-writable"
@@ -122,6 +124,7 @@ ok "payments in the service's database: $before"
 step "master + 2 workers headless: LOCUST_EXPECT_WORKERS=2 $COMPOSE --profile workers up --scale worker=2"
 # as docs/docker.md shows it: up -d, docker wait for the master's exit code, then its logs
 LOCUST_HEADLESS=true LOCUST_RUN_TIME=10s LOCUST_EXPECT_WORKERS=2 LOCUST_SEED=4242 \
+  LOCUST_JUNIT_XML=reports/verdict.xml \
   compose --profile workers up -d --scale worker=2 load-generator worker >/dev/null 2>&1
 rc=$(timeout 120 docker wait "$(compose ps -q load-generator)")
 out=$(compose logs --no-color --no-log-prefix --tail 80 load-generator 2>&1)
@@ -136,6 +139,10 @@ summary_printed "$out" || fail "no journey summary and SLO verdict from the mast
 grep -q 'data seed: 4242 ' <<<"$(compose logs --no-color load-generator 2>&1)" \
   || fail "LOCUST_SEED set in the shell did not reach the master"
 ok "master ran with 2 workers and printed the journey summary and verdict"
+docker cp "$(compose ps -q load-generator):/app/reports/verdict.xml" "$work/verdict.xml" 2>/dev/null \
+  && grep -q '<testsuite name="SLO verdict"' "$work/verdict.xml" \
+  || fail "LOCUST_JUNIT_XML=reports/verdict.xml set in the shell wrote no JUnit report on the master"
+ok "LOCUST_JUNIT_XML from the shell: the master wrote reports/verdict.xml"
 after=$(payments)
 [ "$(printf '%s' "$after" | total)" -gt "$(printf '%s' "$before" | total)" ] \
   || fail "the distributed run added no payments ($before -> $after)"
@@ -205,7 +212,7 @@ out=$(docker run --rm --network none -e LOCUST_HEADLESS=On "$image" --version 2>
 case "$out" in *"web UI on"*) fail "LOCUST_HEADLESS=On announces a web UI" ;; esac
 ok "LOCUST_HEADLESS=on: healthy, no web UI announced"
 out=$(docker run --rm --network none "$image" --help 2>&1)
-for option in --personas --seed --profile --slo-p95-ms --reconcile-run --headless; do
+for option in --personas --seed --profile --slo-p95-ms --reconcile-run --junit-xml --headless; do
   grep -qE "^ +$option( |$)" <<<"$out" || fail "docker run <image> --help does not list $option"
 done
 case "$out" in *"web UI on"*) fail "--help announces a web UI" ;; esac
