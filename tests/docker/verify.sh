@@ -148,6 +148,22 @@ after=$(payments)
   || fail "the distributed run added no payments ($before -> $after)"
 ok "payments in the service's database: $after"
 
+step "the service's key lifetime from the shell: PAYMENT_KEY_TTL=1s $COMPOSE up -d payment-service"
+PAYMENT_KEY_TTL=1s compose up -d payment-service >/dev/null 2>&1
+keys=""
+for _ in $(seq 30); do
+  keys=$(compose exec -T payment-service python3 -c "
+import sqlite3
+print(sqlite3.connect('/data/payments.sqlite').execute('SELECT COUNT(*) FROM idempotency_keys').fetchone()[0])" 2>/dev/null) \
+    && [ "$keys" = 0 ] && break
+  sleep 1
+done
+grep -q 'keys kept 1s' <<<"$(compose logs --no-color payment-service 2>&1)" \
+  || fail "PAYMENT_KEY_TTL=1s set in the shell did not reach the service: $(compose logs --no-color --tail 3 payment-service 2>&1)"
+[ "$keys" = 0 ] || fail "the service kept ${keys:-?} expired idempotency keys in its volume"
+[ "$(payments)" = "$after" ] || fail "the key purge changed the payments ($after -> $(payments))"
+ok "keys kept 1s: expired keys purged from the volume's database, payments kept ($after)"
+
 step "web UI: $COMPOSE up load-generator"
 compose up -d load-generator >/dev/null 2>&1
 for _ in $(seq 60); do
