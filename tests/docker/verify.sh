@@ -280,6 +280,23 @@ without=$(docker run --rm --network host --entrypoint sh "$image" -c '. /app/doc
 [ "$with" = datadog-agent ] || fail "with a datadog-agent host, DD_AGENT_HOST is '$with'"
 [ "$without" = unset ] || fail "without the agent, DD_AGENT_HOST is '$without'"
 ok "DD_AGENT_HOST=datadog-agent when the agent resolves, unset otherwise"
+# DD_TRACE_ENABLED=true without the profile: ddtrace sends to 127.0.0.1:8126, the container's own
+# loopback; the service's warning must lead to the agent that is missing, not only that address
+service_image=$(compose config | awk '/image: payment-service/ {print $2; exit}')
+traced=$(docker run -d --network none -e DD_TRACE_ENABLED=true -e PAYMENT_INTERNAL_TOKEN \
+  "$service_image")
+log=""
+for _ in $(seq 20); do
+  log=$(docker logs "$traced" 2>&1)
+  grep -q 'tracing: the trace agent at' <<<"$log" && break
+  sleep 1
+done
+docker rm -f -v "$traced" >/dev/null
+grep -q 'tracing: the trace agent at http://127.0.0.1:8126 does not answer' <<<"$log" \
+  || fail "DD_TRACE_ENABLED=true without an agent: no warning from the service: $(tail -n 3 <<<"$log")"
+grep -q 'the datadog-agent service is not running.*--profile datadog' <<<"$log" \
+  || fail "DD_TRACE_ENABLED=true without the datadog profile: the service's log names neither the datadog-agent service nor its profile: $(tail -n 3 <<<"$log")"
+ok "DD_TRACE_ENABLED=true without the profile: the service names the missing datadog-agent and --profile datadog"
 
 step "teardown"
 cleanup
