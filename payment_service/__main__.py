@@ -407,13 +407,13 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     app = _open_app(create_app, settings)
-    check_agent()
     active = ", ".join(settings.faults.active) or "off"
     print(
         f"payment service on http://{args.host}:{args.port} (db {settings.db_path}; keys kept "
         f"{describe(settings.key_ttl)}; faults: {active})",
         flush=True,
     )
+    check_agent()  # after the start line: its warning must not land inside that line
     config = uvicorn.Config(
         app,
         host=args.host,

@@ -31,6 +31,7 @@ def add_option(group) -> None:
         "--junit-xml",
         type=junit_file,
         default=None,
+        metavar="FILE",
         env_var="LOCUST_JUNIT_XML",
         help="Write the SLO verdict as a JUnit XML test report to FILE at the end of the run: "
         "one testcase per check, failed checks failing with their message (for CI test reports).",
