@@ -470,6 +470,56 @@ def test_locusts_per_second_counts_keep_a_window_not_the_whole_run(monkeypatch):
     assert master.get("checkout: pay", "POST").num_requests == 2 * 3600
 
 
+def test_locusts_response_time_copies_are_kept_only_where_read(monkeypatch):
+    """Each second Locust copies every entry's response-time counts and keeps 20 copies, for a
+    *current* percentile that only ``Aggregated``'s is read for (charts, web UI, history CSV)
+    unless ``--csv-full-history`` writes every entry's. With our 3-digit buckets a copy holds up
+    to ~1,900 keys (times to the 10 s request timeout), 20 copies ~2.8 MB: 34 entries grew a
+    standalone generator by ~8 MB an hour as slower times filled new buckets (bounded at ~95
+    MB). Only the copies read are made: standalone and on a master, ``Aggregated``'s always and
+    every entry's with full history; the current percentiles read stay right."""
+    import locust.stats
+
+    from journeys.results import rps_window
+
+    now = [1_800_000_000.0]
+    monkeypatch.setattr(locust.stats, "time", SimpleNamespace(time=lambda: now[0]))
+    times = list(range(1, 1000, 7))
+    # which copies a run makes: its options say (a library user's Locust has none: all)
+    monkeypatch.setattr(rps_window, "_every_entry", rps_window._every_entry)
+    for options, every_entry in (
+        (SimpleNamespace(stats_history_enabled=False), False),
+        (SimpleNamespace(stats_history_enabled=True), True),
+        (None, True),
+    ):
+        rps_window._copies_read(SimpleNamespace(parsed_options=options))
+        assert rps_window._every_entry is every_entry, options
+
+    def seconds_of_requests(full_history: bool) -> tuple[RequestStats, RequestStats]:
+        monkeypatch.setattr(rps_window, "_every_entry", full_history)
+        stats, master = RequestStats(), RequestStats()
+        for _ in range(60):
+            now[0] += 1
+            worker = RequestStats(use_response_times_cache=False)
+            for ms in times:
+                stats.log_request("POST", "checkout: pay", ms, 0)
+                worker.log_request("POST", "checkout: pay", ms, 0)
+            master.get("checkout: pay", "POST").extend(
+                worker.get("checkout: pay", "POST")
+            )
+            master.total.extend(worker.total)
+        return stats, master
+
+    for stats in seconds_of_requests(full_history=False):
+        assert not stats.get("checkout: pay", "POST").response_times_cache
+        assert len(stats.total.response_times_cache) == 20
+        assert stats.total.get_current_response_time_percentile(0.5) == 498
+    for stats in seconds_of_requests(full_history=True):
+        entry = stats.get("checkout: pay", "POST")
+        assert len(entry.response_times_cache) == 20
+        assert entry.get_current_response_time_percentile(0.95) == 946
+
+
 def test_the_csv_writer_stops_before_its_files_close(tmp_path):
     """Locust closes the ``--csv`` files at shutdown while its writer greenlet still runs: one
     that woke after (a --processes master waiting for its workers to exit) logged CRITICAL

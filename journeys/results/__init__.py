@@ -18,7 +18,8 @@ Modules, each with one job:
 * ``csv_report``, ``html_report``, ``junit_report``, ``summary``   the end-of-run outputs, written
   by ``end_of_run``
 * ``history_csv`` Locust's ``_stats_history.csv`` ends with a row of the final totals
-* ``rps_window``  Locust's per-second counts keep the last minute, not every second of a long run
+* ``rps_window``  Locust's per-second counts keep the last minute, not every second of a long run,
+  and its per-second response-time copies are made only for the entry whose are read
 """
 
 from journeys.results import (  # noqa: F401

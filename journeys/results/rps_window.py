@@ -1,4 +1,5 @@
-"""Locust's per-second request and failure counts keep a window, not every second of the run.
+"""What Locust keeps each second per stats entry: a window of counts, and response-time copies
+only where they are read.
 
 Each stats entry (and ``Aggregated``) counts its requests and failures per second in a dict, for
 its current RPS, which reads the last 12 s. Locust never forgets a second, so a standalone
@@ -6,6 +7,14 @@ generator or a master grows by a key per entry every second the run lasts: a 5-m
 150 users (35 entries) grew by some 12 MB an hour, ~290 MB over a day's soak (workers send theirs
 with each report and start again). Once a second per entry, as the entry moves on to a new second
 and caches its response times, the seconds older than ``KEEP_S`` are dropped.
+
+That caching copies the entry's response-time counts and keeps 20 copies, for its *current*
+(last 10 s) percentiles. Only ``Aggregated``'s are read (the charts, the web UI, the history
+CSV), and every entry's only with ``--csv-full-history``. With our 3-digit buckets
+(``stats.bucket_ms``) a copy holds up to ~1,900 keys for times up to the 10 s request timeout,
+so an entry's 20 copies take up to ~2.8 MB: those of 34 entries grew a standalone generator by
+~8 MB an hour as slower times filled new buckets, towards ~95 MB. Only the copies read are
+made: ``Aggregated``'s, and every entry's with ``--csv-full-history``.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 import locust.stats
+from locust import events
 
 from journeys.library_patch import original
 
@@ -22,12 +32,29 @@ KEEP_S = 60
 _cache_response_times = original(
     locust.stats.StatsEntry, "_cache_response_times", "results/rps_window"
 )
+#: Copy every entry's response times (``--csv-full-history``, or Locust run as a library),
+#: not only ``Aggregated``'s.
+_every_entry = True
+#: ``Aggregated``'s name and method (``RequestStats.total``, which is set only after the entry
+#: is made, and a reset makes a new one)
+_AGGREGATED = ("Aggregated", "")
+
+
+@events.init.add_listener
+def _copies_read(environment, **_kwargs) -> None:
+    global _every_entry
+    options = environment.parsed_options
+    _every_entry = options is None or bool(
+        getattr(options, "stats_history_enabled", False)
+    )
 
 
 def _cache_and_forget(entry: locust.stats.StatsEntry, t: int) -> None:
-    """Locust's caching of the second ``t``'s response times, then the old seconds dropped
-    (the dict rebuilt once it holds twice the window: a few key checks a second, amortized)."""
-    _cache_response_times(entry, t)
+    """Locust's caching of the second ``t``'s response times where they are read, then the old
+    seconds dropped (the dict rebuilt once it holds twice the window: a few key checks a second,
+    amortized)."""
+    if _every_entry or (entry.name, entry.method) == _AGGREGATED:
+        _cache_response_times(entry, t)
     for name in ("num_reqs_per_sec", "num_fail_per_sec"):
         counts = getattr(entry, name)
         if len(counts) > 2 * KEEP_S:
