@@ -504,7 +504,8 @@ def test_reports_that_cannot_be_written_at_the_end_keep_the_verdict(tmp_path, se
     """The --csv folder gone by the end of the run (a full disk, a cleanup job): the end of
     the run raised on its first CSV, a traceback and exit 2 with no verdict printed, no
     journey CSVs and the HTML report without its journeys. Now what can be written is, the
-    verdict is printed last, and the exit code is 2 (a report the job asked for is missing)."""
+    verdict is printed, then what was not written (the log's last line: a PASS above it is not
+    the job's result), and the exit code is 2 (a report the job asked for is missing)."""
     import shutil
 
     from tests.conftest import locust_process
@@ -528,7 +529,11 @@ def test_reports_that_cannot_be_written_at_the_end_keep_the_verdict(tmp_path, se
     assert f"Could not write the --csv files at {folder / 'run'}" in output, output[
         -3000:
     ]
-    assert (
-        output.rstrip().splitlines()[-1].startswith(("SLO verdict", "  FAILED", "  ok"))
-    ), output[-1500:]
+    last_lines = output.rstrip().splitlines()
+    assert last_lines[-1].startswith(
+        f"  NOT WRITTEN: the --csv files at {folder / 'run'} ("
+    ) and last_lines[-1].endswith("): exit code 2"), output[-1500:]
+    assert last_lines[-2].startswith(("SLO verdict", "  FAILED", "  ok")), output[
+        -1500:
+    ]
     assert "journey-results" in (tmp_path / "report.html").read_text(encoding="utf-8")

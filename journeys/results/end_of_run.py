@@ -122,6 +122,7 @@ def finish_run(environment, **_kwargs) -> None:
         # the run and its verdict stand; the job asked for a report it will not find (exit 2)
         log.error("Could not write %s: the verdict is printed below", what)
     _last["snapshot"] = snapshot
+    _last["unwritten"] = unwritten
     environment.process_exit_code = max(
         environment.process_exit_code or 0,
         snapshot.verdict.exit_code,
@@ -212,4 +213,7 @@ def print_summary(**_kwargs) -> None:
     console.info("")
     for line in summary.lines(snapshot):
         console.info(line)
+    # a job reading the log's tail must not see a PASS as the last word of an exit 2
+    for what in _last.pop("unwritten", []):
+        console.info(f"  NOT WRITTEN: {what}: exit code 2")
     console.info("")
