@@ -8,11 +8,18 @@ reached a report). An idle worker keeps Locust's 60 s; a worker that was itself 
 (SIGSTOP, a paused VM) gives the master that long again from its resumption.
 
     locust --worker --master-port 5557   # the master is killed: this worker quits ~10 s later
+
+A worker forked by ``locust --processes`` watches the process that forked it, its master: when
+that is gone it quits within a second, busy or idle, connected or not. Locust's worker waits up
+to 5 minutes for a master it has not reached yet, and does so before any listener of ours runs:
+a master that exited 2 at start-up before a slow worker connected left it knocking for good,
+holding the output pipe open (``| tee`` hung; a CI test waited 300 s).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 import gevent
@@ -61,4 +68,48 @@ def _watch(runner: WorkerRunner) -> None:
 @events.init.add_listener
 def watch_the_master(environment, runner=None, **_kwargs) -> None:
     if isinstance(runner, WorkerRunner):
+        _forked["runner"] = runner
         gevent.spawn(_watch, runner)
+
+
+#: A ``--processes`` worker: the pid of the process that forked it, and its runner once made.
+_forked: dict = {"parent": None, "runner": None}
+
+
+def _after_fork_in_child() -> None:
+    """Runs in every process forked from this one: ``locust --processes`` forks its workers
+    after importing the locustfile. The watch starts before Locust makes the worker's runner,
+    which waits for the master inside its constructor."""
+    _forked.update(parent=os.getppid(), runner=None)
+    gevent.spawn(_watch_the_forking_process)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _watch_the_forking_process() -> None:
+    parent = _forked["parent"]
+    while os.getppid() == parent:
+        gevent.sleep(1)
+    runner = _forked["runner"]
+    if runner is None or not runner.connected:  # still knocking at the master's port
+        log.warning(
+            "The locust process (pid %d) that forked this worker is gone before this worker "
+            "reached it: quitting",
+            parent,
+        )
+        hub = gevent.get_hub()
+        hub.loop.run_callback(hub.parent.throw, SystemExit(1))
+        return
+    busy = runner.state in (STATE_RUNNING, STATE_SPAWNING, STATE_CLEANUP)
+    log.warning(
+        "The locust process (pid %d) that forked this worker is gone: %s",
+        parent,
+        f"stopping this worker's {counted(runner.user_count, 'user')} and quitting with exit "
+        "code 1 (what it ran since its last report is in no report)"
+        if busy
+        else "quitting",
+    )
+    if busy and runner.environment.process_exit_code is None:
+        runner.environment.process_exit_code = 1
+    runner.quit()

@@ -155,6 +155,79 @@ def test_a_processes_master_stopped_at_start_up_lets_its_workers_go(
         time.sleep(0.2)
 
 
+#: A fork as ``locust --processes`` makes one: the child makes Locust's worker runner for a
+#: master that never answers (Locust waits for it up to 5 minutes, inside the constructor);
+#: the parent exits at once, as a master stopped by a start-up check before the worker
+#: connected does.
+FORKED_WORKER_WITHOUT_MASTER = """
+import os, socket, sys
+import locust  # gevent's monkey-patching, as under the locust command
+import gevent
+import journeys.lost_master
+from locust.env import Environment
+probe = socket.socket(); probe.bind(("127.0.0.1", 0)); port = probe.getsockname()[1]
+probe.close()
+child = gevent.fork()
+if child == 0:
+    Environment().create_worker_runner("127.0.0.1", port)
+    sys.exit(0)
+print(child, flush=True)
+os._exit(2)
+"""
+
+
+def test_a_forked_worker_whose_master_is_gone_before_it_connected_quits():
+    """A master that exited before its forked worker had connected (a start-up check's exit 2
+    on a busy machine: the master gives them 3 s) left the worker in Locust's 5-minute wait
+    for it, holding the output pipe open: a full suite run hung 300 s on it. Now the worker
+    quits within a second or two of its master's exit."""
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", FORKED_WORKER_WITHOUT_MASTER],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    child = int(proc.stdout.readline())  # the parent names its worker, then exits
+    try:
+        # the pipe closes when the worker exits
+        output = proc.communicate(timeout=20)[0]
+    except subprocess.TimeoutExpired:
+        os.kill(child, signal.SIGKILL)
+        output = proc.communicate(timeout=10)[0]
+        raise AssertionError(
+            f"the worker ran on 20 s after its master: {output}"
+        ) from None
+    assert time.monotonic() - started < 10, output
+    gone = "that forked this worker is gone before this worker reached it: quitting"
+    assert gone in output, output
+
+
+def test_a_forked_worker_whose_master_is_killed_mid_test_quits_at_once(
+    tmp_path, service
+):
+    """``--processes`` master killed mid-test (SIGKILL, OOM): its forked workers went on
+    sending load until their 10 s without a heartbeat. They watch the process that forked
+    them now, and stop within a second or two of its death, with why."""
+    proc = locust_process(
+        locust_command(tmp_path, *processes_args(1), run_time="30s"), service.url
+    )
+    try:
+        service.wait_for_payments(proc)
+        proc.kill()  # the master alone: its worker is a process of its own
+        killed = time.monotonic()
+        # the pipe closes when the worker exits
+        output = proc.communicate(timeout=30)[0]
+        took = time.monotonic() - killed
+    finally:
+        end_process(proc)
+    assert took < 5, (took, output[-3000:])
+    assert (
+        "that forked this worker is gone: stopping this worker's 4 users" in output
+    ), output[-3000:]
+
+
 def test_sigterm_stops_a_profile_started_with_ctrl_c_ignored(tmp_path, service):
     """``locust ... &`` in a script (a CI job) starts Locust with SIGINT ignored, as a shell does
     for its background jobs. The SIGTERM handler for a running load profile was set only when
