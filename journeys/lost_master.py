@@ -47,8 +47,7 @@ def _watch(runner: WorkerRunner) -> None:
         gevent.sleep(1)
         if time.time() - before > 3:
             since = time.time()
-        busy = runner.state in (STATE_RUNNING, STATE_SPAWNING, STATE_CLEANUP)
-        if busy and master_silent_for(runner, since) > MASTER_SILENCE_S:
+        if _busy(runner) and master_silent_for(runner, since) > MASTER_SILENCE_S:
             log.error(
                 "No heartbeat from the master at %s:%s for %.0f s (killed, its host down or cut "
                 "off): stopping this worker's %s and quitting with exit code 1, as no master "
@@ -59,10 +58,21 @@ def _watch(runner: WorkerRunner) -> None:
                 master_silent_for(runner, since),
                 counted(runner.user_count, "user"),
             )
-            if runner.environment.process_exit_code is None:
-                runner.environment.process_exit_code = 1
-            runner.quit()
+            _quit(runner, busy=True)
             return
+
+
+def _busy(runner: WorkerRunner) -> bool:
+    """The worker runs users (or stops them): its load goes on without a master."""
+    return runner.state in (STATE_RUNNING, STATE_SPAWNING, STATE_CLEANUP)
+
+
+def _quit(runner: WorkerRunner, busy: bool) -> None:
+    """Stop the worker's users and quit; exit code 1 when it ran users, whose load since its
+    last report is in no report."""
+    if busy and runner.environment.process_exit_code is None:
+        runner.environment.process_exit_code = 1
+    runner.quit()
 
 
 @events.init.add_listener
@@ -101,7 +111,7 @@ def _watch_the_forking_process() -> None:
         hub = gevent.get_hub()
         hub.loop.run_callback(hub.parent.throw, SystemExit(1))
         return
-    busy = runner.state in (STATE_RUNNING, STATE_SPAWNING, STATE_CLEANUP)
+    busy = _busy(runner)
     log.warning(
         "The locust process (pid %d) that forked this worker is gone: %s",
         parent,
@@ -110,6 +120,4 @@ def _watch_the_forking_process() -> None:
         if busy
         else "quitting",
     )
-    if busy and runner.environment.process_exit_code is None:
-        runner.environment.process_exit_code = 1
-    runner.quit()
+    _quit(runner, busy)
