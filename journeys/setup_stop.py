@@ -3,8 +3,9 @@
 Locust creates its ``--csv`` files before the setup checks run, so a run they stop leaves them
 empty; and an earlier run's reports at the same ``--csv`` prefix, ``--html`` and
 ``--junit-xml`` paths (a CI workspace kept between builds) would be archived as this run's,
-their ``PASS`` in ``_slo.csv`` beside this run's exit 2. Every setup check that ends a run (``run_checks``, the load profile's,
-the SLO targets', the personas file's and the master port's) goes through here::
+their ``PASS`` in ``_slo.csv`` beside this run's exit 2. Every setup check that ends a run
+(``run_checks``, the load profile's, the SLO targets', the personas file's and the master
+port's) goes through here::
 
     stop(environment.parsed_options, "The spike window ... No traffic was sent.")
 """

@@ -258,8 +258,8 @@ def _check(url: str) -> None:
 def _upload_problem(url: str, timeout: float) -> str | None:
     """None when the agent at ``url`` answers an upload of no traces within ``timeout`` s (any
     status: it is there), else what went wrong. An upload, not ``GET /info``: an agent whose
-    intake is stuck answers /info at once (the generator's ``agent_answers`` does the same;
-    the service cannot import it, ``journeys.tracing`` imports Locust)."""
+    intake is stuck answers /info at once (the generator's ``agent_problem`` does the same,
+    taking only a 2xx; the service cannot import it, ``journeys.tracing`` imports Locust)."""
     parts = urlsplit(url)
     if parts.scheme == "unix":
         connection = _UnixConnection(parts.path, timeout)

@@ -13,8 +13,7 @@ That caching copies the entry's response-time counts and keeps 20 copies, for it
 CSV), and every entry's only with ``--csv-full-history``. With our 3-digit buckets
 (``stats.bucket_ms``) a copy holds up to ~1,900 keys for times up to the 10 s request timeout,
 so an entry's 20 copies take up to ~2.8 MB: those of 34 entries grew a standalone generator by
-~8 MB an hour as slower times filled new buckets, towards ~95 MB. Only the copies read are
-made: ``Aggregated``'s, and every entry's with ``--csv-full-history``.
+~8 MB an hour as slower times filled new buckets, towards ~95 MB. So only those read are made.
 """
 
 from __future__ import annotations
