@@ -15,10 +15,11 @@ import journeys.options  # --personas, --seed, --request-timeout, --wait-for-hos
 import journeys.results  # journey stats, web UI tabs, CSV/HTML, SLO exit code
 import journeys.scrub_sinks  # every log record and exception row without card numbers or the token
 import journeys.tracing  # noqa: F401  (Datadog APM from DD_* env vars)
-from journeys.options import personas_path, refuse_taken_ports
+from journeys.options import personas_path, read_the_baseline, refuse_taken_ports
 from journeys.profiles import LoadProfile  # noqa: F401  (--profile steady|spike|soak|step)
 from journeys.run_checks import prepare_run  # noqa: F401  (setup checked: exit 2 before traffic)
 from journeys.users import persona_user_classes
 
 refuse_taken_ports()  # before Locust opens its --csv files and --processes forks
+read_the_baseline()  # --baseline: an earlier run's CSVs, read before Locust opens this run's
 globals().update(persona_user_classes(personas_path()))

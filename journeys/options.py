@@ -25,7 +25,7 @@ from journeys.argtypes import (
 )
 from journeys.option_sources import name_the_source_of_bad_values
 from journeys.preflight import master_port_problem, web_port_problem
-from journeys.results import junit_report, reconcile_run
+from journeys.results import baseline, junit_report, reconcile_run
 from journeys.setup_stop import stop
 
 DEFAULT_PERSONAS = "personas.csv"
@@ -84,6 +84,16 @@ def refuse_taken_ports(argv: list[str] | None = None) -> None:
         stop(known, problem)
 
 
+def read_the_baseline(argv: list[str] | None = None) -> None:
+    """``--baseline``: the earlier run's CSV files read while the locustfile loads, before
+    Locust opens this run's ``--csv`` files (at the same prefix it would empty them) and before
+    ``--processes`` forks; a baseline that cannot be read ends the run here with exit 2."""
+    known = locust_options_early(argv)
+    if known is None or known.worker or _answers_and_exits(known):
+        return
+    baseline.read_at_start(known)
+
+
 def _answers_and_exits(known) -> bool:
     """``--list`` and ``--show-task-ratio(-json)``: Locust prints and exits, opening no port
     (a look at the classes while a run holds the ports)."""
@@ -94,12 +104,14 @@ def _answers_and_exits(known) -> bool:
 
 def locust_options_early(argv: list[str] | None = None):
     """Locust's own options while the locustfile loads, read from the places Locust reads
-    them (flags, LOCUST_*, config files), and our ``--junit-xml`` (a report path a setup stop
-    clears, as Locust's ``--html``); None when a value is bad (left for Locust's parser to
-    name, once) and for --help and --version (Locust's to answer)."""
+    them (flags, LOCUST_*, config files), our ``--junit-xml`` (a report path a setup stop
+    clears, as Locust's ``--html``) and ``--baseline`` (read before Locust opens ``--csv``);
+    None when a value is bad (left for Locust's parser to name, once) and for --help and
+    --version (Locust's to answer)."""
     parser = get_empty_argument_parser(add_help=False)
     setup_parser_arguments(parser)
     junit_report.add_option(parser)
+    baseline.add_options(parser)
     parser.error = _leave_it_to_locust
     try:
         known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
@@ -163,6 +175,7 @@ def add_options(parser) -> None:
     )
     reconcile_run.add_option(group)
     junit_report.add_option(group)
+    baseline.add_options(group)
     # Locust's options refused before the run, not found out after it: a run time of 0 (no
     # limit: a headless run never ends), report paths we cannot write, TLS files we cannot
     # read and a web base path without its leading slash

@@ -1,4 +1,5 @@
-"""One consistent picture of the run for the outputs: journey rows, persona mix and SLO verdict."""
+"""One consistent picture of the run for the outputs: journey rows, persona mix and SLO verdict
+(with the ``--baseline`` comparison's checks)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from journeys.results import baseline
 from journeys.results.collector import book
 from journeys.results.distributed import lost_workers
 from journeys.results.slo import Check, Verdict, evaluate
@@ -28,10 +30,13 @@ def take(environment, extra_checks: Callable[[], Iterable[Check]] = tuple) -> Sn
     judge the test whose figures a reset cleared (its ``run_time``, its ``books``)."""
     shown = book.with_lost_workers(lost_workers(environment))
     verdict = evaluate(environment, shown)
+    rows = journey_rows(shown, personas_of(environment))
     if verdict.judged:
+        # --baseline: this run's rows against an earlier run's
+        verdict.checks += baseline.checks(environment, rows)
         verdict.checks += extra_checks()
     return Snapshot(
-        rows=journey_rows(shown, personas_of(environment)),
+        rows=rows,
         mix=mix_rows(environment, shown),
         verdict=verdict,
         profile=_phase_report(environment),

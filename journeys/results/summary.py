@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from journeys.results.baseline import COMPARED
+from journeys.results.baseline import SCOPE as BASELINE
 from journeys.results.snapshot import Snapshot
 from journeys.results.tables import fmt, pct
 from journeys.wording import aligned
@@ -66,5 +68,11 @@ def lines(snapshot: Snapshot) -> list[str]:
     # run-wide checks that held are worth a line too (e.g. the service's books, --reconcile-run)
     out += [
         f"  ok: {c.message}" for c in verdict.checks if c.passed and c.scope == "run"
+    ]
+    # --baseline: the rows it did not compare (too few requests, in one run only)
+    out += [
+        f"  baseline: {c.message}"
+        for c in verdict.checks
+        if c.scope == BASELINE and c.passed and not c.metric.startswith(COMPARED)
     ]
     return out

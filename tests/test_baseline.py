@@ -1,0 +1,198 @@
+"""``--baseline``: a run compared with an earlier one (real Locust against real services).
+
+One baseline run (a service taking 100 ms per payment) is written first; then, two at once, a
+run like it (passes) and one against a service taking 300 ms (fails, exit 1, naming the rows);
+and runs whose baseline cannot be used stop with exit 2 before any traffic.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+
+from journeys.results.baseline import Rule, compare
+from journeys.results.baseline_csv import Figures
+from tests.conftest import (
+    OwnServices,
+    RunPlan,
+    case_result,
+    launch_service,
+    locust_command,
+    locust_env,
+    run_cases,
+    run_locust,
+    run_tests,
+    write_personas,
+)
+
+SHOPPER = "shopper,customer,3,visa|mastercard,USD|EUR,5,80,0.2,2,,en_US,0,0.05"
+#: one user, a journey every 2 s: too few to compare
+SLOWPOKE = "slowpoke,customer,1,visa,USD,5,80,0,0,,en_US,2,2"
+#: a persona the baseline did not have
+NEWCOMER = "newcomer,customer,1,visa,EUR,5,80,0,0,,en_US,2,2"
+#: generous targets: only the baseline can fail these runs
+GENEROUS = ("--slo-p50-ms", "2000", "--slo-p95-ms", "3000")
+
+
+@pytest.fixture(scope="module")
+def baseline_runs(request, tmp_path_factory):
+    """The compared runs, each against a service of its own, after the baseline run (written
+    once, when the first of them starts)."""
+    services = OwnServices()
+
+    @functools.cache
+    def baseline() -> str:
+        folder = tmp_path_factory.mktemp("baseline")
+        service = launch_service(folder, "--latency-ms", "100")
+        services.services.append(service)
+        run = run_locust(
+            folder, service.url, *GENEROUS, users=4, run_time="3s",
+            personas=write_personas(folder, SHOPPER, SLOWPOKE),
+        )  # fmt: skip
+        assert run.returncode == 0, run.output[-3000:]
+        return str(run.csv_prefix)
+
+    def starter(latency_ms: str, *personas: str, users: int = 4):
+        return services.starter(
+            lambda folder: RunPlan(
+                ("--latency-ms", latency_ms),
+                (*GENEROUS, "--baseline", baseline(), "--junit-xml", str(folder / "junit.xml")),
+                personas=write_personas(folder, *personas), users=users, run_time="3s",
+            )
+        )  # fmt: skip
+
+    try:
+        yield run_tests(
+            request,
+            {
+                "test_a_run_like_its_baseline_passes": starter(
+                    "100", SHOPPER, SLOWPOKE, NEWCOMER, users=5
+                ),
+                "test_a_run_slower_than_its_baseline_fails_naming_the_rows": starter(
+                    "300", SHOPPER, SLOWPOKE
+                ),
+            },
+        )
+    finally:
+        services.stop()
+
+
+def baseline_rows(run) -> dict[str, dict]:
+    return {r["metric"]: r for r in run.csv_rows("slo") if r["scope"] == "baseline"}
+
+
+def test_a_run_like_its_baseline_passes(request, baseline_runs):
+    run = case_result(baseline_runs, request).locust_run()
+    assert run.returncode == 0, run.output[-3000:]
+    rows = baseline_rows(run)
+    for row in ("POST checkout: pay", "Aggregated", "journey checkout/shopper"):
+        assert rows[f"p95_ms ({row})"]["passed"] == "true", rows
+        assert rows[f"failure_share ({row})"]["passed"] == "true", rows
+    # too few journeys to compare, and a persona the baseline had not: said, not failed
+    slowpoke = rows["not_compared (journey checkout/slowpoke)"]
+    assert (
+        slowpoke["passed"] == "true" and "20 in each are needed" in slowpoke["message"]
+    )
+    newcomer = rows["only_in_this_run"]
+    assert "journey checkout/newcomer" in newcomer["message"], newcomer
+    assert "baseline: not compared: " in run.output, run.output[-3000:]
+    assert "baseline: 1 row only in this run" in run.output
+
+
+def test_a_run_slower_than_its_baseline_fails_naming_the_rows(request, baseline_runs):
+    run = case_result(baseline_runs, request).locust_run()
+    assert run.returncode == 1, run.output[-3000:]
+    failed = {
+        r["metric"]: r
+        for r in run.csv_rows("slo")
+        if r["passed"] == "false" and r["metric"] != "verdict"
+    }
+    # only the baseline failed it: its rows, each with both p95s and the growth
+    assert {r["scope"] for r in failed.values()} == {"baseline"}, failed
+    pay = failed["p95_ms (POST checkout: pay)"]
+    now, before = int(pay["actual"]), int(pay["message"].split(" vs ")[1].split()[0])
+    assert now >= 300 > before, pay
+    assert pay["message"] == (
+        f"p95 {now} ms vs {before} ms in the baseline: +{now - before} ms "
+        f"(+{(now - before) / before:.0%}), over +25% and at least +10 ms (POST checkout: pay)"
+    )
+    assert float(pay["over_by"]) > 0, pay
+    assert {"p95_ms (Aggregated)", "p95_ms (journey checkout/shopper)"} <= set(failed)
+    assert f"FAILED: {pay['message']}" in run.output
+    junit = (run.csv_prefix.parent / "junit.xml").read_text()
+    assert 'classname="baseline" name="p95_ms (POST checkout: pay)"' in junit
+
+
+def test_a_p95_must_grow_by_the_share_and_the_ms_to_regress():
+    """2 → 4 ms doubles but is noise (under +10 ms); 100 → 120 ms is +20 ms but within +25%."""
+    rule = Rule(0.25, 10)
+    before = {
+        "a": Figures(50, 0, 2),
+        "b": Figures(50, 0, 100),
+        "c": Figures(50, 0, 100),
+    }
+    now = {"a": Figures(50, 0, 4), "b": Figures(50, 0, 125), "c": Figures(50, 1, 126)}
+    checks = {c.metric: c for c in compare(before, now, rule, "request")}
+    assert (
+        checks["p95_ms (a)"].passed
+        and "under +10 ms, noise" in checks["p95_ms (a)"].message
+    )
+    assert checks["p95_ms (b)"].passed and checks["p95_ms (b)"].target == "<= 125"
+    assert not checks["p95_ms (c)"].passed
+    # 0 → 2% failed is more than a point; the failure share is judged on its own
+    assert not checks["failure_share (c)"].passed
+    assert "+2.00 points, over +1 point" in checks["failure_share (c)"].message
+
+
+@pytest.fixture(scope="module")
+def bad_baseline_runs(request, idle_service):
+    def start(folder, params):
+        # an earlier run's files at this run's own --csv prefix (folder/run), and a file
+        # that is no Locust stats CSV
+        for name in ("run_stats.csv", "run_journeys.csv"):
+            (folder / name).write_text("Type,Name\nkept,as it was\n")
+        (folder / "other_stats.csv").write_text("Method,Name,Error,Occurrences\n")
+        (folder / "other_journeys.csv").write_text("journey,persona\n")
+        command = locust_command(
+            folder, "--baseline", str(folder / params["baseline"]), users=1,
+            run_time="3s", personas=write_personas(folder, SHOPPER),
+        )  # fmt: skip
+        return command, locust_env(idle_service.url), None
+
+    return run_cases(
+        request, "test_a_baseline_that_cannot_be_used_stops_the_run", start
+    )
+
+
+@pytest.mark.parametrize(
+    ("baseline", "needle"),
+    [
+        (
+            "missing",
+            "missing: no file {folder}/missing_stats.csv (--baseline is the --csv prefix",
+        ),
+        (
+            "other",
+            "{folder}/other_stats.csv is not a Locust stats CSV: it has no column Type,",
+        ),
+        ("run", "{folder}/run is this run's own --csv prefix: Locust would overwrite"),
+        ("run_stats.csv", "(... is one of the baseline's files, not its prefix): give"),
+    ],
+    ids=["missing", "not-locusts", "own-prefix", "a-file-not-a-prefix"],
+)
+def test_a_baseline_that_cannot_be_used_stops_the_run(
+    request, bad_baseline_runs, idle_service, baseline, needle
+):
+    case = case_result(bad_baseline_runs, request)
+    assert case.returncode == 2, case.output[-2000:]
+    expected = needle.format(folder=case.folder).replace(
+        "...", str(case.folder / baseline)
+    )
+    assert expected in case.output and "No traffic was sent." in case.output
+    assert "Traceback" not in case.output
+    assert idle_service.query("SELECT count(*) FROM payments") == [(0,)]
+    if baseline == "run":
+        # the baseline stays as it was: not emptied by Locust, not removed
+        kept = (case.folder / "run_stats.csv").read_text()
+        assert kept == "Type,Name\nkept,as it was\n"
