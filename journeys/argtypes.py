@@ -99,6 +99,21 @@ def positive_int(text: str) -> int:
     return value
 
 
+def growth(text: str) -> float:
+    """A growth as a fraction, 0 or more (``--baseline-tolerance``: 0.25 is +25%); ``25%`` is
+    refused, naming ``0.25`` (as a plain number it would be read as +2500%)."""
+    written = text.strip()
+    if written.endswith("%"):
+        try:
+            fix = f"write {finite_number(written.removesuffix('%')) / 100:g} for {written}"
+        except argparse.ArgumentTypeError:
+            fix = "write a fraction"
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number: {fix} (0.25 allows +25%)"
+        )
+    return non_negative_float(text)
+
+
 def share(text: str) -> float:
     """A share from 0 to 1 (``--trace-sample-rate``)."""
     try:

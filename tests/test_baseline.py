@@ -7,10 +7,12 @@ and runs whose baseline cannot be used stop with exit 2 before any traffic.
 
 from __future__ import annotations
 
+import argparse
 import functools
 
 import pytest
 
+from journeys.argtypes import growth
 from journeys.results.baseline import Rule, compare
 from journeys.results.baseline_csv import Figures
 from tests.conftest import (
@@ -143,6 +145,12 @@ def test_a_p95_must_grow_by_the_share_and_the_ms_to_regress():
     # 0 → 2% failed is more than a point; the failure share is judged on its own
     assert not checks["failure_share (c)"].passed
     assert "+2.00 points, over +1 point" in checks["failure_share (c)"].message
+
+
+def test_a_tolerance_written_as_a_percentage_names_the_fraction():
+    with pytest.raises(argparse.ArgumentTypeError, match="write 0.25 for 25%"):
+        growth("25%")
+    assert growth("0.25") == 0.25 and growth("2") == 2
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 
-from journeys.argtypes import non_negative_float
+from journeys.argtypes import growth, non_negative_float
 from journeys.results.baseline_csv import (
     Baseline,
     BaselineError,
@@ -67,7 +67,7 @@ def add_options(parser) -> None:
     )
     parser.add_argument(
         "--baseline-tolerance",
-        type=non_negative_float,
+        type=growth,
         default=DEFAULT_TOLERANCE,
         env_var="LOCUST_BASELINE_TOLERANCE",
         help="Growth of a row's p95 over the baseline's allowed, as a fraction (default 0.25: +25%%).",
