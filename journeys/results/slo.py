@@ -13,6 +13,8 @@ fails outright; each persona's observed decline rate must lie within the binomia
 raised in the generator itself (Locust's Exceptions table: a bug in a locustfile or in ours) fails
 the run too, however rare: its results cannot be trusted. Every check
 reads like ``p95 612 ms > 500 ms (checkout)``. The verdict decides the exit code (0 pass, 1 fail).
+``--baseline``'s comparison with an earlier run (``results/baseline.py``, scope ``baseline``)
+joins the verdict in ``snapshot.take``, with the checks the end of the run adds.
 """
 
 from __future__ import annotations
