@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
+import time
 
 import pytest
 
@@ -160,6 +162,8 @@ def bad_baseline_runs(request, idle_service):
         # that is no Locust stats CSV
         for name in ("run_stats.csv", "run_journeys.csv"):
             (folder / name).write_text("Type,Name\nkept,as it was\n")
+            # an earlier run's, not a live run's (those a setup stop leaves alone)
+            os.utime(folder / name, (time.time() - 60, time.time() - 60))
         (folder / "other_stats.csv").write_text("Method,Name,Error,Occurrences\n")
         (folder / "other_journeys.csv").write_text("journey,persona\n")
         command = locust_command(
@@ -184,10 +188,17 @@ def bad_baseline_runs(request, idle_service):
             "other",
             "{folder}/other_stats.csv is not a Locust stats CSV: it has no column Type,",
         ),
-        ("run", "{folder}/run is this run's own --csv prefix: Locust would overwrite"),
-        ("run_stats.csv", "(... is one of the baseline's files, not its prefix): give"),
+        (
+            "run",
+            "... is at this run's own --csv prefix {folder}/run: Locust would overwrite",
+        ),
+        ("run_stats.csv", "... is at this run's own --csv prefix {folder}/run: Locust"),
+        (
+            "other_stats.csv",
+            "(... is one of the baseline's files, not its prefix): give",
+        ),
     ],
-    ids=["missing", "not-locusts", "own-prefix", "a-file-not-a-prefix"],
+    ids=["missing", "not-locusts", "own-prefix", "own-file", "a-file-not-a-prefix"],
 )
 def test_a_baseline_that_cannot_be_used_stops_the_run(
     request, bad_baseline_runs, idle_service, baseline, needle
@@ -200,7 +211,7 @@ def test_a_baseline_that_cannot_be_used_stops_the_run(
     assert expected in case.output and "No traffic was sent." in case.output
     assert "Traceback" not in case.output
     assert idle_service.query("SELECT count(*) FROM payments") == [(0,)]
-    if baseline == "run":
+    if baseline.startswith("run"):
         # the baseline stays as it was: not emptied by Locust, not removed
         kept = (case.folder / "run_stats.csv").read_text()
         assert kept == "Type,Name\nkept,as it was\n"

@@ -89,16 +89,15 @@ def read_at_start(options) -> None:
     if not prefix:
         return
     own = getattr(options, "csv_prefix", None)
-    if own and os.path.realpath(own) == os.path.realpath(prefix):
+    if own and _at_own_prefix(prefix, own):
         # not a stop that clears this run's report paths: they hold the baseline
         stop(
             None,
-            f"--baseline (LOCUST_BASELINE) {prefix} is this run's own --csv prefix: Locust "
-            "would overwrite the baseline's files as the run starts. Copy the last good run's "
-            f"{prefix}_stats.csv and {prefix}_journeys.csv to a prefix of their own (e.g. "
+            f"--baseline (LOCUST_BASELINE) {prefix} is at this run's own --csv prefix {own}: "
+            "Locust would overwrite the baseline's files as the run starts. Copy the last good "
+            f"run's {own}_stats.csv and {own}_journeys.csv to a prefix of their own (e.g. "
             "baseline/last-good_stats.csv and baseline/last-good_journeys.csv, then --baseline "
-            "baseline/last-good), or write this run elsewhere "
-            "(--csv). No traffic was sent.",
+            "baseline/last-good), or write this run elsewhere (--csv). No traffic was sent.",
         )
     try:
         _loaded.append(read(prefix))
@@ -107,6 +106,14 @@ def read_at_start(options) -> None:
             options,
             f"--baseline (LOCUST_BASELINE) {prefix}: {exc}. No traffic was sent.",
         )
+
+
+def _at_own_prefix(prefix: str, own: str) -> bool:
+    """The baseline is this run's ``--csv`` prefix, however spelled (``./reports/run``), or
+    one of its files given for the prefix (``reports/run_stats.csv``)."""
+    mine = os.path.realpath(own)
+    given = os.path.realpath(prefix)
+    return given == mine or given in (f"{mine}_stats.csv", f"{mine}_journeys.csv")
 
 
 def loaded() -> Baseline | None:
