@@ -12,11 +12,13 @@ import functools
 import os
 import time
 
+import pandas as pd
 import pytest
 
 from journeys.argtypes import growth
 from journeys.results.baseline import Rule, compare
 from journeys.results.baseline_csv import Figures
+from journeys.results.stats import FINISHED_OUTCOMES
 from tests.conftest import (
     OwnServices,
     RunPlan,
@@ -57,11 +59,31 @@ def baseline_runs(request, tmp_path_factory):
         assert run.returncode == 0, run.output[-3000:]
         return str(run.csv_prefix)
 
-    def starter(latency_ms: str, *personas: str, users: int = 4):
+    @functools.cache
+    def tiny_baseline() -> str:
+        """The baseline's files with every row cut to 5 requests (journeys): none to compare."""
+        prefix = baseline()
+        tiny = f"{prefix}-tiny"
+        stats = pd.read_csv(f"{prefix}_stats.csv", dtype=str, keep_default_na=False)
+        stats["Request Count"], stats["Failure Count"] = "5", "0"
+        stats.to_csv(f"{tiny}_stats.csv", index=False)
+        journeys = pd.read_csv(
+            f"{prefix}_journeys.csv", dtype=str, keep_default_na=False
+        )
+        for outcome in FINISHED_OUTCOMES:
+            journeys[outcome] = "5" if outcome == "succeeded" else "0"
+        journeys.to_csv(f"{tiny}_journeys.csv", index=False)
+        return tiny
+
+    def starter(latency_ms: str, *personas: str, users: int = 4, tiny: bool = False):
         return services.starter(
             lambda folder: RunPlan(
                 ("--latency-ms", latency_ms),
-                (*GENEROUS, "--baseline", baseline(), "--junit-xml", str(folder / "junit.xml")),
+                (
+                    *GENEROUS,
+                    "--baseline", tiny_baseline() if tiny else baseline(),
+                    "--junit-xml", str(folder / "junit.xml"),
+                ),
                 personas=write_personas(folder, *personas), users=users, run_time="3s",
             )
         )  # fmt: skip
@@ -76,6 +98,9 @@ def baseline_runs(request, tmp_path_factory):
                 # 8 users: 20 shopper journeys or more at 300 ms on a busy machine too
                 "test_a_run_slower_than_its_baseline_fails_naming_the_rows": starter(
                     "300", SHOPPER, SLOWPOKE, users=8
+                ),
+                "test_a_baseline_that_compares_nothing_fails": starter(
+                    "100", SHOPPER, SLOWPOKE, tiny=True
                 ),
             },
         )
@@ -127,6 +152,22 @@ def test_a_run_slower_than_its_baseline_fails_naming_the_rows(request, baseline_
     assert f"FAILED: {pay['message']}" in run.output
     junit = (run.csv_prefix.parent / "junit.xml").read_text()
     assert 'classname="baseline" name="p95_ms (POST checkout: pay)"' in junit
+
+
+def test_a_baseline_that_compares_nothing_fails(request, baseline_runs):
+    """Every row of the baseline under 20 requests: a gate that compared nothing would pass
+    any build, so it fails (exit 1), saying why."""
+    run = case_result(baseline_runs, request).locust_run()
+    assert run.returncode == 1, run.output[-3000:]
+    rows = baseline_rows(run)
+    assert not any(m.startswith(("p95_ms", "failure_share")) for m in rows), rows
+    compared = rows["compared"]
+    assert compared["passed"] == "false" and compared["actual"] == "0 rows", compared
+    assert (
+        "no row had 20 requests (or finished journeys) in both runs"
+        in compared["message"]
+    )
+    assert f"FAILED: {compared['message']}" in run.output
 
 
 def test_a_p95_must_grow_by_the_share_and_the_ms_to_regress():

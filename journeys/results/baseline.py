@@ -15,7 +15,8 @@ so a regression fails the run with exit 1 and shows wherever checks show::
     p95 612 ms vs 240 ms in the baseline: +372 ms (+155%), over +25% and at least +10 ms (POST checkout: pay)
 
 Rows with fewer than ``MIN_COUNT`` requests (journeys) in either run are not compared, and say
-so; rows in one run only are listed, not failed. The baseline is read while the locustfile loads
+so; rows in one run only are listed, not failed; but a baseline that compared no row at all
+fails (``compared``): a gate that compares nothing would pass any build. The baseline is read while the locustfile loads
 (``read_at_start``): a missing or unreadable one, or this run's own ``--csv`` prefix (Locust would
 empty its files as it opens them), ends the run with exit 2 before any traffic.
 """
@@ -136,11 +137,27 @@ def checks(environment, journey_rows: list[dict]) -> list[Check]:
         journey_label(r["journey"], r["persona"]): journey_figures(r)
         for r in journey_rows
     }
-    return [
+    found = [
         *compare(baseline.http, now_http, rule, "request"),
         *compare(baseline.journeys, now_journeys, rule, "journey"),
-        *one_sided(baseline, now_http, now_journeys),
     ]
+    if not any(c.metric.startswith(COMPARED) for c in found):
+        found.append(_nothing_compared(baseline))
+    return [*found, *one_sided(baseline, now_http, now_journeys)]
+
+
+def _nothing_compared(baseline: Baseline) -> Check:
+    """A gate that compared no row would pass any build: it fails, saying why."""
+    return Check(
+        SCOPE,
+        "compared",
+        ">= 1 row",
+        "0 rows",
+        False,
+        f"nothing compared with the baseline {baseline.prefix}: no row had {MIN_COUNT} "
+        "requests (or finished journeys) in both runs, so this gate would pass any build; "
+        "run both longer or with more users, or drop --baseline",
+    )
 
 
 def http_figures(request_stats) -> dict[str, Figures]:
