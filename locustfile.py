@@ -11,7 +11,7 @@ hook into Locust's events when imported.
 import journeys.ctrl_c  # Ctrl-C ends the run between requests; a waiting master lets its workers go
 import journeys.env_names
 import journeys.lost_master  # a worker whose master is gone mid-test stops its load in ~10 s
-import journeys.options  # --personas, --seed, --request-timeout, --wait-for-host, --trace-sample-rate
+import journeys.options  # --personas, --seed, --request-timeout, --wait-for-host, --trace-sample-rate, --journey-rate
 import journeys.results  # journey stats, web UI tabs, CSV/HTML, SLO exit code
 import journeys.scrub_sinks  # every log record and exception row without card numbers or the token
 import journeys.tracing  # noqa: F401  (Datadog APM from DD_* env vars)

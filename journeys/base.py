@@ -12,7 +12,12 @@ from locust import SequentialTaskSet, constant
 from locust.exception import InterruptTaskSet, StopUser
 
 from journeys import tracing
-from journeys.events import JourneyResult, journey_finished, journey_started
+from journeys.events import (
+    JourneyResult,
+    journey_dropped,
+    journey_finished,
+    journey_started,
+)
 
 #: Exceptions that mean "the run or the user stopped us", never a failure of the service.
 STOPPED = (GreenletExit, StopUser, InterruptTaskSet)
@@ -95,7 +100,7 @@ class Journey(SequentialTaskSet):
     """Base of every journey: ``self.persona``, ``self.data``, ``self.api`` come from the user.
 
     Think time is an explicit first step (``think``) rather than Locust's ``wait_time`` so a
-    journey's duration can exclude it.
+    journey's duration can exclude it. With ``--journey-rate`` the user's pace takes its place.
     """
 
     wait_time = constant(0)
@@ -110,14 +115,26 @@ class Journey(SequentialTaskSet):
         self.persona = user.persona
         self.data = user.data
         self.api = user.api
+        self.pace = getattr(user, "pace", None)
+        #: starts the pace dropped before this journey (``think``), told as it starts
+        self.dropped = 0
 
     def think(self) -> None:
-        """The persona's think time before the journey starts."""
+        """The persona's think time before the journey starts, or with ``--journey-rate`` the
+        wait for the user's next start (``journeys.journey_rate``)."""
+        if self.pace is not None:
+            self.dropped = self.pace.wait()
+            return
         p = self.persona
         if p.wait_max > 0:
             gevent.sleep(self.data.rng.uniform(p.wait_min, p.wait_max))
 
     def start(self, journey: str) -> JourneyRun:
+        if self.dropped:
+            journey_dropped.fire(
+                journey=journey, persona=self.persona.name, count=self.dropped
+            )
+            self.dropped = 0
         return JourneyRun(journey, self.persona.name, self.data.journey_id())
 
     def metadata(self, run: JourneyRun, **extra: str) -> dict[str, str]:

@@ -55,3 +55,6 @@ class JourneyResult:
 journey_started = EventHook()
 #: fire(result: JourneyResult) when a journey reaches its outcome.
 journey_finished = EventHook()
+#: fire(journey: str, persona: str, count: int) with ``--journey-rate``, when a journey starts
+#: ``count`` whole intervals late: starts its user missed, which do not come later.
+journey_dropped = EventHook()

@@ -13,6 +13,7 @@ from pathlib import Path
 from locust import events
 from locust.argument_parser import get_empty_argument_parser, setup_parser_arguments
 
+from journeys import journey_rate
 from journeys.argtypes import (
     non_negative_seconds,
     positive_seconds,
@@ -173,6 +174,7 @@ def add_options(parser) -> None:
         help="Share of journeys traced when tracing is on (default 1: every journey). The others "
         "send 'drop' trace headers, so the service drops its spans for them too.",
     )
+    journey_rate.add_option(group)
     reconcile_run.add_option(group)
     junit_report.add_option(group)
     baseline.add_options(group)

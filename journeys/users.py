@@ -24,6 +24,7 @@ from journeys import (
     content_coding,
     cookies,
     interim_answers,
+    journey_rate,
     same_personas,
     stale_connections,
 )
@@ -90,6 +91,8 @@ class PersonaUser(FastHttpUser):
             deadline_s=self.network_timeout,
         )
         self.operator_id = f"{self.persona.name}-{worker}-{self.index}"
+        # --journey-rate: when to start each journey (None: the persona's think time)
+        self.pace = journey_rate.pace_for(self.environment, self.data.rng)
         # Locust picks each pass's journey with the process's unseeded ``random``: a prober's
         # mix of edge and error probes, and so its data, changed from run to run of one --seed
         self._taskset_instance.get_next_task = self._next_journey

@@ -462,6 +462,14 @@ def bad_env_runs(request, idle_service):
             {"LOCUST_TRACE_SAMPLE_RATE": "1.5"},
             "--trace-sample-rate: 1.5 is outside 0..1",
         ),
+        (
+            {"LOCUST_JOURNEY_RATE": "0"},
+            (
+                "--journey-rate: 0 is no rate: give journeys per second above 0, e.g. "
+                "--journey-rate 20, or leave it out to keep the personas' think time (set by "
+                "LOCUST_JOURNEY_RATE='0'"
+            ),
+        ),
         ({"PAYMENT_INTERNAL_TOKEN": ""}, "PAYMENT_INTERNAL_TOKEN is not set"),
         (
             {"LOCUST_TAGS": "[customer, chekout]"},
@@ -532,6 +540,7 @@ def bad_env_runs(request, idle_service):
         "wait-for-host-with-a-unit",
         "wait-for-host-nan",
         "trace-sample-rate",
+        "journey-rate",
         "no-token",
         "unknown-tag",
         "unknown-exclude-tag",

@@ -41,6 +41,8 @@ def n(row: dict, column: str) -> int:
 def journey_rows(run) -> dict[tuple[str, str], dict]:
     rows = run.csv_rows("journeys")
     assert rows and JOURNEY_COLUMNS <= set(rows[0]), rows[:1]
+    # --journey-rate's columns only with the option
+    assert not {"asked", "dropped"} & set(rows[0]), rows[:1]
     return {(r["journey"], r["persona"]): r for r in rows}
 
 

@@ -100,6 +100,9 @@ def test_worker_books_merge_to_what_one_process_would_count():
         single.finished(r)
         workers[i % 2].started(r.journey, r.persona)
         workers[i % 2].finished(r)
+        if i % 7 == 0:  # --journey-rate's dropped starts travel with the rest
+            single.dropped(r.journey, r.persona, 2)
+            workers[i % 2].dropped(r.journey, r.persona, 2)
         if i % 97 == 0:  # a report every now and then: send the delta, start afresh
             for w in workers:
                 wire = Message.unserialize(
@@ -111,6 +114,7 @@ def test_worker_books_merge_to_what_one_process_would_count():
         master.merge(w.serialize())
     assert master.entries == single.entries
     assert master.total().started == 500
+    assert master.total().dropped == 2 * 72 and master.total().asked == 500 + 2 * 72
 
 
 def test_a_reset_counts_journeys_in_flight_here_and_on_workers_as_started():

@@ -19,6 +19,7 @@ from locust.stats import StatsError
 from journeys.events import (
     UNEXPECTED_OUTCOMES,
     JourneyResult,
+    journey_dropped,
     journey_finished,
     journey_started,
 )
@@ -95,6 +96,11 @@ def _reset_after_ramp_up(**_kwargs) -> None:
 @journey_started.add_listener
 def on_journey_started(journey: str, persona: str, **_kwargs) -> None:
     book.started(journey, persona)
+
+
+@journey_dropped.add_listener
+def on_journey_dropped(journey: str, persona: str, count: int, **_kwargs) -> None:
+    book.dropped(journey, persona, count)
 
 
 @journey_finished.add_listener

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from journeys.results.slo import Verdict, verdict_rows
-from journeys.results.tables import JOURNEY_COLUMNS, MIX_COLUMNS
+from journeys.results.tables import MIX_COLUMNS, journey_columns, paced
 
 SLO_COLUMNS = (
     "scope",
@@ -45,7 +45,7 @@ def _write(out: IO[str], columns: tuple[str, ...], rows: list[dict[str, Any]]) -
 
 
 def write_journeys(out: IO[str], rows: list[dict[str, Any]]) -> None:
-    _write(out, JOURNEY_COLUMNS, rows)
+    _write(out, journey_columns(paced(rows)), rows)
 
 
 def write_mix(out: IO[str], rows: list[dict[str, Any]]) -> None:

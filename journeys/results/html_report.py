@@ -16,10 +16,11 @@ from journeys.results.slo import CHECK_TITLES, verdict_rows
 from journeys.results.snapshot import Snapshot
 from journeys.results.tables import (
     ALL,
-    JOURNEY_TITLES,
     MIX_TITLES,
     display,
     funnel_stages_of_row,
+    journey_titles,
+    paced,
     pct,
 )
 from journeys.service_http import without_credentials
@@ -161,7 +162,7 @@ def section(snapshot: Snapshot) -> str:
         f"<h2>Journeys</h2>"
         + (
             _table(
-                JOURNEY_TITLES,
+                journey_titles(paced(snapshot.rows)),
                 snapshot.rows,
                 lambda r: "all" if r["persona"] == ALL else "",
             )

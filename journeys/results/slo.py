@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from locust import events
 from locust.runners import WorkerRunner
 
+from journeys import journey_rate
 from journeys.events import JOURNEYS
 from journeys.option_sources import source_of
 from journeys.results import nothing_ran
@@ -56,6 +57,8 @@ MIN_PAYMENTS_FOR_DECLINE_CHECK = 30
 #: the wrong share.
 DECLINE_SIGMAS = 5.0
 HTTP_SCOPE = "http"
+#: ``--journey-rate``: the share of the starts asked for that may be dropped.
+MAX_DROPPED_SHARE = 0.01
 #: The check that fails a run without a single HTTP request.
 NO_REQUESTS_METRIC = "requests"
 
@@ -492,6 +495,46 @@ def _decline_checks(book: JourneyBook, personas: dict) -> list[Check]:
     return checks
 
 
+def _journey_rate_checks(environment, book: JourneyBook) -> list[Check]:
+    """``--journey-rate``: the users kept the pace, dropping at most ``MAX_DROPPED_SHARE`` of
+    the starts it asked for (``journeys.journey_rate``); none with the option off."""
+    options = environment.parsed_options
+    asked_per_s = journey_rate.rate(options)
+    total = book.total()
+    if not asked_per_s or not total.asked:
+        return []
+    share = total.dropped / total.asked
+    ok = share <= MAX_DROPPED_SHARE
+    users = journey_rate.paced_users(options)
+    figures = (
+        f"{total.dropped} of {total.asked} starts dropped ({share:.2%}) "
+        f"{'<=' if ok else '>'} {MAX_DROPPED_SHARE:.0%}"
+    )
+    where = f"run, {asked_per_s:g} journeys/s over {counted(users, 'user')}"
+    if ok:
+        message = f"journey rate held: {figures} ({where})"
+    else:
+        by_persona = {p: book.total(persona=p).dropped for p in book.personas()}
+        worst = max(by_persona, key=by_persona.get)
+        if len([p for p, n in by_persona.items() if n]) > 1:
+            where += f"; most by {worst}: {by_persona[worst]}"
+        message = (
+            f"journey rate not held: {figures} ({where}): the users could not keep the pace of a "
+            f"journey every {users / asked_per_s:.3g} s each, as their journeys took longer; "
+            "raise -u (or lower --journey-rate)"
+        )
+    return [
+        Check(
+            "run",
+            "journey_rate",
+            f"<= {plain(MAX_DROPPED_SHARE)}",
+            f"{share:.4f}",
+            ok,
+            message,
+        )
+    ]
+
+
 #: More checks, each ``targets -> [Check]``, from the parts that judge more than the requests
 #: and journeys: the load profile's phases (``journeys.profiles.hooks`` registers them; the
 #: profiles import the results, not the other way round).
@@ -541,6 +584,7 @@ def evaluate(
             verdict.checks += request_checks(journey, figures, targets)
         verdict.checks += _journey_checks(journey, book, targets)
     verdict.checks += _decline_checks(book, personas_of(environment))
+    verdict.checks += _journey_rate_checks(environment, book)
     for more in more_checks:
         verdict.checks += more(targets)
     verdict.checks += _run_health_checks(environment)

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from journeys import journey_rate
 from journeys.results import baseline
 from journeys.results.collector import book
 from journeys.results.distributed import lost_workers
@@ -30,7 +31,11 @@ def take(environment, extra_checks: Callable[[], Iterable[Check]] = tuple) -> Sn
     judge the test whose figures a reset cleared (its ``run_time``, its ``books``)."""
     shown = book.with_lost_workers(lost_workers(environment))
     verdict = evaluate(environment, shown)
-    rows = journey_rows(shown, personas_of(environment))
+    rows = journey_rows(
+        shown,
+        personas_of(environment),
+        with_pace=bool(journey_rate.rate(environment.parsed_options)),
+    )
     if verdict.judged:
         # --baseline: this run's rows against an earlier run's
         verdict.checks += baseline.checks(environment, rows)

@@ -158,6 +158,8 @@ class JourneyCounters:
     declined_journeys: int = 0
     retried_journeys: int = 0  # funnel: after a decline, the journey tried again
     duplicate_charges: int = 0
+    #: ``--journey-rate``: starts the pace asked for that came a whole interval late or more
+    dropped: int = 0
     durations: Histogram = field(default_factory=Histogram)
 
     def record(self, result: JourneyResult) -> None:
@@ -183,12 +185,18 @@ class JourneyCounters:
         self.declined_journeys += other.declined_journeys
         self.retried_journeys += other.retried_journeys
         self.duplicate_charges += other.duplicate_charges
+        self.dropped += other.dropped
         self.durations.merge(other.durations)
 
     @property
     def finished(self) -> int:
         """Journeys that reached a real outcome (interrupted ones left out)."""
         return sum(self.outcomes[outcome] for outcome in FINISHED_OUTCOMES)
+
+    @property
+    def asked(self) -> int:
+        """``--journey-rate``: the starts the pace asked for, made or dropped."""
+        return self.started + self.dropped
 
     @property
     def attempts_per_payment(self) -> float | None:
@@ -216,6 +224,7 @@ class JourneyCounters:
             "declined_journeys": self.declined_journeys,
             "retried_journeys": self.retried_journeys,
             "duplicate_charges": self.duplicate_charges,
+            "dropped": self.dropped,
             "durations": self.durations.to_dict(),
         }
 
@@ -231,6 +240,7 @@ class JourneyCounters:
             declined_journeys=int(data["declined_journeys"]),
             retried_journeys=int(data["retried_journeys"]),
             duplicate_charges=int(data["duplicate_charges"]),
+            dropped=int(data["dropped"]),
             durations=Histogram.from_dict(data["durations"]),
         )
 
@@ -260,6 +270,10 @@ class JourneyBook:
         # once per journey: the entry is nearly always there, so look before calling _entry
         (self.entries.get(key) or self._entry(journey, persona)).started += 1
         self.in_flight[key] += 1
+
+    def dropped(self, journey: str, persona: str, count: int) -> None:
+        """``count`` starts the pace asked for before this journey were dropped."""
+        self._entry(journey, persona).dropped += count
 
     def finished(self, result: JourneyResult) -> None:
         key = (result.journey, result.persona)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from journeys.results.baseline import COMPARED
 from journeys.results.baseline import SCOPE as BASELINE
 from journeys.results.snapshot import Snapshot
-from journeys.results.tables import fmt, pct
+from journeys.results.tables import fmt, paced, pct
 from journeys.wording import aligned
 
 COLUMNS = (
@@ -27,6 +27,15 @@ COLUMNS = (
     ("p99", 6, lambda r: fmt(r["p99_ms"])),
     ("max", 6, lambda r: fmt(r["max_ms"])),
 )
+#: ``--journey-rate`` only, after ``started``: the starts its pace asked for, and those dropped.
+PACE_COLUMNS = (
+    ("asked", 8, lambda r: r["asked"]),
+    ("dropped", 7, lambda r: r["dropped"]),
+)
+PACE_LEGEND = (
+    "asked = starts --journey-rate asked for; dropped = those missed, as the user's journey "
+    "before ran a whole interval or more past them"
+)
 #: Under the table: what its short headers count (the CSV and HTML report name them in full).
 LEGEND = (
     "ok = succeeded (customers, probes) or reconciled (operators); recov = paid after a decline; "
@@ -46,9 +55,12 @@ def _declines(row: dict) -> str:
 def _table(rows: list[dict]) -> list[str]:
     """Header, rule and one line per row; journey and persona left-aligned, numbers right
     (names never cut, so two personas sharing a long prefix stay apart)."""
-    header = [h for h, _, _ in COLUMNS]
-    cells = [[str(get(row)) for _, _, get in COLUMNS] for row in rows]
-    first, *lines = aligned([header, *cells], [m for _, m, _ in COLUMNS], left=2)
+    columns = COLUMNS
+    if paced(rows):
+        columns = (*COLUMNS[:3], *PACE_COLUMNS, *COLUMNS[3:])
+    header = [h for h, _, _ in columns]
+    cells = [[str(get(row)) for _, _, get in columns] for row in rows]
+    first, *lines = aligned([header, *cells], [m for _, m, _ in columns], left=2)
     return [first, "-" * len(first), *lines]
 
 
@@ -58,6 +70,8 @@ def lines(snapshot: Snapshot) -> list[str]:
     if snapshot.rows:
         out += _table(snapshot.rows)
         out.append(LEGEND)
+        if paced(snapshot.rows):
+            out.append(PACE_LEGEND)
     else:
         out.append("No journeys were recorded.")
     out.append("")

@@ -78,6 +78,31 @@ JOURNEY_COLUMNS = (
     *(f"funnel_{stage}" for stage in OPERATOR_FUNNEL_ENDS),
     "funnel_interrupted",
 )
+#: ``--journey-rate`` only: the starts its pace asked for and those dropped (a journey that
+#: ended a whole interval or more after its user's next start was due), after Started in the
+#: tables people read, last in the CSV.
+PACE_TITLES = (("asked", "Asked"), ("dropped", "Dropped"))
+PACE_COLUMNS = tuple(column for column, _ in PACE_TITLES)
+
+
+def paced(rows: list[dict[str, Any]]) -> bool:
+    """Whether ``rows`` are of a ``--journey-rate`` run (they carry the pace's columns)."""
+    return any("asked" in row for row in rows)
+
+
+def journey_titles(with_pace: bool) -> tuple[tuple[str, str], ...]:
+    """``JOURNEY_TITLES``, with the pace's columns after Started for a ``--journey-rate`` run."""
+    if not with_pace:
+        return JOURNEY_TITLES
+    at = len(_NAMES)
+    return (*JOURNEY_TITLES[:at], *PACE_TITLES, *JOURNEY_TITLES[at:])
+
+
+def journey_columns(with_pace: bool) -> tuple[str, ...]:
+    """``JOURNEY_COLUMNS``, with the pace's at the end for a ``--journey-rate`` run."""
+    return (*JOURNEY_COLUMNS, *PACE_COLUMNS) if with_pace else JOURNEY_COLUMNS
+
+
 MIX_TITLES = (
     ("persona", "Persona"),
     ("user_class", "User class"),
@@ -176,9 +201,14 @@ def funnel_stages_of_row(row: dict[str, Any]) -> list[tuple[str, int]]:
 
 
 def journey_row(
-    journey: str, persona: str, counters: JourneyCounters, configured: float | None
+    journey: str,
+    persona: str,
+    counters: JourneyCounters,
+    configured: float | None,
+    with_pace: bool = False,
 ) -> dict[str, Any]:
     d = counters.durations
+    pace = {"asked": counters.asked, "dropped": counters.dropped} if with_pace else {}
     return {
         "journey": journey,
         "persona": persona,
@@ -201,20 +231,24 @@ def journey_row(
         "funnel_retried": counters.retried_journeys,
         **_funnel_end_columns(journey, counters.outcomes),
         "funnel_interrupted": counters.outcomes["interrupted"],
+        **pace,
     }
 
 
-def journey_rows(book: JourneyBook, personas: dict) -> list[dict[str, Any]]:
-    """One row per journey × persona, then an ``All`` row per journey."""
+def journey_rows(
+    book: JourneyBook, personas: dict, with_pace: bool = False
+) -> list[dict[str, Any]]:
+    """One row per journey × persona, then an ``All`` row per journey (``with_pace``: a
+    ``--journey-rate`` run's, with the starts asked and dropped)."""
     rows = []
     for journey in book.journeys():
         for persona in book.personas(journey):
             configured = configured_decline_rate(book, personas, journey, persona)
-            rows.append(
-                journey_row(journey, persona, book.get(journey, persona), configured)
-            )
+            counters = book.get(journey, persona)
+            rows.append(journey_row(journey, persona, counters, configured, with_pace))
         configured = configured_decline_rate(book, personas, journey, ALL)
-        rows.append(journey_row(journey, ALL, book.total(journey), configured))
+        total = book.total(journey)
+        rows.append(journey_row(journey, ALL, total, configured, with_pace))
     return rows
 
 

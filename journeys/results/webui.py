@@ -30,6 +30,7 @@ from locust.runners import (
 from locust.util.date import format_safe_timestamp
 from werkzeug.datastructures import ImmutableMultiDict
 
+from journeys import journey_rate
 from journeys.results import csv_report, html_report, ledger
 from journeys.results.slo import (
     CHECK_TITLES,
@@ -47,6 +48,8 @@ from journeys.results.tables import (
     MIX_TITLES,
     display,
     funnel_stages_of_row,
+    journey_titles,
+    paced,
     pct,
 )
 from journeys.start_form import refusal, restore_field_names, start_form_sent
@@ -217,7 +220,12 @@ def slo_rows(verdict: Verdict, live: bool = False) -> list[dict[str, Any]]:
 
 def extended_stats(snapshot: Snapshot, live: bool = False) -> list[dict[str, Any]]:
     return [
-        {"key": "journeys", "data": _in_order(_cells(JOURNEY_TITLES, snapshot.rows))},
+        {
+            "key": "journeys",
+            "data": _in_order(
+                _cells(journey_titles(paced(snapshot.rows)), snapshot.rows)
+            ),
+        },
         {"key": "journey-funnel", "data": _in_order(_funnel_rows(snapshot.rows))},
         {"key": "persona-mix", "data": _in_order(_cells(MIX_TITLES, snapshot.mix))},
         {
@@ -335,6 +343,12 @@ def add_tabs(environment, web_ui=None, **_kwargs) -> None:
         environment.parsed_options.web_base_path if environment.parsed_options else ""
     ) or ""
     base = base.rstrip("/")
+    # --journey-rate (not in the start form: fixed for the session) adds Asked and Dropped
+    with_pace = bool(journey_rate.rate(environment.parsed_options))
+    tables = [
+        (key, journey_titles(with_pace) if key == "journeys" else table)
+        for key, _, table in TABS
+    ]
     web_ui.template_args.update(
         extended_tabs=[{"title": title, "key": key} for key, title, _ in TABS],
         extended_tables=[
@@ -342,7 +356,7 @@ def add_tabs(environment, web_ui=None, **_kwargs) -> None:
                 "key": key,
                 "structure": [{"key": ui_key(k), "title": t} for k, t in table],
             }
-            for key, _, table in TABS
+            for key, table in tables
         ],
         extended_csv_files=[
             {"href": "./journeys/csv", "title": "Download journeys CSV"},
