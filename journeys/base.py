@@ -6,9 +6,8 @@ import time
 from dataclasses import dataclass
 from typing import Self
 
-import gevent
 from gevent import GreenletExit
-from locust import SequentialTaskSet, constant
+from locust import SequentialTaskSet
 from locust.exception import InterruptTaskSet, StopUser
 
 from journeys import tracing
@@ -103,7 +102,8 @@ class Journey(SequentialTaskSet):
     journey's duration can exclude it. With ``--journey-rate`` the user's pace takes its place.
     """
 
-    wait_time = constant(0)
+    #: Locust's wait after each task: none, but ``think``'s pause when it passes one (``_pause``)
+    _pause_s = 0.0
     #: Journeys that should hand control back to the user after one pass (users with several journeys).
     one_pass = False
 
@@ -123,11 +123,24 @@ class Journey(SequentialTaskSet):
         """The persona's think time before the journey starts, or with ``--journey-rate`` the
         wait for the user's next start (``journeys.journey_rate``)."""
         if self.pace is not None:
-            self.dropped = self.pace.wait()
+            self.dropped = self.pace.wait(self._pause)
             return
         p = self.persona
         if p.wait_max > 0:
-            gevent.sleep(self.data.rng.uniform(p.wait_min, p.wait_max))
+            self._pause(self.data.rng.uniform(p.wait_min, p.wait_max))
+
+    def wait_time(self) -> float:
+        """Locust's wait between tasks: 0, or once the pause ``_pause`` asked for."""
+        seconds, self._pause_s = self._pause_s, 0.0
+        return seconds
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep ``seconds`` in Locust's ``wait``, where a stopping user stops (``StopUser``,
+        or at once): a plain sleep inside the task kept it running, so with ``--stop-timeout``
+        a user thinking (or waiting for its pace) when the run ended woke up and started a
+        journey after the end."""
+        self._pause_s = seconds
+        self.wait()
 
     def start(self, journey: str) -> JourneyRun:
         if self.dropped:

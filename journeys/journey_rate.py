@@ -92,18 +92,17 @@ class Pace:
         self.offset = offset
         self.due: float | None = None
 
-    def wait(self) -> int:
-        """Sleep until the next start is due; the whole intervals missed (dropped starts)."""
+    def wait(self, sleep=gevent.sleep) -> int:
+        """Sleep (``sleep(seconds)``) until the next start is due; the whole intervals missed
+        (dropped starts)."""
         now = time.monotonic()
         if self.due is None:
             self.due = now + self.offset
         late = now - self.due
-        if late < 0:
-            gevent.sleep(-late)
-            dropped = 0
-        else:
-            dropped = int(late // self.interval)
+        dropped = int(late // self.interval) if late >= 0 else 0
         self.due += (dropped + 1) * self.interval
+        if late < 0:
+            sleep(-late)
         return dropped
 
 

@@ -7,6 +7,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 import time
 
 import pytest
@@ -39,6 +40,8 @@ RUNS = {
     "test_a_slow_service_with_too_few_users_drops_starts_and_fails": (
         ("--latency-ms", "400"), 2, "3s",
     ),
+    # 2 users at 0.8/s: a start every 2.5 s each, the second ones mostly after the 3 s
+    "test_a_user_waiting_for_its_pace_at_the_end_starts_no_journey": ((), 2, "3s", "0.8"),
 }  # fmt: skip
 
 
@@ -46,10 +49,10 @@ RUNS = {
 def rate_runs(request):
     services = OwnServices()
 
-    def plan(flags, users, run_time):
+    def plan(flags, users, run_time, rate=str(RATE)):
         def for_folder(folder):
             personas = write_personas(folder, SLOW_THINKER)
-            args = ("--journey-rate", str(RATE), "--seed", "5")
+            args = ("--journey-rate", rate, "--seed", "5", "--stop-timeout", "5")
             return RunPlan(flags, args, personas, users=users, run_time=run_time)
 
         return for_folder
@@ -117,6 +120,22 @@ def test_a_slow_service_with_too_few_users_drops_starts_and_fails(request, rate_
     assert '">Asked</th><th class="">Dropped</th>' in html
 
 
+def test_a_user_waiting_for_its_pace_at_the_end_starts_no_journey(request, rate_runs):
+    """A user waiting for its next start (or thinking) when the run time ends stops there, as
+    during Locust's own wait_time: with --stop-timeout 5 it woke after the run's end, started a
+    journey and paid (the run ended 2 s late)."""
+    case = case_result(rate_runs, request)
+    run, service = case.locust_run(), case.context
+    assert run.returncode == 0, run.output[-3000:]
+    (end,) = re.findall(
+        r"\[([\d-]+ [\d:,]+)\] \S+ --run-time limit reached", run.output
+    )
+    ended = dt.datetime.strptime(end, "%Y-%m-%d %H:%M:%S,%f").timestamp()  # local time
+    times = payment_times(service)
+    assert times and max(times) < ended + 0.2, (ended, times)
+    assert "Shutting down" in run.output.split("--run-time limit reached")[1]
+
+
 def test_a_web_ui_test_on_forked_workers_keeps_the_rate_of_its_form(tmp_path, service):
     """``--processes 2`` and the web UI: the form's 4 users at 10/s give 10 journeys/s in
     total, not twice that (each worker pacing for the whole test) nor a quarter (the workers
@@ -176,12 +195,12 @@ def test_a_late_journey_drops_the_starts_it_missed_and_does_not_catch_up(monkeyp
     again to catch up."""
     clock = [0.0]
     monkeypatch.setattr("journeys.journey_rate.time.monotonic", lambda: clock[0])
-    monkeypatch.setattr(
-        "journeys.journey_rate.gevent.sleep",
-        lambda s: clock.__setitem__(0, clock[0] + s),
-    )
+
+    def sleep(seconds: float) -> None:
+        clock[0] += seconds
+
     pace = Pace(interval=1.0, offset=0.0)
-    assert pace.wait() == 0 and clock[0] == 0.0
+    assert pace.wait(sleep) == 0 and clock[0] == 0.0
     clock[0] = 3.5
-    assert pace.wait() == 2 and clock[0] == 3.5
-    assert pace.wait() == 0 and clock[0] == 4.0
+    assert pace.wait(sleep) == 2 and clock[0] == 3.5
+    assert pace.wait(sleep) == 0 and clock[0] == 4.0
