@@ -40,7 +40,10 @@ USERS_KEY = "journey_rate_users"
 
 def journeys_per_second(text: str) -> float:
     """``--journey-rate``: journeys per second, above 0."""
-    fix = "give journeys per second above 0, e.g. --journey-rate 20, or leave it out to keep the personas' think time"
+    fix = (
+        "give journeys per second above 0, e.g. --journey-rate 20, or leave it out to keep "
+        "the personas' think time"
+    )
     try:
         value = finite_number(text)
     except argparse.ArgumentTypeError as exc:
