@@ -26,10 +26,12 @@ import logging
 import time
 
 import gevent
+from flask import request
 from locust import events
 from locust.runners import WorkerRunner
 
 from journeys.argtypes import finite_number
+from journeys.start_form import refusal, set_form_values, start_form_sent
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,31 @@ def add_option(group) -> None:
 def rate(options) -> float | None:
     """The run's ``--journey-rate``, None when off."""
     return getattr(options, OPTION, None) if options is not None else None
+
+
+@events.init.add_listener
+def refuse_the_rate_in_the_start_form(environment, web_ui=None, **_kwargs) -> None:
+    """``journey_rate`` posted to ``/swarm`` (the form has no such field; a script may send
+    one) is refused: Locust kept it as a string (a TypeError in every user of a run without
+    the option), and the Journeys tab's columns follow the option Locust started with. The
+    internal ``USERS_KEY`` is dropped: the test's start sets it."""
+    if web_ui is None or isinstance(environment.runner, WorkerRunner):
+        return
+
+    @web_ui.app.before_request
+    def _no_rate_per_test():
+        if not start_form_sent(web_ui):
+            return None
+        if USERS_KEY in request.form:
+            set_form_values(USERS_KEY, [])
+        if OPTION not in request.form:
+            return None
+        problem = (
+            "--journey-rate is set as Locust starts (the command line, LOCUST_JOURNEY_RATE or "
+            "a config file), not per test: start Locust again with it. The test was not started."
+        )
+        log.error("%s", problem)
+        return refusal(environment, problem)
 
 
 @events.test_start.add_listener
