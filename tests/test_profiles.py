@@ -531,10 +531,20 @@ def test_a_knee_not_compared_says_so():
         ({"profile": "bogus", "run_time": "10s"}, "unknown load profile 'bogus'"),
         ({"profile": "bogus"}, "unknown load profile 'bogus'"),
         ({"profile": "spike"}, "The spike profile needs a run time: fill in"),
+        (
+            {"profile": "spike", "run_time": "60s", "spike_multiplier": "100000"},
+            "--spike-multiplier 100000 makes a peak of 200,000 users (-u 2 × 100000)",
+        ),
+        (
+            {"profile": "spike", "run_time": "60s", "spike_multiplier": "0.5"},
+            "spike_multiplier: must be > 1 (the peak is users × this), got 0.5",
+        ),
     ],
 )
 def test_the_start_form_names_what_is_wrong_with_its_profile(form, needle):
-    """A mistyped Profile field read 'The None profile needs a run time' even with a run time."""
+    """A mistyped Profile field read 'The None profile needs a run time' even with a run time.
+    The form's spike multiplier (Custom parameters) is checked as the command line's is: 100000
+    started a test that logged the refusal only once it had begun."""
     import argparse
     from types import SimpleNamespace
 
@@ -546,7 +556,10 @@ def test_the_start_form_names_what_is_wrong_with_its_profile(form, needle):
     locust_ui.add_url_rule("/swarm", "swarm", lambda: "", methods=["POST"])
     app = Flask(__name__)
     app.register_blueprint(locust_ui)
-    options = argparse.Namespace(profile=None, run_time=None, reset_stats=False)
+    options = argparse.Namespace(
+        profile=None, run_time=None, reset_stats=False, spike_multiplier=5.0,
+        spike_at=None, spike_duration=None, spike_spawn_rate=None,
+    )  # fmt: skip
     environment = SimpleNamespace(runner=None, parsed_options=options, host="http://h")
     data = {"user_count": "2", "spawn_rate": "2", **form}
     with app.test_request_context("/swarm", method="POST", data=data):

@@ -429,6 +429,19 @@ def bad_env_runs(request, idle_service):
         ({"LOCUST_USERS": "0"}, "is 0: a run without the web UI needs at least 1 user"),
         ({"LOCUST_SPAWN_RATE": "-2"}, "-r/--spawn-rate: must be > 0"),
         ({"LOCUST_PROFILE": "spiky"}, "unknown load profile 'spiky'"),
+        (
+            # a typo for 10: the spike would have started 10 million users
+            {
+                "LOCUST_PROFILE": "spike",
+                "LOCUST_SPIKE_MULTIPLIER": "100000",
+                "LOCUST_USERS": "100",
+            },
+            (
+                "--spike-multiplier 100000 makes a peak of 10,000,000 users (-u 100 × 100000); "
+                "the multiplier is at most 100 (a peak of 10,000 users from -u 100). Lower "
+                "--spike-multiplier (default 5), or raise -u"
+            ),
+        ),
         ({"LOCUST_SLO_P95_MS": "-1"}, "--slo-p95-ms"),
         ({"LOCUST_SLO_ERROR_RATE": "2"}, "--slo-error-rate"),
         ({"LOCUST_REQUEST_TIMEOUT": "0"}, "--request-timeout"),
@@ -531,6 +544,7 @@ def bad_env_runs(request, idle_service):
         "users-zero",
         "spawn-rate-negative",
         "unknown-profile",
+        "spike-multiplier-too-high",
         "slo-p95",
         "slo-error-rate",
         "request-timeout",

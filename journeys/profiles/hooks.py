@@ -33,6 +33,7 @@ from journeys.profiles.schedule import (
     build_schedule,
     profile_name,
     profile_of,
+    spike_multiplier,
 )
 from journeys.profiles.shape import LoadProfile
 from journeys.results import end_of_run, slo
@@ -114,6 +115,14 @@ def _on_phase(environment, msg, **_kwargs) -> None:
     book.enter(msg.data)
 
 
+def _form_value(field: str, parse):
+    """The start form's ``field`` parsed as its option's type; a bad one names the field."""
+    try:
+        return parse(request.form[field])
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{field}: {exc}") from None
+
+
 def _check_start_form(environment):
     """Web UI "Start": the form's Profile field picks the profile; a bad one is refused."""
     if request.method != "POST" or request.endpoint != "locust.swarm":
@@ -141,6 +150,9 @@ def _check_start_form(environment):
         options.spawn_rate = float(request.form.get("spawn_rate") or 1)
         run_time = request.form.get("run_time")
         options.run_time = parse_timespan(run_time) if run_time else None
+        multiplier = request.form.get("spike_multiplier")  # under Custom parameters
+        if multiplier:
+            options.spike_multiplier = _form_value("spike_multiplier", spike_multiplier)
         build_schedule(options)
     except (argparse.ArgumentTypeError, ProfileConfigError) as exc:
         message = str(exc).replace(" No traffic was sent.", "")

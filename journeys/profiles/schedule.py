@@ -27,6 +27,10 @@ DEFAULT_PROFILE = "steady"
 DOCS = "docs/profiles.md"
 
 DEFAULT_SPIKE_MULTIPLIER = 5.0
+#: The highest --spike-multiplier: a peak of 100 × the baseline leaves the baseline 1% of the
+#: peak's users, too few to compare the peak with; more is a typo (100000 for 10), whose peak of
+#: millions of users Locust would try to start at once. docs/profiles.md says why.
+MAX_SPIKE_MULTIPLIER = 100.0
 DEFAULT_SPIKE_AT = 1 / 3  # of the run time
 DEFAULT_SPIKE_DURATION = 1 / 3
 DEFAULT_SOAK_WINDOW = 0.2  # first and last 20% of the hold
@@ -98,7 +102,8 @@ def profile_name(text: str) -> str:
     return name
 
 
-def _multiplier(text: str) -> float:
+def spike_multiplier(text: str) -> float:
+    """``--spike-multiplier``: more than 1 (the cap needs ``-u``: ``_spike`` checks it)."""
     value = finite_number(text)
     if value <= 1:
         raise argparse.ArgumentTypeError(
@@ -130,10 +135,10 @@ def add_options(parser) -> None:
     )
     group.add_argument(
         "--spike-multiplier",
-        type=_multiplier,
+        type=spike_multiplier,
         default=DEFAULT_SPIKE_MULTIPLIER,
         env_var="LOCUST_SPIKE_MULTIPLIER",
-        help="spike: peak users = users × this (default 5).",
+        help="spike: peak users = users × this (default 5, at most 100).",
     )
     group.add_argument(
         "--spike-at",
@@ -272,6 +277,16 @@ def _ramp_up(users: int, rate: float) -> float:
 
 def _spike(options, users: int, rate: float, run_time: float) -> list[Phase]:
     peak = max(users + 1, round(users * options.spike_multiplier))
+    multiplier = options.spike_multiplier
+    if multiplier > MAX_SPIKE_MULTIPLIER:
+        most = round(users * MAX_SPIKE_MULTIPLIER)
+        raise ProfileConfigError(
+            f"--spike-multiplier {multiplier:g} makes a peak of {_many(peak)} users "
+            f"(-u {users} × {multiplier:g}); the multiplier is at most "
+            f"{MAX_SPIKE_MULTIPLIER:g} (a peak of {most:,} users from -u {users}). Lower "
+            f"--spike-multiplier (default {DEFAULT_SPIKE_MULTIPLIER:g}), or raise -u for a "
+            f"bigger baseline. See {DOCS}. No traffic was sent."
+        )
     spike_at = _span_of(options.spike_at) or Span(DEFAULT_SPIKE_AT, True)
     at = _whole(spike_at.seconds(run_time))
     duration = _whole(
@@ -305,6 +320,11 @@ def _spike(options, users: int, rate: float, run_time: float) -> list[Phase]:
         Phase("peak", at, at + duration, peak, jump_rate),
         Phase("recovery", at + duration, run_time, users, jump_rate),
     ]
+
+
+def _many(count: int) -> str:
+    """``10,000,000``; a count too long to read (``--spike-multiplier 1e300``) as ``1.0e+302``."""
+    return f"{count:,}" if count < 10**12 else f"{count:.1e}"
 
 
 def _check_the_jumps(
