@@ -25,6 +25,7 @@ from journeys.argtypes import (
     writable_file,
 )
 from journeys.option_sources import name_the_source_of_bad_values
+from journeys.option_typos import name_one_dash_typos
 from journeys.preflight import master_port_problem, web_port_problem
 from journeys.results import baseline, junit_report, reconcile_run
 from journeys.setup_stop import stop
@@ -138,6 +139,7 @@ def forked_workers_port_problem(known) -> str | None:
 @events.init_command_line_parser.add_listener
 def add_options(parser) -> None:
     name_the_source_of_bad_values(parser)
+    name_one_dash_typos(parser)  # a typo's message, not the one argparse made of it
     group = parser.add_argument_group("payment load generator")
     group.add_argument(
         "--personas",

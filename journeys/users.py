@@ -32,6 +32,7 @@ from journeys.client import PaymentApi
 from journeys.customer import CheckoutJourney
 from journeys.data import PaymentData, build_pools
 from journeys.operator import BatchReportJourney
+from journeys.option_typos import did_you_mean
 from journeys.options import locust_options_early
 from journeys.personas import Persona, PersonaFileError, class_name, load_personas
 from journeys.probes import EdgeProbesJourney, ErrorProbesJourney
@@ -268,8 +269,7 @@ def stray_option_value(parser, values: list[str]) -> str | None:
             or any(name.startswith(option) for name in known)  # argparse takes a prefix
         ):
             continue
-        close = difflib.get_close_matches(option, known, n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
+        hint = did_you_mean(option, known)
         return (
             f"unknown option {option}{hint}: its value '{value}' was read as a persona class. "
             "Fix the option's name: Locust's options are in locust --help, this tool's in the "

@@ -20,11 +20,13 @@ from tests.conftest import (
     TOKEN,
     OwnServices,
     RunPlan,
+    case_result,
     empty_tables,
     locust_command,
     locust_env,
     locust_process,
     processes_args,
+    run_cases,
     run_locust,
     run_processes,
     write_personas,
@@ -169,22 +171,52 @@ def test_an_unknown_persona_class_names_the_classes(
     assert idle_service.query("SELECT COUNT(*) FROM payments") == [(0,)]
 
 
-def test_a_misspelled_option_is_named_not_its_value(tmp_path, idle_service):
+@pytest.fixture(scope="module")
+def misspelled_option_runs(request, idle_service):
+    """test_a_misspelled_option_is_named_not_its_value's runs, two at once (each only starts
+    up and stops)."""
+
+    def start(folder, params):
+        personas = write_personas(folder, *MIX)
+        command = locust_command(folder, *params["args"], personas=personas)
+        return command, locust_env(idle_service.url), None
+
+    return run_cases(request, "test_a_misspelled_option_is_named_not_its_value", start)
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (
+            ["--junitxml", "reports/junit.xml"],
+            (
+                "unknown option --junitxml (did you mean --junit-xml?): its value "
+                "'reports/junit.xml' was read as a persona class"
+            ),
+        ),
+        (
+            ["-users", "5"],
+            (
+                "unknown option -users (did you mean --users?): a long option takes two "
+                "dashes. Locust's options are in locust --help, this tool's in the README's tables"
+            ),
+        ),
+        (["-x", "5"], "unknown option -x. Locust's options are in locust --help"),
+    ],
+    ids=["two-dashes", "one-dash", "one-letter"],
+)
+def test_a_misspelled_option_is_named_not_its_value(
+    request, misspelled_option_runs, idle_service, args, needle
+):
     """``--junitxml reports/junit.xml`` (pytest's spelling of ``--junit-xml``): argparse set
     the option it does not know aside and gave its value to the user classes, and the run
     stopped on "unknown persona class 'reports/junit.xml'", naming neither the option nor
-    the fix."""
-    personas = write_personas(tmp_path, *MIX)
-    run = run_locust(
-        tmp_path, idle_service.url, "--junitxml", "reports/junit.xml",
-        personas=personas, timeout=25,
-    )  # fmt: skip
+    the fix. With one dash, ``-users 5`` was "-u/--users: invalid int value: 'sers' (set by
+    users = 10 in locust.conf ...)" and ``-x 5`` "unknown persona class '5'"."""
+    run = case_result(misspelled_option_runs, request)
     assert run.returncode == 2, run.output[-2000:]
-    assert (
-        "unknown option --junitxml (did you mean --junit-xml?): its value "
-        "'reports/junit.xml' was read as a persona class" in run.output
-    ), run.output[-2000:]
-    assert "unknown persona class" not in run.output
+    assert needle in run.output, run.output[-2000:]
+    assert "persona class '" not in run.output and "invalid int" not in run.output
     assert idle_service.query("SELECT COUNT(*) FROM payments") == [(0,)]
 
 
