@@ -8,6 +8,8 @@ options (``journeys.options``) and the modules that check values after parsing
 
 from __future__ import annotations
 
+import sys
+
 from journeys.scrub import scrub, secrets_from_env
 
 
@@ -58,7 +60,7 @@ def _action_named_in(parser, message: str):
 def _source_of(parser, action) -> str | None:
     """The ``LOCUST_*`` variable or config file line that gave the option its value; None when
     it came from the command line (configargparse then ignores the other two)."""
-    if action is None:
+    if action is None or _stuck_to_its_short_option(action):
         return None
     for source, settings in parser.get_source_to_settings_dict().items():
         for key, (setting_action, value) in settings.items():
@@ -67,6 +69,21 @@ def _source_of(parser, action) -> str | None:
             if setting_action is action and source.startswith("config_file|"):
                 return f"{key} = {value} in {source.partition('|')[2]}"
     return None
+
+
+def _stuck_to_its_short_option(action) -> bool:
+    """``-uabc``: the value typed after the option's short form, which configargparse does not
+    see on the command line, so it names the ``LOCUST_*`` variable or config line it set aside
+    as the value's source (``invalid int value: 'abc' (set by LOCUST_USERS='10')``)."""
+    shorts = [
+        name for name in action.option_strings if len(name) == 2 and name[1] != "-"
+    ]
+    for arg in sys.argv[1:]:
+        if arg == "--":
+            break
+        if any(arg.startswith(name) and len(arg) > 2 for name in shorts):
+            return True
+    return False
 
 
 def env_var_names() -> set[str]:

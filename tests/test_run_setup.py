@@ -179,7 +179,10 @@ def misspelled_option_runs(request, idle_service):
     def start(folder, params):
         personas = write_personas(folder, *MIX)
         command = locust_command(folder, *params["args"], personas=personas)
-        return command, locust_env(idle_service.url), None
+        if params["args"] == ["-uabc"]:  # the users from LOCUST_USERS, not --users
+            at = command.index("--users")
+            del command[at : at + 2]
+        return command, locust_env(idle_service.url, {"LOCUST_USERS": "10"}), None
 
     return run_cases(request, "test_a_misspelled_option_is_named_not_its_value", start)
 
@@ -202,8 +205,10 @@ def misspelled_option_runs(request, idle_service):
             ),
         ),
         (["-x", "5"], "unknown option -x. Locust's options are in locust --help"),
+        # a short option with its value stuck to it is the command line's, not LOCUST_USERS'
+        (["-uabc"], "argument -u/--users: invalid int value: 'abc'\n"),
     ],
-    ids=["two-dashes", "one-dash", "one-letter"],
+    ids=["two-dashes", "one-dash", "one-letter", "stuck-value"],
 )
 def test_a_misspelled_option_is_named_not_its_value(
     request, misspelled_option_runs, idle_service, args, needle
@@ -212,11 +217,12 @@ def test_a_misspelled_option_is_named_not_its_value(
     the option it does not know aside and gave its value to the user classes, and the run
     stopped on "unknown persona class 'reports/junit.xml'", naming neither the option nor
     the fix. With one dash, ``-users 5`` was "-u/--users: invalid int value: 'sers' (set by
-    users = 10 in locust.conf ...)" and ``-x 5`` "unknown persona class '5'"."""
+    users = 10 in locust.conf ...)" and ``-x 5`` "unknown persona class '5'". ``-uabc`` with
+    ``LOCUST_USERS=10`` was "invalid int value: 'abc' (set by LOCUST_USERS='10' ...)"."""
     run = case_result(misspelled_option_runs, request)
     assert run.returncode == 2, run.output[-2000:]
     assert needle in run.output, run.output[-2000:]
-    assert "persona class '" not in run.output and "invalid int" not in run.output
+    assert "persona class '" not in run.output and "(set by" not in run.output
     assert idle_service.query("SELECT COUNT(*) FROM payments") == [(0,)]
 
 
