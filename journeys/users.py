@@ -16,6 +16,7 @@ import sys
 import time
 import types
 
+import gevent
 from locust import FastHttpUser, constant, events
 from locust.runners import MasterRunner, WorkerRunner
 from locust.user.task import DefaultTaskSet
@@ -288,12 +289,21 @@ def _closest_class(text: str) -> str | None:
     return close[0] if close else None
 
 
+#: Seconds a worker's pool build may hold the gevent loop before it lets the loop run.
+POOL_BUILD_SLICE_S = 0.05
+
+
 @events.test_start.add_listener
 def build_data_pools(environment, **_kwargs) -> None:
     """Build every persona's data pools before the first user starts (workers know the seed by now).
 
-    Building one takes Faker ~0.1 s per locale and blocks the whole process: done by the first
-    user of a persona, mid-test, it would add that to the time of every request in flight.
+    Building one takes Faker ~0.05-0.2 s per locale and blocks the whole process: done by the
+    first user of a persona, mid-test, it would add that to the time of every request in
+    flight. Built in one go, many locales held a worker's loop for seconds, and its master,
+    hearing no heartbeat for 3 s, took it for missing and stopped the test. So a worker lets
+    its loop run between personas once a slice of building is over (``gevent.sleep(0)`` would
+    not poll sockets). A standalone run does not: the web UI starts a test in a greenlet that
+    the next start form (an edit of the test) kills, which would cut ``test_start`` short.
     """
     options = environment.parsed_options
     if options is None or isinstance(environment.runner, MasterRunner):
@@ -301,9 +311,13 @@ def build_data_pools(environment, **_kwargs) -> None:
     personas = [
         cls.persona for cls in environment.user_classes if hasattr(cls, "persona")
     ]
-    started = time.perf_counter()
+    let_the_loop_run = isinstance(environment.runner, WorkerRunner)
+    started = slice_began = time.perf_counter()
     for persona in personas:
         build_pools(persona, options.seed)
+        if let_the_loop_run and time.perf_counter() - slice_began > POOL_BUILD_SLICE_S:
+            gevent.sleep(0.001)
+            slice_began = time.perf_counter()
     log.info(
         "data pools ready for %s (%s) in %.2f s",
         counted(len(personas), "persona"),

@@ -9,6 +9,7 @@ run equals the generator's own ledger (``PREFIX_ledger.csv``) of confirmed payme
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 import signal
 import subprocess
@@ -578,6 +579,36 @@ def test_bad_env_values_stop_before_any_traffic(
     assert proc.returncode == 2, output[-2000:]
     assert needle in output and "Traceback" not in output, output[-2000:]
     assert service.query("SELECT count(*) FROM payments") == [(0,)]
+
+
+def test_a_worker_building_many_locales_keeps_sending_heartbeats(tmp_path, service):
+    """A worker builds its data pools at test start, ~0.05-0.2 s of Faker per locale. In one
+    go, all of Faker's locales held its loop for 4-7 s here: no heartbeat went out, and after
+    3 s its master logged "failed to send heartbeat, setting state to missing. The last
+    worker went missing, stopping test." (exit 1). The build lets the loop run between
+    personas, so the heartbeats go on."""
+    from faker.config import AVAILABLE_LOCALES
+
+    locales = sorted(set(AVAILABLE_LOCALES) - {"fr_QC"})  # deprecated: refused
+    rows = [
+        f"shopper_{chr(97 + i // 26)}{chr(97 + i % 26)},customer,1,visa,USD,5,50,0,1,,{locale},1,2"
+        for i, locale in enumerate(locales)
+    ]
+    personas = write_personas(tmp_path, *rows)
+    run = run_locust(
+        tmp_path, service.url, users=1, run_time="6s", workers=1, personas=personas
+    )
+    [worker] = run.worker_outputs
+    built = re.search(
+        r"data pools ready for \d+ personas \(\d+ locales\) in ([\d.]+) s", worker
+    )
+    assert built, worker[-3000:]
+    if float(built.group(1)) < 3.5:  # the master waits 3 s for a heartbeat
+        pytest.skip(
+            f"the build took {built.group(1)} s here: too short to miss heartbeats"
+        )
+    assert "failed to send heartbeat" not in run.output, run.output[-3000:]
+    assert "went missing" not in run.output, run.output[-3000:]
 
 
 def test_a_worker_with_other_personas_stops_the_run_with_exit_2(tmp_path, idle_service):
