@@ -261,14 +261,15 @@ docker rm "$waiting" >/dev/null
 [ "$took" -le 5 ] || fail "docker stop of a worker took ${took}s (SIGTERM ignored until the SIGKILL)"
 ok "stopped in ${took}s"
 
-step "workers for a standalone generator (--scale worker=N without LOCUST_EXPECT_WORKERS) stop at once"
+step "workers for a standalone generator (--scale worker=N without LOCUST_EXPECT_WORKERS) stop after WORKER_MASTER_WAIT"
 set +e
 # (timeout runs a command, not the compose function: the merged file it wrote last; without the
 # fix the worker waits for good)
-out=$(timeout 60 $COMPOSE -f "$work/compose.yml" --profile workers run --rm -T --no-deps worker 2>&1)
+out=$(timeout 60 $COMPOSE -f "$work/compose.yml" --profile workers run --rm -T --no-deps \
+  -e WORKER_MASTER_WAIT=2 worker 2>&1)
 rc=$?
 set -e
-[ "$rc" = 2 ] && grep -q 'This worker has no master: LOCUST_EXPECT_WORKERS is 0 or unset' <<<"$out" \
+[ "$rc" = 2 ] && grep -q 'This worker has no master: LOCUST_EXPECT_WORKERS=0 (docker-compose.yml' <<<"$out" \
   || fail "a worker without a master: exit $rc, $(tail -n 3 <<<"$out")"
 ok "exit code 2, the fix named"
 
