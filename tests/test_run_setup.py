@@ -226,6 +226,32 @@ def test_a_misspelled_option_is_named_not_its_value(
     assert idle_service.query("SELECT COUNT(*) FROM payments") == [(0,)]
 
 
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["-users=5"], "unknown option -users (did you mean --users?)"),
+        (["-spawnrate", "3"], "unknown option -spawnrate (did you mean --spawn-rate?)"),
+        (["-x=5"], "unknown option -x."),
+        # short options with their values stuck to them, a negative number
+        (["-u5", "-t5s", "-Lwarning", "-flocustfile", "-5"], None),
+        (["--tags", "a", "--", "-users"], None),  # after --, a value
+    ],
+)
+def test_one_dash_typos_are_told_from_short_options(args, named):
+    """What ``-users=5`` or ``-spawnrate 3`` is named, and which words are no typo: a short
+    option with its value stuck to it, a negative number, anything after ``--``."""
+    from locust.argument_parser import get_empty_argument_parser, setup_parser_arguments
+
+    from journeys.option_typos import one_dash_typo
+
+    parser = get_empty_argument_parser()
+    setup_parser_arguments(parser)
+    problem = one_dash_typo(parser, args)
+    assert (problem and problem.split(":")[0].split(". ")[0]) == (
+        named and named.rstrip(".")
+    ), problem
+
+
 def test_a_class_after_tags_is_named_as_a_class(tmp_path, idle_service):
     """``--tags`` takes every word after it: ``locust --tags checkout BetaShopper`` read the
     class as a tag, and the message listed tags only, leaving the user to find out why."""
