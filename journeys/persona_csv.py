@@ -36,7 +36,19 @@ class PersonaFileError(Exception):
         super().__init__("\n".join(lines))
 
 
-def read_text(path: Path) -> str:
+#: What to do about a personas file that is missing, or not CSV at all (``read_text``'s defaults).
+PERSONAS_MISSING_FIX = "Pass --personas PATH (or LOCUST_PERSONAS) pointing at a personas CSV, or restore personas.csv"
+PERSONAS_BINARY_FIX = "Point --personas at the personas CSV"
+
+
+def read_text(
+    path: Path,
+    missing_fix: str = PERSONAS_MISSING_FIX,
+    binary_fix: str = PERSONAS_BINARY_FIX,
+) -> str:
+    """The file's text with its lines as the user counts them; ``PersonaFileError`` (naming the
+    file and, for a missing or binary one, ``missing_fix`` / ``binary_fix``) when it cannot be
+    read as UTF-8 text. Other CSV files the user writes (``--slo-targets``) are read here too."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -48,12 +60,7 @@ def read_text(path: Path) -> str:
         )
         raise PersonaFileError(
             path,
-            [
-                (
-                    f"{path}: file not found{where}. Pass --personas PATH (or "
-                    "LOCUST_PERSONAS) pointing at a personas CSV, or restore personas.csv"
-                )
-            ],
+            [f"{path}: file not found{where}. {missing_fix}"],
         ) from None
     except OSError as exc:
         raise PersonaFileError(
@@ -75,9 +82,7 @@ def read_text(path: Path) -> str:
     if b"\0" in raw:
         raise PersonaFileError(
             path,
-            [
-                f"{path}: is a binary file, not CSV. Point --personas at the personas CSV"
-            ],
+            [f"{path}: is a binary file, not CSV. {binary_fix}"],
         )
     bom = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
     try:
