@@ -64,14 +64,20 @@ def slow_service_runs(request):
         users=3,
         run_time="3s",
         junit=False,
+        personas=(SHOPPER,),
+        targets=None,
     ):
-        return services.starter(
-            lambda folder: RunPlan(
-                flags, (*args, *(("--junit-xml", str(folder / "junit.xml")) if junit else ())),
-                personas=write_personas(folder, SHOPPER), users=users, run_time=run_time,
-                env=env,
-            )
-        )  # fmt: skip
+        def plan(folder):
+            more = ("--junit-xml", str(folder / "junit.xml")) if junit else ()
+            if targets is not None:  # an --slo-targets file of the run's own
+                (folder / "slo-targets.csv").write_text(targets)
+                more += ("--slo-targets", str(folder / "slo-targets.csv"))
+            return RunPlan(
+                flags, (*args, *more), personas=write_personas(folder, *personas),
+                users=users, run_time=run_time, env=env,
+            )  # fmt: skip
+
+        return services.starter(plan)
 
     try:
         yield run_tests(
@@ -95,6 +101,24 @@ def slow_service_runs(request):
                 "test_a_five_nines_error_target_keeps_its_digits": starter(
                     "--slo-error-rate", "0.00001",
                     flags=("--error-rate", "0.05", "--error-phase", "before"),
+                ),
+                "test_a_slow_report_passes_with_a_target_of_its_own": starter(
+                    "--seed", "43", flags=("--report-latency-ms", "700"),
+                    personas=(SHOPPER, OPS), users=4, junit=True,
+                    targets="name,p50_ms,p95_ms,error_rate\n"
+                    "POST batch_report: report,2000,3000,\n"
+                    "batch_report,,,0.5\n",
+                ),
+                "test_a_tight_request_target_and_a_misspelled_name_fail_naming_their_rows": (
+                    starter(
+                        "--seed", "44", "--slo-p50-ms", "2000", "--slo-p95-ms", "3000",
+                        junit=True,
+                        targets="# tight for /pay, a typo, a journey that does not run\n"
+                        "name,p50_ms,p95_ms,error_rate\n"
+                        "POST checkout: pay,,100,\n"
+                        "POST checkout: pya,,500,\n"
+                        "batch_report,,,0.5\n",
+                    )
                 ),
             },
             timeout=120,
@@ -206,6 +230,77 @@ def test_a_five_nines_error_target_keeps_its_digits(request, slow_service_runs):
     )
 
 
+def test_a_slow_report_passes_with_a_target_of_its_own(request, slow_service_runs):
+    """Reports take 700 ms by design: their row (p95 < 3000 ms) judges them, and they leave the
+    latency of http and batch_report, which the 500 ms default p95 would have failed. A
+    journey row (batch_report's error rate) sets that journey's targets."""
+    run = case_result(slow_service_runs, request).locust_run()
+    rows = {(r["scope"], r["metric"]): r for r in slo_rows(run)}
+    report = rows[("request POST batch_report: report", "p95_ms")]
+    assert report["target"] == "< 3000" and report["passed"] == "true", report
+    assert int(report["actual"]) >= 700, report  # what the default 500 ms would fail
+    assert rows[("request POST batch_report: report", "p50_ms")]["target"] == "< 2000"
+    assert (
+        rows[("request POST batch_report: report", "error_rate")]["target"] == "<= 0.01"
+    )
+    stats = run.stats()
+    sent = {
+        "http": int(stats[("", "Aggregated")]["Request Count"]),
+        "batch_report": sum(
+            int(r["Request Count"])
+            for (kind, name), r in stats.items()
+            if kind == "POST" and name.startswith("batch_report: ")
+        ),
+    }
+    for scope, requests in sent.items():
+        # their latency is of the /pay requests alone (fast), their error rate of all
+        assert int(rows[(scope, "p95_ms")]["actual"]) < 500, rows[(scope, "p95_ms")]
+        assert f" of {requests} requests)" in rows[(scope, "error_rate")]["message"]
+    for metric in ("error_rate", "journey_error_rate"):
+        assert rows[("batch_report", metric)]["target"] == "<= 0.5", rows
+    assert rows[("http", "error_rate")]["target"] == "<= 0.01", rows
+    assert "POST batch_report: report: p50 < 2000 ms, p95 < 3000 ms" in run.output
+    assert not any(c["failure"] for c in junit_cases(run))
+    assert run.returncode == 0, run.output[-3000:]
+
+
+def test_a_tight_request_target_and_a_misspelled_name_fail_naming_their_rows(
+    request, slow_service_runs
+):
+    """/pay takes 150 ms: its row's 100 ms p95 fails it, under generous global targets; a
+    row naming no request that ran, and a journey that did not run, fail naming what ran."""
+    run = case_result(slow_service_runs, request).locust_run()
+    failed = {
+        (r["scope"], r["metric"]): r["message"]
+        for r in slo_rows(run)
+        if r["passed"] == "false" and r["metric"] != "verdict"
+    }
+    assert set(failed) == {
+        ("request POST checkout: pay", "p95_ms"),
+        ("request POST checkout: pya", "requests"),
+        ("batch_report", "requests"),
+    }, failed
+    assert re.fullmatch(
+        r"p95 \d+ ms > 100 ms \(POST checkout: pay, \d+ ms over\)",
+        failed[("request POST checkout: pay", "p95_ms")],
+    ), failed
+    assert failed[("request POST checkout: pya", "requests")].startswith(
+        "no request named 'POST checkout: pya' (--slo-targets line 4): too short a run "
+        "for it (its journey checkout ran), or misspelled? names seen: POST checkout: pay"
+    ), failed
+    assert (
+        "no request of journey 'batch_report' (--slo-targets line 5)"
+        in (failed[("batch_report", "requests")])
+    ), failed
+    assert "journeys seen: checkout" in failed[("batch_report", "requests")]
+    # the global targets still judge the rest, and the console, JUnit and HTML name the rows
+    assert "FAILED: no request named 'POST checkout: pya'" in run.output
+    junit = {(c["scope"], c["metric"]): c["failure"] for c in junit_cases(run)}
+    assert {k for k, v in junit.items() if v} == set(failed), junit
+    assert "POST checkout: pya" in run.html_path.read_text()
+    assert run.returncode == 1, run.output[-3000:]
+
+
 def test_locust_percentiles_stay_within_the_samples_as_the_verdicts_do(
     request, slow_service_runs
 ):
@@ -304,8 +399,12 @@ def bad_target_runs(request, idle_service):
         # a previous run's reports in the same places (a CI workspace kept between builds)
         for name in ("run_slo.csv", "run_journeys.csv", "report.html"):
             (folder / name).write_text("from the previous run: verdict PASS\n")
+        args = params["args"]
+        if params["targets"] is not None:  # an --slo-targets file
+            (folder / "slo-targets.csv").write_text(params["targets"])
+            args = [*args, "--slo-targets", str(folder / "slo-targets.csv")]
         command = locust_command(
-            folder, *params["args"], personas=write_personas(folder, SHOPPER),
+            folder, *args, personas=write_personas(folder, SHOPPER),
             users=1, run_time="3s",
         )  # fmt: skip
         return command, locust_env(idle_service.url, params["env"]), None
@@ -314,18 +413,25 @@ def bad_target_runs(request, idle_service):
 
 
 @pytest.mark.parametrize(
-    ("args", "env", "needle"),
+    ("args", "env", "needle", "targets"),
     [
         (
             ["--slo-error-rate", "5"],
             {},
             "--slo-error-rate must be a fraction between 0 and 1",
+            None,
         ),
-        (["--slo-p95-ms", "fast"], {}, "--slo-p95-ms must be a number, got 'fast'"),
+        (
+            ["--slo-p95-ms", "fast"],
+            {},
+            "--slo-p95-ms must be a number, got 'fast'",
+            None,
+        ),
         (
             [],
             {"LOCUST_SLO_P50_MS": "-3"},
             "--slo-p50-ms must be a positive number, got '-3'",
+            None,
         ),
         (  # swapped: a p50 above the p95 target could never fail before the p95 does
             ["--slo-p50-ms", "600", "--slo-p95-ms", "500"],
@@ -334,17 +440,66 @@ def bad_target_runs(request, idle_service):
                 "--slo-p50-ms 600 is above --slo-p95-ms 500: set the p50 target at or below "
                 "the p95 one"
             ),
+            None,
+        ),
+        (  # --slo-targets files: each problem names the file, line, column and the fix
+            [],
+            {"LOCUST_SLO_TARGETS": "no-such-slo-targets.csv"},
+            (
+                "no-such-slo-targets.csv: file not found in ",
+                "Pass --slo-targets PATH (or LOCUST_SLO_TARGETS)",
+            ),
+            None,
+        ),
+        (
+            [],
+            {},
+            (
+                (
+                    "slo-targets.csv, line 1, column p99_ms: unknown column (did you mean "
+                    "'p95_ms'?). Known columns: name, p50_ms, p95_ms, error_rate"
+                ),
+            ),
+            "name,p99_ms\nPOST checkout: pay,200\n",
+        ),
+        (
+            [],
+            {},
+            (
+                "slo-targets.csv: 5 problems; no traffic was sent",
+                "slo-targets.csv, line 2, column p95_ms: 'fast' is not a number",
+                "slo-targets.csv, line 3, column error_rate: -0.1 is not a fraction from 0 to 1",
+                "slo-targets.csv, line 4, column p50_ms: 300 is above p95_ms 200",
+                (
+                    "slo-targets.csv, line 5, column name: 'POST checkout: pay' is already "
+                    "on line 2. Keep one row per name"
+                ),
+                (
+                    "slo-targets.csv, line 6, column name: 'checkot' is neither a request "
+                    "nor a journey (did you mean 'checkout'?)"
+                ),
+            ),
+            (
+                "name,p50_ms,p95_ms,error_rate\n"
+                "POST checkout: pay,,fast,\n"
+                "checkout,,,-0.1\n"
+                "POST batch_report: report,300,200,\n"
+                "POST checkout: pay,,200,\n"
+                "checkot,,200,\n"
+            ),
         ),
     ],
 )
 def test_bad_targets_stop_before_any_traffic(
-    request, bad_target_runs, idle_service, args, env, needle
+    request, bad_target_runs, idle_service, args, env, needle, targets
 ):
     service = idle_service
     case = case_result(bad_target_runs, request)
     run = case.locust_run()
     assert run.returncode == 2, run.output[-2000:]
-    assert needle in run.output and "No traffic was sent" in run.output
+    for part in (needle,) if isinstance(needle, str) else needle:
+        assert part in run.output, run.output[-2000:]
+    assert "no traffic was sent" in run.output.lower()
     assert "Traceback" not in run.output
     # no report, neither Locust's emptied CSVs nor an earlier run's verdict (docs/ci.md)
     assert not list(case.folder.glob("run_*.csv")), list(case.folder.iterdir())

@@ -15,15 +15,22 @@ the run too, however rare: its results cannot be trusted. Every check
 reads like ``p95 612 ms > 500 ms (checkout)``. The verdict decides the exit code (0 pass, 1 fail).
 ``--baseline``'s comparison with an earlier run (``results/baseline.py``, scope ``baseline``)
 joins the verdict in ``snapshot.take``, with the checks the end of the run adds.
+
+``--slo-targets PATH`` (``results/slo_targets_file.py``) gives some requests or journeys targets
+of their own: a request row's checks have the scope ``request <name>`` (``row_checks``), a
+journey row's targets replace the global ones in its journey's checks. A request whose row sets
+a latency target leaves the latency (not the error rate) of ``http`` and of its journey: its
+row judges it, so a report slow by design does not fail the overall p95 too.
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
 import math
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from locust import events
 from locust.runners import WorkerRunner
@@ -31,6 +38,7 @@ from locust.runners import WorkerRunner
 from journeys import journey_rate
 from journeys.events import JOURNEYS
 from journeys.option_sources import source_of
+from journeys.persona_csv import PersonaFileError
 from journeys.results import nothing_ran
 from journeys.results.collector import JOURNEY_REQUEST_TYPE
 from journeys.results.distributed import (
@@ -41,6 +49,8 @@ from journeys.results.distributed import (
     what_became_of_their_users,
 )
 from journeys.results.missing_workers import missing_workers, missing_workers_message
+from journeys.results.slo_targets_file import RowTarget
+from journeys.results.slo_targets_file import read as read_row_targets
 from journeys.results.stats import Histogram, JourneyBook, JourneyCounters
 from journeys.results.tables import GOOD_CARD_JOURNEYS, personas_of
 from journeys.scrub import scrub, secrets_from_env
@@ -93,6 +103,15 @@ def add_slo_options(parser) -> None:
         help="Share of failed requests (overall, per journey and per judged load profile phase), and of failed journeys, allowed at most (0..1, default 0.01).",
     )
     group.add_argument(
+        "--slo-targets",
+        default="",
+        metavar="PATH",
+        env_var="LOCUST_SLO_TARGETS",
+        help="CSV of targets of their own for some requests (POST checkout: pay) or journeys: "
+        "columns name, p50_ms, p95_ms, error_rate; an empty cell keeps the global target "
+        "(default: none; see slo-targets.example.csv).",
+    )
+    group.add_argument(
         "--slo-journey-p95-ms",
         default="",
         env_var="LOCUST_SLO_JOURNEY_P95_MS",
@@ -126,6 +145,8 @@ class SloTargets:
     p95_ms: float = 500.0
     error_rate: float = 0.01
     journey_p95_ms: float | None = None
+    #: the ``--slo-targets`` rows, read at start (``read_rows_at_start``)
+    rows: tuple[RowTarget, ...] = ()
 
     @classmethod
     def from_options(cls, options, *, name_sources: bool = True) -> SloTargets:
@@ -167,6 +188,7 @@ class SloTargets:
             journey_p95_ms=number(
                 "--slo-journey-p95-ms", "slo_journey_p95_ms", None, optional=True
             ),
+            rows=tuple(_rows),
         )
         # a p50 target set above the p95 one (the default 100 ms under a --slo-p95-ms 50 is
         # only redundant: it is not held against it)
@@ -197,6 +219,7 @@ class SloTargets:
             if self.journey_p95_ms
             else "journey p95 not checked"
         )
+        rows = "".join(f"; {row.describe()}" for row in self.rows)
         return (
             f"p50 < {self.p50_ms:g} ms, p95 < {self.p95_ms:g} ms, error rate <= "
             f"{self.error_rate:.{share_decimals(self.error_rate) - 2}%} "
@@ -204,6 +227,18 @@ class SloTargets:
             "duplicate charges or reconciliation "
             f"mismatches; decline rate within {DECLINE_SIGMAS:g} sigma of the configured one "
             f"(personas with >= {MIN_PAYMENTS_FOR_DECLINE_CHECK} payments)"
+            f"{rows}"
+        )
+
+    def for_row(self, row: RowTarget) -> SloTargets:
+        """The targets a ``--slo-targets`` row judges against: its own, the global ones in
+        its empty cells."""
+        return replace(
+            self,
+            p50_ms=self.p50_ms if row.p50_ms is None else row.p50_ms,
+            p95_ms=self.p95_ms if row.p95_ms is None else row.p95_ms,
+            error_rate=self.error_rate if row.error_rate is None else row.error_rate,
+            rows=(),
         )
 
 
@@ -307,16 +342,28 @@ class RequestFigures:
         return self.failures / self.requests if self.requests else 0.0
 
 
-def request_figures(request_stats, journey: str | None = None) -> RequestFigures:
-    """HTTP figures overall (``journey=None``) or of one journey's requests (named ``"<journey>: ..."``)."""
+def request_figures(
+    request_stats,
+    journey: str | None = None,
+    only: RowTarget | None = None,
+    latency_judged_by: tuple[RowTarget, ...] = (),
+) -> RequestFigures:
+    """HTTP figures overall (``journey=None``), of one journey's requests (named
+    ``"<journey>: ..."``) or of the requests an ``--slo-targets`` row judges (``only``).
+    Requests ``latency_judged_by`` a row with a latency target count toward the error rate,
+    not the latency: their row judges that (a report slow by design would fail ``/pay``'s)."""
     figures = RequestFigures()
     for entry in request_stats.entries.values():
         if entry.method == JOURNEY_REQUEST_TYPE:
             continue
         if journey is not None and not entry.name.startswith(f"{journey}: "):
             continue
+        if only is not None and not only.matches(entry.method, entry.name):
+            continue
         figures.requests += entry.num_requests
         figures.failures += entry.num_failures
+        if any(r.matches(entry.method, entry.name) for r in latency_judged_by):
+            continue
         figures.histogram.merge(
             Histogram(
                 Counter(entry.response_times),
@@ -355,7 +402,19 @@ def request_checks(
     targets: SloTargets,
     where: str | None = None,
 ) -> list[Check]:
-    """p50, p95 and error rate of ``scope``'s HTTP requests (``where``: see ``_latency_check``)."""
+    """p50, p95 and error rate of ``scope``'s HTTP requests (``where``: see ``_latency_check``);
+    the error rate alone when ``--slo-targets`` rows judge the latency of all of them."""
+    error_rate = _rate_check(
+        scope,
+        "error_rate",
+        "error rate",
+        figures.error_rate,
+        targets.error_rate,
+        f"{figures.failures} of {figures.requests} requests",
+        where,
+    )
+    if figures.requests and not figures.histogram.count:
+        return [error_rate]
     return [
         _latency_check(
             scope,
@@ -373,15 +432,7 @@ def request_checks(
             targets.p95_ms,
             where,
         ),
-        _rate_check(
-            scope,
-            "error_rate",
-            "error rate",
-            figures.error_rate,
-            targets.error_rate,
-            f"{figures.failures} of {figures.requests} requests",
-            where,
-        ),
+        error_rate,
     ]
 
 
@@ -454,6 +505,62 @@ def _journey_checks(
             )
         )
     return checks
+
+
+ROW_SCOPE = "request"
+
+
+def row_checks(request_stats, targets: SloTargets) -> list[Check]:
+    """The ``--slo-targets`` request rows' own checks (scope ``request <name>``: p50, p95 and
+    error rate); a journey row's are its journey's (``evaluate``). A row that judged no
+    request fails, naming what was seen: a misspelled name must not pass unnoticed."""
+    checks = []
+    for row in targets.rows:
+        figures = request_figures(request_stats, only=row)
+        if not figures.requests:
+            checks.append(_unseen_row_check(row, request_stats))
+        elif not row.journey:
+            scope = f"{ROW_SCOPE} {row.name}"
+            checks += request_checks(scope, figures, targets.for_row(row), row.name)
+    return checks
+
+
+def _unseen_row_check(row: RowTarget, request_stats) -> Check:
+    """``no request named 'POST checkout: pya' (--slo-targets line 3): misspelled? ...``."""
+    entries = [
+        e
+        for e in request_stats.entries.values()
+        if e.method != JOURNEY_REQUEST_TYPE and e.num_requests
+    ]
+    if row.journey:
+        seen = sorted({e.name.split(": ", 1)[0] for e in entries} & set(JOURNEYS))
+        what = (
+            f"no request of journey {row.name!r} (--slo-targets line {row.line}): did it "
+            "run (its personas' weight, --tags)? journeys seen"
+        )
+        scope = row.name
+    else:
+        seen = sorted({f"{e.method} {e.name}" for e in entries})
+        journey = row.name.split(" ", 1)[-1].split(": ", 1)[0]
+        why = "misspelled?"
+        if any(e.name.startswith(f"{journey}: ") for e in entries):
+            # the name may be right: a report comes after a batch of payments
+            why = f"too short a run for it (its journey {journey} ran), or misspelled?"
+        elif journey in JOURNEYS:
+            why = (
+                f"its journey {journey} sent no request: did it run (its personas' weight, "
+                "--tags, a longer run)? Or misspelled?"
+            )
+        what = (
+            f"no request named {row.name!r} (--slo-targets line {row.line}): {why} "
+            "names seen"
+        )
+        scope = f"{ROW_SCOPE} {row.name}"
+    close = difflib.get_close_matches(row.name, seen, n=3, cutoff=0.6)
+    shown = (close + [name for name in seen if name not in close])[:8]
+    more = f", ... ({len(seen)} in all)" if len(seen) > len(shown) else ""
+    names = ", ".join(shown) + more if shown else "none"
+    return Check(scope, NO_REQUESTS_METRIC, "> 0", "0", False, f"{what}: {names}")
 
 
 def decline_interval(configured: float, payments: int) -> tuple[float, float]:
@@ -556,7 +663,8 @@ def evaluate(
             return verdict
     verdict = Verdict(targets)
     request_stats = environment.runner.stats
-    overall = request_figures(request_stats)
+    latency_rows = tuple(r for r in targets.rows if r.sets_latency)
+    overall = request_figures(request_stats, latency_judged_by=latency_rows)
     why = None if overall.requests else nothing_ran.reason(environment)
     if why:
         # the figures left are of no test (none ran, or a reset cleared them): no other check
@@ -578,11 +686,18 @@ def evaluate(
     # journeys we know of: those the book saw, and ours that sent requests ("<journey>: ...")
     names = {e.name.split(": ", 1)[0] for e in request_stats.entries.values()}
     seen = set(book.journeys()) | (names & set(JOURNEYS))
+    journey_rows = {r.name: r for r in targets.rows if r.journey}
+    request_rows = tuple(r for r in latency_rows if not r.journey)
     for journey in [j for j in JOURNEYS if j in seen] + sorted(seen - set(JOURNEYS)):
-        figures = request_figures(request_stats, journey)
+        row = journey_rows.get(journey)
+        own = targets.for_row(row) if row else targets
+        figures = request_figures(
+            request_stats, journey, latency_judged_by=request_rows
+        )
         if figures.requests:
-            verdict.checks += request_checks(journey, figures, targets)
-        verdict.checks += _journey_checks(journey, book, targets)
+            verdict.checks += request_checks(journey, figures, own)
+        verdict.checks += _journey_checks(journey, book, own)
+    verdict.checks += row_checks(request_stats, targets)
     verdict.checks += _decline_checks(book, personas_of(environment))
     verdict.checks += _journey_rate_checks(environment, book)
     for more in more_checks:
@@ -688,15 +803,50 @@ def _is_worker(environment) -> bool:
     return isinstance(environment.runner, WorkerRunner)
 
 
+#: The ``--slo-targets`` rows of this process, read at start (``read_rows_at_start``).
+_rows: list[RowTarget] = []
+
+
 @events.init.add_listener
 def validate_targets(environment, **_kwargs) -> None:
-    """Bad targets end the run before any traffic, with one readable paragraph and exit code 2."""
+    """Bad targets end the run before any traffic, with one readable paragraph and exit code 2;
+    so does a bad ``--slo-targets`` file (its file, line, column and the fix)."""
     if environment.parsed_options is None or _is_worker(environment):
         return
+    options = environment.parsed_options
     try:
-        SloTargets.from_options(environment.parsed_options)
+        read_rows_at_start(getattr(options, "slo_targets", None))
+        targets = SloTargets.from_options(options)
     except SloConfigError as exc:
-        stop(environment.parsed_options, f"{exc} No traffic was sent.")
+        stop(options, f"{exc} No traffic was sent.")
+    except PersonaFileError as exc:
+        stop(options, str(exc))
+    if problem := _row_p50_above_global_p95(options.slo_targets, targets):
+        stop(options, problem)
+
+
+def read_rows_at_start(path: str | None) -> None:
+    """Read the ``--slo-targets`` file (none: no rows); ``PersonaFileError`` when it is bad."""
+    _rows.clear()
+    if path and str(path).strip():
+        _rows.extend(read_row_targets(str(path).strip()))
+
+
+def _row_p50_above_global_p95(path: str, targets: SloTargets) -> str | None:
+    """A row's p50 target above the p95 it is judged with, the global one (its p95_ms empty):
+    that p95 check fails whatever the run, as a p50 above p95 anywhere else is refused."""
+    for row in targets.rows:
+        if (
+            row.p95_ms is None
+            and row.p50_ms is not None
+            and row.p50_ms > targets.p95_ms
+        ):
+            return (
+                f"{path}, line {row.line} ({row.name}), column p50_ms: {row.p50_ms:g} is above "
+                f"the p95 target it is judged with, --slo-p95-ms {targets.p95_ms:g} (its p95_ms "
+                "is empty): set its p95_ms too. No traffic was sent."
+            )
+    return None
 
 
 @events.test_start.add_listener
