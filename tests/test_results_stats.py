@@ -443,6 +443,15 @@ def test_the_slo_tab_names_no_failure_in_its_verdict_row_and_waits_for_requests(
     # a failure beside it is not hidden by the wait
     both = webui.slo_rows(Verdict(SloTargets(), [none, slow]), live=True)
     assert [r["result"] for r in both] == ["FAIL", "FAIL"], both
+    # an --slo-targets row whose request has not come yet waits too, named (its check fails
+    # at the end: "no request named ...")
+    report = "request POST batch_report: report"
+    row = Check(report, NO_REQUESTS_METRIC, "> 0", "0", False, "no request named ...")
+    pending = webui.slo_rows(Verdict(SloTargets(), [row]), live=True)[0]
+    assert (pending["result"], pending["message"]) == (
+        "WAIT",
+        f"SLO verdict: waiting for the first request of each --slo-targets row: {report}",
+    ), pending
 
 
 def test_locusts_per_second_counts_keep_a_window_not_the_whole_run(monkeypatch):

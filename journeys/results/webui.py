@@ -34,6 +34,7 @@ from journeys import journey_rate
 from journeys.results import csv_report, html_report, ledger
 from journeys.results.slo import (
     CHECK_TITLES,
+    HTTP_SCOPE,
     NO_REQUESTS_METRIC,
     SLO_OPTIONS,
     SloConfigError,
@@ -198,22 +199,27 @@ def slo_rows(verdict: Verdict, live: bool = False) -> list[dict[str, Any]]:
     there, made that row five lines high at 1400 px, and a page high on a phone). Until a test
     stops (``live``) without an HTTP request yet (its first seconds, or right after a reset),
     the verdict waits instead of failing: "no HTTP requests were recorded" is said of a run
-    that ended so.
+    that ended so. So does an ``--slo-targets`` row whose request has not come yet (a report
+    comes after a batch of payments): "no request named ..." is said at the end.
     """
-    waiting = live and any(
-        c.metric == NO_REQUESTS_METRIC and not c.passed for c in verdict.checks
-    )
+    pending = [
+        c for c in verdict.checks if c.metric == NO_REQUESTS_METRIC and not c.passed
+    ]
+    waiting = live and bool(pending)
     if waiting:
         checks = [c for c in verdict.checks if c.metric != NO_REQUESTS_METRIC]
         verdict = Verdict(verdict.targets, checks)
     rows = verdict_rows(verdict, failed_first=True)
     rows[0]["message"] = verdict.result()
     if waiting and verdict.passed:
+        first = (
+            "the first HTTP request of the test (or of its statistics, after a reset)"
+            if any(c.scope == HTTP_SCOPE for c in pending)
+            else "the first request of each --slo-targets row: "
+            + ", ".join(c.scope for c in pending)
+        )
         rows[0].update(
-            result="WAIT",
-            actual="waiting",
-            message="SLO verdict: waiting for the first HTTP request of the test "
-            "(or of its statistics, after a reset)",
+            result="WAIT", actual="waiting", message=f"SLO verdict: waiting for {first}"
         )
     return rows
 
