@@ -108,6 +108,19 @@ def _not_utf8(path: Path, raw: bytes, start: int) -> str:
     )
 
 
+#: The fix for a file separated by anything but commas.
+SAVE_WITH_COMMAS = "Save it as CSV with commas (in a spreadsheet: CSV, comma delimited)"
+
+
+def other_separator(columns: list[str]) -> str | None:
+    """The separator a one-column header holds instead of commas (``';'``, ``tabs``), or None."""
+    if len(columns) != 1:
+        return None
+    found = {"';'": columns[0].count(";"), "tabs": columns[0].count("\t")}
+    name = max(found, key=found.__getitem__)
+    return name if found[name] else None
+
+
 class Record(NamedTuple):
     """One CSV record: the file line it starts on, its fields, and its text without comments."""
 

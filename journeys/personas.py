@@ -20,9 +20,11 @@ from faker.config import AVAILABLE_LOCALES
 from faker.providers.currency import Provider as FakerCurrencies
 
 from journeys.persona_csv import (
+    SAVE_WITH_COMMAS,
     PersonaFileError,
     Record,
     extra_fields,
+    other_separator,
     read_frame,
     read_records,
     read_text,
@@ -72,8 +74,6 @@ TAGS_OF_EVERY_JOURNEY = {
 }
 #: Locales Faker still takes but warns about (a UserWarning in the run's log): their successors.
 DEPRECATED_LOCALES = {"fr_QC": "fr_CA"}
-#: The fix for a file separated by anything but commas.
-SAVE_WITH_COMMAS = "Save it as CSV with commas (in a spreadsheet: CSV, comma delimited)"
 #: Upper bounds where a bigger value would hang or distort a run rather than mean something.
 MAX_WEIGHT = 1_000_000  # Locust's user mix breaks down beyond ~1e16
 MAX_WAIT_S = 3600
@@ -319,7 +319,7 @@ def _header_problems(shown: str, line: int, columns: list[str]) -> list[str]:
     """Every problem of the header: a wrong separator, or nameless, repeated, unknown or missing
     columns."""
     where = f"{shown}, line {line}"
-    separator = _separator(columns)
+    separator = other_separator(columns)
     if separator:
         return [
             (
@@ -365,15 +365,6 @@ def _separator_hint(record: Record) -> str | None:
     """The sign of the ``sep=,`` line a file made for Excel may start with, or None."""
     text = record.text.strip("\n ")  # not a tab: sep=<tab> is one
     return text[4:] if len(text) == 5 and text[:4].lower() == "sep=" else None
-
-
-def _separator(columns: list[str]) -> str | None:
-    """The separator a one-column header holds instead of commas (``;``, tabs), or None."""
-    if len(columns) != 1:
-        return None
-    found = {"';'": columns[0].count(";"), "tabs": columns[0].count("\t")}
-    name = max(found, key=found.__getitem__)
-    return name if found[name] else None
 
 
 def _personas(

@@ -791,3 +791,40 @@ def test_the_personas_check_counts_workers(monkeypatch):
     assert same_personas.check().actual == "1 worker differs"
     monkeypatch.setattr(same_personas, "differing", ["w1", "w2"])
     assert same_personas.check().actual == "2 workers differ"
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        (
+            "name;p95_ms\nPOST checkout: pay;200\n",
+            "line 1: the columns are separated by ';', but the file must be comma-separated",
+        ),
+        (
+            "name,p95_ms\npost checkout: pay,200\n",
+            "(did you mean 'POST checkout: pay'? the method is upper-case",
+        ),
+        (
+            "name,p95_ms\njourney checkout,200\n",
+            "judged by --slo-journey-p95-ms; for the journey's requests write 'checkout'",
+        ),
+        (
+            "name,error_rate\nPOST checkout: pay,1%\n",
+            "line 2, column error_rate: '1%' is not a number. Write 0.01 for 1%",
+        ),
+        ("# nothing yet\n", "is empty. Add the header name,p50_ms,p95_ms,error_rate"),
+        ("name,p95_ms\n", "has a header but no rows"),
+        ("p95_ms\n200\n", "column name: required column is missing"),
+    ],
+)
+def test_an_slo_targets_file_names_what_to_fix(tmp_path, text, needle):
+    """What a spreadsheet or a guess writes into an --slo-targets file: each problem says the
+    fix (the runs above show that such a file stops the run before any traffic)."""
+    from journeys.persona_csv import PersonaFileError
+    from journeys.results import slo_targets_file
+
+    path = tmp_path / "slo-targets.csv"
+    path.write_text(text)
+    with pytest.raises(PersonaFileError) as caught:
+        slo_targets_file.read(path)
+    assert needle in str(caught.value), str(caught.value)

@@ -25,8 +25,10 @@ from pathlib import Path
 
 from journeys.events import JOURNEYS
 from journeys.persona_csv import (
+    SAVE_WITH_COMMAS,
     PersonaFileError,
     extra_fields,
+    other_separator,
     read_frame,
     read_records,
     read_text,
@@ -130,6 +132,12 @@ def read(path: str | Path) -> tuple[RowTarget, ...]:
 
 def _header_problems(shown: str, line: int, columns: list[str]) -> list[str]:
     where = f"{shown}, line {line}"
+    if separator := other_separator(columns):
+        message = (
+            f"{where}: the columns are separated by {separator}, but the file must be "
+            f"comma-separated. {SAVE_WITH_COMMAS}"
+        )
+        return [message]
     problems = []
     for number, column in enumerate(columns, 1):
         if not column:
@@ -176,7 +184,13 @@ def _row(where: str, line: int, cells: dict, problems: list[str]) -> RowTarget |
     else:
         close = difflib.get_close_matches(name, JOURNEYS, n=1, cutoff=0.6)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        if name.split(" ", 1)[0] == "journey":
+        method = name.split(" ", 1)[0]
+        if method.upper() in METHODS and " " in name:
+            upper = f"{method.upper()} {name.split(' ', 1)[1]}"
+            hint = (
+                f" (did you mean '{upper}'? the method is upper-case, as in _stats.csv)"
+            )
+        elif method == "journey":
             hint = (
                 " (the journey timing rows are durations, judged by --slo-journey-p95-ms; "
                 f"for the journey's requests write {name.split(' ', 1)[-1]!r})"
