@@ -812,6 +812,10 @@ def test_the_personas_check_counts_workers(monkeypatch):
             "name,error_rate\nPOST checkout: pay,1%\n",
             "line 2, column error_rate: '1%' is not a number. Write 0.01 for 1%",
         ),
+        (  # a name no request has, that would reach every report: refused, not quoted
+            "name,p95_ms\nPOST 4242 4242 4242 4242,200\n",
+            "line 2, column name: holds a card number or the internal token",
+        ),
         ("# nothing yet\n", "is empty. Add the header name,p50_ms,p95_ms,error_rate"),
         ("name,p95_ms\n", "has a header but no rows"),
         ("p95_ms\n200\n", "column name: required column is missing"),
@@ -828,3 +832,4 @@ def test_an_slo_targets_file_names_what_to_fix(tmp_path, text, needle):
     with pytest.raises(PersonaFileError) as caught:
         slo_targets_file.read(path)
     assert needle in str(caught.value), str(caught.value)
+    assert "4242" not in str(caught.value)

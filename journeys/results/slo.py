@@ -246,9 +246,10 @@ class SloTargets:
 class Check:
     """One judged figure: ``message`` says what and by how much, e.g. ``p95 612 ms > 500 ms (checkout)``.
 
-    ``actual`` and ``message`` are kept scrubbed of card numbers and the token: some quote
-    figures the service chose (a report's count of payments), and every check reaches the
-    terminal, the SLO CSV, the HTML report and the web UI."""
+    ``scope``, ``actual`` and ``message`` are kept scrubbed of card numbers and the token: some
+    quote figures the service chose (a report's count of payments) or names the user wrote
+    (``--slo-targets``), and every check reaches the terminal, the SLO CSV, the HTML report and
+    the web UI."""
 
     scope: str
     metric: str
@@ -259,6 +260,7 @@ class Check:
 
     def __post_init__(self) -> None:
         secrets = secrets_from_env()
+        object.__setattr__(self, "scope", scrub(self.scope, secrets))
         object.__setattr__(self, "actual", scrub(self.actual, secrets))
         object.__setattr__(self, "message", scrub(self.message, secrets))
 

@@ -33,6 +33,7 @@ from journeys.persona_csv import (
     read_records,
     read_text,
 )
+from journeys.scrub import scrub, secrets_from_env
 
 NAME = "name"
 TARGET_COLUMNS = ("p50_ms", "p95_ms", "error_rate")
@@ -176,6 +177,12 @@ def _row(where: str, line: int, cells: dict, problems: list[str]) -> RowTarget |
     if not name:
         problems.append(
             f"{where}, column {NAME}: is empty. Name a request or a journey"
+        )
+    elif scrub(name, secrets_from_env()) != name:
+        # no request is named so, and the name would reach every report
+        problems.append(
+            f"{where}, column {NAME}: holds a card number or the internal token. Name the "
+            "request as _stats.csv does ('POST checkout: pay')"
         )
     elif name.split(" ", 1)[0] in METHODS and " " in name:
         journey = False
