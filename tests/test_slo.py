@@ -833,3 +833,28 @@ def test_an_slo_targets_file_names_what_to_fix(tmp_path, text, needle):
         slo_targets_file.read(path)
     assert needle in str(caught.value), str(caught.value)
     assert "4242" not in str(caught.value)
+
+
+def test_an_slo_targets_row_p50_above_the_p95_it_is_judged_with_is_refused(tmp_path):
+    """A row with a p50 target and no p95 one is judged against --slo-p95-ms: a p50 above
+    it could never fail, as a swapped pair of flags (refused at start, and in the web UI's
+    form when a lower --slo-p95-ms is typed there: both read the targets here)."""
+    import argparse
+
+    from journeys.results import slo
+
+    path = tmp_path / "slo-targets.csv"
+    path.write_text("name,p50_ms\nPOST batch_report: report,300\n")
+    slo.read_rows_at_start(str(path))
+    try:
+        options = argparse.Namespace(slo_p95_ms="500", slo_targets=str(path))
+        assert slo.SloTargets.from_options(options, name_sources=False).rows
+        options.slo_p95_ms = "200"
+        with pytest.raises(slo.SloConfigError) as caught:
+            slo.SloTargets.from_options(options, name_sources=False)
+    finally:
+        slo.read_rows_at_start(None)
+    assert (
+        f"{path}, line 2 (POST batch_report: report), column p50_ms: 300 is above "
+        "--slo-p95-ms 200, the p95 target it is judged with (its p95_ms is empty)"
+    ) in str(caught.value)

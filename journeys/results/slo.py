@@ -201,6 +201,9 @@ class SloTargets:
                 + ": set the p50 target at or below the p95 one (the median is never slower "
                 "than the 95th percentile, so this p50 target could never fail; swapped?)"
             )
+        if not problems:
+            path = getattr(options, "slo_targets", None) or "--slo-targets"
+            problems += _rows_p50_above_p95(path, targets)
         if problems:
             message = (
                 "Invalid SLO target: "
@@ -818,13 +821,11 @@ def validate_targets(environment, **_kwargs) -> None:
     options = environment.parsed_options
     try:
         read_rows_at_start(getattr(options, "slo_targets", None))
-        targets = SloTargets.from_options(options)
+        SloTargets.from_options(options)
     except SloConfigError as exc:
         stop(options, f"{exc} No traffic was sent.")
     except PersonaFileError as exc:
         stop(options, str(exc))
-    if problem := _row_p50_above_global_p95(options.slo_targets, targets):
-        stop(options, problem)
 
 
 def read_rows_at_start(path: str | None) -> None:
@@ -834,21 +835,17 @@ def read_rows_at_start(path: str | None) -> None:
         _rows.extend(read_row_targets(str(path).strip()))
 
 
-def _row_p50_above_global_p95(path: str, targets: SloTargets) -> str | None:
-    """A row's p50 target above the p95 it is judged with, the global one (its p95_ms empty):
-    that p95 check fails whatever the run, as a p50 above p95 anywhere else is refused."""
-    for row in targets.rows:
-        if (
-            row.p95_ms is None
-            and row.p50_ms is not None
-            and row.p50_ms > targets.p95_ms
-        ):
-            return (
-                f"{path}, line {row.line} ({row.name}), column p50_ms: {row.p50_ms:g} is above "
-                f"the p95 target it is judged with, --slo-p95-ms {targets.p95_ms:g} (its p95_ms "
-                "is empty): set its p95_ms too. No traffic was sent."
-            )
-    return None
+def _rows_p50_above_p95(path: str, targets: SloTargets) -> list[str]:
+    """Each ``--slo-targets`` row whose p50 target is above the p95 it is judged with, the
+    global one (its p95_ms empty): refused as a p50 above p95 anywhere else is, at start and
+    in the web UI's form (a lower --slo-p95-ms typed there)."""
+    return [
+        f"{path}, line {row.line} ({row.name}), column p50_ms: {row.p50_ms:g} is above "
+        f"--slo-p95-ms {targets.p95_ms:g}, the p95 target it is judged with (its p95_ms is "
+        "empty): set its p95_ms too, or a lower p50_ms"
+        for row in targets.rows
+        if row.p95_ms is None and row.p50_ms is not None and row.p50_ms > targets.p95_ms
+    ]
 
 
 @events.test_start.add_listener
