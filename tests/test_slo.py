@@ -809,6 +809,10 @@ def test_the_personas_check_counts_workers(monkeypatch):
             "judged by --slo-journey-p95-ms; for the journey's requests write 'checkout'",
         ),
         (
+            "name,p95_ms\nAggregated,200\n",
+            "(all requests together are judged by the --slo-* options: scope http)",
+        ),
+        (
             "name,error_rate\nPOST checkout: pay,1%\n",
             "line 2, column error_rate: '1%' is not a number. Write 0.01 for 1%",
         ),

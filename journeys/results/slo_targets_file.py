@@ -197,6 +197,10 @@ def _row(where: str, line: int, cells: dict, problems: list[str]) -> RowTarget |
             hint = (
                 f" (did you mean '{upper}'? the method is upper-case, as in _stats.csv)"
             )
+        elif name.casefold() == "aggregated":
+            hint = (
+                " (all requests together are judged by the --slo-* options: scope http)"
+            )
         elif method == "journey":
             hint = (
                 " (the journey timing rows are durations, judged by --slo-journey-p95-ms; "
