@@ -15,13 +15,12 @@ set -eu
 truthy() { case "$(printf %s "${1:-}" | tr "[:upper:]" "[:lower:]")" in true | yes | on | 1) return 0 ;; *) return 1 ;; esac; }
 
 # Locust prints its --help before it loads the locustfile, so this tool's own options (--personas,
-# --seed, --profile, the SLO targets, ...) were missing from it: print the whole parser's help.
+# --seed, --profile, the SLO targets, ...) were missing from it: docker/help.py prints the whole
+# parser's help, whatever the setup (a LOCUST_BASELINE or personas file that cannot be read).
 for arg in "$@"; do
   case "$arg" in
     -h | --help)
-      exec python3 -c 'import locustfile
-from locust.argument_parser import get_parser
-get_parser().print_help()' ;;
+      exec python3 /app/docker/help.py "$@" ;;
   esac
 done
 

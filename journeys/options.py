@@ -114,12 +114,15 @@ def locust_options_early(argv: list[str] | None = None):
     setup_parser_arguments(parser)
     junit_report.add_option(parser)
     baseline.add_options(parser)
+    # a help request checks nothing, stops nothing, removes no report (the image's --help
+    # imports the locustfile: docker/help.py)
+    parser.add_argument("-h", "--help", action="store_true", dest="asks_for_help")
     parser.error = _leave_it_to_locust
     try:
         known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     except (_LeftToLocust, SystemExit):
         return None
-    return known
+    return None if known.asks_for_help else known
 
 
 def forked_workers_port_problem(known) -> str | None:

@@ -10,6 +10,9 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import socket
+import subprocess
+import sys
 import time
 
 import pandas as pd
@@ -20,6 +23,7 @@ from journeys.results.baseline import Rule, compare
 from journeys.results.baseline_csv import Figures
 from journeys.results.stats import FINISHED_OUTCOMES
 from tests.conftest import (
+    ROOT,
     OwnServices,
     RunPlan,
     case_result,
@@ -257,3 +261,31 @@ def test_a_baseline_that_cannot_be_used_stops_the_run(
         # the baseline stays as it was: not emptied by Locust, not removed
         kept = (case.folder / "run_stats.csv").read_text()
         assert kept == "Type,Name\nkept,as it was\n"
+
+
+def test_the_images_help_prints_whatever_the_setup(tmp_path):
+    """``docker run <image> --help`` (``docker/help.py``: it imports the locustfile for this
+    tool's options) prints the help with a ``LOCUST_BASELINE`` that cannot be read, as a
+    compose ``.env`` may hold, a taken web UI port and a missing personas file: the setup
+    checks would stop a run with exit 2, and remove an earlier run's reports at its prefix."""
+    earlier = tmp_path / "run_slo.csv"
+    earlier.write_text("scope,metric\nrun,verdict\n")
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        env = locust_env(
+            "http://127.0.0.1:9",
+            {
+                "LOCUST_BASELINE": str(tmp_path / "missing"),
+                "LOCUST_CSV": str(tmp_path / "run"),
+                "LOCUST_WEB_HOST": "127.0.0.1",
+                "LOCUST_WEB_PORT": str(taken.getsockname()[1]),
+                "LOCUST_PERSONAS": str(tmp_path / "no-personas.csv"),
+            },
+        )
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "docker" / "help.py"), "--help"],
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for option in ("--baseline", "--baseline-tolerance", "--baseline-min-ms"):
+        assert f"  {option} " in proc.stdout, proc.stdout[-2000:]
+    assert earlier.exists(), proc.stderr[-2000:]

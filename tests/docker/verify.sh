@@ -228,11 +228,20 @@ out=$(docker run --rm --network none -e LOCUST_HEADLESS=On "$image" --version 2>
 case "$out" in *"web UI on"*) fail "LOCUST_HEADLESS=On announces a web UI" ;; esac
 ok "LOCUST_HEADLESS=on: healthy, no web UI announced"
 out=$(docker run --rm --network none "$image" --help 2>&1)
-for option in --personas --seed --profile --slo-p95-ms --reconcile-run --junit-xml --headless; do
+for option in --personas --seed --profile --slo-p95-ms --reconcile-run --junit-xml --headless \
+  --baseline --baseline-tolerance --baseline-min-ms; do
   grep -qE "^ +$option( |$)" <<<"$out" || fail "docker run <image> --help does not list $option"
 done
 case "$out" in *"web UI on"*) fail "--help announces a web UI" ;; esac
 ok "docker run <image> --help lists Locust's options and this tool's"
+# the help imports the locustfile: a setting a run would stop on (a compose .env's) leaves it be
+set +e
+out=$(docker run --rm --network none -e LOCUST_BASELINE=/baseline/gone "$image" --help 2>&1)
+rc=$?
+set -e
+[ "$rc" = 0 ] && grep -qE "^ +--baseline-min-ms( |$)" <<<"$out" \
+  || fail "LOCUST_BASELINE=/baseline/gone docker run <image> --help: exit $rc, $(tail -n 3 <<<"$out")"
+ok "--help with a LOCUST_BASELINE that cannot be read: the help, exit 0"
 
 step "docker stop while the generator waits for an unreachable target (locust is PID 1)"
 waiting=$(compose run -d --no-deps -e LOCUST_HOST=http://127.0.0.1:9 -e LOCUST_HEADLESS=true \
