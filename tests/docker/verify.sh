@@ -121,6 +121,43 @@ before=$(payments)
 [ "$(printf '%s' "$before" | total)" -gt 0 ] || fail "no payments reached the service"
 ok "payments in the service's database: $before"
 
+step "--baseline: the last run's reports kept on the host, mounted read-only next to /app/reports"
+# as docs/docker.md keeps them: the files docker cp got out, at a prefix of their own
+mkdir "$work/baseline"
+cp "$work/reports/run_stats.csv" "$work/baseline/last-good_stats.csv"
+cp "$work/reports/run_journeys.csv" "$work/baseline/last-good_journeys.csv"
+# the three settings from the shell, through docker-compose.yml as for up; --baseline-min-ms
+# generous: this checks the gate's wiring, not this busy machine's noise
+set +e
+out=$(LOCUST_BASELINE=/baseline/last-good LOCUST_BASELINE_TOLERANCE=0.5 LOCUST_BASELINE_MIN_MS=1000 \
+  compose run -T --no-deps --name "$COMPOSE_PROJECT_NAME-baseline" -v "$work/baseline:/baseline:ro" \
+  -e LOCUST_HEADLESS=true -e LOCUST_RUN_TIME=6s -e LOCUST_SPAWN_RATE=10 load-generator 2>&1)
+rc=$?
+set -e
+docker cp "$COMPOSE_PROJECT_NAME-baseline:/app/reports/run_slo.csv" "$work/baseline_slo.csv" >/dev/null 2>&1 || true
+docker rm "$COMPOSE_PROJECT_NAME-baseline" >/dev/null
+[ "$rc" = 0 ] || fail "a run like its baseline exited with $rc: $(tail -n 5 <<<"$out")"
+# the Aggregated row compared, its bound the baseline's p95 + 1000 ms, its verdict within +50%
+# or under +1000 ms
+row=$(grep -E '^baseline,p95_ms \(Aggregated\),' "$work/baseline_slo.csv" 2>/dev/null || true)
+grep -qE '^baseline,p95_ms \(Aggregated\),< [0-9.]+,[0-9.]+,true,"p95 .*(within \+50%|under \+1000 ms)' <<<"$row" \
+  || fail "no passed baseline check of the Aggregated row with the shell's settings in run_slo.csv: ${row:-none}"
+ok "exit code 0, compared with the mounted baseline: $(sed -E 's/^[^"]*"([^"]*)".*/\1/' <<<"$row")"
+untouched=$(payments)
+for case in "no-such-build|$work/baseline|no file /baseline/no-such-build_stats.csv (--baseline is the --csv prefix"; do
+  IFS='|' read -r prefix folder needle <<<"$case"
+  set +e
+  out=$(compose run --rm -T --no-deps -v "$folder:/baseline:ro" -e LOCUST_HEADLESS=true \
+    -e LOCUST_RUN_TIME=3s -e LOCUST_BASELINE="/baseline/$prefix" load-generator 2>&1)
+  rc=$?
+  set -e
+  [ "$rc" = 2 ] && grep -qF -- "$needle" <<<"$out" && grep -q 'No traffic was sent.' <<<"$out" \
+    || fail "LOCUST_BASELINE=/baseline/$prefix from $folder: exit $rc, $(tail -n 3 <<<"$out")"
+  ok "LOCUST_BASELINE=/baseline/$prefix ($(stat -c %a "$folder") folder): exit 2, $needle"
+done
+[ "$(payments)" = "$untouched" ] || fail "a baseline that cannot be used sent load ($untouched -> $(payments))"
+before=$(payments)
+
 step "master + 2 workers headless: LOCUST_EXPECT_WORKERS=2 $COMPOSE --profile workers up --scale worker=2"
 # as docs/docker.md shows it: up -d, docker wait for the master's exit code, then its logs
 LOCUST_HEADLESS=true LOCUST_RUN_TIME=10s LOCUST_EXPECT_WORKERS=2 LOCUST_SEED=4242 \
