@@ -100,8 +100,14 @@ class _Frame:
 
 def _frame(path: str, columns: tuple[str, ...], what: str, prefix: str) -> _Frame:
     """``path`` read as text cells (``N/A`` and empty kept as written), with ``columns``."""
-    if not os.path.exists(path):
-        raise BaselineError(f"no file {path}{_hint(prefix)}")
+    try:
+        os.stat(path)
+    except PermissionError:
+        # a folder on its way this user may not open (a 0700 folder mounted into a container):
+        # the file may well be there, so not "no file"
+        raise BaselineError(_unreadable(path, _closed_folder(path))) from None
+    except OSError:
+        raise BaselineError(f"no file {path}{_hint(prefix)}") from None
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
     except pd.errors.EmptyDataError:
@@ -112,9 +118,7 @@ def _frame(path: str, columns: tuple[str, ...], what: str, prefix: str) -> _Fram
     except IsADirectoryError:
         raise BaselineError(f"{path} is a folder, not {what}") from None
     except PermissionError:
-        raise BaselineError(
-            f"this user (uid {os.getuid()}) may not read {path}; make it readable"
-        ) from None
+        raise BaselineError(_unreadable(path)) from None
     except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         first = (
             str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -129,6 +133,23 @@ def _frame(path: str, columns: tuple[str, ...], what: str, prefix: str) -> _Fram
             "--csv prefix of an earlier run of this tool"
         )
     return _Frame(path, frame.to_dict("records"))
+
+
+def _unreadable(path: str, folder: str | None = None) -> str:
+    what = f"open the folder {folder}, so not read {path}" if folder else f"read {path}"
+    return (
+        f"this user (uid {os.getuid()}) may not {what}; make it readable (in Docker: by the "
+        "container's user: chmod a+rX on the mounted folder, or run with --user)"
+    )
+
+
+def _closed_folder(path: str) -> str | None:
+    """The first folder on ``path``'s way this user may not open (search), if any."""
+    folder = os.path.dirname(os.path.abspath(path))
+    way = [folder]
+    while os.path.dirname(way[-1]) != way[-1]:
+        way.append(os.path.dirname(way[-1]))
+    return next((f for f in reversed(way) if not os.access(f, os.X_OK)), None)
 
 
 def _hint(prefix: str) -> str:

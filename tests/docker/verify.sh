@@ -144,8 +144,11 @@ grep -qE '^baseline,p95_ms \(Aggregated\),< [0-9.]+,[0-9.]+,true,"p95 .*(within 
   || fail "no passed baseline check of the Aggregated row with the shell's settings in run_slo.csv: ${row:-none}"
 ok "exit code 0, compared with the mounted baseline: $(sed -E 's/^[^"]*"([^"]*)".*/\1/' <<<"$row")"
 untouched=$(payments)
-for case in "no-such-build|$work/baseline|no file /baseline/no-such-build_stats.csv (--baseline is the --csv prefix"; do
+for case in "no-such-build|$work/baseline|no file /baseline/no-such-build_stats.csv (--baseline is the --csv prefix" \
+  "last-good|$work/closed|this user (uid 10001) may not open the folder /baseline, so not read /baseline/last-good_stats.csv"; do
   IFS='|' read -r prefix folder needle <<<"$case"
+  # a folder as mktemp -d or a umask of 077 makes it: the container's user may not open it
+  [ -d "$folder" ] || { cp -r "$work/baseline" "$folder" && chmod 0700 "$folder"; }
   set +e
   out=$(compose run --rm -T --no-deps -v "$folder:/baseline:ro" -e LOCUST_HEADLESS=true \
     -e LOCUST_RUN_TIME=3s -e LOCUST_BASELINE="/baseline/$prefix" load-generator 2>&1)
