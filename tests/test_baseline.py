@@ -36,7 +36,9 @@ from tests.conftest import (
     write_personas,
 )
 
-SHOPPER = "shopper,customer,3,visa|mastercard,USD|EUR,5,80,0.2,2,,en_US,0,0.05"
+#: no declines: each checkout is one payment, so its journey p95 is the payment's (with declines
+#: it is one, two or three payments' time, and flips between them from run to run)
+SHOPPER = "shopper,customer,3,visa|mastercard,USD|EUR,5,80,0,2,,en_US,0,0.05"
 #: one user, a journey every 2 s: too few to compare
 SLOWPOKE = "slowpoke,customer,1,visa,USD,5,80,0,0,,en_US,2,2"
 #: a persona the baseline did not have
@@ -79,7 +81,9 @@ def baseline_runs(request, tmp_path_factory):
         journeys.to_csv(f"{tiny}_journeys.csv", index=False)
         return tiny
 
-    def starter(latency_ms: str, *personas: str, users: int = 4, tiny: bool = False):
+    def starter(
+        latency_ms: str, *personas: str, users: int = 4, tiny: bool = False, min_ms="10"
+    ):
         return services.starter(
             lambda folder: RunPlan(
                 ("--latency-ms", latency_ms),
@@ -87,6 +91,7 @@ def baseline_runs(request, tmp_path_factory):
                     *GENEROUS,
                     "--baseline", tiny_baseline() if tiny else baseline(),
                     "--junit-xml", str(folder / "junit.xml"),
+                    "--baseline-min-ms", min_ms,
                 ),
                 personas=write_personas(folder, *personas), users=users, run_time="3s",
             )
@@ -96,12 +101,15 @@ def baseline_runs(request, tmp_path_factory):
         yield run_tests(
             request,
             {
+                # a busy machine adds tens of ms to a p95 now and then: only a growth of
+                # 150 ms or more regresses here
                 "test_a_run_like_its_baseline_passes": starter(
-                    "100", SHOPPER, SLOWPOKE, NEWCOMER, users=5
+                    "100", SHOPPER, SLOWPOKE, NEWCOMER, users=5, min_ms="150"
                 ),
-                # 8 users: 20 shopper journeys or more at 300 ms on a busy machine too
+                # 500 ms: far over the baseline's 100 ms on a busy machine too; 10 users: 20
+                # shopper journeys or more in 3 s
                 "test_a_run_slower_than_its_baseline_fails_naming_the_rows": starter(
-                    "300", SHOPPER, SLOWPOKE, users=8
+                    "500", SHOPPER, SLOWPOKE, users=10
                 ),
                 "test_a_baseline_that_compares_nothing_fails": starter(
                     "100", SHOPPER, SLOWPOKE, tiny=True
@@ -146,13 +154,15 @@ def test_a_run_slower_than_its_baseline_fails_naming_the_rows(request, baseline_
     assert {r["scope"] for r in failed.values()} == {"baseline"}, failed
     pay = failed["p95_ms (POST checkout: pay)"]
     now, before = int(pay["actual"]), int(pay["message"].split(" vs ")[1].split()[0])
-    assert now >= 300 > before, pay
+    assert now >= 500 > before, pay
     assert pay["message"] == (
         f"p95 {now} ms vs {before} ms in the baseline: +{now - before} ms "
         f"(+{(now - before) / before:.0%}), over +25% and at least +10 ms (POST checkout: pay)"
     )
     assert float(pay["over_by"]) > 0, pay
-    assert {"p95_ms (Aggregated)", "p95_ms (journey checkout/shopper)"} <= set(failed)
+    assert {"p95_ms (Aggregated)", "p95_ms (journey checkout/shopper)"} <= set(
+        failed
+    ), [r["message"] for r in run.csv_rows("slo") if "journey" in r["metric"]]
     assert f"FAILED: {pay['message']}" in run.output
     junit = (run.csv_prefix.parent / "junit.xml").read_text()
     assert 'classname="baseline" name="p95_ms (POST checkout: pay)"' in junit
