@@ -17,6 +17,10 @@ parsed options only from its spawn message, and Locust leaves its own options (`
 count typed in the web UI's start form) out of it (``runners.WorkerRunner``), so the master puts
 the count it starts with under ``USERS_KEY``, which the spawn message carries. A profile that
 changes the user count (spike, step) changes the rate with it: the pace stays the start's.
+
+In the web UI each test has a rate of its own, from the start form's Journey rate field
+(``journeys.rate_form``): it becomes the option as the test starts (``next_tests_rate``), so the
+spawn messages carry it to the workers, and the outputs follow the test's rate.
 """
 
 from __future__ import annotations
@@ -26,12 +30,10 @@ import logging
 import time
 
 import gevent
-from flask import request
 from locust import events
 from locust.runners import WorkerRunner
 
 from journeys.argtypes import finite_number
-from journeys.start_form import refusal, set_form_values, start_form_sent
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +42,19 @@ OPTION = "journey_rate"
 USERS_KEY = "journey_rate_users"
 
 
-def journeys_per_second(text: str) -> float:
-    """``--journey-rate``: journeys per second, above 0."""
-    fix = (
-        "give journeys per second above 0, e.g. --journey-rate 20, or leave it out to keep "
-        "the personas' think time"
-    )
+#: How to fix a bad ``--journey-rate`` on the command line, and in the web UI's start form.
+OPTION_FIX = (
+    "give journeys per second above 0, e.g. --journey-rate 20, or leave it out to keep "
+    "the personas' think time"
+)
+FIELD_FIX = (
+    "give journeys per second above 0, e.g. 20, or leave the field empty to keep the "
+    "personas' think time"
+)
+
+
+def journeys_per_second(text: str, fix: str = OPTION_FIX) -> float:
+    """``--journey-rate``: journeys per second, above 0 (``fix`` says how to mend a bad one)."""
     try:
         value = finite_number(text)
     except argparse.ArgumentTypeError as exc:
@@ -56,14 +65,18 @@ def journeys_per_second(text: str) -> float:
 
 
 def add_option(group) -> None:
-    group.add_argument(
+    action = group.add_argument(
         "--journey-rate",
         type=journeys_per_second,
         default=None,
         env_var="LOCUST_JOURNEY_RATE",
-        help="Journeys per second in total (an open model): each of the -u users starts one "
-        "every users/R seconds, in place of the personas' think time (default: off).",
+        # short: the web UI's form shows it in the field's label, cut at ~110 characters
+        help="Journeys per second in total, in place of the personas' think time (an open "
+        "model); empty: off.",
     )
+    # a field of the web UI's start form ("Custom parameters"), set per test: Locust shows a
+    # plugin's option there only when added with its parser's own add_argument, not a group's
+    action.include_in_web_ui = True
 
 
 def rate(options) -> float | None:
@@ -71,37 +84,31 @@ def rate(options) -> float | None:
     return getattr(options, OPTION, None) if options is not None else None
 
 
-@events.init.add_listener
-def refuse_the_rate_in_the_start_form(environment, web_ui=None, **_kwargs) -> None:
-    """``journey_rate`` posted to ``/swarm`` (the form has no such field; a script may send
-    one) is refused: Locust kept it as a string (a TypeError in every user of a run without
-    the option), and the Journeys tab's columns follow the option Locust started with. The
-    internal ``USERS_KEY`` is dropped: the test's start sets it."""
-    if web_ui is None or isinstance(environment.runner, WorkerRunner):
-        return
+#: Not asked: no start form has set the next test's rate.
+_NOT_ASKED = object()
+_next_rate: object = _NOT_ASKED
 
-    @web_ui.app.before_request
-    def _no_rate_per_test():
-        if not start_form_sent(web_ui):
-            return None
-        if USERS_KEY in request.form:
-            set_form_values(USERS_KEY, [])
-        if OPTION not in request.form:
-            return None
-        problem = (
-            "--journey-rate is set as Locust starts (the command line, LOCUST_JOURNEY_RATE or "
-            "a config file), not per test: start Locust again with it. The test was not started."
-        )
-        log.error("%s", problem)
-        return refusal(environment, problem)
+
+def next_tests_rate(journeys_per_s: float | None) -> None:
+    """The web UI's start form: the rate of the test it starts (None: off), the option from
+    that test's start on. A start refused after this leaves it to the next form to set."""
+    global _next_rate
+    _next_rate = journeys_per_s
 
 
 @events.test_start.add_listener
 def pass_on_the_user_count(environment, **_kwargs) -> None:
-    """The master (or a standalone run) notes the test's user count for every user's pace, and
-    says once that the pace replaces the think time."""
+    """The master (or a standalone run) takes the rate a web UI test was started with, notes
+    the test's user count for every user's pace, and says once that the pace replaces the
+    think time."""
+    global _next_rate
     options = environment.parsed_options
-    if not rate(options) or isinstance(environment.runner, WorkerRunner):
+    if options is None or isinstance(environment.runner, WorkerRunner):
+        return
+    if _next_rate is not _NOT_ASKED:
+        setattr(options, OPTION, _next_rate)
+        _next_rate = _NOT_ASKED
+    if not rate(options):
         return
     users = getattr(options, "num_users", None) or 1
     setattr(options, USERS_KEY, users)

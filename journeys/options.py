@@ -13,7 +13,7 @@ from pathlib import Path
 from locust import events
 from locust.argument_parser import get_empty_argument_parser, setup_parser_arguments
 
-from journeys import journey_rate
+from journeys import journey_rate, rate_form  # noqa: F401  (rate_form: the web UI's field)
 from journeys.argtypes import (
     non_negative_seconds,
     positive_seconds,

@@ -31,6 +31,8 @@ from tests.conftest import (
 
 #: Think time of 30-60 s: without the pace a user would not start a second journey in a run.
 SLOW_THINKER = "shopper,customer,1,visa,USD,5,80,0,0,,en_US,30,60"
+#: Half a second of think time: 4 users without the pace start ~8 journeys/s.
+HALF_SECOND_THINKER = "shopper,customer,1,visa,USD,5,80,0,0,,en_US,0.5,0.5"
 RATE = 10
 
 RUNS = {
@@ -136,17 +138,26 @@ def test_a_user_waiting_for_its_pace_at_the_end_starts_no_journey(request, rate_
     assert "Shutting down" in run.output.split("--run-time limit reached")[1]
 
 
-def test_a_web_ui_test_on_forked_workers_keeps_the_rate_of_its_form(tmp_path, service):
-    """``--processes 2`` and the web UI: the form's 4 users at 10/s give 10 journeys/s in
-    total, not twice that (each worker pacing for the whole test) nor a quarter (the workers
-    pacing with the command line's -u 16, which Locust does not send them)."""
+def _wait_until_stopped(ui: str, deadline: float) -> None:
+    while json.loads(get_text(ui + "/stats/requests"))["state"] != "stopped":
+        assert time.monotonic() < deadline, "the test did not stop"
+        time.sleep(0.2)
+
+
+def test_a_web_ui_test_on_forked_workers_runs_at_the_rate_of_its_form(
+    tmp_path, service
+):
+    """``--processes 2`` and the web UI, Locust started without ``--journey-rate``: the form's
+    Journey rate of 10 over 4 users gives 10 journeys/s in total, not twice that (each worker
+    pacing for the whole test) nor a quarter (the workers pacing with the command line's -u 16,
+    which Locust does not send them). A rate that is none is refused, the test not started (a
+    ``journey_rate`` posted to /swarm was refused whatever its value)."""
     port = free_port()
     locust = locust_process(
         locust_command(
             tmp_path, "--web-host", "127.0.0.1", "--web-port", str(port),
-            "--journey-rate", str(RATE), *processes_args(2),
-            personas=write_personas(tmp_path, SLOW_THINKER), users=16, run_time=None,
-            headless=False,
+            *processes_args(2), personas=write_personas(tmp_path, SLOW_THINKER),
+            users=16, run_time=None, headless=False,
         ),
         service.url,
     )  # fmt: skip
@@ -163,24 +174,23 @@ def test_a_web_ui_test_on_forked_workers_keeps_the_rate_of_its_form(tmp_path, se
             "host": service.url,
             "run_time": "4s",
         }
-        # not a field of the form: a script posting it is refused, not half obeyed (a string
-        # Locust kept as such, TypeError in every user when the run had no --journey-rate)
-        refused = post_form(ui + "/swarm", **form, journey_rate="5")
-        assert not refused["success"], refused
-        assert refused["message"].startswith(
-            "--journey-rate is set as Locust starts"
-        ), refused
-        started = post_form(ui + "/swarm", **form)
+        refused = post_form(ui + "/swarm", **form, journey_rate="0")
+        state = json.loads(get_text(ui + "/stats/requests"))["state"]
+        started = post_form(ui + "/swarm", **form, journey_rate=str(RATE))
         assert started["success"], started
-        while json.loads(get_text(ui + "/stats/requests"))["state"] != "stopped":
-            assert time.monotonic() < deadline + 10, "the test did not stop"
-            time.sleep(0.2)
+        _wait_until_stopped(ui, deadline + 10)
         row = journeys_csv(get_text(ui + "/journeys/csv"))["All"]
         # the Journeys tab: its columns (the page's) and its rows (the stats answer)
         page = get_text(ui + "/")
         stats = json.loads(get_text(ui + "/stats/requests"))["extended_stats"]
     finally:
         output = end_process(locust)
+    assert not refused["success"], refused
+    assert refused["message"] == (
+        "Journey rate: 0 is no rate: give journeys per second above 0, e.g. 20, or leave the "
+        "field empty to keep the personas' think time. The test was not started."
+    ), refused
+    assert state == "ready", state
     rate = per_second_after_the_first(payment_times(service), 2)
     assert 8 <= rate <= 11, (rate, output[-3000:])
     assert int(row["asked"]) == int(row["started"]) + int(row["dropped"]), row
@@ -189,6 +199,73 @@ def test_a_web_ui_test_on_forked_workers_keeps_the_rate_of_its_form(tmp_path, se
     tab = next(t["data"] for t in stats if t["key"] == "journeys")
     all_row = next(r for r in tab if r["persona"] == "All")
     assert all_row["asked"] == int(row["asked"]), (all_row, row)
+
+
+def _form_default(page: str, option: str):
+    """The start form's prefilled value of ``option`` (Locust's template args in the page)."""
+    text = page.split("window.templateArgs = ", 1)[1]
+    args = json.JSONDecoder().raw_decode(text)[0]
+    return args["extra_options"][option]["default_value"]
+
+
+def test_each_web_ui_test_runs_at_the_rate_of_its_form(tmp_path, service):
+    """Started with ``--journey-rate 10`` the form's field holds 10; a test whose field is
+    empty runs on the personas' think time (0.5 s) and shows no pace (no Asked/Dropped figures in the
+    tab, the CSV or the report, no ``journey_rate`` check); the next test, at 20, runs 20
+    journeys/s and shows them all. An edit of the running test keeps its rate, and says so."""
+    port = free_port()
+    locust = locust_process(
+        locust_command(
+            tmp_path, "--web-host", "127.0.0.1", "--web-port", str(port),
+            "--journey-rate", str(RATE), personas=write_personas(tmp_path, HALF_SECOND_THINKER),
+            users=4, run_time=None, headless=False,
+        ),
+        service.url,
+    )  # fmt: skip
+    ui = f"http://127.0.0.1:{port}"
+    form = {"user_count": 4, "spawn_rate": 50, "host": service.url}
+    try:
+        wait_http(ui + "/", timeout=30)
+        prefilled = _form_default(get_text(ui + "/"), "journey_rate")
+        deadline = time.monotonic() + 25
+        off = post_form(ui + "/swarm", **form, run_time="2s", journey_rate="")
+        assert off["success"], off
+        _wait_until_stopped(ui, deadline)
+        off_rows = journeys_csv(get_text(ui + "/journeys/csv"))
+        off_checks = get_text(ui + "/journeys/slo/csv")
+        off_report = get_text(ui + "/stats/report")
+        off_tab = json.loads(get_text(ui + "/stats/requests"))["extended_stats"]
+        before = len(payment_times(service))
+        on = post_form(ui + "/swarm", **form, journey_rate="20")
+        assert on["success"], on
+        time.sleep(1)
+        edit = post_form(ui + "/swarm", user_count=4, spawn_rate=50, journey_rate="5")
+        time.sleep(3)
+        post_form(ui + "/stop")
+        _wait_until_stopped(ui, deadline + 5)
+        on_row = journeys_csv(get_text(ui + "/journeys/csv"))["All"]
+        on_checks = get_text(ui + "/journeys/slo/csv")
+        on_report = get_text(ui + "/stats/report")
+    finally:
+        output = end_process(locust)
+    assert prefilled == RATE, prefilled
+    assert "asked" not in off_rows["All"] and "dropped" not in off_rows["All"], off_rows
+    assert "journey_rate" not in off_checks, off_checks
+    assert ">Asked</th>" not in off_report
+    journeys_tab = next(t["data"] for t in off_tab if t["key"] == "journeys")
+    assert not any("asked" in r for r in journeys_tab), journeys_tab
+    assert edit["success"], edit
+    assert "keeps its 20 journeys/s" in output, output[-3000:]
+    rate = per_second_after_the_first(payment_times(service)[before:], 2)
+    assert 17 <= rate <= 22, (rate, output[-3000:])
+    asked, started = int(on_row["asked"]), int(on_row["started"])
+    assert asked == started + int(on_row["dropped"]), on_row
+    checks = csv.DictReader(io.StringIO(on_checks))
+    held = next(r for r in checks if r["metric"] == "journey_rate")
+    assert "20 journeys/s over 4 users" in held["message"], held
+    assert ">Asked</th>" in on_report
+    assert "Journey rate: 20 journeys/s over 4 users" in output
+    assert "Traceback" not in output, output[-3000:]
 
 
 def test_journeys_per_second_names_the_fix():

@@ -83,6 +83,8 @@ JOURNEY_COLUMNS = (
 #: tables people read, last in the CSV.
 PACE_TITLES = (("asked", "Asked"), ("dropped", "Dropped"))
 PACE_COLUMNS = tuple(column for column, _ in PACE_TITLES)
+#: How many columns come before the pace's in the tables people read (Journey, Persona, Started).
+PACE_AT = len(_NAMES)
 
 
 def paced(rows: list[dict[str, Any]]) -> bool:
@@ -94,8 +96,7 @@ def journey_titles(with_pace: bool) -> tuple[tuple[str, str], ...]:
     """``JOURNEY_TITLES``, with the pace's columns after Started for a ``--journey-rate`` run."""
     if not with_pace:
         return JOURNEY_TITLES
-    at = len(_NAMES)
-    return (*JOURNEY_TITLES[:at], *PACE_TITLES, *JOURNEY_TITLES[at:])
+    return (*JOURNEY_TITLES[:PACE_AT], *PACE_TITLES, *JOURNEY_TITLES[PACE_AT:])
 
 
 def journey_columns(with_pace: bool) -> tuple[str, ...]:

@@ -30,7 +30,6 @@ from locust.runners import (
 from locust.util.date import format_safe_timestamp
 from werkzeug.datastructures import ImmutableMultiDict
 
-from journeys import journey_rate
 from journeys.results import csv_report, html_report, ledger
 from journeys.results.slo import (
     CHECK_TITLES,
@@ -47,6 +46,8 @@ from journeys.results.tables import (
     FUNNEL_STAGES,
     JOURNEY_TITLES,
     MIX_TITLES,
+    PACE_AT,
+    PACE_TITLES,
     display,
     funnel_stages_of_row,
     journey_titles,
@@ -117,6 +118,18 @@ JOURNEYS_TABLE_STYLE = (
     "</style>"
 )
 
+#: The Journeys table's Asked and Dropped columns (after Started) hidden while no row has a
+#: figure in them: a test without a journey rate (its rows carry no ``asked``; Locust's empty
+#: cell has no content), so its table is as wide as before and its alarms stay in view.
+_PACE_CELLS = ",".join(
+    f":nth-child({PACE_AT + i})" for i in range(1, len(PACE_TITLES) + 1)
+)
+PACE_STYLE = (
+    "<style>"
+    f"{_JOURNEYS_TABLE}:not(:has(>tbody td:nth-child({PACE_AT + 1}):not(:empty)))"
+    f" :is(th,td):is({_PACE_CELLS}){{display:none}}"
+    "</style>"
+)
 
 #: Beyond ``--stop-timeout``: how long a ``/stats/requests`` answer waits for a stop to end.
 STOP_WAIT_S = 10
@@ -349,10 +362,10 @@ def add_tabs(environment, web_ui=None, **_kwargs) -> None:
         environment.parsed_options.web_base_path if environment.parsed_options else ""
     ) or ""
     base = base.rstrip("/")
-    # --journey-rate (not in the start form: fixed for the session) adds Asked and Dropped
-    with_pace = bool(journey_rate.rate(environment.parsed_options))
+    # Asked and Dropped always: each test has a journey rate of its own (the start form's
+    # field) and the page reads its columns once; PACE_STYLE hides them for a test without
     tables = [
-        (key, journey_titles(with_pace) if key == "journeys" else table)
+        (key, journey_titles(with_pace=True) if key == "journeys" else table)
         for key, _, table in TABS
     ]
     web_ui.template_args.update(
@@ -411,7 +424,7 @@ def add_tabs(environment, web_ui=None, **_kwargs) -> None:
                 response.set_data(json.dumps(payload))
         elif request.path == f"{base}/" and response.mimetype == "text/html":
             html = response.get_data(as_text=True)
-            style = TAB_STYLE + HEADER_STYLE + JOURNEYS_TABLE_STYLE
+            style = TAB_STYLE + HEADER_STYLE + JOURNEYS_TABLE_STYLE + PACE_STYLE
             response.set_data(html.replace("</head>", f"{style}</head>", 1))
         elif request.path == f"{base}/stats/report":  # the HTML report to download
             html = response.get_data(as_text=True)
