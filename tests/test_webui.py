@@ -691,6 +691,73 @@ def test_the_slo_tab_shows_the_books_check_after_stop(tmp_path, service):
     assert "Traceback" not in output, output[-3000:]
 
 
+# Starts a test at a journey rate from the form's field and reads the Journeys tab while it runs
+# at 1280 px (its columns' right edges).
+RATE_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    from playwright.sync_api import sync_playwright
+
+    url, shots, chromium = sys.argv[1], sys.argv[2], sys.argv[3]
+    seen = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(url)
+        page.get_by_text("Custom parameters").click()
+        field = page.locator("input[name=journeyRate]")
+        seen["prefilled"] = field.input_value()
+        field.fill("10")
+        page.locator("input[name=userCount]").fill("2")
+        page.get_by_role("button", name="Start").click()
+        page.get_by_role("tab", name="Journeys", exact=True).click(timeout=20000)
+        page.locator("table tbody tr", has_text="All").first.wait_for(timeout=15000)
+        page.wait_for_timeout(2500)
+        seen["right edges"] = {
+            th.inner_text().replace("\\n", " "): round(box["x"] + box["width"])
+            for th in page.locator("table thead th:visible").all()
+            for box in [th.bounding_box()]
+        }
+        seen["rows"] = [r.locator("td:visible").all_inner_texts()
+                        for r in page.locator("table tbody tr").all()]
+        page.screenshot(path=f"{shots}/journeys-paced-at-1280.png")
+        browser.close()  # the test ends at its run time (4 s)
+    print(json.dumps(seen))
+    """
+)
+
+
+@needs_chromium
+def test_a_paced_test_shows_asked_and_dropped_beside_the_alarms(
+    tmp_path, start_service
+):
+    """A test started at 10 journeys/s from the form's Journey Rate field (Locust started
+    without --journey-rate: the field is empty) against a service too slow for its 2 users: the
+    Journeys tab shows Asked and Dropped after Started, and at 1280 px its alarms (Failed,
+    Mismatch, Dup. charges) are still in view (the two columns pushed Dup. charges out)."""
+    slow = start_service("--latency-ms", "400")
+    locust, ui = start_web_ui(
+        tmp_path, slow.url, personas=write_personas(tmp_path, SHOPPER)
+    )
+    try:
+        browser = run_browser(RATE_SCRIPT, ui + "/", str(tmp_path))
+    finally:
+        output = end_process(locust)
+    assert browser.returncode == 0, browser.stderr[-3000:] + "\n" + output[-3000:]
+    seen = json.loads(browser.stdout.strip().splitlines()[-1])
+    assert seen["prefilled"] == "", seen
+    edges = seen["right edges"]
+    assert list(edges)[:5] == ["Journey", "Persona", "Started", "Asked", "Dropped"], (
+        edges
+    )
+    assert edges["Dup. charges"] <= 1280, edges
+    (all_row,) = [r for r in seen["rows"] if r[1] == "All"]
+    assert int(all_row[4]) > 0, seen[
+        "rows"
+    ]  # dropped starts: 0.4 s journeys every 0.2 s
+    assert "Journey rate: 10 journeys/s over 2 users" in output, output[-3000:]
+
+
 def test_the_page_s_last_poll_after_stop_has_the_final_figures(tmp_path, start_service):
     """Locust's page polls ``/stats/requests`` until an answer says the test is no longer
     running. While users finish their journeys (``--stop-timeout``; a master waiting for its
