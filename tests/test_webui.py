@@ -734,7 +734,8 @@ def test_a_paced_test_shows_asked_and_dropped_beside_the_alarms(
     """A test started at 10 journeys/s from the form's Journey Rate field (Locust started
     without --journey-rate: the field is empty) against a service too slow for its 2 users: the
     Journeys tab shows Asked and Dropped after Started, and at 1280 px its alarms (Failed,
-    Mismatch, Dup. charges) are still in view (the two columns pushed Dup. charges out)."""
+    Mismatch, Dup. charges) are still in view (the two columns pushed Dup. charges out). The
+    verdict's journey_rate check names the form's fields to change, not -u and --journey-rate."""
     slow = start_service("--latency-ms", "400")
     locust, ui = start_web_ui(
         tmp_path, slow.url, personas=write_personas(tmp_path, SHOPPER)
@@ -756,6 +757,11 @@ def test_a_paced_test_shows_asked_and_dropped_beside_the_alarms(
         "rows"
     ]  # dropped starts: 0.4 s journeys every 0.2 s
     assert "Journey rate: 10 journeys/s over 2 users" in output, output[-3000:]
+    # the fix named in the form's words: the test's rate and users are its fields
+    assert "journey rate not held:" in output, output[-3000:]
+    assert (
+        "raise Number of users (or lower Journey Rate) in the start form" in output
+    ), output[-3000:]
 
 
 def test_the_page_s_last_poll_after_stop_has_the_final_figures(tmp_path, start_service):

@@ -633,7 +633,7 @@ def _journey_rate_checks(environment, book: JourneyBook) -> list[Check]:
         message = (
             f"journey rate not held: {figures} ({where}): the users could not keep the pace of a "
             f"journey every {users / asked_per_s:.3g} s each, as their journeys took longer; "
-            "raise -u (or lower --journey-rate)"
+            + _more_users_or_a_lower_rate(environment)
         )
     return [
         Check(
@@ -645,6 +645,14 @@ def _journey_rate_checks(environment, book: JourneyBook) -> list[Check]:
             message,
         )
     ]
+
+
+def _more_users_or_a_lower_rate(environment) -> str:
+    """The fix of a rate not held, in the words of where the test's users and rate were set:
+    a web UI test's are its start form's fields."""
+    if getattr(environment, "web_ui", None) is not None:
+        return "raise Number of users (or lower Journey Rate) in the start form"
+    return "raise -u (or lower --journey-rate)"
 
 
 #: More checks, each ``targets -> [Check]``, from the parts that judge more than the requests
