@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import functools
+import html
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -166,6 +168,17 @@ def test_a_run_slower_than_its_baseline_fails_naming_the_rows(request, baseline_
     assert f"FAILED: {pay['message']}" in run.output
     junit = (run.csv_prefix.parent / "junit.xml").read_text()
     assert 'classname="baseline" name="p95_ms (POST checkout: pay)"' in junit
+    # which run was the baseline, and the rule: in the log at start (the web UI's Logs tab)
+    # and in the HTML report, whose checks say only "in the baseline"
+    rule = (
+        "a row fails when its p95 grows by over +25% and at least +10 ms, or its failure "
+        "share by more than 1 point"
+    )
+    said = re.search(
+        r"Baseline: (\S+ \(\d+ HTTP rows, \d+ journey rows\); (.*))", run.output
+    )
+    assert said and said[2] == rule, run.output[-3000:]
+    assert f"<p>Baseline: {html.escape(said[1])}</p>" in run.html_path.read_text()
 
 
 def test_a_baseline_that_compares_nothing_fails(request, baseline_runs):

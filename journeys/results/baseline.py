@@ -23,7 +23,11 @@ empty its files as it opens them), ends the run with exit 2 before any traffic.
 
 from __future__ import annotations
 
+import logging
 import os
+
+from locust import events
+from locust.runners import WorkerRunner
 
 from journeys.argtypes import growth, non_negative_float
 from journeys.results.baseline_csv import (
@@ -119,6 +123,34 @@ def _at_own_prefix(prefix: str, own: str) -> bool:
 
 def loaded() -> Baseline | None:
     return _loaded[0] if _loaded else None
+
+
+def describe(options) -> str | None:
+    """Which run the checks say "the baseline" of, and when a row fails (the checks name only
+    their row): ``reports/last-good (3 HTTP rows, 3 journey rows); a row fails when ...``."""
+    baseline = loaded()
+    if baseline is None:
+        return None
+    rule = Rule(
+        getattr(options, "baseline_tolerance", DEFAULT_TOLERANCE),
+        getattr(options, "baseline_min_ms", DEFAULT_MIN_MS),
+    )
+    return (
+        f"{baseline.prefix} ({counted(len(baseline.http), 'HTTP row')}, "
+        f"{counted(len(baseline.journeys), 'journey row')}); a row fails when its p95 grows "
+        f"by over {rule.limits()}, or its failure share by more than "
+        f"{counted(round(FAILURE_SHARE_GROWTH * 100), 'point')}"
+    )
+
+
+@events.init.add_listener
+def say_which_baseline(environment, **_kwargs) -> None:
+    """The baseline read at start (the locustfile loads before Locust sets up its logging)."""
+    if isinstance(environment.runner, WorkerRunner):
+        return
+    described = describe(environment.parsed_options)
+    if described:
+        logging.getLogger(__name__).info("Baseline: %s", described)
 
 
 def checks(environment, journey_rows: list[dict]) -> list[Check]:

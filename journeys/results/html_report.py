@@ -159,7 +159,8 @@ def section(snapshot: Snapshot) -> str:
         f'<div class="verdict {status}">{escape(verdict.headline().split(" - ")[0])}</div>'
         + (f"<ul>{failed}</ul>" if failed else "")
         + f"<p>Targets: {escape(verdict.targets.describe())}</p>"
-        f"<h2>Journeys</h2>"
+        + (f"<p>Baseline: {escape(snapshot.baseline)}</p>" if snapshot.baseline else "")
+        + "<h2>Journeys</h2>"
         + (
             _table(
                 journey_titles(paced(snapshot.rows)),

@@ -22,6 +22,8 @@ class Snapshot:
     verdict: Verdict
     #: a load profile test's phase report (``journeys.profiles.report.PhaseReport``), else None
     profile: Any = None
+    #: ``--baseline``: which run the verdict's ``baseline`` checks compared with, else None
+    baseline: str | None = None
 
 
 def take(environment, extra_checks: Callable[[], Iterable[Check]] = tuple) -> Snapshot:
@@ -45,6 +47,9 @@ def take(environment, extra_checks: Callable[[], Iterable[Check]] = tuple) -> Sn
         mix=mix_rows(environment, shown),
         verdict=verdict,
         profile=_phase_report(environment),
+        baseline=baseline.describe(environment.parsed_options)
+        if verdict.judged
+        else None,
     )
 
 
