@@ -212,7 +212,8 @@ def test_each_web_ui_test_runs_at_the_rate_of_its_form(tmp_path, service):
     """Started with ``--journey-rate 10`` the form's field holds 10; a test whose field is
     empty runs on the personas' think time (0.5 s) and shows no pace (no Asked/Dropped figures in the
     tab, the CSV or the report, no ``journey_rate`` check); the next test, at 20, runs 20
-    journeys/s and shows them all. An edit of the running test keeps its rate, and says so."""
+    journeys/s and shows them all. An edit of the running test keeps its rate, and says so, and
+    its run time: the test still ends by itself."""
     port = free_port()
     locust = locust_process(
         locust_command(
@@ -236,13 +237,15 @@ def test_each_web_ui_test_runs_at_the_rate_of_its_form(tmp_path, service):
         off_report = get_text(ui + "/stats/report")
         off_tab = json.loads(get_text(ui + "/stats/requests"))["extended_stats"]
         before = len(payment_times(service))
-        on = post_form(ui + "/swarm", **form, journey_rate="20")
+        on = post_form(ui + "/swarm", **form, run_time="4s", journey_rate="20")
         assert on["success"], on
         time.sleep(1)
+        # Locust's edit form: users, ramp up and the custom fields, no run time
         edit = post_form(ui + "/swarm", user_count=4, spawn_rate=50, journey_rate="5")
-        time.sleep(3)
-        post_form(ui + "/stop")
-        _wait_until_stopped(ui, deadline + 5)
+        time.sleep(
+            1.1
+        )  # past Locust's 2 s cache of /stats/requests (the off test's "stopped")
+        _wait_until_stopped(ui, time.monotonic() + 7)  # 2 s left, and --stop-timeout 3
         on_row = journeys_csv(get_text(ui + "/journeys/csv"))["All"]
         on_checks = get_text(ui + "/journeys/slo/csv")
         on_report = get_text(ui + "/stats/report")
@@ -256,6 +259,8 @@ def test_each_web_ui_test_runs_at_the_rate_of_its_form(tmp_path, service):
     assert not any("asked" in r for r in journeys_tab), journeys_tab
     assert edit["success"], edit
     assert "keeps its 20 journeys/s" in output, output[-3000:]
+    # the edit kept the test's 4 s run time (Locust's view cancelled it: the test ran on)
+    assert "stopped after" not in on_checks, on_checks
     rate = per_second_after_the_first(payment_times(service)[before:], 2)
     assert 17 <= rate <= 22, (rate, output[-3000:])
     asked, started = int(on_row["asked"]), int(on_row["started"])

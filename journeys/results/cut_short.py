@@ -6,7 +6,8 @@ so the verdict gets a failing ``run_time`` check saying how much of the planned 
 
 The plan is ``--run-time`` for a headless or ``--autostart`` run, counted from ``test_start``;
 for a test started in the web UI's form (after an ``--autostart`` test too) it is the form's run
-time (none: no plan), counted from the form. The run ends at the first ``test_stopping``: the time limit, the load profile's end,
+time (none: no plan), counted from the form; an edit of the running test keeps the plan and
+Locust's timer that ends the test. The run ends at the first ``test_stopping``: the time limit, the load profile's end,
 the web UI's stop, or a signal (``end_of_run`` then stops the test itself).
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import time
 
-from flask import request
+from flask import after_this_request, request
 from locust import events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, WorkerRunner
 from locust.util.timespan import parse_timespan
@@ -66,15 +67,35 @@ def _plan_from_the_start_form(environment, web_ui=None, **_kwargs) -> None:
         )
         if running and _from_command_line(environment.parsed_options):
             return  # an edit of the --autostart test: its --run-time still ends it
-        # a new test, or an edit of a running one: either way Locust times the form's run
-        # time (if any) from now
         text = request.form.get("run_time", "").strip()
+        if running and not text:
+            # Locust's edit form has no run time field: the test keeps its plan and its timer
+            _keep_the_run_time(web_ui)
+            return
+        # a new test, or an edit that sends a run time (a script): Locust times it from now
         try:
             seconds = parse_timespan(text) if text else None
         except ValueError:
             return  # Locust refuses the form
         _plan.clear()
         _plan.update(start=time.monotonic(), seconds=seconds, from_form=not running)
+
+
+def _keep_the_run_time(web_ui) -> None:
+    """In a ``before_request`` hook of an edit without a run time: Locust's view cancels the
+    test's run-time timer for any posted form, and re-arms it only from the form's run time, so
+    an edited test (a new user count) ran on for good. The timer is kept out of the view's
+    reach and put back after it."""
+    timer = web_ui._run_time_greenlet
+    if timer is None:
+        return
+    web_ui._run_time_greenlet = None
+
+    @after_this_request
+    def _put_it_back(response):
+        if web_ui._run_time_greenlet is None:
+            web_ui._run_time_greenlet = timer
+        return response
 
 
 @events.test_stopping.add_listener
