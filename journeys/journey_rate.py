@@ -70,9 +70,9 @@ def add_option(group) -> None:
         type=journeys_per_second,
         default=None,
         env_var="LOCUST_JOURNEY_RATE",
-        # short: the web UI's form shows it in the field's label, cut at ~110 characters
-        help="Journeys per second in total, in place of the personas' think time (an open "
-        "model); empty: off.",
+        # short: the web UI's form shows "Journey Rate (<help>)" as the field's label, cut at
+        # ~85 characters while the field is empty
+        help="Journeys per second in total, in place of the think time; empty: off",
     )
     # a field of the web UI's start form ("Custom parameters"), set per test: Locust shows a
     # plugin's option there only when added with its parser's own add_argument, not a group's

@@ -201,11 +201,12 @@ def test_a_web_ui_test_on_forked_workers_runs_at_the_rate_of_its_form(
     assert all_row["asked"] == int(row["asked"]), (all_row, row)
 
 
-def _form_default(page: str, option: str):
-    """The start form's prefilled value of ``option`` (Locust's template args in the page)."""
+def _form_field(page: str, option: str) -> dict:
+    """The start form's field of ``option`` (Locust's template args in the page): its
+    ``default_value`` (prefilled) and ``help_text``."""
     text = page.split("window.templateArgs = ", 1)[1]
     args = json.JSONDecoder().raw_decode(text)[0]
-    return args["extra_options"][option]["default_value"]
+    return args["extra_options"][option]
 
 
 def test_each_web_ui_test_runs_at_the_rate_of_its_form(tmp_path, service):
@@ -227,7 +228,7 @@ def test_each_web_ui_test_runs_at_the_rate_of_its_form(tmp_path, service):
     form = {"user_count": 4, "spawn_rate": 50, "host": service.url}
     try:
         wait_http(ui + "/", timeout=30)
-        prefilled = _form_default(get_text(ui + "/"), "journey_rate")
+        field = _form_field(get_text(ui + "/"), "journey_rate")
         deadline = time.monotonic() + 25
         off = post_form(ui + "/swarm", **form, run_time="2s", journey_rate="")
         assert off["success"], off
@@ -251,7 +252,11 @@ def test_each_web_ui_test_runs_at_the_rate_of_its_form(tmp_path, service):
         on_report = get_text(ui + "/stats/report")
     finally:
         output = end_process(locust)
-    assert prefilled == RATE, prefilled
+    assert field["default_value"] == RATE, field
+    # Locust's label is "Journey Rate (<help>)", cut at ~85 characters in an empty field (at
+    # 1280 px and wider): what empty means must come before that (it was cut off)
+    label = f"Journey Rate ({field['help_text']})"
+    assert "empty: off" in label and len(label) <= 85, label
     assert "asked" not in off_rows["All"] and "dropped" not in off_rows["All"], off_rows
     assert "journey_rate" not in off_checks, off_checks
     assert ">Asked</th>" not in off_report
