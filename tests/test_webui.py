@@ -525,6 +525,14 @@ FORM_SCRIPT = textwrap.dedent(
         page.get_by_text("Custom parameters").click()
         seen["fields"] = [f.get_attribute("name")
                           for f in page.locator("input[name^=slo]").all()]
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.wait_for_timeout(300)
+        # each field's label ("Slo P9 5Ms (<the option's help>)"), and whether MUI cut it
+        seen["labels cut at 1280"] = page.evaluate('''() =>
+            [...document.querySelectorAll("input[name^=slo], input[name=journeyRate]")]
+            .map(i => document.querySelector(`label[for="${i.id}"]`))
+            .filter(l => l.scrollWidth > l.clientWidth).map(l => l.innerText)''')
+        page.set_viewport_size({"width": 1400, "height": 900})
         page.locator("input[name=sloP95Ms]").fill("0.5")
         page.get_by_role("button", name="Start").click()
         page.get_by_role("tab", name="SLO", exact=True).click(timeout=20000)
@@ -563,6 +571,8 @@ def test_the_start_form_sets_the_slo_targets(tmp_path, service):
         "sloErrorRate", "sloJourneyP95Ms", "sloP50Ms", "sloP95Ms"
     ], seen["fields"]  # fmt: skip
     assert [r[:2] for r in seen["slo"]] == [["WAIT", "run"]], seen["slo"]
+    # each field's help, its default or what empty means last, is whole in its label
+    assert seen["labels cut at 1280"] == [], seen["labels cut at 1280"]
     assert "Traceback" not in output, output[-3000:]
 
 

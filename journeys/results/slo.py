@@ -84,23 +84,25 @@ class SloConfigError(ValueError):
 @events.init_command_line_parser.add_listener
 def add_slo_options(parser) -> None:
     group = parser.add_argument_group("service level objectives (decide the exit code)")
+    # short helps: the web UI's start form shows "Slo P9 5Ms (<help>)" as a field's label and
+    # cuts it at its width (~125 characters, ~85 in an empty field), default and all
     group.add_argument(
         "--slo-p50-ms",
         default="100",
         env_var="LOCUST_SLO_P50_MS",
-        help="Median response time must stay below this many ms, overall, per journey and per judged load profile phase (default 100).",
+        help="p50 of HTTP requests below this many ms, overall, per journey and phase (default 100)",
     )
     group.add_argument(
         "--slo-p95-ms",
         default="500",
         env_var="LOCUST_SLO_P95_MS",
-        help="95th percentile response time must stay below this many ms, overall, per journey and per judged load profile phase (default 500).",
+        help="p95 of HTTP requests below this many ms, overall, per journey and phase (default 500)",
     )
     group.add_argument(
         "--slo-error-rate",
         default="0.01",
         env_var="LOCUST_SLO_ERROR_RATE",
-        help="Share of failed requests (overall, per journey and per judged load profile phase), and of failed journeys, allowed at most (0..1, default 0.01).",
+        help="Share of failed requests, and of failed journeys, allowed: 0..1 (default 0.01)",
     )
     group.add_argument(
         "--slo-targets",
@@ -115,7 +117,7 @@ def add_slo_options(parser) -> None:
         "--slo-journey-p95-ms",
         default="",
         env_var="LOCUST_SLO_JOURNEY_P95_MS",
-        help="95th percentile of whole-journey durations must stay below this many ms (default: not checked).",
+        help="p95 of whole journeys below this many ms; empty: not checked",
     )
     # fields of the web UI's start form ("Custom parameters"), set per test: Locust shows a
     # plugin's option there only when added with its parser's own add_argument, not a group's
