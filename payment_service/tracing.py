@@ -201,11 +201,13 @@ class _OneWarning(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
         self.warned = False
-        # ddtrace's writer and the agent check are threads of their own
-        self.lock = threading.Lock()
+        # ddtrace's writer and the agent check are threads of their own. Not ``self.lock``:
+        # that is the handler's own, which ``handle`` holds around ``emit`` (taken twice, it
+        # hung ddtrace's writer for good, and with it the service's stop on Ctrl-C)
+        self.once = threading.Lock()
 
     def warn(self, message: str, *args) -> None:
-        with self.lock:
+        with self.once:
             if self.warned:
                 return
             self.warned = True

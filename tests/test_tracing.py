@@ -948,6 +948,32 @@ def test_the_service_stops_promptly_when_the_agent_never_answers(
     assert took < 4, f"the service took {took:.1f} s to stop"
 
 
+def test_the_service_stops_promptly_after_ddtrace_complained(tmp_path):
+    """ddtrace's own complaint (its send to a closed port failed) went through the service's
+    one-warning handler, which took the handler's own lock twice: ddtrace's writer thread hung
+    there for good, so no span was sent again and the service never ended on SIGTERM or Ctrl-C
+    (a `timeout -s INT 4` run of the docs' command was still there 10 minutes later)."""
+    from tests.test_service import body, pay
+
+    env = {
+        "DD_TRACE_ENABLED": "true",
+        "DD_TRACE_AGENT_URL": f"http://127.0.0.1:{free_port()}",
+    }
+    service = launch_service(tmp_path, env=env)
+    assert pay(service, body()).status_code == 201
+    time.sleep(
+        2.5
+    )  # ddtrace's writer has failed its send and said so (~1 s after the span)
+    service.proc.send_signal(signal.SIGINT)  # Ctrl-C
+    try:
+        service.proc.wait(6)
+    except subprocess.TimeoutExpired:
+        service.stop()
+        pytest.fail(f"the service did not stop on Ctrl-C: {service.log()[-2000:]}")
+    warnings = [line for line in service.log().splitlines() if "WARNING" in line]
+    assert len(warnings) == 1, service.log()[-3000:]
+
+
 def test_the_service_warns_once_when_its_agent_takes_no_spans(
     tmp_path, silent_agent, silent_unix_agent, trace_agent
 ):
