@@ -128,7 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="python -m payment_service",
         description="Reference payment service (FastAPI + SQLite) for the payment load generator. "
-        "Each flag but --fault-seed has a PAYMENT_* env twin, shown in brackets.",
+        "The internal token that /internal/* asks for comes from PAYMENT_INTERNAL_TOKEN (no "
+        "flag, so ps does not show it; without it, pass --dev). Each flag but --fault-seed has "
+        "a PAYMENT_* env twin, shown in brackets. Tracing is on with DD_TRACE_ENABLED=true or "
+        "DD_AGENT_HOST (docs/tracing.md).",
     )
     add = functools.partial(p.add_with_twin, p)
     add(

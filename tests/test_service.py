@@ -723,6 +723,9 @@ def test_help_names_the_defaults_and_each_knobs_range():
         "Length of a stall (default 30); seconds from 0 to 3600 (an hour)",
         "; seconds from -315360000 to 315360000 (ten years either way)",
         "(e.g. 90s, 30m, 24h, 7d) from 1s to 3650d, or forever (default 24h)",
+        # variables no flag stands for: the token a start without --dev needs, and tracing
+        "The internal token that /internal/* asks for comes from PAYMENT_INTERNAL_TOKEN",
+        "Tracing is on with DD_TRACE_ENABLED=true or DD_AGENT_HOST",
     ):
         assert said in text, text
 
