@@ -51,17 +51,32 @@ def token_unusable() -> str | None:
 
 
 def target_address(host: str) -> tuple[str, int]:
-    parts = urlsplit(host)
+    """``(host name, port)`` that ``--host`` names; ValueError with the sentence to show."""
+    try:
+        parts = urlsplit(host)
+        port = (
+            parts.port
+        )  # urllib reads it only now: 'abc', 99999, a space pasted with it
+    except ValueError as exc:  # ... or an unclosed [IPv6 address
+        raise ValueError(
+            f"--host {_shown(host)!r} is not a URL like http://127.0.0.1:8000 ({exc})."
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        shown = without_credentials(host)
-        # the scheme left out: localhost:8000 (user:pw@ not told apart)
-        if "://" not in shown:
-            shown = shown.rpartition("@")[2]
+        shown = _shown(host)
         meant = f" Did you mean http://{shown}?" if shown and "://" not in shown else ""
         raise ValueError(
             f"--host {shown!r} is not a URL like http://127.0.0.1:8000.{meant}"
         )
-    return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+    return parts.hostname, port or (443 if parts.scheme == "https" else 80)
+
+
+def _shown(host: str) -> str:
+    """``host`` without ``user:password@``, also one urllib cannot read."""
+    scheme, sep, rest = host.partition("://")
+    if not sep:  # the scheme left out: localhost:8000
+        return host.rpartition("@")[2]
+    netloc, slash, path = rest.partition("/")
+    return f"{scheme}{sep}{netloc.rpartition('@')[2]}{slash}{path}"
 
 
 def web_port_problem(web_host: str, web_port: int) -> str | None:

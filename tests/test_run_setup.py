@@ -875,6 +875,27 @@ def test_a_host_that_is_not_a_url_gets_a_whole_sentence(host):
     assert "is not a URL like http://127.0.0.1:8000." in problem, problem
 
 
+@pytest.mark.parametrize(
+    "host,why",
+    [
+        ("http://127.0.0.1:abc", "'abc'"),
+        ("http://127.0.0.1:99999", "out of range"),
+        ("http://127.0.0.1:8000 ", "'8000 '"),  # a line end or space pasted with it
+        ("http://admin:s3cret@[::1:8000", "IPv6"),
+    ],
+)
+def test_a_host_whose_port_or_address_cannot_be_read_is_named(host, why):
+    """urllib's own words came alone, naming neither --host nor the fix, the sentence run into
+    "No load was sent." ("Port could not be cast to integer value as 'abc' No load was sent.")."""
+    from journeys.preflight import wait_for_host
+
+    problem = wait_for_host(host, 0)
+    assert problem.startswith("--host "), problem
+    assert "is not a URL like http://127.0.0.1:8000" in problem, problem
+    assert why in problem and problem.endswith("."), problem
+    assert "s3cret" not in problem, problem
+
+
 @pytest.mark.parametrize("host", ["127.0.0.1:9511", "localhost:9511", "svc.internal"])
 def test_a_host_without_a_scheme_is_named_with_one(host):
     """``--host localhost:8000``, the scheme left out: the message said what a URL looks like,
