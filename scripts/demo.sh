@@ -9,6 +9,10 @@ bash scripts/venv.sh requirements.txt
 reports="${REPORTS_DIR:-reports}"
 mkdir -p "$reports"
 port="${PAYMENT_PORT:-8000}"
+if ! [[ "$port" =~ ^[0-9]+$ ]] || (( 10#$port < 1 || 10#$port > 65535 )); then
+  echo "make run: PAYMENT_PORT=$port is not a port number (1-65535): e.g. PAYMENT_PORT=8001 make run" >&2
+  exit 2
+fi
 in_use='import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)'
 if .venv/bin/python -c "$in_use" "$port" 2>/dev/null; then  # else the load would go to its holder
   echo "make run: port $port is taken: stop what holds it, or move the payment service with PAYMENT_PORT (e.g. PAYMENT_PORT=8001 make run)" >&2

@@ -93,6 +93,16 @@ def test_a_taken_port_is_named_before_anything_runs(idle_service):
     assert idle_service.query("SELECT count(*) FROM payments") == [(0,)]
 
 
+def test_a_port_that_is_no_number_is_named_before_anything_runs():
+    """``PAYMENT_PORT=abc make run``: the service died of it unseen (in its log only) and Locust
+    stopped on a host it had not been given: "--host 'http://127.0.0.1:abc' is not a URL"."""
+    demo, lines = start_demo("abc", {"LOCUST_RUN_TIME": "4s"})
+    output = finish(demo, lines, 60)
+    assert demo.returncode == 2, output[-3000:]
+    assert "make run: PAYMENT_PORT=abc is not a port number (1-65535)" in output, output
+    assert "Starting Locust" not in output, output[-3000:]
+
+
 def test_a_python_older_than_3_11_is_named_before_the_install(tmp_path):
     """``make run`` with a python3 older than 3.11 (Locust 2.47 and pandas 3 need 3.11) made
     .venv with it, then pip failed with "No matching distribution found for locust==2.47.0"."""
