@@ -19,6 +19,7 @@ import socket
 import sqlite3
 import sys
 
+from payment_service.env_names import unread_variables
 from payment_service.expiry import TTL_HELP, describe, parse_ttl
 from payment_service.faults import ERROR_PHASES, RANGES, knob_problem
 from payment_service.tracing import (
@@ -278,6 +279,8 @@ def parse_settings(argv: list[str] | None = None):
     parser = build_parser()
     # argparse also converts (and checks) the PAYMENT_* env defaults
     args = parser.parse_args(argv)
+    for line in unread_variables(dict(os.environ), set(parser.env_twins.values())):
+        print(line, file=sys.stderr, flush=True)
     # every numeric knob has a flag of the same name
     values = {name: float(getattr(args, name)) for name in RANGES}
     # argparse checks choices on the command line only, not the env twin's default

@@ -730,6 +730,21 @@ def test_help_names_the_defaults_and_each_knobs_range():
         assert said in text, text
 
 
+def test_a_payment_variable_no_flag_reads_is_named(tmp_path):
+    """``PAYMENT_LATENCY=300`` (for PAYMENT_LATENCY_MS) was ignored without a word, as Locust
+    ignores a LOCUST_* typo (which the generator names): the run went on without the fault."""
+    from tests.conftest import launch_service
+
+    env = {"PAYMENT_LATENCY": "300", "PAYMENT_PORT": "8001"}  # PAYMENT_PORT: make run's
+    service = launch_service(tmp_path, env=env)
+    service.stop()
+    assert (
+        "payment service: PAYMENT_LATENCY is set, but no flag reads it: it is ignored (did "
+        "you mean PAYMENT_LATENCY_MS?"
+    ) in service.log(), service.log()
+    assert "PAYMENT_PORT" not in service.log(), service.log()
+
+
 def test_dev_mode_prints_a_generated_token_and_keeps_it_out_of_answers_and_logs(
     tmp_path,
 ):
