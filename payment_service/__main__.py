@@ -80,6 +80,8 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
         #: Each flag's ``PAYMENT_*`` twin, to name it when its value is the bad one.
         self.env_twins: dict[str, str] = {}
+        #: A switch's dest and flag: its twin is read once parsing is done (not before --help).
+        self.switches: dict[str, str] = {}
 
     def add_with_twin(
         self, group, flag: str, env: str, help: str, knob: str | None = None, **kwargs
@@ -92,19 +94,25 @@ class _Parser(argparse.ArgumentParser):
             kwargs["type"] = _knob(knob)
             help = f"{help}; {RANGES[knob][2]}"
         if kwargs.get("action") == "store_true":
-            # argparse does not convert a store_true default: the twin is read now, and a bad
-            # value is the same one-line exit 2 as a bad flag
-            try:
-                kwargs["default"] = _bool(_env(env, "false"))
-            except argparse.ArgumentTypeError as exc:
-                self.error(f"argument {flag}: {exc}")
+            # argparse does not convert a store_true default: ``parse_args`` reads the twin
+            self.switches[flag.lstrip("-").replace("-", "_")] = flag
+            kwargs["default"] = None
         else:
             kwargs["default"] = _env(env, kwargs.get("default"))
         group.add_argument(flag, help=f"{help} [{env}].", **kwargs)
 
     def parse_args(self, args=None, namespace=None):
         self.given = tuple(sys.argv[1:] if args is None else args)
-        return super().parse_args(args, namespace)
+        parsed = super().parse_args(args, namespace)
+        for dest, flag in self.switches.items():
+            if (
+                getattr(parsed, dest) is None
+            ):  # not on the command line: its twin, or off
+                try:
+                    setattr(parsed, dest, _bool(_env(self.env_twins[flag], "false")))
+                except argparse.ArgumentTypeError as exc:
+                    self.error(f"argument {flag}: {exc}")
+        return parsed
 
     def error(self, message: str):
         # the value is quoted (twice): the token mapped to the wrong variable is not shown

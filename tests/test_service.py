@@ -730,6 +730,15 @@ def test_help_names_the_defaults_and_each_knobs_range():
         assert said in text, text
 
 
+@pytest.mark.parametrize("twin", ["PAYMENT_DEV", "PAYMENT_REPORT_TAMPER"])
+def test_help_answers_whatever_a_switchs_twin_holds(twin):
+    """A bad PAYMENT_DEV (a switch's twin) was refused while the parser was built, before
+    --help: the refusal's "Run `python -m payment_service --help`" gave the same refusal."""
+    proc = _start(["--help"], {twin: "maybe"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("usage: python -m payment_service"), proc.stdout[:300]
+
+
 def test_a_payment_variable_no_flag_reads_is_named(tmp_path):
     """``PAYMENT_LATENCY=300`` (for PAYMENT_LATENCY_MS) was ignored without a word, as Locust
     ignores a LOCUST_* typo (which the generator names): the run went on without the fault."""
