@@ -87,9 +87,10 @@ def unknown_tags(classes, options, every_class=()) -> str | None:
                 f"roles ({', '.join(roles)}), journey tags ({', '.join(journeys)}) and persona "
                 f"names ({', '.join(sorted(set(personas) & known))})."
                 + (
-                    " Several tags in one LOCUST_* variable or config line are written as a "
-                    "list: [customer, operator]."
-                    if any(" " in tag for tag in unknown)
+                    f" Several tags are separate words on the command line ({flag} customer "
+                    "operator) and a list in a LOCUST_* variable or config line: [customer, "
+                    "operator]."
+                    if any(" " in tag or "," in tag for tag in unknown)
                     else ""
                 )
                 + "".join(

@@ -498,9 +498,14 @@ def bad_env_runs(request, idle_service):
             (
                 "--exclude-tags: no journey carries the tag 'customer operator'. Tags are roles "
                 "(customer, operator), journey tags (batch_report, checkout) and persona names (ops, "
-                "shopper). Several tags in one LOCUST_* variable or config line are written as a "
-                "list: [customer, operator]."
+                "shopper). Several tags are separate words on the command line (--exclude-tags "
+                "customer operator) and a list in a LOCUST_* variable or config line: [customer, "
+                "operator]."
             ),
+        ),
+        (  # the comma, as most tools take a list, had no hint
+            {"LOCUST_TAGS": "customer,operator"},
+            "line: [customer, operator]. No traffic was sent.",
         ),
         (
             {"LOCUST_HTML": "/etc/passwd/reports/run.html"},
@@ -559,6 +564,7 @@ def bad_env_runs(request, idle_service):
         "no-token",
         "unknown-tag",
         "unknown-exclude-tag",
+        "tags-with-a-comma",
         "html-under-a-file",
         "csv-under-a-file",
         "html-is-a-folder",
