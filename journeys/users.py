@@ -247,6 +247,10 @@ def unknown_class_problem(names: list[str]) -> str | None:
             continue
         close = _closest_class(text)
         hint = f" (did you mean {close}?)" if close else ""
+        if "," in text:  # AlphaShopper,BetaShopper: a list as most tools take one
+            names = [n.strip() for n in text.split(",") if n.strip()]
+            meant = " ".join(_closest_class(n) or n for n in names)
+            hint = f" (several classes are separate words: {meant})"
         return (
             f"unknown persona class '{text}'{hint}. Persona classes: {', '.join(_class_names)}, "
             "each the CamelCase form of a persona's name (--tags takes the name itself)"

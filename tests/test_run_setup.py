@@ -132,6 +132,12 @@ def test_persona_class_can_be_picked_by_name(tmp_path, service):
         ("argument", "BetaShoper", "did you mean BetaShopper?"),
         ("env", "BetaShoper", "did you mean BetaShopper?"),
         ("config", "BetaShoper", "did you mean BetaShopper?"),
+        # a comma, as most tools list things: "did you mean BetaShopper?" named one of the two
+        (
+            "argument",
+            "AlphaShopper,BetaShopper",
+            "several classes are separate words: AlphaShopper BetaShopper",
+        ),
     ],
 )
 def test_an_unknown_persona_class_names_the_classes(
