@@ -44,6 +44,8 @@ class JourneyRun:
     _done: bool = False
     _span_cm: object = None
     _span: object = None
+    #: ``--journey-rate``: the user's pace (its missed starts count if the user is stopped)
+    pace: object = None
 
     def __enter__(self) -> Self:
         self._started = time.perf_counter()
@@ -87,6 +89,8 @@ class JourneyRun:
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         if exc_type is not None and issubclass(exc_type, STOPPED):
+            if self.pace is not None:  # a user stopped mid-run (a profile ramping down)
+                self.pace.drop_missed()
             self.finish("interrupted")
         elif exc_type is not None:
             self.finish("failed", f"{exc_type.__name__}: {exc}")
@@ -148,7 +152,11 @@ class Journey(SequentialTaskSet):
                 journey=journey, persona=self.persona.name, count=self.dropped
             )
             self.dropped = 0
-        return JourneyRun(journey, self.persona.name, self.data.journey_id())
+        if self.pace is not None:
+            self.pace.journey, self.pace.persona = journey, self.persona.name
+        return JourneyRun(
+            journey, self.persona.name, self.data.journey_id(), pace=self.pace
+        )
 
     def metadata(self, run: JourneyRun, **extra: str) -> dict[str, str]:
         """The ``metadata`` of the journey's payments: who, which journey, and ``extra``."""

@@ -11,6 +11,9 @@ A user's first start comes at an offset within its first interval drawn from its
 so the users do not all fire at once and ``--seed`` still repeats the data. A journey that ends
 after the user's next start was due is followed by the next one at once, and every whole
 interval it missed is a *dropped* start (k6's ``dropped_iterations``): no burst to catch up.
+The starts a journey still running when the test stops (or its user is stopped) ran past are
+dropped too (``Pace.missed``), counted up to that moment: else a journey that outlasts the run
+(an operator's long batch) hid every start it missed, and the rate read as held.
 
 The pace uses the whole test's user count, not a worker's share: a worker knows the master's
 parsed options only from its spawn message, and Locust leaves its own options (``-u``, and the
@@ -28,12 +31,14 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+import weakref
 
 import gevent
 from locust import events
 from locust.runners import WorkerRunner
 
 from journeys.argtypes import finite_number
+from journeys.events import journey_dropped
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +133,10 @@ class Pace:
         self.interval = interval
         self.offset = offset
         self.due: float | None = None
+        #: the user's journey in flight (``Journey.start``), to count its missed starts for
+        self.journey = self.persona = ""
+        #: the test stopped: its missed starts are counted, none after
+        self.closed = False
 
     def wait(self, sleep=gevent.sleep) -> int:
         """Sleep (``sleep(seconds)``) until the next start is due; the whole intervals missed
@@ -141,6 +150,40 @@ class Pace:
         if late < 0:
             sleep(-late)
         return dropped
+
+    def missed(self) -> int:
+        """The starts due by now that the journey in flight ran past (then counted: the next
+        ``wait`` does not count them again); 0 once the test stopped."""
+        if self.due is None or self.closed:
+            return 0
+        late = time.monotonic() - self.due
+        if late < 0:
+            return 0
+        count = int(late // self.interval) + 1
+        self.due += count * self.interval
+        return count
+
+    def drop_missed(self) -> None:
+        """Count the starts the journey in flight ran past as dropped (``missed``)."""
+        count = self.missed()
+        if count and self.journey:
+            journey_dropped.fire(
+                journey=self.journey, persona=self.persona, count=count
+            )
+
+
+#: This process's paces, to count at the test's stop the starts their journeys ran past.
+_paces: weakref.WeakSet[Pace] = weakref.WeakSet()
+
+
+@events.test_stopping.add_listener
+def drop_the_starts_missed_at_the_stop(**_kwargs) -> None:
+    """The test stops: each journey still running dropped the starts it ran past until now
+    (with ``--stop-timeout`` it may run on, but the test asks for no more)."""
+    for pace in list(_paces):
+        pace.drop_missed()
+        pace.closed = True
+    _paces.clear()
 
 
 def paced_users(options) -> int:
@@ -156,4 +199,6 @@ def pace_for(environment, rng) -> Pace | None:
     if not journeys_per_s:
         return None
     interval = paced_users(options) / journeys_per_s
-    return Pace(interval, rng.uniform(0, interval))
+    pace = Pace(interval, rng.uniform(0, interval))
+    _paces.add(pace)
+    return pace

@@ -33,6 +33,8 @@ from tests.conftest import (
 SLOW_THINKER = "shopper,customer,1,visa,USD,5,80,0,0,,en_US,30,60"
 #: Half a second of think time: 4 users without the pace start ~8 journeys/s.
 HALF_SECOND_THINKER = "shopper,customer,1,visa,USD,5,80,0,0,,en_US,0.5,0.5"
+#: An operator whose batch of 200 payments (at 300 ms each) outlasts the run: one journey each.
+LONG_BATCH_OPERATOR = "operator,operator,1,visa,USD,5,80,0,0,200,en_US,1,1"
 RATE = 10
 
 RUNS = {
@@ -44,6 +46,10 @@ RUNS = {
     ),
     # 2 users at 0.8/s: a start every 2.5 s each, the second ones mostly after the 3 s
     "test_a_user_waiting_for_its_pace_at_the_end_starts_no_journey": ((), 2, "3s", "0.8"),
+    # 2 operators at 10/s whose one journey (200 payments of 300 ms) outlasts the 3 s run
+    "test_starts_missed_by_a_journey_the_end_cut_off_are_dropped": (
+        ("--latency-ms", "300"), 2, "3s", str(RATE), LONG_BATCH_OPERATOR,
+    ),
 }  # fmt: skip
 
 
@@ -51,9 +57,9 @@ RUNS = {
 def rate_runs(request):
     services = OwnServices()
 
-    def plan(flags, users, run_time, rate=str(RATE)):
+    def plan(flags, users, run_time, rate=str(RATE), persona=SLOW_THINKER):
         def for_folder(folder):
-            personas = write_personas(folder, SLOW_THINKER)
+            personas = write_personas(folder, persona)
             args = ("--journey-rate", rate, "--seed", "5", "--stop-timeout", "5")
             return RunPlan(flags, args, personas, users=users, run_time=run_time)
 
@@ -136,6 +142,24 @@ def test_a_user_waiting_for_its_pace_at_the_end_starts_no_journey(request, rate_
     times = payment_times(service)
     assert times and max(times) < ended + 0.2, (ended, times)
     assert "Shutting down" in run.output.split("--run-time limit reached")[1]
+
+
+def test_starts_missed_by_a_journey_the_end_cut_off_are_dropped(request, rate_runs):
+    """Operators whose one journey outlasts the run asked for ~30 starts and made 2: the starts
+    their journey ran past until the end are dropped, and the rate is not held (before, starts
+    were counted as dropped only when the next journey began: 'journey rate held: 0 of 2
+    starts dropped')."""
+    case = case_result(rate_runs, request)
+    run = case.locust_run()
+    row = journeys_csv(run.csv_prefix.with_name("run_journeys.csv").read_text())["All"]
+    started, dropped = int(row["started"]), int(row["dropped"])
+    assert started == 2 and int(row["interrupted"]) == 2, row
+    assert int(row["asked"]) == started + dropped, row
+    assert 20 <= dropped <= 32, row  # ~3 s at 10/s, less the ramp-up and first offsets
+    failed = next(r for r in run.csv_rows("slo") if r["metric"] == "journey_rate")
+    assert failed["passed"] == "false", failed
+    assert failed["message"].startswith(f"journey rate not held: {dropped} of"), failed
+    assert run.returncode == 1, run.output[-3000:]
 
 
 def _wait_until_stopped(ui: str, deadline: float) -> None:
