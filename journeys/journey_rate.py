@@ -110,6 +110,8 @@ def pass_on_the_user_count(environment, **_kwargs) -> None:
     options = environment.parsed_options
     if options is None or isinstance(environment.runner, WorkerRunner):
         return
+    _test_time.clear()
+    _test_time["start"] = time.monotonic()
     if _next_rate is not _NOT_ASKED:
         setattr(options, OPTION, _next_rate)
         _next_rate = _NOT_ASKED
@@ -118,11 +120,35 @@ def pass_on_the_user_count(environment, **_kwargs) -> None:
     users = getattr(options, "num_users", None) or 1
     setattr(options, USERS_KEY, users)
     log.info(
-        "Journey rate: %g journeys/s over %d users, each starting a journey every %.3g s; "
+        "Journey rate: %g journeys/s over %d users, each starting a journey every %s s; "
         "the pace replaces the personas' think time (wait_min, wait_max)",
         options.journey_rate,
         users,
-        users / options.journey_rate,
+        every(users / options.journey_rate),
+    )
+
+
+def every(interval_s: float) -> str:
+    """A user's interval in seconds as people read it: ``0.4``, ``2.5``, ``2000`` (not
+    ``2e+03``)."""
+    return f"{interval_s:.3g}" if interval_s < 1000 else f"{interval_s:.0f}"
+
+
+def nothing_asked(options, fix: str) -> str:
+    """Why a paced test sent no request, when its users' interval outlasted it (their first
+    starts come at random within it), else ""."""
+    journeys_per_s = rate(options)
+    if not journeys_per_s or "start" not in _test_time:
+        return ""
+    elapsed_s = _test_time.get("stop", time.monotonic()) - _test_time["start"]
+    users = paced_users(options)
+    interval = users / journeys_per_s
+    if interval <= elapsed_s:
+        return ""
+    return (
+        f": at {journeys_per_s:g} journeys/s over {users} users, each starts a journey every "
+        f"{every(interval)} s, the first at a random moment within it, and the test ran "
+        f"{elapsed_s:.0f} s; run for longer than that or {fix}"
     )
 
 
@@ -174,12 +200,16 @@ class Pace:
 
 #: This process's paces, to count at the test's stop the starts their journeys ran past.
 _paces: weakref.WeakSet[Pace] = weakref.WeakSet()
+#: The last test's "start" and "stop" (time.monotonic()), for ``nothing_asked``.
+_test_time: dict[str, float] = {}
 
 
 @events.test_stopping.add_listener
 def drop_the_starts_missed_at_the_stop(**_kwargs) -> None:
     """The test stops: each journey still running dropped the starts it ran past until now
     (with ``--stop-timeout`` it may run on, but the test asks for no more)."""
+    if "start" in _test_time:
+        _test_time.setdefault("stop", time.monotonic())
     for pace in list(_paces):
         pace.drop_missed()
         pace.closed = True

@@ -50,6 +50,8 @@ RUNS = {
     "test_starts_missed_by_a_journey_the_end_cut_off_are_dropped": (
         ("--latency-ms", "300"), 2, "3s", str(RATE), LONG_BATCH_OPERATOR,
     ),
+    # 2 users at 0.001/s: a start every 2000 s each, the first at a random moment within it
+    "test_a_rate_too_low_for_the_run_says_why_nothing_was_sent": ((), 2, "3s", "0.001"),
 }  # fmt: skip
 
 
@@ -160,6 +162,23 @@ def test_starts_missed_by_a_journey_the_end_cut_off_are_dropped(request, rate_ru
     assert failed["passed"] == "false", failed
     assert failed["message"].startswith(f"journey rate not held: {dropped} of"), failed
     assert run.returncode == 1, run.output[-3000:]
+
+
+def test_a_rate_too_low_for_the_run_says_why_nothing_was_sent(request, rate_runs):
+    """At 0.001 journeys/s over 2 users a 3 s run asks for no journey: the verdict fails and
+    says why, and what to change (before: 'no HTTP requests were recorded (http)' alone)."""
+    case = case_result(rate_runs, request)
+    run = case.locust_run()
+    assert run.returncode == 1, run.output[-3000:]
+    failed = next(r for r in run.csv_rows("slo") if r["metric"] == "requests")
+    assert failed["passed"] == "false", failed
+    assert failed["message"].startswith("no HTTP requests were recorded (http): "), (
+        failed
+    )
+    assert "each starts a journey every 2000 s, the first" in failed["message"], failed
+    assert "run for longer than that or raise --journey-rate" in failed["message"], (
+        failed
+    )
 
 
 def _wait_until_stopped(ui: str, deadline: float) -> None:

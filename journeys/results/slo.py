@@ -634,7 +634,7 @@ def _journey_rate_checks(environment, book: JourneyBook) -> list[Check]:
             where += f"; most by {worst}: {by_persona[worst]}"
         message = (
             f"journey rate not held: {figures} ({where}): the users could not keep the pace of a "
-            f"journey every {users / asked_per_s:.3g} s each, as their journeys took longer; "
+            f"journey every {journey_rate.every(users / asked_per_s)} s each, as their journeys took longer; "
             + _more_users_or_a_lower_rate(environment)
         )
     return [
@@ -647,6 +647,15 @@ def _journey_rate_checks(environment, book: JourneyBook) -> list[Check]:
             message,
         )
     ]
+
+
+def _no_journey_asked(environment) -> str:
+    """``--journey-rate``: why a test sent nothing, when its pace asked for no journey yet."""
+    if getattr(environment, "web_ui", None) is not None:
+        fix = "raise Journey Rate in the start form"
+    else:
+        fix = "raise --journey-rate"
+    return journey_rate.nothing_asked(environment.parsed_options, fix)
 
 
 def _more_users_or_a_lower_rate(environment) -> str:
@@ -693,7 +702,8 @@ def evaluate(
                 "> 0",
                 "0",
                 False,
-                "no HTTP requests were recorded (http)",
+                "no HTTP requests were recorded (http)"
+                + _no_journey_asked(environment),
             )
         )
     else:
