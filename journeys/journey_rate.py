@@ -161,7 +161,7 @@ class Pace:
         self.due: float | None = None
         #: the user's journey in flight (``Journey.start``), to count its missed starts for
         self.journey = self.persona = ""
-        #: the test stopped: its missed starts are counted, none after
+        #: the test stopped (its missed starts counted) or the user did: none counted after
         self.closed = False
 
     def wait(self, sleep=gevent.sleep) -> int:

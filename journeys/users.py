@@ -103,8 +103,12 @@ class PersonaUser(FastHttpUser):
         """Close this user's connections. A stopped user (a spike's end, a lower user count
         from the web UI) is in reference cycles, as every Locust user is, so it lives on until
         Python's next full garbage collection, and its sockets with it: a long run kept the
-        connections of every user it had stopped open."""
+        connections of every user it had stopped open. Its pace, if any, asks for no more
+        starts: the test's stop counted a stopped user's as missed since."""
         self.client.client.close()
+        pace = getattr(self, "pace", None)  # none if on_start failed before it
+        if pace is not None:
+            pace.closed = True
 
     def _next_journey(self):
         """The journey of the next pass, drawn from the user's seeded stream."""
