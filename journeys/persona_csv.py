@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import os
 from pathlib import Path
 from typing import NamedTuple
 
@@ -61,6 +62,29 @@ def read_text(
         raise PersonaFileError(
             path,
             [f"{path}: file not found{where}. {missing_fix}"],
+        ) from None
+    except IsADirectoryError:
+        # docker run -v (and compose's volumes) mount a folder where the host has no such file
+        raise PersonaFileError(
+            path,
+            [
+                (
+                    f"{path}: is a folder, not a file. Name the file; mounted with docker run -v, "
+                    "check the host's path: a file that is not there is mounted as a new folder"
+                )
+            ],
+        ) from None
+    except PermissionError:
+        # a file mounted into a container keeps its host mode (0600 under a umask of 077)
+        raise PersonaFileError(
+            path,
+            [
+                (
+                    f"{path}: this user (uid {os.getuid()}) may not read it. Make it readable: "
+                    "chmod a+r on the file and a+rX on its folders (in Docker, for the container's "
+                    "user), or run with --user"
+                )
+            ],
         ) from None
     except OSError as exc:
         raise PersonaFileError(

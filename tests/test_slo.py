@@ -839,6 +839,37 @@ def test_an_slo_targets_file_names_what_to_fix(tmp_path, text, needle):
     assert "4242" not in str(caught.value)
 
 
+def test_an_slo_targets_file_it_cannot_read_names_the_user_and_the_fix(
+    tmp_path, monkeypatch
+):
+    """A targets file mounted into the container keeps its host mode (0600 under a umask of
+    077), and a host path that does not exist becomes a folder (docker run -v): both said only
+    'cannot be read (Permission denied|Is a directory). Check the path and permissions'.
+    tests/docker/verify.sh sees the real ones; here, as root reads every file, the refusal is
+    Path.read_bytes'."""
+    import os
+    from pathlib import Path
+
+    from journeys.persona_csv import PersonaFileError
+    from journeys.results import slo_targets_file
+
+    folder = tmp_path / "slo-targets.csv"
+    folder.mkdir()
+    with pytest.raises(PersonaFileError) as caught:
+        slo_targets_file.read(folder)
+    assert f"{folder}: is a folder, not a file" in str(caught.value), str(caught.value)
+    assert "docker run -v" in str(caught.value), str(caught.value)
+
+    def refused(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_bytes", refused)
+    with pytest.raises(PersonaFileError) as caught:
+        slo_targets_file.read(tmp_path / "private.csv")
+    assert f"this user (uid {os.getuid()}) may not read it" in str(caught.value)
+    assert "chmod a+r" in str(caught.value), str(caught.value)
+
+
 def test_an_slo_targets_row_p50_above_the_p95_it_is_judged_with_is_refused(tmp_path):
     """A row with a p50 target and no p95 one is judged against --slo-p95-ms: a p50 above
     it could never fail, as a swapped pair of flags (refused at start, and in the web UI's
