@@ -28,8 +28,9 @@ export PAYMENT_INTERNAL_TOKEN="verify-$RANDOM$RANDOM"
 # docker compose on the host network: docker-compose.yml + tests/docker/compose.hostnet.yml,
 # merged by `compose config` (with the caller's env) and without `ports:` (published ports and
 # network_mode: host are exclusive, and an override file can't delete a key in docker-compose v1).
+# OVERRIDE=file adds a docker-compose.override.yml of the user's (docs/docker.md's volumes).
 compose() {
-  $COMPOSE -f docker-compose.yml -f tests/docker/compose.hostnet.yml config | awk '
+  $COMPOSE -f docker-compose.yml -f tests/docker/compose.hostnet.yml ${OVERRIDE:+-f "$OVERRIDE"} config | awk '
     skip && match($0, /^ */) && RLENGTH > indent { next }
     skip && $0 ~ ("^" sprintf("%" indent "s", "") "- ") { next }
     { skip = 0 }
@@ -50,6 +51,18 @@ rows = sqlite3.connect('/data/payments.sqlite').execute(
 print(sum(n for _, n in rows), '(' + ', '.join(f'{s}={n}' for s, n in rows) + ')')"
 }
 total() { cut -d' ' -f1; }
+# "<payments> <seconds from the first to the last>" of the customers' payments (no batch) made
+# after the UTC time $1, read inside the service's container
+paced() {
+  compose exec -T payment-service python3 -c "
+import sqlite3, sys
+from datetime import datetime
+rows = sqlite3.connect('/data/payments.sqlite').execute(
+    'SELECT created_at FROM payments WHERE batch_id IS NULL AND created_at > ? ORDER BY created_at',
+    (sys.argv[1],)).fetchall()
+at = [datetime.fromisoformat(r[0].rstrip('Z')) for r in rows]
+print(len(at), f'{(at[-1] - at[0]).total_seconds():.1f}' if at else 0)" "$1"
+}
 
 work=$(mktemp -d)
 build_log="$work/build.log"
@@ -159,11 +172,44 @@ for case in "no-such-build|$work/baseline|no file /baseline/no-such-build_stats.
   ok "LOCUST_BASELINE=/baseline/$prefix ($(stat -c %a "$folder") folder): exit 2, $needle"
 done
 [ "$(payments)" = "$untouched" ] || fail "a baseline that cannot be used sent load ($untouched -> $(payments))"
+
+step "--slo-targets files that cannot be used, mounted as docs/docker.md shows: exit 2, no traffic"
+# (the master + 2 workers run below uses a good one)
+mkdir "$work/targets"
+printf 'name,p99_ms\nPOST checkout: pay,200\n' >"$work/targets/bad.csv"
+cp slo-targets.example.csv "$work/targets/private.csv"
+chmod 0644 "$work/targets/bad.csv" && chmod 0600 "$work/targets/private.csv"
+for case in "private.csv|this user (uid 10001) may not read it. Make it readable: chmod a+r" \
+  "bad.csv|line 1, column p99_ms: unknown column (did you mean 'p95_ms'?)" \
+  "not-there.csv|is a folder, not a file"; do
+  IFS='|' read -r file needle <<<"$case"
+  set +e
+  out=$(compose run --rm -T --no-deps -v "$work/targets/$file:/app/slo-targets.csv:ro" \
+    -e LOCUST_SLO_TARGETS=/app/slo-targets.csv -e LOCUST_HEADLESS=true -e LOCUST_RUN_TIME=3s \
+    load-generator 2>&1)
+  rc=$?
+  set -e
+  [ "$rc" = 2 ] && grep -qF -- "/app/slo-targets.csv" <<<"$out" && grep -qF -- "$needle" <<<"$out" \
+    && grep -q 'no traffic was sent' <<<"$out" \
+    || fail "LOCUST_SLO_TARGETS mounted from $file: exit $rc, $(tail -n 3 <<<"$out")"
+  ok "LOCUST_SLO_TARGETS mounted from $file: exit 2, $needle"
+done
+[ "$(payments)" = "$untouched" ] || fail "an SLO targets file that cannot be used sent load ($untouched -> $(payments))"
 before=$(payments)
 
 step "master + 2 workers headless: LOCUST_EXPECT_WORKERS=2 $COMPOSE --profile workers up --scale worker=2"
-# as docs/docker.md shows it: up -d, docker wait for the master's exit code, then its logs
-LOCUST_HEADLESS=true LOCUST_RUN_TIME=10s LOCUST_EXPECT_WORKERS=2 LOCUST_SEED=4242 \
+# as docs/docker.md shows it: up -d, docker wait for the master's exit code, then its logs; the
+# customers at LOCUST_JOURNEY_RATE journeys/s in all (the pace uses the whole test's 10 users, not
+# a worker's 5), judged with an --slo-targets file mounted on the master only (an override file)
+printf 'name,p50_ms,p95_ms,error_rate\nPOST checkout: pay,,1500,0.01\n' >"$work/slo-targets.csv"
+chmod 0644 "$work/slo-targets.csv"
+printf 'services:\n  load-generator:\n    volumes:\n      - %s:/slo/targets.csv:ro\n' \
+  "$work/slo-targets.csv" >"$work/slo-override.yml"
+rate=5
+since=$(date -u +%Y-%m-%dT%H:%M:%S)
+OVERRIDE="$work/slo-override.yml" LOCUST_SLO_TARGETS=/slo/targets.csv LOCUST_JOURNEY_RATE=$rate \
+  LOCUST_TAGS=customer LOCUST_SPAWN_RATE=10 \
+  LOCUST_HEADLESS=true LOCUST_RUN_TIME=10s LOCUST_EXPECT_WORKERS=2 LOCUST_SEED=4242 \
   LOCUST_JUNIT_XML=reports/verdict.xml \
   compose --profile workers up -d --scale worker=2 load-generator worker >/dev/null 2>&1
 rc=$(timeout 120 docker wait "$(compose ps -q load-generator)")
@@ -183,6 +229,18 @@ docker cp "$(compose ps -q load-generator):/app/reports/verdict.xml" "$work/verd
   && grep -q '<testsuite name="SLO verdict"' "$work/verdict.xml" \
   || fail "LOCUST_JUNIT_XML=reports/verdict.xml set in the shell wrote no JUnit report on the master"
 ok "LOCUST_JUNIT_XML from the shell: the master wrote reports/verdict.xml"
+docker cp "$(compose ps -q load-generator):/app/reports/run_slo.csv" "$work/workers_slo.csv" 2>/dev/null || true
+row=$(grep -E '^request POST checkout: pay,p95_ms,< 1500,' "$work/workers_slo.csv" 2>/dev/null || true)
+[ -n "$row" ] && grep -qE '^request POST checkout: pay,error_rate,<= 0.01,' "$work/workers_slo.csv" \
+  || fail "the mounted LOCUST_SLO_TARGETS file did not reach the verdict: $(grep '^request' "$work/workers_slo.csv" 2>/dev/null || echo 'no request rows')"
+ok "LOCUST_SLO_TARGETS mounted on the master: $(cut -d, -f6 <<<"$row")"
+grep -qE "^run,journey_rate,.*\(run, $rate journeys/s over 10 users\)" "$work/workers_slo.csv" \
+  || fail "LOCUST_JOURNEY_RATE=$rate from the shell: no pace over the test's 10 users in run_slo.csv: $(grep '^run,journey_rate' "$work/workers_slo.csv" || echo 'no journey_rate row')"
+# attempts per journey are 1 to 1.2 (retries after a decline); a pace per worker's share doubles it
+read -r count span <<<"$(paced "$since")"
+awk -v n="$count" -v s="$span" -v r="$rate" 'BEGIN { exit !(s >= 3 && (n - 1) / s >= 0.6 * r && (n - 1) / s <= 1.6 * r) }' \
+  || fail "LOCUST_JOURNEY_RATE=$rate with 2 workers: $count customer payments in ${span}s, not about $rate/s"
+ok "LOCUST_JOURNEY_RATE=$rate with 2 workers: $count customer payments in ${span}s ($(awk -v n="$count" -v s="$span" 'BEGIN { printf "%.1f", (n - 1) / s }')/s)"
 after=$(payments)
 [ "$(printf '%s' "$after" | total)" -gt "$(printf '%s' "$before" | total)" ] \
   || fail "the distributed run added no payments ($before -> $after)"
@@ -269,7 +327,7 @@ case "$out" in *"web UI on"*) fail "LOCUST_HEADLESS=On announces a web UI" ;; es
 ok "LOCUST_HEADLESS=on: healthy, no web UI announced"
 out=$(docker run --rm --network none "$image" --help 2>&1)
 for option in --personas --seed --profile --slo-p95-ms --reconcile-run --junit-xml --headless \
-  --baseline --baseline-tolerance --baseline-min-ms; do
+  --baseline --baseline-tolerance --baseline-min-ms --journey-rate --slo-targets; do
   grep -qE "^ +$option( |$)" <<<"$out" || fail "docker run <image> --help does not list $option"
 done
 case "$out" in *"web UI on"*) fail "--help announces a web UI" ;; esac
