@@ -32,6 +32,7 @@ from locust.runners import STATE_INIT, MasterRunner, WorkerRunner
 # imported first so that its init listener, which starts ddtrace and gives SIGTERM back from it,
 # runs before this module's sets gevent's handlers (ddtrace's Python handler would replace them)
 import journeys.tracing  # noqa: F401
+from journeys.setup_stop import NOTHING_SENT
 
 log = logging.getLogger(__name__)
 
@@ -109,11 +110,12 @@ def _stop_waiting_for_workers(signal_name: str) -> None:
     runner, options = _environment.runner, _environment.parsed_options
     connected = len(runner.clients)
     log.warning(
-        "%s while waiting for workers (%d of %d connected): %s. No load was sent.",
+        "%s while waiting for workers (%d of %d connected): %s. %s",
         signal_name,
         connected,
         options.expect_workers,
         "the connected ones were told to quit" if connected else "none had connected",
+        NOTHING_SENT,
     )
     gevent.spawn(_quit, runner)
 

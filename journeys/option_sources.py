@@ -1,9 +1,9 @@
 """Where an option's value came from when not from the command line: its ``LOCUST_*`` variable or
 a config file line, for messages about a bad value (argparse only names the flag).
 
-No imports of our own but ``journeys.scrub`` (which imports nothing of ``journeys``): the
-options (``journeys.options``) and the modules that check values after parsing
-(``journeys.results.slo``) both use it.
+No imports of our own but ``journeys.scrub`` and ``journeys.setup_stop`` (which imports only
+``journeys.scrub``): the options (``journeys.options``) and the modules that check values after
+parsing (``journeys.results.slo``) both use it.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 
 from journeys.scrub import scrub, secrets_from_env
+from journeys.setup_stop import closed
 
 
 def name_the_source_of_bad_values(parser) -> None:
@@ -18,7 +19,8 @@ def name_the_source_of_bad_values(parser) -> None:
     from when it was not typed on the command line: the ``LOCUST_*`` variable or a config file.
 
     A value set in the environment or a config file long ago is easy to miss, and argparse only
-    names the flag. Locust's own options and ours go through this one parser, so this covers all.
+    names the flag. Locust's own options and ours go through this one parser, so this covers all;
+    and end it with the closing sentence of every stop before any traffic (``closed``).
     """
     _parsers[:] = [parser]
     stock_error = parser.error
@@ -28,7 +30,7 @@ def name_the_source_of_bad_values(parser) -> None:
         if source:
             message = f"{message} (set by {source}: fix the value or remove it)"
         # the value is quoted (twice): the token mapped to the wrong variable by a CI job
-        stock_error(scrub(message, secrets_from_env()))
+        stock_error(scrub(closed(message), secrets_from_env()))
 
     parser.error = error
 

@@ -135,7 +135,7 @@ def forked_workers_port_problem(known) -> str | None:
         f"--processes: the forked workers would connect to port {known.master_port} "
         f"(--master-port, LOCUST_MASTER_NODE_PORT), but the master listens on "
         f"{known.master_bind_port} (--master-bind-port, LOCUST_MASTER_BIND_PORT): pass the "
-        "same port to both. No traffic was sent."
+        "same port to both."
     )
 
 

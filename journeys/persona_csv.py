@@ -30,9 +30,7 @@ class PersonaFileError(Exception):
         self.problems = [scrub(p, secrets) for p in problems]
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
         # the path too: LOCUST_PERSONAS may hold the token (the problems are scrubbed above)
-        header = (
-            f"{self.path}: {count}; no traffic was sent. Fix the file and run again:"
-        )
+        header = f"{self.path}: {count}. Fix the file and run again:"
         lines = [scrub(header, secrets)] + [f"  {p}" for p in self.problems]
         super().__init__("\n".join(lines))
 

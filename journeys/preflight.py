@@ -85,7 +85,7 @@ def web_port_problem(web_host: str, web_port: int) -> str | None:
     problem = _bind_problem(web_host, web_port)
     return problem and (
         f"The web UI cannot listen on {problem}: stop what holds the port or choose another "
-        "with --web-port (LOCUST_WEB_PORT). No traffic was sent."
+        "with --web-port (LOCUST_WEB_PORT)."
     )
 
 
@@ -97,7 +97,7 @@ def master_port_problem(bind_host: str, bind_port: int) -> str | None:
     return problem and (
         f"The master cannot listen for its workers on {problem}: stop what holds the port or "
         "choose another with --master-bind-port (LOCUST_MASTER_BIND_PORT; with --processes "
-        "pass the same port as --master-port too). No traffic was sent."
+        "pass the same port as --master-port too)."
     )
 
 

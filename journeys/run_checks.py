@@ -32,8 +32,14 @@ from journeys.profiles.schedule import ProfileConfigError, build_schedule
 from journeys.results import reconcile_run
 from journeys.seed_form import settle_the_seed
 from journeys.service_http import TOKEN_ENV, internal_token, without_credentials
+from journeys.setup_stop import NOTHING_SENT
 from journeys.start_form import refusal, set_form_values, start_form_sent
-from journeys.tags import quiet_locusts_tag_warnings, tag_summary, unknown_tags
+from journeys.tags import (
+    no_journey_left,
+    quiet_locusts_tag_warnings,
+    tag_summary,
+    unknown_tags,
+)
 from journeys.users import ROLES_NEEDING_TOKEN
 
 log = logging.getLogger(__name__)
@@ -80,7 +86,7 @@ def _login_without_a_check(environment, options) -> bool:
 def _check_run(environment, options) -> None:
     tracing_problem = tracing.setup_failure()
     if tracing_problem:
-        _fail(f"{tracing_problem} No traffic was sent.")
+        _fail(tracing_problem)
     if environment.web_ui is not None:
         problem = web_port_problem(options.web_host, options.web_port)
         if problem:
@@ -92,17 +98,15 @@ def _check_run(environment, options) -> None:
                 "answer 'Locust auth exception' (and log a traceback). Add one in a second "
                 "locustfile (-f locustfile.py,auth.py; see Locust's 'authentication' docs), or "
                 "leave --web-login out and keep the UI on 127.0.0.1 or behind a proxy with a "
-                "login. No traffic was sent."
+                "login."
             )
     users = getattr(options, "num_users", None)
     if (users or 0) < 0:
-        _fail(
-            f"-u/--users (LOCUST_USERS) must be 0 or more, got {users}. No traffic was sent."
-        )
+        _fail(f"-u/--users (LOCUST_USERS) must be 0 or more, got {users}.")
     if users == 0 and (options.headless or options.autostart):
         _fail(
             "-u/--users (LOCUST_USERS) is 0: a run without the web UI needs at least 1 user "
-            "(0 is only for starting the web UI idle). No traffic was sent."
+            "(0 is only for starting the web UI idle)."
         )
     settle_the_seed(options)
     problem = unknown_tags(
@@ -116,9 +120,7 @@ def _check_run(environment, options) -> None:
     environment._filter_tasks_by_tags()
     active = [cls for cls in filtered if cls.tasks]
     if not active:
-        _fail(
-            "No persona has a journey left after --tags/--exclude-tags; check the tag names in the README."
-        )
+        _fail(no_journey_left(options))
     environment.user_classes[:] = active
     summary = tag_summary(options, filtered, active)
     if summary:
@@ -223,12 +225,10 @@ def _check_target(
     except (KeyboardInterrupt, ctrl_c.StoppedBeforeStart) as stop:
         # the wait for the target (--wait-for-host) is long: stop it at once, without a traceback
         name = "Ctrl-C" if isinstance(stop, KeyboardInterrupt) else "SIGTERM"
-        sys.stderr.write(
-            f"{name} while checking the target: stopped. No load was sent.\n"
-        )
+        sys.stderr.write(f"{name} while checking the target: stopped. {NOTHING_SENT}\n")
         sys.exit(1)
     if problem:
-        _fail(f"{problem} No load was sent.")
+        _fail(problem)
 
 
 def _target_problem(

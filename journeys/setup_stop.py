@@ -5,9 +5,10 @@ empty; and an earlier run's reports at the same ``--csv`` prefix, ``--html`` and
 ``--junit-xml`` paths (a CI workspace kept between builds) would be archived as this run's,
 their ``PASS`` in ``_slo.csv`` beside this run's exit 2. Every setup check that ends a run
 (``run_checks``, the load profile's, the SLO targets', the personas file's and the master
-port's) goes through here::
+port's) goes through here, which ends each message with ``NOTHING_SENT``; so does argparse's
+refusal of an option (``journeys.option_sources``)::
 
-    stop(environment.parsed_options, "The spike window ... No traffic was sent.")
+    stop(environment.parsed_options, "The spike window ... or lengthen --run-time.")
 """
 
 from __future__ import annotations
@@ -33,12 +34,30 @@ OUR_CSV_SUFFIXES = (
 #: (``CSV_STATS_FLUSH_INTERVAL_SEC``): one of them changed this recently is a run's still going.
 LIVE_WINDOW_S = 15
 
+#: The closing sentence of every stop before any traffic, said in one place (``closed``): a CI
+#: job greps its log for it.
+NOTHING_SENT = "No traffic was sent."
+
+
+def closed(message: str) -> str:
+    """``message`` ending with ``NOTHING_SENT``, once: after a sentence of its own, or on a line
+    of its own below a list of problems (the personas and ``--slo-targets`` files')."""
+    message = message.rstrip()
+    if message.endswith(NOTHING_SENT):
+        return message
+    if "\n" in message:
+        return f"{message}\n{NOTHING_SENT}"
+    if not message.endswith((".", "!", "?")):
+        message += "."
+    return f"{message} {NOTHING_SENT}"
+
 
 def stop(options, message: str) -> NoReturn:
-    """End the run with ``message`` and exit code 2, its places cleared (``clear_reports``)."""
+    """End the run with ``message`` (and ``NOTHING_SENT``) and exit code 2, its places cleared
+    (``clear_reports``)."""
     clear_reports(options)  # said first: the reason stays the last line
     # a message may quote a value (a --tags value): the token mapped to the wrong variable
-    sys.stderr.write(f"{scrub(message, secrets_from_env())}\n")
+    sys.stderr.write(f"{scrub(closed(message), secrets_from_env())}\n")
     sys.exit(2)
 
 

@@ -28,10 +28,9 @@ def quiet_locusts_tag_warnings() -> None:
         root.addFilter(_NoTasksLeftUnsaid())
 
 
-def tag_summary(options, classes, running) -> str | None:
-    """``--tags operator: 2 of the 9 personas have journeys left and run: ...``, or None
-    without tag options."""
-    given = [
+def _tags_given(options) -> list[str]:
+    """``["--tags a b", "--exclude-tags c"]``: the tag options this run was given."""
+    return [
         f"{flag} {' '.join(values)}"
         for flag, values in (
             ("--tags", options.tags),
@@ -39,6 +38,21 @@ def tag_summary(options, classes, running) -> str | None:
         )
         if values
     ]
+
+
+def no_journey_left(options) -> str:
+    """Why a run whose tags are all known has nothing to run, and the two ways out."""
+    return (
+        f"No persona has a journey left after {' '.join(_tags_given(options))}: ask for "
+        "other tags (--tags, LOCUST_TAGS) or exclude fewer (--exclude-tags, "
+        "LOCUST_EXCLUDE_TAGS); the README's journey table lists the tags."
+    )
+
+
+def tag_summary(options, classes, running) -> str | None:
+    """``--tags operator: 2 of the 9 personas have journeys left and run: ...``, or None
+    without tag options."""
+    given = _tags_given(options)
     if not given:
         return None
     names = sorted(cls.persona.name for cls in running if hasattr(cls, "persona"))
@@ -106,6 +120,5 @@ def unknown_tags(classes, options, every_class=()) -> str | None:
                     for tag in unknown
                     if (names := [c.__name__ for c in left_out if tag in _tags_of(c)])
                 )
-                + " No traffic was sent."
             )
     return None

@@ -109,7 +109,7 @@ def test_a_master_stopped_while_waiting_for_workers_tells_them_to_quit(
     name = "Ctrl-C" if stop == signal.SIGINT else "SIGTERM"
     assert (
         f"{name} while waiting for workers (1 of 2 connected): the connected ones were "
-        "told to quit. No load was sent." in output
+        "told to quit. No traffic was sent." in output
     ), output[-2000:]
     assert "Traceback" not in output + worker_output, output[-2000:] + worker_output
     assert idle_service.query("SELECT count(*) FROM payments") == [(0,)]

@@ -838,7 +838,7 @@ def test_locust_stops_before_any_traffic_on_a_bad_file(tmp_path, how):
         listener.accept()
     listener.close()
     assert proc.returncode == 2, proc.stderr
-    assert "2 problems; no traffic was sent" in proc.stderr
+    assert "2 problems. Fix the file and run again:" in proc.stderr
     assert (
         "line 2, column role" in proc.stderr
         and "line 3, column decline_rate" in proc.stderr

@@ -963,9 +963,11 @@ def test_a_bad_value_names_the_config_file_it_came_from(tmp_path):
         in outputs[0]
     )
     # typed on the command line, the value needs no source
-    assert outputs[1].rstrip().endswith("argument --seed: invalid int value: 'x'"), (
+    assert (
         outputs[1]
-    )
+        .rstrip()
+        .endswith("argument --seed: invalid int value: 'x'. No traffic was sent.")
+    ), outputs[1]
 
 
 def test_a_bad_slo_target_names_where_it_was_set(tmp_path):

@@ -15,6 +15,7 @@ import pytest
 
 from journeys.idle_personas import idle_personas
 from journeys.preflight import token_problem
+from journeys.setup_stop import NOTHING_SENT
 from tests.conftest import (
     ROOT,
     TOKEN,
@@ -22,6 +23,7 @@ from tests.conftest import (
     RunPlan,
     case_result,
     empty_tables,
+    free_port,
     locust_command,
     locust_env,
     locust_process,
@@ -212,7 +214,10 @@ def misspelled_option_runs(request, idle_service):
         ),
         (["-x", "5"], "unknown option -x. Locust's options are in locust --help"),
         # a short option with its value stuck to it is the command line's, not LOCUST_USERS'
-        (["-uabc"], "argument -u/--users: invalid int value: 'abc'\n"),
+        (
+            ["-uabc"],
+            "argument -u/--users: invalid int value: 'abc'. No traffic was sent.\n",
+        ),
     ],
     ids=["two-dashes", "one-dash", "one-letter", "stuck-value"],
 )
@@ -470,7 +475,7 @@ def test_a_host_with_a_wrong_base_path_stops_before_traffic(
         f"The target has no payment endpoint: POST {service.url}/api/pay answered 404. "
         "Check --host" in run.output
     ), run.output[-2000:]
-    assert "No load was sent." in run.output and "Traceback" not in run.output
+    assert "No traffic was sent." in run.output and "Traceback" not in run.output
     assert service.query("SELECT count(*) FROM payments") == [(0,)]
 
 
@@ -641,7 +646,7 @@ def test_stopped_while_waiting_for_the_target_ends_at_once(tmp_path, stop):
     reader.join(timeout=5)
     output = "".join(lines)
     name = "Ctrl-C" if stop == signal.SIGINT else "SIGTERM"
-    assert f"{name} while checking the target: stopped. No load was sent." in output
+    assert f"{name} while checking the target: stopped. No traffic was sent." in output
     assert "Traceback" not in output, output
     assert not list(tmp_path.glob("run_*.csv")), list(tmp_path.iterdir())
 
@@ -1169,3 +1174,69 @@ def test_no_log_line_or_exception_row_carries_a_card_number_or_the_token(
         -2000:
     ]
     assert run.returncode == 1
+
+
+#: Each way a run stops before any traffic: (arguments, environment, what the message names);
+#: "{port}" is a free port. One reason per place that stops a run: the others go through the
+#: same call (no target, an unreadable --host: the target's; an unknown option, a bad -u value:
+#: argparse's; -u 0, an unknown tag, the tracing settings: run_checks'; a taken web UI port:
+#: the master port's), each run costs a second.
+STOP_REASONS = {
+    "no-token": ((), {"PAYMENT_INTERNAL_TOKEN": ""}, "PAYMENT_INTERNAL_TOKEN is not set"),
+    "wrong-token": ((), {"PAYMENT_INTERNAL_TOKEN": "wrong-7f3a"}, "refused PAYMENT_INTERNAL_TOKEN"),
+    "unreachable-target": ((), {"LOCUST_HOST": "http://127.0.0.1:{port}"}, "cannot be reached"),
+    "bad-env-value": ((), {"LOCUST_SEED": TOKEN}, "argument --seed: invalid int value"),
+    "unknown-class": (("NoSuchPersona",), {}, "unknown persona class 'NoSuchPersona'"),
+    "no-journey-left": (("--exclude-tags", "customer", "operator", "prober"), {}, "No persona has a journey left after --exclude-tags customer operator prober: ask for other tags (--tags, LOCUST_TAGS) or exclude fewer"),
+    "personas-file": (("--personas", "{card_personas}"), {}, "1 problem. Fix the file"),
+    "slo-targets-file": (("--slo-targets", "missing.csv"), {}, "Pass --slo-targets PATH (or LOCUST_SLO_TARGETS)"),
+    "baseline": (("--baseline", "missing/run"), {}, "--baseline (LOCUST_BASELINE) missing/run: no file"),
+    "profile": (("--profile", "spike", "--spike-at", "10s"), {}, "The spike window (10s + 1s)"),
+    "master-ports-differ": (("--processes", "2", "--master-bind-port", "{port}", "--master-port", "{port2}"), {}, "the forked workers would connect to port"),
+}  # fmt: skip
+
+#: A card number typed where a personas file's brands go.
+CARD = "4242424242424242"
+
+
+@pytest.fixture(scope="module")
+def stop_reason_runs(request, idle_service):
+    """test_every_stop_before_traffic_ends_alike's runs, side by side (each only starts up)."""
+
+    def start(folder, params):
+        args, env, _ = STOP_REASONS[params["reason"]]
+        card_personas = write_personas(folder, MIX[0].replace(",visa,", f",{CARD},"))
+        values = {
+            "port": free_port(),
+            "port2": free_port(),
+            "card_personas": card_personas,
+        }
+        args = [a.format(**values) for a in args]
+        env = {k: v.format(**values) for k, v in env.items()}
+        command = locust_command(folder, *args, users=2, run_time="2s")
+        return command, locust_env(idle_service.url, env), None
+
+    return run_cases(request, "test_every_stop_before_traffic_ends_alike", start)
+
+
+@pytest.mark.parametrize("reason", list(STOP_REASONS))
+def test_every_stop_before_traffic_ends_alike(
+    request, stop_reason_runs, idle_service, reason
+):
+    """A CI job greps its log for why a run sent nothing: each stop before any traffic ends
+    with exit 2 and one closing sentence, on its last line. Some said "No load was sent."
+    (the target's checks), some "no traffic was sent" in the middle (the personas and
+    --slo-targets files), some nothing (the missing token, an option argparse refused, no
+    journey left after --tags). Never a traceback, the token or a card number."""
+    run = case_result(stop_reason_runs, request)
+    needle = STOP_REASONS[reason][2]
+    assert run.returncode == 2, run.output[-2000:]
+    assert needle in run.stderr, run.stderr[-2000:]
+    assert run.stderr.rstrip().endswith(NOTHING_SENT), run.stderr[-2000:]
+    assert (
+        "No load was sent" not in run.output and "no traffic was sent" not in run.output
+    )
+    assert "Traceback" not in run.output, run.output[-3000:]
+    assert TOKEN not in run.output and CARD not in run.output
+    assert not re.search(r"\d{13,19}", run.output), run.output[-2000:]
+    assert idle_service.query("SELECT COUNT(*) FROM payments") == [(0,)]

@@ -466,7 +466,7 @@ def bad_target_runs(request, idle_service):
             [],
             {},
             (
-                "slo-targets.csv: 5 problems; no traffic was sent",
+                "slo-targets.csv: 5 problems. Fix the file and run again:",
                 "slo-targets.csv, line 2, column p95_ms: 'fast' is not a number",
                 "slo-targets.csv, line 3, column error_rate: -0.1 is not a fraction from 0 to 1",
                 "slo-targets.csv, line 4, column p50_ms: 300 is above p95_ms 200",

@@ -83,7 +83,7 @@ def set_up(environment, runner=None, web_ui=None, **_kwargs) -> None:
         stop(
             options,
             f"--profile {profile} needs the LoadProfile shape in the locustfile: add "
-            "`from journeys.profiles import LoadProfile  # noqa: F401`. No traffic was sent.",
+            "`from journeys.profiles import LoadProfile  # noqa: F401`.",
         )
     if _our_shape(environment) is None:
         return
@@ -155,7 +155,7 @@ def _check_start_form(environment):
             options.spike_multiplier = _form_value("spike_multiplier", spike_multiplier)
         build_schedule(options)
     except (argparse.ArgumentTypeError, ProfileConfigError) as exc:
-        message = str(exc).replace(" No traffic was sent.", "")
+        message = str(exc)
         # a profile that parsed (not a mistyped one) and no run time: point at the form's field
         if isinstance(exc, ProfileConfigError) and not options.run_time:
             message = f"The {options.profile} profile needs a run time: fill in Advanced options → Run time."

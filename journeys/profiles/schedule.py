@@ -96,8 +96,7 @@ def profile_name(text: str) -> str:
     if name not in PROFILES:
         raise argparse.ArgumentTypeError(
             f"unknown load profile {text!r}. Choose one of {', '.join(PROFILES)} "
-            f"(steady is plain Locust; spike, soak and step need --run-time; see {DOCS}). "
-            "No traffic was sent."
+            f"(steady is plain Locust; spike, soak and step need --run-time; see {DOCS})."
         )
     return name
 
@@ -248,14 +247,13 @@ def build_schedule(options) -> Schedule:
         raise ProfileConfigError(
             f"The {profile} profile needs a run time: its phases are laid out over it. "
             f"Add --run-time (e.g. -t 10m) or LOCUST_RUN_TIME, or use --profile steady. "
-            f"See {DOCS}. No traffic was sent."
+            f"See {DOCS}."
         )
     if profile in ("spike", "step") and getattr(options, "reset_stats", False):
         raise ProfileConfigError(
             f"--reset-stats resets Locust's statistics each time a {profile} phase finishes "
             "changing the user count, so the SLO verdict would judge only the last phase. Leave "
-            f"--reset-stats out: the {profile} report judges each phase on its own (see {DOCS}). "
-            "No traffic was sent."
+            f"--reset-stats out: the {profile} report judges each phase on its own (see {DOCS})."
         )
     builder = {"spike": _spike, "soak": _soak, "step": _step}[profile]
     phases = [
@@ -285,7 +283,7 @@ def _spike(options, users: int, rate: float, run_time: float) -> list[Phase]:
             f"(-u {users} × {multiplier:g}); the multiplier is at most "
             f"{MAX_SPIKE_MULTIPLIER:g} (a peak of {most:,} users from -u {users}). Lower "
             f"--spike-multiplier (default {DEFAULT_SPIKE_MULTIPLIER:g}), or raise -u for a "
-            f"bigger baseline. See {DOCS}. No traffic was sent."
+            f"bigger baseline. See {DOCS}."
         )
     spike_at = _span_of(options.spike_at) or Span(DEFAULT_SPIKE_AT, True)
     at = _whole(spike_at.seconds(run_time))
@@ -300,7 +298,7 @@ def _spike(options, users: int, rate: float, run_time: float) -> list[Phase]:
         raise ProfileConfigError(
             f"The spike window ({at:g}s + {duration:g}s) does not end before the run time "
             f"({run_time:g}s), so nothing would show the recovery. Start it earlier "
-            f"(--spike-at), shorten it (--spike-duration) or lengthen --run-time. No traffic was sent."
+            f"(--spike-at), shorten it (--spike-duration) or lengthen --run-time."
         )
     if ramp >= at:
         longer = (
@@ -311,7 +309,7 @@ def _spike(options, users: int, rate: float, run_time: float) -> list[Phase]:
         raise ProfileConfigError(
             f"The spike starts at {at:g}s, before the ramp-up to {counted(users, 'user')} ends "
             f"({counted(users, 'user')} at {rate:g}/s take {ramp:g}s), so there would be no "
-            f"baseline. Raise --spawn-rate{longer} or move --spike-at later. No traffic was sent."
+            f"baseline. Raise --spawn-rate{longer} or move --spike-at later."
         )
     _check_the_jumps(users, peak, jump_rate, duration, run_time - at - duration)
     return [
@@ -343,8 +341,7 @@ def _check_the_jumps(
                 f"{phase} lasts {seconds:g}s: the users would still be "
                 f"{'arriving' if phase == 'peak' else 'leaving'} when it ends, and the {phase} "
                 "would never hold its load. Raise --spike-spawn-rate, lower --spike-multiplier "
-                "or lengthen the phase (--spike-duration, --spike-at, --run-time). "
-                "No traffic was sent."
+                "or lengthen the phase (--spike-duration, --spike-at, --run-time)."
             )
 
 
@@ -358,13 +355,12 @@ def _soak(options, users: int, rate: float, run_time: float) -> list[Phase]:
         raise ProfileConfigError(
             f"The run time ({run_time:g}s) ends before the ramp-up does ({counted(users, 'user')} "
             f"at {rate:g}/s take {ramp:g}s): the load would never hold. Lengthen --run-time or "
-            "raise --spawn-rate. No traffic was sent."
+            "raise --spawn-rate."
         )
     if window * 2 > hold:
         raise ProfileConfigError(
             f"The soak windows ({window:g}s first and last) do not fit in the {hold:g}s the load "
-            f"holds after a {ramp:g}s ramp-up. Shorten --soak-window or lengthen --run-time. "
-            f"No traffic was sent."
+            f"holds after a {ramp:g}s ramp-up. Shorten --soak-window or lengthen --run-time."
         )
     return [
         Phase("ramp-up", 0.0, ramp, users, rate),
@@ -381,7 +377,7 @@ def _step(options, users: int, rate: float, run_time: float) -> list[Phase]:
         raise ProfileConfigError(
             f"--step-users {step_users} reaches all {counted(users, 'user')} (-u) in one step: there would "
             f"be no stairs and nothing to compare. Lower --step-users (e.g. {max(1, users // 5)}) "
-            "or raise -u. No traffic was sent."
+            "or raise -u."
         )
     if options.step_duration:
         duration = _whole(_span_of(options.step_duration).seconds(run_time))
@@ -393,7 +389,7 @@ def _step(options, users: int, rate: float, run_time: float) -> list[Phase]:
             f"{steps} steps of {duration:g}s (up to {users} users, {step_users} per step) need "
             f"{duration * steps:g}s, but the run time is {run_time:g}s: only {fit} would run and "
             f"the top of the stairs would never be reached. Lengthen --run-time, raise "
-            f"--step-users or shorten --step-duration. No traffic was sent."
+            f"--step-users or shorten --step-duration."
         )
     climb = step_users / rate
     if climb >= duration:
@@ -401,7 +397,7 @@ def _step(options, users: int, rate: float, run_time: float) -> list[Phase]:
             f"Each step adds {step_users} users at {rate:g}/s (--spawn-rate), which takes "
             f"{climb:g}s, but a step lasts {duration:g}s: the users would still be arriving when "
             "the next step starts, and no step would hold its load. Raise --spawn-rate, lower "
-            "--step-users or lengthen the steps (--step-duration, --run-time). No traffic was sent."
+            "--step-users or lengthen the steps (--step-duration, --run-time)."
         )
     if options.step_duration:  # stairs of that length; the top step holds to the end
         starts = [k * duration for k in range(steps)]

@@ -102,14 +102,14 @@ def read_at_start(options) -> None:
             "Locust would overwrite the baseline's files as the run starts. Copy the last good "
             f"run's {own}_stats.csv and {own}_journeys.csv to a prefix of their own (e.g. "
             "baseline/last-good_stats.csv and baseline/last-good_journeys.csv, then --baseline "
-            "baseline/last-good), or write this run elsewhere (--csv). No traffic was sent.",
+            "baseline/last-good), or write this run elsewhere (--csv).",
         )
     try:
         _loaded.append(read(prefix))
     except BaselineError as exc:
         stop(
             options,
-            f"--baseline (LOCUST_BASELINE) {prefix}: {exc}. No traffic was sent.",
+            f"--baseline (LOCUST_BASELINE) {prefix}: {exc}.",
         )
 
 

@@ -842,9 +842,7 @@ def validate_targets(environment, **_kwargs) -> None:
     try:
         read_rows_at_start(getattr(options, "slo_targets", None))
         SloTargets.from_options(options)
-    except SloConfigError as exc:
-        stop(options, f"{exc} No traffic was sent.")
-    except PersonaFileError as exc:
+    except (SloConfigError, PersonaFileError) as exc:
         stop(options, str(exc))
 
 

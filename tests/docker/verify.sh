@@ -352,7 +352,7 @@ log=$(docker logs "$waiting" 2>&1)
 docker rm "$waiting" >/dev/null
 [ "$took" -le 5 ] && [ "$rc" = 1 ] \
   || fail "docker stop took ${took}s (exit $rc), a SIGTERM-ignoring PID 1? $(tail -n 3 <<<"$log")"
-grep -q 'SIGTERM while checking the target: stopped. No load was sent.' <<<"$log" \
+grep -q 'SIGTERM while checking the target: stopped. No traffic was sent.' <<<"$log" \
   || fail "no stop message: $(tail -n 3 <<<"$log")"
 ok "stopped in ${took}s with exit code 1, no load sent"
 
