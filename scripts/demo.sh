@@ -9,13 +9,17 @@ bash scripts/venv.sh requirements.txt
 reports="${REPORTS_DIR:-reports}"
 mkdir -p "$reports"
 port="${PAYMENT_PORT:-8000}"
+if [ -n "${PAYMENT_SERVICE_PORT:-}" ] && [ "$PAYMENT_SERVICE_PORT" != "$port" ]; then
+  # a warning, not a stop: a Kubernetes service named "payment" sets it in every pod
+  echo "make run: PAYMENT_SERVICE_PORT=$PAYMENT_SERVICE_PORT is ignored: make run reads PAYMENT_PORT (the service goes on port $port; e.g. PAYMENT_PORT=$PAYMENT_SERVICE_PORT make run)" >&2
+fi
 if ! [[ "$port" =~ ^[0-9]+$ ]] || (( 10#$port < 1 || 10#$port > 65535 )); then
-  echo "make run: PAYMENT_PORT=$port is not a port number (1-65535): e.g. PAYMENT_PORT=8001 make run" >&2
+  echo "make run: PAYMENT_PORT=$port is not a port number (1-65535): e.g. PAYMENT_PORT=8001 make run. No traffic was sent." >&2
   exit 2
 fi
 in_use='import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)'
 if .venv/bin/python -c "$in_use" "$port" 2>/dev/null; then  # else the load would go to its holder
-  echo "make run: port $port is taken: stop what holds it, or move the payment service with PAYMENT_PORT (e.g. PAYMENT_PORT=8001 make run)" >&2
+  echo "make run: port $port is taken: stop what holds it, or move the payment service with PAYMENT_PORT (e.g. PAYMENT_PORT=8001 make run). No traffic was sent." >&2
   exit 2
 fi
 export PAYMENT_INTERNAL_TOKEN="${PAYMENT_INTERNAL_TOKEN:-demo-$(.venv/bin/python -c 'import secrets; print(secrets.token_hex(12))')}"

@@ -82,10 +82,18 @@ def test_it_drives_its_own_service_whatever_locust_host_says(idle_service):
 
 def test_a_taken_port_is_named_before_anything_runs(idle_service):
     """With the service's port taken, the service it started died unseen ("address already in
-    use" in its log only) and Locust loaded whatever held the port, or stopped on its token."""
-    demo, lines = start_demo(idle_service.port, {"LOCUST_RUN_TIME": "4s"})
+    use" in its log only) and Locust loaded whatever held the port, or stopped on its token.
+    ``PAYMENT_SERVICE_PORT=8001 make run`` (the service's name, not make run's variable) was
+    ignored without a word: it is named, with the variable make run reads."""
+    demo, lines = start_demo(
+        idle_service.port, {"LOCUST_RUN_TIME": "4s", "PAYMENT_SERVICE_PORT": "8001"}
+    )
     output = finish(demo, lines, 60)
     assert demo.returncode == 2, output[-3000:]
+    assert (
+        "make run: PAYMENT_SERVICE_PORT=8001 is ignored: make run reads PAYMENT_PORT (the "
+        f"service goes on port {idle_service.port}; e.g. PAYMENT_PORT=8001 make run)"
+    ) in output, output[-3000:]
     assert (
         f"make run: port {idle_service.port} is taken: stop what holds it, or move the "
         "payment service with PAYMENT_PORT (e.g. PAYMENT_PORT=8001 make run)"
