@@ -27,8 +27,10 @@ def name_the_source_of_bad_values(parser) -> None:
 
     def error(message: str):
         source = _source_of(parser, _action_named_in(parser, message))
-        if source:
-            message = f"{message} (set by {source}: fix the value or remove it)"
+        if source:  # inside the message's last sentence, not after its full stop
+            message = message.rstrip()
+            stop = "." if message.endswith(".") else ""
+            message = f"{message.removesuffix('.')} (set by {source}: fix the value or remove it){stop}"
         # the value is quoted (twice): the token mapped to the wrong variable by a CI job
         stock_error(scrub(closed(message), secrets_from_env()))
 

@@ -1185,7 +1185,7 @@ STOP_REASONS = {
     "no-token": ((), {"PAYMENT_INTERNAL_TOKEN": ""}, "PAYMENT_INTERNAL_TOKEN is not set"),
     "wrong-token": ((), {"PAYMENT_INTERNAL_TOKEN": "wrong-7f3a"}, "refused PAYMENT_INTERNAL_TOKEN"),
     "unreachable-target": ((), {"LOCUST_HOST": "http://127.0.0.1:{port}"}, "cannot be reached"),
-    "bad-env-value": ((), {"LOCUST_SEED": TOKEN}, "argument --seed: invalid int value"),
+    "bad-env-value": ((), {"LOCUST_PROFILE": TOKEN}, "see docs/profiles.md) (set by LOCUST_PROFILE="),
     "unknown-class": (("NoSuchPersona",), {}, "unknown persona class 'NoSuchPersona'"),
     "no-journey-left": (("--exclude-tags", "customer", "operator", "prober"), {}, "No persona has a journey left after --exclude-tags customer operator prober: ask for other tags (--tags, LOCUST_TAGS) or exclude fewer"),
     "personas-file": (("--personas", "{card_personas}"), {}, "1 problem. Fix the file"),
