@@ -32,7 +32,6 @@ from journeys.profiles.schedule import ProfileConfigError, build_schedule
 from journeys.results import reconcile_run
 from journeys.seed_form import settle_the_seed
 from journeys.service_http import TOKEN_ENV, internal_token, without_credentials
-from journeys.setup_stop import NOTHING_SENT
 from journeys.start_form import refusal, set_form_values, start_form_sent
 from journeys.tags import (
     no_journey_left,
@@ -225,7 +224,9 @@ def _check_target(
     except (KeyboardInterrupt, ctrl_c.StoppedBeforeStart) as stop:
         # the wait for the target (--wait-for-host) is long: stop it at once, without a traceback
         name = "Ctrl-C" if isinstance(stop, KeyboardInterrupt) else "SIGTERM"
-        sys.stderr.write(f"{name} while checking the target: stopped. {NOTHING_SENT}\n")
+        sys.stderr.write(
+            f"{name} while checking the target: stopped. {setup_stop.NOTHING_SENT}\n"
+        )
         sys.exit(1)
     if problem:
         _fail(problem)
