@@ -46,9 +46,21 @@ def source_of(dest: str) -> str | None:
     variable or config file line, for messages about values checked after parsing."""
     if not _parsers:
         return None
-    parser = _parsers[0]
+    return source_in(_parsers[0], dest)
+
+
+def source_in(parser, dest: str) -> str | None:
+    """``source_of`` in ``parser``: an early read of the command line (``--personas``)."""
     action = next((a for a in parser._actions if a.dest == dest), None)
     return _source_of(parser, action)
+
+
+def file_set_by(message: str, source: str | None) -> str:
+    """A bad file's ``message`` (its list of problems) with a last line naming where its path
+    came from when not from the command line: the fix may be a value set long ago."""
+    if not source:
+        return message
+    return f"{message}\n  The path is set by {source}: fix it there or remove it."
 
 
 def _action_named_in(parser, message: str):

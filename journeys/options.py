@@ -24,7 +24,7 @@ from journeys.argtypes import (
     url_path,
     writable_file,
 )
-from journeys.option_sources import name_the_source_of_bad_values
+from journeys.option_sources import name_the_source_of_bad_values, source_in
 from journeys.option_typos import name_one_dash_typos
 from journeys.preflight import master_port_problem, web_port_problem
 from journeys.results import baseline, junit_report, reconcile_run
@@ -43,17 +43,30 @@ def personas_path(argv: list[str] | None = None) -> Path:
     falls back to the file shipped beside ``locustfile.py`` when the working directory has
     none, so ``locust -f path/to/locustfile.py`` works from anywhere.
     """
-    parser = get_empty_argument_parser(add_help=False)
-    parser.add_argument(
-        "--personas", default=DEFAULT_PERSONAS, env_var="LOCUST_PERSONAS"
-    )
-    known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    _, known = _personas_option(argv)
     # an empty LOCUST_PERSONAS (or --personas "") means the default, as before
     chosen = known.personas or DEFAULT_PERSONAS
     path = Path(chosen)
     if chosen == DEFAULT_PERSONAS and not path.exists():
         return PROJECT_DIR / DEFAULT_PERSONAS
     return path
+
+
+def personas_source(argv: list[str] | None = None) -> str | None:
+    """Where ``--personas`` came from when not from the command line (``LOCUST_PERSONAS``, a
+    config file line), for a bad file's message."""
+    parser, _ = _personas_option(argv)
+    return source_in(parser, "personas")
+
+
+def _personas_option(argv: list[str] | None):
+    """The parser that reads ``--personas`` early, and what it read."""
+    parser = get_empty_argument_parser(add_help=False)
+    parser.add_argument(
+        "--personas", default=DEFAULT_PERSONAS, env_var="LOCUST_PERSONAS"
+    )
+    known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    return parser, known
 
 
 class _LeftToLocust(Exception):

@@ -33,8 +33,9 @@ from journeys.client import PaymentApi
 from journeys.customer import CheckoutJourney
 from journeys.data import PaymentData, build_pools
 from journeys.operator import BatchReportJourney
+from journeys.option_sources import file_set_by
 from journeys.option_typos import did_you_mean
-from journeys.options import locust_options_early
+from journeys.options import locust_options_early, personas_source
 from journeys.personas import Persona, PersonaFileError, class_name, load_personas
 from journeys.probes import EdgeProbesJourney, ErrorProbesJourney
 from journeys.service_http import internal_token
@@ -175,7 +176,7 @@ def persona_user_classes(path) -> dict[str, type[PersonaUser]]:
         personas = load_personas(path)
     except PersonaFileError as exc:
         # read before Locust opens its --csv files: an earlier run's are still whole
-        stop(locust_options_early(), str(exc))
+        stop(locust_options_early(), file_set_by(str(exc), personas_source()))
     same_personas.remember(personas, path)
     _class_names[:] = [p.class_name for p in personas]
     return {p.class_name: persona_user_class(p) for p in personas}

@@ -1188,8 +1188,8 @@ STOP_REASONS = {
     "bad-env-value": ((), {"LOCUST_PROFILE": TOKEN}, "see docs/profiles.md) (set by LOCUST_PROFILE="),
     "unknown-class": (("NoSuchPersona",), {}, "unknown persona class 'NoSuchPersona'"),
     "no-journey-left": (("--exclude-tags", "customer", "operator", "prober"), {}, "No persona has a journey left after --exclude-tags customer operator prober: ask for other tags (--tags, LOCUST_TAGS) or exclude fewer"),
-    "personas-file": (("--personas", "{card_personas}"), {}, "1 problem. Fix the file"),
-    "slo-targets-file": (("--slo-targets", "missing.csv"), {}, "Pass --slo-targets PATH (or LOCUST_SLO_TARGETS)"),
+    "personas-file": (("--config", "{card_personas_conf}"), {}, "  The path is set by personas = "),
+    "slo-targets-file": ((), {"LOCUST_SLO_TARGETS": "missing.csv"}, "  The path is set by LOCUST_SLO_TARGETS='missing.csv': fix it there"),
     "baseline": (("--baseline", "missing/run"), {}, "--baseline (LOCUST_BASELINE) missing/run: no file"),
     "profile": (("--profile", "spike", "--spike-at", "10s"), {}, "The spike window (10s + 1s)"),
     "master-ports-differ": (("--processes", "2", "--master-bind-port", "{port}", "--master-port", "{port2}"), {}, "the forked workers would connect to port"),
@@ -1206,11 +1206,9 @@ def stop_reason_runs(request, idle_service):
     def start(folder, params):
         args, env, _ = STOP_REASONS[params["reason"]]
         card_personas = write_personas(folder, MIX[0].replace(",visa,", f",{CARD},"))
-        values = {
-            "port": free_port(),
-            "port2": free_port(),
-            "card_personas": card_personas,
-        }
+        conf = folder / "run.conf"  # where a path set long ago hides
+        conf.write_text(f"personas = {card_personas}\n")
+        values = {"port": free_port(), "port2": free_port(), "card_personas_conf": conf}
         args = [a.format(**values) for a in args]
         env = {k: v.format(**values) for k, v in env.items()}
         command = locust_command(folder, *args, users=2, run_time="2s")
@@ -1227,7 +1225,8 @@ def test_every_stop_before_traffic_ends_alike(
     with exit 2 and one closing sentence, on its last line. Some said "No load was sent."
     (the target's checks), some "no traffic was sent" in the middle (the personas and
     --slo-targets files), some nothing (the missing token, an option argparse refused, no
-    journey left after --tags). Never a traceback, the token or a card number."""
+    journey left after --tags). A file's path set in a config file or a LOCUST_* variable is
+    named as such. Never a traceback, the token or a card number."""
     run = case_result(stop_reason_runs, request)
     needle = STOP_REASONS[reason][2]
     assert run.returncode == 2, run.output[-2000:]

@@ -37,7 +37,7 @@ from locust.runners import WorkerRunner
 
 from journeys import journey_rate
 from journeys.events import JOURNEYS
-from journeys.option_sources import source_of
+from journeys.option_sources import file_set_by, source_of
 from journeys.persona_csv import PersonaFileError
 from journeys.results import nothing_ran
 from journeys.results.collector import JOURNEY_REQUEST_TYPE
@@ -842,8 +842,10 @@ def validate_targets(environment, **_kwargs) -> None:
     try:
         read_rows_at_start(getattr(options, "slo_targets", None))
         SloTargets.from_options(options)
-    except (SloConfigError, PersonaFileError) as exc:
+    except SloConfigError as exc:
         stop(options, str(exc))
+    except PersonaFileError as exc:
+        stop(options, file_set_by(str(exc), source_of("slo_targets")))
 
 
 def read_rows_at_start(path: str | None) -> None:
