@@ -19,7 +19,7 @@ import types
 import gevent
 from locust import FastHttpUser, constant, events
 from locust.runners import MasterRunner, WorkerRunner
-from locust.user.task import DefaultTaskSet
+from locust.user.task import LOCUST_STATE_STOPPING, LOCUST_STATE_WAITING, DefaultTaskSet
 
 from journeys import (
     content_coding,
@@ -99,6 +99,17 @@ class PersonaUser(FastHttpUser):
         # Locust picks each pass's journey with the process's unseeded ``random``: a prober's
         # mix of edge and error probes, and so its data, changed from run to run of one --seed
         self._taskset_instance.get_next_task = self._next_journey
+
+    def stop(self, force: bool = False) -> bool:
+        """Locust's stop, without its race: a waiting user (thinking between journeys) is
+        killed at once, but the kill lands only when the loop next runs its callbacks, and a
+        user whose wait ended just before woke first, started a journey and was killed mid-
+        request (its payment's fate unknown, despite --stop-timeout). Marked stopping first, such
+        a user stops in Locust's ``wait`` (``StopUser``) before any request."""
+        if not force and self._state == LOCUST_STATE_WAITING:
+            self._state = LOCUST_STATE_STOPPING
+            force = True
+        return super().stop(force)
 
     def on_stop(self) -> None:
         """Close this user's connections. A stopped user (a spike's end, a lower user count
