@@ -30,6 +30,7 @@ FIRST_HALF = (
     "tests/test_profiles.py",
     "tests/test_webui.py",
     "tests/test_ctrl_c.py",
+    "tests/test_journey_rate.py",
 )
 
 

@@ -117,6 +117,7 @@ def baseline_runs(request, tmp_path_factory):
                     "100", SHOPPER, SLOWPOKE, tiny=True
                 ),
             },
+            parallel=3,  # they mostly wait on a slow service
         )
     finally:
         services.stop()
@@ -241,8 +242,9 @@ def bad_baseline_runs(request, idle_service):
         )  # fmt: skip
         return command, locust_env(idle_service.url), None
 
+    # four at a time: each stops at start
     return run_cases(
-        request, "test_a_baseline_that_cannot_be_used_stops_the_run", start
+        request, "test_a_baseline_that_cannot_be_used_stops_the_run", start, parallel=4
     )
 
 

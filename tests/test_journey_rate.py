@@ -72,8 +72,11 @@ def rate_runs(request):
         return for_folder
 
     try:
+        # three at a time: the runs mostly wait (paced users, slow services)
         yield run_tests(
-            request, {name: services.starter(plan(*p)) for name, p in RUNS.items()}
+            request,
+            {name: services.starter(plan(*p)) for name, p in RUNS.items()},
+            parallel=3,
         )
     finally:
         services.stop()

@@ -416,7 +416,10 @@ def bad_env_runs(request, idle_service):
         ]  # fmt: skip
         return command, locust_env(idle_service.url, params["env"]), None
 
-    return run_cases(request, "test_bad_env_values_stop_before_any_traffic", start)
+    # four at a time: each stops at start
+    return run_cases(
+        request, "test_bad_env_values_stop_before_any_traffic", start, parallel=4
+    )
 
 
 @pytest.mark.parametrize(

@@ -1214,7 +1214,10 @@ def stop_reason_runs(request, idle_service):
         command = locust_command(folder, *args, users=2, run_time="2s")
         return command, locust_env(idle_service.url, env), None
 
-    return run_cases(request, "test_every_stop_before_traffic_ends_alike", start)
+    # four at a time: each stops at start
+    return run_cases(
+        request, "test_every_stop_before_traffic_ends_alike", start, parallel=4
+    )
 
 
 @pytest.mark.parametrize("reason", list(STOP_REASONS))
