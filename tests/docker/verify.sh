@@ -190,7 +190,7 @@ for case in "private.csv|this user (uid 10001) may not read it. Make it readable
   rc=$?
   set -e
   [ "$rc" = 2 ] && grep -qF -- "/app/slo-targets.csv" <<<"$out" && grep -qF -- "$needle" <<<"$out" \
-    && grep -q 'no traffic was sent' <<<"$out" \
+    && grep -qF 'No traffic was sent.' <<<"$out" \
     || fail "LOCUST_SLO_TARGETS mounted from $file: exit $rc, $(tail -n 3 <<<"$out")"
   ok "LOCUST_SLO_TARGETS mounted from $file: exit 2, $needle"
 done
