@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import difflib
 import io
 import os
 from pathlib import Path
@@ -38,6 +39,16 @@ class PersonaFileError(Exception):
 #: What to do about a personas file that is missing, or not CSV at all (``read_text``'s defaults).
 PERSONAS_MISSING_FIX = "Pass --personas PATH (or LOCUST_PERSONAS) pointing at a personas CSV, or restore personas.csv"
 PERSONAS_BINARY_FIX = "Point --personas at the personas CSV"
+
+
+def did_you_mean(value: str, choices) -> str:
+    """`` (did you mean 'X'?)`` for the choice differing only in case (usd → USD), else the
+    closest spelling; empty when nothing is close. For the cells and columns of the files
+    read here (personas, ``--slo-targets``)."""
+    choices = list(choices)
+    same = [c for c in choices if c.casefold() == value.casefold()]
+    close = same or difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def read_text(

@@ -9,7 +9,6 @@ this module says what the columns and their values must be.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from journeys.persona_csv import (
     SAVE_WITH_COMMAS,
     PersonaFileError,
     Record,
+    did_you_mean,
     extra_fields,
     other_separator,
     read_frame,
@@ -111,15 +111,6 @@ class Persona:
 def class_name(persona: str) -> str:
     """``budget_shopper`` → ``BudgetShopper``; not one-to-one (``a_1`` and ``a1`` → ``A1``)."""
     return "".join(part.capitalize() for part in persona.split("_"))
-
-
-def _hint(value: str, choices) -> str:
-    """`` (did you mean 'X'?)`` for the choice differing only in case (usd → USD), else the
-    closest spelling; empty when nothing is close."""
-    choices = list(choices)
-    same = [c for c in choices if c.casefold() == value.casefold()]
-    close = same or difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 class _Row:
@@ -248,7 +239,7 @@ class _Row:
                 (
                     f"'{item}' ({real}) is not a {noun} the contract supports"
                     if real
-                    else f"unknown {noun} '{item}'{_hint(item, allowed)}"
+                    else f"unknown {noun} '{item}'{did_you_mean(item, allowed)}"
                 )
                 + f". Use {', '.join(allowed)}, separated by |",
             )
@@ -350,7 +341,7 @@ def _header_problems(shown: str, line: int, columns: list[str]) -> list[str]:
             )
         if column not in KNOWN:
             problems.append(
-                f"{where}, column {column}: unknown column{_hint(column, KNOWN)}. "
+                f"{where}, column {column}: unknown column{did_you_mean(column, KNOWN)}. "
                 f"Known columns: {', '.join(KNOWN)}"
             )
     problems += [
@@ -501,7 +492,7 @@ def _persona(row: _Row) -> Persona | None:
     if role is not None and role not in ROLES:
         row.problem(
             "role",
-            f"unknown role '{role}'{_hint(role, ROLES)}. Use one of {', '.join(ROLES)}",
+            f"unknown role '{role}'{did_you_mean(role, ROLES)}. Use one of {', '.join(ROLES)}",
         )
     weight = row.number(
         "weight",
@@ -646,7 +637,7 @@ def _locale_hint(locale: str) -> str:
     """``_hint`` for a locale, or the locales of a language written alone (ja → ja_JP)."""
     if locale.casefold() == "en_uk":  # the closest spelling, en_US, is another country
         return " (did you mean 'en_GB'?)"
-    hint = _hint(locale, AVAILABLE_LOCALES)
+    hint = did_you_mean(locale, AVAILABLE_LOCALES)
     if hint:
         return hint
     language = [

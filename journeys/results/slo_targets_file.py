@@ -18,7 +18,6 @@ file, line, column and the fix.
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from journeys.events import JOURNEYS
 from journeys.persona_csv import (
     SAVE_WITH_COMMAS,
     PersonaFileError,
+    did_you_mean,
     extra_fields,
     other_separator,
     read_frame,
@@ -146,8 +146,7 @@ def _header_problems(shown: str, line: int, columns: list[str]) -> list[str]:
                 f"{where}, column {number}: has no name. Name it or remove it"
             )
         elif column not in COLUMNS:
-            close = difflib.get_close_matches(column.lower(), COLUMNS, n=1, cutoff=0.6)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = did_you_mean(column.lower(), COLUMNS)
             problems.append(
                 f"{where}, column {column}: unknown column{hint}. Known columns: "
                 f"{', '.join(COLUMNS)}"
@@ -189,8 +188,7 @@ def _row(where: str, line: int, cells: dict, problems: list[str]) -> RowTarget |
     elif name in JOURNEYS:
         journey = True
     else:
-        close = difflib.get_close_matches(name, JOURNEYS, n=1, cutoff=0.6)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        hint = did_you_mean(name, JOURNEYS)
         method = name.split(" ", 1)[0]
         if method.upper() in METHODS and " " in name:
             upper = f"{method.upper()} {name.split(' ', 1)[1]}"
