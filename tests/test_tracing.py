@@ -455,7 +455,7 @@ def test_sigterm_ends_a_traced_run_as_an_untraced_one(tmp_path, trace_agent):
     ]  # the SLO check: stopped short of its run time
     with open(tmp_path / "run_journeys.csv") as f:
         counted = next(r for r in csv.DictReader(f) if r["persona"] == "All")
-    assert int(counted["interrupted"]) > 0, (dict(counted), output[-6000:])
+    assert int(counted["interrupted"]) > 0, f"{dict(counted)}\n{output[-6000:]}"
     interrupted = [
         s
         for s in _journeys(trace_agent.settled(quiet=0.5))
