@@ -83,18 +83,24 @@ def watch_the_master(environment, runner=None, **_kwargs) -> None:
 
 
 #: A ``--processes`` worker: the pid of the process that forked it, and its runner once made.
-_forked: dict = {"parent": None, "runner": None}
+_forked: dict = {"forking": None, "parent": None, "runner": None}
+
+
+def _before_fork() -> None:
+    """The forking process's pid, taken before the fork: the child's ``os.getppid()`` is
+    already init's (or a subreaper's) if its parent exited before the child's hook ran."""
+    _forked["forking"] = os.getpid()
 
 
 def _after_fork_in_child() -> None:
     """Runs in every process forked from this one: ``locust --processes`` forks its workers
     after importing the locustfile. The watch starts before Locust makes the worker's runner,
     which waits for the master inside its constructor."""
-    _forked.update(parent=os.getppid(), runner=None)
+    _forked.update(parent=_forked["forking"], runner=None)
     gevent.spawn(_watch_the_forking_process)
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
 
 def _watch_the_forking_process() -> None:

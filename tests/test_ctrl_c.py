@@ -160,9 +160,15 @@ def test_a_processes_master_stopped_at_start_up_lets_its_workers_go(
 #: the parent exits at once, as a master stopped by a start-up check before the worker
 #: connected does.
 FORKED_WORKER_WITHOUT_MASTER = """
-import os, socket, sys
+import os, socket, sys, time
 import locust  # gevent's monkey-patching, as under the locust command
 import gevent
+forking = os.getpid()
+def wait_for_the_parent_to_exit():  # a busy machine's worst case: the parent exits first
+    deadline = time.monotonic() + 5
+    while os.getppid() == forking and time.monotonic() < deadline:
+        time.sleep(0.01)
+os.register_at_fork(after_in_child=wait_for_the_parent_to_exit)  # runs before lost_master's
 import journeys.lost_master
 from locust.env import Environment
 probe = socket.socket(); probe.bind(("127.0.0.1", 0)); port = probe.getsockname()[1]
