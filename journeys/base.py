@@ -110,6 +110,9 @@ class Journey(SequentialTaskSet):
     _pause_s = 0.0
     #: Journeys that should hand control back to the user after one pass (users with several journeys).
     one_pass = False
+    #: The journey's name (``checkout``): its requests' prefix (``checkout: pay``), its
+    #: ``--slo-targets`` rows', and how the results tell which journeys a run's classes run.
+    journey_name = ""
 
     def __init__(self, parent) -> None:
         super().__init__(parent)

@@ -37,10 +37,12 @@ NEVER_RETRY = frozenset({"lost_card", "stolen_card"})
 class CheckoutJourney(Journey):
     """A customer checks out once per pass; see the module docstring for the story."""
 
+    journey_name = "checkout"
+
     @task
     def checkout(self) -> None:
         self.think()  # browsing: not part of the journey's duration
-        with self.start("checkout") as run:
+        with self.start(self.journey_name) as run:
             run.payments = 1
             run.finish(*self.pay_until_done(run))
         self.done()

@@ -142,10 +142,12 @@ def _money(amount, currency: str) -> str:
 class BatchReportJourney(Journey):
     """An operator pays a batch of payments and reconciles the batch's report."""
 
+    journey_name = "batch_report"
+
     @task
     def batch_and_report(self) -> None:
         self.think()  # not part of the journey's duration
-        with self.start("batch_report") as run:
+        with self.start(self.journey_name) as run:
             batch_id = self.data.batch_id()
             run.tag("batch_id", batch_id)
             ledger = Ledger()

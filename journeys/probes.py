@@ -74,13 +74,13 @@ class _Probes(Journey):
     # each pass, the user picks edge or error probes from its seeded stream (equal weights)
     one_pass = True
 
-    def probe_all(self, journey: str, probes) -> None:
+    def probe_all(self, probes) -> None:
         # think inside each journey's own task, not in a task of this shared base class: a class
         # decorator @tag adds its tags to every task function the class holds, inherited ones
         # included, so a shared think task carried both journeys' tags and `--exclude-tags
         # errors` dropped the edge probes' think time too
         self.think()
-        with self.start(journey) as run:
+        with self.start(self.journey_name) as run:
             failure = _first([probe(run) for probe in probes])  # every probe runs
             run.finish("failed" if failure else "succeeded", failure)
         self.done()
@@ -90,10 +90,11 @@ class _Probes(Journey):
 class EdgeProbesJourney(_Probes):
     """Happy-path edges that must be paid: limits, zero-decimal, amex CVC, expiry, unicode."""
 
+    journey_name = "edge_probes"
+
     @task
     def edges(self) -> None:
         self.probe_all(
-            "edge_probes",
             [
                 self.smallest_amount,
                 self.largest_amount,
@@ -173,10 +174,11 @@ class EdgeProbesJourney(_Probes):
 class ErrorProbesJourney(_Probes):
     """Bad input the service must refuse with the right status and error code."""
 
+    journey_name = "error_probes"
+
     @task
     def errors(self) -> None:
         self.probe_all(
-            "error_probes",
             [
                 # first: its payment shows the service's clock, by which the expired card is
                 # judged (a service running years behind takes this machine's "last year")
