@@ -29,7 +29,8 @@ from journeys.preflight import (
     web_port_problem,
 )
 from journeys.profiles.schedule import ProfileConfigError, build_schedule
-from journeys.results import reconcile_run
+from journeys.results import left_out, reconcile_run
+from journeys.results.left_out import journeys_of
 from journeys.seed_form import settle_the_seed
 from journeys.service_http import TOKEN_ENV, internal_token, without_credentials
 from journeys.start_form import refusal, set_form_values, start_form_sent
@@ -116,11 +117,14 @@ def _check_run(environment, options) -> None:
     if problem:
         _fail(problem)
     filtered = list(environment.user_classes)
+    every = journeys_of((environment.available_user_classes or {}).values())
+    named = journeys_of(filtered)  # before the tags filter their tasks
     environment._filter_tasks_by_tags()
     active = [cls for cls in filtered if cls.tasks]
     if not active:
         _fail(no_journey_left(options))
     environment.user_classes[:] = active
+    left_out.record(every, named, journeys_of(active), options)
     summary = tag_summary(options, filtered, active)
     if summary:
         log.info("%s", summary)

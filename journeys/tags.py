@@ -28,7 +28,7 @@ def quiet_locusts_tag_warnings() -> None:
         root.addFilter(_NoTasksLeftUnsaid())
 
 
-def _tags_given(options) -> list[str]:
+def tags_given(options) -> list[str]:
     """``["--tags a b", "--exclude-tags c"]``: the tag options this run was given."""
     return [
         f"{flag} {' '.join(values)}"
@@ -43,7 +43,7 @@ def _tags_given(options) -> list[str]:
 def no_journey_left(options) -> str:
     """Why a run whose tags are all known has nothing to run, and the two ways out."""
     return (
-        f"No persona has a journey left after {' '.join(_tags_given(options))}: ask for "
+        f"No persona has a journey left after {' '.join(tags_given(options))}: ask for "
         "other tags (--tags, LOCUST_TAGS) or exclude fewer (--exclude-tags, "
         "LOCUST_EXCLUDE_TAGS); the README's journey table lists the tags."
     )
@@ -52,7 +52,7 @@ def no_journey_left(options) -> str:
 def tag_summary(options, classes, running) -> str | None:
     """``--tags operator: 2 of the 9 personas have journeys left and run: ...``, or None
     without tag options."""
-    given = _tags_given(options)
+    given = tags_given(options)
     if not given:
         return None
     names = sorted(cls.persona.name for cls in running if hasattr(cls, "persona"))

@@ -36,6 +36,8 @@ from tests.conftest import (
 
 SHOPPER = "shopper,customer,1,visa|mastercard,USD|EUR,5,80,0.2,2,,en_US,0,0.05"
 OPS = "ops,operator,1,visa|amex,USD|JPY,1,500,0,0,4,en_US,0,0.05"
+#: A prober that thinks for 10 minutes first: in the run, but sends nothing in a short one.
+IDLE_PROBER = "prober,prober,1,visa|amex,USD|JPY,1,100,0,0,,en_US,600,600"
 
 
 def slo_rows(run) -> list[dict]:
@@ -107,16 +109,22 @@ def slow_service_runs(request):
                     personas=(SHOPPER, OPS), users=4, junit=True,
                     targets="name,p50_ms,p95_ms,error_rate\n"
                     "POST batch_report: report,2000,3000,\n"
-                    "batch_report,,,0.5\n",
+                    "batch_report,,,0.5\n"
+                    "edge_probes,,,0.5\n",  # no prober in this run: not run, passes
                 ),
                 "test_a_tight_request_target_and_a_misspelled_name_fail_naming_their_rows": (
                     starter(
                         "--seed", "44", "--slo-p50-ms", "2000", "--slo-p95-ms", "3000",
-                        junit=True,
-                        targets="# tight for /pay, a typo, a journey that does not run\n"
+                        "--exclude-tags", "errors",
+                        junit=True, personas=(SHOPPER, IDLE_PROBER),
+                        targets="# tight for /pay, a typo, a journey that sent nothing,\n"
+                        "# and rows of journeys this run leaves out (not run)\n"
                         "name,p50_ms,p95_ms,error_rate\n"
                         "POST checkout: pay,,100,\n"
                         "POST checkout: pya,,500,\n"
+                        "edge_probes,,,0.5\n"
+                        "error_probes,,,0.5\n"
+                        "POST error_probes: key reuse: replay,,500,\n"
                         "batch_report,,,0.5\n",
                     )
                 ),
@@ -148,7 +156,8 @@ def test_slow_service_fails_p50_and_exits_1(request, slow_service_runs):
 
 def junit_cases(run) -> list[dict]:
     """The ``--junit-xml`` report of ``run`` (``junit.xml`` beside its CSVs), parsed as a CI
-    system reads it: per testcase its classname (scope), name (metric) and failure message."""
+    system reads it: per testcase its classname (scope), name (metric), failure message and
+    skipped message (a check not run)."""
     root = ElementTree.parse(run.csv_prefix.parent / "junit.xml").getroot()
     suite = root.find("testsuite")
     cases = [
@@ -157,14 +166,17 @@ def junit_cases(run) -> list[dict]:
             "metric": case.get("name"),
             "failure": case.find("failure") is not None
             and case.find("failure").get("message"),
+            "skipped": case.find("skipped") is not None
+            and case.find("skipped").get("message"),
         }
         for case in suite.iter("testcase")
     ]
     failures = sum(1 for c in cases if c["failure"])
-    assert (root.tag, suite.get("tests"), suite.get("failures")) == (
+    skipped = sum(1 for c in cases if c["skipped"])
+    counts = ("tests", "failures", "skipped")
+    assert (root.tag, *map(suite.get, counts), *map(root.get, counts)) == (
         "testsuites",
-        str(len(cases)),
-        str(failures),
+        *(str(n) for n in (len(cases), failures, skipped) * 2),
     ), ElementTree.tostring(root)[:500]
     return cases
 
@@ -233,7 +245,8 @@ def test_a_five_nines_error_target_keeps_its_digits(request, slow_service_runs):
 def test_a_slow_report_passes_with_a_target_of_its_own(request, slow_service_runs):
     """Reports take 700 ms by design: their row (p95 < 3000 ms) judges them, and they leave the
     latency of http and batch_report, which the 500 ms default p95 would have failed. A
-    journey row (batch_report's error rate) sets that journey's targets."""
+    journey row (batch_report's error rate) sets that journey's targets; one of a journey no
+    persona of the run runs (edge_probes) is not run, and the run passes."""
     run = case_result(slow_service_runs, request).locust_run()
     rows = {(r["scope"], r["metric"]): r for r in slo_rows(run)}
     report = rows[("request POST batch_report: report", "p95_ms")]
@@ -261,6 +274,9 @@ def test_a_slow_report_passes_with_a_target_of_its_own(request, slow_service_run
     assert rows[("http", "error_rate")]["target"] == "<= 0.01", rows
     assert "POST batch_report: report: p50 < 2000 ms, p95 < 3000 ms" in run.output
     assert not any(c["failure"] for c in junit_cases(run))
+    # a row of a journey the run leaves out holds: not run, the verdict a pass
+    assert rows[("edge_probes", "requests")]["actual"] == "not run", rows
+    assert re.search(r"SLO verdict: PASS \(\d+ checks, 1 not run\)", run.output)
     assert run.returncode == 0, run.output[-3000:]
 
 
@@ -268,7 +284,9 @@ def test_a_tight_request_target_and_a_misspelled_name_fail_naming_their_rows(
     request, slow_service_runs
 ):
     """/pay takes 150 ms: its row's 100 ms p95 fails it, under generous global targets; a
-    row naming no request that ran, and a journey that did not run, fail naming what ran."""
+    row naming no request that ran, and a journey in the run that sent nothing, fail naming
+    what ran. Rows of journeys the run leaves out (--exclude-tags errors, no operator in the
+    personas file) are not run: they hold, saying why, in every output."""
     run = case_result(slow_service_runs, request).locust_run()
     failed = {
         (r["scope"], r["metric"]): r["message"]
@@ -278,26 +296,53 @@ def test_a_tight_request_target_and_a_misspelled_name_fail_naming_their_rows(
     assert set(failed) == {
         ("request POST checkout: pay", "p95_ms"),
         ("request POST checkout: pya", "requests"),
-        ("batch_report", "requests"),
+        ("edge_probes", "requests"),
     }, failed
     assert re.fullmatch(
         r"p95 \d+ ms > 100 ms \(POST checkout: pay, \d+ ms over\)",
         failed[("request POST checkout: pay", "p95_ms")],
     ), failed
     assert failed[("request POST checkout: pya", "requests")].startswith(
-        "no request named 'POST checkout: pya' (--slo-targets line 4): too short a run "
+        "no request named 'POST checkout: pya' (--slo-targets line 5): too short a run "
         "for it (its journey checkout ran), or misspelled? names seen: POST checkout: pay"
     ), failed
-    assert (
-        "no request of journey 'batch_report' (--slo-targets line 5)"
-        in (failed[("batch_report", "requests")])
+    assert failed[("edge_probes", "requests")].startswith(
+        "no request of journey 'edge_probes' (--slo-targets line 6): did it run"
     ), failed
-    assert "journeys seen: checkout" in failed[("batch_report", "requests")]
-    # the global targets still judge the rest, and the console, JUnit and HTML name the rows
+    assert "journeys seen: checkout" in failed[("edge_probes", "requests")]
+    not_run = {
+        (r["scope"], r["metric"]): r for r in slo_rows(run) if r["actual"] == "not run"
+    }
+    tagged_out = "is not in this run (left out by --exclude-tags errors)"
+    assert {k: r["message"] for k, r in not_run.items()} == {
+        ("error_probes", "requests"): f"not run: journey 'error_probes' {tagged_out}: "
+        "its --slo-targets row (line 7) judged nothing",
+        (
+            "request POST error_probes: key reuse: replay",
+            "requests",
+        ): "not run: request "
+        f"'POST error_probes: key reuse: replay' of journey 'error_probes' {tagged_out}: "
+        "its --slo-targets row (line 8) judged nothing",
+        (
+            "batch_report",
+            "requests",
+        ): "not run: journey 'batch_report' is not in this run "
+        "(no persona of the personas file runs it): its --slo-targets row (line 9) judged "
+        "nothing",
+    }, not_run
+    assert all(r["passed"] == "true" for r in not_run.values()), not_run
+    # the console, JUnit and HTML name the rows: failed, or not run (JUnit's skipped)
+    checks = len(slo_rows(run)) - 1 - len(not_run)
+    assert f"SLO verdict: FAIL (3 of {checks} checks failed, 3 not run)" in run.output
     assert "FAILED: no request named 'POST checkout: pya'" in run.output
-    junit = {(c["scope"], c["metric"]): c["failure"] for c in junit_cases(run)}
-    assert {k for k, v in junit.items() if v} == set(failed), junit
-    assert "POST checkout: pya" in run.html_path.read_text()
+    assert f"  not run: journey 'error_probes' {tagged_out}" in run.output
+    junit = {(c["scope"], c["metric"]): c for c in junit_cases(run)}
+    assert {k for k, c in junit.items() if c["failure"]} == set(failed), junit
+    assert {k: c["skipped"] for k, c in junit.items() if c["skipped"]} == {
+        k: r["message"] for k, r in not_run.items()
+    }, junit
+    html = run.html_path.read_text()
+    assert "POST checkout: pya" in html and html.count('<tr class="not-run">') == 3
     assert run.returncode == 1, run.output[-3000:]
 
 

@@ -288,13 +288,16 @@ def test_the_start_form_refuses_a_missing_or_unreachable_target(tmp_path, servic
     With --class-picker, an edit keeps the personas picked at the start (the edit form posts
     every class after a page reload), the Profile field drives the run even with the Shape
     Class left at "Default" (its phases then in Download Data), and the picker leaves out
-    personas the tags leave no journey."""
+    personas the tags leave no journey. --slo-targets rows of journeys the test leaves out (by
+    the tags, by the pick) are not run, saying which left them out."""
     port = free_port()
+    targets = tmp_path / "slo-targets.csv"
+    targets.write_text("name,p95_ms\nbatch_report,2500\nerror_probes,2500\n")
     locust = locust_process(
         locust_command(
             tmp_path, "--web-host", "127.0.0.1", "--web-port", str(port), "--class-picker",
-            "--exclude-tags", "probes", personas=write_personas(tmp_path, SHOPPER, OPS, PROBER),
-            headless=False,
+            "--exclude-tags", "probes", "--slo-targets", str(targets),
+            personas=write_personas(tmp_path, SHOPPER, OPS, PROBER), headless=False,
         ),
         service.url,
     )  # fmt: skip
@@ -324,6 +327,19 @@ def test_the_start_form_refuses_a_missing_or_unreachable_target(tmp_path, servic
         started = swarm(service.url, user_classes=["Shopper"])
         assert started["success"], started
         service.wait_for_payments(timeout=15)
+        slo = get_text(ui + "/journeys/slo/csv")
+        not_run = {
+            r["scope"]: r["message"]
+            for r in csv.DictReader(io.StringIO(slo))
+            if r["actual"] == "not run" and r["passed"] == "true"
+        }
+        assert not_run == {
+            "batch_report": "not run: journey 'batch_report' is not in this run (left out "
+            "by the personas picked in the start form): its --slo-targets row (line 2) "
+            "judged nothing",
+            "error_probes": "not run: journey 'error_probes' is not in this run (left out "
+            "by --exclude-tags probes): its --slo-targets row (line 3) judged nothing",
+        }, slo
         # lowering the load of a running test is never refused, whatever the target does
         edited = swarm(closed, users=1, user_classes=["Ops", "Shopper"])
         assert edited["success"], edited

@@ -40,6 +40,7 @@ STYLE = f"""
 #{SECTION_ID} .verdict {{ font-size: 1.2rem; font-weight: 700; padding: 8px 12px; border-radius: 4px; }}
 #{SECTION_ID} .pass {{ background: #e6f4ea; color: #0d652d; }}
 #{SECTION_ID} .fail {{ background: #fce8e6; color: #a50e0e; }}
+#{SECTION_ID} .not-run {{ color: #5f6368; font-style: italic; }}
 #{SECTION_ID} .scroll {{ overflow-x: auto; margin-bottom: 12px; }}
 #{SECTION_ID} .funnels {{ display: flex; flex-wrap: wrap; gap: 32px; }}
 """
@@ -178,7 +179,7 @@ def section(snapshot: Snapshot) -> str:
         + _table(
             CHECK_TITLES,
             verdict_rows(verdict, failed_first=True)[1:],
-            lambda r: "" if r["passed"] else "fail",
+            lambda r: "not-run" if r.get("not_run") else "" if r["passed"] else "fail",
         )
         + profile_part(snapshot.profile)
         + "</section>"

@@ -3,11 +3,12 @@
 CI systems show test results from JUnit XML (GitLab's ``artifacts:reports:junit``, Jenkins'
 ``junit`` step, a test-report action on GitHub): each check is a testcase named by its metric
 in a class named by its scope (``checkout`` / ``p95_ms``), and a failed one fails with the
-check's message (``p95 612 ms > 500 ms (checkout, 112 ms over)``). Written with the CSV files
+check's message (``p95 612 ms > 500 ms (checkout, 112 ms over)``); a check that was not run (an
+``--slo-targets`` row of a journey left out by ``--tags``) is ``skipped``. Written with the CSV files
 at the end of the run, from the same verdict; a run stopped at setup (exit 2) writes none::
 
-    <testsuites name="payment load" tests="15" failures="1">
-      <testsuite name="SLO verdict" tests="15" failures="1" errors="0" skipped="0">
+    <testsuites name="payment load" tests="15" failures="1" skipped="0">
+      <testsuite name="SLO verdict" tests="15" failures="1" skipped="0" errors="0">
         <testcase classname="checkout" name="p95_ms">
           <failure type="p95_ms" message="p95 612 ms > 500 ms (checkout, 112 ms over)">...
 """
@@ -46,7 +47,9 @@ def _testcase(check: Check) -> ElementTree.Element:
     case = ElementTree.Element(
         "testcase", classname=_text(check.scope), name=_text(check.metric)
     )
-    if not check.passed:
+    if check.not_run:
+        ElementTree.SubElement(case, "skipped", message=_text(check.message))
+    elif not check.passed:
         failure = ElementTree.SubElement(
             case, "failure", type=_text(check.metric), message=_text(check.message)
         )
@@ -60,10 +63,11 @@ def document(verdict: Verdict) -> ElementTree.Element:
     counts = {
         "tests": str(len(verdict.checks)),
         "failures": str(len(verdict.failures)),
+        "skipped": str(len(verdict.not_run)),
     }
     root = ElementTree.Element("testsuites", name="payment load", **counts)
     suite = ElementTree.SubElement(
-        root, "testsuite", name="SLO verdict", **counts, errors="0", skipped="0"
+        root, "testsuite", name="SLO verdict", **counts, errors="0"
     )
     suite.extend(_testcase(check) for check in verdict.checks)
     return root

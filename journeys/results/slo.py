@@ -20,7 +20,9 @@ joins the verdict in ``snapshot.take``, with the checks the end of the run adds.
 of their own: a request row's checks have the scope ``request <name>`` (``row_checks``), a
 journey row's targets replace the global ones in its journey's checks. A request whose row sets
 a latency target leaves the latency (not the error rate) of ``http`` and of its journey: its
-row judges it, so a report slow by design does not fail the overall p95 too.
+row judges it, so a report slow by design does not fail the overall p95 too. A row of a
+journey this run leaves out (``--tags``, the classes picked: ``results/left_out.py``) is not run
+(``Check.not_run``): it holds, so one targets file serves every part of the mix.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from journeys.results.distributed import (
     run_length_s,
     what_became_of_their_users,
 )
+from journeys.results.left_out import why_left_out
 from journeys.results.missing_workers import missing_workers, missing_workers_message
 from journeys.results.slo_targets_file import RowTarget
 from journeys.results.slo_targets_file import read as read_row_targets
@@ -262,6 +265,9 @@ class Check:
     actual: str
     passed: bool
     message: str
+    #: judged nothing, and so held: an ``--slo-targets`` row of a journey the run leaves out
+    #: (``not run: journey 'batch_report' is not in this run (left out by --tags customer)...``)
+    not_run: bool = False
 
     def __post_init__(self) -> None:
         secrets = secrets_from_env()
@@ -286,17 +292,25 @@ class Verdict:
         return [c for c in self.checks if not c.passed]
 
     @property
+    def not_run(self) -> list[Check]:
+        """The checks that judged nothing (``Check.not_run``): neither passed nor failed."""
+        return [c for c in self.checks if c.not_run]
+
+    @property
     def exit_code(self) -> int:
         return 0 if self.passed else 1
 
     def result(self) -> str:
-        """``SLO verdict: PASS (14 checks)`` or ``SLO verdict: FAIL (2 of 14 checks failed)``
-        (``SLO verdict: NOT JUDGED (no test to judge)``: a web UI session with none)."""
+        """``SLO verdict: PASS (14 checks)`` or ``SLO verdict: FAIL (2 of 14 checks failed)``,
+        with ``, 1 not run`` after the count when some checks judged nothing (``SLO verdict:
+        NOT JUDGED (no test to judge)``: a web UI session with none)."""
         if not self.judged:
             return "SLO verdict: NOT JUDGED (no test to judge)"
+        judged = len(self.checks) - len(self.not_run)
+        not_run = f", {len(self.not_run)} not run" if self.not_run else ""
         if self.passed:
-            return f"SLO verdict: PASS ({len(self.checks)} checks)"
-        return f"SLO verdict: FAIL ({len(self.failures)} of {len(self.checks)} checks failed)"
+            return f"SLO verdict: PASS ({judged} checks{not_run})"
+        return f"SLO verdict: FAIL ({len(self.failures)} of {judged} checks failed{not_run})"
 
     def headline(self) -> str:
         if self.passed:
@@ -331,9 +345,14 @@ def verdict_rows(verdict: Verdict, failed_first: bool = False) -> list[dict]:
         "passed": verdict.passed,
         "message": verdict.headline(),
     }
-    return [overall] + [
-        {"result": "pass" if c.passed else "FAIL", **vars(c)} for c in checks
-    ]
+    return [overall] + [{"result": _result(c), **vars(c)} for c in checks]
+
+
+def _result(check: Check) -> str:
+    """A check's ``Result`` cell: ``pass``, ``FAIL`` or ``NOT RUN``."""
+    if check.not_run:
+        return "NOT RUN"
+    return "pass" if check.passed else "FAIL"
 
 
 @dataclass
@@ -517,19 +536,49 @@ def _journey_checks(
 ROW_SCOPE = "request"
 
 
-def row_checks(request_stats, targets: SloTargets) -> list[Check]:
+def row_checks(environment, targets: SloTargets) -> list[Check]:
     """The ``--slo-targets`` request rows' own checks (scope ``request <name>``: p50, p95 and
     error rate); a journey row's are its journey's (``evaluate``). A row that judged no
-    request fails, naming what was seen: a misspelled name must not pass unnoticed."""
+    request fails, naming what was seen: a misspelled name must not pass unnoticed; unless
+    its journey is not in this run (``--tags``): then it is not run, and holds."""
+    request_stats = environment.runner.stats
     checks = []
     for row in targets.rows:
         figures = request_figures(request_stats, only=row)
         if not figures.requests:
-            checks.append(_unseen_row_check(row, request_stats))
+            left_out = _left_out_row_check(row, environment)
+            checks.append(left_out or _unseen_row_check(row, request_stats))
         elif not row.journey:
             scope = f"{ROW_SCOPE} {row.name}"
             checks += request_checks(scope, figures, targets.for_row(row), row.name)
     return checks
+
+
+def _left_out_row_check(row: RowTarget, environment) -> Check | None:
+    """``not run: journey 'batch_report' is not in this run (left out by --tags customer)...``:
+    a row whose journey the run cannot start (a request row: of the journey its name starts
+    with, as every request of ours is named), or None when it can."""
+    journey = row.name if row.journey else _journey_of_request(row.name)
+    why = journey and why_left_out(journey, environment)
+    if not why:
+        return None
+    what = (
+        f"journey {journey!r}"
+        if row.journey
+        else f"request {row.name!r} of journey {journey!r}"
+    )
+    scope = row.name if row.journey else f"{ROW_SCOPE} {row.name}"
+    message = (
+        f"not run: {what} is not in this run ({why}): its --slo-targets row (line "
+        f"{row.line}) judged nothing"
+    )
+    return Check(scope, NO_REQUESTS_METRIC, "> 0", "not run", True, message, True)
+
+
+def _journey_of_request(name: str) -> str | None:
+    """The journey whose requests ``name`` names (``POST batch_report: report``), or None."""
+    journey = name.split(" ", 1)[-1].split(": ", 1)[0]
+    return journey if journey in JOURNEYS else None
 
 
 def _unseen_row_check(row: RowTarget, request_stats) -> Check:
@@ -722,7 +771,7 @@ def evaluate(
         if figures.requests:
             verdict.checks += request_checks(journey, figures, own)
         verdict.checks += _journey_checks(journey, book, own)
-    verdict.checks += row_checks(request_stats, targets)
+    verdict.checks += row_checks(environment, targets)
     verdict.checks += _decline_checks(book, personas_of(environment))
     verdict.checks += _journey_rate_checks(environment, book)
     for more in more_checks:

@@ -79,6 +79,8 @@ def lines(snapshot: Snapshot) -> list[str]:
     out.append(f"{verdict.result()} - targets: {verdict.targets.describe()}")
     failed = "FAILED" if verdict.judged else "NOT JUDGED"
     out += [f"  {failed}: {check.message}" for check in verdict.failures]
+    # --slo-targets rows of journeys left out of this run ("not run: journey ...")
+    out += [f"  {check.message}" for check in verdict.not_run]
     # run-wide checks that held are worth a line too (e.g. the service's books, --reconcile-run)
     out += [
         f"  ok: {c.message}" for c in verdict.checks if c.passed and c.scope == "run"

@@ -223,7 +223,7 @@ def slo_rows(verdict: Verdict, live: bool = False) -> list[dict[str, Any]]:
     ]
     waiting = live and bool(pending)
     if waiting:
-        checks = [c for c in verdict.checks if c.metric != NO_REQUESTS_METRIC]
+        checks = [c for c in verdict.checks if c not in pending]
         verdict = Verdict(verdict.targets, checks)
     rows = verdict_rows(verdict, failed_first=True)
     rows[0]["message"] = verdict.result()
