@@ -16,6 +16,8 @@ from pathlib import Path
 
 from locust.util.timespan import parse_timespan
 
+from journeys.wording import unreadable
+
 
 def run_time(text: str) -> int:
     """Locust's ``-t/--run-time`` (``20s``, ``3m``, ``1h30m``) in seconds, above 0: Locust reads
@@ -184,10 +186,7 @@ def readable_file(text: str) -> str:
     except IsADirectoryError:
         problem = "it is a folder, not a file"
     except PermissionError:
-        problem = (
-            f"this user (uid {os.getuid()}) may not read it; make it readable (in Docker: by "
-            "the container's user, or run with --user)"
-        )
+        problem = unreadable()
     except OSError as exc:
         problem = exc.strerror or str(exc)
     raise argparse.ArgumentTypeError(f"cannot read {text}: {problem}")

@@ -11,13 +11,13 @@ import codecs
 import csv
 import difflib
 import io
-import os
 from pathlib import Path
 from typing import NamedTuple
 
 import pandas as pd
 
 from journeys.scrub import scrub, secrets_from_env
+from journeys.wording import unreadable
 
 
 class PersonaFileError(Exception):
@@ -87,13 +87,7 @@ def read_text(
         # a file mounted into a container keeps its host mode (0600 under a umask of 077)
         raise PersonaFileError(
             path,
-            [
-                (
-                    f"{path}: this user (uid {os.getuid()}) may not read it. Make it readable: "
-                    "chmod a+r on the file and a+rX on its folders (in Docker, for the container's "
-                    "user), or run with --user"
-                )
-            ],
+            [f"{path}: {unreadable()}"],
         ) from None
     except OSError as exc:
         raise PersonaFileError(

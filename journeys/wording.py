@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 from decimal import Decimal
 from typing import Any
@@ -15,6 +16,19 @@ def counted(n: int, noun: str) -> str:
 
 #: The contract's error and decline codes: lower case and ``_``, no digits (so no ids).
 _CODE = re.compile(r"[a-z][a-z_]{0,39}")
+
+
+def unreadable(folder: str | None = None) -> str:
+    """Why this user cannot read a file and the fix, said after the file's name (``{path}:``,
+    ``cannot read {path}:``): a file mounted into a container keeps its host mode and owner
+    (0600 under a umask of 077), a folder too (0700). ``folder``: the first one on the file's
+    way this user may not open, when that is the cause. One wording for every file the user
+    names (personas, ``--slo-targets``, ``--tls-cert``/``--tls-key``, ``--baseline``)."""
+    what = f"open the folder {folder} on its way" if folder else "read it"
+    return (
+        f"this user (uid {os.getuid()}) may not {what}. Make it readable: chmod a+r on the "
+        "file and a+rX on its folders (in Docker, for the container's user), or run with --user"
+    )
 
 
 def quotable_code(code: Any) -> bool:

@@ -1242,3 +1242,65 @@ def test_every_stop_before_traffic_ends_alike(
     assert TOKEN not in run.output and CARD not in run.output
     assert not re.search(r"\d{13,19}", run.output), run.output[-2000:]
     assert idle_service.query("SELECT COUNT(*) FROM payments") == [(0,)]
+
+
+def test_a_file_this_user_may_not_read_is_worded_alike_everywhere(
+    tmp_path, monkeypatch
+):
+    """The personas and --slo-targets files, --tls-cert/--tls-key and the --baseline files each
+    worded "this user may not read" and its fix their own way: one wording, one fix. Root reads
+    every file, so the refusals here are the calls' own; tests/docker/verify.sh sees real ones."""
+    import argparse
+    from pathlib import Path
+
+    import pandas as pd
+
+    from journeys import argtypes, persona_csv
+    from journeys.results import baseline_csv
+
+    fix = (
+        "Make it readable: chmod a+r on the file and a+rX on its folders (in Docker, for the "
+        "container's user), or run with --user"
+    )
+    uid = f"this user (uid {os.getuid()})"
+
+    def refused(*_args, **_kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    private = (
+        tmp_path / "private_stats.csv"
+    )  # a personas file, a key, a baseline's file
+    private.write_text("name\n")
+    with monkeypatch.context() as patch:
+        patch.setattr(Path, "read_bytes", refused)
+        with pytest.raises(persona_csv.PersonaFileError) as personas:
+            persona_csv.read_text(private)
+    assert f"{private}: {uid} may not read it. {fix}" in str(personas.value)
+    with monkeypatch.context() as patch:
+        patch.setattr(argtypes, "open", refused, raising=False)
+        with pytest.raises(argparse.ArgumentTypeError) as tls_key:
+            argtypes.readable_file(str(private))
+    assert str(tls_key.value) == f"cannot read {private}: {uid} may not read it. {fix}"
+    with monkeypatch.context() as patch:
+        patch.setattr(pd, "read_csv", refused)
+        with pytest.raises(baseline_csv.BaselineError) as baseline:
+            baseline_csv.read(str(tmp_path / "private"))
+    assert str(baseline.value) == f"cannot read {private}: {uid} may not read it. {fix}"
+    # a folder on the way this user may not open (a 0700 folder mounted into a container)
+    closed = tmp_path / "closed"
+    stat, access = os.stat, os.access
+
+    def closed_stat(path, *args, **kwargs):
+        if str(path).startswith(f"{closed}/"):
+            raise PermissionError(13, "Permission denied")
+        return stat(path, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "stat", closed_stat)
+        patch.setattr(os, "access", lambda p, m: p != str(closed) and access(p, m))
+        with pytest.raises(baseline_csv.BaselineError) as baseline:
+            baseline_csv.read(f"{closed}/last-good")
+    assert str(baseline.value) == (
+        f"cannot read {closed}/last-good_stats.csv: {uid} may not open the folder "
+        f"{closed} on its way. {fix}"
+    )

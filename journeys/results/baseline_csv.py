@@ -20,6 +20,7 @@ import pandas as pd
 
 from journeys.results.collector import JOURNEY_REQUEST_TYPE
 from journeys.results.stats import FINISHED_OUTCOMES
+from journeys.wording import unreadable
 
 #: What a Locust stats CSV has, of what the comparison reads.
 STATS_COLUMNS = ("Type", "Name", "Request Count", "Failure Count", "95%")
@@ -105,7 +106,9 @@ def _frame(path: str, columns: tuple[str, ...], what: str, prefix: str) -> _Fram
     except PermissionError:
         # a folder on its way this user may not open (a 0700 folder mounted into a container):
         # the file may well be there, so not "no file"
-        raise BaselineError(_unreadable(path, _closed_folder(path))) from None
+        raise BaselineError(
+            f"cannot read {path}: {unreadable(_closed_folder(path))}"
+        ) from None
     except OSError:
         raise BaselineError(f"no file {path}{_hint(prefix)}") from None
     try:
@@ -118,7 +121,7 @@ def _frame(path: str, columns: tuple[str, ...], what: str, prefix: str) -> _Fram
     except IsADirectoryError:
         raise BaselineError(f"{path} is a folder, not {what}") from None
     except PermissionError:
-        raise BaselineError(_unreadable(path)) from None
+        raise BaselineError(f"cannot read {path}: {unreadable()}") from None
     except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         first = (
             str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -133,14 +136,6 @@ def _frame(path: str, columns: tuple[str, ...], what: str, prefix: str) -> _Fram
             "--csv prefix of an earlier run of this tool"
         )
     return _Frame(path, frame.to_dict("records"))
-
-
-def _unreadable(path: str, folder: str | None = None) -> str:
-    what = f"open the folder {folder}, so not read {path}" if folder else f"read {path}"
-    return (
-        f"this user (uid {os.getuid()}) may not {what}; make it readable (in Docker: by the "
-        "container's user: chmod a+rX on the mounted folder, or run with --user)"
-    )
 
 
 def _closed_folder(path: str) -> str | None:

@@ -158,7 +158,7 @@ grep -qE '^baseline,p95_ms \(Aggregated\),< [0-9.]+,[0-9.]+,true,"p95 .*(within 
 ok "exit code 0, compared with the mounted baseline: $(sed -E 's/^[^"]*"([^"]*)".*/\1/' <<<"$row")"
 untouched=$(payments)
 for case in "no-such-build|$work/baseline|no file /baseline/no-such-build_stats.csv (--baseline is the --csv prefix" \
-  "last-good|$work/closed|this user (uid 10001) may not open the folder /baseline, so not read /baseline/last-good_stats.csv"; do
+  "last-good|$work/closed|cannot read /baseline/last-good_stats.csv: this user (uid 10001) may not open the folder /baseline on its way. Make it readable: chmod a+r"; do
   IFS='|' read -r prefix folder needle <<<"$case"
   # a folder as mktemp -d or a umask of 077 makes it: the container's user may not open it
   [ -d "$folder" ] || { cp -r "$work/baseline" "$folder" && chmod 0700 "$folder"; }
@@ -313,7 +313,7 @@ if command -v openssl >/dev/null; then
     -e LOCUST_RUN_TIME=3s load-generator --tls-cert /certs/cert.pem --tls-key /certs/key.pem 2>&1)
   rc=$?
   set -e
-  [ "$rc" = 2 ] && grep -q 'cannot read /certs/key.pem: this user (uid 10001) may not read it' <<<"$out" \
+  [ "$rc" = 2 ] && grep -qF 'cannot read /certs/key.pem: this user (uid 10001) may not read it. Make it readable: chmod a+r' <<<"$out" \
     || fail "an unreadable --tls-key: exit $rc, $(tail -n 3 <<<"$out")"
   ok "an unreadable --tls-key stops the run with exit 2 and says why"
 else
