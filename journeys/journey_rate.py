@@ -170,19 +170,25 @@ class Pace:
         now = time.monotonic()
         if self.due is None:
             self.due = now + self.offset
-        late = now - self.due
-        dropped = int(late // self.interval) if late >= 0 else 0
-        self.due += (dropped + 1) * self.interval
-        if late < 0:
-            sleep(-late)
-        return dropped
+        ahead = self.due - now
+        passed = self._pass_starts_due(now)
+        if passed:  # the last start due is this one, the others were dropped
+            return passed - 1
+        self.due += self.interval  # the start waited for is this one
+        sleep(ahead)
+        return 0
 
     def missed(self) -> int:
         """The starts due by now that the journey in flight ran past (then counted: the next
         ``wait`` does not count them again); 0 once the test stopped."""
         if self.due is None or self.closed:
             return 0
-        late = time.monotonic() - self.due
+        return self._pass_starts_due(time.monotonic())
+
+    def _pass_starts_due(self, now: float) -> int:
+        """Move ``due`` past every start due by ``now`` (a whole interval apart: none caught
+        up on later); how many that was, 0 when the next one is not due yet."""
+        late = now - self.due
         if late < 0:
             return 0
         count = int(late // self.interval) + 1

@@ -354,7 +354,8 @@ def test_journeys_per_second_names_the_fix():
 def test_a_late_journey_drops_the_starts_it_missed_and_does_not_catch_up(monkeypatch):
     """Due at 0, 1, 2, 3, ...: free at 3.5, the starts due at 1 and 2 are dropped (two whole
     intervals missed) and the one due at 3 starts at once; the next is due at 4, not at once
-    again to catch up."""
+    again to catch up. A journey in flight at 7.2 (the test stops) ran past the starts due at
+    5, 6 and 7 (``missed``), counted once: the next ``wait`` sleeps until 8 and drops none."""
     clock = [0.0]
     monkeypatch.setattr("journeys.journey_rate.time.monotonic", lambda: clock[0])
 
@@ -366,3 +367,11 @@ def test_a_late_journey_drops_the_starts_it_missed_and_does_not_catch_up(monkeyp
     clock[0] = 3.5
     assert pace.wait(sleep) == 2 and clock[0] == 3.5
     assert pace.wait(sleep) == 0 and clock[0] == 4.0
+    clock[0] = 4.5
+    assert pace.missed() == 0  # the next start, at 5, is not due yet
+    clock[0] = 7.2
+    assert pace.missed() == 3 and pace.missed() == 0
+    assert pace.wait(sleep) == 0 and clock[0] == 8.0
+    clock[0] = 9.5
+    pace.closed = True  # the test stopped: its missed starts were counted
+    assert pace.missed() == 0
