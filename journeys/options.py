@@ -103,10 +103,10 @@ def read_the_baseline(argv: list[str] | None = None) -> None:
     """``--baseline``: the earlier run's CSV files read while the locustfile loads, before
     Locust opens this run's ``--csv`` files (at the same prefix it would empty them) and before
     ``--processes`` forks; a baseline that cannot be read ends the run here with exit 2."""
-    known = locust_options_early(argv)
+    parser, known = _options_early(argv)
     if known is None or known.worker or _answers_and_exits(known):
         return
-    baseline.read_at_start(known)
+    baseline.read_at_start(known, source_in(parser, "baseline"))
 
 
 def _answers_and_exits(known) -> bool:
@@ -123,6 +123,12 @@ def locust_options_early(argv: list[str] | None = None):
     clears, as Locust's ``--html``) and ``--baseline`` (read before Locust opens ``--csv``);
     None when a value is bad (left for Locust's parser to name, once) and for --help and
     --version (Locust's to answer)."""
+    return _options_early(argv)[1]
+
+
+def _options_early(argv: list[str] | None = None):
+    """``locust_options_early`` and the parser that read them (where a value came from:
+    ``option_sources.source_in``)."""
     parser = get_empty_argument_parser(add_help=False)
     setup_parser_arguments(parser)
     junit_report.add_option(parser)
@@ -134,8 +140,8 @@ def locust_options_early(argv: list[str] | None = None):
     try:
         known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     except (_LeftToLocust, SystemExit):
-        return None
-    return None if known.asks_for_help else known
+        return parser, None
+    return parser, None if known.asks_for_help else known
 
 
 def forked_workers_port_problem(known) -> str | None:

@@ -236,11 +236,15 @@ def bad_baseline_runs(request, idle_service):
             os.utime(folder / name, (time.time() - 60, time.time() - 60))
         (folder / "other_stats.csv").write_text("Method,Name,Error,Occurrences\n")
         (folder / "other_journeys.csv").write_text("journey,persona\n")
+        # one case's prefix is set by its variable, which the stop names; the others' by the flag
+        given = str(folder / params["baseline"])
+        by_env = params["baseline"] == "run_stats.csv"
         command = locust_command(
-            folder, "--baseline", str(folder / params["baseline"]), users=1,
+            folder, *(() if by_env else ("--baseline", given)), users=1,
             run_time="3s", personas=write_personas(folder, SHOPPER),
         )  # fmt: skip
-        return command, locust_env(idle_service.url), None
+        env = {"LOCUST_BASELINE": given} if by_env else {}
+        return command, locust_env(idle_service.url, env), None
 
     # four at a time: each stops at start
     return run_cases(
@@ -280,6 +284,13 @@ def test_a_baseline_that_cannot_be_used_stops_the_run(
         "...", str(case.folder / baseline)
     )
     assert expected in case.output and "No traffic was sent." in case.output
+    source = (
+        f"  The path is set by LOCUST_BASELINE='{case.folder / baseline}': fix it there"
+    )
+    if baseline == "run_stats.csv":
+        assert f"{source} or remove it.\nNo traffic was sent." in case.output
+    else:  # typed on the command line: no source to name
+        assert "The path is set by" not in case.output, case.output[-2000:]
     assert "Traceback" not in case.output
     assert idle_service.query("SELECT count(*) FROM payments") == [(0,)]
     if baseline.startswith("run"):

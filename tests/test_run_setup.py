@@ -1190,7 +1190,7 @@ STOP_REASONS = {
     "no-journey-left": (("--exclude-tags", "customer", "operator", "prober"), {}, "No persona has a journey left after --exclude-tags customer operator prober: ask for other tags (--tags, LOCUST_TAGS) or exclude fewer"),
     "personas-file": (("--config", "{card_personas_conf}"), {}, "  The path is set by personas = "),
     "slo-targets-file": ((), {"LOCUST_SLO_TARGETS": "missing.csv"}, "  The path is set by LOCUST_SLO_TARGETS='missing.csv': fix it there"),
-    "baseline": (("--baseline", "missing/run"), {}, "--baseline (LOCUST_BASELINE) missing/run: no file"),
+    "baseline-file": (("--config", "{baseline_conf}"), {}, "keep the last good build's).\n  The path is set by baseline = missing/run in "),
     "profile": (("--profile", "spike", "--spike-at", "10s"), {}, "The spike window (10s + 1s)"),
     "master-ports-differ": (("--processes", "2", "--master-bind-port", "{port}", "--master-port", "{port2}"), {}, "the forked workers would connect to port"),
 }  # fmt: skip
@@ -1208,7 +1208,14 @@ def stop_reason_runs(request, idle_service):
         card_personas = write_personas(folder, MIX[0].replace(",visa,", f",{CARD},"))
         conf = folder / "run.conf"  # where a path set long ago hides
         conf.write_text(f"personas = {card_personas}\n")
-        values = {"port": free_port(), "port2": free_port(), "card_personas_conf": conf}
+        baseline_conf = folder / "baseline.conf"
+        baseline_conf.write_text("baseline = missing/run\n")
+        values = {
+            "port": free_port(),
+            "port2": free_port(),
+            "card_personas_conf": conf,
+            "baseline_conf": baseline_conf,
+        }
         args = [a.format(**values) for a in args]
         env = {k: v.format(**values) for k, v in env.items()}
         command = locust_command(folder, *args, users=2, run_time="2s")

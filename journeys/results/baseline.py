@@ -30,6 +30,7 @@ from locust import events
 from locust.runners import WorkerRunner
 
 from journeys.argtypes import growth, non_negative_float
+from journeys.option_sources import file_set_by
 from journeys.results.baseline_csv import (
     Baseline,
     BaselineError,
@@ -86,9 +87,10 @@ def add_options(parser) -> None:
     )
 
 
-def read_at_start(options) -> None:
+def read_at_start(options, source: str | None = None) -> None:
     """Read ``--baseline`` now (``options``: read while the locustfile loads, before Locust
-    opens this run's ``--csv`` files), or end the run with exit 2 naming the file and the fix."""
+    opens this run's ``--csv`` files), or end the run with exit 2 naming the file and the fix,
+    and ``source``, the ``LOCUST_*`` variable or config file line that set it, if one did."""
     prefix = getattr(options, "baseline", None)
     _loaded.clear()
     if not prefix:
@@ -98,18 +100,22 @@ def read_at_start(options) -> None:
         # not a stop that clears this run's report paths: they hold the baseline
         stop(
             None,
-            f"--baseline (LOCUST_BASELINE) {prefix} is at this run's own --csv prefix {own}: "
-            "Locust would overwrite the baseline's files as the run starts. Copy the last good "
-            f"run's {own}_stats.csv and {own}_journeys.csv to a prefix of their own (e.g. "
-            "baseline/last-good_stats.csv and baseline/last-good_journeys.csv, then --baseline "
-            "baseline/last-good), or write this run elsewhere (--csv).",
+            file_set_by(
+                f"--baseline (LOCUST_BASELINE) {prefix} is at this run's own --csv prefix "
+                f"{own}: Locust would overwrite the baseline's files as the run starts. Copy "
+                f"the last good run's {own}_stats.csv and {own}_journeys.csv to a prefix of "
+                "their own (e.g. baseline/last-good_stats.csv and "
+                "baseline/last-good_journeys.csv, then --baseline baseline/last-good), or "
+                "write this run elsewhere (--csv).",
+                source,
+            ),
         )
     try:
         _loaded.append(read(prefix))
     except BaselineError as exc:
         stop(
             options,
-            f"--baseline (LOCUST_BASELINE) {prefix}: {exc}.",
+            file_set_by(f"--baseline (LOCUST_BASELINE) {prefix}: {exc}.", source),
         )
 
 
