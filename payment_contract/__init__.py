@@ -3,7 +3,8 @@
 Both sides speak the same contract (see ``docs/contract.md``): which currencies exist and how many
 decimals they have, how a card number maps to a brand, which network test cards decline and how.
 Keeping it in one small package means the generator and the service cannot drift apart, while the
-generator still talks to the service only over HTTP.
+generator still talks to the service only over HTTP. ``payment_contract.trace_agent`` (not
+imported here) is how both ask their Datadog trace agent whether it takes spans.
 """
 
 from payment_contract.cards import (

@@ -19,11 +19,11 @@ from __future__ import annotations
 import http.client
 import logging
 import os
-import socket
 import threading
-from urllib.parse import quote, unquote, unquote_plus, urlsplit
+from urllib.parse import quote, unquote, unquote_plus
 
 from payment_contract import CARD_REDACTED, redact_card_numbers
+from payment_contract.trace_agent import agent_connection, send_empty_upload
 
 log = logging.getLogger(__name__)
 
@@ -260,21 +260,11 @@ def _check(url: str) -> None:
 def _upload_problem(url: str, timeout: float) -> str | None:
     """None when the agent at ``url`` answers an upload of no traces within ``timeout`` s (any
     status: it is there), else what went wrong. An upload, not ``GET /info``: an agent whose
-    intake is stuck answers /info at once (the generator's ``agent_problem`` does the same,
-    taking only a 2xx; the service cannot import it, ``journeys.tracing`` imports Locust)."""
-    parts = urlsplit(url)
-    if parts.scheme == "unix":
-        connection = _UnixConnection(parts.path, timeout)
-    elif parts.scheme == "https":
-        connection = http.client.HTTPSConnection(parts.netloc, timeout=timeout)
-    else:
-        connection = http.client.HTTPConnection(parts.netloc, timeout=timeout)
-    path = "" if parts.scheme == "unix" else parts.path.rstrip("/")
-    headers = {"Content-Type": "application/msgpack", "X-Datadog-Trace-Count": "0"}
+    intake is stuck answers /info at once (the generator's ``agent_problem`` sends the same,
+    ``payment_contract.trace_agent``, but takes only a 2xx)."""
+    connection = agent_connection(url, timeout)
     try:
-        # msgpack's empty array: no traces
-        connection.request("PUT", path + "/v0.4/traces", b"\x90", headers)
-        connection.getresponse().read()
+        send_empty_upload(connection, url)
         return None
     except TimeoutError:
         return f"an upload waited {timeout:g} s"
@@ -284,16 +274,3 @@ def _upload_problem(url: str, timeout: float) -> str | None:
         ).lower()
     finally:
         connection.close()
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    """HTTP over a unix socket (``unix:///var/run/datadog/apm.socket``)."""
-
-    def __init__(self, socket_path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self.socket_path = socket_path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.socket_path)

@@ -27,7 +27,7 @@ package registers its Locust event listeners.
 """
 
 from journeys.scrub import TOKEN_REDACTED, scrub
-from journeys.tracing.agent import EMPTY_UPLOAD, agent_problem, quiet_ddtrace_logs
+from journeys.tracing.agent import agent_problem, quiet_ddtrace_logs
 from journeys.tracing.lifecycle import (
     configure,
     drop_unsent_if_agent_down,
@@ -53,6 +53,7 @@ from journeys.tracing.spans import (
     inject,
     journey_span,
 )
+from payment_contract.trace_agent import EMPTY_UPLOAD
 
 __all__ = [
     "DDTRACE_DEFAULTS",

@@ -3,13 +3,11 @@ warning per process."""
 
 from __future__ import annotations
 
-import http.client
 import logging
 import os
-import socket
-import urllib.parse
 
 from journeys.tracing.settings import TRUE
+from payment_contract.trace_agent import agent_connection, send_empty_upload
 
 
 class OneWarning(logging.Handler):
@@ -53,11 +51,7 @@ def quiet_ddtrace_logs(owner: logging.Logger) -> OneWarning | None:
     return handler
 
 
-#: An upload of no traces (msgpack's empty array) to the v0.4 endpoint every agent takes.
-EMPTY_UPLOAD = ("/v0.4/traces", b"\x90")
-
-
-#: How long the end of a run waits for the agent to take that upload.
+#: How long the end of a run waits for the agent to take an upload of no traces.
 ANSWER_WAIT_S = 0.5
 
 
@@ -70,15 +64,9 @@ def agent_problem(url: str, timeout: float = ANSWER_WAIT_S) -> str | None:
     status counts as a refusal: ddtrace resends a payload answered 4xx or 5xx for ~3 s, the
     last one at exit too. The answer reads as the end of "the trace agent at URL ...".
     """
-    parts = urllib.parse.urlsplit(url)
-    path, body = EMPTY_UPLOAD
-    headers = {"Content-Type": "application/msgpack", "X-Datadog-Trace-Count": "0"}
-    connection = _agent_connection(parts, timeout)
+    connection = agent_connection(url, timeout)
     try:
-        prefix = "" if parts.scheme == "unix" else parts.path.rstrip("/")
-        connection.request("PUT", prefix + path, body, headers)
-        answer = connection.getresponse()
-        answer.read()
+        answer = send_empty_upload(connection, url)
     except TimeoutError:
         return f"does not answer (an upload waited {timeout:g} s)"
     except Exception as exc:  # noqa: BLE001  (any failure means: not reachable)
@@ -88,25 +76,3 @@ def agent_problem(url: str, timeout: float = ANSWER_WAIT_S) -> str | None:
     if 200 <= answer.status < 300:
         return None
     return f"answers an upload with {answer.status} {answer.reason}".rstrip()
-
-
-def _agent_connection(parts, timeout: float) -> http.client.HTTPConnection:
-    """An HTTP connection to the agent at ``parts`` (http, https or a unix socket)."""
-    if parts.scheme == "unix":
-        return _UnixConnection(parts.path, timeout)
-    if parts.scheme == "https":
-        return http.client.HTTPSConnection(parts.netloc, timeout=timeout)
-    return http.client.HTTPConnection(parts.netloc, timeout=timeout)
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    """HTTP over a unix socket (``unix:///var/run/datadog/apm.socket``)."""
-
-    def __init__(self, socket_path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self.socket_path = socket_path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.socket_path)
