@@ -9,20 +9,19 @@ Kubernetes service named ``locust`` sets ``LOCUST_SERVICE_HOST`` and the like in
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
-import re
 
 from locust import events
 from locust.runners import WorkerRunner
 
 from journeys.option_sources import env_var_names
+from payment_contract.env_names import unread_names
 
 log = logging.getLogger(__name__)
 
 #: Read by Locust outside its options (``LOCUST_MODE_MASTER``/``WORKER`` are options' names and
-#: need no entry here); Kubernetes' service links are matched below.
+#: need no entry here); Kubernetes' service links are never named (``unread_names``).
 READ_ELSEWHERE = {
     "LOCUST_USER_CLASSES",
     "LOCUST_PLAYWRIGHT",
@@ -31,30 +30,19 @@ READ_ELSEWHERE = {
     "LOCUST_WAIT_FOR_WORKERS_REPORT_AFTER_RAMP_UP",
     "LOCUST_WORKER_ADDITIONAL_WAIT_BEFORE_READY_AFTER_STOP",
 }
-KUBERNETES_SERVICE_LINK = re.compile(r"LOCUST_(SERVICE_HOST|SERVICE_PORT|PORT)(_|$)")
 
 
 def unread_variables(environ: dict, known: set[str]) -> list[str]:
     """One line per ``LOCUST_*`` name in ``environ`` that no option (``known``) reads."""
-    lines = []
-    for name in sorted(environ):
-        if (
-            not name.startswith("LOCUST_")
-            or name in known | READ_ELSEWHERE
-            or KUBERNETES_SERVICE_LINK.match(name)
-        ):
-            continue
-        # compared without the shared "LOCUST_", which makes every name look close
-        close = difflib.get_close_matches(
-            name[7:], sorted(k[7:] for k in known), n=1, cutoff=0.75
+    return [
+        f"{name} is set, but no Locust or tool option reads it: it is ignored ("
+        + (f"did you mean {meant}? " if meant else "")
+        + "Locust's LOCUST_* names: https://docs.locust.io/en/stable/configuration.html; "
+        "the tool's: its README)"
+        for name, meant in unread_names(
+            environ, "LOCUST_", known | READ_ELSEWHERE, known
         )
-        hint = f"did you mean LOCUST_{close[0]}? " if close else ""
-        lines.append(
-            f"{name} is set, but no Locust or tool option reads it: it is ignored ({hint}"
-            "Locust's LOCUST_* names: https://docs.locust.io/en/stable/configuration.html; "
-            "the tool's: its README)"
-        )
-    return lines
+    ]
 
 
 @events.init.add_listener

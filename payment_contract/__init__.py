@@ -3,8 +3,10 @@
 Both sides speak the same contract (see ``docs/contract.md``): which currencies exist and how many
 decimals they have, how a card number maps to a brand, which network test cards decline and how.
 Keeping it in one small package means the generator and the service cannot drift apart, while the
-generator still talks to the service only over HTTP. ``payment_contract.trace_agent`` (not
-imported here) is how both ask their Datadog trace agent whether it takes spans.
+generator still talks to the service only over HTTP. Two modules not imported here hold what
+both need and the service may not take from ``journeys`` (which imports Locust):
+``trace_agent`` (is the Datadog trace agent taking spans) and ``env_names`` (variables of a
+prefix that nothing reads).
 """
 
 from payment_contract.cards import (

@@ -754,6 +754,49 @@ def test_a_payment_variable_no_flag_reads_is_named(tmp_path):
     assert "PAYMENT_PORT" not in service.log(), service.log()
 
 
+def test_unread_variables_are_found_alike_by_the_service_and_the_generator():
+    """Both sides name the variables of their prefix that nothing reads, with the name each
+    likely means, and never Kubernetes' service links (one scan, ``payment_contract``): the
+    service suggests its token's name too, the generator only its options' names."""
+    from journeys.env_names import unread_variables as locust_unread
+    from payment_service.env_names import unread_variables as service_unread
+
+    environ = {
+        "PAYMENT_PORT_8000_TCP": "tcp://10.0.0.1:8000",  # Kubernetes' links: not typos
+        "LOCUST_SERVICE_HOST": "10.0.0.2",
+        "PAYMENT_INTERNAL_TOKN": "t",
+        "PAYMENT_ZZZ": "1",
+        "LOCUST_RUNTIME": "5s",
+        "LOCUST_SKIP_MONKEY_PATCH": "1",
+        "LOCUST_USER_CLASS": "A",
+        "OTHER": "1",
+    }
+
+    def service_line(name: str, hint: str = "") -> str:
+        return (
+            f"payment service: {name} is set, but no flag reads it: it is ignored{hint}. "
+            "Run `python -m payment_service --help` for every variable."
+        )
+
+    def locust_line(name: str, hint: str = "") -> str:
+        return (
+            f"{name} is set, but no Locust or tool option reads it: it is ignored ({hint}"
+            "Locust's LOCUST_* names: https://docs.locust.io/en/stable/configuration.html; "
+            "the tool's: its README)"
+        )
+
+    assert service_unread(environ, {"PAYMENT_LATENCY_MS"}) == [
+        service_line(
+            "PAYMENT_INTERNAL_TOKN", " (did you mean PAYMENT_INTERNAL_TOKEN?)"
+        ),
+        service_line("PAYMENT_ZZZ"),
+    ]
+    assert locust_unread(environ, {"LOCUST_RUN_TIME"}) == [
+        locust_line("LOCUST_RUNTIME", "did you mean LOCUST_RUN_TIME? "),
+        locust_line("LOCUST_USER_CLASS"),
+    ]
+
+
 def test_dev_mode_prints_a_generated_token_and_keeps_it_out_of_answers_and_logs(
     tmp_path,
 ):
