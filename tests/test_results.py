@@ -256,8 +256,9 @@ def test_reset_stats_on_workers_forgets_the_journeys_locust_forgets(tmp_path, se
         "--tags", "checkout", users=20, spawn_rate=4, run_time="10s",
     )  # fmt: skip
     assert "Resetting stats" in run.output, run.output[-3000:]
-    row = next(r for r in run.csv_rows("journeys") if r["persona"] == "All")
-    finished = sum(n(row, c) for c in FINISHED_OUTCOMES)
+    rows = [r for r in run.csv_rows("journeys") if r["persona"] == "All"]
+    assert rows, f"no journeys after the reset:\n{run.output[-6000:]}"
+    finished = sum(n(rows[0], c) for c in FINISHED_OUTCOMES)
     assert finished == int(run.stats()[("journey", "checkout")]["Request Count"]) > 0
     assert_started_covers_outcomes(run)
 
