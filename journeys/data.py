@@ -188,28 +188,53 @@ def declining_card(code: str, rng: random.Random, today: dt.date | None = None) 
     )
 
 
-_customer_pools: dict[tuple[str, int], tuple[Customer, ...]] = {}
+class CustomerPool:
+    """``CUSTOMER_POOL`` customers of one locale and seed, each made with Faker when it is first
+    drawn. Building all of them at start took ~0.1 s of CPU per locale in every Locust process
+    (its first spawn, before any request), for runs that draw a few dozen. Customer ``i``
+    depends only on the locale, the seed and ``i``: a seed repeats them in any order of draws."""
+
+    __slots__ = ("_fake", "items", "locale", "seed")
+
+    def __init__(self, locale: str, seed: int) -> None:
+        self.locale, self.seed = locale, seed
+        #: the customers made so far, by index (None: not drawn yet)
+        self.items: list[Customer | None] = [None] * CUSTOMER_POOL
+        self._fake = Faker(locale)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> Customer:
+        return self.items[i] or self.make(i)
+
+    def make(self, i: int) -> Customer:
+        """Customer ``i``, made now (seeded by locale, seed and ``i``) and kept."""
+        fake, locale = self._fake, self.locale
+        fake.seed_instance(_stable_seed("customers", locale, self.seed, i))
+        number = _stable_seed("customer-id", locale, self.seed, i) >> 8  # 56 bits
+        customer = Customer(
+            f"cus_{number:014x}",
+            fake.name(),
+            fake.email(),
+            fake.address().replace("\n", ", "),
+            locale,
+        )
+        self.items[i] = customer
+        return customer
+
+
+_customer_pools: dict[tuple[str, int], CustomerPool] = {}
 _card_pools: dict[tuple[str, int], tuple[Card, ...]] = {}
 
 
-def customer_pool(locale: str, seed: int) -> tuple[Customer, ...]:
-    """Customers of one locale, built once per process and seed with Faker."""
+def customer_pool(locale: str, seed: int) -> CustomerPool:
+    """Customers of one locale, one pool per process and seed (made as they are drawn)."""
     key = (locale, seed)
-    if key not in _customer_pools:
-        fake = Faker(locale)
-        fake.seed_instance(_stable_seed("customers", locale, seed))
-        rng = random.Random(_stable_seed("customer-ids", locale, seed))
-        _customer_pools[key] = tuple(
-            Customer(
-                f"cus_{rng.getrandbits(56):014x}",
-                fake.name(),
-                fake.email(),
-                fake.address().replace("\n", ", "),
-                locale,
-            )
-            for _ in range(CUSTOMER_POOL)
-        )
-    return _customer_pools[key]
+    pool = _customer_pools.get(key)
+    if pool is None:
+        pool = _customer_pools[key] = CustomerPool(locale, seed)
+    return pool
 
 
 def card_pool(brand: str, seed: int) -> tuple[Card, ...]:
@@ -222,7 +247,8 @@ def card_pool(brand: str, seed: int) -> tuple[Card, ...]:
 
 
 def build_pools(persona: Persona, seed: int) -> None:
-    """Build the customer and card pools ``persona`` draws from (a no-op once they exist)."""
+    """Build the card pools ``persona`` draws from and its locale's Faker (a no-op once they
+    exist); its customers are made as they are drawn."""
     customer_pool(persona.locale, seed)
     for brand in persona.card_types:
         card_pool(brand, seed)
@@ -278,8 +304,9 @@ class PaymentData:
         return low, max(low, int(Decimal(self.persona.amount_max) * scale)) - low + 1
 
     def customer(self) -> Customer:
-        customers = self._customers
-        return customers[int(self._random() * len(customers))]
+        made = self._customers.items
+        i = int(self._random() * len(made))
+        return made[i] or self._customers.make(i)
 
     def first_card(self) -> Card:
         """The card a journey starts with: a declining test card at the persona's decline rate."""
