@@ -58,7 +58,8 @@ ENTRYPOINT ["/app/docker/service-entrypoint.sh"]
 FROM runtime AS generator
 # The traffic mix, in its own last layer: editing it rebuilds this layer only, not the code's
 # layers or the service image (compose mounts it anyway, so no rebuild is needed to use it).
-COPY personas.csv ./
+# The example --slo-targets file beside it: the messages about that option point to it.
+COPY personas.csv slo-targets.example.csv ./
 # The CSV and HTML reports (docker/entrypoint.sh writes them here unless told otherwise).
 RUN mkdir /app/reports && chown app:app /app/reports
 USER 10001:10001

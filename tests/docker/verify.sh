@@ -195,6 +195,16 @@ for case in "private.csv|this user (uid 10001) may not read it. Make it readable
   ok "LOCUST_SLO_TARGETS mounted from $file: exit 2, $needle"
 done
 [ "$(payments)" = "$untouched" ] || fail "an SLO targets file that cannot be used sent load ($untouched -> $(payments))"
+
+step "the image's own example: LOCUST_SLO_TARGETS=/app/slo-targets.example.csv, no mount"
+set +e
+out=$(compose run --rm -T --no-deps -e LOCUST_SLO_TARGETS=/app/slo-targets.example.csv \
+  -e LOCUST_HEADLESS=true -e LOCUST_RUN_TIME=3s load-generator 2>&1)
+rc=$?
+set -e
+{ [ "$rc" = 0 ] || [ "$rc" = 1 ]; } && grep -q 'SLO verdict' <<<"$out" \
+  || fail "LOCUST_SLO_TARGETS=/app/slo-targets.example.csv: exit $rc, $(tail -n 3 <<<"$out")"
+ok "LOCUST_SLO_TARGETS=/app/slo-targets.example.csv: exit $rc, judged"
 before=$(payments)
 
 step "master + 2 workers headless: LOCUST_EXPECT_WORKERS=2 $COMPOSE --profile workers up --scale worker=2"
