@@ -31,6 +31,8 @@ FIRST_HALF = (
     "tests/test_webui.py",
     "tests/test_ctrl_c.py",
     "tests/test_journey_rate.py",
+    "tests/test_reconcile_run.py",
+    "tests/test_baseline.py",
 )
 
 
