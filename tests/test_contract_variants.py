@@ -112,8 +112,11 @@ SAID_OTHERWISE = (
 def test_a_service_that_says_it_otherwise_passes(tmp_path, variant):
     """Every journey as against the reference itself: no failed request, every probe and batch
     as expected, and the run's books hold (``--reconcile-run``)."""
+    # its latency is not what it tests: a slow machine's p95 (530 ms for batch_report once,
+    # a CI clone at 05:10) failed the default 500 ms target
     run = run_locust(
         tmp_path, variant(SAID_OTHERWISE), "--seed", "7", "--reconcile-run",
+        "--slo-p95-ms", "5000", "--slo-p50-ms", "2000",
         personas=write_personas(tmp_path, SHOPPER, OPS, PROBER), users=4, run_time="3s",
     )  # fmt: skip
     assert run.returncode == 0, run.output[-3000:]
